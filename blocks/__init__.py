@@ -1,0 +1,32 @@
+"""Building blocks of restoration U-Nets: small ``nn.Module``s built from plain arguments.
+
+Nothing here knows about specs, search or training; ``roadmap.build`` assembles these
+into a network from an architecture spec.
+"""
+from blocks.conv import PartialConv, SeparableConv, create_spatial_conv, CONV_KINDS
+from blocks.norm import LayerNorm2d
+from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
+from blocks.gama import GAMAAttention
+from blocks.pmrid import PMRIDDecoderBlock, PMRIDEncoderBlock
+from blocks.plain import ConvAct
+from blocks.sampling import (
+    ConvInterpUp,
+    PixelShuffleUp,
+    PixelUnshuffleDown,
+    PoolConvDown,
+    SeparableStridedDown,
+    StridedConvDown,
+    TransposedConvUp,
+)
+from blocks.fusion import AddFusion, ConcatFusion, NoFusion, ProjectAddFusion
+from blocks.unetmm import GRN, IEMHead, MSIAM, ConvNeXtV2Block, resize_levels
+
+__all__ = [
+    "CONV_KINDS", "PartialConv", "SeparableConv", "create_spatial_conv", "LayerNorm2d",
+    "NAFBlock", "SimpleGate", "SimplifiedChannelAttention", "GAMAAttention",
+    "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct",
+    "StridedConvDown", "SeparableStridedDown", "PoolConvDown", "PixelUnshuffleDown",
+    "PixelShuffleUp", "TransposedConvUp", "ConvInterpUp",
+    "AddFusion", "ConcatFusion", "ProjectAddFusion", "NoFusion",
+    "GRN", "ConvNeXtV2Block", "MSIAM", "IEMHead", "resize_levels",
+]

@@ -1,0 +1,89 @@
+"""Spatial convolutions a block can use: vanilla, depthwise, separable, PConv, PDWConv.
+
+PConv is FasterNet's partial convolution (Chen et al., CVPR 2023) as MOFA uses it
+(``Partial_conv3``, ``split_cat`` forward): a k x k conv on the first ``d = int(C * portion)``
+channels, identity on the others. PDWConv (MOFA section 3.6) makes that conv depthwise.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
+
+
+def partial_channels(channels: int, portion: float) -> int:
+    """Channels a partial conv convolves: ``floor(C * portion)`` (MOFA's ``dim // n_div``)."""
+    return max(1, int(channels * portion + 1e-9))
+
+
+class PartialConv(nn.Module):
+    """Partial convolution: convolve the first ``d`` channels, pass the rest through.
+
+    Input ``(B, C, H, W)`` -> output ``(B, C, H, W)``. ``d = floor(C * portion)``; with
+    ``depthwise=True`` the conv on those ``d`` channels is depthwise (PDWConv), otherwise a
+    full ``d -> d`` conv (PConv). No bias, as in FasterNet and MOFA.
+    """
+
+    def __init__(self, channels: int, portion: float, kernel: int = 3, depthwise: bool = False):
+        super().__init__()
+        self.channels = channels
+        self.conv_channels = partial_channels(channels, portion)
+        d = self.conv_channels
+        self.conv = nn.Conv2d(d, d, kernel, padding=kernel // 2, groups=d if depthwise else 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_channels == self.channels:
+            return self.conv(x)
+        head, tail = torch.split(x, [self.conv_channels, self.channels - self.conv_channels], dim=1)
+        return torch.cat((self.conv(head), tail), dim=1)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise k x k (no bias) then pointwise 1x1 ``in -> out``: ``(B, Cin, H, W) -> (B, Cout, H/s, W/s)``."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, bias: bool = True):
+        super().__init__(
+            nn.Conv2d(in_ch, in_ch, kernel, stride=stride, padding=kernel // 2, groups=in_ch, bias=False),
+            nn.Conv2d(in_ch, out_ch, 1, bias=bias),
+        )
+
+
+def create_spatial_conv(
+    in_ch: int,
+    out_ch: int,
+    kind: str = "depthwise",
+    kernel: int = 3,
+    stride: int = 1,
+    portion: float | None = None,
+    pointwise: bool = False,
+    bias: bool = True,
+) -> nn.Module:
+    """Build the spatial conv of a block: ``(B, in_ch, H, W) -> (B, out_ch, H/stride, W/stride)``.
+
+    ``kind``: ``vanilla`` (k x k full conv), ``depthwise`` (needs ``in_ch == out_ch``),
+    ``separable`` (depthwise then 1x1), ``pconv`` / ``pdwconv`` (partial conv on the first
+    ``portion`` of the channels; followed by a 1x1 ``in -> out`` when ``pointwise``).
+    ``bias`` is the bias of the last conv (partial convs never have one).
+    """
+    pad = kernel // 2
+    if kind == "vanilla":
+        return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=pad, bias=bias)
+    if kind == "depthwise":
+        if in_ch != out_ch:
+            raise ValueError(f"depthwise conv needs in == out channels, got {in_ch} -> {out_ch}")
+        return nn.Conv2d(in_ch, in_ch, kernel, stride=stride, padding=pad, groups=in_ch, bias=bias)
+    if kind == "separable":
+        return SeparableConv(in_ch, out_ch, kernel, stride, bias)
+    if kind in ("pconv", "pdwconv"):
+        if stride != 1:
+            raise ValueError(f"{kind} cannot be strided (its identity channels keep the resolution)")
+        if portion is None or not 0 < portion <= 1:
+            raise ValueError(f"{kind} portion must be in (0, 1], got {portion}")
+        partial = PartialConv(in_ch, portion, kernel, depthwise=kind == "pdwconv")
+        if pointwise:
+            return nn.Sequential(partial, nn.Conv2d(in_ch, out_ch, 1, bias=bias))
+        if in_ch != out_ch:
+            raise ValueError(f"{kind} without pointwise needs in == out channels, got {in_ch} -> {out_ch}")
+        return partial
+    raise ValueError(f"unknown conv kind {kind!r}; expected one of {', '.join(CONV_KINDS)}")

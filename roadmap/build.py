@@ -1,0 +1,189 @@
+"""Build an ``nn.Module`` from an architecture spec, using the blocks in ``blocks/``.
+
+``build_model(spec)`` is deterministic: the same spec built twice after the same
+``torch.manual_seed`` has identical weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import blocks
+from roadmap.spec import (
+    BLOCK_TYPES,
+    ConvSpec,
+    SamplerSpec,
+    StageSpec,
+    UNetSpec,
+    aggregate_channels,
+    aggregate_layout,
+    stage_conv,
+    validate,
+)
+
+
+def _conv_kwargs(conv: ConvSpec | None) -> dict | None:
+    return None if conv is None else dataclasses.asdict(conv)
+
+
+def _block(kind: str, in_ch: int, width: int, conv: dict) -> nn.Module:
+    if kind == "nafblock":
+        return blocks.NAFBlock(width, conv=conv)
+    if kind == "gama":
+        return blocks.NAFBlock(width, conv=conv, attention="gama")
+    if kind == "pmrid_encoder":
+        return blocks.PMRIDEncoderBlock(in_ch, width, stride=1, conv=conv)
+    if kind == "pmrid_decoder":
+        return blocks.PMRIDDecoderBlock(width, conv=conv)
+    if kind == "conv_relu":
+        return blocks.ConvAct(in_ch, width, conv=conv, act="relu")
+    raise KeyError(kind)
+
+
+assert set(BLOCK_TYPES) == {"nafblock", "gama", "pmrid_encoder", "pmrid_decoder", "conv_relu"}
+
+
+def build_stage(stage: StageSpec, in_ch: int) -> nn.Sequential:
+    """``stage.depth`` blocks; the first maps ``in_ch -> stage.width``."""
+    conv = _conv_kwargs(stage_conv(stage))
+    layers = []
+    for k in range(stage.depth):
+        layers.append(_block(stage.block, in_ch if k == 0 else stage.width, stage.width, conv))
+    return nn.Sequential(*layers)
+
+
+def build_down(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    if s.type == "strided_conv":
+        return blocks.StridedConvDown(in_ch, out_ch, s.kernel)
+    if s.type == "separable_strided":
+        return blocks.SeparableStridedDown(in_ch, out_ch, s.kernel)
+    if s.type == "pool_conv":
+        return blocks.PoolConvDown(in_ch, out_ch, _conv_kwargs(s.conv))
+    if s.type == "pixel_unshuffle":
+        return blocks.PixelUnshuffleDown(in_ch, out_ch)
+    if s.type == "pmrid_block":
+        return blocks.PMRIDEncoderBlock(in_ch, out_ch, stride=2, conv=_conv_kwargs(s.conv))
+    raise KeyError(s.type)
+
+
+def build_up(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    if s.type == "pixel_shuffle":
+        return blocks.PixelShuffleUp(in_ch, out_ch)
+    if s.type == "transposed_conv":
+        return blocks.TransposedConvUp(in_ch, out_ch, s.kernel)
+    if s.type == "conv_interp":
+        return blocks.ConvInterpUp(in_ch, out_ch, _conv_kwargs(s.conv))
+    raise KeyError(s.type)
+
+
+def build_fusion(kind: str, conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
+    if kind == "add":
+        return blocks.AddFusion()
+    if kind == "concat":
+        return blocks.ConcatFusion(dec_ch, skip_ch)
+    if kind == "proj_add":
+        return blocks.ProjectAddFusion(dec_ch, skip_ch, _conv_kwargs(conv))
+    if kind == "none":
+        return blocks.NoFusion()
+    raise KeyError(kind)
+
+
+class UNet(nn.Module):
+    """A restoration U-Net assembled from a spec: ``(B, Cin, H, W) -> (B, Cout, H, W)``.
+
+    The input is zero-padded (bottom, right) to a multiple of ``2**levels`` and the output cropped
+    back. Submodules are named after the spec's addresses (``encoder.2``, ``down.0``,
+    ``middle.1``, ``up.0``, ``skips.3``, ``decoder.1``, ``msiam``, ``iem.2``), which the
+    analysis uses to attribute MACs per stage.
+    """
+
+    def __init__(self, spec: UNetSpec):
+        super().__init__()
+        validate(spec)
+        self.levels = spec.levels
+        self.global_residual = spec.global_residual
+        w0 = spec.encoder[0].width
+        self.stem = blocks.ConvAct(spec.in_channels, w0, {"kind": "vanilla", "kernel": spec.stem.kernel},
+                                   act=spec.stem.act)
+        self.encoder, self.down = nn.ModuleList(), nn.ModuleList()
+        width = w0
+        for i, stage in enumerate(spec.encoder):
+            self.encoder.append(build_stage(stage, width))
+            width = stage.width
+            self.down.append(build_down(spec.down[i], width, spec.down_out_width(i)))
+            width = spec.down_out_width(i)
+        self.middle = nn.Sequential()
+        for j, stage in enumerate(spec.middle):
+            self.middle.add_module(str(j), build_stage(stage, width))
+            width = stage.width
+        self.up, self.skips, self.decoder = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for i in range(spec.levels):
+            dec = spec.decoder[i]
+            self.up.append(build_up(spec.up[i], spec.up_in_width(i), dec.width))
+            self.skips.append(build_fusion(spec.skips[i].type, spec.skips[i].conv, dec.width, spec.encoder[i].width))
+            self.decoder.append(build_stage(dec, dec.width))
+        self.head = nn.Conv2d(spec.decoder[0].width, spec.out_channels, spec.head.kernel,
+                              padding=spec.head.kernel // 2)
+        self.uses_skip = [s.type != "none" for s in spec.skips]
+        self.msiam: nn.Module | None = None
+        self.iem = nn.ModuleDict()
+        self.msiam_index: dict[int, int] = {}
+        if spec.aggregate is not None:
+            layout = aggregate_layout(spec)
+            t = spec.aggregate.target_level
+            self.msiam = blocks.MSIAM([lv for lv, _, _ in layout], [c for _, c, _ in layout],
+                                      [r for _, _, r in layout], t)
+            agg = aggregate_channels(spec)
+            self.msiam_index = {lv: k for k, (lv, _, _) in enumerate(layout)}
+            for lv, c, _ in layout:
+                self.iem[str(lv)] = blocks.IEMHead(agg, t, lv, c)
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        h, w = inp.shape[-2:]
+        m = 2 ** self.levels
+        pad_h, pad_w = (m - h % m) % m, (m - w % m) % m
+        x = F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp
+        x = self.stem(x)
+        kept: list[torch.Tensor | None] = [None] * self.levels
+        for i in range(self.levels):
+            x = self.encoder[i](x)
+            if self.uses_skip[i]:
+                # With MSIAM only the reduced part is kept, so the full map is freed right away.
+                kept[i] = self.msiam.reduce(self.msiam_index[i], x) if self.msiam is not None else x
+            x = self.down[i](x)
+        aggregated = None
+        if self.msiam is not None:
+            aggregated = self.msiam.fuse([p for p in kept if p is not None])
+            kept = [None] * self.levels
+        x = self.middle(x)
+        for i in reversed(range(self.levels)):
+            x = self.up[i](x)
+            if self.uses_skip[i]:
+                skip = self.iem[str(i)](aggregated) if aggregated is not None else kept[i]
+                kept[i] = None  # drop the reference: the skip's memory is free after fusion
+                x = self.skips[i](x, skip)
+                del skip
+            x = self.decoder[i](x)
+        del aggregated
+        x = self.head(x)
+        if self.global_residual:
+            x = x + (F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp)
+        return x[..., :h, :w] if pad_h or pad_w else x
+
+
+def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet:
+    """Build the network a spec (or a seed name / spec file) describes.
+
+    >>> import torch
+    >>> model = build_model("nafnet", "w16")
+    >>> model(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 3, 64, 64])
+    """
+    if not isinstance(spec, UNetSpec):
+        from roadmap.seeds import resolve_spec
+
+        spec = resolve_spec(spec, variant)
+    return UNet(spec)

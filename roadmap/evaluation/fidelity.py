@@ -1,0 +1,118 @@
+"""How hard a trial trains: the `Fidelity` dataclass and its named presets.
+
+A fidelity fixes everything about the proxy training and the validation set that
+changes the numbers a trial reports, so two trials are comparable exactly when
+they ran at the same fidelity (and random seed).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from roadmap.errors import RoadmapError
+
+LOSSES = ("psnr", "l1")
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Proxy-training settings.
+
+    Training: ``iterations`` AdamW steps (``betas``, ``weight_decay``) on batches of
+    ``batch`` random ``crop`` x ``crop`` patches; the learning rate follows a cosine
+    decay from ``lr`` to ``min_lr``; ``loss`` is ``psnr`` (NAFNet's PSNR loss, the
+    mean over the batch of ``10*log10(per-image MSE)``) or ``l1``. ``grad_clip`` is
+    a max-norm on the gradients (``None``: no clipping). ``threads`` is the torch
+    CPU thread count used while training (``None``: leave torch's setting).
+
+    Validation: ``val_count`` fixed crops of ``val_crop`` x ``val_crop`` taken from
+    the validation images.
+    """
+
+    name: str = "custom"
+    iterations: int = 300
+    batch: int = 8
+    crop: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.9)
+    weight_decay: float = 0.0
+    loss: str = "psnr"
+    grad_clip: float | None = None
+    val_crop: int = 128
+    val_count: int = 8
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> RoadmapError:
+            return RoadmapError(f"fidelity.{name}: {rule}, got {getattr(self, name)!r}")
+
+        for name in ("iterations", "batch", "crop", "val_crop", "val_count"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "must be a positive integer")
+        if not self.lr > 0:
+            raise bad("lr", "must be > 0")
+        if not 0 <= self.min_lr <= self.lr:
+            raise bad("min_lr", "must be in [0, lr]")
+        if self.loss not in LOSSES:
+            raise bad("loss", f"must be one of {', '.join(LOSSES)}")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", "must be >= 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise bad("betas", "must be two numbers in [0, 1)")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise bad("grad_clip", "must be > 0 or null")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise bad("threads", "must be a positive integer or null")
+        # Tuples survive JSON round trips as lists; keep `==` meaningful.
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of every field."""
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Fidelity":
+        """Inverse of :meth:`to_dict`; unknown keys are an error (they are typos)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RoadmapError(f"fidelity: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def scaled(self, factor: float, name: str | None = None) -> "Fidelity":
+        """The same fidelity with ``factor`` times the iterations (e.g. 10x for the
+        proxy-fidelity benchmark)."""
+        return replace(
+            self,
+            iterations=max(1, int(round(self.iterations * factor))),
+            name=name or f"{self.name}x{factor:g}",
+        )
+
+
+# `default` is sized so that one NAFNet-w16 training takes about a minute on one
+# thread of the project machine (see README "Evaluation"): a 50-trial search at
+# 2 trials in parallel then fits in half an hour.
+PRESETS: dict[str, Fidelity] = {
+    "smoke": Fidelity(
+        name="smoke", iterations=3, batch=2, crop=32, val_crop=32, val_count=2
+    ),
+    "quick": Fidelity(name="quick", iterations=100, batch=8, crop=48, val_crop=96, val_count=6),
+    "default": Fidelity(name="default", iterations=300, batch=8, crop=64, val_crop=128, val_count=8),
+    "long": Fidelity(name="long", iterations=3000, batch=8, crop=64, val_crop=128, val_count=8),
+}
+
+
+def get_fidelity(fidelity: "str | Fidelity | dict") -> Fidelity:
+    """Resolve a preset name, a dict of fields, or a `Fidelity` to a `Fidelity`."""
+    if isinstance(fidelity, Fidelity):
+        return fidelity
+    if isinstance(fidelity, dict):
+        return Fidelity.from_dict(fidelity)
+    if isinstance(fidelity, str) and fidelity in PRESETS:
+        return PRESETS[fidelity]
+    raise RoadmapError(
+        f"fidelity: unknown preset {fidelity!r} (choose from {', '.join(PRESETS)})"
+    )

@@ -1,0 +1,88 @@
+"""Export a chosen trial as a spec YAML that carries its provenance (``roadmap export``).
+
+The exported spec is the spec the trial evaluated (``spec_yaml``), unchanged except for its
+``provenance`` mapping, which keeps ``seed`` and ``steps`` and gains:
+
+- ``study``: the study directory (as given on the command line, resolved to an absolute path);
+- ``trial``: the trial number; ``reference``: ``seed`` / ``mofa`` / ``unet--`` when it is one;
+- ``metrics``: the measured metrics (``psnr``, ``ssim``, ``latency_ms``,
+  ``peak_memory_measured_bytes``, ... : the ``evaluate_spec`` dict without ``fidelity``,
+  ``device`` and ``status``);
+- ``device`` and ``fidelity``: where and at which fidelity they were measured.
+
+``load_spec`` accepts any keys in ``provenance`` (only ``steps`` is checked), so the file
+loads and builds exactly the network the trial evaluated.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from roadmap.errors import RoadmapError
+from roadmap.review.specs import spec_of
+from roadmap.review.study import StudyReview, TrialRecord
+
+__all__ = ["exported_spec", "export_trial"]
+
+_NOT_METRICS = ("fidelity", "device", "status", "reason")
+
+
+def _plain(x: Any) -> Any:
+    """YAML-safe copy (numpy scalars -> Python numbers, tuples -> lists)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):
+        try:
+            return x.item()
+        except (TypeError, ValueError):
+            pass
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
+
+
+def exported_spec(review: StudyReview, trial: TrialRecord):
+    """The trial's spec with the export provenance (see the module docstring)."""
+    spec = spec_of(trial)
+    prov = copy.deepcopy(spec.provenance or {})
+    if "seed" not in prov and review.settings.get("seed"):
+        seed = review.settings["seed"]
+        variant = review.settings.get("variant")
+        prov["seed"] = f"{seed}/{variant}" if variant and "/" not in str(seed) else seed
+    if not prov.get("steps") and trial.transforms:
+        prov["steps"] = copy.deepcopy(trial.transforms)
+    prov.setdefault("steps", [])
+    metrics = {k: v for k, v in trial.metrics.items() if k not in _NOT_METRICS}
+    for key, value in (("psnr", trial.psnr), ("latency_ms", trial.latency_ms),
+                       ("peak_memory_measured_bytes", trial.peak_memory_measured_bytes)):
+        metrics.setdefault(key, value)
+    prov.update(
+        {
+            "study": str(review.directory.resolve()),
+            "trial": trial.number,
+            "reference": trial.reference,
+            "metrics": _plain(metrics),
+            "device": _plain(trial.metrics.get("device")),
+            "fidelity": _plain(trial.metrics.get("fidelity")),
+        }
+    )
+    if prov["reference"] is None:
+        del prov["reference"]
+    spec.provenance = prov
+    return spec
+
+
+def export_trial(review: StudyReview, trial: TrialRecord, out: str | Path):
+    """Write :func:`exported_spec` to ``out`` and return the spec."""
+    from roadmap.spec import load_spec, save_spec
+
+    spec = exported_spec(review, trial)
+    path = Path(out)
+    if path.is_dir():
+        raise RoadmapError(f"--out {path} is a directory; give a .yaml file name")
+    save_spec(spec, path)
+    load_spec(path)  # what the user will do next: fail here, not later
+    return spec

@@ -1,0 +1,483 @@
+"""Plots of a study, each split in a pure data function and a drawing function.
+
+``*_info(...)`` functions return NamedTuples of plain lists that tests check without plotly;
+``plot_*(info)`` functions only draw (plotly is imported when called, as Optuna does).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from roadmap.review import pareto
+from roadmap.review.study import StudyReview, TrialRecord, short_transforms
+from roadmap.review.summary import ParetoSummary
+
+__all__ = [
+    "ParetoPlotInfo",
+    "HypervolumeInfo",
+    "RoadmapRow",
+    "LevelMacsInfo",
+    "SkipMemoryInfo",
+    "pareto_plot_info",
+    "hypervolume_info",
+    "roadmap_rows",
+    "level_macs_info",
+    "skip_memory_info",
+    "plot_pareto_3d",
+    "plot_pareto_2d",
+    "plot_hypervolume",
+    "plot_level_macs",
+    "plot_skip_memory",
+]
+
+MB = 2**20
+# colours of the three kinds of points (plotly's default palette)
+_C_DOMINATED = "rgba(140,140,140,0.55)"
+_C_FRONT = "#1f77b4"
+_C_REF = "#d62728"
+_C_KNEE = "#2ca02c"
+
+
+def _fmt_int(x: int | float | None) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def hover_text(t: TrialRecord) -> str:
+    """The hover label of a trial: number, reference, metrics and the transformation list."""
+    head = f"<b>trial {t.number}</b>" + (f" ({t.reference})" if t.reference else "")
+    lines = [
+        head,
+        f"PSNR {t.psnr:.3f} dB" + (f", SSIM {t.ssim:.4f}" if t.ssim is not None else ""),
+        f"latency {t.latency_ms:.3g} ms",
+        f"memory {t.memory_mb:.3g} MB measured"
+        + (
+            f", {t.peak_memory_predicted_bytes / MB:.3g} MB predicted"
+            if t.peak_memory_predicted_bytes is not None
+            else ""
+        ),
+        f"params {_fmt_int(t.params)}, MACs {_fmt_int(t.macs)}",
+        "transforms:",
+    ]
+    if t.transforms:
+        lines += [f"&nbsp;&nbsp;{i + 1}. {short_transforms([s])}" for i, s in enumerate(t.transforms)]
+    else:
+        lines.append("&nbsp;&nbsp;none (seed)")
+    return "<br>".join(lines)
+
+
+# --------------------------------------------------------------------------- Pareto front
+
+
+class ParetoPlotInfo(NamedTuple):
+    numbers: list[int]
+    psnr: list[float]
+    latency_ms: list[float]
+    memory_mb: list[float]
+    on_front: list[bool]
+    reference: list[str | None]
+    hover: list[str]
+    knee: int | None  # trial number of the recommended point
+
+
+def pareto_plot_info(summary: ParetoSummary, knee: int | None = None) -> ParetoPlotInfo:
+    """All finished trials, which are on the front, which are references."""
+    trials = summary.review.trials
+    front = set(summary.front)
+    return ParetoPlotInfo(
+        numbers=[t.number for t in trials],
+        psnr=[t.psnr for t in trials],
+        latency_ms=[t.latency_ms for t in trials],
+        memory_mb=[t.memory_mb for t in trials],
+        on_front=[t.number in front for t in trials],
+        reference=[t.reference for t in trials],
+        hover=[hover_text(t) for t in trials],
+        knee=knee,
+    )
+
+
+def _subset(info: ParetoPlotInfo, keep: list[bool]) -> dict[str, list[Any]]:
+    cols = ("numbers", "psnr", "latency_ms", "memory_mb", "reference", "hover")
+    return {c: [v for v, k in zip(getattr(info, c), keep) if k] for c in cols}
+
+
+def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[str, Any]]]:
+    """(legend name, points, marker style) of dominated, front, references and knee."""
+    is_ref = [r is not None for r in info.reference]
+    groups = [
+        ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref)]),
+         {"color": _C_DOMINATED, "size": 6, "symbol": "circle"}),
+        ("Pareto front", _subset(info, [f and not r for f, r in zip(info.on_front, is_ref)]),
+         {"color": _C_FRONT, "size": 9, "symbol": "circle"}),
+        ("reference", _subset(info, is_ref), {"color": _C_REF, "size": 10, "symbol": "diamond"}),
+    ]
+    if info.knee is not None:
+        groups.append(
+            ("recommended (knee)", _subset(info, [n == info.knee for n in info.numbers]),
+             {"color": _C_KNEE, "size": 14, "symbol": "circle-open", "line": {"width": 3, "color": _C_KNEE}})
+        )
+    return groups
+
+
+def plot_pareto_3d(info: ParetoPlotInfo):
+    """3-D scatter: latency x memory x PSNR, front highlighted, references labelled."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, pts, marker in _groups(info):
+        is_ref = name == "reference"
+        marker = dict(marker)
+        if marker.get("symbol") == "circle-open":
+            marker = {"color": _C_KNEE, "size": 9, "symbol": "circle-open"}
+        fig.add_trace(
+            go.Scatter3d(
+                x=pts["latency_ms"], y=pts["memory_mb"], z=pts["psnr"], name=name,
+                mode="markers+text" if is_ref else "markers",
+                text=pts["reference"] if is_ref else None, textposition="top center",
+                marker=marker, hovertext=pts["hover"], hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title={"text": "Pareto front (3-D): all finished trials"},
+        scene={
+            "xaxis": {"title": {"text": "latency (ms)"}},
+            "yaxis": {"title": {"text": "measured memory (MB)"}},
+            "zaxis": {"title": {"text": "PSNR (dB)"}},
+        },
+        height=650, margin={"l": 0, "r": 0, "t": 50, "b": 0},
+    )
+    return fig
+
+
+PROJECTIONS = (("latency_ms", "psnr"), ("memory_mb", "psnr"), ("latency_ms", "memory_mb"))
+_AXIS_TITLES = {"latency_ms": "latency (ms)", "memory_mb": "measured memory (MB)", "psnr": "PSNR (dB)"}
+
+
+def plot_pareto_2d(info: ParetoPlotInfo):
+    """The three 2-D projections of the front side by side."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=3,
+        subplot_titles=[f"{_AXIS_TITLES[y]} vs {_AXIS_TITLES[x]}" for x, y in PROJECTIONS],
+        horizontal_spacing=0.07,
+    )
+    for col, (xk, yk) in enumerate(PROJECTIONS, start=1):
+        for name, pts, marker in _groups(info):
+            is_ref = name == "reference"
+            fig.add_trace(
+                go.Scatter(
+                    x=pts[xk], y=pts[yk], name=name, legendgroup=name, showlegend=col == 1,
+                    mode="markers+text" if is_ref else "markers",
+                    text=pts["reference"] if is_ref else None, textposition="top center",
+                    marker=marker, hovertext=pts["hover"], hoverinfo="text",
+                ),
+                row=1, col=col,
+            )
+        fig.update_xaxes(title={"text": _AXIS_TITLES[xk]}, row=1, col=col)
+        fig.update_yaxes(title={"text": _AXIS_TITLES[yk]}, row=1, col=col)
+    fig.update_layout(title={"text": "Pareto front: 2-D projections"}, height=480)
+    return fig
+
+
+# --------------------------------------------------------------------------- hypervolume
+
+
+class HypervolumeInfo(NamedTuple):
+    numbers: list[int]
+    values: list[float]
+    reference_point: dict[str, float]
+
+
+def hypervolume_info(summary: ParetoSummary) -> HypervolumeInfo:
+    """Normalised hypervolume of the trials finished up to each trial number.
+
+    Uses the same box (reference and ideal points) as ``summary`` so the last value equals
+    ``summary.hypervolume``.
+    """
+    import numpy as np
+
+    from roadmap.review.pareto import to_loss
+    from roadmap.review.study import MAXIMIZE, OBJECTIVES
+
+    trials = summary.review.trials
+    signs = np.where(np.asarray(MAXIMIZE), -1.0, 1.0)
+    ref = np.array([summary.reference_point[o] for o in OBJECTIVES]) * signs
+    ideal = np.array([summary.ideal_point[o] for o in OBJECTIVES]) * signs
+    loss = to_loss([t.values for t in trials], MAXIMIZE)
+    values = pareto.hypervolume_history(loss, ref, ideal=ideal)
+    return HypervolumeInfo([t.number for t in trials], [float(v) for v in values], summary.reference_point)
+
+
+def plot_hypervolume(info: HypervolumeInfo):
+    import plotly.graph_objects as go
+
+    ref = info.reference_point
+    fig = go.Figure(
+        go.Scatter(x=info.numbers, y=info.values, mode="lines+markers", line={"shape": "hv"},
+                   name="hypervolume")
+    )
+    fig.update_layout(
+        title={"text": (
+            "Hypervolume (normalised) vs trial number; reference point: "
+            f"PSNR {ref['psnr']:.3f} dB, {ref['latency_ms']:.3g} ms, "
+            f"{ref['peak_memory_measured_bytes'] / MB:.3g} MB"
+        )},
+        xaxis={"title": {"text": "trial number"}},
+        yaxis={"title": {"text": "hypervolume (fraction of the box)"}, "rangemode": "tozero"},
+        height=400,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- roadmap table
+
+
+class RoadmapRow(NamedTuple):
+    """One row of the roadmap table: the spec after ``step`` (row 0 is the seed)."""
+
+    step: str
+    params: int | None
+    macs: int | None
+    predicted_memory_bytes: int | None  # static peak activation memory (analysis)
+    measured_memory_bytes: float | None  # measured, only where a trial measured this spec
+    latency_ms: float | None
+    psnr: float | None
+    trial: int | None  # the trial whose measurement is shown
+
+
+def _steps_key(steps: list[dict[str, Any]]) -> str:
+    return json.dumps(steps or [], sort_keys=True, default=str)
+
+
+def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int, int] = (256, 256)) -> list[RoadmapRow]:
+    """The roadmap of ``trial``: the seed, then the spec after each of its transformations.
+
+    Static metrics (params, MACs, predicted memory) come from ``roadmap.analysis.analyze``
+    at ``input_hw``. Measured ones (latency, measured memory, PSNR) are shown only for the
+    specs some finished trial of the study measured (the seed reference trial, the trial
+    itself, or a trial whose transformation list is that prefix).
+    """
+    from roadmap.review.specs import seed_spec_of, spec_of, spec_after_steps
+
+    measured: dict[str, TrialRecord] = {}
+    for t in review.trials:
+        measured.setdefault(_steps_key(t.transforms), t)
+    seed_trial = review.reference("seed")
+    if seed_trial is not None:
+        measured.setdefault(_steps_key([]), seed_trial)
+    measured[_steps_key(trial.transforms)] = trial
+
+    seed = seed_spec_of(review, trial)
+    steps = list(trial.transforms)
+    rows = []
+    for k in range(len(steps) + 1):
+        if k == len(steps):
+            spec = spec_of(trial)
+        else:
+            spec = spec_after_steps(seed, steps[:k]) if seed is not None else None
+        label = "seed" if k == 0 else f"{k}. {short_transforms([steps[k - 1]])}"
+        stat = _static(spec, input_hw)
+        m = measured.get(_steps_key(steps[:k]))
+        rows.append(
+            RoadmapRow(
+                step=label,
+                params=stat.get("params"),
+                macs=stat.get("macs"),
+                predicted_memory_bytes=stat.get("peak_activation_bytes"),
+                measured_memory_bytes=None if m is None else m.peak_memory_measured_bytes,
+                latency_ms=None if m is None else m.latency_ms,
+                psnr=None if m is None else m.psnr,
+                trial=None if m is None else m.number,
+            )
+        )
+    return rows
+
+
+def _static(spec: Any, input_hw: tuple[int, int]) -> dict[str, Any]:
+    if spec is None:
+        return {}
+    from roadmap.analysis import analyze
+
+    try:
+        a = analyze(spec, input_hw)
+    except Exception:  # noqa: BLE001 - a row without static metrics beats no report
+        return {}
+    return {"params": int(a.params), "macs": int(a.macs), "peak_activation_bytes": int(a.peak_activation_bytes)}
+
+
+def roadmap_frame(rows: list[RoadmapRow]):
+    """The roadmap table as a DataFrame with a change column after each metric."""
+    import pandas as pd
+
+    def delta(cur, prev, rel=True):
+        if cur is None or prev is None:
+            return None
+        if rel and prev:
+            return 100.0 * (cur - prev) / prev
+        return cur - prev
+
+    records = []
+    prev: RoadmapRow | None = None
+    for r in rows:
+        records.append(
+            {
+                "step": r.step,
+                "params": _fmt_int(r.params),
+                "Δparams %": delta(r.params, prev.params if prev else None),
+                "MACs": _fmt_int(r.macs),
+                "ΔMACs %": delta(r.macs, prev.macs if prev else None),
+                "pred. memory MB": None if r.predicted_memory_bytes is None else r.predicted_memory_bytes / MB,
+                "Δpred. memory %": delta(r.predicted_memory_bytes, prev.predicted_memory_bytes if prev else None),
+                "meas. memory MB": None if r.measured_memory_bytes is None else r.measured_memory_bytes / MB,
+                "latency ms": r.latency_ms,
+                "PSNR dB": r.psnr,
+                "trial": r.trial,
+            }
+        )
+        prev = r
+    # measured changes are relative to the last row that measured them
+    frame = pd.DataFrame.from_records(records)
+    for col, dcol, rel in (("latency ms", "Δlatency %", True), ("PSNR dB", "ΔPSNR dB", False),
+                           ("meas. memory MB", "Δmeas. memory %", True)):
+        last = None
+        out = []
+        for v in frame[col]:
+            ok = v is not None and v == v
+            out.append(delta(v, last, rel) if ok else None)
+            if ok:
+                last = v
+        frame.insert(frame.columns.get_loc(col) + 1, dcol, out)
+    frame["trial"] = frame["trial"].astype("Int64")
+    return frame
+
+
+# --------------------------------------------------------------------------- per-level MACs
+
+
+class LevelMacsInfo(NamedTuple):
+    levels: list[str]  # "level 0", ..., "middle", "other"
+    seed: list[int]
+    recommended: list[int]
+
+
+def _level_of(address: str, n_levels: int) -> str:
+    import re
+
+    m = re.match(r"^(encoder|decoder|down|up|skips|level)\[(\d+)\]", address)
+    if m:
+        return f"level {int(m.group(2))}"
+    if address.startswith("middle"):
+        return f"level {n_levels} (middle)"
+    if address.startswith("stem") or address.startswith("head"):
+        return "level 0"
+    return "other"  # e.g. aggregate (MSIAM/IEM)
+
+
+def _macs_by_level(spec: Any, input_hw: tuple[int, int]) -> dict[str, int]:
+    from roadmap.analysis import analyze
+
+    a = analyze(spec, input_hw)
+    n_levels = len(spec.encoder)
+    out: dict[str, int] = {}
+    for address, macs in a.stages.items():
+        key = _level_of(address, n_levels)
+        out[key] = out.get(key, 0) + int(macs)
+    return out
+
+
+def _level_sort_key(name: str) -> tuple[int, int]:
+    if name.startswith("level "):
+        return (0, int(name.split()[1]))
+    return (1, 0)
+
+
+def level_macs_info(seed_spec: Any, spec: Any, *, input_hw: tuple[int, int] = (256, 256)) -> LevelMacsInfo:
+    """MACs per U-Net level (encoder, sampler, fusion and decoder of a level together; stem
+    and head count to level 0; MSIAM/IEM aggregation is ``other``) of the seed and ``spec``."""
+    a = _macs_by_level(seed_spec, input_hw)
+    b = _macs_by_level(spec, input_hw)
+    levels = sorted(set(a) | set(b), key=_level_sort_key)
+    return LevelMacsInfo(levels, [a.get(k, 0) for k in levels], [b.get(k, 0) for k in levels])
+
+
+def plot_level_macs(info: LevelMacsInfo, *, labels: tuple[str, str] = ("seed", "recommended")):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, vals, colour in ((labels[0], info.seed, _C_DOMINATED), (labels[1], info.recommended, _C_KNEE)):
+        total = sum(vals) or 1
+        fig.add_trace(
+            go.Bar(x=info.levels, y=[v / 1e6 for v in vals], name=name, marker={"color": colour},
+                   text=[f"{100 * v / total:.0f}%" for v in vals], textposition="outside",
+                   hovertemplate="%{x}: %{y:.4g} M MACs<extra>" + name + "</extra>")
+        )
+    fig.update_layout(
+        title={"text": "MACs per level (share of the network's total above each bar)"},
+        barmode="group", yaxis={"title": {"text": "MMACs"}}, height=420,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- skip memory
+
+
+class SkipMemoryInfo(NamedTuple):
+    seed_steps: list[str]
+    seed_mb: list[float]
+    recommended_steps: list[str]
+    recommended_mb: list[float]
+
+
+def _timeline(spec: Any, input_hw: tuple[int, int]) -> tuple[list[str], list[float]]:
+    from roadmap.analysis import analyze
+
+    a = analyze(spec, input_hw)
+    steps, mb = [], []
+    for i, item in enumerate(a.skip_memory_timeline):
+        label, elements = _timeline_item(item, i)
+        steps.append(label)
+        mb.append(4.0 * float(elements) / MB)  # float32
+    return steps, mb
+
+
+def _timeline_item(item: Any, i: int) -> tuple[str, float]:
+    if isinstance(item, dict):
+        label = item.get("address") or item.get("stage") or item.get("step") or str(i)
+        elements = item.get("elements", item.get("skip_elements", item.get("value", 0)))
+        return str(label), float(elements)
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return str(item[0]), float(item[1])
+    return str(i), float(item)
+
+
+def skip_memory_info(seed_spec: Any, spec: Any, *, input_hw: tuple[int, int] = (256, 256)) -> SkipMemoryInfo:
+    """Memory held by the kept skip connections (float32) after each stage of the forward
+    pass, for the seed and ``spec`` (UNet-- Fig. 1b)."""
+    s_steps, s_mb = _timeline(seed_spec, input_hw)
+    r_steps, r_mb = _timeline(spec, input_hw)
+    return SkipMemoryInfo(s_steps, s_mb, r_steps, r_mb)
+
+
+def plot_skip_memory(info: SkipMemoryInfo, *, labels: tuple[str, str] = ("seed", "recommended")):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=list(range(len(info.seed_mb))), y=info.seed_mb, name=labels[0],
+                             mode="lines+markers", line={"shape": "hv", "color": _C_DOMINATED},
+                             hovertext=info.seed_steps, hoverinfo="text+y"))
+    fig.add_trace(go.Scatter(x=list(range(len(info.recommended_mb))), y=info.recommended_mb, name=labels[1],
+                             mode="lines+markers", line={"shape": "hv", "color": _C_KNEE},
+                             hovertext=info.recommended_steps, hoverinfo="text+y"))
+    fig.update_layout(
+        title={"text": "Skip-connection memory held during the forward pass (float32)"},
+        xaxis={"title": {"text": "stage in execution order"}},
+        yaxis={"title": {"text": "MB held by skips"}, "rangemode": "tozero"}, height=420,
+    )
+    return fig

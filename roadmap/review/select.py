@@ -1,0 +1,95 @@
+"""Choosing one trial of a study: ``--pick knee|max-psnr|min-latency|min-memory|trial:N``.
+
+Limits (``--max-latency-ms``, ``--max-memory-mb``; MB = 2**20 bytes of measured peak memory)
+first remove the trials that exceed them. Then:
+
+- ``knee``: the knee of the remaining trials' Pareto front -- the front point closest to the
+  ideal point once each objective is normalised over the front to [0, 1] (see
+  :func:`roadmap.review.pareto.knee_index`);
+- ``max-psnr`` / ``min-latency`` / ``min-memory``: the best trial in that objective, ties
+  broken by the other objectives (PSNR, then latency, then memory), then the trial number;
+- ``trial:N``: trial N, which must be finished and within the limits.
+"""
+from __future__ import annotations
+
+import re
+
+from roadmap.errors import RoadmapError
+from roadmap.review import pareto
+from roadmap.review.study import MAXIMIZE, StudyReview, TrialRecord
+
+__all__ = ["PICKS", "parse_pick", "pick_trial", "within_limits"]
+
+PICKS = ("knee", "max-psnr", "min-latency", "min-memory")
+_TRIAL_RE = re.compile(r"^trial:(\d+)$")
+
+
+def parse_pick(text: str) -> str | int:
+    """A pick name, or the trial number of ``trial:N``."""
+    if text in PICKS:
+        return text
+    m = _TRIAL_RE.match(text)
+    if m:
+        return int(m.group(1))
+    raise RoadmapError(f"--pick: expected one of {', '.join(PICKS)} or trial:N, got {text!r}")
+
+
+def within_limits(t: TrialRecord, max_latency_ms: float | None, max_memory_mb: float | None) -> bool:
+    if max_latency_ms is not None and t.latency_ms > max_latency_ms:
+        return False
+    if max_memory_mb is not None and t.memory_mb > max_memory_mb:
+        return False
+    return True
+
+
+def _limits_text(max_latency_ms: float | None, max_memory_mb: float | None) -> str:
+    parts = []
+    if max_latency_ms is not None:
+        parts.append(f"--max-latency-ms {max_latency_ms:g}")
+    if max_memory_mb is not None:
+        parts.append(f"--max-memory-mb {max_memory_mb:g}")
+    return " and ".join(parts)
+
+
+def pick_trial(
+    review: StudyReview,
+    pick: str | int,
+    *,
+    max_latency_ms: float | None = None,
+    max_memory_mb: float | None = None,
+) -> TrialRecord:
+    """The trial chosen by ``pick`` (a name of :data:`PICKS` or a trial number).
+
+    Raises:
+        RoadmapError: an unknown pick, a trial number that is not a finished trial, or no
+            trial within the limits.
+    """
+    if isinstance(pick, str) and pick not in PICKS:
+        pick = parse_pick(pick)
+    if isinstance(pick, int):
+        t = review.trial(pick)
+        if not within_limits(t, max_latency_ms, max_memory_mb):
+            raise RoadmapError(
+                f"trial {t.number} ({t.latency_ms:.3g} ms, {t.memory_mb:.3g} MB) does not satisfy "
+                f"{_limits_text(max_latency_ms, max_memory_mb)}"
+            )
+        return t
+    pool = [t for t in review.trials if within_limits(t, max_latency_ms, max_memory_mb)]
+    if not pool:
+        best_lat = min(t.latency_ms for t in review.trials)
+        best_mem = min(t.memory_mb for t in review.trials)
+        raise RoadmapError(
+            f"no finished trial satisfies {_limits_text(max_latency_ms, max_memory_mb)} "
+            f"(fastest {best_lat:.3g} ms, smallest {best_mem:.3g} MB)"
+        )
+    if pick == "knee":
+        from roadmap.review.pareto import to_loss
+
+        loss = to_loss([t.values for t in pool], MAXIMIZE)
+        return pool[pareto.knee_index(loss)]
+    keys = {
+        "max-psnr": lambda t: (-t.psnr, t.latency_ms, t.peak_memory_measured_bytes, t.number),
+        "min-latency": lambda t: (t.latency_ms, -t.psnr, t.peak_memory_measured_bytes, t.number),
+        "min-memory": lambda t: (t.peak_memory_measured_bytes, -t.psnr, t.latency_ms, t.number),
+    }
+    return min(pool, key=keys[pick])

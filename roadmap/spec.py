@@ -1,0 +1,485 @@
+"""The architecture spec: a plain-data description of a restoration U-Net.
+
+A spec is a tree of dataclasses; YAML is only its serialised form. ``load_spec`` parses and
+validates, ``UNetSpec.to_yaml`` writes; a spec saved and loaded again compares equal. The spec
+knows block *names* (so it can check them) but builds nothing: ``roadmap.build`` does that.
+
+Forward pass a spec describes (``L = len(encoder)`` levels, level ``i`` at ``1/2**i``)::
+
+    x = stem(pad(inp))                                  # in_channels -> encoder[0].width
+    for i in 0..L-1:  x = encoder[i](x); keep x as skip i; x = down[i](x)
+    x = middle(x)                                       # stages at level L
+    for i in L-1..0:  x = up[i](x); x = skips[i](x, skip i); x = decoder[i](x)
+    out = head(x) (+ inp when global_residual)
+
+With ``aggregate`` set (UNet--), skip i is reduced into one map at ``aggregate.target_level``
+(MSIAM) and rebuilt per decoder level (IEM) instead of being kept.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from roadmap.errors import SpecError
+
+CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
+PARTIAL_KINDS = ("pconv", "pdwconv")
+
+# Block types a stage can use: whether the first block may change the width, and the default
+# spatial conv (the one the original network uses).
+BLOCK_TYPES: dict[str, dict[str, Any]] = {
+    "nafblock": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}},
+    "gama": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}},
+    "pmrid_encoder": {"changes_width": True, "conv": {"kind": "separable", "kernel": 5}},
+    "pmrid_decoder": {"changes_width": False, "conv": {"kind": "separable", "kernel": 3}},
+    "conv_relu": {"changes_width": True, "conv": {"kind": "vanilla", "kernel": 3}},
+}
+DOWN_TYPES = ("strided_conv", "separable_strided", "pool_conv", "pixel_unshuffle", "pmrid_block")
+UP_TYPES = ("pixel_shuffle", "transposed_conv", "conv_interp")
+FUSION_TYPES = ("add", "concat", "proj_add", "none")
+SAMPLERS_WITH_CONV = ("pool_conv", "conv_interp", "pmrid_block")
+AGGREGATE_TYPES = ("msiam",)
+ACTIVATIONS = ("none", "relu", "gelu")
+
+
+def partial_channels(channels: int, portion: float) -> int:
+    """Channels a partial conv convolves: ``floor(C * portion)`` (MOFA's ``dim // n_div``)."""
+    return int(channels * portion + 1e-9)
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass
+class ConvSpec:
+    """The spatial conv of a block, sampler or fusion.
+
+    ``kind``: vanilla | depthwise | separable | pconv | pdwconv. ``portion``: the share of
+    channels a pconv/pdwconv convolves, in (0, 1]. ``pointwise``: a 1x1 in->out after a partial
+    conv (MOFA's replacement of a separable conv). ``bias``: bias of the last conv.
+    """
+
+    kind: str = "depthwise"
+    kernel: int = 3
+    portion: float | None = None
+    pointwise: bool = False
+    bias: bool = True
+
+    @property
+    def is_partial(self) -> bool:
+        return self.kind in PARTIAL_KINDS
+
+
+@dataclass
+class StageSpec:
+    """``depth`` blocks of type ``block`` at ``width`` channels; ``conv`` is their spatial conv."""
+
+    block: str
+    depth: int
+    width: int
+    conv: ConvSpec | None = None
+
+
+@dataclass
+class SamplerSpec:
+    """A down- or up-sampler between two levels. ``conv`` for pool_conv, conv_interp, pmrid_block."""
+
+    type: str
+    kernel: int = 2
+    conv: ConvSpec | None = None
+
+
+@dataclass
+class FusionSpec:
+    """How level i merges its skip: add | concat | proj_add (``conv`` on the skip) | none."""
+
+    type: str = "add"
+    conv: ConvSpec | None = None
+
+
+@dataclass
+class AggregateSpec:
+    """UNet-- aggregation: MSIAM at ``target_level`` with per-level channel ``ratios``; IEM heads."""
+
+    type: str = "msiam"
+    target_level: int = 0
+    ratios: list[float] = field(default_factory=list)
+
+
+@dataclass
+class StemSpec:
+    """First conv ``in_channels -> encoder[0].width``, optional activation."""
+
+    kernel: int = 3
+    act: str = "none"
+
+
+@dataclass
+class HeadSpec:
+    """Last conv ``decoder[0].width -> out_channels``."""
+
+    kernel: int = 3
+
+
+@dataclass
+class UNetSpec:
+    """A restoration U-Net; see the module docstring for the forward pass it describes."""
+
+    name: str
+    encoder: list[StageSpec]
+    down: list[SamplerSpec]
+    middle: list[StageSpec]
+    up: list[SamplerSpec]
+    decoder: list[StageSpec]
+    skips: list[FusionSpec]
+    in_channels: int = 3
+    out_channels: int = 3
+    stem: StemSpec = field(default_factory=StemSpec)
+    head: HeadSpec = field(default_factory=HeadSpec)
+    aggregate: AggregateSpec | None = None
+    global_residual: bool = True
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def levels(self) -> int:
+        return len(self.encoder)
+
+    def copy(self) -> "UNetSpec":
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict:
+        return _to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "UNetSpec":
+        spec = _parse(cls, data, "")
+        validate(spec)
+        return spec
+
+    # Widths the network sees at each point (used by validation, build and transforms).
+    def down_out_width(self, i: int) -> int:
+        return self.encoder[i + 1].width if i + 1 < self.levels else self.middle[0].width
+
+    def up_in_width(self, i: int) -> int:
+        if i + 1 < self.levels:
+            return self.decoder[i + 1].width
+        return self.middle[-1].width
+
+
+# --------------------------------------------------------------------------- (de)serialising
+
+
+def _to_plain(obj: Any) -> Any:
+    """Dataclass tree -> plain dict/list; fields equal to their default are left out."""
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            if default is not dataclasses.MISSING and value == default and f.name not in ("kind", "type"):
+                continue
+            out[f.name] = _to_plain(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+_NESTED = {
+    (StageSpec, "conv"): ConvSpec,
+    (SamplerSpec, "conv"): ConvSpec,
+    (FusionSpec, "conv"): ConvSpec,
+    (UNetSpec, "stem"): StemSpec,
+    (UNetSpec, "head"): HeadSpec,
+    (UNetSpec, "aggregate"): AggregateSpec,
+}
+_LISTS = {"encoder": StageSpec, "middle": StageSpec, "decoder": StageSpec,
+          "down": SamplerSpec, "up": SamplerSpec, "skips": FusionSpec}
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _parse(cls: type, data: Any, path: str) -> Any:
+    where = path or "spec"
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise SpecError(f"{_join(path, str(unknown[0]))}: unknown field (expected one of {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        sub = _join(path, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SpecError(f"{sub}: required field is missing")
+            continue
+        value = data[name]
+        if cls is UNetSpec and name in _LISTS:
+            if not isinstance(value, list):
+                raise SpecError(f"{sub}: must be a list, got {type(value).__name__}")
+            value = [_parse(_LISTS[name], v, f"{sub}[{i}]") for i, v in enumerate(value)]
+        elif (cls, name) in _NESTED and value is not None:
+            value = _parse(_NESTED[(cls, name)], value, sub)
+        elif name == "provenance":
+            if not isinstance(value, dict):
+                raise SpecError(f"{sub}: must be a mapping, got {type(value).__name__}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_spec(source: str | Path | dict) -> UNetSpec:
+    """Load and validate a spec from a YAML file path, YAML text, or a dict.
+
+    >>> from roadmap.seeds import get_seed
+    >>> load_spec(get_seed("nafnet", "w16").to_yaml()) == get_seed("nafnet", "w16")
+    True
+    """
+    if isinstance(source, dict):
+        return UNetSpec.from_dict(source)
+    text, label = str(source), "spec"
+    if isinstance(source, Path) or ("\n" not in text and (text.endswith((".yaml", ".yml")) or Path(text).exists())):
+        path = Path(source)
+        label = str(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpecError(f"{path}: cannot read spec file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SpecError(f"{label}: not valid YAML{at}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{label}: a spec must be a YAML mapping, got {type(data).__name__}")
+    return UNetSpec.from_dict(data)
+
+
+def save_spec(spec: UNetSpec, path: str | Path) -> Path:
+    """Write ``spec`` as YAML to ``path`` (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec.to_yaml())
+    return path
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(path: str, message: str) -> None:
+    raise SpecError(f"{path}: {message}")
+
+
+def _int(path: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(path, f"must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        _fail(path, f"must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _bool(path: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(path, f"must be true or false, got {value!r}")
+
+
+def _choice(path: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
+    """Check a conv in its context (``in_ch -> out_ch`` channels); raise naming ``path``."""
+    _choice(f"{path}.kind", conv.kind, CONV_KINDS)
+    kernel = _int(f"{path}.kernel", conv.kernel, 1)
+    if kernel % 2 == 0:
+        _fail(f"{path}.kernel", f"must be odd (same padding), got {kernel}")
+    _bool(f"{path}.pointwise", conv.pointwise)
+    _bool(f"{path}.bias", conv.bias)
+    if conv.is_partial:
+        if not _number(conv.portion) or not 0 < conv.portion <= 1:
+            _fail(f"{path}.portion", f"must be in (0, 1], got {conv.portion!r}")
+        if partial_channels(in_ch, conv.portion) < 1:
+            _fail(f"{path}.portion", f"{conv.portion} of {in_ch} channels is less than one channel")
+        if not conv.pointwise and in_ch != out_ch:
+            _fail(f"{path}.pointwise", f"must be true when {conv.kind} maps {in_ch} -> {out_ch} channels")
+    else:
+        if conv.portion is not None:
+            _fail(f"{path}.portion", f"only pconv and pdwconv take a portion, this conv is {conv.kind}")
+        if conv.pointwise:
+            _fail(f"{path}.pointwise", f"only pconv and pdwconv take pointwise, this conv is {conv.kind}")
+        if conv.kind == "depthwise" and in_ch != out_ch:
+            _fail(f"{path}.kind", f"depthwise cannot map {in_ch} -> {out_ch} channels (use separable)")
+
+
+def stage_conv(stage: StageSpec) -> ConvSpec:
+    """The conv a stage's blocks use: its own, or the block type's default."""
+    return stage.conv if stage.conv is not None else ConvSpec(**BLOCK_TYPES[stage.block]["conv"])
+
+
+def block_conv_channels(block: str, in_ch: int, width: int) -> list[tuple[int, int]]:
+    """The (in, out) channels of the configurable spatial convs inside one block."""
+    if block in ("nafblock", "gama"):
+        return [(2 * width, 2 * width)]
+    if block == "pmrid_encoder":
+        return [(in_ch, width // 4), (width // 4, width)]
+    if block == "pmrid_decoder":
+        return [(width, width), (width, width)]
+    return [(in_ch, width)]  # conv_relu
+
+
+def _check_stage(path: str, stage: StageSpec, in_ch: int) -> int:
+    _choice(f"{path}.block", stage.block, tuple(BLOCK_TYPES))
+    depth = _int(f"{path}.depth", stage.depth, 0)
+    width = _int(f"{path}.width", stage.width, 1)
+    if width != in_ch and (depth == 0 or not BLOCK_TYPES[stage.block]["changes_width"]):
+        reason = "a stage with depth 0" if depth == 0 else f"block {stage.block}"
+        _fail(f"{path}.width", f"{reason} cannot change the width: input has {in_ch} channels, got {width}")
+    if stage.block == "pmrid_encoder" and width % 4:
+        _fail(f"{path}.width", f"pmrid_encoder needs a width divisible by 4, got {width}")
+    conv = stage_conv(stage)
+    for ci, co in block_conv_channels(stage.block, in_ch, width):
+        check_conv(f"{path}.conv", conv, ci, co)
+    if depth > 1 and in_ch != width:  # later blocks of the stage see `width` channels in
+        for ci, co in block_conv_channels(stage.block, width, width):
+            check_conv(f"{path}.conv", conv, ci, co)
+    return width
+
+
+def _check_sampler(path: str, s: SamplerSpec, in_ch: int, out_ch: int, kinds: tuple[str, ...]) -> None:
+    _choice(f"{path}.type", s.type, kinds)
+    _int(f"{path}.kernel", s.kernel, 1)
+    if s.type in SAMPLERS_WITH_CONV:
+        if s.type != "pmrid_block" and s.conv is None:
+            _fail(f"{path}.conv", f"required for {s.type}")
+        if s.type == "pmrid_block":
+            conv = s.conv or ConvSpec(kind="separable", kernel=5)
+            if out_ch % 4:
+                _fail(f"{path}", f"pmrid_block needs output channels divisible by 4, got {out_ch}")
+            check_conv(f"{path}.conv", conv, out_ch // 4, out_ch)
+        else:
+            check_conv(f"{path}.conv", s.conv, in_ch, out_ch)
+    elif s.conv is not None:
+        _fail(f"{path}.conv", f"{s.type} takes no conv")
+    if s.type == "pixel_unshuffle" and out_ch % 4:
+        _fail(f"{path}.type", f"pixel_unshuffle needs output channels divisible by 4, got {out_ch}")
+
+
+def aggregate_layout(spec: UNetSpec) -> list[tuple[int, int, int]]:
+    """``(level, skip channels, reduced channels)`` for each level MSIAM aggregates."""
+    agg = spec.aggregate
+    return [
+        (i, spec.encoder[i].width, round(spec.encoder[i].width * agg.ratios[i]))
+        for i in range(spec.levels)
+        if spec.skips[i].type != "none"
+    ]
+
+
+def aggregate_channels(spec: UNetSpec) -> int:
+    """Channels of the aggregated map at ``aggregate.target_level``."""
+    t = spec.aggregate.target_level
+    return int(sum(r * 4.0 ** (t - level) for level, _, r in aggregate_layout(spec)))
+
+
+def _check_aggregate(spec: UNetSpec) -> None:
+    agg, path = spec.aggregate, "aggregate"
+    _choice(f"{path}.type", agg.type, AGGREGATE_TYPES)
+    t = agg.target_level
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < spec.levels:
+        _fail(f"{path}.target_level", f"must be an encoder level in [0, {spec.levels - 1}], got {t!r}")
+    if not isinstance(agg.ratios, list) or len(agg.ratios) != spec.levels:
+        _fail(f"{path}.ratios", f"must be a list of {spec.levels} ratios (one per level), got {agg.ratios!r}")
+    for i, r in enumerate(agg.ratios):
+        if not _number(r) or not 0 < r <= 1:
+            _fail(f"{path}.ratios[{i}]", f"must be in (0, 1], got {r!r}")
+        reduced = spec.encoder[i].width * r
+        if abs(reduced - round(reduced)) > 1e-6 or round(reduced) < 1:
+            _fail(f"{path}.ratios[{i}]", f"{r} of {spec.encoder[i].width} channels is not a whole number >= 1")
+    layout = aggregate_layout(spec)
+    if not layout:
+        _fail(f"{path}", "every skip is 'none': nothing to aggregate")
+    for level, _, reduced in layout:
+        size = reduced * 4.0 ** (t - level)
+        if size != int(size):
+            _fail(f"{path}.target_level",
+                  f"{t} is impossible: level {level}'s {reduced} reduced channels cannot be pixel-shuffled "
+                  f"up {level - t} level(s) (needs a multiple of {4 ** (level - t)})")
+    total = aggregate_channels(spec)
+    for level, _, _ in layout:
+        size = total * 4.0 ** (level - t)
+        if size != int(size) or size < 1:
+            _fail(f"{path}.target_level",
+                  f"{t} is impossible: the {total}-channel aggregate cannot be resized to level {level}")
+
+
+def validate(spec: UNetSpec) -> None:
+    """Check every field of ``spec``; raise :class:`SpecError` naming the first bad one."""
+    if not isinstance(spec.name, str) or not spec.name:
+        _fail("name", f"must be a non-empty string, got {spec.name!r}")
+    in_ch = _int("in_channels", spec.in_channels, 1)
+    out_ch = _int("out_channels", spec.out_channels, 1)
+    _bool("global_residual", spec.global_residual)
+    if spec.global_residual and in_ch != out_ch:
+        _fail("global_residual", f"needs in_channels == out_channels, got {in_ch} and {out_ch}")
+    kernel = _int("stem.kernel", spec.stem.kernel, 1)
+    if kernel % 2 == 0:
+        _fail("stem.kernel", f"must be odd, got {kernel}")
+    _choice("stem.act", spec.stem.act, ACTIVATIONS)
+    kernel = _int("head.kernel", spec.head.kernel, 1)
+    if kernel % 2 == 0:
+        _fail("head.kernel", f"must be odd, got {kernel}")
+    levels = len(spec.encoder)
+    if levels < 1:
+        _fail("encoder", "needs at least one level")
+    if not spec.middle:
+        _fail("middle", "needs at least one stage")
+    for name in ("down", "up", "decoder", "skips"):
+        if len(getattr(spec, name)) != levels:
+            _fail(name, f"must have one entry per encoder level ({levels}), got {len(getattr(spec, name))}")
+    width = spec.encoder[0].width if isinstance(spec.encoder[0].width, int) else 0
+    for i, stage in enumerate(spec.encoder):
+        width = _check_stage(f"encoder[{i}]", stage, width)
+        _int(f"encoder[{i + 1}].width" if i + 1 < levels else "middle[0].width", spec.down_out_width(i), 1)
+        _check_sampler(f"down[{i}]", spec.down[i], width, spec.down_out_width(i), DOWN_TYPES)
+        width = spec.down_out_width(i)
+    for j, stage in enumerate(spec.middle):
+        width = _check_stage(f"middle[{j}]", stage, width)
+    for i in reversed(range(levels)):
+        dec = spec.decoder[i]
+        _int(f"decoder[{i}].width", dec.width, 1)
+        _check_sampler(f"up[{i}]", spec.up[i], spec.up_in_width(i), dec.width, UP_TYPES)
+        fusion, skip_ch = spec.skips[i], spec.encoder[i].width
+        _choice(f"skips[{i}].type", fusion.type, FUSION_TYPES)
+        if fusion.type == "add" and skip_ch != dec.width:
+            _fail(f"skips[{i}].type", f"add needs equal widths, skip has {skip_ch} and decoder {dec.width}")
+        if fusion.type == "proj_add":
+            check_conv(f"skips[{i}].conv", fusion.conv or ConvSpec("separable", 3), skip_ch, dec.width)
+        elif fusion.conv is not None:
+            _fail(f"skips[{i}].conv", f"{fusion.type} takes no conv")
+        _check_stage(f"decoder[{i}]", dec, dec.width)
+    if spec.aggregate is not None:
+        _check_aggregate(spec)
+    if not isinstance(spec.provenance, dict):
+        _fail("provenance", "must be a mapping")
+    steps = spec.provenance.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "transform" in s for s in steps):
+        _fail("provenance.steps", "must be a list of {transform: NAME, params: {...}}")
