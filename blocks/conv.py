@@ -56,6 +56,7 @@ def create_spatial_conv(
     kernel: int = 3,
     stride: int = 1,
     portion: float | None = None,
+    dw_threshold: int | None = None,
     pointwise: bool = False,
     bias: bool = True,
 ) -> nn.Module:
@@ -64,6 +65,7 @@ def create_spatial_conv(
     ``kind``: ``vanilla`` (k x k full conv), ``depthwise`` (needs ``in_ch == out_ch``),
     ``separable`` (depthwise then 1x1), ``pconv`` / ``pdwconv`` (partial conv on the first
     ``portion`` of the channels; followed by a 1x1 ``in -> out`` when ``pointwise``).
+    ``dw_threshold``: a ``pconv`` whose convolved channels reach it is depthwise (MOFA's rule).
     ``bias`` is the bias of the last conv (partial convs never have one).
     """
     pad = kernel // 2
@@ -80,7 +82,9 @@ def create_spatial_conv(
             raise ValueError(f"{kind} cannot be strided (its identity channels keep the resolution)")
         if portion is None or not 0 < portion <= 1:
             raise ValueError(f"{kind} portion must be in (0, 1], got {portion}")
-        partial = PartialConv(in_ch, portion, kernel, depthwise=kind == "pdwconv")
+        depthwise = kind == "pdwconv" or (
+            dw_threshold is not None and partial_channels(in_ch, portion) >= dw_threshold)
+        partial = PartialConv(in_ch, portion, kernel, depthwise=depthwise)
         if pointwise:
             return nn.Sequential(partial, nn.Conv2d(in_ch, out_ch, 1, bias=bias))
         if in_ch != out_ch:

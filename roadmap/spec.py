@@ -60,13 +60,16 @@ class ConvSpec:
     """The spatial conv of a block, sampler or fusion.
 
     ``kind``: vanilla | depthwise | separable | pconv | pdwconv. ``portion``: the share of
-    channels a pconv/pdwconv convolves, in (0, 1]. ``pointwise``: a 1x1 in->out after a partial
+    channels a pconv/pdwconv convolves, in (0, 1]. ``dw_threshold`` (pconv only): where the
+    convolved channels ``floor(C_in * portion)`` reach it, the conv is depthwise (a PDWConv),
+    as MOFA's ``Partial_conv3`` decides per layer. ``pointwise``: a 1x1 in->out after a partial
     conv (MOFA's replacement of a separable conv). ``bias``: bias of the last conv.
     """
 
     kind: str = "depthwise"
     kernel: int = 3
     portion: float | None = None
+    dw_threshold: int | None = None
     pointwise: bool = False
     bias: bool = True
 
@@ -320,9 +323,15 @@ def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
             _fail(f"{path}.portion", f"must be in (0, 1], got {conv.portion!r}")
         if partial_channels(in_ch, conv.portion) < 1:
             _fail(f"{path}.portion", f"{conv.portion} of {in_ch} channels is less than one channel")
+        if conv.dw_threshold is not None:
+            if conv.kind != "pconv":
+                _fail(f"{path}.dw_threshold", f"only pconv takes a dw_threshold, this conv is {conv.kind}")
+            _int(f"{path}.dw_threshold", conv.dw_threshold, 0)
         if not conv.pointwise and in_ch != out_ch:
             _fail(f"{path}.pointwise", f"must be true when {conv.kind} maps {in_ch} -> {out_ch} channels")
     else:
+        if conv.dw_threshold is not None:
+            _fail(f"{path}.dw_threshold", f"only pconv takes a dw_threshold, this conv is {conv.kind}")
         if conv.portion is not None:
             _fail(f"{path}.portion", f"only pconv and pdwconv take a portion, this conv is {conv.kind}")
         if conv.pointwise:

@@ -1,0 +1,237 @@
+"""Static cost of a spec at an input size, computed before anything is trained.
+
+- **Parameters**: all of them, and "conv only" as thop counts (Conv / ConvTranspose / Linear
+  layers; LayerNorm2d weights and bare parameters such as NAFNet's beta/gamma left out).
+- **MACs**: ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device (exact for
+  the modules as built; bias and element-wise ops not counted, as in the papers), in total,
+  per layer and per stage (MOFA Fig. 4).
+- **Skip memory** ``M_sc`` (UNet-- section 3.1): elements kept for the skip connections after
+  each encoder / decoder step, and its peak.
+- **Peak activation memory** of inference (FMEN section 3.1): every op of the forward pass is
+  recorded on the ``meta`` device with its input and output tensors; a tensor lives from the op
+  that allocates it to its last use (views share their base's storage), the network input and
+  output included. The peak of live bytes is the prediction; no real memory is allocated.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from roadmap.build import UNet, build_model
+from roadmap.spec import UNetSpec, aggregate_channels, aggregate_layout
+
+CONV_LIKE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
+
+
+@dataclass
+class Analysis:
+    """What a spec costs at ``input_hw`` (batch 1, float32)."""
+
+    input_hw: tuple[int, int]
+    params: int
+    params_conv_only: int
+    macs: int
+    stages: dict[str, int]
+    layers: dict[str, int]
+    skip_memory_elements_peak: int
+    skip_memory_timeline: list[tuple[str, int]]
+    peak_activation_elements: int
+    peak_activation_bytes: int
+    peak_activation_at: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def stage_shares(self) -> dict[str, float]:
+        """Each stage's share of the total MACs (MOFA's per-layer FLOPs distribution)."""
+        total = sum(self.stages.values()) or 1
+        return {k: v / total for k, v in self.stages.items()}
+
+    def to_dict(self, layers: bool = True) -> dict:
+        out = asdict(self)
+        out["input_hw"] = list(self.input_hw)
+        out["skip_memory_timeline"] = [list(e) for e in self.skip_memory_timeline]
+        if not layers:
+            out.pop("layers")
+        return out
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """``(all parameters, parameters of conv-like layers only)`` -- the latter as thop counts."""
+    total = sum(p.numel() for p in model.parameters())
+    conv = sum(p.numel() for m in model.modules() if isinstance(m, CONV_LIKE) for p in m.parameters(recurse=False))
+    return total, conv
+
+
+def _padded(spec: UNetSpec, hw: tuple[int, int]) -> tuple[int, int]:
+    m = 2 ** spec.levels
+    return tuple(-(-s // m) * m for s in hw)  # type: ignore[return-value]
+
+
+_STAGE = re.compile(r"^UNet\.(encoder|down|middle|up|skips|decoder|iem)\.(\d+)$")
+
+
+def _address(fqn: str) -> str | None:
+    """``UNet.encoder.2`` -> ``encoder[2]``; ``UNet.stem`` -> ``stem``; deeper names -> None."""
+    m = _STAGE.match(fqn)
+    if m:
+        return f"{m.group(1)}[{m.group(2)}]"
+    if fqn in ("UNet.stem", "UNet.head", "UNet.msiam"):
+        return fqn.split(".", 1)[1]
+    return None
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dict[str, int], dict[str, int]]:
+    """``(total MACs, MACs per stage address, MACs per leaf layer)`` for one forward pass.
+
+    ``model`` should live on the ``meta`` device (see :func:`meta_model`): only shapes matter.
+    """
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.empty(*input_shape, device="meta"))
+    counts = counter.get_flop_counts()
+    total = sum(counts.get("Global", {}).values()) // 2
+    stages, layers = {}, {}
+    leaves = {name for name, mod in model.named_modules() if not list(mod.children())}
+    for fqn, ops in counts.items():
+        macs = sum(ops.values()) // 2
+        address = _address(fqn)
+        if address is not None:
+            stages[address] = macs
+        name = fqn.split(".", 1)[1] if "." in fqn else ""
+        if name in leaves:
+            layers[name] = macs
+    return total, stages, layers
+
+
+class _LifetimeRecorder(TorchDispatchMode):
+    """Records, for each tensor storage, its size, the op that allocates it and its last use."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = 0
+        self.buffers: list[list[int]] = []  # [bytes, elements, first step, last step]
+        self.names: list[str] = []
+        self.owner = WeakIdKeyDictionary()
+
+    def track(self, tensor: torch.Tensor, name: str) -> None:
+        self.owner[tensor] = len(self.buffers)
+        self.buffers.append([tensor.numel() * tensor.element_size(), tensor.numel(), self.step, self.step])
+        self.names.append(name)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.step += 1
+        inputs = [t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        for t in inputs:
+            index = self.owner.get(t)
+            if index is not None:
+                self.buffers[index][3] = self.step
+        aliases = any(r.alias_info is not None for r in func._schema.returns)
+        base = next((self.owner.get(t) for t in inputs if self.owner.get(t) is not None), None)
+        for t in pytree.tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            if aliases and base is not None:
+                self.owner[t] = base  # a view or in-place result shares its input's storage
+            elif not aliases:
+                self.track(t, str(func.overloadpacket.__name__))
+        return out
+
+
+def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, str]:
+    """``(peak bytes, peak elements, op at the peak)`` of live activations in one forward pass.
+
+    Parameters are not activations and are not counted; the input and output are.
+    """
+    x = torch.empty(*input_shape, device="meta")
+    recorder = _LifetimeRecorder()
+    with torch.no_grad():
+        recorder.track(x, "input")
+        with recorder:
+            y = model(x)
+    end = recorder.step + 1
+    recorder.buffers[recorder.owner[y]][3] = end  # the output lives to the end
+    delta_bytes = [0] * (end + 2)
+    delta_elems = [0] * (end + 2)
+    for size, elems, first, last in recorder.buffers:
+        delta_bytes[first] += size
+        delta_bytes[last + 1] -= size
+        delta_elems[first] += elems
+        delta_elems[last + 1] -= elems
+    live_b = live_e = peak_b = peak_e = peak_step = 0
+    for step in range(end + 1):
+        live_b += delta_bytes[step]
+        live_e += delta_elems[step]
+        if live_b > peak_b:
+            peak_b, peak_e, peak_step = live_b, live_e, step
+    at = next((n for (s, _, f, _l), n in zip(recorder.buffers, recorder.names) if f == peak_step), "")
+    return peak_b, peak_e, at
+
+
+def skip_memory_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[str, int]]:
+    """Elements kept for skip connections after each step of the forward pass (UNet-- M_sc)."""
+    h, w = _padded(spec, input_hw)
+    area = [(h >> i) * (w >> i) for i in range(spec.levels + 1)]
+    used = [s.type != "none" for s in spec.skips]
+    reduced = {lv: r for lv, _, r in aggregate_layout(spec)} if spec.aggregate else {}
+    kept, timeline = 0, [("stem", 0)]
+    for i in range(spec.levels):
+        if used[i]:
+            kept += (reduced[i] if spec.aggregate else spec.encoder[i].width) * area[i]
+        timeline.append((f"encoder[{i}]", kept))
+    if spec.aggregate:
+        kept = aggregate_channels(spec) * area[spec.aggregate.target_level]
+        timeline.append(("msiam", kept))
+    timeline.append(("middle", kept))
+    last = min((i for i in range(spec.levels) if used[i]), default=None)
+    for i in reversed(range(spec.levels)):
+        if used[i] and not spec.aggregate:
+            kept -= spec.encoder[i].width * area[i]
+        if spec.aggregate and i == last:
+            kept = 0
+        timeline.append((f"decoder[{i}]", kept))
+    return timeline
+
+
+def meta_model(spec: UNetSpec) -> UNet:
+    """Build ``spec`` on the ``meta`` device: shapes and parameter counts without memory."""
+    with torch.device("meta"):
+        return build_model(spec)
+
+
+def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
+    """Everything static about ``spec`` at a ``1 x C x H x W`` input.
+
+    >>> from roadmap.seeds import get_seed
+    >>> analyze(get_seed("nafnet", "w16")).params_conv_only
+    286579
+    """
+    model = meta_model(spec)
+    params, params_conv = count_params(model)
+    shape = (1, spec.in_channels, *input_hw)
+    macs, stages, layers = count_macs(model, shape)
+    peak_b, peak_e, at = peak_activation(model, shape)
+    timeline = skip_memory_timeline(spec, input_hw)
+    notes = []
+    if _padded(spec, input_hw) != tuple(input_hw):
+        notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.levels})")
+    return Analysis(
+        input_hw=tuple(input_hw),
+        params=params,
+        params_conv_only=params_conv,
+        macs=macs,
+        stages=stages,
+        layers=layers,
+        skip_memory_elements_peak=max(k for _, k in timeline),
+        skip_memory_timeline=timeline,
+        peak_activation_elements=peak_e,
+        peak_activation_bytes=peak_b,
+        peak_activation_at=at,
+        notes=notes,
+    )

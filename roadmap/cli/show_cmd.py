@@ -1,0 +1,46 @@
+"""`roadmap show`: the static cost of a seed or spec (params, MACs, skip and peak memory)."""
+from __future__ import annotations
+
+from roadmap.analysis import Analysis, analyze
+from roadmap.cli.common import add_input_argument, add_spec_argument, human, mib, print_json, table
+from roadmap.seeds import resolve_spec
+
+
+def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
+    h, w = a.input_hw
+    lines = [
+        f"{name} at 1x{channels}x{h}x{w}",
+        f"  params            {a.params:,} ({a.params_conv_only:,} in conv layers, as thop counts)",
+        f"  MACs              {human(a.macs)} ({a.macs:,})",
+        f"  skip memory peak  {a.skip_memory_elements_peak:,} elements "
+        f"({a.skip_memory_elements_peak / (h * w):.3g}*H*W; {mib(a.skip_memory_elements_peak)} at 8 bit)",
+        f"  peak activations  {a.peak_activation_elements:,} elements ({mib(a.peak_activation_bytes)} float32)",
+        "",
+    ]
+    shares = a.stage_shares
+    rows = [[k, human(v), f"{shares[k] * 100:5.1f}%", "#" * round(shares[k] * 50)] for k, v in a.stages.items()]
+    lines.append(table(rows, ["stage", "MACs", "share", ""]))
+    lines.append("")
+    lines.append("skip memory over time (elements): " + ", ".join(f"{k} {v:,}" for k, v in a.skip_memory_timeline))
+    lines.extend(f"note: {n}" for n in a.notes)
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    spec = resolve_spec(args.spec, args.variant)
+    a = analyze(spec, tuple(args.input))
+    if args.json:
+        out = {"name": spec.name, **a.to_dict(layers=args.layers)}
+        print_json(out)
+    else:
+        print(format_analysis(spec.name, a, spec.in_channels))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("show", help="static cost of a seed or spec: params, MACs, memory")
+    add_spec_argument(p)
+    add_input_argument(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--layers", action="store_true", help="with --json: include MACs per layer")
+    p.set_defaults(func=run)

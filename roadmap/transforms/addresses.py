@@ -1,0 +1,119 @@
+"""Where transforms act: spec addresses (``encoder[2]``, ``skips[0]``, ...) and their conv slots."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from roadmap.errors import SpecError
+from roadmap.spec import (
+    ConvSpec,
+    UNetSpec,
+    block_conv_channels,
+    stage_conv,
+)
+
+_ADDRESS = re.compile(r"^(encoder|middle|decoder|down|up|skips|level)\[(-?\d+)\]$")
+_DEFAULT_SAMPLER_CONV = {"pmrid_block": ConvSpec("separable", 5)}
+_DEFAULT_FUSION_CONV = ConvSpec("separable", 3)
+
+
+@dataclass
+class ConvSlot:
+    """One configurable conv spec in the network and the (in, out) channels it is used with."""
+
+    address: str
+    channels: list[tuple[int, int]]
+    get: Callable[[], ConvSpec]
+    set: Callable[[ConvSpec], None]
+
+
+def expand_addresses(spec: UNetSpec, targets: list[str], transform: str, param: str = "targets") -> list[str]:
+    """Check addresses and expand ``level[i]`` and ``middle`` into stage addresses."""
+    if not isinstance(targets, list) or not targets:
+        raise SpecError(f"{transform}.{param}: must be a non-empty list of addresses, got {targets!r}")
+    out: list[str] = []
+    for t in targets:
+        if t == "middle":
+            out += [f"middle[{j}]" for j in range(len(spec.middle))]
+            continue
+        m = _ADDRESS.match(str(t))
+        if not m:
+            raise SpecError(f"{transform}.{param}: {t!r} is not an address like encoder[1], middle[0], "
+                            f"decoder[2], down[0], up[1], skips[0], level[1] or middle")
+        kind, i = m.group(1), int(m.group(2))
+        size = len(spec.middle) if kind == "middle" else spec.levels
+        if not 0 <= i < size:
+            raise SpecError(f"{transform}.{param}: {t} does not exist (valid indices 0..{size - 1})")
+        out += [f"encoder[{i}]", f"decoder[{i}]", f"skips[{i}]"] if kind == "level" else [f"{kind}[{i}]"]
+    return list(dict.fromkeys(out))
+
+
+def _stage_in_channels(spec: UNetSpec, kind: str, i: int) -> int:
+    if kind == "encoder":  # the stem and down[i-1] already produce encoder[i].width
+        return spec.encoder[i].width
+    if kind == "middle":
+        return spec.down_out_width(spec.levels - 1) if i == 0 else spec.middle[i - 1].width
+    return spec.decoder[i].width
+
+
+def conv_slot(spec: UNetSpec, address: str) -> ConvSlot | None:
+    """The conv slot at ``address``, or ``None`` where there is no configurable conv."""
+    kind, i = address[: address.index("[")], int(address[address.index("[") + 1 : -1])
+    if kind in ("encoder", "middle", "decoder"):
+        stage = getattr(spec, kind)[i]
+        if stage.depth == 0:
+            return None
+        in_ch = _stage_in_channels(spec, kind, i)
+        channels = block_conv_channels(stage.block, in_ch, stage.width)
+        if stage.depth > 1:
+            channels += block_conv_channels(stage.block, stage.width, stage.width)
+
+        def set_stage(conv: ConvSpec, stage=stage) -> None:
+            stage.conv = conv
+
+        return ConvSlot(address, channels, lambda stage=stage: stage_conv(stage), set_stage)
+    if kind in ("down", "up"):
+        sampler = getattr(spec, kind)[i]
+        if sampler.type not in ("pool_conv", "conv_interp", "pmrid_block"):
+            return None
+        if kind == "down":
+            in_ch, out_ch = spec.encoder[i].width, spec.down_out_width(i)
+        else:
+            in_ch, out_ch = spec.up_in_width(i), spec.decoder[i].width
+        channels = [(out_ch // 4, out_ch)] if sampler.type == "pmrid_block" else [(in_ch, out_ch)]
+
+        def set_sampler(conv: ConvSpec, sampler=sampler) -> None:
+            sampler.conv = conv
+
+        default = _DEFAULT_SAMPLER_CONV.get(sampler.type)
+        return ConvSlot(address, channels, lambda s=sampler, d=default: s.conv or d, set_sampler)
+    if kind == "skips":
+        fusion = spec.skips[i]
+        if fusion.type != "proj_add":
+            return None
+
+        def set_fusion(conv: ConvSpec, fusion=fusion) -> None:
+            fusion.conv = conv
+
+        return ConvSlot(address, [(spec.encoder[i].width, spec.decoder[i].width)],
+                        lambda f=fusion: f.conv or _DEFAULT_FUSION_CONV, set_fusion)
+    raise SpecError(f"no conv slot at {address}")
+
+
+def all_addresses(spec: UNetSpec) -> list[str]:
+    """Every address that can hold a conv slot, in forward order (stem and head excluded)."""
+    out = []
+    for i in range(spec.levels):
+        out += [f"encoder[{i}]", f"down[{i}]"]
+    out += [f"middle[{j}]" for j in range(len(spec.middle))]
+    for i in reversed(range(spec.levels)):
+        out += [f"up[{i}]", f"skips[{i}]", f"decoder[{i}]"]
+    return out
+
+
+def conv_slots(spec: UNetSpec, addresses: list[str] | None = None) -> list[ConvSlot]:
+    """The conv slots at ``addresses`` (all of them by default); addresses without one are skipped."""
+    slots = [conv_slot(spec, a) for a in (addresses if addresses is not None else all_addresses(spec))]
+    return [s for s in slots if s is not None]
+

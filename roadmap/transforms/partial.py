@@ -1,0 +1,123 @@
+"""MOFA's capacity and speed steps on partial convolutions: pconv, more_params, pdwconv."""
+from __future__ import annotations
+
+from roadmap.spec import ConvSpec, UNetSpec, partial_channels
+from roadmap.transforms.addresses import conv_slots, expand_addresses
+from roadmap.transforms.registry import param_error, register
+
+REPLACEABLE = ("vanilla", "depthwise", "separable")
+
+
+def check_portion(transform: str, value, param: str = "portion") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise param_error(transform, param, f"must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _fits(slot, portion: float) -> bool:
+    return all(partial_channels(ci, portion) >= 1 for ci, _ in slot.channels)
+
+
+@register("pconv")
+def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = None,
+          overrides: dict[str, float] | None = None) -> UNetSpec:
+    """Replace the stride-1 spatial convs (vanilla, depthwise, separable) with PConv (MOFA 3.2).
+
+    ``portion`` applies everywhere, ``overrides`` per address (``{"encoder[2]": 0.5}``);
+    ``targets`` restricts the change to some addresses. The stem, the head and strided convs
+    are never touched. A separable conv keeps its pointwise 1x1 (without bias, as in MOFA).
+    """
+    portion = check_portion("pconv", portion)
+    overrides = dict(overrides or {})
+    if not isinstance(overrides, dict):
+        raise param_error("pconv", "overrides", f"must be a mapping address -> portion, got {overrides!r}")
+    for address, value in overrides.items():
+        expand_addresses(spec, [address], "pconv", "overrides")
+        check_portion("pconv", value, f"overrides[{address}]")
+    addresses = expand_addresses(spec, targets, "pconv") if targets is not None else None
+    changed = 0
+    for slot in conv_slots(spec, addresses):
+        conv = slot.get()
+        if conv.kind not in REPLACEABLE and not conv.is_partial:
+            continue
+        p = overrides.get(slot.address, portion)
+        if not _fits(slot, p):
+            raise param_error("pconv", "portion", f"{p} of {min(c for c, _ in slot.channels)} channels at "
+                              f"{slot.address} is less than one channel")
+        pointwise = conv.pointwise or conv.kind == "separable" or any(ci != co for ci, co in slot.channels)
+        if conv.is_partial:
+            slot.set(ConvSpec(conv.kind, conv.kernel, p, conv.dw_threshold, conv.pointwise, conv.bias))
+        else:
+            slot.set(ConvSpec("pconv", conv.kernel, p, None, pointwise, False))
+        changed += 1
+    if not changed:
+        raise param_error("pconv", "targets", f"no replaceable conv at {targets}")
+    return spec
+
+
+@register("more_params")
+def more_params(spec: UNetSpec, portion: float = 0.5, targets: list[str] | None = None,
+                rule: str | None = None, threshold: float = 0.1) -> UNetSpec:
+    """Raise the PConv portion on some stages to add capacity (MOFA 3.3 and 3.4).
+
+    The stages are ``targets`` (addresses; ``level[i]`` = encoder, decoder and skip of level i) or
+    chosen by ``rule``: ``middle`` = the level just above the bottleneck, the pair MOFA's code
+    widens in NAFNet and PMRID (encoder 3 / decoder 2 in the paper's PMRID numbering); ``cheap``
+    = the stages whose share of the MACs (at 256x256) is below ``threshold`` (MOFA Fig. 4).
+    """
+    portion = check_portion("more_params", portion)
+    if (targets is None) == (rule is None):
+        raise param_error("more_params", "targets", "give either targets or rule (middle or cheap), not both")
+    if rule is not None:
+        if rule not in ("middle", "cheap"):
+            raise param_error("more_params", "rule", f"must be middle or cheap, got {rule!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise param_error("more_params", "threshold", f"must be in (0, 1), got {threshold!r}")
+        targets = _rule_targets(spec, rule, threshold)
+    addresses = expand_addresses(spec, targets, "more_params")
+    slots = [s for s in conv_slots(spec, addresses) if s.get().is_partial]
+    if not slots:
+        raise param_error("more_params", "targets", f"no PConv at {', '.join(addresses)}: apply pconv first")
+    raised = 0
+    for slot in slots:
+        conv = slot.get()
+        if portion > conv.portion:
+            slot.set(ConvSpec(conv.kind, conv.kernel, portion, conv.dw_threshold, conv.pointwise, conv.bias))
+            raised += 1
+    if not raised:
+        raise param_error("more_params", "portion",
+                          f"{portion} does not raise any portion at {', '.join(s.address for s in slots)}")
+    return spec
+
+
+def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
+    if rule == "middle":
+        level = spec.levels - 1
+        return [f"encoder[{level}]", f"decoder[{level}]", f"skips[{level}]"]
+    from roadmap.analysis import analyze  # local: only the cheap rule needs MACs
+
+    shares = analyze(spec).stage_shares
+    stages = [a for a, share in shares.items()
+              if share < threshold and a.split("[")[0] in ("encoder", "middle", "decoder", "skips")]
+    if not stages:
+        raise param_error("more_params", "threshold", f"no stage has less than {threshold:.0%} of the MACs")
+    return stages
+
+
+@register("pdwconv")
+def pdwconv(spec: UNetSpec, threshold: int = 16) -> UNetSpec:
+    """PConv -> PDWConv wherever the convolved channels ``floor(C_in * portion)`` reach ``threshold``.
+
+    MOFA 3.6 (16 for NAFNet, 32 for PMRID). The decision is taken per layer when the network is
+    built (``dw_threshold``), exactly as MOFA's ``Partial_conv3`` does; ``threshold: 0`` makes
+    every partial conv depthwise.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise param_error("pdwconv", "threshold", f"must be an integer >= 0 (channels), got {threshold!r}")
+    slots = [s for s in conv_slots(spec) if s.get().kind == "pconv"]
+    if not slots:
+        raise param_error("pdwconv", "threshold", "the network has no PConv: apply pconv first")
+    for slot in slots:
+        conv = slot.get()
+        slot.set(ConvSpec("pconv", conv.kernel, conv.portion, threshold, conv.pointwise, conv.bias))
+    return spec
