@@ -1,0 +1,98 @@
+"""`roadmap apply`: replay a roadmap on a seed, one row per step like MOFA's Table 1."""
+from __future__ import annotations
+
+import sys
+
+from roadmap.analysis import analyze
+from roadmap.build import build_model
+from roadmap.cli.common import add_input_argument, add_spec_argument, human, print_json, table
+from roadmap.roadmaps import get_roadmap
+from roadmap.seeds import resolve_spec
+from roadmap.spec import save_spec
+from roadmap.transforms import apply_transform
+
+METRICS = ("params", "params_conv_only", "macs", "skip_memory_elements_peak", "peak_activation_elements")
+
+
+def short_params(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress) -> tuple[list[dict], object]:
+    """Analyse the seed and every step; returns the rows and the final spec."""
+    rows = []
+    current = spec
+    for k, step in enumerate([None, *steps]):
+        if step is not None:
+            current = apply_transform(current, step["transform"], **(step.get("params") or {}))
+        a = analyze(current, input_hw)
+        row = {"step": "seed" if step is None else step["transform"]}
+        if step is not None:
+            row["params_changed"] = step.get("params") or {}
+        row.update({m: getattr(a, m) for m in METRICS})
+        row["latency_ms"] = None
+        if latency:
+            from roadmap.evaluation.latency import measure_latency
+
+            report = measure_latency(build_model(current), (1, current.in_channels, *input_hw),
+                                     threads=threads, repeats=repeats)
+            row["latency_ms"] = report.median_ms
+            row["latency_cv"] = report.cv
+        progress(f"[{k}/{len(steps)}] {row['step']}: {human(row['params'])} params, {human(row['macs'])} MACs"
+                 + (f", {row['latency_ms']:.1f} ms" if latency else ""))
+        rows.append(row)
+    seed = rows[0]
+    for row in rows:
+        for m in (*METRICS, "latency_ms"):
+            base, value = seed.get(m), row.get(m)
+            row[f"{m}_rel"] = (value / base - 1) if base and value is not None else None
+    return rows, current
+
+
+def _cell(row: dict, key: str, fmt=human) -> str:
+    value, rel = row.get(key), row.get(f"{key}_rel")
+    if value is None:
+        return "-"
+    text = fmt(value)
+    return text if row["step"] == "seed" or rel is None else f"{text} ({rel * 100:+.1f}%)"
+
+
+def run(args) -> int:
+    spec = resolve_spec(args.spec, args.variant)
+    steps = get_roadmap(args.roadmap, spec)
+    quiet = args.json or args.quiet
+    progress = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows, final = step_rows(spec, steps, tuple(args.input), not args.no_latency, args.threads, args.repeats, progress)
+    if args.out:
+        save_spec(final, args.out)
+    if args.json:
+        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": list(args.input),
+                    "latency": None if args.no_latency else {"device": "cpu", "threads": args.threads,
+                                                             "repeats": args.repeats, "statistic": "median"},
+                    "steps": rows})
+        return 0
+    h, w = args.input
+    print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{h}x{w}"
+          + ("" if args.no_latency else f", CPU latency: median of {args.repeats} runs, {args.threads} thread(s)"))
+    body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),
+             _cell(r, "skip_memory_elements_peak"), _cell(r, "peak_activation_elements"),
+             _cell(r, "latency_ms", lambda v: f"{v:.1f} ms")] for r in rows]
+    print(table(body, ["step", "parameters", "params", "MACs", "skip memory (elem)", "peak activations (elem)",
+                       "latency"]))
+    if args.out:
+        print(f"final spec written to {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("apply", help="replay a roadmap (mofa, unet--, or a YAML file) step by step")
+    add_spec_argument(p)
+    p.add_argument("--roadmap", required=True, help="mofa, unet--, or a roadmap YAML file")
+    add_input_argument(p)
+    p.add_argument("--out", help="write the final spec (with its provenance) to this YAML file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for latency (default 1)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per step (default 10)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)

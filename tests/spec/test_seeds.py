@@ -1,0 +1,78 @@
+"""Seeds: parameter and MAC counts against the reference tables; build, forward, round-trip."""
+import pytest
+import torch
+
+import roadmap
+from roadmap.analysis import analyze
+from roadmap.seeds import list_seeds
+
+
+def test_nafnet_w16_matches_mofa_baseline_exactly():
+    a = analyze(roadmap.get_seed("nafnet", "w16"))
+    assert a.params_conv_only == 286_579  # MOFA's 286.6K, counted like thop
+    assert a.params == 288_691
+    assert abs(a.macs / 1.03e9 - 1) < 0.03
+    assert a.macs == 1_031_039_488  # the independent count: 1.031 GMACs
+
+
+def test_nafnet_w32_sidd_config():
+    a = analyze(roadmap.get_seed("nafnet", "w32"))
+    assert abs(a.params / 29.16e6 - 1) < 0.005
+    assert abs(a.macs / 16.2e9 - 1) < 0.03
+    assert a.skip_memory_elements_peak == 60 * 256 * 256  # 3.75 MB at 8 bit
+    assert a.skip_memory_elements_peak / 2**20 == 3.75
+
+
+def test_nafnet_w64_params():
+    assert abs(analyze(roadmap.get_seed("nafnet", "w64")).params / 115.98e6 - 1) < 0.005
+
+
+def test_pmrid_params_three_and_four_channels():
+    assert abs(analyze(roadmap.get_seed("pmrid", "rgb")).params / 1_031_619 - 1) < 0.005
+    assert roadmap.get_seed("pmrid", "rgb").in_channels == 3
+    assert analyze(roadmap.get_seed("pmrid", "raw"), (64, 64)).params == 1_031_908
+
+
+def test_pmrid_encoder_blocks_are_2_2_4_4():
+    spec = roadmap.get_seed("pmrid")
+    # each stage: the stride-2 down-sampling block + its stride-1 blocks; enc4's go to the middle
+    per_stage = [1 + spec.encoder[i].depth for i in (1, 2, 3)] + [1 + spec.middle[0].depth]
+    assert per_stage == [2, 2, 4, 4]
+
+
+ALL = [(s, v) for s, vs in list_seeds().items() for v in vs]
+
+
+@pytest.mark.parametrize("seed,variant", ALL)
+def test_every_seed_builds_runs_and_round_trips(seed, variant):
+    spec = roadmap.get_seed(seed, variant)
+    assert roadmap.load_spec(spec.to_yaml()) == spec
+    if variant == "w64":
+        return  # 116M parameters: the round trip is enough
+    model = roadmap.build_model(spec).eval()
+    x = torch.randn(1, spec.in_channels, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == x.shape
+
+
+def test_odd_input_sizes_are_padded_and_cropped_back():
+    model = roadmap.build_model("nafnet", "w16").eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 37, 50)).shape == (1, 3, 37, 50)
+
+
+def test_same_torch_seed_gives_identical_weights():
+    spec = roadmap.get_seed("pmrid")
+    torch.manual_seed(3)
+    a = roadmap.build_model(spec).state_dict()
+    torch.manual_seed(3)
+    b = roadmap.build_model(spec).state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unknown_seed_and_variant_are_named():
+    with pytest.raises(roadmap.RoadmapError, match="unknown seed 'resnet'"):
+        roadmap.get_seed("resnet")
+    with pytest.raises(roadmap.RoadmapError, match="unknown variant 'w8' of seed 'nafnet'"):
+        roadmap.get_seed("nafnet", "w8")
