@@ -11,6 +11,11 @@
   recorded on the ``meta`` device with its input and output tensors; a tensor lives from the op
   that allocates it to its last use (views share their base's storage), the network input and
   output included. The peak of live bytes is the prediction; no real memory is allocated.
+  ``peak_memory_cpu_bytes`` adds what PyTorch's CPU convolutions (oneDNN) allocate besides
+  their output while they run -- a re-ordered copy of the larger of input and output for a
+  k x k conv (k > 1), two output-sized buffers for a transposed conv, nothing for a 1x1 --
+  the figure to compare with a measurement on the CPU (measured with the torch profiler in
+  ``roadmap.evaluation.memory``).
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class Analysis:
     peak_activation_elements: int
     peak_activation_bytes: int
     peak_activation_at: str = ""
+    peak_memory_cpu_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -117,6 +123,7 @@ class _LifetimeRecorder(TorchDispatchMode):
         self.step = 0
         self.buffers: list[list[int]] = []  # [bytes, elements, first step, last step]
         self.names: list[str] = []
+        self.workspaces: list[tuple[int, int]] = []  # (bytes, step) of CPU conv temporaries
         self.owner = WeakIdKeyDictionary()
 
     def track(self, tensor: torch.Tensor, name: str) -> None:
@@ -141,13 +148,24 @@ class _LifetimeRecorder(TorchDispatchMode):
                 self.owner[t] = base  # a view or in-place result shares its input's storage
             elif not aliases:
                 self.track(t, str(func.overloadpacket.__name__))
+        if func is torch.ops.aten.convolution.default:
+            self._conv_workspace(args, out)
         return out
 
+    def _conv_workspace(self, args, out: torch.Tensor) -> None:
+        x, weight, transposed = args[0], args[1], args[6]
+        out_bytes = out.numel() * out.element_size()
+        if transposed:
+            self.workspaces.append((2 * out_bytes, self.step))
+        elif weight.shape[2:].numel() > 1:
+            self.workspaces.append((max(out_bytes, x.numel() * x.element_size()), self.step))
 
-def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, str]:
-    """``(peak bytes, peak elements, op at the peak)`` of live activations in one forward pass.
 
-    Parameters are not activations and are not counted; the input and output are.
+def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, str, int]:
+    """``(peak bytes, peak elements, op at the peak, peak bytes with CPU conv workspaces)``.
+
+    Live activations in one forward pass; parameters are not activations and are not counted,
+    the input and output are.
     """
     x = torch.empty(*input_shape, device="meta")
     recorder = _LifetimeRecorder()
@@ -164,14 +182,18 @@ def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int
         delta_bytes[last + 1] -= size
         delta_elems[first] += elems
         delta_elems[last + 1] -= elems
-    live_b = live_e = peak_b = peak_e = peak_step = 0
+    workspace = [0] * (end + 2)
+    for size, step in recorder.workspaces:
+        workspace[step] = max(workspace[step], size)
+    live_b = live_e = peak_b = peak_e = peak_step = peak_cpu = 0
     for step in range(end + 1):
         live_b += delta_bytes[step]
         live_e += delta_elems[step]
+        peak_cpu = max(peak_cpu, live_b + workspace[step])
         if live_b > peak_b:
             peak_b, peak_e, peak_step = live_b, live_e, step
     at = next((n for (s, _, f, _l), n in zip(recorder.buffers, recorder.names) if f == peak_step), "")
-    return peak_b, peak_e, at
+    return peak_b, peak_e, at, peak_cpu
 
 
 def skip_memory_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[str, int]]:
@@ -216,7 +238,7 @@ def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
     params, params_conv = count_params(model)
     shape = (1, spec.in_channels, *input_hw)
     macs, stages, layers = count_macs(model, shape)
-    peak_b, peak_e, at = peak_activation(model, shape)
+    peak_b, peak_e, at, peak_cpu = peak_activation(model, shape)
     timeline = skip_memory_timeline(spec, input_hw)
     notes = []
     if _padded(spec, input_hw) != tuple(input_hw):
@@ -233,5 +255,6 @@ def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
         peak_activation_elements=peak_e,
         peak_activation_bytes=peak_b,
         peak_activation_at=at,
+        peak_memory_cpu_bytes=peak_cpu,
         notes=notes,
     )

@@ -14,7 +14,8 @@ def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
         f"  MACs              {human(a.macs)} ({a.macs:,})",
         f"  skip memory peak  {a.skip_memory_elements_peak:,} elements "
         f"({a.skip_memory_elements_peak / (h * w):.3g}*H*W; {mib(a.skip_memory_elements_peak)} at 8 bit)",
-        f"  peak activations  {a.peak_activation_elements:,} elements ({mib(a.peak_activation_bytes)} float32)",
+        f"  peak activations  {a.peak_activation_elements:,} elements ({mib(a.peak_activation_bytes)} float32; "
+        f"{mib(a.peak_memory_cpu_bytes)} with PyTorch CPU conv workspaces)",
         "",
     ]
     shares = a.stage_shares
