@@ -65,8 +65,8 @@ def exported_spec(review: StudyReview, trial: TrialRecord):
             "trial": trial.number,
             "reference": trial.reference,
             "metrics": _plain(metrics),
-            "device": _plain(trial.metrics.get("device")),
-            "fidelity": _plain(trial.metrics.get("fidelity")),
+            "device": _plain(trial.metrics.get("device", review.settings.get("device"))),
+            "fidelity": _plain(trial.metrics.get("fidelity", review.settings.get("fidelity"))),
         }
     )
     if prov["reference"] is None:

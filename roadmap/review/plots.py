@@ -300,13 +300,28 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     return rows
 
 
+_ANALYSIS_CACHE: dict[tuple[str, tuple[int, int]], Any] = {}
+
+
+def analyze_cached(spec: Any, input_hw: tuple[int, int]):
+    """``roadmap.analysis.analyze`` memoised on the spec (provenance ignored) and input size."""
+    import dataclasses
+
+    from roadmap.analysis import analyze
+
+    key = (dataclasses.replace(spec, provenance={}).to_yaml(), tuple(input_hw))
+    if key not in _ANALYSIS_CACHE:
+        if len(_ANALYSIS_CACHE) > 64:
+            _ANALYSIS_CACHE.clear()
+        _ANALYSIS_CACHE[key] = analyze(spec, tuple(input_hw))
+    return _ANALYSIS_CACHE[key]
+
+
 def _static(spec: Any, input_hw: tuple[int, int]) -> dict[str, Any]:
     if spec is None:
         return {}
-    from roadmap.analysis import analyze
-
     try:
-        a = analyze(spec, input_hw)
+        a = analyze_cached(spec, input_hw)
     except Exception:  # noqa: BLE001 - a row without static metrics beats no report
         return {}
     return {"params": int(a.params), "macs": int(a.macs), "peak_activation_bytes": int(a.peak_activation_bytes)}
@@ -381,9 +396,7 @@ def _level_of(address: str, n_levels: int) -> str:
 
 
 def _macs_by_level(spec: Any, input_hw: tuple[int, int]) -> dict[str, int]:
-    from roadmap.analysis import analyze
-
-    a = analyze(spec, input_hw)
+    a = analyze_cached(spec, input_hw)
     n_levels = len(spec.encoder)
     out: dict[str, int] = {}
     for address, macs in a.stages.items():
@@ -436,9 +449,7 @@ class SkipMemoryInfo(NamedTuple):
 
 
 def _timeline(spec: Any, input_hw: tuple[int, int]) -> tuple[list[str], list[float]]:
-    from roadmap.analysis import analyze
-
-    a = analyze(spec, input_hw)
+    a = analyze_cached(spec, input_hw)
     steps, mb = [], []
     for i, item in enumerate(a.skip_memory_timeline):
         label, elements = _timeline_item(item, i)
@@ -469,15 +480,14 @@ def plot_skip_memory(info: SkipMemoryInfo, *, labels: tuple[str, str] = ("seed",
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=list(range(len(info.seed_mb))), y=info.seed_mb, name=labels[0],
-                             mode="lines+markers", line={"shape": "hv", "color": _C_DOMINATED},
-                             hovertext=info.seed_steps, hoverinfo="text+y"))
-    fig.add_trace(go.Scatter(x=list(range(len(info.recommended_mb))), y=info.recommended_mb, name=labels[1],
-                             mode="lines+markers", line={"shape": "hv", "color": _C_KNEE},
-                             hovertext=info.recommended_steps, hoverinfo="text+y"))
+    for name, steps, mb, colour, dash in ((labels[0], info.seed_steps, info.seed_mb, _C_DOMINATED, "solid"),
+                                          (labels[1], info.recommended_steps, info.recommended_mb, _C_KNEE, "dash")):
+        fig.add_trace(go.Scatter(x=steps, y=mb, name=name, mode="lines+markers",
+                                 line={"shape": "hv", "color": colour, "dash": dash},
+                                 hovertemplate="after %{x}: %{y:.4g} MB<extra>" + name + "</extra>"))
     fig.update_layout(
         title={"text": "Skip-connection memory held during the forward pass (float32)"},
-        xaxis={"title": {"text": "stage in execution order"}},
+        xaxis={"title": {"text": "after stage (execution order)"}, "type": "category"},
         yaxis={"title": {"text": "MB held by skips"}, "rangemode": "tozero"}, height=420,
     )
     return fig

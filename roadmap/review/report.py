@@ -8,7 +8,6 @@ skip-memory timeline of the seed next to the recommended point.
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table.data { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 table.data th, table.data td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-table.data th { background: #f3f3f3; } table.data td:first-child { text-align: left; }
+table.data th { background: #f3f3f3; }
 .note { color: #555; font-size: 0.9em; max-width: 70em; }
-.row { display: flex; flex-wrap: wrap; gap: 1em; } .row > div { flex: 1 1 600px; min-width: 0; }
+table.data td.text, table.data th.text { text-align: left; }
 """
 
 
@@ -49,7 +48,9 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _frame_html(frame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    text_cols = {c for c in frame.columns if c in ("step", "transforms", "reference", "front")}
+    cls = {c: ' class="text"' if c in text_cols else "" for c in frame.columns}
+    head = "".join(f"<th{cls[c]}>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for rec in frame.itertuples(index=False):
         cells = []
@@ -57,7 +58,7 @@ def _frame_html(frame) -> str:
             text = _fmt(v)
             if str(col).startswith("Δ") and text:
                 text = f"{float(v):+.3g}"
-            cells.append(f"<td>{text}</td>")
+            cells.append(f"<td{cls[col]}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -127,11 +128,11 @@ def build_report(
     )
     extra = []
     if level_fig is not None:
-        extra.append("<div>" + _fig_html(level_fig, False, "level-macs") + "</div>")
+        extra.append(_fig_html(level_fig, False, "level-macs"))
     if skip_fig is not None:
-        extra.append("<div>" + _fig_html(skip_fig, False, "skip-memory") + "</div>")
+        extra.append(_fig_html(skip_fig, False, "skip-memory"))
     if extra:
-        sections.append("<h2>Seed vs recommended point</h2><div class=\"row\">" + "".join(extra) + "</div>")
+        sections.append(f"<h2>Seed vs recommended point (trial {knee.number})</h2>" + "".join(extra))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"

@@ -57,9 +57,9 @@ def spec_after_steps(seed: Any, steps: list[dict[str, Any]]):
     """``apply_steps(seed, steps)``, or None when a step does not apply."""
     if not steps:
         return seed
-    from roadmap.transforms import apply_steps
-
     try:
+        from roadmap.transforms import apply_steps
+
         return apply_steps(seed, steps)
-    except RoadmapError:
+    except (RoadmapError, ImportError):
         return None

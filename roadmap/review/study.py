@@ -87,6 +87,7 @@ class StudyReview:
     failed: int
     settings: dict[str, Any] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)  # number -> reason
+    unfinished: dict[int, str] = field(default_factory=dict)  # pruned / running / waiting: number -> why
 
     def loss(self) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of :attr:`trials`."""
@@ -100,6 +101,8 @@ class StudyReview:
                 return t
         if number in self.failures:
             raise RoadmapError(f"trial {number} failed ({self.failures[number]}); pick a finished trial")
+        if number in self.unfinished:
+            raise RoadmapError(f"trial {number} did not finish ({self.unfinished[number]}); pick a finished trial")
         raise RoadmapError(
             f"trial {number} is not a finished trial of {self.directory} "
             f"(finished: {_ranges([t.number for t in self.trials])})"
@@ -147,21 +150,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _open_optuna_study(directory: Path):
-    import optuna
-    from optuna.storages import RDBStorage
+    """The Optuna study, read-only (``roadmap.search.study.open_study``)."""
+    from roadmap.search.study import open_study
 
-    db = directory / "study.db"
-    if not db.is_file():
-        raise RoadmapError(f"{directory}: not a study directory (no study.db)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        storage = RDBStorage(f"sqlite:///{db.resolve()}", skip_table_creation=True)
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    except Exception as exc:  # noqa: BLE001 - sqlalchemy/optuna raise many kinds
-        raise RoadmapError(f"{db}: cannot read the Optuna storage ({type(exc).__name__}: {exc})") from exc
-    if STUDY_NAME not in names:
-        raise RoadmapError(f"{db}: no study named {STUDY_NAME!r} (found: {', '.join(names) or 'none'})")
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    return open_study(directory)
 
 
 def load_study_dir(directory: str | Path) -> StudyReview:
@@ -180,13 +172,16 @@ def load_study_dir(directory: str | Path) -> StudyReview:
     settings = _read_json(directory / "settings.json")
     records: list[TrialRecord] = []
     failures: dict[int, str] = {}
+    unfinished: dict[int, str] = {}
     for ft in study.get_trials(deepcopy=False):
         attrs = ft.user_attrs
         if ft.state == TrialState.FAIL:
             failures[ft.number] = str(attrs.get("failure_reason") or "failed")
             continue
-        if ft.state != TrialState.COMPLETE:
-            continue  # running / waiting / pruned: not finished, not failed
+        if ft.state != TrialState.COMPLETE:  # running / waiting / pruned: not finished, not failed
+            reason = attrs.get("failure_reason")
+            unfinished[ft.number] = ft.state.name.lower() + (f": {reason}" if reason else "")
+            continue
         metrics = attrs.get("metrics")
         if not isinstance(metrics, dict):
             metrics = _read_json(directory / "trials" / str(ft.number) / "metrics.json")
@@ -223,7 +218,7 @@ def load_study_dir(directory: str | Path) -> StudyReview:
     if not records:
         extra = f" ({len(failures)} failed)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
-    return StudyReview(directory, records, len(failures), settings, failures)
+    return StudyReview(directory, records, len(failures), settings, failures, unfinished)
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

@@ -1,0 +1,74 @@
+"""``roadmap export STUDY --pick ... --out winner.yaml [--onnx winner.onnx]``."""
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  roadmap export studies/runs/nafnet-w16 --pick knee --out winner.yaml
+  roadmap export studies/runs/nafnet-w16 --pick max-psnr --max-latency-ms 40 --out fast.yaml
+  roadmap export studies/runs/nafnet-w16 --pick trial:17 --out t17.yaml --onnx t17.onnx
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a trial of a study as a spec YAML (and ONNX)",
+        description=(
+            "Pick a finished trial and write its architecture as a spec YAML whose provenance "
+            "records the seed, the transformations, the study, the trial, the measured metrics "
+            "and the device and fidelity they were measured at. Limits drop the trials above "
+            "them before picking. knee = the Pareto-front point closest to the ideal point once "
+            "each objective is normalised to [0, 1] over the front."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
+    p.add_argument("--pick", default="knee", metavar="PICK",
+                   help="knee | max-psnr | min-latency | min-memory | trial:N (default: knee)")
+    p.add_argument("--max-latency-ms", type=float, default=None, metavar="X",
+                   help="only trials with measured latency <= X ms")
+    p.add_argument("--max-memory-mb", type=float, default=None, metavar="Y",
+                   help="only trials with measured peak memory <= Y MB (2**20 bytes)")
+    p.add_argument("--out", required=True, help="spec YAML to write")
+    p.add_argument("--onnx", default=None, metavar="FILE",
+                   help="also export the network to ONNX (opset 17) and check it with onnxruntime")
+    p.add_argument("--weights", default=None, metavar="PT",
+                   help="--onnx: load these weights (from roadmap train) instead of random ones")
+    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=(256, 256),
+                   help="--onnx: the input size the graph is traced at (default: 256 256)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from roadmap.errors import RoadmapError
+    from roadmap.review.export import export_trial
+    from roadmap.review.select import parse_pick, pick_trial
+    from roadmap.review.study import load_study_dir, short_transforms
+
+    for flag, value in (("--max-latency-ms", args.max_latency_ms), ("--max-memory-mb", args.max_memory_mb)):
+        if value is not None and not value > 0:
+            raise RoadmapError(f"{flag}: must be > 0, got {value:g}")
+    pick = parse_pick(args.pick)
+    if args.weights and not args.onnx:
+        raise RoadmapError("--weights only applies with --onnx")
+    review = load_study_dir(args.study)
+    trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
+    spec = export_trial(review, trial, args.out)
+    print(f"trial {trial.number}" + (f" ({trial.reference})" if trial.reference else "")
+          + f": PSNR {trial.psnr:.3f} dB, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB; "
+          f"{short_transforms(trial.transforms)}")
+    print(f"wrote {args.out}")
+    if args.onnx:
+        from roadmap.review.onnx_export import export_onnx
+
+        target = spec
+        if args.weights:
+            from roadmap.review.train import load_weights
+
+            target = load_weights(spec, args.weights)
+        result = export_onnx(target, args.onnx, input_hw=tuple(args.input_size))
+        print(f"wrote {args.onnx} (input {'x'.join(map(str, result.input_shape))}, dynamic batch; "
+              f"onnxruntime vs PyTorch max abs error {result.max_abs_error:.2g})")
+    return 0

@@ -1,0 +1,84 @@
+"""``roadmap pareto STUDY [--json | --csv]``: the non-dominated trials and the hypervolume."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXAMPLES = """examples:
+  roadmap pareto studies/runs/nafnet-w16
+  roadmap pareto studies/runs/nafnet-w16 --json > front.json
+  roadmap pareto studies/runs/nafnet-w16 --csv --all > trials.csv
+  roadmap pareto studies/runs/nafnet-w16 --hv-ref 25,200,512
+"""
+
+HV_REF_HELP = (
+    "hypervolume reference point as PSNR,LATENCY_MS,MEMORY_MB (default: the worst finished trial "
+    "in each objective pushed out by 10%% of the range)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pareto",
+        help="Pareto front of a study: table, hypervolume, failed trials",
+        description=(
+            "The non-dominated finished trials of a study (maximise PSNR, minimise latency and "
+            "measured peak memory) with the reference points (seed, mofa, unet--) marked, and the "
+            "normalised hypervolume with the reference point it used. Failed trials are ignored "
+            "and counted."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true",
+                     help='print {"trials", "front", "hypervolume", "hypervolume_reference_point", "failed"}')
+    fmt.add_argument("--csv", action="store_true", help="print the table as CSV")
+    p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
+    p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from roadmap.review.study import load_study_dir
+    from roadmap.review.summary import parse_reference_point, pareto_summary, table_frame, to_json_dict
+
+    review = load_study_dir(args.study)
+    summary = pareto_summary(review, parse_reference_point(args.hv_ref))
+    if args.json:
+        json.dump(to_json_dict(summary), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    frame = table_frame(summary, all_trials=args.all)
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False, float_format="%.6g")
+        return 0
+    ref = summary.reference_point
+    print(f"study {review.directory}: {len(review.trials)} finished, {summary.failed} failed (ignored), "
+          f"{len(summary.front)} on the front")
+    print(format_table(frame))
+    print(f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
+          f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
+    print("* = on the Pareto front; reference = seed / mofa / unet-- roadmap points")
+    return 0
+
+
+def format_table(frame) -> str:
+    """The pareto table for a terminal: numbers right-aligned, the transformations left-aligned."""
+    def num(fmt):
+        return lambda v: "-" if v is None or v != v or str(v) == "<NA>" else fmt.format(v)
+
+    formatters = {
+        "psnr": num("{:.3f}"), "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"),
+        "memory_mb": num("{:.1f}"), "pred_memory_mb": num("{:.1f}"),
+        "params": num("{:,}"), "macs": num("{:,}"),
+    }
+    width = max([len("transforms")] + [len(str(t)) for t in frame["transforms"]])
+    formatters["transforms"] = lambda t: f"{t:<{width}}"
+    lines = frame.to_string(index=False, formatters=formatters, na_rep="-").splitlines()
+    pad = " " * (width - len("transforms"))
+    if lines and lines[0].endswith(pad + "transforms"):  # left-align the last header too
+        lines[0] = lines[0][: len(lines[0]) - width] + "transforms"
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,52 @@
+"""``roadmap plot STUDY [--out report.html]``: the interactive, self-contained HTML report."""
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  roadmap plot studies/runs/nafnet-w16
+  roadmap plot studies/runs/nafnet-w16 --out nafnet.html --input-size 512 512
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from roadmap.cli.pareto_cmd import HV_REF_HELP
+
+    p = subparsers.add_parser(
+        "plot",
+        help="write an offline HTML report of a study (Pareto front, hypervolume, roadmap)",
+        description=(
+            "One self-contained HTML file (plotly.js embedded, works offline): the Pareto front in "
+            "3-D and its three 2-D projections, hypervolume vs trial number, the roadmap table of "
+            "the recommended (knee) point, and the per-level MACs and skip-memory timeline of the "
+            "seed next to the recommended point."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
+    p.add_argument("--out", default="report.html", help="HTML file to write (default: report.html)")
+    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=(256, 256),
+                   help="input size of the static analysis (default: 256 256)")
+    p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from roadmap.errors import RoadmapError
+    from roadmap.review.report import build_report
+    from roadmap.review.study import load_study_dir
+    from roadmap.review.summary import parse_reference_point, pareto_summary
+
+    review = load_study_dir(args.study)
+    summary = pareto_summary(review, parse_reference_point(args.hv_ref))
+    text = build_report(review, summary=summary, input_hw=tuple(args.input_size))
+    out = Path(args.out)
+    if out.is_dir():
+        raise RoadmapError(f"--out {out} is a directory; give an .html file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, works offline)")
+    return 0

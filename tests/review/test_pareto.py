@@ -1,0 +1,101 @@
+"""Non-dominated sets, hypervolume and knee on plain arrays (roadmap.review.pareto)."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from roadmap.review import pareto
+
+
+def brute_front(loss):
+    n = len(loss)
+    return np.array([
+        not any(np.all(loss[j] <= loss[i]) and np.any(loss[j] < loss[i]) for j in range(n) if j != i)
+        for i in range(n)
+    ])
+
+
+def test_to_loss_negates_maximised_and_nan_is_worst():
+    loss = pareto.to_loss([[30.0, 5.0, 100.0], [float("nan"), 4.0, 90.0]], [True, False, False])
+    assert loss[0].tolist() == [-30.0, 5.0, 100.0]
+    assert loss[1, 0] == np.inf
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_non_dominated_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    loss = rng.integers(0, 6, size=(40, 3)).astype(float)  # many ties and duplicates
+    expected = brute_front(loss)
+    assert pareto.is_non_dominated(loss).tolist() == expected.tolist()
+    assert pareto._is_non_dominated_numpy(loss).tolist() == expected.tolist()
+
+
+def test_non_dominated_keeps_duplicates_and_handles_empty():
+    loss = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    assert pareto.non_dominated_indices(loss).tolist() == [0, 1]
+    assert pareto.is_non_dominated(np.empty((0, 3))).shape == (0,)
+
+
+def test_hypervolume_single_point_and_box():
+    # one point at the ideal -> whole box
+    loss = np.array([[0.0, 0.0, 0.0]])
+    hv = pareto.hypervolume(loss, np.array([1.0, 2.0, 4.0]))
+    assert hv.value == pytest.approx(1.0)
+    # two points, hand computed in normalised space: ideal (0,0,0), ref (1,1,1)
+    loss = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.0]])
+    hv = pareto.hypervolume(loss, np.ones(3))
+    # union of [0,1]x[.5,1]x[.5,1] (0.25) and [.5,1]x[0,1]x[0,1] (0.5) minus overlap .5*.5*.5
+    assert hv.value == pytest.approx(0.25 + 0.5 - 0.125)
+    assert hv.reference_point.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hypervolume_matches_numpy_fallback(seed):
+    rng = np.random.default_rng(seed)
+    loss = rng.random((15, 3))
+    ref = pareto.reference_point(loss)
+    ideal = pareto.ideal_point(loss)
+    norm = (loss - ideal) / (ref - ideal)
+    assert pareto.hypervolume(loss).value == pytest.approx(pareto._hv_numpy(norm, np.ones(3)), rel=1e-9)
+
+
+def test_default_reference_point_is_nadir_plus_ten_percent():
+    loss = np.array([[-30.0, 10.0, 100.0], [-28.0, 5.0, 100.0]])
+    ref = pareto.reference_point(loss)
+    # psnr: worst -28, range 2 -> -27.8; latency: worst 10, range 5 -> 10.5; memory ties -> 110
+    assert ref.tolist() == pytest.approx([-27.8, 10.5, 110.0])
+    hv = pareto.hypervolume(loss)
+    assert 0 < hv.value < 1
+
+
+def test_hypervolume_history_monotone_and_ends_at_total():
+    rng = np.random.default_rng(1)
+    loss = rng.random((20, 3))
+    hist = pareto.hypervolume_history(loss)
+    assert np.all(np.diff(hist) >= -1e-12)
+    assert hist[-1] == pytest.approx(pareto.hypervolume(loss).value)
+    # every prefix matches a direct computation in the same box
+    ref, ideal = pareto.reference_point(loss), pareto.ideal_point(loss)
+    for i in (0, 4, 11):
+        assert hist[i] == pytest.approx(pareto.hypervolume(loss[: i + 1], ref, ideal=ideal).value)
+
+
+def test_knee_is_closest_to_ideal_after_normalising_the_front():
+    loss = np.array([
+        [0.0, 10.0, 10.0],   # best in objective 0 only
+        [10.0, 0.0, 10.0],   # best in objective 1 only
+        [10.0, 10.0, 0.0],   # best in objective 2 only
+        [3.0, 3.0, 3.0],     # balanced: the knee
+        [4.0, 4.0, 4.0],     # dominated by the knee
+    ])
+    assert pareto.knee_index(loss) == 3
+    # scale does not matter: multiply one objective by 1e6
+    scaled = loss * np.array([1.0, 1e6, 1.0])
+    assert pareto.knee_index(scaled) == 3
+
+
+def test_knee_ignores_flat_objective_and_single_point():
+    assert pareto.knee_index(np.array([[1.0, 2.0, 3.0]])) == 0
+    loss = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 5.0], [0.4, 0.4, 5.0]])
+    assert pareto.knee_index(loss) == 2
