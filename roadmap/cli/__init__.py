@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"roadmap {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `roadmap ... | head`: the reader left; silence the flush at exit (Python docs' recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return int(code or 0)
 
 
