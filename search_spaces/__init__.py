@@ -1,0 +1,1 @@
+"""Search spaces shipped with roadmap: one YAML file per seed (see roadmap.search.space)."""

@@ -1,0 +1,112 @@
+"""`roadmap search` on Ray Tune, as a user runs it: Ctrl-C, SIGKILL and resume; an existing
+cluster with --address. The fake evaluator keeps trials short (1.5 s of "training")."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FAKE, counted, finished_records, free_port, kill_group, search_cmd, subprocess_env, trials
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _wait_for(pred, proc, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"search exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+        try:
+            if pred():
+                return
+        except Exception:  # the study may not exist yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError("timed out waiting for the search")
+
+
+def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
+    study = tmp_path / "study"
+    env = subprocess_env(tmp_path, ROADMAP_SEARCH_EVALUATOR=FAKE, ROADMAP_FAKE_TRAIN_SECONDS="1.5")
+    cmd = search_cmd("--seed", "nafnet", "--budget", "10", "--study", str(study), "--fidelity", "smoke")
+    procs = []
+    try:
+        # 1. Ctrl-C after 2 finished trials: a clean stop, exit 130, the resume command printed.
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        procs.append(p)
+        _wait_for(lambda: counted(study) >= 2, p, 120)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 130, err
+        assert f"Resume with: roadmap search --study {study} --budget 10" in err
+        assert not [t for t in trials(study) if t.state.name == "RUNNING"]
+        # 2. SIGKILL of the command after >= 5 finished trials (trials are left RUNNING).
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        procs.append(p)
+        _wait_for(lambda: counted(study) >= 5, p, 120)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        kill_group(p)  # Ray's node agents outlive a SIGKILLed driver
+        before = finished_records(study)
+        assert len(before) >= 5
+        # 3. The same command finishes the study at exactly 10 counted trials.
+        done = subprocess.run(cmd + ["--quiet"], env=env, capture_output=True, text=True, timeout=240,
+                              start_new_session=True)
+        assert done.returncode == 0, done.stderr
+    finally:
+        for p in procs:
+            kill_group(p)
+    assert counted(study) == 10
+    after = finished_records(study)
+    assert {n: after[n] for n in before} == before  # earlier trials unchanged
+    states = [t.state.name for t in trials(study)]
+    assert "RUNNING" not in states and "WAITING" not in states
+    interrupted = [t for t in trials(study) if "interrupted" in (t.user_attrs.get("failure_reason") or "")]
+    assert interrupted and all(t.state.name == "PRUNED" for t in interrupted)
+    requeued = {t.user_attrs.get("requeued_from") for t in trials(study)} - {None}
+    assert requeued == {t.number for t in interrupted}
+
+
+def test_search_on_an_existing_cluster_with_address(tmp_path):
+    port = free_port()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = subprocess_env(tmp_path, HOME=str(home), ROADMAP_SEARCH_EVALUATOR=FAKE,
+                         ROADMAP_FAKE_TRAIN_SECONDS="0.5", RAY_USAGE_STATS_ENABLED="0")
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", "--block"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    study = tmp_path / "study"
+    try:
+        import socket
+
+        end = time.monotonic() + 90
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None, "ray start failed"
+                time.sleep(0.5)
+        time.sleep(2)
+        done = subprocess.run(
+            search_cmd("--seed", "nafnet", "--budget", "4", "--study", str(study), "--fidelity", "smoke",
+                       "--address", f"127.0.0.1:{port}", "--quiet", "--json"),
+            env=env, capture_output=True, text=True, timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["done"] == 4 and counted(study) == 4
+        assert head.poll() is None  # the command left the cluster running
+    finally:
+        # stop that cluster by its own process ids: `ray start --block` and its children
+        kill_group(head)
+        head.wait(timeout=30)
