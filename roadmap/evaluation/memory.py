@@ -19,6 +19,9 @@ one untimed warm-up pass, so lazily created caches are not counted.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import asdict, dataclass
 
 import torch
@@ -90,11 +93,32 @@ def running_peak(events: list[tuple[int, int, int]]) -> tuple[int, int]:
     return peak, count
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 for the block: the profiler's C++ side (Kineto)
+    prints start/stop lines there that would interleave with our progress output."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreter): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _measure_cpu(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int, int]:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = model(x)
+    with _quiet_native_stderr():
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            out = model(x)
     peak, count = running_peak(_allocation_events(prof))
     return peak, out.numel() * out.element_size(), count
 

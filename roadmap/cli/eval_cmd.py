@@ -1,0 +1,109 @@
+"""`roadmap eval`: proxy-train a seed or spec and measure it (PSNR, SSIM, latency, memory)."""
+from __future__ import annotations
+
+import sys
+import time
+
+from roadmap.cli.common import add_spec_argument, human, mib, print_json
+from roadmap.errors import RoadmapError
+
+
+def progress_printer(stream=sys.stderr, min_interval: float = 2.0):
+    """A `train` progress callback writing ``iteration i/n, loss, ~time left`` to
+    ``stream`` at most every ``min_interval`` seconds (and at the end)."""
+    last = [0.0]
+
+    def show(done: int, total: int, loss: float, elapsed: float) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < min_interval:
+            return
+        last[0] = now
+        left = elapsed / done * (total - done)
+        end = "\n" if done == total else ""
+        print(f"\rtraining: {done}/{total} iterations, loss {loss:.4f}, "
+              f"{elapsed:.0f} s elapsed, ~{left:.0f} s left   ", end=end, file=stream, flush=True)
+
+    return show
+
+
+def format_result(name: str, r: dict) -> str:
+    """The human-readable summary of an `evaluate_spec` dict."""
+
+    def num(key: str, fmt: str, unit: str = "") -> str:
+        return "n/a" if r.get(key) is None else f"{r[key]:{fmt}}{unit}"
+
+    ratio = "n/a"
+    if r.get("peak_memory_measured_bytes") and r.get("peak_memory_predicted_bytes"):
+        ratio = f"{r['peak_memory_measured_bytes'] / r['peak_memory_predicted_bytes']:.2f}"
+    params = "n/a" if r.get("params") is None else f"{r['params']:,}"
+    gain = "n/a" if r.get("psnr") is None else f"{r['psnr'] - r['noisy_psnr']:+.2f} dB"
+    lines = [
+        f"{name}  (fidelity {r['fidelity']}, device {r['device']})",
+        f"  status            {r['status']}" + (f" -- {r['reason']}" if r.get("reason") else ""),
+        f"  PSNR              {num('psnr', '.2f', ' dB')}  (noisy input {num('noisy_psnr', '.2f', ' dB')}, gain {gain})",
+        f"  SSIM              {num('ssim', '.4f')}",
+        f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}",
+        f"  peak memory       measured {mib(r['peak_memory_measured_bytes']) if r.get('peak_memory_measured_bytes') else 'n/a'}, "
+        f"predicted {mib(r['peak_memory_predicted_bytes']) if r.get('peak_memory_predicted_bytes') else 'n/a'} "
+        f"(measured/predicted {ratio})",
+        f"  params            {params}",
+        f"  MACs              {'n/a' if r.get('macs') is None else human(r['macs'])}",
+        f"  training time     {num('train_seconds', '.1f', ' s')}",
+    ]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from roadmap.evaluation import evaluate_spec
+    from roadmap.evaluation.data import load_data
+    from roadmap.evaluation.fidelity import Fidelity, get_fidelity
+    from roadmap.seeds import resolve_spec
+
+    spec = resolve_spec(args.spec, args.variant)
+    fidelity = get_fidelity(args.fidelity)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise RoadmapError(f"--threads: must be >= 1, got {args.threads}")
+        fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": args.threads})
+    if args.sigma is not None and not args.sigma > 0:
+        raise RoadmapError(f"--sigma: must be > 0, got {args.sigma}")
+    sigma = 25.0 if args.sigma is None else args.sigma
+    # Load (and check) the data here so a bad folder fails before anything is built.
+    data = load_data(args.data, sigma=sigma, val_crop=fidelity.val_crop,
+                     val_count=fidelity.val_count, train_crop=fidelity.crop)
+    quiet = args.json or args.quiet
+    result = evaluate_spec(
+        spec, fidelity, data, device=args.device, random_seed=args.random_seed,
+        measure=not args.no_measure, sigma=sigma,
+        progress=None if quiet else progress_printer(),
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(format_result(spec.name, result))
+    return 0 if result["status"] == "ok" else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="proxy-train a seed or spec and measure PSNR, SSIM, latency, memory",
+        description="Proxy-train a seed or spec on denoising data and measure it. Exit code 0 when "
+                    "the status is ok, 1 when the model diverged or failed (the numbers known are "
+                    "still printed), 2 for a usage or data error.",
+    )
+    add_spec_argument(p)
+    p.add_argument("--fidelity", default="default",
+                   help="training preset: smoke, quick, default, long (default: default)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="folder of clean images, or with input/ and target/ pairs "
+                        "(default: photographs shipped with scikit-image)")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="synthetic Gaussian noise, 0-255 scale (default 25; ignored for pairs)")
+    p.add_argument("--random-seed", type=int, default=0, help="seed of weights, crops and noise (default 0)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for training, latency and memory (default: the preset's, 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (no progress)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.io
+import torch
+
+from roadmap.errors import RoadmapError
+from roadmap.evaluation.data import EMBEDDED_TRAIN, EMBEDDED_VAL, TrainSampler, load_data
+
+
+def _write(folder: Path, names, size=(40, 48), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        skimage.io.imsave(folder / n, rng.integers(0, 256, (*size, 3), dtype=np.uint8), check_contrast=False)
+
+
+def test_embedded_split_is_by_image(embedded, smoke):
+    assert set(EMBEDDED_TRAIN).isdisjoint(EMBEDDED_VAL)
+    assert embedded.train_names == list(EMBEDDED_TRAIN) and embedded.val_names == list(EMBEDDED_VAL)
+    assert embedded.val_noisy.shape == (smoke.val_count, 3, smoke.val_crop, smoke.val_crop)
+    # sigma 25/255 noise, not clipped
+    std = (embedded.val_noisy - embedded.val_clean).std().item()
+    assert abs(std - 25 / 255) < 0.01
+
+
+def test_validation_set_is_fixed(embedded, smoke):
+    again = load_data(None, val_crop=smoke.val_crop, val_count=smoke.val_count)
+    assert torch.equal(again.val_noisy, embedded.val_noisy)
+
+
+def test_sampler_same_seed_same_batches_other_seed_other_crops(embedded):
+    a, b, c = (TrainSampler(embedded, 4, 32, s) for s in (0, 0, 1))
+    na, ca = a.next_batch()
+    nb, cb = b.next_batch()
+    c.next_batch()
+    assert torch.equal(na, nb) and torch.equal(ca, cb)
+    assert a.last_positions == b.last_positions != c.last_positions
+    assert na.shape == (4, 3, 32, 32)
+
+
+def test_clean_folder_is_split_by_image(tmp_path):
+    _write(tmp_path, [f"{i}.png" for i in range(6)])
+    d = load_data(tmp_path, val_crop=32, val_count=2, train_crop=32)
+    assert set(d.train_names).isdisjoint(d.val_names) and len(d.train_names) + len(d.val_names) == 6
+    assert d.sigma == 25 and d.train_noisy is None
+
+
+def test_pairs_use_the_real_inputs(tmp_path):
+    _write(tmp_path / "input", ["a.png", "b.png", "c.png"], seed=1)
+    _write(tmp_path / "target", ["a.png", "b.png", "c.png"], seed=2)
+    d = load_data(tmp_path, val_crop=32, val_count=2)
+    assert d.sigma is None and d.train_noisy is not None
+    noisy, clean = TrainSampler(d, 2, 16, 0).next_batch()
+    assert not torch.equal(noisy, clean)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(RoadmapError, match="data folder not found"):
+        load_data(tmp_path / "nope")
+
+
+def test_no_images(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(RoadmapError, match="no images in"):
+        load_data(tmp_path)
+
+
+def test_unreadable_file_is_named(tmp_path):
+    _write(tmp_path, ["a.png", "b.png"])
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(RoadmapError, match="broken.png"):
+        load_data(tmp_path)
+
+
+def test_unmatched_pairs_are_listed(tmp_path):
+    _write(tmp_path / "input", ["a.png", "b.png", "x.png"])
+    _write(tmp_path / "target", ["a.png", "b.png", "y.png"])
+    with pytest.raises(RoadmapError, match=r"only in input/: x.png; only in target/: y.png"):
+        load_data(tmp_path)
+
+
+def test_images_smaller_than_the_crop(tmp_path):
+    _write(tmp_path, ["a.png", "b.png", "c.png"], size=(20, 30))
+    with pytest.raises(RoadmapError, match=r"smaller than the 32x32 crop: .*\(20x30\)"):
+        load_data(tmp_path, val_crop=16, val_count=2, train_crop=32)
