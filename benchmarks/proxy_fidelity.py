@@ -94,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--fidelity", default="default")
     p.add_argument("--factor", type=float, default=10.0, help="iterations multiplier of the reference")
+    p.add_argument("--reference", help="a preset used as the reference instead of --factor (e.g. long)")
     p.add_argument("--jobs", type=int, default=2, help="trainings in parallel (1 thread each)")
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--specs", nargs="*", default=list(SPECS), help="labels (default: all)")
     args = p.parse_args(argv)
 
     proxy = get_fidelity(args.fidelity)
-    ref = proxy.scaled(args.factor)
+    ref = get_fidelity(args.reference) if args.reference else proxy.scaled(args.factor)
     cache_path = RESULTS / "proxy_fidelity_runs.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
 
