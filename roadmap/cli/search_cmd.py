@@ -267,7 +267,9 @@ def run(args: Any) -> int:
         raise RoadmapError(f"study {study_dir} is being searched by another process")
     used = 0
     if stored is not None and (study_dir / "study.db").is_file():
-        used = st.count_trials(st.open_study(study_dir))["budget_used"]
+        existing = st.open_study(study_dir)
+        used = st.count_trials(existing)["budget_used"]
+        st.close_study(existing)
     resume_cmd = shlex.join(["roadmap", "search", "--study", str(study_dir), "--budget", str(budget)])
     if used >= budget:
         print(f"study {study_dir} already has {used} trials (budget {budget}); nothing to run. "
@@ -382,6 +384,7 @@ def run(args: Any) -> int:
         study.set_user_attr("runs", runs)
         counts = st.count_trials(study)
     hv, front = driver.hypervolume()
+    st.close_study(study)
     summary = {
         "study": str(study_dir),
         "budget": budget,

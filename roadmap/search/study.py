@@ -39,6 +39,7 @@ __all__ = [
     "write_settings",
     "open_study",
     "load_or_create_study",
+    "close_study",
     "StudyLock",
     "trial_dir",
     "write_json_atomic",
@@ -150,6 +151,10 @@ def open_study(directory: str | Path):
     if not db.is_file():
         raise RoadmapError(f"{directory}: not a study directory (no study.db)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not _initialised(db):
+        # Opening a half-created storage would make Optuna stamp its schema version too,
+        # racing the search that is creating it.
+        raise RoadmapError(f"{db}: the study is still being created")
     try:
         storage = RDBStorage(_storage_url(directory), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
@@ -159,13 +164,29 @@ def open_study(directory: str | Path):
         raise RoadmapError(f"{db}: cannot read the Optuna storage ({type(exc).__name__}: {exc})") from exc
 
 
+def _initialised(db: Path) -> bool:
+    """Whether Optuna has finished creating the storage in ``db`` (its schema version is stamped)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            return conn.execute("SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
 def load_or_create_study(directory: Path, sampler: Any):
     """The study in ``directory`` (created when new) driven by ``sampler``."""
     import optuna
     from optuna.storages import RDBStorage
+    from sqlalchemy.exc import IntegrityError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = RDBStorage(_storage_url(directory), engine_kwargs={"connect_args": {"timeout": 60}})
+    url, kwargs = _storage_url(directory), {"connect_args": {"timeout": 60}}
+    try:
+        storage = RDBStorage(url, engine_kwargs=kwargs)
+    except IntegrityError:  # another process (a reader) stamped the new schema first
+        storage = RDBStorage(url, engine_kwargs=kwargs)
     _fast_sqlite(storage)
     return optuna.create_study(
         study_name=STUDY_NAME,
@@ -174,6 +195,20 @@ def load_or_create_study(directory: Path, sampler: Any):
         directions=list(DIRECTIONS),
         load_if_exists=True,
     )
+
+
+def close_study(study: Any) -> None:
+    """Fold the SQLite write-ahead log into ``study.db`` and close the connections, so the
+    folder holds one self-contained file and later readers change no byte of it."""
+    try:
+        from sqlalchemy import text
+
+        engine = study._storage._backend.engine if hasattr(study._storage, "_backend") else study._storage.engine
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - tidiness only; the data is safe either way
+        pass
 
 
 def _fast_sqlite(storage: Any) -> None:

@@ -39,7 +39,9 @@ def snapshot(study_dir: Path) -> dict:
     """Every file of a study directory and its bytes (to prove nothing changed)."""
     if not study_dir.exists():
         return {}
-    return {str(p.relative_to(study_dir)): p.read_bytes() for p in sorted(study_dir.rglob("*")) if p.is_file()}
+    # SQLite's -wal / -shm files come and go with open connections; their content is in study.db
+    return {str(p.relative_to(study_dir)): p.read_bytes() for p in sorted(study_dir.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
 
 
 def trials(study_dir: Path):
@@ -51,6 +53,12 @@ def trials(study_dir: Path):
 def counted(study_dir: Path) -> int:
     from optuna.trial import TrialState
 
+    from roadmap.errors import RoadmapError
+
+    try:
+        trials(study_dir)
+    except RoadmapError:  # not created yet
+        return 0
     return sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials(study_dir))
 
 
