@@ -19,7 +19,9 @@
 """
 from __future__ import annotations
 
+import copy
 import re
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -56,8 +58,7 @@ class Analysis:
     @property
     def stage_shares(self) -> dict[str, float]:
         """Each stage's share of the total MACs (MOFA's per-layer FLOPs distribution)."""
-        total = sum(self.stages.values()) or 1
-        return {k: v / total for k, v in self.stages.items()}
+        return mac_shares(self.stages)
 
     def to_dict(self, layers: bool = True) -> dict:
         out = asdict(self)
@@ -66,6 +67,12 @@ class Analysis:
         if not layers:
             out.pop("layers")
         return out
+
+
+def mac_shares(stages: dict[str, int]) -> dict[str, float]:
+    """Each stage's share of the summed MACs."""
+    total = sum(stages.values()) or 1
+    return {k: v / total for k, v in stages.items()}
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
@@ -227,6 +234,12 @@ def meta_model(spec: UNetSpec) -> UNet:
         return build_model(spec)
 
 
+# A search asks for the same candidate's analysis several times (constraint check, measurement,
+# training); it costs seconds, so recent results are kept, keyed by the spec's YAML.
+_CACHE: OrderedDict[tuple[str, tuple[int, int]], Analysis] = OrderedDict()
+_CACHE_SIZE = 64
+
+
 def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
     """Everything static about ``spec`` at a ``1 x C x H x W`` input.
 
@@ -234,6 +247,16 @@ def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
     >>> analyze(get_seed("nafnet", "w16")).params_conv_only
     286579
     """
+    key = (spec.to_yaml(), tuple(input_hw))
+    if key not in _CACHE:
+        _CACHE[key] = _analyze(spec, tuple(input_hw))
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return copy.deepcopy(_CACHE[key])  # callers may change what they get
+
+
+def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
     model = meta_model(spec)
     params, params_conv = count_params(model)
     shape = (1, spec.in_channels, *input_hw)

@@ -94,9 +94,10 @@ def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
     if rule == "middle":
         level = spec.levels - 1
         return [f"encoder[{level}]", f"decoder[{level}]", f"skips[{level}]"]
-    from roadmap.analysis import analyze  # local: only the cheap rule needs MACs
+    from roadmap.analysis import count_macs, mac_shares, meta_model  # local: only this rule needs MACs
 
-    shares = analyze(spec).stage_shares
+    _, stages, _ = count_macs(meta_model(spec), (1, spec.in_channels, 256, 256))
+    shares = mac_shares(stages)
     stages = [a for a, share in shares.items()
               if share < threshold and a.split("[")[0] in ("encoder", "middle", "decoder", "skips")]
     if not stages:
