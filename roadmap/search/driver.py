@@ -347,22 +347,22 @@ class SearchDriver:
         trial.set_user_attr("reference", trial.user_attrs.get("reference"))
         if spec_yaml:
             trial.set_user_attr("spec_yaml", spec_yaml)
-        metrics = {"status": "failed", "reason": reason, **(extra or {})}
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("failure_reason", reason)
-        st.write_json_atomic(st.trial_dir(self.cfg.study_dir, number) / "metrics.json", metrics)
-        self.study.tell(trial, state=_state("FAIL"))
+        self._close_unsuccessful(trial, "FAIL", reason, {"status": "failed", "reason": reason, **(extra or {})})
         self.used += 1
         self.failed += 1
         self._show()
 
+    def _close_unsuccessful(self, trial: Any, state: str, failure_reason: str, metrics: dict) -> None:
+        """Store why a trial ends without values (user attrs and metrics.json), then tell Optuna."""
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("failure_reason", failure_reason)
+        st.write_json_atomic(st.trial_dir(self.cfg.study_dir, trial.number) / "metrics.json", metrics)
+        self.study.tell(trial, state=_state(state))
+
     def _reject(self, number: int, reason: str, measured: dict) -> None:
         trial = self.trials.pop(number)
-        trial.set_user_attr("failure_reason", f"rejected: {reason}")
         metrics = {"status": "rejected", "reason": reason, **{k: v for k, v in measured.items() if v is not None}}
-        trial.set_user_attr("metrics", metrics)
-        st.write_json_atomic(st.trial_dir(self.cfg.study_dir, number) / "metrics.json", metrics)
-        self.study.tell(trial, state=_state("PRUNED"))
+        self._close_unsuccessful(trial, "PRUNED", f"rejected: {reason}", metrics)
         self.rejected += 1
         self.rejected_in_a_row += 1
         self._show()

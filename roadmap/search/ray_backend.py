@@ -125,7 +125,7 @@ def _ray_trial(config: dict) -> None:
 
     from roadmap.search.jobs import run_train_job
 
-    if "hold" in config:  # a placeholder that keeps this actor until the barrier opens
+    if "hold" in config:  # a slot-holding trial: keeps this actor alive until the barrier opens
         import ray
 
         barrier = ray.get_actor(config["hold"]["barrier"])
@@ -183,7 +183,7 @@ def run_on_ray(driver: Any, *, concurrency: int, cpus_per_trial: float, gpus_per
             self._flush_errors()
             if not self.queue:
                 if self.in_flight:
-                    # The batch is still training. Hold the freed slot with a placeholder
+                    # The batch is still training. Hold the freed slot with a slot-holding
                     # trial, so that Tune keeps (and later reuses) this trial process.
                     if len(self.in_flight) + len(self.holds) < concurrency and not driver.stop_requested:
                         self.holds.add(trial_id)
@@ -195,7 +195,7 @@ def run_on_ray(driver: Any, *, concurrency: int, cpus_per_trial: float, gpus_per
                     self.error = exc
                     batch = None
                 if self.holds or not batch:
-                    epoch[0] = ray.get(barrier.open.remote())  # placeholders end
+                    epoch[0] = ray.get(barrier.open.remote())  # slot-holding trials end
                 if not batch:
                     self.finished = True
                     return Searcher.FINISHED
