@@ -28,12 +28,9 @@ def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = Non
     are never touched. A separable conv keeps its pointwise 1x1 (without bias, as in MOFA).
     """
     portion = check_portion("pconv", portion)
-    overrides = dict(overrides or {})
-    if not isinstance(overrides, dict):
+    if overrides is not None and not isinstance(overrides, dict):
         raise param_error("pconv", "overrides", f"must be a mapping address -> portion, got {overrides!r}")
-    for address, value in overrides.items():
-        expand_addresses(spec, [address], "pconv", "overrides")
-        check_portion("pconv", value, f"overrides[{address}]")
+    overrides = _expanded_overrides(spec, overrides or {})
     addresses = expand_addresses(spec, targets, "pconv") if targets is not None else None
     changed = 0
     for slot in conv_slots(spec, addresses):
@@ -53,6 +50,22 @@ def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = Non
     if not changed:
         raise param_error("pconv", "targets", f"no replaceable conv at {targets}")
     return spec
+
+
+def _expanded_overrides(spec: UNetSpec, overrides: dict) -> dict[str, float]:
+    """``{address: portion}`` with ``level[i]`` / ``middle`` expanded to the stage addresses
+    they stand for (a stage address given explicitly wins over its level)."""
+    out: dict[str, float] = {}
+    explicit: set[str] = set()
+    for address, value in overrides.items():
+        portion = check_portion("pconv", value, f"overrides[{address}]")
+        expanded = expand_addresses(spec, [address], "pconv", "overrides")
+        for stage in expanded:
+            if stage not in explicit:
+                out[stage] = portion
+        if expanded == [address]:
+            explicit.add(address)
+    return out
 
 
 @register("more_params")

@@ -1,0 +1,1 @@
+"""The proxy-fidelity benchmark's parts: candidates, cached runs, rank statistics."""

@@ -1,0 +1,80 @@
+"""The calibration candidates: the three reference points, random draws from the NAFNet
+search space (fixed sampler seed), and drastic edits that widen the PSNR range.
+
+The list is written once to ``benchmarks/proxy_candidates.yaml`` (committed) so that the
+cached reference runs stay valid when the search-space sampler changes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+CANDIDATES_FILE = Path(__file__).resolve().parents[1] / "proxy_candidates.yaml"
+SEED, VARIANT = "nafnet", "w16"
+DRAW_SEED = 2026
+
+DRASTIC = {
+    "no skips": [{"transform": "drop_skips", "params": {"levels": [0, 1, 2]}}],
+    "one level": [{"transform": "depth", "params": {"levels": 1}}],
+}
+
+
+def seed_spec():
+    import roadmap
+
+    return roadmap.get_seed(SEED, VARIANT)
+
+
+def draw_candidates(count: int = 17) -> dict[str, list[dict]]:
+    """label -> steps: seed, mofa, unet--, ``count`` distinct random draws, drastic edits."""
+    import optuna
+
+    from roadmap.roadmaps import get_roadmap
+    from roadmap.search.space import default_space_path, load_space, suggest
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = seed_spec()
+    out: dict[str, list[dict]] = {"seed": [], "mofa": get_roadmap("mofa", seed),
+                                  "unet--": get_roadmap("unet--", seed)}
+    space = load_space(default_space_path(SEED), SEED)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=DRAW_SEED))
+    seen = {architecture_key(build(s)) for s in out.values()}
+    while len(out) < 3 + count:
+        trial = study.ask()
+        steps = suggest(trial, space, seed)
+        study.tell(trial, 0.0)
+        key = architecture_key(build(steps))
+        if key not in seen:
+            seen.add(key)
+            out[f"draw {len(out) - 2:02d}"] = steps
+    out.update(DRASTIC)
+    return out
+
+
+def architecture_key(spec) -> str:
+    """The spec without its provenance: two step lists that build the same network match."""
+    data = spec.to_dict()
+    data.pop("provenance", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def write_candidates(path: Path = CANDIDATES_FILE) -> Path:
+    header = ("# Calibration candidates of benchmarks/proxy_fidelity.py (NAFNet-w16): the seed,\n"
+              "# the two reference roadmaps, 17 random draws from search_spaces/nafnet.yaml\n"
+              f"# (optuna RandomSampler seed {DRAW_SEED}) and two drastic edits.\n"
+              "# Regenerate with `python benchmarks/proxy_fidelity.py --draw`.\n")
+    path.write_text(header + yaml.safe_dump({"seed": f"{SEED}/{VARIANT}", "candidates": draw_candidates()},
+                                            sort_keys=False, width=200))
+    return path
+
+
+def load_candidates(path: Path = CANDIDATES_FILE) -> dict[str, list[dict]]:
+    return yaml.safe_load(path.read_text())["candidates"]
+
+
+def build(steps: list[dict]):
+    from roadmap.transforms import apply_steps
+
+    return apply_steps(seed_spec(), steps) if steps else seed_spec()
