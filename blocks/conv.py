@@ -9,12 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
-
-
-def partial_channels(channels: int, portion: float) -> int:
-    """Channels a partial conv convolves: ``floor(C * portion)`` (MOFA's ``dim // n_div``)."""
-    return max(1, int(channels * portion + 1e-9))
+from blocks.channels import CONV_KINDS, partial_channels
 
 
 class PartialConv(nn.Module):
@@ -22,14 +17,17 @@ class PartialConv(nn.Module):
 
     Input ``(B, C, H, W)`` -> output ``(B, C, H, W)``. ``d = floor(C * portion)``; with
     ``depthwise=True`` the conv on those ``d`` channels is depthwise (PDWConv), otherwise a
-    full ``d -> d`` conv (PConv). No bias, as in FasterNet and MOFA.
+    full ``d -> d`` conv (PConv). No bias, as in FasterNet and MOFA. Raises ``ValueError``
+    when ``d`` is 0.
     """
 
     def __init__(self, channels: int, portion: float, kernel: int = 3, depthwise: bool = False):
         super().__init__()
+        d = partial_channels(channels, portion)
+        if d < 1:  # the spec refuses such a portion; a zero-channel conv would fail obscurely later
+            raise ValueError(f"a portion of {portion} of {channels} channels is less than one channel")
         self.channels = channels
-        self.conv_channels = partial_channels(channels, portion)
-        d = self.conv_channels
+        self.conv_channels = d
         self.conv = nn.Conv2d(d, d, kernel, padding=kernel // 2, groups=d if depthwise else 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
@@ -31,6 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakIdKeyDictionary
 
+from roadmap.addresses import stage_of_module
 from roadmap.build import UNet, build_model
 from roadmap.spec import UNetSpec, aggregate_channels, aggregate_layout
 
@@ -87,19 +87,6 @@ def _padded(spec: UNetSpec, hw: tuple[int, int]) -> tuple[int, int]:
     return tuple(-(-s // m) * m for s in hw)  # type: ignore[return-value]
 
 
-_STAGE = re.compile(r"^UNet\.(encoder|down|middle|up|skips|decoder|iem)\.(\d+)$")
-
-
-def _address(fqn: str) -> str | None:
-    """``UNet.encoder.2`` -> ``encoder[2]``; ``UNet.stem`` -> ``stem``; deeper names -> None."""
-    m = _STAGE.match(fqn)
-    if m:
-        return f"{m.group(1)}[{m.group(2)}]"
-    if fqn in ("UNet.stem", "UNet.head", "UNet.msiam"):
-        return fqn.split(".", 1)[1]
-    return None
-
-
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dict[str, int], dict[str, int]]:
     """``(total MACs, MACs per stage address, MACs per leaf layer)`` for one forward pass.
 
@@ -113,7 +100,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dic
     leaves = {name for name, mod in model.named_modules() if not list(mod.children())}
     for fqn, ops in counts.items():
         macs = sum(ops.values()) // 2
-        address = _address(fqn)
+        address = stage_of_module(fqn)
         if address is not None:
             stages[address] = macs
         name = fqn.split(".", 1)[1] if "." in fqn else ""

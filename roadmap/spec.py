@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
+from blocks.channels import CONV_KINDS, partial_channels  # the blocks' own rule (plain Python)
 from roadmap.errors import SpecError
 
-CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
 PARTIAL_KINDS = ("pconv", "pdwconv")
 
 # Block types a stage can use: whether the first block may change the width, and the default
@@ -45,11 +45,6 @@ FUSION_TYPES = ("add", "concat", "proj_add", "none")
 SAMPLERS_WITH_CONV = ("pool_conv", "conv_interp", "pmrid_block")
 AGGREGATE_TYPES = ("msiam",)
 ACTIVATIONS = ("none", "relu", "gelu")
-
-
-def partial_channels(channels: int, portion: float) -> int:
-    """Channels a partial conv convolves: ``floor(C * portion)`` (MOFA's ``dim // n_div``)."""
-    return int(channels * portion + 1e-9)
 
 
 # --------------------------------------------------------------------------- dataclasses

@@ -6,7 +6,6 @@ cached reference runs stay valid when the search-space sampler changes.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -29,35 +28,23 @@ def seed_spec():
 
 def draw_candidates(count: int = 17) -> dict[str, list[dict]]:
     """label -> steps: seed, mofa, unet--, ``count`` distinct random draws, drastic edits."""
-    import optuna
-
     from roadmap.roadmaps import get_roadmap
-    from roadmap.search.space import default_space_path, load_space, suggest
+    from roadmap.search.candidates import architecture_key
+    from roadmap.search.sampling import random_steps
+    from roadmap.search.space import default_space_path, load_space
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = seed_spec()
     out: dict[str, list[dict]] = {"seed": [], "mofa": get_roadmap("mofa", seed),
                                   "unet--": get_roadmap("unet--", seed)}
     space = load_space(default_space_path(SEED), SEED)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=DRAW_SEED))
     seen = {architecture_key(build(s)) for s in out.values()}
-    while len(out) < 3 + count:
-        trial = study.ask()
-        steps = suggest(trial, space, seed)
-        study.tell(trial, 0.0)
+    for steps in random_steps(space, seed, 200, DRAW_SEED):
         key = architecture_key(build(steps))
-        if key not in seen:
+        if key not in seen and len(out) < 3 + count:
             seen.add(key)
             out[f"draw {len(out) - 2:02d}"] = steps
     out.update(DRASTIC)
     return out
-
-
-def architecture_key(spec) -> str:
-    """The spec without its provenance: two step lists that build the same network match."""
-    data = spec.to_dict()
-    data.pop("provenance", None)
-    return json.dumps(data, sort_keys=True)
 
 
 def write_candidates(path: Path = CANDIDATES_FILE) -> Path:

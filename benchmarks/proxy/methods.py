@@ -1,8 +1,17 @@
 """Proxy methods: how a candidate is scored cheaply. Each method is a plain dict (its cache
-key) with a ``name`` and a ``kind``; `run_method` trains one candidate with it."""
+key) with a ``name`` and a ``kind``; `run_method` trains one candidate with it.
+
+Kinds
+    ``train``  one `evaluate_spec` run at ``fidelity`` (a preset name or a fidelity dict).
+    ``rungs``  successive trainings of the same model: rung k trains ``rungs[k] - rungs[k-1]``
+               iterations from the weights rung k-1 left, with a fresh optimiser and its own
+               cosine cycle (``continue``), and records the validation PSNR after each rung.
+               ``init: seed`` starts from the seed network's weights carried through the
+               candidate's steps (weight inheritance) after ``seed_iterations`` of training.
+"""
 from __future__ import annotations
 
-from benchmarks.proxy.candidates import build
+from benchmarks.proxy.candidates import build, seed_spec
 
 REFERENCE = {"name": "long", "kind": "train", "fidelity": "long"}
 
@@ -11,6 +20,8 @@ def run_method(method: dict, steps: list[dict], seed: int) -> dict:
     kind = method["kind"]
     if kind == "train":
         return _train(method, steps, seed)
+    if kind == "rungs":
+        return _rungs(method, steps, seed)
     raise ValueError(f"unknown proxy method kind {kind!r}")
 
 
@@ -20,3 +31,80 @@ def _train(method: dict, steps: list[dict], seed: int) -> dict:
     out = evaluate_spec(build(steps), method["fidelity"], None, random_seed=seed, measure=False)
     return {k: out[k] for k in ("psnr", "ssim", "status", "train_seconds", "params", "macs")} | (
         {"reason": out["reason"]} if out.get("reason") else {})
+
+
+def _fidelity(method: dict, iterations: int):
+    from dataclasses import replace
+
+    from roadmap.evaluation.fidelity import get_fidelity
+
+    base = get_fidelity(method.get("base", "default"))
+    return replace(base, iterations=iterations, **method.get("overrides", {}))
+
+
+def _initial_model(method: dict, steps: list[dict], seed: int):
+    import torch
+
+    from roadmap.build import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(build(steps))
+    if method.get("init") == "seed":
+        from roadmap.transforms import carry_weights
+
+        state = _seed_state(method, seed)
+        model.load_state_dict(carry_weights(seed_spec(), state, steps))
+    return model
+
+
+_SEED_STATES: dict = {}
+
+
+def _seed_state(method: dict, seed: int) -> dict:
+    """The seed network trained for ``seed_iterations`` (kept per worker process)."""
+    import torch
+
+    from roadmap.build import build_model
+    from roadmap.evaluation.data import load_data
+    from roadmap.evaluation.training import train
+
+    key = (method["seed_iterations"], seed, repr(method.get("overrides")))
+    if key not in _SEED_STATES:
+        fid = _fidelity(method, method["seed_iterations"])
+        data = load_data(None, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+        torch.manual_seed(seed)
+        model = build_model(seed_spec())
+        train(model, data, fid, seed)
+        _SEED_STATES[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return _SEED_STATES[key]
+
+
+def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
+    import time
+
+    from roadmap.evaluation.data import load_data
+    from roadmap.evaluation.quality import evaluate_quality
+    from roadmap.evaluation.training import train
+
+    fid0 = _fidelity(method, method["rungs"][0])
+    data = load_data(None, val_crop=fid0.val_crop, val_count=fid0.val_count, train_crop=fid0.crop)
+    model = _initial_model(method, steps, seed)
+    out: dict = {"rungs": [], "status": "ok"}
+    done = 0
+    for k, total in enumerate(method["rungs"]):
+        losses: list[float] = []
+        t0 = time.process_time()
+        result = train(model, data, _fidelity(method, total - done), seed + 1000 * k,
+                       progress=lambda i, n, loss, s: losses.append(loss), progress_every=1)
+        done = total
+        if result.status != "ok":
+            out.update(status=result.status, reason=result.reason)
+            break
+        import torch
+
+        with torch.no_grad():
+            scores = evaluate_quality(model, data.val_noisy, data.val_clean)
+        out["rungs"].append({"iterations": total, "psnr": scores["psnr"], "cpu_seconds": time.process_time() - t0,
+                             "mean_loss": sum(losses) / len(losses), "last_loss": sum(losses[-20:]) / len(losses[-20:])})
+    out["psnr"] = out["rungs"][-1]["psnr"] if out["rungs"] else None
+    return out

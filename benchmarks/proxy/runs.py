@@ -64,7 +64,11 @@ def run_all(tasks: list[tuple[str, dict, list[dict], int]], cache: RunCache, job
         futures = {pool.submit(_worker, m, s, seed): (label, m, s, seed) for label, m, s, seed in todo}
         for done, fut in enumerate(as_completed(futures), 1):
             label, m, s, seed = futures[fut]
-            record = fut.result()
+            try:
+                record = fut.result()
+            except Exception as exc:  # noqa: BLE001 - not cached: the next run retries it
+                log(f"[{done}/{len(todo)}] {m['name']} {label} seed {seed}: FAILED {type(exc).__name__}: {exc}")
+                continue
             cache.put(m, s, seed, record)
             left = (time.perf_counter() - start) / done * (len(todo) - done)
             log(f"[{done}/{len(todo)}] {m['name']} {label} seed {seed}: PSNR {record.get('psnr')} "

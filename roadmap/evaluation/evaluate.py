@@ -5,16 +5,24 @@ static analysis, then the model is built, its latency and memory measured (cheap
 and known even if training fails), then the proxy training and the validation
 scores. A model that diverges or fails comes back with a status, never an
 exception, so a search can record it and go on.
+
+Weights in and out (multi-fidelity rungs, weight inheritance): ``init_weights`` loads a
+file into the freshly built model so training continues from it; ``save_weights`` writes
+the trained weights (``{"state_dict", "spec_yaml", "iterations", "psnr"}``) atomically.
+A weights file that cannot be read or does not fit the spec fails the trial, with a
+reason naming the file.
 """
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from pathlib import Path
 
 import torch
 
+from roadmap.errors import RoadmapError
 from roadmap.evaluation.data import DEFAULT_SIGMA, DenoiseData, load_data
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity
 from roadmap.evaluation.latency import measure_latency
@@ -26,7 +34,8 @@ from roadmap.evaluation.training import ProgressFn, train
 LATENCY_HW = (256, 256)
 RESULT_KEYS = (
     "psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
-    "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity", "device",
+    "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "loss_curve", "status", "fidelity",
+    "device",
 )
 
 
@@ -66,6 +75,9 @@ def evaluate_spec(
     latency_hw: tuple[int, int] = LATENCY_HW,
     latency_repeats: int = 15,
     progress: ProgressFn | None = None,
+    init_weights: str | Path | None = None,
+    save_weights: str | Path | None = None,
+    rungs: tuple[int, int] | None = None,
 ) -> dict:
     """Train ``spec`` at ``fidelity`` and measure it; returns the `RESULT_KEYS` dict.
 
@@ -76,12 +88,28 @@ def evaluate_spec(
     skips latency and measured memory (their keys are ``None``). Latency and
     memory use a ``1 x C x latency_hw`` input.
 
+    ``init_weights``: a weights file (``save_weights``'s, ``roadmap train``'s, or a bare
+    state dict) loaded before training, which continues from it with a fresh optimiser
+    and schedule. ``save_weights``: where to write the weights after an ``ok`` training
+    (its ``iterations`` include those ``init_weights`` records). ``loss_curve``: mean
+    loss of each block of 10 iterations (``None`` when training did not run).
+
+    ``rungs``: ``(first, last)`` rung indices of ``fidelity.rungs`` to train (default: all of
+    them, from scratch). Rung ``k`` is its own training segment (`Fidelity.rung_fidelity`)
+    with the batch seed ``random_seed + 1000 k``, so a search that trains rung ``k`` from the
+    weights rung ``k - 1`` saved gets exactly the network this function trains in one go.
+    A first rung above 0 needs ``init_weights``.
+
     ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
     ``ssim`` are ``None``) or ``failed`` (any other exception, e.g. a spec that
     does not build); both carry a one-line ``reason``. Raises `RoadmapError`
     only for bad data (folder, files, crop sizes) or a bad fidelity.
     """
     fid = get_fidelity(fidelity)
+    first, last = rungs if rungs is not None else (0, len(fid.rung_iterations) - 1)
+    if not 0 <= first <= last < len(fid.rung_iterations) or (first > 0 and init_weights is None):
+        raise RoadmapError(f"rungs {rungs}: not rungs of fidelity {fid.name!r} "
+                           f"({len(fid.rung_iterations)} rungs; a later first rung needs init_weights)")
     if threads is not None:
         fid = Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
     measure_threads = fid.threads
@@ -92,27 +120,45 @@ def evaluate_spec(
                   noisy_psnr=_noisy_psnr(dataset))
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
-            if isinstance(spec, (str, Path)):
-                from roadmap.seeds import resolve_spec
-
-                spec = resolve_spec(str(spec))
+            spec = _resolve(spec)
             result.update(_analysis(spec, latency_hw, device))
-            in_channels = getattr(spec, "in_channels", 3)
-            if in_channels != dataset.val_noisy.shape[1]:
-                raise ValueError(
-                    f"the spec takes {in_channels} input channels, the data has {dataset.val_noisy.shape[1]}"
-                )
+            in_channels = _check_channels(spec, dataset)
             torch.manual_seed(random_seed)  # weight initialisation
             model = _build(spec)
+            inherited = 0 if init_weights is None else load_init_weights(model, init_weights)
             if result["params"] is None:
                 result["params"] = sum(p.numel() for p in model.parameters())
             if measure:
                 result.update(_measure(model, (1, in_channels, *latency_hw), device,
                                        measure_threads, latency_repeats))
-            _train_and_score(model, dataset, fid, device, random_seed, progress, result)
+            _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
+            if save_weights is not None and result["status"] == "ok":
+                trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
+                save_weights_file(save_weights, model, spec, inherited + trained, result["psnr"])
+        except WeightsError as exc:  # its message already names the file
+            result.update(status="failed", reason=str(exc), psnr=None, ssim=None)
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
             result.update(status="failed", reason=_short(exc), psnr=None, ssim=None)
     return result
+
+
+def _resolve(spec):
+    """A `UNetSpec` from a spec, a seed name or a spec path."""
+    if isinstance(spec, (str, Path)):
+        from roadmap.seeds import resolve_spec
+
+        return resolve_spec(str(spec))
+    return spec
+
+
+def _check_channels(spec, dataset: DenoiseData) -> int:
+    """The spec's input channels; ValueError when the data has another count."""
+    in_channels = getattr(spec, "in_channels", 3)
+    if in_channels != dataset.val_noisy.shape[1]:
+        raise ValueError(
+            f"the spec takes {in_channels} input channels, the data has {dataset.val_noisy.shape[1]}"
+        )
+    return in_channels
 
 
 def _rng_devices(device) -> list[int]:
@@ -168,14 +214,18 @@ def _noisy_psnr(data: DenoiseData) -> float:
     return psnr(data.val_noisy.clamp(0, 1), data.val_clean)
 
 
-def _train_and_score(model, data, fid, device, seed, progress, result) -> None:
-    """Train, then score on the validation crops; fills ``result`` in place."""
+def _train_and_score(model, data, fid, rungs, device, seed, progress, result) -> None:
+    """Train the ``rungs`` segments in order, then score on the validation crops; fills
+    ``result`` in place."""
     start = time.perf_counter()
-    outcome = train(model, data, fid, seed, device=device, progress=progress)
-    if outcome.status != "ok":
-        result.update(status=outcome.status, reason=outcome.reason,
-                      train_seconds=time.perf_counter() - start)
-        return
+    result["loss_curve"] = []
+    for k in rungs:
+        outcome = train(model, data, fid.rung_fidelity(k), seed + 1000 * k, device=device, progress=progress)
+        result["loss_curve"] += outcome.loss_curve
+        if outcome.status != "ok":
+            result.update(status=outcome.status, reason=f"rung {k}: {outcome.reason}" if k else outcome.reason,
+                          train_seconds=time.perf_counter() - start)
+            return
     # Same thread count as training: CPU reductions depend on it, and the PSNR must
     # not depend on the caller's setting.
     with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
@@ -185,3 +235,77 @@ def _train_and_score(model, data, fid, device, seed, progress, result) -> None:
         result.update(status="diverged", reason="the trained model's output is not finite")
         return
     result.update(psnr=scores["psnr"], ssim=scores["ssim"], noisy_psnr=scores["noisy_psnr"])
+
+
+# ---------------------------------------------------------------- weights files
+
+
+class WeightsError(RoadmapError):
+    """A weights file that cannot be read or does not fit the spec (the message names it)."""
+
+
+def _read_state(path: Path) -> tuple[dict, int]:
+    """``(state dict, iterations recorded)`` from a weights file: a dict with a
+    ``state_dict`` key (``save_weights``, ``roadmap train``) or a bare state dict."""
+    if not path.is_file():
+        raise WeightsError(f"init_weights {path}: file not found")
+    try:
+        # weights_only: tensors and plain containers only, no code runs from the file
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- torn, foreign or not a torch file
+        # torch's own message is many lines of advice about weights_only; the type is enough
+        why = type(exc).__name__
+        raise WeightsError(f"init_weights {path}: cannot read it as a weights file ({why})") from None
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"init_weights {path}: not a weights file (expected a state dict)")
+    iterations = obj.get("iterations", 0) if "state_dict" in obj else 0
+    return state, int(iterations or 0)
+
+
+def _misfit(expected: dict, state: dict) -> str | None:
+    """Why ``state`` cannot load into a model whose state dict is ``expected`` (one line),
+    or None when every key and shape matches."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) missing, e.g. {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} of another shape, e.g. {k} is {list(state[k].shape)} "
+                     f"in the file, {list(expected[k].shape)} in the model")
+    return "; ".join(parts) or None
+
+
+def load_init_weights(model: torch.nn.Module, path: str | Path) -> int:
+    """Load the weights file ``path`` into ``model`` (every tensor must fit); returns the
+    iterations the file records (0 when none). Raises `WeightsError` naming the file."""
+    path = Path(path)
+    state, iterations = _read_state(path)
+    problem = _misfit(model.state_dict(), state)
+    if problem:
+        raise WeightsError(f"init_weights {path}: the weights do not fit this spec ({problem})")
+    model.load_state_dict(state)
+    return iterations
+
+
+def save_weights_file(path: str | Path, model: torch.nn.Module, spec, iterations: int, psnr: float) -> Path:
+    """Write ``{"state_dict", "spec_yaml", "iterations", "psnr"}`` to ``path`` atomically
+    (a temporary file then ``os.replace``: a reader never sees half a file). Raises
+    `WeightsError` naming the file when it cannot be written."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: trials may share a folder
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": state, "spec_yaml": spec.to_yaml(), "iterations": int(iterations),
+                    "psnr": psnr}, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"save_weights {path}: cannot write it ({_short(exc)})") from None
+    return path

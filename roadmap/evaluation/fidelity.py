@@ -7,6 +7,7 @@ they ran at the same fidelity (and random seed).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from roadmap.errors import RoadmapError
 
@@ -26,6 +27,14 @@ class Fidelity:
 
     Validation: ``val_count`` fixed crops of ``val_crop`` x ``val_crop`` taken from
     the validation images.
+
+    Rungs (multi-fidelity search): ``rungs`` are the cumulative iterations at the end of each
+    rung, e.g. ``(150, 450, 1350)``; the last is ``iterations``. Rung ``k`` continues from
+    the weights rung ``k - 1`` left, with a fresh optimiser and its own cosine cycle of
+    ``rungs[k] - rungs[k - 1]`` iterations (:meth:`rung_fidelity`), so a candidate promoted
+    to the top rung has trained exactly ``iterations`` steps, and a plain evaluation runs the
+    same segments. A search promotes ``1 / eta`` of a rung's candidates to the next rung.
+    An empty ``rungs`` is one rung of ``iterations``.
     """
 
     name: str = "custom"
@@ -41,6 +50,8 @@ class Fidelity:
     val_crop: int = 128
     val_count: int = 8
     threads: int | None = 1
+    rungs: tuple[int, ...] = ()
+    eta: int = 3
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> RoadmapError:
@@ -64,13 +75,37 @@ class Fidelity:
             raise bad("grad_clip", "must be > 0 or null")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise bad("threads", "must be a positive integer or null")
+        self._check_rungs(bad)
         # Tuples survive JSON round trips as lists; keep `==` meaningful.
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "rungs", tuple(self.rungs))
+
+    def _check_rungs(self, bad) -> None:
+        rungs = list(self.rungs)
+        if any(not isinstance(r, int) or isinstance(r, bool) or r < 1 for r in rungs) or \
+                any(b <= a for a, b in zip(rungs, rungs[1:])):
+            raise bad("rungs", "must be increasing positive integers (cumulative iterations)")
+        if rungs and rungs[-1] != self.iterations:
+            raise bad("rungs", f"must end at iterations ({self.iterations})")
+        if not isinstance(self.eta, int) or isinstance(self.eta, bool) or self.eta < 2:
+            raise bad("eta", "must be an integer >= 2")
+
+    @property
+    def rung_iterations(self) -> tuple[int, ...]:
+        """Cumulative iterations at the end of each rung (one rung when ``rungs`` is empty)."""
+        return self.rungs or (self.iterations,)
+
+    def rung_fidelity(self, rung: int) -> "Fidelity":
+        """The training of rung ``rung`` alone: its own iterations, no rungs."""
+        ends = self.rung_iterations
+        start = ends[rung - 1] if rung > 0 else 0
+        return replace(self, iterations=ends[rung] - start, rungs=())
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of every field."""
         data = asdict(self)
         data["betas"] = list(self.betas)
+        data["rungs"] = list(self.rungs)
         return data
 
     @classmethod
@@ -80,6 +115,9 @@ class Fidelity:
         unknown = sorted(set(data) - known)
         if unknown:
             raise RoadmapError(f"fidelity: unknown field(s) {', '.join(unknown)}")
+        data = dict(data)
+        if data.get("rungs") and "iterations" not in data:
+            data["iterations"] = list(data["rungs"])[-1]
         return cls(**data)
 
     def scaled(self, factor: float, name: str | None = None) -> "Fidelity":
@@ -105,6 +143,26 @@ PRESETS: dict[str, Fidelity] = {
     "default": Fidelity(name="default", iterations=180, **_DEFAULT),
     "long": Fidelity(name="long", iterations=2500, **_DEFAULT),
 }
+
+
+def load_fidelity(value: "str | Fidelity | dict") -> Fidelity:
+    """A preset name, a YAML/JSON file of fidelity fields (missing ones take the ``default``
+    preset's values), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts."""
+    if isinstance(value, str) and value not in PRESETS and Path(value).is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(value).read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise RoadmapError(f"--fidelity {value}: unreadable ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise RoadmapError(f"--fidelity {value}: must hold a mapping of fidelity fields")
+        base = PRESETS["default"].to_dict()
+        if "iterations" in data or "rungs" in data:
+            base.pop("rungs")
+            base.pop("iterations")
+        return Fidelity.from_dict({**base, "name": Path(value).stem, **data})
+    return get_fidelity(value)
 
 
 def get_fidelity(fidelity: "str | Fidelity | dict") -> Fidelity:

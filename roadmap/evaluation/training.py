@@ -4,13 +4,17 @@ Deterministic on CPU for a given seed and thread count: the crops, flips and
 noise come from the sampler's own generator, and torch is asked for
 deterministic kernels. A NaN or infinite loss stops the run with status
 ``diverged``; the caller decides what to report.
+
+The one step loop of the project: ``roadmap eval`` / the search train through it
+directly, ``roadmap train`` (`roadmap.review.train`) adds checkpoints through the
+``on_step`` hook and resumes with ``start`` (a `TrainCheckpoint`).
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 
@@ -21,17 +25,86 @@ from roadmap.evaluation.threads import deterministic, torch_threads
 # progress(iteration_done, iterations_total, loss, elapsed_seconds)
 ProgressFn = Callable[[int, int, float, float], None]
 
+CURVE_BLOCK = 10  # iterations averaged into one point of `TrainResult.loss_curve`
+
 
 @dataclass
 class TrainResult:
-    """Outcome of `train`: ``status`` is ``ok`` or ``diverged`` (with ``reason``);
-    ``iterations`` done, ``final_loss`` (mean of the last 10 losses), ``seconds``."""
+    """Outcome of `train`.
+
+    ``status``: ``ok``, ``stopped`` (the ``on_step`` hook asked to stop) or ``diverged``
+    (with ``reason``). ``iterations``: iterations done in total (a resumed run's earlier
+    ones included). ``final_loss``: mean of the last 10 losses of this call (the non-finite
+    loss when diverged). ``seconds``: training time, a resumed run's earlier time included.
+    ``loss_curve``: mean loss of each consecutive block of 10 iterations this call ran
+    (the last block may be shorter).
+    """
 
     status: str
     iterations: int
     final_loss: float
     seconds: float
     reason: str | None = None
+    loss_curve: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TrainCheckpoint:
+    """What `train` needs to resume besides the model weights (the caller loads those):
+    ``step`` (iterations done), the AdamW ``optimizer`` state dict, the batch sampler's
+    ``generator`` state (a CPU ``ByteTensor``) and the ``seconds`` trained so far.
+    Tensors are CPU copies, so a checkpoint is a snapshot that later steps do not change."""
+
+    step: int
+    optimizer: dict
+    generator: torch.Tensor
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain dict for ``torch.save`` (keys ``step``, ``optimizer``, ``generator``, ``seconds``)."""
+        return {"step": self.step, "optimizer": self.optimizer, "generator": self.generator,
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainCheckpoint":
+        """Inverse of :meth:`to_dict` (extra keys are ignored)."""
+        return cls(int(data["step"]), data["optimizer"], data["generator"].cpu(),
+                   float(data.get("seconds", 0.0)))
+
+
+@dataclass
+class StepState:
+    """What an ``on_step`` hook sees after each optimiser step: ``step`` (iterations done
+    in total), ``total``, this step's ``loss``, the live ``model``, ``optimizer`` and
+    ``sampler``, and ``seconds`` trained so far. :meth:`checkpoint` snapshots it."""
+
+    step: int
+    total: int
+    loss: float
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    sampler: TrainSampler
+    seconds: float
+
+    def checkpoint(self) -> TrainCheckpoint:
+        """A `TrainCheckpoint` to resume from this point (copies, safe to keep)."""
+        return TrainCheckpoint(self.step, cpu_copy(self.optimizer.state_dict()),
+                               self.sampler.generator.get_state(), self.seconds)
+
+
+# on_step(state) -> True to stop training after this step
+StepHook = Callable[[StepState], "bool | None"]
+
+
+def cpu_copy(obj: Any) -> Any:
+    """``obj`` with every tensor (in nested dicts / lists / tuples) copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
 
 
 def psnr_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,51 +129,97 @@ def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * step / (total - 1)))
 
 
+def loss_curve(losses: list[float], block: int = CURVE_BLOCK) -> list[float]:
+    """Mean of each consecutive block of ``block`` losses (the last may be shorter)."""
+    return [sum(losses[i:i + block]) / len(losses[i:i + block]) for i in range(0, len(losses), block)]
+
+
+def make_optimizer(model: torch.nn.Module, fidelity: Fidelity) -> torch.optim.AdamW:
+    """AdamW over ``model``'s parameters with the fidelity's betas and weight decay."""
+    return torch.optim.AdamW(model.parameters(), lr=fidelity.lr, betas=fidelity.betas,
+                             weight_decay=fidelity.weight_decay)
+
+
+def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainSampler) -> None:
+    # A fresh copy: load_state_dict keeps tensors that are already on the right device,
+    # and the steps would then update the checkpoint's own tensors in place.
+    opt.load_state_dict(cpu_copy(start.optimizer))
+    sampler.generator.set_state(start.generator.cpu())
+
+
+def _step(model, opt, sampler, fidelity: Fidelity, step: int, device: torch.device) -> float:
+    """Iteration ``step`` (0-based): set the learning rate, one batch, one AdamW step.
+    Returns the loss; when it is not finite nothing was updated."""
+    for group in opt.param_groups:
+        group["lr"] = cosine_lr(step, fidelity.iterations, fidelity.lr, fidelity.min_lr)
+    noisy, clean = sampler.next_batch()
+    loss = LOSS_FUNCTIONS[fidelity.loss](model(noisy.to(device)), clean.to(device))
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        return value
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if fidelity.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), fidelity.grad_clip)
+    opt.step()
+    return value
+
+
+def _result(status: str, iterations: int, losses: list[float], seconds: float,
+            final_loss: float | None = None, reason: str | None = None) -> TrainResult:
+    """A `TrainResult` from this call's losses (``final_loss`` overrides their tail mean)."""
+    recent = losses[-CURVE_BLOCK:]
+    if final_loss is None:
+        final_loss = sum(recent) / len(recent) if recent else math.nan
+    return TrainResult(status, iterations, final_loss, seconds, reason, loss_curve(losses))
+
+
 def train(
     model: torch.nn.Module,
     data: DenoiseData,
     fidelity: Fidelity,
     seed: int,
     device: str | torch.device = "cpu",
+    *,
+    start: TrainCheckpoint | None = None,
+    on_step: StepHook | None = None,
     progress: ProgressFn | None = None,
     progress_every: int = 10,
 ) -> TrainResult:
     """Train ``model`` in place for ``fidelity.iterations`` steps on crops of ``data``.
 
     Batches are ``[fidelity.batch, 3, fidelity.crop, fidelity.crop]`` from a
-    `TrainSampler` seeded with ``seed``. ``progress`` is called every
-    ``progress_every`` iterations and at the end. Returns a `TrainResult`; a
-    non-finite loss or gradient norm ends the run early with ``diverged``.
+    `TrainSampler` seeded with ``seed``. ``start`` resumes from a `TrainCheckpoint`
+    (the caller has loaded the matching weights into ``model``): the run then ends
+    with the same weights as an uninterrupted one. ``progress`` is called every
+    ``progress_every`` iterations and at the end; ``on_step`` after every step, and
+    returning True stops the run there (status ``stopped``, unless it was the last
+    step). A non-finite loss ends the run with ``diverged``. Leaves ``model`` in eval
+    mode except when diverged.
     """
     device = torch.device(device)
     model.to(device).train()
     sampler = TrainSampler(data, fidelity.batch, fidelity.crop, seed)
-    loss_fn = LOSS_FUNCTIONS[fidelity.loss]
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=fidelity.lr, betas=fidelity.betas, weight_decay=fidelity.weight_decay
-    )
-    recent: list[float] = []
-    start = time.perf_counter()
-    total = fidelity.iterations
+    opt = make_optimizer(model, fidelity)
+    if start is not None:
+        _restore(start, opt, sampler)
+    first, total = (start.step if start else 0), fidelity.iterations
+    losses: list[float] = []
+    t0, before = time.perf_counter(), (start.seconds if start else 0.0)
     with torch_threads(fidelity.threads if device.type == "cpu" else None), deterministic():
-        for step in range(total):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, fidelity.lr, fidelity.min_lr)
-            noisy, clean = sampler.next_batch()
-            noisy, clean = noisy.to(device), clean.to(device)
-            loss = loss_fn(model(noisy), clean)
-            value = float(loss.detach())
+        for step in range(first, total):
+            value = _step(model, opt, sampler, fidelity, step, device)
+            seconds = before + time.perf_counter() - t0
             if not math.isfinite(value):
-                return TrainResult("diverged", step, value, time.perf_counter() - start,
-                                   reason=f"loss became {value} at iteration {step + 1}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if fidelity.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), fidelity.grad_clip)
-            opt.step()
-            recent = (recent + [value])[-10:]
+                return _result("diverged", step, losses, seconds, final_loss=value,
+                               reason=f"loss became {value} at iteration {step + 1}")
+            losses.append(value)
             done = step + 1
             if progress is not None and (done % progress_every == 0 or done == total):
-                progress(done, total, value, time.perf_counter() - start)
+                progress(done, total, value, seconds)
+            state = StepState(done, total, value, model, opt, sampler, seconds)
+            if on_step is not None and on_step(state) and done < total:
+                model.eval()
+                return _result("stopped", done, losses, seconds)
     model.eval()
-    return TrainResult("ok", total, sum(recent) / len(recent), time.perf_counter() - start)
+    return _result("ok", total, losses, before + time.perf_counter() - t0)

@@ -3,8 +3,6 @@
 Modules (each importable on its own; plotly, onnxruntime and the data pipeline are imported
 only by the functions that need them):
 
-- :mod:`~roadmap.review.pareto`: non-dominated sets, normalised hypervolume and knee on numpy
-  loss arrays (reference point and knee definitions in its docstring);
 - :mod:`~roadmap.review.study`: a study directory -> finished :class:`TrialRecord` s;
 - :mod:`~roadmap.review.summary`: front + hypervolume + the ``roadmap pareto`` table / JSON;
 - :mod:`~roadmap.review.select`: ``--pick knee|max-psnr|min-latency|min-memory|trial:N``;
@@ -12,7 +10,7 @@ only by the functions that need them):
 - :mod:`~roadmap.review.export` / :mod:`~roadmap.review.onnx_export`: spec YAML and ONNX;
 - :mod:`~roadmap.review.train`: resumable full training of a spec.
 """
-from roadmap.review.pareto import hypervolume, is_non_dominated, knee_index, reference_point
+from roadmap.pareto import hypervolume, is_non_dominated, knee_index, reference_point
 from roadmap.review.select import pick_trial
 from roadmap.review.study import StudyReview, TrialRecord, load_study_dir
 from roadmap.review.summary import ParetoSummary, pareto_summary

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from roadmap.review import pareto
+from roadmap.addresses import parse_stage
+from roadmap import pareto
 from roadmap.review.study import StudyReview, TrialRecord, short_transforms
 from roadmap.review.summary import ParetoSummary
 
@@ -203,7 +204,7 @@ def hypervolume_info(summary: ParetoSummary) -> HypervolumeInfo:
     """
     import numpy as np
 
-    from roadmap.review.pareto import to_loss
+    from roadmap.pareto import to_loss
     from roadmap.review.study import MAXIMIZE, OBJECTIVES
 
     trials = summary.review.trials
@@ -383,16 +384,16 @@ class LevelMacsInfo(NamedTuple):
 
 
 def _level_of(address: str, n_levels: int) -> str:
-    import re
-
-    m = re.match(r"^(encoder|decoder|down|up|skips|level)\[(\d+)\]", address)
-    if m:
-        return f"level {int(m.group(2))}"
-    if address.startswith("middle"):
+    """The level an analysis stage belongs to (see :func:`level_macs_info`)."""
+    stage = parse_stage(address)
+    kind = stage.kind if stage is not None else None
+    if kind == "middle":
         return f"level {n_levels} (middle)"
-    if address.startswith("stem") or address.startswith("head"):
+    if kind in ("encoder", "decoder", "down", "up", "skips"):
+        return f"level {stage.index}"
+    if kind in ("stem", "head"):
         return "level 0"
-    return "other"  # e.g. aggregate (MSIAM/IEM)
+    return "other"  # the aggregation (msiam, iem[i])
 
 
 def _macs_by_level(spec: Any, input_hw: tuple[int, int]) -> dict[str, int]:

@@ -5,7 +5,7 @@ first remove the trials that exceed them. Then:
 
 - ``knee``: the knee of the remaining trials' Pareto front -- the front point closest to the
   ideal point once each objective is normalised over the front to [0, 1] (see
-  :func:`roadmap.review.pareto.knee_index`);
+  :func:`roadmap.pareto.knee_index`);
 - ``max-psnr`` / ``min-latency`` / ``min-memory``: the best trial in that objective, ties
   broken by the other objectives (PSNR, then latency, then memory), then the trial number;
 - ``trial:N``: trial N, which must be finished and within the limits.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from roadmap.errors import RoadmapError
-from roadmap.review import pareto
+from roadmap import pareto
 from roadmap.review.study import MAXIMIZE, StudyReview, TrialRecord
 
 __all__ = ["PICKS", "parse_pick", "pick_trial", "within_limits"]
@@ -74,7 +74,7 @@ def pick_trial(
                 f"{_limits_text(max_latency_ms, max_memory_mb)}"
             )
         return t
-    pool = [t for t in review.trials if within_limits(t, max_latency_ms, max_memory_mb)]
+    pool = [t for t in review.feasible() if within_limits(t, max_latency_ms, max_memory_mb)]
     if not pool:
         best_lat = min(t.latency_ms for t in review.trials)
         best_mem = min(t.memory_mb for t in review.trials)
@@ -83,7 +83,7 @@ def pick_trial(
             f"(fastest {best_lat:.3g} ms, smallest {best_mem:.3g} MB)"
         )
     if pick == "knee":
-        from roadmap.review.pareto import to_loss
+        from roadmap.pareto import to_loss
 
         loss = to_loss([t.values for t in pool], MAXIMIZE)
         return pool[pareto.knee_index(loss)]

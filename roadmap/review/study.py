@@ -1,12 +1,10 @@
 """Read a study directory (DESIGN.md section 5) into plain records for review.
 
-A study directory holds ``study.db`` (Optuna SQLite storage, study ``"roadmap"``) and
-``trials/<number>/{spec.yaml,metrics.json}``. Trials carry ``values = [psnr, latency_ms,
-peak_memory_measured_bytes]`` (directions maximise, minimise, minimise) and the user attrs
-``metrics``, ``spec_yaml``, ``transforms``, ``reference`` and ``failure_reason``.
-
-Only finished trials (state ``COMPLETE`` with three finite values and a metrics status other
-than ``diverged``/``failed``) are reviewed; failed ones are counted.
+The study's figures come from :mod:`roadmap.search.results`, the module the search itself
+uses, so ``roadmap search`` and the review agree on the front. A trial is *finished* when it
+has a PSNR at the top rung (the mean over its random seeds) and measured latency / memory;
+candidates the search screened out at a lower rung, failed ones and unfinished ones are listed
+with the reason.
 """
 from __future__ import annotations
 
@@ -19,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from roadmap.errors import RoadmapError
+from roadmap.search.results import Candidate, Noise, StudyResults, overall, study_results
+from roadmap.search.study import MAXIMIZE, STUDY_NAME
 
 __all__ = [
     "OBJECTIVES",
@@ -30,15 +30,16 @@ __all__ = [
     "short_transforms",
 ]
 
-STUDY_NAME = "roadmap"
+# Field names of the review records (the study's Optuna metric names are psnr_db, ...).
 OBJECTIVES = ("psnr", "latency_ms", "peak_memory_measured_bytes")
-MAXIMIZE = (True, False, False)
 REFERENCE_NAMES = ("seed", "mofa", "unet--")
 
 
 @dataclass
 class TrialRecord:
-    """One finished trial with the metrics review needs."""
+    """One finished trial: its PSNR at the top rung (mean of ``psnr_runs``, one per random
+    seed) with ``psnr_band`` (half-width of its 95 % noise band), its measurements, and how it
+    compares with the seed beyond the noise (``versus_seed``)."""
 
     number: int
     psnr: float
@@ -52,6 +53,10 @@ class TrialRecord:
     reference: str | None = None
     spec_yaml: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    psnr_runs: list[float] = field(default_factory=list)
+    psnr_band: float | None = None
+    versus_seed: dict[str, Any] | None = None
+    feasible: bool = True
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -67,20 +72,26 @@ class TrialRecord:
         return {
             "number": self.number,
             "psnr": self.psnr,
+            "psnr_runs": self.psnr_runs,
+            "psnr_band_db": self.psnr_band,
             "ssim": self.ssim,
             "latency_ms": self.latency_ms,
+            "latency_cv": self.metrics.get("latency_cv"),
             "peak_memory_measured_bytes": _int_or_none(self.peak_memory_measured_bytes),
             "peak_memory_predicted_bytes": _int_or_none(self.peak_memory_predicted_bytes),
             "params": self.params,
             "macs": self.macs,
             "transforms": self.transforms,
             "reference": self.reference,
+            "feasible": self.feasible,
+            "versus_seed": self.versus_seed,
         }
 
 
 @dataclass
 class StudyReview:
-    """The finished trials of a study (ordered by number) and what was left out."""
+    """The finished trials of a study (ordered by number), its front and noise floor, and
+    what was left out (failed, screened out at a lower rung, unfinished)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -88,21 +99,28 @@ class StudyReview:
     settings: dict[str, Any] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)  # number -> reason
     unfinished: dict[int, str] = field(default_factory=dict)  # pruned / running / waiting: number -> why
+    screened: dict[int, str] = field(default_factory=dict)  # number -> the rung it stopped at
+    front_numbers: list[int] = field(default_factory=list)
+    noise: Noise = field(default_factory=lambda: Noise(None, 0, 0))
+    top_rung: int = 0
 
-    def loss(self) -> np.ndarray:
-        """``(n, 3)`` loss vectors (PSNR negated) of :attr:`trials`."""
-        from roadmap.review.pareto import to_loss
+    def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
+        """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
+        from roadmap.pareto import to_loss
 
-        return to_loss([t.values for t in self.trials], MAXIMIZE)
+        return to_loss([t.values for t in (self.trials if trials is None else trials)], MAXIMIZE)
+
+    def feasible(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.feasible]
 
     def trial(self, number: int) -> TrialRecord:
         for t in self.trials:
             if t.number == number:
                 return t
-        if number in self.failures:
-            raise RoadmapError(f"trial {number} failed ({self.failures[number]}); pick a finished trial")
-        if number in self.unfinished:
-            raise RoadmapError(f"trial {number} did not finish ({self.unfinished[number]}); pick a finished trial")
+        for reasons, what in ((self.failures, "failed"), (self.screened, "was screened out"),
+                              (self.unfinished, "did not finish")):
+            if number in reasons:
+                raise RoadmapError(f"trial {number} {what} ({reasons[number]}); pick a finished trial")
         raise RoadmapError(
             f"trial {number} is not a finished trial of {self.directory} "
             f"(finished: {_ranges([t.number for t in self.trials])})"
@@ -144,16 +162,57 @@ def _num(x: Any) -> float | None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
-def _open_optuna_study(directory: Path):
-    """The Optuna study, read-only (``roadmap.search.study.open_study``)."""
-    from roadmap.search.study import open_study
+def _record(c: Candidate, results: StudyResults) -> TrialRecord:
+    rung, m = results.top_rung, c.metrics
+    runs = c.runs(rung)
+    versus = results.versus_seed(c)
+    ssims = [e.ssim for e in runs if e.ssim is not None]
+    params, macs = _num(m.get("params")), _num(m.get("macs"))
+    psnr = c.psnr(rung)
+    return TrialRecord(
+        number=c.number, psnr=psnr, latency_ms=c.latency_ms, peak_memory_measured_bytes=c.memory_bytes,
+        ssim=float(np.mean(ssims)) if ssims else _num(m.get("ssim")),
+        peak_memory_predicted_bytes=_num(m.get("peak_memory_predicted_bytes")),
+        params=None if params is None else int(params), macs=None if macs is None else int(macs),
+        transforms=list(c.transforms or _steps_from_yaml(c.spec_yaml)), reference=c.reference,
+        spec_yaml=c.spec_yaml, metrics=dict(m), psnr_runs=[e.psnr for e in runs],
+        psnr_band=results.noise.mean_band(len(runs)),
+        versus_seed=None if versus is None else {"overall": overall(versus), **{
+            k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()}},
+        feasible=results.min_psnr is None or psnr >= results.min_psnr,
+    )
 
-    return open_study(directory)
+
+def _left_out(results: StudyResults) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """(failures, screened out, unfinished): trial number -> why, for trials not finished."""
+    finished = {c.number for c in results.finished()}
+    failures, screened, unfinished = {}, {}, {}
+    for c in results.candidates:
+        if c.number in finished:
+            continue
+        highest = c.highest_rung
+        failed_above = c.failure_at(highest + 1 if highest is not None else 0)
+        if c.state == "FAIL" or failed_above:
+            failures[c.number] = failed_above or str(c.failure_reason or "failed")
+        elif c.state == "COMPLETE" and highest is not None:
+            screened[c.number] = f"screened out after rung {highest} (PSNR {c.psnr(highest):.2f} dB there)"
+        else:
+            unfinished[c.number] = c.state.lower() + (f": {c.failure_reason}" if c.failure_reason else "")
+    return failures, screened, unfinished
+
+
+def top_rung_of(settings: dict[str, Any]) -> int:
+    """The top rung of the fidelity a study was created with (0 for older studies)."""
+    from roadmap.evaluation.fidelity import Fidelity
+
+    fidelity = settings.get("fidelity")
+    return len(Fidelity.from_dict(fidelity).rung_iterations) - 1 if isinstance(fidelity, dict) else 0
 
 
 def load_study_dir(directory: str | Path) -> StudyReview:
@@ -163,62 +222,21 @@ def load_study_dir(directory: str | Path) -> StudyReview:
         RoadmapError: the directory or its ``study.db`` does not exist, the storage has no
             ``roadmap`` study, or no trial finished.
     """
-    from optuna.trial import TrialState
+    from roadmap.search.study import open_study
 
     directory = Path(directory)
     if not directory.is_dir():
         raise RoadmapError(f"study directory {directory} does not exist")
-    study = _open_optuna_study(directory)
+    study = open_study(directory)
     settings = _read_json(directory / "settings.json")
-    records: list[TrialRecord] = []
-    failures: dict[int, str] = {}
-    unfinished: dict[int, str] = {}
-    for ft in study.get_trials(deepcopy=False):
-        attrs = ft.user_attrs
-        if ft.state == TrialState.FAIL:
-            failures[ft.number] = str(attrs.get("failure_reason") or "failed")
-            continue
-        if ft.state != TrialState.COMPLETE:  # running / waiting / pruned: not finished, not failed
-            reason = attrs.get("failure_reason")
-            unfinished[ft.number] = ft.state.name.lower() + (f": {reason}" if reason else "")
-            continue
-        metrics = attrs.get("metrics")
-        if not isinstance(metrics, dict):
-            metrics = _read_json(directory / "trials" / str(ft.number) / "metrics.json")
-        values = [_num(v) for v in (ft.values or [])]
-        status = metrics.get("status", "ok")
-        if len(values) != 3 or any(v is None for v in values) or status in ("diverged", "failed"):
-            failures[ft.number] = str(attrs.get("failure_reason") or metrics.get("reason") or status)
-            continue
-        spec_yaml = attrs.get("spec_yaml")
-        if not spec_yaml:
-            p = directory / "trials" / str(ft.number) / "spec.yaml"
-            spec_yaml = p.read_text() if p.is_file() else None
-        transforms = attrs.get("transforms")
-        if transforms is None:
-            transforms = _steps_from_yaml(spec_yaml)
-        params, macs = _num(metrics.get("params")), _num(metrics.get("macs"))
-        records.append(
-            TrialRecord(
-                number=ft.number,
-                psnr=values[0],  # type: ignore[arg-type]
-                latency_ms=values[1],  # type: ignore[arg-type]
-                peak_memory_measured_bytes=values[2],  # type: ignore[arg-type]
-                ssim=_num(metrics.get("ssim")),
-                peak_memory_predicted_bytes=_num(metrics.get("peak_memory_predicted_bytes")),
-                params=None if params is None else int(params),
-                macs=None if macs is None else int(macs),
-                transforms=list(transforms or []),
-                reference=attrs.get("reference"),
-                spec_yaml=spec_yaml,
-                metrics=dict(metrics),
-            )
-        )
-    records.sort(key=lambda r: r.number)
+    results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
+    records = [_record(c, results) for c in results.finished()]
+    failures, screened, unfinished = _left_out(results)
     if not records:
         extra = f" ({len(failures)} failed)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
-    return StudyReview(directory, records, len(failures), settings, failures, unfinished)
+    return StudyReview(directory, records, len(failures), settings, failures, unfinished, screened,
+                       [c.number for c in results.front()], results.noise, results.top_rung)
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from roadmap.errors import RoadmapError
-from roadmap.review import pareto
+from roadmap import pareto
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "to_json_dict"]
@@ -19,7 +19,7 @@ class ParetoSummary:
 
     review: StudyReview
     front: list[int]  # trial numbers on the front, by decreasing PSNR
-    hypervolume: float  # normalised, see roadmap.review.pareto
+    hypervolume: float  # normalised, see roadmap.pareto
     reference_point: dict[str, float]  # objective units
     ideal_point: dict[str, float]  # objective units
 
@@ -57,10 +57,10 @@ def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> Pareto
     Args:
         review: the loaded study.
         ref: hypervolume reference point in loss form (``-psnr, latency_ms, bytes``); default
-            nadir + 10 % of the range (:func:`roadmap.review.pareto.reference_point`).
+            nadir + 10 % of the range (:func:`roadmap.pareto.reference_point`).
     """
-    loss = review.loss()
-    mask = pareto.is_non_dominated(loss)
+    feasible = review.feasible()
+    loss = review.loss(feasible)
     if ref is not None:
         ideal = pareto.ideal_point(loss)
         worse = np.flatnonzero(np.asarray(ref) <= ideal)
@@ -71,7 +71,7 @@ def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> Pareto
                 f"({_to_objective_units(ideal)[OBJECTIVES[j]]:g})"
             )
     hv = pareto.hypervolume(loss, ref)
-    front = [t for t, m in zip(review.trials, mask) if m]
+    front = [t for t in review.trials if t.number in set(review.front_numbers)]
     front.sort(key=lambda t: (-t.psnr, t.latency_ms, t.peak_memory_measured_bytes, t.number))
     return ParetoSummary(
         review,

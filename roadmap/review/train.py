@@ -1,13 +1,14 @@
 """Full training of an exported architecture (``roadmap train``), resumable.
 
-Uses the evaluation pipeline's pieces so a retrained winner sees exactly the data a trial
-saw: ``load_data`` (embedded photographs, a folder of clean images, or input/target pairs),
-``TrainSampler`` (crops, flips, synthetic noise from one seeded generator), the fidelity's
-loss (``LOSS_FUNCTIONS``), AdamW with ``cosine_lr`` and ``evaluate_quality`` on the fixed
-validation crops. What it adds to ``roadmap.evaluation.training.train`` is checkpointing:
-every ``checkpoint_every`` iterations the model, the optimiser, the sampler's generator and
-the step go to ``<out>.ckpt`` (written atomically); a later run with the same spec, data and
-settings continues from there and ends with the same weights as an uninterrupted run.
+Uses the evaluation pipeline so a retrained winner sees exactly the data and the step loop a
+trial saw: ``load_data`` (embedded photographs, a folder of clean images, or input/target
+pairs) and ``roadmap.evaluation.training.train`` (``TrainSampler`` crops, the fidelity's loss,
+AdamW with cosine decay), then ``evaluate_quality`` on the fixed validation crops. What it
+adds is checkpointing, through ``train``'s ``on_step`` hook: every ``checkpoint_every``
+iterations the model, the `TrainCheckpoint` (optimiser, sampler generator, step) and a
+fingerprint of the settings go to ``<out>.ckpt`` (written atomically); a later run with the
+same spec, data and settings continues from there (``train(start=...)``) and ends with the
+same weights as an uninterrupted run.
 
 The output file is a ``torch.save`` dict: ``state_dict``, ``spec_yaml``, ``iterations``,
 ``fidelity`` (the settings), ``data`` (the source), ``val`` (PSNR/SSIM on the validation
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from roadmap.errors import RoadmapError
+
+if TYPE_CHECKING:  # annotations only: this module imports torch lazily, inside functions
+    from roadmap.evaluation.training import StepState, TrainCheckpoint
 
 __all__ = ["TrainOutcome", "full_fidelity", "train_spec", "checkpoint_path", "load_weights"]
 
@@ -71,6 +74,80 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _output_path(out: str | Path, checkpoint_every: int) -> Path:
+    """``out`` as a Path whose folder exists; RoadmapError for bad arguments."""
+    if checkpoint_every < 1:
+        raise RoadmapError(f"--checkpoint-every: must be >= 1, got {checkpoint_every}")
+    out = Path(out)
+    if out.is_dir():
+        raise RoadmapError(f"--out {out} is a directory; give a .pt file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _data_and_fingerprint(spec: Any, data: Any, fid: Any, sigma: float | None, seed: int):
+    """The loaded `DenoiseData` and the fingerprint a checkpoint must carry to be resumed:
+    the spec without provenance, the settings, the data source and noise, the seed."""
+    from roadmap.evaluation.data import DEFAULT_SIGMA, load_data
+
+    sigma = DEFAULT_SIGMA if sigma is None else sigma
+    dataset = load_data(data, sigma=sigma, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+    body = dataclasses.replace(spec, provenance={}).to_yaml()
+    return dataset, _fingerprint(body, fid, f"{dataset.source}|sigma={dataset.sigma}", seed)
+
+
+def _read_checkpoint(path: Path, fingerprint: str, model: Any) -> "TrainCheckpoint | None":
+    """Load ``path``'s weights into ``model`` and return its `TrainCheckpoint`; None when
+    there is no checkpoint. RoadmapError for an unreadable or foreign one."""
+    import torch
+
+    from roadmap.evaluation.training import TrainCheckpoint
+
+    if not path.exists():
+        return None
+    try:
+        # On the CPU: the generator state must be a CPU tensor; load_state_dict copies the
+        # weights to the model's device and the optimiser moves its state to the parameters'.
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a torn or foreign file
+        raise RoadmapError(f"cannot read checkpoint {path} ({type(exc).__name__}); use --restart") from None
+    if not isinstance(ckpt, dict) or ckpt.get("fingerprint") != fingerprint:
+        raise RoadmapError(
+            f"checkpoint {path} is for another spec, data or settings; use --restart to start over"
+        )
+    model.load_state_dict(ckpt["model"])
+    return TrainCheckpoint.from_dict(ckpt)
+
+
+class _Checkpointer:
+    """The ``on_step`` hook of :func:`train_spec`: writes ``<out>.ckpt`` (weights, the
+    `TrainCheckpoint`, the fingerprint) every ``every`` iterations, at the last one and
+    when stopping; asks `train` to stop once ``stop_after`` iterations are done."""
+
+    def __init__(self, path: Path, fingerprint: str, spec_yaml: str, every: int, stop_after: int | None):
+        self.path, self.fingerprint, self.spec_yaml = path, fingerprint, spec_yaml
+        self.every, self.stop_after = every, stop_after
+
+    def __call__(self, state: "StepState") -> bool:
+        stop = self.stop_after is not None and state.step >= self.stop_after
+        if stop or state.step % self.every == 0 or state.step == state.total:
+            weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+            _atomic_save({"fingerprint": self.fingerprint, "model": weights, "spec_yaml": self.spec_yaml,
+                          **state.checkpoint().to_dict()}, self.path)
+        return stop
+
+
+def _validate(model: Any, dataset: Any, fid: Any, device: str) -> dict[str, float]:
+    """PSNR / SSIM on the fixed validation crops, at the training's thread count."""
+    import torch
+
+    from roadmap.evaluation.quality import evaluate_quality
+    from roadmap.evaluation.threads import torch_threads
+
+    with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
+        return evaluate_quality(model.eval(), dataset.val_noisy.to(device), dataset.val_clean.to(device))
+
+
 def train_spec(
     spec: Any,
     out: str | Path,
@@ -108,90 +185,33 @@ def train_spec(
     import torch
 
     from roadmap.build import build_model
-    from roadmap.evaluation.data import DEFAULT_SIGMA, TrainSampler, load_data
-    from roadmap.evaluation.quality import evaluate_quality
-    from roadmap.evaluation.threads import deterministic, torch_threads
-    from roadmap.evaluation.training import LOSS_FUNCTIONS, cosine_lr
+    from roadmap.evaluation.training import train
 
     fid = fidelity if fidelity is not None else full_fidelity()
-    if checkpoint_every < 1:
-        raise RoadmapError(f"--checkpoint-every: must be >= 1, got {checkpoint_every}")
-    out = Path(out)
-    if out.is_dir():
-        raise RoadmapError(f"--out {out} is a directory; give a .pt file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _output_path(out, checkpoint_every)
     ckpt_path = checkpoint_path(out)
-    sigma = DEFAULT_SIGMA if sigma is None else sigma
-    dataset = load_data(data, sigma=sigma, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
-    body = dataclasses.replace(spec, provenance={}).to_yaml()
-    key = _fingerprint(body, fid, f"{dataset.source}|sigma={dataset.sigma}", seed)
-
+    dataset, key = _data_and_fingerprint(spec, data, fid, sigma, seed)
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=fid.lr, betas=fid.betas, weight_decay=fid.weight_decay)
-    sampler = TrainSampler(dataset, fid.batch, fid.crop, seed)
-    start_step, elapsed_before = 0, 0.0
-    if ckpt_path.exists() and not restart:
-        try:
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a torn or foreign file
-            raise RoadmapError(f"cannot read checkpoint {ckpt_path} ({type(exc).__name__}); use --restart") from None
-        if ckpt.get("fingerprint") != key:
-            raise RoadmapError(
-                f"checkpoint {ckpt_path} is for another spec, data or settings; use --restart to start over"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sampler.generator.set_state(ckpt["generator"])
-        start_step, elapsed_before = int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
-
-    def save_checkpoint(step: int, seconds: float) -> None:
-        _atomic_save(
-            {"fingerprint": key, "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-             "generator": sampler.generator.get_state(), "seconds": seconds, "spec_yaml": spec.to_yaml()},
-            ckpt_path,
-        )
-
-    loss_fn = LOSS_FUNCTIONS[fid.loss]
-    total = fid.iterations
-    begin = time.perf_counter()
-    step = start_step
-    model.train()
-    with torch_threads(fid.threads if torch.device(device).type == "cpu" else None), deterministic():
-        while step < total:
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, fid.lr, fid.min_lr)
-            noisy, clean = sampler.next_batch()
-            loss = loss_fn(model(noisy.to(device)), clean.to(device))
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise RoadmapError(
-                    f"training diverged: loss became {value} at iteration {step + 1} "
-                    f"(last checkpoint: {ckpt_path if ckpt_path.exists() else 'none'}); try a lower --lr"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if fid.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), fid.grad_clip)
-            opt.step()
-            step += 1
-            seconds = elapsed_before + time.perf_counter() - begin
-            if progress is not None and (step % 10 == 0 or step == total):
-                progress(step, total, value, seconds)
-            if step % checkpoint_every == 0 or step == total or (stop_after is not None and step >= stop_after):
-                save_checkpoint(step, seconds)
-            if stop_after is not None and step >= stop_after and step < total:
-                return TrainOutcome(out, step, start_step, {}, seconds)
-        model.eval()
-        val = evaluate_quality(model, dataset.val_noisy.to(device), dataset.val_clean.to(device))
-    seconds = elapsed_before + time.perf_counter() - begin
+    start = None if restart else _read_checkpoint(ckpt_path, key, model)
+    resumed_from = start.step if start is not None else 0
+    hook = _Checkpointer(ckpt_path, key, spec.to_yaml(), checkpoint_every, stop_after)
+    result = train(model, dataset, fid, seed, device, start=start, on_step=hook, progress=progress)
+    if result.status == "diverged":
+        last = ckpt_path if ckpt_path.exists() else "none"
+        raise RoadmapError(f"training diverged: {result.reason} (last checkpoint: {last}); try a lower --lr")
+    if result.status == "stopped":
+        return TrainOutcome(out, result.iterations, resumed_from, {}, result.seconds)
+    t0 = time.perf_counter()
+    val = _validate(model, dataset, fid, device)
+    seconds = result.seconds + time.perf_counter() - t0
     _atomic_save(
         {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "spec_yaml": spec.to_yaml(),
-         "iterations": total, "fidelity": fid.to_dict(), "data": dataset.source, "sigma": dataset.sigma,
+         "iterations": fid.iterations, "fidelity": fid.to_dict(), "data": dataset.source, "sigma": dataset.sigma,
          "seed": seed, "val": val, "seconds": seconds},
         out,
     )
-    return TrainOutcome(out, total, start_step, val, seconds)
+    return TrainOutcome(out, fid.iterations, resumed_from, val, seconds)
 
 
 def load_weights(spec: Any, path: str | Path):

@@ -1,11 +1,21 @@
-"""Multi-objective search over a seed's transformations (``roadmap search``).
+"""Multi-objective, multi-fidelity search over a seed's transformations (``roadmap search``).
 
-Modules: :mod:`.space` (search-space YAML, ``suggest``), :mod:`.study` (study directory,
-settings, ``open_study``), :mod:`.driver` (sampler + evaluator + constraints + storage),
-:mod:`.jobs` (what a trial runs), :mod:`.ray_backend` (the only module importing Ray),
-:mod:`.progress`, :mod:`.hypervolume`, :mod:`.testing` (a fake evaluator).
+``run_search(resolve_settings(options, study_dir, stored), evaluator)`` does the work. Modules:
+:mod:`.settings` (typed settings), :mod:`.space` (search-space YAML), :mod:`.sampling`
+(``suggest``), :mod:`.samplers` (Optuna samplers), :mod:`.evaluator` (the `Evaluator` protocol
+and the `TrainJob` that crosses to workers), :mod:`.candidates` (trial -> measured candidate),
+:mod:`.scheduler` (explore, promote, replicate), :mod:`.executors` / :mod:`.ray_backend` (who
+trains; the latter is the only module importing Ray), :mod:`.study` (the study directory),
+:mod:`.results` (what a study found: front, noise, verdicts), :mod:`.progress`,
+:mod:`.engine` (``run_search``), :mod:`.testing` (a fake evaluator).
 """
-from roadmap.search.space import SearchSpace, default_space_path, load_space, suggest
+from roadmap.search.engine import SearchSummary, run_search
+from roadmap.search.evaluator import Evaluator, RoadmapEvaluator, TrainJob
+from roadmap.search.sampling import suggest
+from roadmap.search.settings import SearchSettings, resolve_settings
+from roadmap.search.space import SearchSpace, default_space_path, load_space
 from roadmap.search.study import open_study
 
-__all__ = ["SearchSpace", "default_space_path", "load_space", "suggest", "open_study"]
+__all__ = ["run_search", "SearchSummary", "SearchSettings", "resolve_settings", "Evaluator",
+           "RoadmapEvaluator", "TrainJob", "SearchSpace", "default_space_path", "load_space", "suggest",
+           "open_study"]

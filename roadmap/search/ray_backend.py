@@ -1,43 +1,52 @@
-"""Everything that touches Ray: the runtime (local or ``--address``) and the Tune run.
+"""Everything that touches Ray: the runtime (local or ``--address``) and the Tune executor.
 
 No other module imports ``ray``; a Ray API change touches this file only.
 
 How a search runs on Tune
     One ``Tuner.fit`` runs the whole search (or the rest of it, on resume). Its search
-    algorithm is :class:`_BatchSearcher`, a thin bridge to the driver
-    (:class:`roadmap.search.driver.SearchDriver`), which owns the Optuna study:
+    algorithm, :class:`BatchSearcher`, is a thin Tune adapter around :class:`SlotPlanner`,
+    which holds the bookkeeping and needs no Ray (the tests drive it directly):
 
-    * when Tune asks for a trial and a batch is queued, the next job of the batch is
-      handed out as the trial's config;
-    * while trials of the batch still run, it answers "not yet" (``None``);
-    * when no trial runs any more, it asks the driver for the next batch. The driver
-      samples candidates and measures their latency and memory *right then* -- in this
-      process, while no Tune trial is training -- so latency is never timed while another
-      trial shares the device. Then the batch's trainings start side by side.
+    * when Tune asks for a trial and a batch is queued, the next job is handed out as the
+      trial's config;
+    * while jobs of the batch still train, a freed Tune slot is taken by a *slot-holding*
+      trial that waits on an epoch counter (a tiny Ray actor), so Tune keeps that trial
+      process for reuse instead of shutting it down;
+    * when nothing trains any more, the planner asks the job source for the next batch --
+      the source measures new candidates right then, on an idle machine -- and opens the
+      epoch so the slot-holding trials end.
 
-    Each Tune trial only trains (:func:`roadmap.search.jobs.run_train_job`) and reports
-    one result. ``reuse_actors=True`` keeps the trial processes (and their torch import)
-    from batch to batch. The Tune experiment folder is a temporary directory: the study
-    directory is the only record, and Optuna's storage is what resumes.
+    Each Tune trial trains one job (:func:`roadmap.search.evaluator.run_job`) with the
+    evaluator that ``tune.with_parameters`` ships to the workers, and reports its result
+    once. ``reuse_actors=True`` keeps trial processes (and their torch import) between
+    batches. The Tune folder is a temporary directory: the study directory is the record.
 
 Stopping
-    Tune's own SIGINT handler is switched off (``TUNE_DISABLE_SIGINT_HANDLER``); the
-    command's handler sets the driver's stop flag, :class:`_StopAll` makes Tune stop the
-    running trials, and the driver queues their candidates again for the next run.
+    Tune's own SIGINT handler is off (``TUNE_DISABLE_SIGINT_HANDLER``); the search's handler
+    sets ``stop_requested`` on the job source, :class:`StopAll` makes Tune stop, and the
+    jobs still handed out are given back to the source (:meth:`SlotPlanner.abandoned`).
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import tempfile
 import time
-from typing import Any
+import uuid
+from typing import Any, Callable
+
+import ray
+from ray import tune
+from ray.tune.search import Searcher
 
 from roadmap.errors import RoadmapError
+from roadmap.search.evaluator import Evaluator, TrainJob, run_job
+from roadmap.search.executors import JobSource
 
-__all__ = ["RayRuntime", "run_on_ray", "check_address"]
+__all__ = ["RayRuntime", "SlotPlanner", "BatchSearcher", "run_on_ray", "check_address"]
 
 # Quiet Tune: no console reporter, no result loggers, no SIGINT handler of its own.
 _TUNE_ENV = {
@@ -47,14 +56,14 @@ _TUNE_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
     "RAY_DEDUP_LOGS": "0",
 }
+HOLD_TIMEOUT_S = 6 * 3600
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:
     """Fail fast (RoadmapError) when nothing listens at a ``host:port`` Ray address."""
     if address in ("auto", "local"):
         return
-    target = address.split("://", 1)[-1]
-    host, _, port = target.rpartition(":")
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         raise RoadmapError(f"--address {address!r}: expected HOST:PORT of a running Ray head (or 'auto')")
     try:
@@ -65,17 +74,11 @@ def check_address(address: str, timeout: float = 3.0) -> None:
 
 
 class RayRuntime:
-    """A Ray runtime for the duration of a ``with`` block.
+    """A Ray runtime for the duration of a ``with`` block: a new local one (``num_cpus``,
+    no dashboard), shut down at the end; or, with ``address``, a connection to that cluster."""
 
-    Without ``address`` a local Ray is started with ``num_cpus`` / ``num_gpus`` and no
-    dashboard, and shut down at the end; with ``address`` the command connects to that
-    cluster and only disconnects.
-    """
-
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None):
-        self.address = address
-        self.num_cpus = num_cpus
-        self.num_gpus = num_gpus
+    def __init__(self, address: str | None = None, num_cpus: int | None = None):
+        self.address, self.num_cpus = address, num_cpus
         self.started_seconds = 0.0
 
     def __enter__(self) -> "RayRuntime":
@@ -84,22 +87,13 @@ class RayRuntime:
         if self.address:
             check_address(self.address)
         t0 = time.perf_counter()
-        import logging
-
-        import ray
-
-        kwargs: dict[str, Any] = dict(
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            configure_logging=True,
-        )
+        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
+                                      logging_level=logging.ERROR, configure_logging=True)
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
-            else:
-                # "local": always a new runtime, even if `ray start` left an address file
-                ray.init(address="local", num_cpus=self.num_cpus, num_gpus=self.num_gpus, **kwargs)
+            else:  # "local": always a new runtime, even if `ray start` left an address file
+                ray.init(address="local", num_cpus=self.num_cpus, **kwargs)
         except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ...
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -108,193 +102,204 @@ class RayRuntime:
         return self
 
     def resources(self) -> dict:
-        import ray
-
         return dict(ray.cluster_resources())
 
     def __exit__(self, *exc: Any) -> None:
-        import ray
-
         if ray.is_initialized():
             ray.shutdown()
 
 
-def _ray_trial(config: dict) -> None:
-    """The Tune trainable: train one job and report its metrics once."""
-    from ray import tune
+class SlotPlanner:
+    """Which Tune trial carries which job, and when to ask the source for the next batch.
 
-    from roadmap.search.jobs import run_train_job
+    ``open_holds()`` ends every slot-holding trial and returns the new epoch they wait on.
+    :meth:`suggest` answers ``("job", job)``, ``("hold", epoch)``, ``("wait", None)`` or
+    ``("done", None)``.
+    """
 
-    if "hold" in config:  # a slot-holding trial: keeps this actor alive until the barrier opens
-        import ray
+    def __init__(self, source: JobSource, concurrency: int, open_holds: Callable[[], int], epoch: int = 0):
+        self.source, self.concurrency, self.open_holds = source, concurrency, open_holds
+        self.epoch = epoch
+        self.queue: list[TrainJob] = []
+        self.in_flight: dict[str, TrainJob] = {}
+        self.errored: dict[str, TrainJob] = {}
+        self.holds: set[str] = set()
+        self.done = False
+        self.error: BaseException | None = None
 
-        barrier = ray.get_actor(config["hold"]["barrier"])
-        epoch = config["hold"]["epoch"]
-        deadline = time.monotonic() + 6 * 3600
-        while ray.get(barrier.epoch.remote()) == epoch and time.monotonic() < deadline:
+    def suggest(self, trial_id: str) -> tuple[str, Any]:
+        if self.done:
+            return ("done", None)
+        self._flush_errors()
+        if not self.queue:
+            if self.in_flight:
+                if len(self.in_flight) + len(self.holds) < self.concurrency and not self.source.stop_requested:
+                    self.holds.add(trial_id)
+                    return ("hold", self.epoch)
+                return ("wait", None)
+            batch = self._next_batch()
+            if self.holds or not batch:
+                self.epoch = self.open_holds()
+            if not batch:
+                self.done = True
+                return ("done", None)
+            self.queue = list(batch)
+        job = self.queue.pop(0)
+        self.in_flight[trial_id] = job
+        self.source.started(job)
+        return ("job", job)
+
+    def _next_batch(self) -> list[TrainJob] | None:
+        try:
+            return self.source.next_batch()  # nothing trains now: exclusive measurement
+        except BaseException as exc:  # noqa: BLE001 - re-raised once Tune has stopped
+            self.error = exc
+            return None
+
+    def complete(self, trial_id: str, result: dict | None) -> None:
+        """A Tune trial ended; ``result`` is the job's result (None: it errored)."""
+        if trial_id in self.holds:
+            self.holds.discard(trial_id)
+            return
+        job = self.in_flight.pop(trial_id, None)
+        if job is None:
+            return
+        if result is None:
+            self.errored[trial_id] = job  # the error callback adds the text
+            return
+        self.source.finished(job, result)
+
+    def record_error(self, trial_id: str, reason: str) -> None:
+        job = self.errored.pop(trial_id, None)
+        if job is not None:
+            self.source.finished(job, {"status": "failed", "reason": reason})
+
+    def _flush_errors(self) -> None:
+        for trial_id in list(self.errored):
+            self.record_error(trial_id, "the trial's Ray worker failed (no error text)")
+
+    def abandoned(self) -> list[TrainJob]:
+        self._flush_errors()
+        jobs = list(self.in_flight.values()) + list(self.queue)
+        self.in_flight.clear()
+        self.queue.clear()
+        return jobs
+
+
+class _Epoch:
+    """A counter the slot-holding trials poll (run as a Ray actor)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def get(self) -> int:
+        return self.value
+
+    def bump(self) -> int:
+        self.value += 1
+        return self.value
+
+
+class BatchSearcher(Searcher):
+    """Tune's view of a :class:`SlotPlanner` (Optuna's storage is the real state)."""
+
+    def __init__(self, planner: SlotPlanner, epoch_actor_name: str):
+        super().__init__(metric=None, mode=None)
+        self.planner, self.epoch_actor_name = planner, epoch_actor_name
+
+    def set_search_properties(self, metric: Any, mode: Any, config: Any, **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> Any:
+        kind, value = self.planner.suggest(trial_id)
+        if kind == "done":
+            return Searcher.FINISHED
+        if kind == "wait":
+            return None
+        if kind == "hold":
+            return {"hold": {"actor": self.epoch_actor_name, "epoch": value}}
+        return {"job": value}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ok = not error and result and "result_json" in result
+        self.planner.complete(trial_id, json.loads(result["result_json"]) if ok else None)
+
+    def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def get_state(self) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        return None
+
+
+class ErrorText(tune.Callback):
+    """Turns a crashed Tune trial into a failed job with the error's last line."""
+
+    def __init__(self, planner: SlotPlanner):
+        self.planner = planner
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        reason = "the trial's Ray worker failed"
+        err = trial.get_error() if hasattr(trial, "get_error") else None
+        lines = [line for line in str(err or "").splitlines() if line.strip()]
+        if lines:
+            reason = f"Ray trial error: {lines[-1][:400]}"
+        self.planner.record_error(trial.trial_id, reason)
+
+
+class StopAll(tune.Stopper):
+    """Stops the whole Tune run once the job source asks to stop."""
+
+    def __init__(self, source: JobSource):
+        self.source = source
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return bool(self.source.stop_requested)
+
+
+def _ray_trial(config: dict, evaluator: Evaluator) -> None:
+    """The Tune trainable: hold a slot until the epoch moves on, or train one job."""
+    if "hold" in config:
+        actor = ray.get_actor(config["hold"]["actor"])
+        deadline = time.monotonic() + HOLD_TIMEOUT_S
+        while ray.get(actor.get.remote()) == config["hold"]["epoch"] and time.monotonic() < deadline:
             time.sleep(0.2)
         tune.report({"hold": 1})
         return
-    result = run_train_job(config["job"])
+    result = run_job(evaluator, config["job"])
     # Tune flattens nested results before the searcher sees them: send one JSON string.
-    tune.report({"result_json": json.dumps(result, default=str), "number": config["job"]["number"]})
+    tune.report({"result_json": json.dumps(result, default=str)})
 
 
-def run_on_ray(driver: Any, *, concurrency: int, cpus_per_trial: float, gpus_per_trial: float) -> None:
-    """Run the driver's batches as Tune trials until it has no more (or is stopped)."""
-    import uuid
-
-    import ray
-    from ray import tune
-    from ray.tune.search import Searcher
-
-    @ray.remote(num_cpus=0)
-    class _Barrier:
-        def __init__(self) -> None:
-            self.value = 0
-
-        def epoch(self) -> int:
-            return self.value
-
-        def open(self) -> int:
-            self.value += 1
-            return self.value
-
-    barrier_name = f"roadmap-barrier-{uuid.uuid4().hex[:12]}"
-    barrier = _Barrier.options(name=barrier_name).remote()
-    epoch = [ray.get(barrier.epoch.remote())]
-
-    class _BatchSearcher(Searcher):
-        def __init__(self) -> None:
-            super().__init__(metric=None, mode=None)
-            self.queue: list[dict] = []
-            self.in_flight: dict[str, dict] = {}
-            self.errored: dict[str, dict] = {}
-            self.holds: set[str] = set()
-            self.finished = False
-            self.error: BaseException | None = None
-
-        def set_search_properties(self, metric, mode, config, **spec) -> bool:  # noqa: ANN001
-            return True
-
-        def suggest(self, trial_id: str):  # noqa: ANN201
-            if self.finished:
-                return Searcher.FINISHED
-            self._flush_errors()
-            if not self.queue:
-                if self.in_flight:
-                    # The batch is still training. Hold the freed slot with a slot-holding
-                    # trial, so that Tune keeps (and later reuses) this trial process.
-                    if len(self.in_flight) + len(self.holds) < concurrency and not driver.stop_requested:
-                        self.holds.add(trial_id)
-                        return {"hold": {"barrier": barrier_name, "epoch": epoch[0]}}
-                    return None
-                try:
-                    batch = driver.next_batch()  # nothing trains now: exclusive measurement
-                except BaseException as exc:  # noqa: BLE001 - re-raised after Tune has stopped
-                    self.error = exc
-                    batch = None
-                if self.holds or not batch:
-                    epoch[0] = ray.get(barrier.open.remote())  # slot-holding trials end
-                if not batch:
-                    self.finished = True
-                    return Searcher.FINISHED
-                self.queue = list(batch)
-            job = self.queue.pop(0)
-            self.in_flight[trial_id] = job
-            driver.job_started(job)
-            return {"job": job}
-
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            if trial_id in self.holds:
-                self.holds.discard(trial_id)
-                return
-            job = self.in_flight.pop(trial_id, None)
-            if job is None:
-                return
-            if error or not result or "result_json" not in result:
-                self.errored[trial_id] = job  # the callback below adds the error text
-                return
-            driver.complete(job, json.loads(result["result_json"]))
-
-        def record_error(self, trial_id: str, reason: str) -> None:
-            job = self.errored.pop(trial_id, None)
-            if job is not None:
-                driver.complete(job, {"status": "failed", "reason": reason})
-
-        def _flush_errors(self) -> None:
-            for trial_id in list(self.errored):
-                self.record_error(trial_id, "the trial's Ray worker failed (no error text)")
-
-        def abandoned(self) -> list[dict]:
-            self._flush_errors()
-            jobs = list(self.in_flight.values()) + list(self.queue)
-            self.in_flight.clear()
-            self.queue.clear()
-            return jobs
-
-        # Tune checkpoints the searcher; the Optuna storage is the real state.
-        def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-        def get_state(self) -> dict:
-            return {}
-
-        def set_state(self, state: dict) -> None:
-            return None
-
-    class _ErrorText(tune.Callback):
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            reason = "the trial's Ray worker failed"
-            try:
-                err = trial.get_error()
-                if err is not None:
-                    text = str(err).strip().splitlines()
-                    tail = [line for line in text if line.strip()][-1:] if text else []
-                    reason = f"Ray trial error: {tail[0][:400]}" if tail else reason
-            except Exception:  # noqa: BLE001
-                pass
-            searcher.record_error(trial.trial_id, reason)
-
-    class _StopAll(tune.Stopper):
-        def __call__(self, trial_id: str, result: dict) -> bool:
-            return False
-
-        def stop_all(self) -> bool:
-            return bool(driver.stop_requested)
-
-    searcher = _BatchSearcher()
-    resources = {"cpu": cpus_per_trial}
-    if gpus_per_trial:
-        resources["gpu"] = gpus_per_trial
-    trainable = tune.with_resources(_ray_trial, resources)
+def run_on_ray(source: JobSource, evaluator: Evaluator, *, concurrency: int, cpus_per_trial: float,
+               gpus_per_trial: float) -> None:
+    """Train the source's batches as Tune trials until it has no more (or is stopped)."""
+    actor_name = f"roadmap-epoch-{uuid.uuid4().hex[:12]}"
+    epoch = ray.remote(num_cpus=0)(_Epoch).options(name=actor_name).remote()
+    planner = SlotPlanner(source, concurrency, lambda: ray.get(epoch.bump.remote()))
+    resources = {"cpu": cpus_per_trial, **({"gpu": gpus_per_trial} if gpus_per_trial else {})}
+    trainable = tune.with_resources(tune.with_parameters(_ray_trial, evaluator=evaluator), resources)
     tmp = tempfile.mkdtemp(prefix="roadmap-tune-")
     try:
-        tuner = tune.Tuner(
+        tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=-1,
-                max_concurrent_trials=concurrency,
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name="roadmap",
-                storage_path=tmp,
-                verbose=0,
-                stop=_StopAll(),
-                callbacks=[_ErrorText()],
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                log_to_file=False,
-            ),
-        )
-        tuner.fit()
-        if searcher.error is not None:
-            raise searcher.error
+            tune_config=tune.TuneConfig(search_alg=BatchSearcher(planner, actor_name), num_samples=-1,
+                                        max_concurrent_trials=concurrency, reuse_actors=True),
+            run_config=tune.RunConfig(name="roadmap", storage_path=tmp, verbose=0, stop=StopAll(source),
+                                      callbacks=[ErrorText(planner)], log_to_file=False,
+                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+        ).fit()
+        if planner.error is not None:
+            raise planner.error
     finally:
-        driver.abandon(searcher.abandoned())
+        source.abandon(planner.abandoned())
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            ray.kill(barrier)
+            ray.kill(epoch)
         except Exception:  # noqa: BLE001 - Ray may already be down
             pass

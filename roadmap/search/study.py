@@ -5,14 +5,22 @@
     <study>/settings.json        the settings the study was created with
     <study>/study.db             Optuna SQLite storage, study name "roadmap"
     <study>/trials/<n>/spec.yaml
-    <study>/trials/<n>/metrics.json
+    <study>/trials/<n>/metrics.json     measurements and every evaluation of trial n
+    <study>/trials/<n>/rung<k>-seed<s>.pt   weights after rung k (the next rung starts there)
+
+One Optuna trial per candidate. Optuna sees the candidate at the first rung (every candidate
+at the same fidelity, so the sampler compares like with like): ``values = [psnr at rung 0,
+latency_ms, peak_memory_measured_bytes]``. Every training -- the first rung, promotions to
+later rungs, replicates with another random seed -- is an *evaluation*, stored as the study
+user attribute ``eval:<trial>:<rung>:<random seed>`` (a dict with ``psnr``, ``status``, ...),
+which :mod:`roadmap.search.results` reads back.
 
 Trial states and the budget
-    ``COMPLETE``  trained and measured; ``values = [psnr, latency_ms, peak_memory_measured_bytes]``.
-    ``FAIL``      an invalid spec, a diverged / failed / crashed training (``failure_reason``).
+    ``COMPLETE``  trained at the first rung and measured.
+    ``FAIL``      an invalid spec, a diverged / failed / crashed first rung (``failure_reason``).
     ``PRUNED``    never trained: rejected by a constraint before training, a duplicate of an
-                  earlier candidate, or interrupted (Ctrl-C, SIGKILL) and queued again.
-                  ``failure_reason`` says which.
+                  earlier candidate (``failure_reason``), or interrupted (Ctrl-C, SIGKILL) and
+                  queued again (study attribute ``interrupted:<trial>``).
     The budget counts ``COMPLETE + FAIL`` trials only, so a trial is counted once, when it
     ends; a rejected or interrupted one never is.
 """
@@ -23,12 +31,15 @@ import fcntl
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from roadmap.errors import RoadmapError
 
 __all__ = [
+    "StudyStore",
+    "read_evaluations",
     "STUDY_NAME",
     "OBJECTIVES",
     "DIRECTIONS",
@@ -38,8 +49,6 @@ __all__ = [
     "check_settings",
     "write_settings",
     "open_study",
-    "load_or_create_study",
-    "close_study",
     "StudyLock",
     "trial_dir",
     "write_json_atomic",
@@ -47,8 +56,11 @@ __all__ = [
 ]
 
 STUDY_NAME = "roadmap"
-OBJECTIVES = ("psnr", "latency_ms", "peak_memory_measured_bytes")
-DIRECTIONS = ("maximize", "minimize", "minimize")
+OBJECTIVES = ("psnr_db", "latency_ms", "peak_memory_bytes")  # Optuna's metric names
+MAXIMIZE = (True, False, False)
+DIRECTIONS = tuple("maximize" if m else "minimize" for m in MAXIMIZE)
+EVAL_PREFIX = "eval:"
+INTERRUPTED_PREFIX = "interrupted:"
 
 # Settings that define what a study measures: resuming with another value is refused.
 # (budget, concurrency, address, resources and --quiet may change between runs.)
@@ -133,7 +145,7 @@ def write_settings(directory: Path, settings: dict) -> None:
 # --------------------------------------------------------------------------- storage
 
 
-def _storage_url(directory: Path) -> str:
+def _sqlite_url(directory: Path) -> str:
     return f"sqlite:///{(Path(directory) / 'study.db').resolve()}"
 
 
@@ -156,7 +168,7 @@ def open_study(directory: str | Path):
         # racing the search that is creating it.
         raise RoadmapError(f"{db}: the study is still being created")
     try:
-        storage = RDBStorage(_storage_url(directory), skip_table_creation=True)
+        storage = RDBStorage(_sqlite_url(directory), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
     except KeyError as exc:
         raise RoadmapError(f"{db}: no study named {STUDY_NAME!r}") from exc
@@ -175,62 +187,85 @@ def _initialised(db: Path) -> bool:
         return False
 
 
-def load_or_create_study(directory: Path, sampler: Any):
-    """The study in ``directory`` (created when new) driven by ``sampler``."""
-    import optuna
-    from optuna.storages import RDBStorage
-    from sqlalchemy.exc import IntegrityError
+class StudyStore:
+    """The study a search writes: the Optuna study (sampler state, first-rung values), the
+    evaluation records and the per-trial files. ``close()`` folds SQLite's write-ahead log into
+    ``study.db`` so the folder holds one self-contained file afterwards."""
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url, kwargs = _storage_url(directory), {"connect_args": {"timeout": 60}}
-    try:
-        storage = RDBStorage(url, engine_kwargs=kwargs)
-    except IntegrityError:  # another process (a reader) stamped the new schema first
-        storage = RDBStorage(url, engine_kwargs=kwargs)
-    _fast_sqlite(storage)
-    return optuna.create_study(
-        study_name=STUDY_NAME,
-        storage=storage,
-        sampler=sampler,
-        directions=list(DIRECTIONS),
-        load_if_exists=True,
-    )
+    def __init__(self, directory: Path, sampler: Any):
+        import optuna
+        from optuna.storages import RDBStorage
+        from sqlalchemy.exc import IntegrityError
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.directory = Path(directory)
+        url, kwargs = _sqlite_url(directory), {"connect_args": {"timeout": 60}}
+        try:
+            self.storage = RDBStorage(url, engine_kwargs=kwargs)
+        except IntegrityError:  # another process (a reader) stamped the new schema first
+            self.storage = RDBStorage(url, engine_kwargs=kwargs)
+        _fast_sqlite(self.storage.engine)
+        self.study = optuna.create_study(study_name=STUDY_NAME, storage=self.storage, sampler=sampler,
+                                         directions=list(DIRECTIONS), load_if_exists=True)
+        if not self.study.metric_names:
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.2, stable in use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.set_metric_names(list(OBJECTIVES))
+
+    def record(self, number: int, rung: int, random_seed: int, record: dict) -> None:
+        """Store one evaluation (study attribute and ``trials/<n>/metrics.json``)."""
+        self.study.set_user_attr(f"{EVAL_PREFIX}{number}:{rung}:{random_seed}", record)
+        path = trial_dir(self.directory, number) / "metrics.json"
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.setdefault("evaluations", {})[f"rung {rung}, seed {random_seed}"] = record
+        write_json_atomic(path, data)
+
+    def evaluations(self) -> dict[tuple[int, int, int], dict]:
+        return read_evaluations(self.study)
+
+    def weights_path(self, number: int, rung: int, random_seed: int) -> Path:
+        return trial_dir(self.directory, number) / f"rung{rung}-seed{random_seed}.pt"
+
+    def remove_weights(self, rung: int) -> None:
+        """Delete every candidate's weights after ``rung`` (they are only a starting point)."""
+        for path in (self.directory / "trials").glob(f"*/rung{rung}-seed*.pt"):
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        try:
+            from sqlalchemy import text
+
+            with self.storage.engine.connect() as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            self.storage.engine.dispose()
+        except Exception:  # noqa: BLE001 - tidiness only; the data is safe either way
+            pass
 
 
-def close_study(study: Any) -> None:
-    """Fold the SQLite write-ahead log into ``study.db`` and close the connections, so the
-    folder holds one self-contained file and later readers change no byte of it."""
-    try:
-        from sqlalchemy import text
-
-        engine = study._storage._backend.engine if hasattr(study._storage, "_backend") else study._storage.engine
-        with engine.connect() as conn:
-            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        engine.dispose()
-    except Exception:  # noqa: BLE001 - tidiness only; the data is safe either way
-        pass
+def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict]:
+    """Every evaluation of ``study``: ``(trial, rung, random seed) -> record``."""
+    out = {}
+    for key, value in study.user_attrs.items():
+        if key.startswith(EVAL_PREFIX) and isinstance(value, dict):
+            number, rung, seed = (int(x) for x in key[len(EVAL_PREFIX):].split(":"))
+            out[(number, rung, seed)] = value
+    return out
 
 
-def _fast_sqlite(storage: Any) -> None:
+def _fast_sqlite(engine: Any) -> None:
     """SQLite in WAL mode with ``synchronous=NORMAL``: no fsync per write (a trial writes
     ~30 parameters; an fsync costs ~17 ms here). A killed process loses nothing; a power cut
-    could lose the last writes, never corrupt the file. (``study.db-wal`` / ``-shm`` exist
-    while a search runs.)"""
-    try:
-        from sqlalchemy import event
+    could lose the last writes, never corrupt the file."""
+    from sqlalchemy import event
 
-        engine = storage.engine
+    def _pragma(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
 
-        def _pragma(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        event.listen(engine, "connect", _pragma)
-        engine.dispose()
-    except Exception:  # noqa: BLE001 - only a speed-up
-        pass
+    event.listen(engine, "connect", _pragma)
+    engine.dispose()
 
 
 class StudyLock:

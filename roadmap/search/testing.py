@@ -1,19 +1,15 @@
 """A fast, deterministic stand-in evaluator for tests and benchmarks of the search machinery.
 
-Select it with ``ROADMAP_SEARCH_EVALUATOR=roadmap.search.testing:FakeEvaluator``. Its figures
-are a smooth function of the spec (portions, widths, skips, depth), so samplers have
-something to learn, but nothing is trained or timed. Knobs (environment variables, read
-when a job runs, so they reach Ray workers started by the command):
-
-``ROADMAP_FAKE_TRAIN_SECONDS``  sleep this long in ``train`` (default 0)
-``ROADMAP_FAKE_MEASURE_SECONDS`` sleep this long in ``measure`` (default 0)
-``ROADMAP_FAKE_FAIL_PSNR_BELOW`` report ``diverged`` when the fake PSNR is below this
+Pass ``FakeEvaluator(...)`` to :func:`roadmap.search.run_search`. Its figures are a smooth
+function of the spec (portions, widths, skips, depth) and of the training steps, so samplers
+and promotions have something to learn, but nothing is trained or timed.
 """
 from __future__ import annotations
 
 import hashlib
-import os
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["FakeEvaluator"]
@@ -49,49 +45,49 @@ def _cost(spec: Any) -> tuple[float, float, float]:
     return compute, memory, capacity
 
 
+@dataclass(frozen=True)
 class FakeEvaluator:
-    """See the module docstring."""
+    """See the module docstring. ``train_seconds`` / ``measure_seconds``: sleep that long;
+    ``fail_numbers``: trials whose training raises; ``fail_psnr_below``: report ``diverged``
+    below this PSNR; ``noise_db``: spread of the PSNR between random seeds."""
+
+    train_seconds: float = 0.0
+    measure_seconds: float = 0.0
+    fail_numbers: frozenset[int] = frozenset()
+    fail_psnr_below: float | None = None
+    noise_db: float = 0.05
 
     def check(self, spec: Any) -> dict:
         compute, memory, _ = _cost(spec)
-        return {
-            "macs": int(compute * 1e5),
-            "peak_memory_predicted_bytes": int(memory * 65536 * 4),
-            "params": int(compute * 100),
-        }
+        return {"macs": int(compute * 1e5), "peak_memory_predicted_bytes": int(memory * 65536 * 4),
+                "params": int(compute * 100)}
 
-    def measure(self, spec: Any, *, device: str) -> dict:
-        delay = float(os.environ.get("ROADMAP_FAKE_MEASURE_SECONDS", "0") or 0)
-        if delay:
-            time.sleep(delay)
+    def measure(self, spec: Any, device: str) -> dict:
+        if self.measure_seconds:
+            time.sleep(self.measure_seconds)
         compute, memory, _ = _cost(spec)
         static = self.check(spec)
-        return {
-            "latency_ms": 5.0 + compute / 200.0,
-            "latency_cv": 0.01,
-            "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05),
-            "peak_memory_predicted_bytes": static["peak_memory_predicted_bytes"],
-            "params": static["params"],
-            "macs": static["macs"],
-        }
+        return {"latency_ms": 5.0 + compute / 200.0, "latency_cv": 0.01,
+                "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
 
-    def train(self, spec: Any, *, fidelity: Any, data: Any, device: str, random_seed: int) -> dict:
-        delay = float(os.environ.get("ROADMAP_FAKE_TRAIN_SECONDS", "0") or 0)
-        t0 = time.perf_counter()
-        if delay:
-            time.sleep(delay)
+    def psnr(self, spec: Any, iterations: int, random_seed: int) -> float:
+        """The fake PSNR: capacity helps, more steps help, the seed adds a little noise."""
         _, _, capacity = _cost(spec)
         digest = hashlib.sha256((spec.to_yaml() + str(random_seed)).encode()).digest()
-        noise = (digest[0] / 255.0 - 0.5) * 0.1
-        psnr = 26.0 + 4.0 * capacity / (capacity + 2000.0) + noise
-        out = {
-            "psnr": psnr,
-            "ssim": min(0.99, psnr / 40.0),
-            "noisy_psnr": 20.2,
-            "train_seconds": time.perf_counter() - t0,
-            "status": "ok",
-        }
-        floor = os.environ.get("ROADMAP_FAKE_FAIL_PSNR_BELOW")
-        if floor and psnr < float(floor):
-            out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {floor}")
+        noise = (digest[0] / 255.0 - 0.5) * 2 * self.noise_db
+        return 26.0 + 4.0 * capacity / (capacity + 2000.0) - 2.0 * math.exp(-iterations / 50.0) + noise
+
+    def train(self, job: Any) -> dict:
+        from roadmap.spec import load_spec
+
+        t0 = time.perf_counter()
+        if self.train_seconds:
+            time.sleep(self.train_seconds)
+        if job.number in self.fail_numbers:
+            raise RuntimeError(f"injected failure for trial {job.number}")
+        psnr = self.psnr(load_spec(job.spec_yaml), job.iterations, job.random_seed)
+        out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "noisy_psnr": 20.2,
+               "train_seconds": time.perf_counter() - t0, "status": "ok"}
+        if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
+            out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {self.fail_psnr_below}")
         return out

@@ -14,6 +14,7 @@ from roadmap.transforms.registry import (
     list_transforms,
     transform_parameters,
 )
+from roadmap.transforms.weights import CARRY_RULES, carries, carry_weights
 
 __all__ = ["TRANSFORMS", "apply_steps", "apply_transform", "get_transform", "list_transforms",
-           "transform_parameters"]
+           "transform_parameters", "CARRY_RULES", "carries", "carry_weights"]

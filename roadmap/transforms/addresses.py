@@ -1,10 +1,10 @@
 """Where transforms act: spec addresses (``encoder[2]``, ``skips[0]``, ...) and their conv slots."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
+from roadmap.addresses import expand_address, parse_address
 from roadmap.errors import SpecError
 from roadmap.spec import (
     ConvSpec,
@@ -13,7 +13,6 @@ from roadmap.spec import (
     stage_conv,
 )
 
-_ADDRESS = re.compile(r"^(encoder|middle|decoder|down|up|skips|level)\[(-?\d+)\]$")
 _DEFAULT_SAMPLER_CONV = {"pmrid_block": ConvSpec("separable", 5)}
 _DEFAULT_FUSION_CONV = ConvSpec("separable", 3)
 
@@ -29,23 +28,16 @@ class ConvSlot:
 
 
 def expand_addresses(spec: UNetSpec, targets: list[str], transform: str, param: str = "targets") -> list[str]:
-    """Check addresses and expand ``level[i]`` and ``middle`` into stage addresses."""
+    """Check addresses and expand ``level[i]`` and ``middle`` into stage addresses (each once,
+    in the order given); errors name ``<transform>.<param>``."""
     if not isinstance(targets, list) or not targets:
         raise SpecError(f"{transform}.{param}: must be a non-empty list of addresses, got {targets!r}")
     out: list[str] = []
-    for t in targets:
-        if t == "middle":
-            out += [f"middle[{j}]" for j in range(len(spec.middle))]
-            continue
-        m = _ADDRESS.match(str(t))
-        if not m:
-            raise SpecError(f"{transform}.{param}: {t!r} is not an address like encoder[1], middle[0], "
-                            f"decoder[2], down[0], up[1], skips[0], level[1] or middle")
-        kind, i = m.group(1), int(m.group(2))
-        size = len(spec.middle) if kind == "middle" else spec.levels
-        if not 0 <= i < size:
-            raise SpecError(f"{transform}.{param}: {t} does not exist (valid indices 0..{size - 1})")
-        out += [f"encoder[{i}]", f"decoder[{i}]", f"skips[{i}]"] if kind == "level" else [f"{kind}[{i}]"]
+    for target in targets:
+        try:
+            out += expand_address(spec, target)
+        except SpecError as exc:
+            raise SpecError(f"{transform}.{param}: {exc}") from None
     return list(dict.fromkeys(out))
 
 
@@ -59,7 +51,10 @@ def _stage_in_channels(spec: UNetSpec, kind: str, i: int) -> int:
 
 def conv_slot(spec: UNetSpec, address: str) -> ConvSlot | None:
     """The conv slot at ``address``, or ``None`` where there is no configurable conv."""
-    kind, i = address[: address.index("[")], int(address[address.index("[") + 1 : -1])
+    parsed = parse_address(address)
+    kind, i = parsed.kind, parsed.index
+    if i is None:  # ``middle`` stands for several slots: expand it first
+        raise SpecError(f"no conv slot at {address}")
     if kind in ("encoder", "middle", "decoder"):
         stage = getattr(spec, kind)[i]
         if stage.depth == 0:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from roadmap.spec import UNetSpec
 from roadmap.transforms.registry import param_error, register
+from roadmap.transforms.skips import carry_aggregate
+from roadmap.transforms.weights import State, carries, copy_prefix, default_carry, reset_prefix
 
 
 @register("depth")
@@ -26,3 +28,23 @@ def depth(spec: UNetSpec, levels: int) -> UNetSpec:
                               f"{spec.aggregate.target_level}; apply depth before msiam")
         spec.aggregate.ratios = spec.aggregate.ratios[:levels]
     return spec
+
+
+@carries("depth")
+def carry_depth(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """The kept levels keep their weights; the old ``encoder.<n>`` becomes ``middle.0``.
+
+    The stem, head and the encoder, down, up, skip and decoder modules of levels ``< n`` keep
+    their names and weights. The new bottleneck ``middle.0`` is the old encoder stage of level
+    ``n``, so it takes ``encoder.<n>``'s weights (a block added because that stage had depth 0
+    starts fresh). ``up.<n-1>`` now reads the bottleneck instead of ``decoder.<n>``; it keeps its
+    weights where the shapes fit (equal widths, as in NAFNet), else starts fresh. Not
+    function-preserving: the path through the deeper levels is gone. An aggregate is carried by
+    :func:`~roadmap.transforms.skips.carry_aggregate`.
+    """
+    n = after.levels
+    out = default_carry(before, after, params, state, fresh)
+    reset_prefix(out, fresh, "middle.")  # the old middle.* share the names but not the meaning
+    copy_prefix(state, out, f"encoder.{n}.", "middle.0.")
+    carry_aggregate(before, after, state, out, fresh)
+    return out

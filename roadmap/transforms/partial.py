@@ -4,6 +4,7 @@ from __future__ import annotations
 from roadmap.spec import ConvSpec, UNetSpec, partial_channels
 from roadmap.transforms.addresses import conv_slots, expand_addresses
 from roadmap.transforms.registry import param_error, register
+from roadmap.transforms.weights import State, carries, carry_changed_convs
 
 REPLACEABLE = ("vanilla", "depthwise", "separable")
 
@@ -50,6 +51,36 @@ def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = Non
     if not changed:
         raise param_error("pconv", "targets", f"no replaceable conv at {targets}")
     return spec
+
+
+@carries("pconv")
+def carry_pconv(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """A PConv on the first ``d = partial_channels(C, p)`` channels takes the slice of the conv it
+    replaces; the rest of the network keeps its weights.
+
+    - vanilla ``C -> C`` k x k conv ``W (C, C, k, k)``: the PConv's ``d -> d`` conv gets
+      ``W[:d, :d]`` -- the part of the old conv that maps the convolved channels to themselves.
+      The contributions of the pass-through channels to the first ``d`` outputs and the filtering
+      of channels ``d..C-1`` (now an identity) are lost.
+    - depthwise conv (NAFBlock's conv2, 2C channels): the dense conv it equals is diagonal, so the
+      PConv's ``(d, d, k, k)`` weight is the diagonal embedding of the first ``d`` depthwise
+      filters (zero off the diagonal): exact on those channels; the pass-through channels become
+      an identity, which loses the depthwise filter there.
+    - separable conv (depthwise then 1x1): the PConv gets the diagonal embedding of the first
+      ``d`` depthwise filters and the 1x1 is kept unchanged as the PConv's pointwise.
+    - vanilla ``C_in -> C_out`` (a width-changing conv, which gets a pointwise): the PConv is an
+      identity (delta kernel) and the pointwise the sum of the kernel's taps ``(C_out, C_in)``,
+      which keeps the response to locally constant inputs.
+    - an existing PConv whose portion an ``overrides`` entry changes: as :func:`carry_more_params`
+      when the portion grows, the top-left ``d' x d'`` block when it shrinks.
+
+    Biases: PConvs have none, and pconv makes the pointwise that follows a separable conv
+    bias-free too (as MOFA). Where the old conv's bias is added before a non-linearity (NAFBlock's
+    SimpleGate, the ReLU of conv_relu and PMRID blocks) it is dropped; in a PMRID encoder block with
+    a proj branch (the stride-2 ``pmrid_block`` down-samplers) ``conv2``'s bias is added to the
+    proj's pointwise bias, which is exact because both are summed before the ReLU.
+    """
+    return carry_changed_convs(before, after, state, fresh)
 
 
 def _expanded_overrides(spec: UNetSpec, overrides: dict) -> dict[str, float]:
@@ -103,6 +134,20 @@ def more_params(spec: UNetSpec, portion: float = 0.5, targets: list[str] | None 
     return spec
 
 
+@carries("more_params")
+def carry_more_params(before: UNetSpec, after: UNetSpec, params: dict, state: State,
+                      fresh: State) -> State:
+    """Raising a PConv's portion ``p -> p'`` (``d -> d'`` convolved channels) is exactly
+    function-preserving: the new ``(d', d', k, k)`` conv gets the old ``d x d`` weights in its
+    top-left block and a centred delta kernel on the diagonal for channels ``d..d'-1`` (the
+    channels the old PConv passed through), zeros elsewhere; the pointwise, if any, is unchanged.
+    For a depthwise layer (PDWConv) the new filters of channels ``d..d'-1`` are deltas, also
+    exact. The one approximation: a layer that was dense and becomes depthwise because ``d'``
+    reaches its ``dw_threshold`` keeps the diagonal (as :func:`carry_pdwconv`).
+    """
+    return carry_changed_convs(before, after, state, fresh)
+
+
 def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
     if rule == "middle":
         level = spec.levels - 1
@@ -135,3 +180,14 @@ def pdwconv(spec: UNetSpec, threshold: int = 16) -> UNetSpec:
         conv = slot.get()
         slot.set(ConvSpec("pconv", conv.kernel, conv.portion, threshold, conv.pointwise, conv.bias))
     return spec
+
+
+@carries("pdwconv")
+def carry_pdwconv(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """A PConv that becomes depthwise (``d >= threshold``) keeps the diagonal of its dense
+    ``(d, d, k, k)`` conv as its ``(d, 1, k, k)`` depthwise weight: the part that maps each channel
+    to itself; the cross-channel terms are lost (an approximation, exact only where they were
+    zero, e.g. right after a pconv of a depthwise conv). Layers below the threshold stay dense and
+    keep their weights; the pointwise is unchanged.
+    """
+    return carry_changed_convs(before, after, state, fresh)

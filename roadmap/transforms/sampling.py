@@ -4,6 +4,15 @@ from __future__ import annotations
 from roadmap.spec import ConvSpec, SamplerSpec, UNetSpec
 from roadmap.transforms.partial import check_portion
 from roadmap.transforms.registry import param_error, register
+from roadmap.transforms.weights import (
+    ConvParts,
+    State,
+    carries,
+    conv_sites,
+    default_carry,
+    reset_prefix,
+    write_conv,
+)
 
 
 def check_levels(spec: UNetSpec, transform: str, levels, param: str = "levels") -> list[int]:
@@ -44,3 +53,58 @@ def decouple(spec: UNetSpec, direction: str = "both", levels: list[int] | None =
     if not changed:
         raise param_error("decouple", "levels", f"the {direction} sampling at levels {chosen} is already decoupled")
     return spec
+
+
+@carries("decouple")
+def carry_decouple(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """The new pool+conv / conv+interpolation samplers start close to the samplers they replace.
+
+    The new conv is a PConv (+ pointwise 1x1); its PConv part starts as the identity (delta
+    kernel) and the pointwise as the one matrix closest to the old mapping:
+
+    - ``strided_conv`` (k x k, stride 2): the sum of the kernel's taps, i.e. the old kernel
+      applied to the mean of the 2x2 window (avg-pool then 1x1 with ``sum_t W_t = 4 mean_t W_t``):
+      exact on inputs constant on each 2x2 window, up to the bias.
+    - ``separable_strided``: the 1x1 times the tap sums of the depthwise filters, the same way.
+    - ``pixel_unshuffle`` (1x1 to ``C_out / 4``, then unshuffle): each output channel's 1x1 row
+      repeated over the four sub-positions: exact on 2x2-constant inputs.
+    - ``pixel_shuffle`` (1x1 to ``4 C_out``, then shuffle) / ``transposed_conv`` (2x2, stride 2):
+      the mean over the four sub-positions' matrices, then bilinear x2 -- exact where those four
+      agree, on inputs constant over the neighbourhood the interpolation reads.
+    - ``pmrid_block`` (a residual block with ReLUs): no cheap approximation; fresh initialisation.
+
+    The old bias (strided conv, transposed conv, separable pointwise) is dropped: the decoupled
+    conv has no bias (MOFA) and no later layer can hold it exactly (a norm, a non-linearity or a
+    skip fusion comes first). Everything else keeps its weights.
+    """
+    out = default_carry(before, after, params, state, fresh)
+    new_sites = {s.prefix: s for s in conv_sites(after)}
+    for kind in ("down", "up"):
+        for i, (old, new) in enumerate(zip(getattr(before, kind), getattr(after, kind))):
+            if old == new:
+                continue
+            reset_prefix(out, fresh, f"{kind}.{i}.")
+            parts = _sampler_parts(kind, i, old.type, state)
+            site = new_sites[f"down.{i}.1" if kind == "down" else f"up.{i}.conv"]
+            if parts is not None:
+                write_conv(site, parts, out)
+    return out
+
+
+def _sampler_parts(kind: str, i: int, old_type: str, state: State) -> ConvParts | None:
+    """The old sampler at ``<kind>.<i>`` as an identity spatial part and a ``(C_out, C_in)``
+    pointwise (see :func:`carry_decouple`), or ``None`` where there is no cheap approximation."""
+    p = f"{kind}.{i}"
+    if old_type == "strided_conv":  # Sequential(Conv2d(C_in, C_out, k, stride=2))
+        return ConvParts(None, state[f"{p}.0.weight"].sum((2, 3)), state.get(f"{p}.0.bias"))
+    if old_type == "separable_strided":  # Sequential(depthwise (C_in, 1, k, k), 1x1 (C_out, C_in))
+        taps = state[f"{p}.0.weight"].sum((1, 2, 3))
+        return ConvParts(None, state[f"{p}.1.weight"][:, :, 0, 0] * taps[None, :], state.get(f"{p}.1.bias"))
+    if old_type == "pixel_unshuffle":  # 1x1 (C_out/4, C_in): channel c*4 + t is sub-position t of c
+        return ConvParts(None, state[f"{p}.0.weight"][:, :, 0, 0].repeat_interleave(4, dim=0), None)
+    if old_type == "pixel_shuffle":  # 1x1 (4 C_out, C_in): channel o*4 + t is sub-position t of o
+        w = state[f"{p}.0.weight"][:, :, 0, 0]
+        return ConvParts(None, w.reshape(w.shape[0] // 4, 4, w.shape[1]).mean(1), None)
+    if old_type == "transposed_conv":  # ConvTranspose2d weight (C_in, C_out, k, k)
+        return ConvParts(None, state[f"{p}.0.weight"].mean((2, 3)).t(), state.get(f"{p}.0.bias"))
+    return None

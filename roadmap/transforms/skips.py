@@ -1,9 +1,10 @@
 """Skip-connection transforms: UNet-- aggregation (msiam) and skip removal (drop_skips)."""
 from __future__ import annotations
 
-from roadmap.spec import AggregateSpec, UNetSpec
+from roadmap.spec import AggregateSpec, UNetSpec, aggregate_layout
 from roadmap.transforms.registry import param_error, register
 from roadmap.transforms.sampling import check_levels
+from roadmap.transforms.weights import State, carries, copy_prefix, default_carry, reset_prefix
 
 
 def default_ratios(levels: int) -> list[float]:
@@ -46,3 +47,53 @@ def drop_skips(spec: UNetSpec, levels: list[int]) -> UNetSpec:
     if spec.aggregate is not None and all(s.type == "none" for s in spec.skips):
         spec.aggregate = None
     return spec
+
+
+@carries("msiam")
+def carry_msiam(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """Every existing weight is kept (the encoder, decoder and fusions are unchanged); the new
+    MSIAM and IEM modules start fresh. Not function-preserving: the fusions now receive the IEM
+    heads' reconstruction instead of the encoder maps, which fine-tuning has to learn. Applied
+    again to an aggregated network, see :func:`carry_aggregate`.
+    """
+    out = default_carry(before, after, params, state, fresh)
+    carry_aggregate(before, after, state, out, fresh)
+    return out
+
+
+@carries("drop_skips")
+def carry_drop_skips(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
+    """Every remaining weight is kept. With ``add`` fusion the network only loses the skip term;
+    a removed ``proj_add`` loses its conv (which only saw the skip). A removed ``concat`` fusion
+    loses its whole 1x1 (``NoFusion`` has no conv): its skip half with the skip, and also its
+    decoder half and bias, so the next decoder stage sees the raw up-sampled map where it used to
+    see ``W_x x + W_s skip + b`` -- an approximation fine-tuning repairs. With an aggregate, see
+    :func:`carry_aggregate`.
+    """
+    out = default_carry(before, after, params, state, fresh)
+    carry_aggregate(before, after, state, out, fresh)
+    return out
+
+
+def carry_aggregate(before: UNetSpec, after: UNetSpec, state: State, out: State, fresh: State) -> None:
+    """Carry the MSIAM / IEM weights in ``out`` where they still mean the same thing.
+
+    The reducers are indexed by position among the aggregated levels, so they are matched by
+    level: a level aggregated before and after at the same target level, with the same channels
+    and reduced channels, keeps its reducer. The fusing 1x1 and the IEM heads see the whole
+    aggregated map, so they are kept only when the aggregation is unchanged; otherwise fresh.
+    """
+    if after.aggregate is None:
+        return
+    reset_prefix(out, fresh, "msiam.")
+    reset_prefix(out, fresh, "iem.")
+    if before.aggregate is None or before.aggregate.target_level != after.aggregate.target_level:
+        return
+    old_layout, new_layout = aggregate_layout(before), aggregate_layout(after)
+    old_index = {(level, c, r): k for k, (level, c, r) in enumerate(old_layout)}
+    for k, part in enumerate(new_layout):
+        if part in old_index:
+            copy_prefix(state, out, f"msiam.reducers.{old_index[part]}.", f"msiam.reducers.{k}.")
+    if old_layout == new_layout:
+        copy_prefix(state, out, "msiam.fuse_conv.", "msiam.fuse_conv.")
+        copy_prefix(state, out, "iem.", "iem.")

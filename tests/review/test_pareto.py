@@ -1,11 +1,11 @@
-"""Non-dominated sets, hypervolume and knee on plain arrays (roadmap.review.pareto)."""
+"""Non-dominated sets, hypervolume and knee on plain arrays (roadmap.pareto)."""
 from __future__ import annotations
 
 
 import numpy as np
 import pytest
 
-from roadmap.review import pareto
+from roadmap import pareto
 
 
 def brute_front(loss):

@@ -5,8 +5,9 @@ import pytest
 from roadmap import get_seed
 from roadmap.errors import RoadmapError
 from roadmap.roadmaps import get_roadmap
-from roadmap.search.space import default_space_path, load_space, params_for_steps, parse_space, suggest
-from roadmap.transforms import apply_steps
+from roadmap.search.sampling import params_for_steps, suggest
+from roadmap.search.space import default_space_path, load_space, parse_space
+from roadmap.transforms import apply_steps, apply_transform
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEEDS = ["nafnet", "pmrid", "unet"]
@@ -97,3 +98,34 @@ def test_domains_ranges_subsets_and_null():
                 assert s["params"].get("ratios") in (None, [0.25, 0.25, 0.5])
         study.tell(t, 0.0)
     assert seen_threshold <= {8, 16, 24, 32}
+
+
+def _overrides_space(addresses):
+    return {"steps": [{"transform": "pconv", "params": {"overrides": {"per": addresses, "choice": [0.5]}}}]}
+
+
+@pytest.mark.parametrize("address", ["stem", "head", "aggregate", "bogus", "encoder"])
+def test_per_refuses_what_the_transforms_refuse(address):
+    with pytest.raises(RoadmapError) as info:
+        parse_space(_overrides_space([address]), "search space x.yaml")
+    # the message of the transforms (roadmap.addresses.parse_address), after the field
+    assert str(info.value) == (f"search space x.yaml: steps[0].params.overrides.per: {address!r} is not an "
+                               "address like encoder[1], middle[0], decoder[2], down[0], up[1], skips[0], "
+                               "level[1] or middle")
+    with pytest.raises(RoadmapError, match=f"pconv.overrides: {address!r} is not an address like encoder"):
+        apply_transform(get_seed("nafnet"), "pconv", overrides={address: 0.5})
+
+
+def test_per_refuses_a_negative_index():
+    with pytest.raises(RoadmapError, match=r"overrides\.per: encoder\[-1\] does not exist"):
+        parse_space(_overrides_space(["encoder[-1]"]))
+
+
+def test_per_accepts_every_transform_address_form():
+    addresses = ["encoder[0]", "middle[0]", "decoder[1]", "down[0]", "up[1]", "skips[2]", "level[1]", "middle"]
+    space = parse_space(_overrides_space(addresses))
+    spec0 = get_seed("nafnet")
+    trial = optuna.create_study(directions=["minimize"]).ask()
+    steps = suggest(trial, space, spec0)
+    assert steps[0]["params"]["overrides"] == {a: 0.5 for a in addresses}
+    apply_steps(spec0, steps)  # the transform takes every one of them

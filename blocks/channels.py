@@ -1,0 +1,17 @@
+"""The conv kinds a block can use and how many channels a partial conv convolves.
+
+Plain Python (no torch): ``roadmap.spec`` validates specs with the same rule the blocks are
+built with, so that a spec that validates always builds.
+"""
+from __future__ import annotations
+
+CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
+
+
+def partial_channels(channels: int, portion: float) -> int:
+    """Channels a partial conv convolves: ``floor(C * portion)`` (MOFA's ``dim // n_div``).
+
+    May be 0 (``portion`` below ``1 / C``): the spec refuses such a portion, and
+    :class:`blocks.conv.PartialConv` raises for it.
+    """
+    return int(channels * portion + 1e-9)  # the epsilon: 100 * 0.29 is 28.999..., 29 channels

@@ -1,0 +1,189 @@
+"""From an Optuna trial to a measured candidate ready to train, or a recorded rejection.
+
+For each new trial, in order: the sampler's parameters become transform steps (reference
+trials take their roadmap's steps); the steps are applied to the seed (an invalid combination
+is a failed trial, which counts); a duplicate of an earlier candidate, or one whose *predicted*
+peak memory breaks ``--max-memory-mb``, is rejected (PRUNED, not counted); then latency and
+peak memory of the untrained model are measured (while nothing trains) and a candidate over
+``--max-latency-ms`` / ``--max-memory-mb`` is rejected too.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from roadmap.errors import SpecError
+from roadmap.search import study as st
+from roadmap.search.evaluator import MEASURE_KEYS, Evaluator
+from roadmap.search.sampling import params_for_steps, suggest
+from roadmap.search.settings import SearchSettings
+
+__all__ = ["Proposal", "CandidateFactory", "architecture_key", "REFERENCES"]
+
+REFERENCES = ("seed", "mofa", "unet--")
+MAX_REJECTIONS_IN_A_ROW = 100
+
+
+def architecture_key(spec: Any) -> str:
+    """The spec without its name and provenance: step lists that build the same network match."""
+    data = spec.to_dict()
+    data.pop("provenance", None)
+    data.pop("name", None)
+    return json.dumps(data, sort_keys=True)
+
+
+@dataclass
+class Proposal:
+    """A trial turned into a spec that passed every check and was measured."""
+
+    trial: Any
+    spec_yaml: str
+    measured: dict
+
+
+class CandidateFactory:
+    """Asks the study for trials and turns them into `Proposal`s (see the module docstring)."""
+
+    def __init__(self, settings: SearchSettings, store: st.StudyStore, evaluator: Evaluator,
+                 references: dict[str, list[dict]]):
+        from roadmap.transforms import apply_steps, apply_transform
+
+        self.settings, self.store, self.evaluator = settings, store, evaluator
+        self.references = references
+        self.apply_steps, self.apply_transform = apply_steps, apply_transform
+        self.seed_spec = settings.seed_spec()
+        self.seen: dict[str, int] = {}
+        self.rejected = self.rejected_in_a_row = 0
+        self.measure_seconds = 0.0
+        self.busy: list[tuple[float, float]] = []
+
+    def remember(self, number: int, spec_yaml: str | None) -> None:
+        """Mark an earlier candidate as seen (duplicates of it are rejected)."""
+        from roadmap.spec import load_spec
+
+        if spec_yaml:
+            self.seen.setdefault(architecture_key(load_spec(spec_yaml)), number)
+
+    def enqueue_references(self) -> None:
+        """Queue the reference points (seed, then the roadmaps) as the first trials."""
+        for name in REFERENCES:
+            if name in self.references:
+                params = params_for_steps(self.settings.space, self.references[name])
+                if params is None:  # not a point of the space: switch every optional step off
+                    params = {s.name: False for s in self.settings.space.steps if s.optional}
+                self.store.study.enqueue_trial(params, user_attrs={"reference": name}, skip_if_exists=False)
+
+    def propose(self) -> Proposal | None:
+        """One new trial made into a measured proposal; ``None`` when it failed or was rejected
+        (already recorded as such)."""
+        if self.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW:
+            from roadmap.errors import RoadmapError
+
+            raise RoadmapError(
+                f"{self.rejected_in_a_row} candidates in a row were rejected (constraints or duplicates); "
+                "the constraints leave too little of the search space, or it is exhausted. Loosen the "
+                "constraints or widen the space; the study keeps its trials")
+        trial = self.store.study.ask()
+        spec = self._spec(trial)
+        if spec is None:
+            return None
+        spec_yaml = spec.to_yaml()
+        trial.set_user_attr("spec_yaml", spec_yaml)
+        st.write_text_atomic(st.trial_dir(self.store.directory, trial.number) / "spec.yaml", spec_yaml)
+        measured = self._checked_measurements(trial, spec)
+        if measured is None:
+            return None
+        self.seen[architecture_key(spec)] = trial.number
+        self.rejected_in_a_row = 0
+        return Proposal(trial, spec_yaml, measured)
+
+    def _spec(self, trial: Any) -> Any:
+        reference = trial.user_attrs.get("reference")
+        skipped: list[dict] = []
+        steps: list[dict] = []
+        try:
+            steps = suggest(trial, self.settings.space, self.seed_spec, self.apply_transform, skipped)
+            if reference:
+                steps, skipped = copy.deepcopy(self.references.get(reference, [])), []
+            spec = self.apply_steps(self.seed_spec, steps)
+        except SpecError as exc:
+            self.fail(trial, f"invalid spec: {exc}", {"transforms": steps})
+            return None
+        trial.set_user_attr("transforms", steps)
+        trial.set_user_attr("reference", reference)
+        if skipped:
+            trial.set_user_attr("skipped_steps", skipped)
+        key = architecture_key(spec)
+        if key in self.seen:
+            self.reject(trial, f"duplicate of trial {self.seen[key]}", {})
+            return None
+        return spec
+
+    def _checked_measurements(self, trial: Any, spec: Any) -> dict | None:
+        limits = self.settings.constraints
+        try:
+            static = dict(self.evaluator.check(spec))
+        except SpecError as exc:
+            self.fail(trial, f"invalid spec: {exc}", {})
+            return None
+        predicted = static.get("peak_memory_predicted_bytes")
+        if limits.max_memory_mb is not None and predicted and predicted > limits.max_memory_mb * 2**20:
+            self.reject(trial, f"predicted peak memory {predicted / 2**20:.1f} MB > --max-memory-mb "
+                               f"{limits.max_memory_mb:g}", static)
+            return None
+        measured = self._measure(trial, spec, static)
+        if measured is None:
+            return None
+        latency, memory = measured.get("latency_ms"), measured.get("peak_memory_measured_bytes")
+        if limits.max_latency_ms is not None and latency is not None and latency > limits.max_latency_ms:
+            self.reject(trial, f"latency {latency:.1f} ms > --max-latency-ms {limits.max_latency_ms:g}", measured)
+            return None
+        if limits.max_memory_mb is not None and memory is not None and memory > limits.max_memory_mb * 2**20:
+            self.reject(trial, f"measured peak memory {memory / 2**20:.1f} MB > --max-memory-mb "
+                               f"{limits.max_memory_mb:g}", measured)
+            return None
+        return measured
+
+    def _measure(self, trial: Any, spec: Any, static: dict) -> dict | None:
+        t0 = time.perf_counter()
+        try:
+            measured = dict(self.evaluator.measure(spec, self.settings.device))
+        except Exception as exc:  # noqa: BLE001 - a candidate must never stop the study
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
+            if "out of memory" in reason.lower():
+                reason = f"out of memory ({reason})"
+            self.fail(trial, f"measurement failed: {reason}", static)
+            return None
+        finally:
+            self.measure_seconds += time.perf_counter() - t0
+            self.busy.append((t0, time.perf_counter()))
+        for key, value in static.items():
+            if measured.get(key) is None:
+                measured[key] = value
+        return {k: measured.get(k) for k in MEASURE_KEYS}
+
+    # ------------------------------------------------------------------ outcomes without training
+
+    def _close(self, trial: Any, state: str, reason: str, metrics: dict) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("failure_reason", reason)
+        st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json", metrics)
+        self.store.study.tell(trial, state=getattr(TrialState, state))
+
+    def fail(self, trial: Any, reason: str, extra: dict) -> None:
+        """A candidate that counts against the budget without a result."""
+        if "transforms" in extra:
+            trial.set_user_attr("transforms", extra.pop("transforms"))
+        self._close(trial, "FAIL", reason, {"status": "failed", "reason": reason, **extra})
+
+    def reject(self, trial: Any, reason: str, measured: dict) -> None:
+        """A candidate that is never trained and does not count (constraint, duplicate)."""
+        metrics = {"status": "rejected", "reason": reason, **{k: v for k, v in measured.items() if v is not None}}
+        self._close(trial, "PRUNED", f"rejected: {reason}", metrics)
+        self.rejected += 1
+        self.rejected_in_a_row += 1

@@ -1,0 +1,274 @@
+"""``run_search``: one run of a search, from validated settings to a summary.
+
+The parts it wires (each in its own module): `SearchSettings` (what to search), an
+`Evaluator` (how a candidate is measured and trained; passed in), the `StudyStore` (Optuna
+study and files), the `CandidateFactory` (trial -> measured candidate), the `Scheduler` (explore,
+promote, replicate) and an executor (in process, or Ray Tune). Everything is checked before the
+study directory is touched; Ctrl-C stops cleanly and the same settings resume the study.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+from roadmap import pareto
+from roadmap.errors import RoadmapError
+from roadmap.search import study as st
+from roadmap.search.candidates import CandidateFactory
+from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
+from roadmap.search.results import StudyResults, overall
+from roadmap.search.scheduler import Scheduler
+from roadmap.search.settings import SearchSettings
+
+__all__ = ["run_search", "SearchSummary", "check_search"]
+
+
+@dataclass
+class SearchSummary:
+    """What a run of ``roadmap search`` did and what the study holds now."""
+
+    study: str
+    budget: int
+    done: int
+    complete: int
+    failed: int
+    rejected_or_requeued: int
+    top_rung: int
+    front_size: int
+    hypervolume: float | None
+    noise: dict
+    knee: dict | None
+    interrupted: bool
+    notes: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _reference_steps(seed_spec: Any, notes: list[str]) -> dict[str, list[dict]]:
+    """Steps of the reference points (seed, mofa, unet--) that apply to this seed."""
+    from roadmap.roadmaps import get_roadmap
+    from roadmap.transforms import apply_steps
+
+    refs: dict[str, list[dict]] = {"seed": []}
+    for name in ("mofa", "unet--"):
+        try:
+            steps = [{"transform": s["transform"], "params": dict(s.get("params") or {})}
+                     for s in get_roadmap(name, seed_spec)]
+            apply_steps(seed_spec, steps)
+        except RoadmapError as exc:
+            notes.append(f"reference {name} skipped: {exc}")
+            continue
+        refs[name] = steps
+    return refs
+
+
+def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict) -> None:
+    """Refuse constraints no candidate can meet (references and 64 random candidates, static
+    analysis; latency from one measurement of the seed scaled by MACs, generously)."""
+    limits = settings.constraints
+    if limits.max_memory_mb is None and limits.max_latency_ms is None:
+        return
+    from roadmap.search.sampling import random_candidates
+    from roadmap.transforms import apply_steps
+
+    seed_spec = settings.seed_spec()
+    specs = [apply_steps(seed_spec, steps) for steps in refs.values()]
+    checks = [evaluator.check(s) for s in specs + random_candidates(settings.space, seed_spec, 64, 0)]
+    mems = [c["peak_memory_predicted_bytes"] for c in checks if c.get("peak_memory_predicted_bytes")]
+    if limits.max_memory_mb is not None and mems and min(mems) > limits.max_memory_mb * 2**20:
+        raise RoadmapError(f"--max-memory-mb {limits.max_memory_mb:g}: impossible constraint; no candidate of "
+                           f"the space comes close (smallest predicted peak memory {min(mems) / 2**20:.1f} MB)")
+    macs = [c["macs"] for c in checks if c.get("macs")]
+    if limits.max_latency_ms is not None and macs and checks[0].get("macs"):
+        seed_latency = evaluator.measure(seed_spec, settings.device)["latency_ms"]
+        cheapest = seed_latency * min(macs) / checks[0]["macs"]
+        if limits.max_latency_ms < cheapest * 0.25:  # generous: 4x better than MACs say
+            raise RoadmapError(f"--max-latency-ms {limits.max_latency_ms:g}: impossible constraint; the seed takes "
+                               f"{seed_latency:.1f} ms and the cheapest candidate about {cheapest:.1f} ms")
+
+
+def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict | None, dict, list[str]]:
+    """Validate everything before the study is touched: ``(stored settings, reference steps, notes)``."""
+    directory = settings.study_dir
+    if directory.exists() and not directory.is_dir():
+        raise RoadmapError(f"--study {directory}: exists and is not a directory")
+    stored = st.read_settings(directory) if directory.is_dir() else None
+    if stored is not None:
+        st.check_settings(directory, stored, settings.binding())
+    if directory.is_dir() and st.is_locked(directory):
+        raise RoadmapError(f"study {directory} is being searched by another process")
+    if settings.data is not None:
+        from roadmap.evaluation import load_data
+
+        fid = settings.fidelity
+        load_data(settings.data, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+    notes: list[str] = []
+    refs = _reference_steps(settings.seed_spec(), notes)
+    _check_feasible(settings, evaluator, refs)
+    return stored, refs, notes
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(scheduler: Scheduler, progress: Any, immediate: bool) -> Iterator[None]:
+    """First Ctrl-C: finish the running trainings' bookkeeping and stop; second: abort now."""
+    def handler(signum: int, frame: Any) -> None:
+        if scheduler.stop_requested or immediate:
+            scheduler.stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        scheduler.stop_requested = True
+        if progress is not None:
+            progress.message("roadmap search: stopping after Ctrl-C (press it again to abort at once) ...")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _executor(settings: SearchSettings, stack: contextlib.ExitStack) -> tuple[Any, int]:
+    """(Ray runtime or None, trainings at once); Ray starts before anything is created, so an
+    unreachable cluster changes nothing."""
+    ex = settings.execution
+    if ex.backend != "ray":
+        return None, ex.concurrency or 1
+    from roadmap.search.ray_backend import RayRuntime
+
+    runtime = stack.enter_context(RayRuntime(ex.address, None if ex.address else (os.cpu_count() or 1)))
+    if ex.concurrency is not None:
+        return runtime, ex.concurrency
+    res = runtime.resources()
+    concurrency = max(1, int(res.get("CPU", 1) // ex.cpus_per_trial))
+    if ex.gpus_per_trial:
+        concurrency = max(1, min(concurrency, int(res.get("GPU", 0) // ex.gpus_per_trial)))
+    return runtime, concurrency
+
+
+def _open_store(settings: SearchSettings, stored: dict | None, stack: contextlib.ExitStack) -> st.StudyStore:
+    from roadmap.search.samplers import make_sampler
+
+    settings.study_dir.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(st.StudyLock(settings.study_dir))
+    budget = max(settings.budget, (stored or {}).get("budget", 0))
+    st.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
+    store = st.StudyStore(settings.study_dir, make_sampler(settings.sampler, settings.random_seed,
+                                                           settings.population_size))
+    stack.callback(store.close)
+    return store
+
+
+def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int,
+             progress: Any) -> bool:
+    """Run the scheduler on the executor; True when it was stopped (Ctrl-C)."""
+    ex = settings.execution
+    interrupted = False
+    with _stop_on_ctrl_c(scheduler, progress, immediate=ex.backend == "local"):
+        try:
+            if ex.backend == "ray":
+                from roadmap.search.ray_backend import run_on_ray
+
+                run_on_ray(scheduler, evaluator, concurrency=concurrency, cpus_per_trial=ex.cpus_per_trial,
+                           gpus_per_trial=ex.gpus_per_trial)
+            else:
+                from roadmap.search.executors import run_local
+
+                run_local(scheduler, evaluator)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            scheduler.close()
+            if progress is not None:
+                progress.finish()
+    return interrupted or scheduler.stop_requested
+
+
+def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, progress: Any = None) -> SearchSummary:
+    """Run (or resume) the search ``settings`` describe until its budget is spent, every
+    promotion trained and the knee confirmed; returns the `SearchSummary`."""
+    t_start = time.perf_counter()
+    evaluator = evaluator or RoadmapEvaluator()
+    stored, refs, notes = check_search(settings, evaluator)
+    with contextlib.ExitStack() as stack:
+        runtime, concurrency = _executor(settings, stack)
+        store = _open_store(settings, stored, stack)
+        factory = CandidateFactory(settings, store, evaluator, refs)
+        scheduler = Scheduler(settings, store, factory, concurrency, progress)
+        scheduler.prepare(new_study=stored is None)
+        if stored is None and notes:
+            store.study.set_user_attr("reference_notes", notes)
+        for note in notes:
+            if progress is not None:
+                progress.message(f"roadmap search: note: {note}")
+        if progress is not None:
+            progress.message(_start_line(settings, stored is None, scheduler, concurrency))
+        interrupted = _execute(settings, scheduler, evaluator, concurrency, progress)
+        timing = _timing(scheduler, factory, runtime, t_start)
+        _append_run(store, settings, concurrency, interrupted, timing)
+        return _summary(settings, scheduler, interrupted, notes, timing)
+
+
+def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
+    ex = settings.execution
+    where = "in process" if ex.backend == "local" else (f"Ray at {ex.address}" if ex.address else "local Ray")
+    rungs = "/".join(str(r) for r in settings.fidelity.rung_iterations)
+    return (f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "
+            f"({scheduler.counts()['budget_used']}/{settings.budget} candidates; {settings.sampler}; fidelity "
+            f"{settings.fidelity.name}, rungs {rungs} iterations, 1/{settings.fidelity.eta} promoted; "
+            f"{concurrency} at a time, {where})")
+
+
+def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict:
+    """Wall time split into work (a measurement or at least one training ran) and the rest."""
+    wall = time.perf_counter() - scheduler.t0
+    work, end = 0.0, -math.inf
+    for a, b in sorted(scheduler.busy + factory.busy):
+        a = max(a, end)
+        if b > a:
+            work, end = work + b - a, b
+    total = time.perf_counter() - t_start
+    return {"wall_seconds": wall, "work_seconds": work, "measure_seconds": factory.measure_seconds,
+            "train_job_seconds": scheduler.train_seconds, "overhead_share": max(0.0, wall - work) / wall if wall else 0.0,
+            "batches": scheduler.batches, "trials_this_run": scheduler.counts()["budget_used"] - scheduler.used_at_start,
+            "iterations_this_run": scheduler.iterations_this_run,
+            "ray_start_seconds": runtime.started_seconds if runtime else 0.0, "total_seconds": total,
+            "overhead_share_total": max(0.0, 1 - work / total) if total else 0.0}
+
+
+def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int, interrupted: bool,
+                timing: dict) -> None:
+    runs = list(store.study.user_attrs.get("runs", []))
+    runs.append({**{k: round(v, 3) if isinstance(v, float) else v for k, v in timing.items()},
+                 "backend": settings.execution.backend, "concurrency": concurrency,
+                 "interrupted": interrupted, "budget": settings.budget})
+    store.study.set_user_attr("runs", runs)
+
+
+def knee_summary(results: StudyResults) -> dict | None:
+    """The recommended point: its PSNR over its runs and its verdict against the seed."""
+    knee = results.knee()
+    if knee is None:
+        return None
+    versus = results.versus_seed(knee)
+    return {"number": knee.number, "psnr": knee.psnr(results.top_rung), "runs": len(knee.runs(results.top_rung)),
+            "latency_ms": knee.latency_ms, "peak_memory_bytes": knee.memory_bytes,
+            "transforms": knee.transforms, "versus_seed": None if versus is None else {
+                "overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}}
+
+
+def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str],
+             timing: dict) -> SearchSummary:
+    counts = scheduler.counts()
+    results = scheduler.results()
+    finished = results.feasible()
+    hv = pareto.hypervolume(results.loss(finished)).value if finished else None
+    return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
+                         counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
+                         results.noise.to_dict(), knee_summary(results), interrupted, notes, timing)

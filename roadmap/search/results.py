@@ -1,0 +1,253 @@
+"""What a study found: candidates, their evaluations per rung, the noise floor and the front.
+
+Read by the search (promotions between rungs, its summary) and by the review (``pareto``,
+``plot``, ``export``), so both agree on every figure.
+
+The front is declared at the top rung only: a candidate's PSNR there is the mean of its runs
+(one per random seed). The noise floor is the pooled standard deviation of a single run,
+``sigma``, from the candidates trained at the top rung with two or more random seeds (the
+search always runs the seed twice there). Two mean PSNRs over ``n_a`` and ``n_b`` runs differ
+beyond the noise when ``|delta| > 2 sigma sqrt(1/n_a + 1/n_b)``; inside that band they tie.
+Latency ties within twice the combined spread of the two measurements (``latency_cv``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from roadmap import pareto
+
+__all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
+           "study_results", "compare", "noise_floor"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One training of a candidate: at ``rung`` (``iterations`` in total) with ``random_seed``."""
+
+    rung: int
+    random_seed: int
+    status: str
+    psnr: float | None = None
+    ssim: float | None = None
+    iterations: int | None = None
+    reason: str | None = None
+    train_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and _finite(self.psnr)
+
+
+@dataclass
+class Candidate:
+    """One Optuna trial: its steps, its measurements and every evaluation."""
+
+    number: int
+    state: str
+    reference: str | None = None
+    transforms: list = field(default_factory=list)
+    spec_yaml: str | None = None
+    metrics: dict = field(default_factory=dict)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    failure_reason: str | None = None
+
+    def runs(self, rung: int) -> list[Evaluation]:
+        """The successful evaluations at ``rung``."""
+        return [e for e in self.evaluations if e.rung == rung and e.ok]
+
+    def psnr(self, rung: int) -> float | None:
+        runs = self.runs(rung)
+        return float(np.mean([e.psnr for e in runs])) if runs else None
+
+    @property
+    def highest_rung(self) -> int | None:
+        rungs = [e.rung for e in self.evaluations if e.ok]
+        return max(rungs) if rungs else None
+
+    def failure_at(self, rung: int) -> str | None:
+        """Why this candidate has no result at ``rung`` although it was trained there."""
+        bad = [e for e in self.evaluations if e.rung == rung and not e.ok]
+        return None if self.runs(rung) or not bad else f"{bad[0].status}: {bad[0].reason or bad[0].status}"
+
+    @property
+    def latency_ms(self) -> float | None:
+        return _num(self.metrics.get("latency_ms"))
+
+    @property
+    def memory_bytes(self) -> float | None:
+        return _num(self.metrics.get("peak_memory_measured_bytes"))
+
+    @property
+    def measured(self) -> bool:
+        return _finite(self.latency_ms) and _finite(self.memory_bytes)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Pooled standard deviation of one run's PSNR (dB) and the evidence behind it."""
+
+    sigma: float | None
+    pairs: int  # candidates with two or more runs at the rung
+    runs: int
+
+    def band(self, n_a: int, n_b: int) -> float | None:
+        """Half-width of the tie band between means over ``n_a`` and ``n_b`` runs."""
+        if self.sigma is None:
+            return None
+        return 2.0 * self.sigma * math.sqrt(1.0 / n_a + 1.0 / n_b)
+
+    def mean_band(self, n: int) -> float | None:
+        """Half-width of the 95 % band of a mean over ``n`` runs (``2 sigma / sqrt(n)``)."""
+        return None if self.sigma is None else 2.0 * self.sigma / math.sqrt(n)
+
+    def to_dict(self) -> dict:
+        return {"sigma_db": self.sigma, "replicated_candidates": self.pairs, "runs": self.runs}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a - b`` in one objective, the band inside which it is a tie, and the verdict for ``a``
+    (``better``, ``tie`` or ``worse``; ``unknown`` without a noise estimate)."""
+
+    delta: float
+    band: float | None
+    verdict: str
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _finite(x: Any) -> bool:
+    return _num(x) is not None
+
+
+def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
+    return Evaluation(rung, seed, str(rec.get("status") or "failed"), _num(rec.get("psnr")),
+                      _num(rec.get("ssim")), rec.get("iterations"), rec.get("reason"),
+                      _num(rec.get("train_seconds")))
+
+
+def load_candidates(study: Any) -> list[Candidate]:
+    """Every trial of ``study`` as a `Candidate` with its evaluations, by trial number."""
+    from roadmap.search.study import INTERRUPTED_PREFIX, read_evaluations
+
+    evaluations = read_evaluations(study)
+    notes = study.user_attrs
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        reason = attrs.get("failure_reason") or notes.get(f"{INTERRUPTED_PREFIX}{t.number}")
+        evals = sorted((_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
+                       key=lambda e: (e.rung, e.random_seed))
+        if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
+            evals = [Evaluation(0, 0, "ok", _num(t.values[0]), _num((attrs.get("metrics") or {}).get("ssim")))]
+        out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
+                             attrs.get("spec_yaml"), dict(attrs.get("metrics") or {}), evals, reason))
+    return sorted(out, key=lambda c: c.number)
+
+
+def noise_floor(candidates: list[Candidate], rung: int) -> Noise:
+    """Pooled single-run PSNR standard deviation at ``rung`` (see the module docstring)."""
+    sum_sq, dof, pairs, runs = 0.0, 0, 0, 0
+    for c in candidates:
+        values = [e.psnr for e in c.runs(rung)]
+        runs += len(values)
+        if len(values) >= 2:
+            pairs += 1
+            sum_sq += float(np.var(values, ddof=1)) * (len(values) - 1)
+            dof += len(values) - 1
+    return Noise(math.sqrt(sum_sq / dof) if dof else None, pairs, runs)
+
+
+def _verdict(delta: float, band: float | None, higher_is_better: bool) -> str:
+    if band is None:
+        return "unknown"
+    if abs(delta) <= band:
+        return "tie"
+    return "better" if (delta > 0) == higher_is_better else "worse"
+
+
+def compare(a: Candidate, b: Candidate, rung: int, noise: Noise) -> dict[str, Comparison]:
+    """``a`` against ``b`` in every objective, each with its tie band."""
+    n_a, n_b = len(a.runs(rung)), len(b.runs(rung))
+    d_psnr = (a.psnr(rung) or math.nan) - (b.psnr(rung) or math.nan)
+    psnr_band = noise.band(n_a, n_b) if n_a and n_b else None
+    la, lb = a.latency_ms or math.nan, b.latency_ms or math.nan
+    spread = math.hypot((a.metrics.get("latency_cv") or 0.0) * la, (b.metrics.get("latency_cv") or 0.0) * lb)
+    d_mem = (a.memory_bytes or math.nan) - (b.memory_bytes or math.nan)
+    return {
+        "psnr": Comparison(d_psnr, psnr_band, _verdict(d_psnr, psnr_band, True)),
+        "latency_ms": Comparison(la - lb, 2.0 * spread, _verdict(la - lb, 2.0 * spread, False)),
+        "peak_memory_bytes": Comparison(d_mem, 0.0, _verdict(d_mem, 0.0, False)),
+    }
+
+
+def overall(comparisons: dict[str, Comparison]) -> str:
+    """``dominates`` (nothing worse, something better beyond the noise), ``dominated``,
+    ``tie`` (all ties) or ``trade-off``; ``unknown`` when a verdict is unknown."""
+    verdicts = {c.verdict for c in comparisons.values()}
+    if "unknown" in verdicts:
+        return "unknown"
+    if verdicts == {"tie"}:
+        return "tie"
+    if "worse" not in verdicts:
+        return "dominates"
+    if "better" not in verdicts:
+        return "dominated"
+    return "trade-off"
+
+
+@dataclass
+class StudyResults:
+    """A study's candidates judged at its top rung: the front, the knee, the noise."""
+
+    candidates: list[Candidate]
+    top_rung: int
+    noise: Noise
+    min_psnr: float | None = None
+
+    def finished(self) -> list[Candidate]:
+        """Candidates with a PSNR at the top rung and measured latency / memory."""
+        return [c for c in self.candidates if c.runs(self.top_rung) and c.measured]
+
+    def feasible(self) -> list[Candidate]:
+        return [c for c in self.finished()
+                if self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr]
+
+    def loss(self, candidates: list[Candidate]) -> np.ndarray:
+        """``(n, 3)`` loss vectors (PSNR negated) at the top rung."""
+        rows = [(c.psnr(self.top_rung), c.latency_ms, c.memory_bytes) for c in candidates]
+        return pareto.to_loss(rows, (True, False, False))
+
+    def front(self) -> list[Candidate]:
+        """The non-dominated feasible candidates, in trial order."""
+        pool = self.feasible()
+        return [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool))) if keep] if pool else []
+
+    def knee(self) -> Candidate | None:
+        front = self.front()
+        return front[pareto.knee_index(self.loss(front))] if front else None
+
+    def reference(self, name: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.reference == name), None)
+
+    def versus_seed(self, candidate: Candidate) -> dict[str, Comparison] | None:
+        seed = self.reference("seed")
+        if seed is None or not seed.runs(self.top_rung) or not candidate.runs(self.top_rung):
+            return None
+        return compare(candidate, seed, self.top_rung, self.noise)
+
+
+def study_results(study: Any, top_rung: int, min_psnr: float | None = None) -> StudyResults:
+    """The `StudyResults` of an Optuna study written by ``roadmap search``."""
+    candidates = load_candidates(study)
+    return StudyResults(candidates, top_rung, noise_floor(candidates, top_rung), min_psnr)

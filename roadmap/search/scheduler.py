@@ -1,0 +1,240 @@
+"""What to train next: the search's phases, as batches of `TrainJob`s for an executor.
+
+Batches are synchronous: the executor asks for the next batch only when nothing trains, so
+the candidates of a new batch are measured (latency, memory) on an idle machine. Phases:
+
+1. **Explore** -- new candidates from the sampler, trained at rung 0, until ``budget``
+   candidates are counted. Optuna is told each candidate's rung-0 values.
+2. **Promote** (MO-ASHA style successive halving) -- for each later rung ``k``: the best
+   ``ceil(n / eta)`` of the ``n`` candidates with a rung ``k - 1`` result, by non-dominated
+   sorting on (PSNR at rung ``k - 1``, latency, memory) and crowding distance, plus every
+   reference point (seed, mofa, unet--), continue from their rung ``k - 1`` weights to rung ``k``.
+3. **Replicate** -- at the top rung, the seed and then the knee of the front are trained again
+   with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
+   the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
+
+Everything a phase decides is recomputed from the stored evaluations, so a study killed in
+the middle of a rung resumes with the jobs it had not finished; no finished rung is lost.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from roadmap import pareto
+from roadmap.search import results as res
+from roadmap.search import study as st
+from roadmap.search.candidates import CandidateFactory, Proposal
+from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
+from roadmap.search.settings import SearchSettings
+
+__all__ = ["Scheduler", "MAX_CONFIRMATIONS"]
+
+MAX_CONFIRMATIONS = 3
+INTERRUPTED = "interrupted before it finished; queued again"
+
+
+class Scheduler:
+    """The executor's job source for one run of a search (see the module docstring)."""
+
+    def __init__(self, settings: SearchSettings, store: st.StudyStore, factory: CandidateFactory,
+                 concurrency: int = 1, progress: Any = None):
+        self.settings, self.store, self.factory, self.progress = settings, store, factory, progress
+        self.concurrency = concurrency
+        self.stop_requested = False
+        self.asked: dict[int, Any] = {}  # trial number -> Optuna trial trained at rung 0 now
+        self.proposals: dict[int, Proposal] = {}
+        self.batches = 0
+        self.iterations_this_run = 0
+        self.train_seconds = 0.0
+        self.busy: list[tuple[float, float]] = []
+        self.t0 = time.perf_counter()
+        counts = st.count_trials(store.study)
+        self.used_at_start = counts["budget_used"]
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def top_rung(self) -> int:
+        return len(self.settings.fidelity.rung_iterations) - 1
+
+    @property
+    def replicate_seed(self) -> int:
+        return self.settings.random_seed + 1
+
+    def counts(self) -> dict[str, int]:
+        return st.count_trials(self.store.study)
+
+    def results(self, rung: int | None = None) -> res.StudyResults:
+        rung = self.top_rung if rung is None else rung
+        return res.study_results(self.store.study, rung, self.settings.constraints.min_psnr)
+
+    def prepare(self, new_study: bool) -> None:
+        """Queue again what a killed run left running; remember every candidate (duplicates);
+        queue the reference points of a new study."""
+        from optuna.trial import TrialState
+
+        for t in self.store.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self._requeue(t.number, t.params, t.user_attrs)
+        for t in self.store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            self.factory.remember(t.number, t.user_attrs.get("spec_yaml"))
+        if new_study:
+            self.factory.enqueue_references()
+
+    def _requeue(self, number: int, params: dict, attrs: dict) -> None:
+        """An interrupted rung-0 trial: PRUNED (never counted) and its candidate queued again."""
+        from optuna.trial import TrialState
+
+        self.store.study.set_user_attr(f"{st.INTERRUPTED_PREFIX}{number}", INTERRUPTED)
+        self.store.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        extra = {"requeued_from": number, **({"reference": attrs["reference"]} if attrs.get("reference") else {})}
+        self.store.study.enqueue_trial(dict(params), user_attrs=extra, skip_if_exists=False)
+        st.write_json_atomic(st.trial_dir(self.store.directory, number) / "metrics.json",
+                             {"status": "interrupted", "reason": INTERRUPTED})
+
+    # ------------------------------------------------------------------ batches
+
+    def next_batch(self) -> list[TrainJob] | None:
+        """Up to ``concurrency`` jobs to train side by side; ``None`` when the search is done
+        or stopped."""
+        jobs = [] if self.stop_requested else self._explore_batch()
+        if not jobs and not self.stop_requested:
+            jobs = self._promotion_jobs() or self._replicate_jobs()
+            jobs = jobs[: self.concurrency]
+        if self.stop_requested:
+            self.abandon(jobs)
+            return None
+        if jobs:
+            self.batches += 1
+        return jobs or None
+
+    def _explore_batch(self) -> list[TrainJob]:
+        jobs: list[TrainJob] = []
+        while not self.stop_requested and len(jobs) < min(self.concurrency, self._remaining()):
+            proposal = self.factory.propose()
+            self._show()
+            if proposal is not None:
+                self.asked[proposal.trial.number] = proposal.trial
+                self.proposals[proposal.trial.number] = proposal
+                jobs.append(self._job(proposal.trial.number, proposal.spec_yaml, 0, self.settings.random_seed))
+        return jobs
+
+    def _remaining(self) -> int:
+        return max(0, self.settings.budget - self.counts()["budget_used"] - len(self.asked))
+
+    def _job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
+        """Rung ``rung`` of candidate ``number``: from the previous rung's weights when they
+        are there, else every rung from scratch. Weights are kept only for a later rung."""
+        save = self.store.weights_path(number, rung, seed) if rung < self.top_rung else None
+        previous = self.store.weights_path(number, rung - 1, seed) if rung > 0 else None
+        resume_from = str(previous) if previous is not None and previous.is_file() else None
+        return TrainJob(number, rung, seed, spec_yaml, self.settings.fidelity, self.settings.data,
+                        self.settings.device, resume_from, None if save is None else str(save))
+
+    def _promotion_jobs(self) -> list[TrainJob]:
+        seed = self.settings.random_seed
+        for rung in range(1, self.top_rung + 1):
+            below = [c for c in self.results(rung - 1).finished()]
+            chosen = self._promoted(below, rung - 1)
+            done = {c.number for c in self.results(rung).candidates if any(
+                e.rung == rung and e.random_seed == seed for e in c.evaluations)}
+            jobs = [self._job(c.number, c.spec_yaml, rung, seed) for c in chosen if c.number not in done]
+            if jobs:
+                return jobs
+            self.store.remove_weights(rung - 1)  # the rung is decided: nobody resumes from it
+        return []
+
+    def _promoted(self, candidates: list[res.Candidate], rung: int) -> list[res.Candidate]:
+        """The best ``ceil(n / eta)`` by non-dominated sorting, plus the reference points."""
+        if not candidates:
+            return []
+        loss = pareto.to_loss([(c.psnr(rung), c.latency_ms, c.memory_bytes) for c in candidates],
+                              (True, False, False))
+        count = math.ceil(len(candidates) / self.settings.fidelity.eta)
+        best = set(pareto.select_best(loss, count))
+        return [c for i, c in enumerate(candidates) if i in best or c.reference]
+
+    def _replicate_jobs(self) -> list[TrainJob]:
+        top = self.results()
+        wanted = [top.reference("seed")]
+        confirmed = [c for c in top.finished() if len(c.runs(self.top_rung)) >= 2 and c.reference != "seed"]
+        if len(confirmed) < MAX_CONFIRMATIONS:
+            wanted.append(top.knee())
+        jobs, seen = [], set()
+        for c in wanted:
+            if c is None or not c.runs(self.top_rung) or c.number in seen:
+                continue
+            seen.add(c.number)
+            tried = any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in c.evaluations)
+            if not tried:
+                jobs.append(self._job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed))
+        return jobs
+
+    # ------------------------------------------------------------------ outcomes
+
+    def started(self, job: TrainJob) -> None:
+        """Executors call this when a job starts (kept for symmetry; timing is per job)."""
+
+    def finished(self, job: TrainJob, result: dict) -> None:
+        """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL)."""
+        seconds = float(result.get("job_seconds") or 0.0)
+        self.train_seconds += seconds
+        now = time.perf_counter()
+        self.busy.append((now - seconds, now))
+        record = {k: result.get(k) for k in TRAIN_KEYS if result.get(k) is not None}
+        record.update(iterations=job.iterations, job_iterations=job.job_iterations, job_seconds=seconds,
+                      status=result.get("status") or "failed")
+        self.iterations_this_run += job.job_iterations
+        if record["status"] == "ok" and not res._finite(record.get("psnr")):
+            record.update(status="failed", reason=record.get("reason") or "no finite PSNR")
+        self.store.record(job.number, job.rung, job.random_seed, record)
+        if job.resume_from:  # the previous rung's weights are spent
+            _remove(job.resume_from)
+        trial = self.asked.pop(job.number, None)
+        if trial is not None:
+            self._tell(trial, record)
+        self._show(finished=True)
+
+    def _tell(self, trial: Any, record: dict) -> None:
+        from optuna.trial import TrialState
+
+        proposal = self.proposals.pop(trial.number)
+        metrics = {**proposal.measured, **record, "fidelity": self.settings.fidelity.name,
+                   "device": self.settings.device}
+        trial.set_user_attr("metrics", metrics)
+        st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json",
+                             {**metrics, "evaluations": {f"rung 0, seed {self.settings.random_seed}": record}})
+        values = [record.get("psnr"), metrics.get("latency_ms"), metrics.get("peak_memory_measured_bytes")]
+        if record["status"] == "ok" and all(res._finite(v) for v in values):
+            self.store.study.tell(trial, [float(v) for v in values])
+            return
+        reason = record.get("reason") or record["status"]
+        trial.set_user_attr("failure_reason", reason if record["status"] == "failed" else f"{record['status']}: {reason}")
+        self.store.study.tell(trial, state=TrialState.FAIL)
+
+    def abandon(self, jobs: list[TrainJob]) -> None:
+        """Jobs handed out but not finished (Ctrl-C): rung-0 trials are queued again; later
+        rungs are recomputed by the next run."""
+        for job in jobs:
+            trial = self.asked.pop(job.number, None)
+            self.proposals.pop(job.number, None)
+            if trial is not None:
+                self._requeue(trial.number, trial.params, trial.user_attrs)
+
+    def close(self) -> None:
+        """Trials asked but not told (an error mid-batch) are queued again."""
+        self.abandon([TrainJob(n, 0, 0, "", self.settings.fidelity) for n in list(self.asked)])
+
+    def _show(self, finished: bool = False) -> None:
+        if self.progress is not None:
+            self.progress.update(self, finished)
+
+
+def _remove(path: str) -> None:  # noqa: D103
+    try:
+        import os
+
+        os.remove(path)
+    except OSError:
+        pass

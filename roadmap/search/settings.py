@@ -1,0 +1,186 @@
+"""The settings of a search, resolved once into typed objects.
+
+`resolve_settings` turns the command's options (``None`` = not given) and the settings a study
+was created with into a frozen `SearchSettings`: options left out take the study's value, then
+the default; options given must match the study's (resuming with another fidelity, space,
+sampler ... is refused, naming each difference). Everything is validated here, before any
+study directory is touched, and every error is one line naming the option.
+
+What a study stores (``settings.json``) is `SearchSettings.binding` plus the budget: the
+settings that define what the study measures. How it runs (backend, concurrency, Ray address,
+resources) is `Execution` and may change from one run to the next.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmap.errors import RoadmapError
+from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
+from roadmap.search.space import SearchSpace, default_space_path, load_space
+
+__all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET"]
+
+SAMPLERS = ("nsga2", "tpe", "random")
+DEFAULT_BUDGET = 50
+BACKENDS = ("ray", "local")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits: candidates over a latency / memory limit are rejected before training
+    (no budget used); ``min_psnr`` keeps candidates below it off the front."""
+
+    max_latency_ms: float | None = None
+    max_memory_mb: float | None = None
+    min_psnr: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_latency_ms", "max_memory_mb"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise RoadmapError(f"--{name.replace('_', '-')}: impossible constraint {value:g} (must be > 0)")
+        if self.min_psnr is not None and (not math.isfinite(self.min_psnr) or self.min_psnr >= 100):
+            raise RoadmapError(f"--min-psnr: impossible constraint {self.min_psnr:g} dB (a proxy training "
+                               "reaches 20-40 dB)")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where the trainings run; free to change between runs of one study."""
+
+    backend: str = "ray"
+    address: str | None = None
+    concurrency: int | None = None  # None: CPUs (or GPUs) / per-trial resources
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise RoadmapError(f"--backend: must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.address and self.backend != "ray":
+            raise RoadmapError("--address needs --backend ray")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise RoadmapError(f"--concurrency: must be >= 1, got {self.concurrency}")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise RoadmapError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything one run of ``roadmap search`` needs, validated.
+
+    ``fidelity`` fixes the proxy training and its rungs (`Fidelity.rungs`); ``budget`` counts
+    candidates trained at the first rung (complete + failed); promotions to later rungs and
+    the noise replicates are the search's own and are not counted.
+    """
+
+    study_dir: Path
+    seed: str
+    variant: str
+    space: SearchSpace
+    fidelity: Fidelity
+    budget: int = DEFAULT_BUDGET
+    data: str | None = None
+    sampler: str = "nsga2"
+    population_size: int = 10
+    random_seed: int = 0
+    device: str = "cpu"
+    constraints: Constraints = field(default_factory=Constraints)
+    execution: Execution = field(default_factory=Execution)
+
+    def binding(self) -> dict[str, Any]:
+        """The settings that define what the study measures (``settings.json``)."""
+        return {
+            "seed": self.seed, "variant": self.variant, "space": self.space.to_dict(),
+            "fidelity": self.fidelity.to_dict(), "data": self.data, "sampler": self.sampler,
+            "population_size": self.population_size, "random_seed": self.random_seed,
+            "max_latency_ms": self.constraints.max_latency_ms,
+            "max_memory_mb": self.constraints.max_memory_mb,
+            "min_psnr": self.constraints.min_psnr, "device": self.device,
+        }
+
+    def seed_spec(self):
+        from roadmap.seeds import get_seed
+
+        return get_seed(self.seed, self.variant)
+
+
+def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
+    value = options.get(key)
+    if value is None and stored:
+        value = stored.get(key)
+    return default if value is None else value
+
+
+def _space(options: dict, stored: dict | None, seed: str) -> SearchSpace:
+    if options.get("space"):
+        return load_space(Path(options["space"]), seed)
+    if stored and stored.get("space"):
+        return load_space(stored["space"], seed)
+    return load_space(default_space_path(seed), seed)
+
+
+def _fidelity(options: dict, stored: dict | None) -> Fidelity:
+    if options.get("fidelity") is not None:
+        return load_fidelity(options["fidelity"])
+    if stored and stored.get("fidelity") is not None:
+        value = stored["fidelity"]
+        return Fidelity.from_dict(value) if isinstance(value, dict) else get_fidelity(value)
+    return get_fidelity("default")
+
+
+def _data(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not Path(value).is_dir():
+        raise RoadmapError(f"--data {value}: no such folder")
+    return str(Path(value).resolve())
+
+
+def _device(value: str, execution: Execution) -> str:
+    if value not in DEVICES:
+        raise RoadmapError(f"--device: must be one of {', '.join(DEVICES)}, got {value!r}")
+    if value == "cuda" and not execution.address:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RoadmapError("--device cuda: no CUDA device here")
+    return value
+
+
+def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
+    """Typed settings from the command's ``options`` (``None`` = not given) and the study's
+    ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
+    from roadmap.seeds import get_seed
+
+    seed = _pick(options, stored, "seed", "nafnet")
+    seed_spec = get_seed(seed, _pick(options, stored, "variant", None))
+    variant = str(seed_spec.provenance.get("seed", "")).partition("/")[2]
+    execution = Execution(
+        backend=options.get("backend") or "ray", address=options.get("address"),
+        concurrency=options.get("concurrency"), cpus_per_trial=options.get("cpus_per_trial") or 1.0,
+        gpus_per_trial=options.get("gpus_per_trial") or 0.0)
+    sampler = _pick(options, stored, "sampler", "nsga2")
+    if sampler not in SAMPLERS:
+        raise RoadmapError(f"--sampler: unknown sampler {sampler!r} (choose from {', '.join(SAMPLERS)})")
+    population = _pick(options, stored, "population_size", 10)
+    if not isinstance(population, int) or population < 2:
+        raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")
+    budget = _pick(options, stored, "budget", DEFAULT_BUDGET)
+    if budget < 1:
+        raise RoadmapError(f"--budget: must be >= 1, got {budget}")
+    default_device = "cuda" if execution.gpus_per_trial else "cpu"
+    return SearchSettings(
+        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed),
+        fidelity=_fidelity(options, stored), budget=budget,
+        data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
+        random_seed=_pick(options, stored, "random_seed", 0),
+        device=_device(_pick(options, stored, "device", default_device), execution),
+        constraints=Constraints(*(_pick(options, stored, k, None)
+                                  for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
+        execution=execution,
+    )
