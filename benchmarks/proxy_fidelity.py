@@ -1,143 +1,150 @@
-"""How well does the proxy training rank architectures? Kendall tau between the PSNR of
-the `default` fidelity and of a run with 10x the iterations, over specs spread over
-the transformations (seeds and transformed variants).
+"""How well do cheap proxies rank architectures like long training does?
 
-    python benchmarks/proxy_fidelity.py [--fidelity default] [--factor 10] [--jobs 2]
+    python benchmarks/proxy_fidelity.py [--jobs 2] [--only-table] [--draw]
 
-Each training runs in its own process with one thread (as search trials do). Finished
-runs are cached in ``benchmarks/results/proxy_fidelity_runs.json`` so an interrupted
-benchmark resumes; the table goes to stdout and ``proxy_fidelity.json``.
+Candidates (``benchmarks/proxy_candidates.yaml``, written by ``--draw``): NAFNet-w16, its MOFA
+and UNet-- roadmaps, 17 random draws from ``search_spaces/nafnet.yaml`` and two drastic edits.
+Reference: the ``long`` fidelity (2500 iterations) with random seeds 0 and 1, their mean per
+candidate. Each proxy is scored with Kendall tau and Spearman rho against the reference mean
+(90 % bootstrap intervals over candidates), the pair accuracy on pairs whose reference
+difference exceeds twice the reference's own seed-to-seed spread, whether the reference's best
+candidate is in the proxy's top 3, the seed's rank, and the CPU seconds per candidate.
+
+Every training runs in a worker process with one thread and is cached in
+``benchmarks/results/proxy_runs.json`` as soon as it ends, so a killed run resumes. The table
+goes to stdout and ``benchmarks/results/proxy_fidelity.json``.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, table, write_json  # noqa: E402
+from benchmarks._common import table, write_json  # noqa: E402
+from benchmarks.proxy import stats  # noqa: E402
+from benchmarks.proxy.candidates import load_candidates, write_candidates  # noqa: E402
+from benchmarks.proxy.methods import REFERENCE  # noqa: E402
+from benchmarks.proxy.runs import RunCache, run_all  # noqa: E402
 
-# label -> (seed, variant, steps); steps as roadmap.transforms.apply_steps takes them.
-SPECS: dict[str, tuple[str, str, list[dict] | str]] = {
-    "nafnet-w16": ("nafnet", "w16", []),
-    "nafnet-w16 pconv0.25": ("nafnet", "w16", [{"transform": "pconv", "params": {"portion": 0.25}}]),
-    "nafnet-w16 pconv0.5+decouple": ("nafnet", "w16", [
-        {"transform": "pconv", "params": {"portion": 0.5}},
-        {"transform": "decouple", "params": {"direction": "both", "portion": 0.25}}]),
-    "nafnet-w16 mofa": ("nafnet", "w16", "mofa"),
-    "nafnet-w16 unet--": ("nafnet", "w16", "unet--"),
-    "nafnet-w16 depth2": ("nafnet", "w16", [{"transform": "depth", "params": {"levels": 2}}]),
-    "nafnet-w16 drop_skip0": ("nafnet", "w16", [{"transform": "drop_skips", "params": {"levels": [0]}}]),
-    "nafnet-w16 pconv0.125+pdw": ("nafnet", "w16", [
-        {"transform": "pconv", "params": {"portion": 0.125}},
-        {"transform": "pdwconv", "params": {"threshold": 2}}]),
-    "unet-w16": ("unet", "w16", []),
-    "pmrid-rgb": ("pmrid", "rgb", []),
-}
+# The training settings of every proxy below: the `default` preset's batch, crop, learning rate
+# and validation set (written out, so the cache stays valid if the presets change).
+BASE = {"name": "proxy", "batch": 8, "crop": 48, "lr": 2e-3, "val_crop": 128, "val_count": 8}
+RUNGS = {"name": "rungs 150/450/1350", "kind": "rungs", "base": BASE, "rungs": [150, 450, 1350]}
+OLD_DEFAULT = {"name": "default 180", "kind": "train", "fidelity": {**BASE, "name": "default-180", "iterations": 180}}
+INHERIT = {"name": "inherit 1350 + 150/450", "kind": "rungs", "base": BASE, "rungs": [150, 450],
+           "init": "seed", "seed_iterations": 1350}
+# (method, random seeds) to train for every candidate
+PLAN = [(REFERENCE, (0, 1)), (RUNGS, (0, 1)), (OLD_DEFAULT, (0,)), (INHERIT, (0,))]
+SH_REFERENCES = ("seed", "mofa", "unet--")
+DEFAULT_PROXY = "successive halving 150/450/1350"
 
 
-def build_spec(label: str):
-    """The `UNetSpec` of a benchmark label."""
-    import roadmap
-    from roadmap.transforms import apply_steps
-
-    seed, variant, steps = SPECS[label]
-    spec = roadmap.get_seed(seed, variant)
-    if isinstance(steps, str):
-        from roadmap.roadmaps import get_roadmap
-
-        steps = get_roadmap(steps, spec)
-    return apply_steps(spec, steps) if steps else spec
+def _get(cache: RunCache, method: dict, steps: list, seed: int) -> dict | None:
+    record = cache.get(method, steps, seed)
+    return record if record and record.get("status") == "ok" else None
 
 
-def run_one(label: str, fidelity: dict, seed: int) -> dict:
-    """Train one spec at one fidelity in this (worker) process; 1 thread."""
-    import torch
+def _rung(record: dict | None, k: int, key: str = "psnr") -> float:
+    rungs = (record or {}).get("rungs") or []
+    return rungs[k][key] if len(rungs) > k else math.nan
 
-    torch.set_num_threads(1)
-    from roadmap.evaluation import evaluate_spec
 
-    t0 = time.perf_counter()
-    out = evaluate_spec(build_spec(label), fidelity, None, random_seed=seed, measure=False)
-    out["wall_seconds"] = time.perf_counter() - t0
+def _rung_cost(record: dict | None, k: int) -> float:
+    rungs = (record or {}).get("rungs") or []
+    return sum(r["cpu_seconds"] for r in rungs[: k + 1]) if len(rungs) > k else math.nan
+
+
+def successive_halving(psnr_by_rung: np.ndarray, labels: list[str], eta: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(score, highest rung) of each candidate under successive halving on PSNR: every rung
+    promotes its best ``ceil(n / eta)`` plus the reference points; the score orders by the
+    rung reached, then the PSNR there (what the search's front is declared from)."""
+    n_rungs = psnr_by_rung.shape[1]
+    alive = np.ones(len(labels), dtype=bool)
+    reached = np.zeros(len(labels), dtype=int)
+    for k in range(1, n_rungs):
+        idx = np.flatnonzero(alive)
+        best = idx[np.argsort(-psnr_by_rung[idx, k - 1], kind="stable")[: math.ceil(len(idx) / eta)]]
+        alive = np.isin(np.arange(len(labels)), best) | (alive & np.isin(labels, SH_REFERENCES))
+        reached[alive] = k
+    score = np.array([100.0 * r + psnr_by_rung[i, r] for i, r in enumerate(reached)])
+    return score, reached
+
+
+def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarray, float]]:
+    """proxy name -> (score per candidate, mean CPU seconds per candidate)."""
+    labels = list(cands)
+    rec = {name: [_get(cache, m, cands[c], s) for c in labels] for name, m, s in (
+        ("r0", RUNGS, 0), ("r1", RUNGS, 1), ("old", OLD_DEFAULT, 0), ("inh", INHERIT, 0))}
+    out: dict[str, tuple[np.ndarray, float]] = {}
+    out["old default: 180 it"] = (np.array([(r or {}).get("psnr", math.nan) for r in rec["old"]]),
+                                  np.nanmean([(r or {}).get("cpu_seconds", math.nan) for r in rec["old"]]))
+    by_rung = np.array([[_rung(r, k) for k in range(3)] for r in rec["r0"]])
+    cost = np.array([[_rung_cost(r, k) for k in range(3)] for r in rec["r0"]])
+    for k, its in enumerate((150, 450, 1350)):
+        out[f"rung {k}: {its} it"] = (by_rung[:, k], float(np.nanmean(cost[:, k])))
+    both = np.array([[_rung(r, 2) for r in rec["r0"]], [_rung(r, 2) for r in rec["r1"]]])
+    out["rung 2, mean of 2 seeds"] = (both.mean(axis=0), 2 * float(np.nanmean(cost[:, 2])))
+    out["train loss, rung 1 (mean)"] = (np.array([-_rung(r, 1, "mean_loss") for r in rec["r0"]]),
+                                        float(np.nanmean(cost[:, 1])))
+    if not np.isnan(by_rung).any():
+        score, reached = successive_halving(by_rung, labels)
+        spent = np.array([cost[i, r] for i, r in enumerate(reached)])
+        out[DEFAULT_PROXY] = (score, float(spent.mean()))
+    for k, its in enumerate((150, 450)):
+        out[f"inherit (seed 1350 it) + {its} it"] = (
+            np.array([_rung(r, k) for r in rec["inh"]]),
+            float(np.nanmean([_rung_cost(r, k) for r in rec["inh"]])))
     return out
 
 
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b of two equally long score lists (ties counted as in tau-b)."""
-    conc = disc = ties_a = ties_b = 0
-    n = len(a)
-    for i in range(n):
-        for j in range(i + 1, n):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif (da > 0) == (db > 0):
-                conc += 1
-            else:
-                disc += 1
-    denom = ((conc + disc + ties_a) * (conc + disc + ties_b)) ** 0.5
-    return (conc - disc) / denom if denom else float("nan")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from roadmap.evaluation.fidelity import get_fidelity
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--fidelity", default="default")
-    p.add_argument("--factor", type=float, default=10.0, help="iterations multiplier of the reference")
-    p.add_argument("--reference", help="a preset used as the reference instead of --factor (e.g. long)")
     p.add_argument("--jobs", type=int, default=2, help="trainings in parallel (1 thread each)")
-    p.add_argument("--random-seed", type=int, default=0)
-    p.add_argument("--specs", nargs="*", default=list(SPECS), help="labels (default: all)")
+    p.add_argument("--only-table", action="store_true", help="print from the cache, train nothing")
+    p.add_argument("--draw", action="store_true", help="re-draw the candidate file, then stop")
     args = p.parse_args(argv)
-
-    proxy = get_fidelity(args.fidelity)
-    ref = get_fidelity(args.reference) if args.reference else proxy.scaled(args.factor)
-    cache_path = RESULTS / "proxy_fidelity_runs.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-
-    def key(label, fid):
-        return json.dumps([label, fid.to_dict(), args.random_seed], sort_keys=True)
-
-    todo = [(l, f) for f in (ref, proxy) for l in args.specs if key(l, f) not in cache]  # long first
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(run_one, l, f.to_dict(), args.random_seed): (l, f) for l, f in todo}
-        for fut in as_completed(futures):
-            l, f = futures[fut]
-            cache[key(l, f)] = fut.result()
-            print(f"done: {l} @ {f.name}: PSNR {cache[key(l, f)]['psnr']} "
-                  f"({cache[key(l, f)]['wall_seconds']:.0f} s)", file=sys.stderr, flush=True)
-            write_json(cache_path.name, cache)
-
-    rows, a, b = [], [], []
-    for l in args.specs:
-        r_p, r_r = cache[key(l, proxy)], cache[key(l, ref)]
-        rows.append([l, f"{r_p['params']:,}", f"{r_p['macs'] / 1e9:.2f}G",
-                     f"{r_p['psnr']:.2f}" if r_p["psnr"] is not None else r_p["status"],
-                     f"{r_r['psnr']:.2f}" if r_r["psnr"] is not None else r_r["status"],
-                     f"{r_p['train_seconds']:.0f}", f"{r_r['train_seconds']:.0f}"])
-        if r_p["psnr"] is not None and r_r["psnr"] is not None:
-            a.append(r_p["psnr"])
-            b.append(r_r["psnr"])
-    tau = kendall_tau(a, b)
-    print(table(rows, ["spec", "params", "MACs", f"PSNR {proxy.name}", f"PSNR {ref.name}",
-                       "train s", "ref train s"]))
-    print(f"\nKendall tau ({proxy.name} vs {ref.name}, {len(a)} specs): {tau:.3f}  (target >= 0.6)")
+    if args.draw:
+        print(f"wrote {write_candidates()}")
+        return 0
+    cands, cache = load_candidates(), RunCache()
+    if not args.only_table:
+        run_all([(c, m, cands[c], s) for m, seeds in PLAN for s in seeds for c in cands], cache, args.jobs)
+    labels = list(cands)
+    ref_runs = np.array([[(_get(cache, REFERENCE, cands[c], s) or {}).get("psnr", math.nan) for c in labels]
+                         for s in (0, 1)])
+    ok = ~np.isnan(ref_runs).any(axis=0)
+    reference = ref_runs.mean(axis=0)
+    spread = stats.seed_spread(ref_runs[0, ok], ref_runs[1, ok])
+    min_gap = 2 * spread["mean_abs_diff_db"]
+    rows, report = [], {}
+    for name, (score, cpu) in proxies(cache, cands).items():
+        use = ok & ~np.isnan(score)
+        if use.sum() < 5:
+            continue
+        s = stats.summarise(score[use], reference[use], min_gap, int(np.flatnonzero(np.array(labels)[use] == "seed")[0]))
+        report[name] = {**s, "cpu_seconds_per_candidate": cpu, "candidates": int(use.sum())}
+        mark = " (default)" if name == DEFAULT_PROXY else ""
+        rows.append([name + mark, f"{s['kendall_tau']:.2f} [{s['kendall_tau_90ci'][0]:.2f}, {s['kendall_tau_90ci'][1]:.2f}]",
+                     f"{s['spearman_rho']:.2f} [{s['spearman_rho_90ci'][0]:.2f}, {s['spearman_rho_90ci'][1]:.2f}]",
+                     f"{s['pair_accuracy']:.2f} ({s['pairs']})", "yes" if s["best_in_top3"] else "no",
+                     f"{s['seed_rank']} (ref {s['seed_rank_reference']})", f"{cpu:.0f}", int(use.sum())])
+    print(f"reference: long (2500 it), random seeds 0 and 1, {int(ok.sum())} candidates, PSNR "
+          f"{np.nanmin(reference):.2f}-{np.nanmax(reference):.2f} dB (span {np.nanmax(reference) - np.nanmin(reference):.2f})")
+    print(f"reference seed-to-seed: mean |diff| {spread['mean_abs_diff_db']:.3f} dB, single-run sigma "
+          f"{spread['sigma_db']:.3f} dB, tau(seed 0, seed 1) {spread['kendall_tau']:.2f}; pairs count when "
+          f"the reference difference exceeds {min_gap:.3f} dB\n")
+    print(table(rows, ["proxy", "Kendall tau [90% CI]", "Spearman rho [90% CI]", "pair acc. (pairs)",
+                       "best in top 3", "seed rank", "CPU s/cand.", "n"]))
     path = write_json("proxy_fidelity.json", {
-        "proxy_fidelity": proxy.to_dict(), "reference_fidelity": ref.to_dict(),
-        "random_seed": args.random_seed, "kendall_tau": tau,
-        "specs": {l: {"proxy": cache[key(l, proxy)], "reference": cache[key(l, ref)]} for l in args.specs},
-    })
-    print(f"wrote {path}")
+        "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
+                      "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
+        "proxies": report, "default": DEFAULT_PROXY, "candidates": cands})
+    print(f"\nwrote {path}")
     return 0
 
 

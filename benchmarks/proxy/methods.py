@@ -34,12 +34,11 @@ def _train(method: dict, steps: list[dict], seed: int) -> dict:
 
 
 def _fidelity(method: dict, iterations: int):
-    from dataclasses import replace
+    """The method's training settings (explicit, so a change of the presets leaves the cache
+    valid) for ``iterations`` steps."""
+    from roadmap.evaluation.fidelity import Fidelity
 
-    from roadmap.evaluation.fidelity import get_fidelity
-
-    base = get_fidelity(method.get("base", "default"))
-    return replace(base, iterations=iterations, **method.get("overrides", {}))
+    return Fidelity.from_dict({**method["base"], "iterations": iterations})
 
 
 def _initial_model(method: dict, steps: list[dict], seed: int):

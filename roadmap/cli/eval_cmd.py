@@ -56,11 +56,11 @@ def format_result(name: str, r: dict) -> str:
 def run(args) -> int:
     from roadmap.evaluation import evaluate_spec
     from roadmap.evaluation.data import load_data
-    from roadmap.evaluation.fidelity import Fidelity, get_fidelity
+    from roadmap.evaluation.fidelity import Fidelity, load_fidelity
     from roadmap.seeds import resolve_spec
 
     spec = resolve_spec(args.spec, args.variant)
-    fidelity = get_fidelity(args.fidelity)
+    fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:
         if args.threads < 1:
             raise RoadmapError(f"--threads: must be >= 1, got {args.threads}")
@@ -93,7 +93,9 @@ def register(sub) -> None:
     )
     add_spec_argument(p)
     p.add_argument("--fidelity", default="default",
-                   help="training preset: smoke, quick, default, long (default: default)")
+                   help="training preset (smoke, quick, default, long) or a YAML/JSON file of fidelity "
+                        "fields, as `search` takes (default: default, the search's top rung: "
+                        "150 + 300 + 900 iterations)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="folder of clean images, or with input/ and target/ pairs "
                         "(default: photographs shipped with scikit-image)")

@@ -108,17 +108,17 @@ def _text(summary: Any) -> str:
                      f"({summary.noise['replicated_candidates']} candidate(s) trained twice)")
     knee = summary.knee
     if knee is not None:
-        versus = knee.get("versus_seed") or {}
-        psnr = versus.get("psnr")
-        verdict = "" if psnr is None else (
-            f"; vs the seed: PSNR {psnr['delta']:+.2f} dB ({psnr['verdict']} within +/-{psnr['band']:.2f} dB), "
-            f"latency {versus['latency_ms']['delta']:+.1f} ms ({versus['latency_ms']['verdict']}): "
-            f"{versus['overall']}" if psnr["band"] is not None else "")
-        lines.append(f"recommended (knee): trial {knee['number']}, PSNR {knee['psnr']:.2f} dB over "
-                     f"{knee['runs']} run(s), {knee['latency_ms']:.1f} ms{verdict}")
+        band = "" if knee["psnr_band_db"] is None else f" +/-{knee['psnr_band_db']:.2f}"
+        lines.append(f"recommended (knee): trial {knee['number']}, PSNR {knee['psnr']:.2f}{band} dB over "
+                     f"{knee['runs']} run(s), {knee['latency_ms']:.1f} ms")
+        if knee["verdict"]:
+            lines.append(f"  against the seed: {knee['verdict']}")
     timing = summary.timing
-    lines.append(f"this run: {timing.get('trials_this_run', 0)} new candidates, "
-                 f"{timing.get('iterations_this_run', 0)} training steps in {timing.get('total_seconds', 0):.0f} s; "
-                 f"time outside training and measurement: {timing.get('overhead_share', 0):.1%} of the search loop")
+    if not timing.get("iterations_this_run") and not timing.get("trials_this_run"):
+        lines.append("this run: nothing to run (budget spent, every promotion and replicate done)")
+    else:
+        lines.append(f"this run: {timing.get('trials_this_run', 0)} new candidates, {timing['iterations_this_run']} "
+                     f"training steps in {timing.get('total_seconds', 0):.0f} s; time outside training and "
+                     f"measurement: {timing.get('overhead_share', 0):.1%} of the search loop")
     lines.append(f"review it with: roadmap pareto {summary.study}")
     return "\n".join(lines)

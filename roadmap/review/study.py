@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from roadmap.errors import RoadmapError
-from roadmap.search.results import Candidate, Noise, StudyResults, overall, study_results
+from roadmap.search.results import Candidate, Noise, StudyResults, finite_or_none, overall, study_results
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
 
 __all__ = [
@@ -152,14 +152,6 @@ def _ranges(numbers: list[int]) -> str:
     return ",".join(parts)
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -173,12 +165,12 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
     runs = c.runs(rung)
     versus = results.versus_seed(c)
     ssims = [e.ssim for e in runs if e.ssim is not None]
-    params, macs = _num(m.get("params")), _num(m.get("macs"))
+    params, macs = finite_or_none(m.get("params")), finite_or_none(m.get("macs"))
     psnr = c.psnr(rung)
     return TrialRecord(
         number=c.number, psnr=psnr, latency_ms=c.latency_ms, peak_memory_measured_bytes=c.memory_bytes,
-        ssim=float(np.mean(ssims)) if ssims else _num(m.get("ssim")),
-        peak_memory_predicted_bytes=_num(m.get("peak_memory_predicted_bytes")),
+        ssim=float(np.mean(ssims)) if ssims else finite_or_none(m.get("ssim")),
+        peak_memory_predicted_bytes=finite_or_none(m.get("peak_memory_predicted_bytes")),
         params=None if params is None else int(params), macs=None if macs is None else int(macs),
         transforms=list(c.transforms or _steps_from_yaml(c.spec_yaml)), reference=c.reference,
         spec_yaml=c.spec_yaml, metrics=dict(m), psnr_runs=[e.psnr for e in runs],

@@ -21,7 +21,7 @@ from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
-from roadmap.search.results import StudyResults, overall
+from roadmap.search.results import StudyResults, describe_versus_seed, overall
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
 
@@ -257,10 +257,15 @@ def knee_summary(results: StudyResults) -> dict | None:
     if knee is None:
         return None
     versus = results.versus_seed(knee)
-    return {"number": knee.number, "psnr": knee.psnr(results.top_rung), "runs": len(knee.runs(results.top_rung)),
-            "latency_ms": knee.latency_ms, "peak_memory_bytes": knee.memory_bytes,
-            "transforms": knee.transforms, "versus_seed": None if versus is None else {
-                "overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}}
+    seed = results.reference("seed")
+    summary = {"number": knee.number, "psnr": knee.psnr(results.top_rung), "runs": len(knee.runs(results.top_rung)),
+               "psnr_band_db": results.noise.mean_band(len(knee.runs(results.top_rung))),
+               "latency_ms": knee.latency_ms, "peak_memory_bytes": knee.memory_bytes,
+               "transforms": knee.transforms, "versus_seed": None, "verdict": None}
+    if versus is not None:
+        summary["versus_seed"] = {"overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}
+        summary["verdict"] = describe_versus_seed(summary["versus_seed"], seed.latency_ms, seed.memory_bytes)
+    return summary
 
 
 def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str],

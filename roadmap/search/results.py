@@ -21,7 +21,8 @@ import numpy as np
 from roadmap import pareto
 
 __all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
-           "study_results", "compare", "noise_floor"]
+           "study_results", "compare", "noise_floor", "finite_or_none",
+           "describe_versus_seed", "overall"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,11 @@ class Candidate:
 
     @property
     def latency_ms(self) -> float | None:
-        return _num(self.metrics.get("latency_ms"))
+        return finite_or_none(self.metrics.get("latency_ms"))
 
     @property
     def memory_bytes(self) -> float | None:
-        return _num(self.metrics.get("peak_memory_measured_bytes"))
+        return finite_or_none(self.metrics.get("peak_memory_measured_bytes"))
 
     @property
     def measured(self) -> bool:
@@ -118,7 +119,8 @@ class Comparison:
     verdict: str
 
 
-def _num(x: Any) -> float | None:
+def finite_or_none(x: Any) -> float | None:
+    """``x`` as a float when it is a finite number, else None."""
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -127,13 +129,13 @@ def _num(x: Any) -> float | None:
 
 
 def _finite(x: Any) -> bool:
-    return _num(x) is not None
+    return finite_or_none(x) is not None
 
 
 def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
-    return Evaluation(rung, seed, str(rec.get("status") or "failed"), _num(rec.get("psnr")),
-                      _num(rec.get("ssim")), rec.get("iterations"), rec.get("reason"),
-                      _num(rec.get("train_seconds")))
+    return Evaluation(rung, seed, str(rec.get("status") or "failed"), finite_or_none(rec.get("psnr")),
+                      finite_or_none(rec.get("ssim")), rec.get("iterations"), rec.get("reason"),
+                      finite_or_none(rec.get("train_seconds")))
 
 
 def load_candidates(study: Any) -> list[Candidate]:
@@ -149,7 +151,7 @@ def load_candidates(study: Any) -> list[Candidate]:
         evals = sorted((_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
                        key=lambda e: (e.rung, e.random_seed))
         if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
-            evals = [Evaluation(0, 0, "ok", _num(t.values[0]), _num((attrs.get("metrics") or {}).get("ssim")))]
+            evals = [Evaluation(0, 0, "ok", finite_or_none(t.values[0]), finite_or_none((attrs.get("metrics") or {}).get("ssim")))]
         out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
                              attrs.get("spec_yaml"), dict(attrs.get("metrics") or {}), evals, reason))
     return sorted(out, key=lambda c: c.number)
@@ -204,6 +206,28 @@ def overall(comparisons: dict[str, Comparison]) -> str:
     if "better" not in verdicts:
         return "dominated"
     return "trade-off"
+
+
+_OVERALL_WORDS = {"dominates": "dominates the seed beyond the noise", "dominated": "is dominated by the seed",
+                  "tie": "ties with the seed in every objective", "trade-off": "trades off against the seed",
+                  "unknown": "cannot be judged against the seed (no noise estimate yet)"}
+
+
+def describe_versus_seed(versus: dict, seed_latency_ms: float, seed_memory_bytes: float) -> str:
+    """``versus`` (``{"psnr": {delta, band, verdict}, "latency_ms": ..., "peak_memory_bytes": ...}``,
+    as `compare` gives, in dict form) in words, e.g. ``PSNR -0.05 dB (a tie: within +/-0.20 dB),
+    38 % faster, 21 % less memory: trades off against the seed``."""
+    psnr = versus["psnr"]
+    band = "" if psnr.get("band") is None else f" within +/-{psnr['band']:.2f} dB"
+    parts = [f"PSNR {psnr['delta']:+.2f} dB ({'a tie:' if psnr['verdict'] == 'tie' else psnr['verdict']}{band})"]
+    for key, base, less, more, noun in (("latency_ms", seed_latency_ms, "faster", "slower", ""),
+                                        ("peak_memory_bytes", seed_memory_bytes, "less", "more", " memory")):
+        c = versus[key]
+        share = abs(c["delta"]) / base if base else 0.0
+        word = less if c["delta"] < 0 else more
+        parts.append(f"{share:.0%} {word}{noun}" + (" (a tie: within the timing noise)" if c["verdict"] == "tie"
+                                                    and c["delta"] else ""))
+    return ", ".join(parts) + f": {_OVERALL_WORDS[versus.get('overall', 'unknown')]}"
 
 
 @dataclass

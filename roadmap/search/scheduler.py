@@ -102,6 +102,8 @@ class Scheduler:
         if not jobs and not self.stop_requested:
             jobs = self._promotion_jobs() or self._replicate_jobs()
             jobs = jobs[: self.concurrency]
+        if 0 < len(jobs) < self.concurrency:  # a free slot: the seed's replicate needs nobody
+            jobs += [j for j in self._seed_replicate() if j.number not in {x.number for x in jobs}][:1]
         if self.stop_requested:
             self.abandon(jobs)
             return None
@@ -155,6 +157,14 @@ class Scheduler:
         best = set(pareto.select_best(loss, count))
         return [c for i, c in enumerate(candidates) if i in best or c.reference]
 
+    def _seed_replicate(self) -> list[TrainJob]:
+        """The seed at the top rung with the second random seed, once the seed is measured."""
+        seed = self.results().reference("seed")
+        if seed is None or seed.state != "COMPLETE" or any(
+                e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in seed.evaluations):
+            return []
+        return [self._job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
+
     def _replicate_jobs(self) -> list[TrainJob]:
         top = self.results()
         wanted = [top.reference("seed")]
@@ -186,7 +196,7 @@ class Scheduler:
         record.update(iterations=job.iterations, job_iterations=job.job_iterations, job_seconds=seconds,
                       status=result.get("status") or "failed")
         self.iterations_this_run += job.job_iterations
-        if record["status"] == "ok" and not res._finite(record.get("psnr")):
+        if record["status"] == "ok" and res.finite_or_none(record.get("psnr")) is None:
             record.update(status="failed", reason=record.get("reason") or "no finite PSNR")
         self.store.record(job.number, job.rung, job.random_seed, record)
         if job.resume_from:  # the previous rung's weights are spent
@@ -206,7 +216,7 @@ class Scheduler:
         st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json",
                              {**metrics, "evaluations": {f"rung 0, seed {self.settings.random_seed}": record}})
         values = [record.get("psnr"), metrics.get("latency_ms"), metrics.get("peak_memory_measured_bytes")]
-        if record["status"] == "ok" and all(res._finite(v) for v in values):
+        if record["status"] == "ok" and all(res.finite_or_none(v) is not None for v in values):
             self.store.study.tell(trial, [float(v) for v in values])
             return
         reason = record.get("reason") or record["status"]

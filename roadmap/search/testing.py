@@ -85,9 +85,18 @@ class FakeEvaluator:
             time.sleep(self.train_seconds)
         if job.number in self.fail_numbers:
             raise RuntimeError(f"injected failure for trial {job.number}")
+        if job.resume_from is not None:  # like the real evaluator: continue from that file
+            from pathlib import Path
+
+            Path(job.resume_from).read_bytes()
         psnr = self.psnr(load_spec(job.spec_yaml), job.iterations, job.random_seed)
         out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "noisy_psnr": 20.2,
                "train_seconds": time.perf_counter() - t0, "status": "ok"}
         if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
             out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {self.fail_psnr_below}")
+        elif job.save_weights is not None:
+            from pathlib import Path
+
+            Path(job.save_weights).parent.mkdir(parents=True, exist_ok=True)
+            Path(job.save_weights).write_text(f"fake weights of trial {job.number} at rung {job.rung}\n")
         return out

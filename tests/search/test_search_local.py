@@ -1,148 +1,166 @@
-"""`roadmap search --backend local` with the fake evaluator: budget accounting, references,
-failures, constraints, resume and refused resumes, bad input (exit 2, study unchanged)."""
+"""The search in process with the fake evaluator: budget accounting, references, files,
+failures, constraints, resume and refused resumes; bad input on the command line (one line,
+exit 2, study unchanged)."""
+import io
 import json
 
 import pytest
-from conftest import counted, finished_records, snapshot, trials
+from conftest import (counted, evaluations, finished_records, run_cli, search, snapshot, trials)
 
-from roadmap.cli import main
+from roadmap.search.testing import FakeEvaluator
 
-
-def run(capsys, *argv):
-    code = main(["search", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+METRIC_KEYS = {"psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
+               "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity", "device"}
 
 
-def local(study, *extra):
-    return ("--backend", "local", "--study", str(study), "--fidelity", "smoke", "--quiet", *extra)
-
-
-def test_budget_references_and_files(tmp_path, capsys, fake_env):
+def test_budget_references_and_files(tmp_path):
     study = tmp_path / "s"
-    code, out, _ = run(capsys, *local(study, "--budget", "8", "--json"))
-    assert code == 0
-    summary = json.loads(out)
-    assert summary["done"] == 8 and counted(study) == 8
+    summary = search(study, budget=8, fidelity="smoke")
+    assert summary.done == 8 and counted(study) == 8 and not summary.interrupted
     ts = trials(study)
-    refs = [t.user_attrs.get("reference") for t in ts[:3]]
-    assert refs == ["seed", "mofa", "unet--"]
+    assert [t.user_attrs.get("reference") for t in ts[:3]] == ["seed", "mofa", "unet--"]
     assert ts[0].user_attrs["transforms"] == []
     assert [s["transform"] for s in ts[2].user_attrs["transforms"]] == ["msiam"]
-    settings = json.loads((study / "settings.json").read_text())
-    assert settings["seed"] == "nafnet" and settings["variant"] == "w16" and settings["sampler"] == "nsga2"
-    for t in ts:
-        if t.state.name == "COMPLETE":
-            assert len(t.values) == 3
-            d = study / "trials" / str(t.number)
-            metrics = json.loads((d / "metrics.json").read_text())
-            assert metrics == t.user_attrs["metrics"]
-            assert t.values == [metrics["psnr"], metrics["latency_ms"], metrics["peak_memory_measured_bytes"]]
-            assert (d / "spec.yaml").read_text() == t.user_attrs["spec_yaml"]
-            assert {"psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
-                    "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity",
-                    "device"} <= set(metrics)
+    stored = json.loads((study / "settings.json").read_text())
+    assert (stored["seed"], stored["variant"], stored["sampler"], stored["budget"]) == ("nafnet", "w16", "nsga2", 8)
+    evals = evaluations(study)
+    complete = [t for t in ts if t.state.name == "COMPLETE"]
+    assert len(complete) == 8
+    for t in complete:
+        d = study / "trials" / str(t.number)
+        metrics = json.loads((d / "metrics.json").read_text())
+        stored_evals = metrics.pop("evaluations")
+        assert metrics == t.user_attrs["metrics"] and METRIC_KEYS <= set(metrics)
+        assert t.values == [metrics["psnr"], metrics["latency_ms"], metrics["peak_memory_measured_bytes"]]
+        assert (d / "spec.yaml").read_text() == t.user_attrs["spec_yaml"]
+        # every evaluation of the trial, and only those, in metrics.json and the study
+        assert stored_evals == {f"rung {r}, seed {s}": rec for (n, r, s), rec in evals.items() if n == t.number}
+        assert stored_evals["rung 0, seed 0"]["psnr"] == metrics["psnr"]
+    # one rung (smoke): the seed is trained again with random seed 1 (the noise floor)
+    assert (ts[0].number, 0, 1) in evals and summary.noise["replicated_candidates"] >= 1
 
 
-def test_resume_extends_without_rerunning_and_refuses_other_settings(tmp_path, capsys, fake_env):
+def test_resume_extends_without_rerunning_and_refuses_other_settings(tmp_path, capsys):
     study = tmp_path / "s"
-    assert run(capsys, *local(study, "--budget", "5", "--sampler", "tpe"))[0] == 0
-    before = finished_records(study)
-    # same study, options left out -> the study's settings; 3 more trials
-    code, _, _ = run(capsys, "--backend", "local", "--study", str(study), "--budget", "8", "--quiet")
-    assert code == 0 and counted(study) == 8
-    after = finished_records(study)
-    assert all(after[n] == rec for n, rec in before.items())
-    # nothing left to do
-    code, out, _ = run(capsys, *local(study, "--budget", "8"))
-    assert code == 0 and "nothing to run" in out
-    # conflicting settings are refused, naming them, and nothing changes
+    search(study, budget=5, fidelity="smoke", sampler="tpe")
+    before, evals_before = finished_records(study), evaluations(study)
+    assert len(before) == 5
+    # options left out take the study's settings; 3 more candidates
+    summary = search(study, budget=8)
+    assert summary.done == 8 and counted(study) == 8 and summary.timing["trials_this_run"] == 3
+    after, evals_after = finished_records(study), evaluations(study)
+    assert {n: after[n] for n in before} == before
+    assert {k: evals_after[k] for k in evals_before} == evals_before
+    # the same budget again: nothing is trained and nothing changes
+    again = search(study, budget=8)
+    assert again.timing["trials_this_run"] == 0 and again.timing["iterations_this_run"] == 0
+    assert evaluations(study) == evals_after and finished_records(study) == after
+    # other settings are refused on one line naming them, and nothing changes
     snap = snapshot(study)
-    code, _, err = run(capsys, *local(study, "--budget", "9", "--sampler", "random", "--random-seed", "3"))
+    code, _, err = run_cli(capsys, "search", "--backend", "local", "--study", str(study), "--budget", "9",
+                           "--quiet", "--sampler", "random", "--random-seed", "3")
     assert code == 2
-    assert err.count("\n") == 1 and "sampler" in err and "random_seed" in err
+    assert err.startswith("roadmap search: error: ") and err.count("\n") == 1
+    assert "sampler" in err and "random_seed" in err
     assert snapshot(study) == snap
 
 
-def test_forced_failure_is_stored_and_the_study_goes_on(tmp_path, capsys, fake_env, monkeypatch):
-    monkeypatch.setenv("ROADMAP_SEARCH_FAIL_TRIALS", "1,4")
+def test_forced_failure_is_stored_and_the_study_goes_on(tmp_path):
     study = tmp_path / "s"
-    assert run(capsys, *local(study, "--budget", "7"))[0] == 0
+    doomed = {1, 4, 6}  # trial 1 is the mofa reference; a number may go to a rejected duplicate
+    summary = search(study, FakeEvaluator(fail_numbers=frozenset(doomed)), budget=7, fidelity="smoke")
     ts = {t.number: t for t in trials(study)}
-    assert ts[1].state.name == "FAIL" and "injected failure" in ts[1].user_attrs["failure_reason"]
-    assert json.loads((study / "trials" / "1" / "metrics.json").read_text())["status"] == "failed"
-    assert counted(study) == 7 and sum(t.state.name == "COMPLETE" for t in ts.values()) >= 5
+    failed = {n for n, t in ts.items() if t.state.name == "FAIL"}
+    assert 1 in failed and len(failed) >= 2 and failed <= doomed
+    assert summary.done == counted(study) == 7 and summary.failed == len(failed)
+    for n in failed:
+        assert "injected failure for trial" in ts[n].user_attrs["failure_reason"]
+        metrics = json.loads((study / "trials" / str(n) / "metrics.json").read_text())
+        assert metrics["status"] == "failed" and "injected failure" in metrics["reason"]
+        assert evaluations(study)[(n, 0, 0)]["status"] == "failed"
+    for n in doomed - failed:
+        assert ts[n].user_attrs["failure_reason"].startswith("rejected: duplicate")
+    # the study went on: every other counted trial completed, and trials after the failures too
+    assert all(ts[n].state.name in ("COMPLETE", "PRUNED") for n in ts if n not in failed)
+    assert summary.complete == 7 - len(failed) and max(ts) > max(failed)
 
 
-def test_diverged_trials_fail_with_reason(tmp_path, capsys, fake_env, monkeypatch):
-    monkeypatch.setenv("ROADMAP_FAKE_FAIL_PSNR_BELOW", "100")
+def test_diverged_trials_fail_with_reason(tmp_path):
     study = tmp_path / "s"
-    assert run(capsys, *local(study, "--budget", "3"))[0] == 0
-    for t in trials(study):
-        assert t.state.name == "FAIL" and t.user_attrs["failure_reason"].startswith("diverged")
+    summary = search(study, FakeEvaluator(fail_psnr_below=100), budget=3, fidelity="smoke")
+    ts = trials(study)
+    assert summary.done == 3 and summary.failed == 3 and len(ts) == 3
+    for t in ts:
+        assert t.state.name == "FAIL" and t.user_attrs["failure_reason"].startswith("diverged: fake PSNR")
+    assert summary.front_size == 0 and summary.knee is None
 
 
-def test_memory_constraint_rejects_before_training_without_budget(tmp_path, capsys, fake_env):
+def test_memory_constraint_rejects_before_training_without_budget(tmp_path):
     study = tmp_path / "s"
-    # the fake seed (w16) predicts ~13 MB; MSIAM / dropped skips go below 12
-    code, out, _ = run(capsys, *local(study, "--budget", "6", "--max-memory-mb", "12.5", "--json"))
-    assert code == 0
+    # the fake seed (w16) predicts ~13.5 MiB; MSIAM / dropped skips go below 12.5
+    summary = search(study, budget=6, fidelity="smoke", max_memory_mb=12.5)
     ts = trials(study)
     rejected = [t for t in ts if t.state.name == "PRUNED"]
-    assert rejected and all("peak memory" in t.user_attrs["failure_reason"]
-                            or "duplicate" in t.user_attrs["failure_reason"] for t in rejected)
-    assert counted(study) == 6
+    by_memory = [t for t in rejected if "peak memory" in t.user_attrs["failure_reason"]]
+    assert ts[0].number in {t.number for t in by_memory}  # the seed itself is over the limit
+    assert all(t.user_attrs["failure_reason"].startswith("rejected: ") for t in rejected)
+    assert summary.done == counted(study) == 6 and len(ts) == 6 + len(rejected)
+    evals = evaluations(study)
+    assert not any(n == t.number for t in rejected for (n, _, _) in evals)  # never trained
     for t in ts:
         if t.state.name == "COMPLETE":
-            assert t.values[2] <= 12.5 * 2**20 * 1.06
+            assert t.values[2] <= 12.5 * 2**20
 
 
-def test_min_psnr_marks_infeasible(tmp_path, capsys, fake_env):
-    study = tmp_path / "s"
-    assert run(capsys, *local(study, "--budget", "4", "--min-psnr", "29"))[0] == 0
-    for t in trials(study):
-        if t.state.name == "COMPLETE":
-            assert t.user_attrs["constraints"] == [pytest.approx(29 - t.values[0])]
+def test_unet_skips_mofa_with_a_note(tmp_path):
+    study, messages = tmp_path / "s", io.StringIO()
+    summary = search(study, messages=messages, seed="unet", budget=3, fidelity="smoke")
+    assert any("reference mofa skipped" in note for note in summary.notes)
+    assert "roadmap search: note: reference mofa skipped" in messages.getvalue()
+    assert [t.user_attrs.get("reference") for t in trials(study)[:3]] == ["seed", "unet--", None]
 
 
-def test_unet_skips_mofa_with_a_note(tmp_path, capsys, fake_env):
-    study = tmp_path / "s"
-    code, _, err = run(capsys, "--seed", "unet", *local(study, "--budget", "3"))
-    assert code == 0 and "reference mofa skipped" in err
-    assert [t.user_attrs.get("reference") for t in trials(study)[:2]] == ["seed", "unet--"]
+# One line, exit 2, nothing created or changed. On an existing study, a constraint the study
+# was not created with is refused as a change of settings before it is judged (third column).
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    "args,message,on_existing",
     [
-        (("--seed", "nosuch"), "unknown seed 'nosuch'"),
-        (("--space", "BAD"), "steps[0].transform"),
-        (("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint"),
-        (("--max-latency-ms", "-1"), "--max-latency-ms: impossible constraint"),
-        (("--max-latency-ms", "0.001"), "--max-latency-ms 0.001: impossible constraint"),
-        (("--min-psnr", "150"), "--min-psnr: impossible constraint"),
-        (("--fidelity", "nope"), "fidelity: unknown preset 'nope'"),
-        (("--data", "/no/such/folder"), "--data /no/such/folder: no such folder"),
-        (("--address", "127.0.0.1:1", "--backend", "ray"), "--address 127.0.0.1:1: no Ray cluster reachable"),
+        (("--seed", "nosuch"), "unknown seed 'nosuch'", None),
+        (("--space", "BAD"), "steps[0].transform", None),
+        (("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint",
+         "max_memory_mb: study has null, command gives 0.01"),
+        (("--max-latency-ms", "-1"), "--max-latency-ms: impossible constraint", None),
+        (("--max-latency-ms", "0.001"), "--max-latency-ms 0.001: impossible constraint",
+         "max_latency_ms: study has null, command gives 0.001"),
+        (("--min-psnr", "150"), "--min-psnr: impossible constraint", None),
+        (("--fidelity", "nope"), "fidelity: unknown preset 'nope'", None),
+        (("--data", "/no/such/folder"), "--data /no/such/folder: no such folder", None),
+        (("--address", "127.0.0.1:1", "--backend", "ray"), "--address 127.0.0.1:1: no Ray cluster reachable", None),
     ],
 )
 @pytest.mark.parametrize("existing", [False, True])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, capsys, fake_env, args, message, existing):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, capsys, args, message, on_existing, existing):
     study = tmp_path / "s"
     if existing:
-        assert run(capsys, *local(study, "--budget", "2"))[0] == 0
+        search(study, budget=2, fidelity="smoke")
+        message = on_existing or message
     before = snapshot(study)
     if "BAD" in args:
         bad = tmp_path / "bad.yaml"
         bad.write_text("version: 1\nsteps:\n  - transform: frobnicate\n")
         args = tuple(str(bad) if a == "BAD" else a for a in args)
-    argv = ["--study", str(study), "--budget", "4", "--quiet", *args]
+    argv = ["search", "--study", str(study), "--budget", "4", "--quiet", *args]
     if "--backend" not in args:
-        argv = ["--backend", "local", *argv]
-    code, out, err = run(capsys, *argv)
+        argv += ["--backend", "local"]
+    code, out, err = run_cli(capsys, *argv)
     assert code == 2, err
     assert err.startswith("roadmap search: error: ") and err.count("\n") == 1
     assert message in err
+    assert out == ""
     assert snapshot(study) == before
-    if not existing:
+    if existing:
+        assert before  # the study was there to be protected
+    else:
         assert not study.exists()
