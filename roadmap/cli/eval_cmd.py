@@ -59,6 +59,9 @@ def run(args) -> int:
     from roadmap.evaluation.fidelity import Fidelity, load_fidelity
     from roadmap.seeds import resolve_spec
 
+    from roadmap.evaluation.device import check_device
+
+    check_device(args.device)
     spec = resolve_spec(args.spec, args.variant)
     fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:

@@ -21,12 +21,16 @@ HV_REF_HELP = (
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "pareto",
-        help="Pareto front of a study: table, hypervolume, failed trials",
+        help="Pareto front of a study: table with noise bands, hypervolume, failed trials",
         description=(
-            "The non-dominated finished trials of a study (maximise PSNR, minimise latency and "
-            "measured peak memory) with the reference points (seed, mofa, unet--) marked, and the "
-            "normalised hypervolume with the reference point it used. Failed trials are ignored "
-            "and counted."
+            "The non-dominated finished trials of a study at its top rung (maximise PSNR, minimise "
+            "latency and measured peak memory) with the reference points (seed, mofa, unet--) "
+            "marked, and the normalised hypervolume with the reference point it used. PSNR is the "
+            "mean over a trial's runs (random seeds) with the 95%% band of that mean (±); 'vs seed' "
+            "is the PSNR difference to the seed and its verdict -- a difference inside the noise "
+            "band is a tie -- and 'overall' the verdict in all three objectives (dominates only "
+            "when nothing is worse beyond the noise). Candidates screened out at lower rungs, "
+            "failed and unfinished trials are counted, not shown."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -34,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true",
-                     help='print {"trials", "front", "hypervolume", "hypervolume_reference_point", "failed"}')
-    fmt.add_argument("--csv", action="store_true", help="print the table as CSV")
+                     help='print {"trials", "front", "hypervolume", "noise", "top_rung", "screened_out", '
+                          '"failures", ...}; each trial with psnr_runs, psnr_band_db, versus_seed')
+    fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
     p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
     p.set_defaults(func=run)
@@ -43,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.study import load_study_dir
-    from roadmap.review.summary import parse_reference_point, pareto_summary, table_frame, to_json_dict
+    from roadmap.review.summary import (display_frame, left_out_line, noise_line, parse_reference_point,
+                                        pareto_summary, rung_text, table_frame, to_json_dict)
 
     review = load_study_dir(args.study)
     summary = pareto_summary(review, parse_reference_point(args.hv_ref))
@@ -56,22 +62,26 @@ def run(args: argparse.Namespace) -> int:
         frame.to_csv(sys.stdout, index=False, float_format="%.6g")
         return 0
     ref = summary.reference_point
-    print(f"study {review.directory}: {len(review.trials)} finished, {summary.failed} failed (ignored), "
-          f"{len(summary.front)} on the front")
-    print(format_table(frame))
+    print(f"study {review.directory}: {len(review.trials)} finished at the top rung ({rung_text(review)}), "
+          f"{summary.failed} failed (ignored), {len(summary.front)} on the front")
+    print(noise_line(review))
+    print(format_table(display_frame(frame)))
     print(f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
           f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
-    print("* = on the Pareto front; reference = seed / mofa / unet-- roadmap points")
+    print(left_out_line(review))
+    print("* = on the Pareto front; reference = seed / mofa / unet-- roadmap points; psnr = mean ±band "
+          "of the mean (n runs); vs seed: PSNR difference and verdict (a tie inside the noise band)")
     return 0
 
 
 def format_table(frame) -> str:
-    """The pareto table for a terminal: numbers right-aligned, the transformations left-aligned."""
+    """The pareto table (:func:`~roadmap.review.summary.display_frame`) for a terminal: numbers
+    right-aligned, the transformations left-aligned."""
     def num(fmt):
         return lambda v: "-" if v is None or v != v or str(v) == "<NA>" else fmt.format(v)
 
     formatters = {
-        "psnr": num("{:.3f}"), "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"),
+        "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"),
         "memory_mb": num("{:.1f}"), "pred_memory_mb": num("{:.1f}"),
         "params": num("{:,}"), "macs": num("{:,}"),
     }

@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
     g.add_argument("--concurrency", type=int, help="trials training at once (default: CPUs / --cpus-per-trial)")
     g.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
     g.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0)")
-    g.add_argument("--device", choices=("cpu", "cuda"), help="device to train and measure on (default cpu, cuda with GPUs)")
+    g.add_argument("--device", help="device to train and measure on: cpu, cuda, cuda:N (default cpu; cuda with --gpus-per-trial)")
     g = p.add_argument_group("output")
     g.add_argument("--quiet", action="store_true", help="no progress line")
     g.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
@@ -92,6 +92,10 @@ def run(args: Any) -> int:
         resume = shlex.join(["roadmap", "search", "--study", str(study_dir), "--budget", str(settings.budget)])
         print(f"roadmap search: stopped; finished trials are kept. Resume with: {resume}", file=sys.stderr)
         return 130
+    if summary.complete == 0:
+        print(f"roadmap search: no candidate finished ({summary.failed} failed); see "
+              f"`roadmap pareto {study_dir} --failed`", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -102,6 +106,8 @@ def _text(summary: Any) -> str:
         f"study {summary.study}: {summary.done}/{summary.budget} candidates ({summary.complete} complete, "
         f"{summary.failed} failed; {summary.rejected_or_requeued} rejected or re-queued, not counted); "
         f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}"]
+    for reason, count in summary.failure_reasons[:5]:
+        lines.append(f"failed x{count}: {reason}")
     sigma = summary.noise.get("sigma_db")
     if sigma is not None:
         lines.append(f"noise floor: one run's PSNR varies by {sigma:.3f} dB between random seeds "

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sigma", type=float, default=None, help="synthetic noise level on 0-255 (default: 25)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of weights and batches (default: 0)")
+    p.add_argument("--random-seed", type=int, default=None, help="random seed of weights and batches (default: 0)")
+    p.add_argument("--seed", type=int, default=None, dest="old_seed", help=argparse.SUPPRESS)  # deprecated alias
     p.add_argument("--out", default="weights.pt", help="weights file to write (default: weights.pt)")
     p.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
                    help="iterations between checkpoints (default: 100)")
@@ -48,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from roadmap.review.train import checkpoint_path, full_fidelity, train_spec
     from roadmap.seeds import resolve_spec
 
+    from roadmap.evaluation.device import check_device
+
+    check_device(args.device)
+    if args.old_seed is not None:
+        print("roadmap train: warning: --seed is deprecated (it means the architecture in `search`); "
+              "use --random-seed", file=sys.stderr)
+    random_seed = next((s for s in (args.random_seed, args.old_seed) if s is not None), 0)
     spec = resolve_spec(args.spec, args.variant)
     fid = full_fidelity(iterations=args.iterations, batch=args.batch, crop=args.crop, lr=args.lr,
                         threads=args.threads)
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     ckpt = checkpoint_path(args.out)
     if ckpt.exists() and not args.restart:
         print(f"resuming from {ckpt}", file=sys.stderr)
-    result = train_spec(spec, args.out, data=args.data, fidelity=fid, seed=args.seed, device=args.device,
+    result = train_spec(spec, args.out, data=args.data, fidelity=fid, seed=random_seed, device=args.device,
                         checkpoint_every=args.checkpoint_every, restart=args.restart, sigma=args.sigma,
                         progress=progress)
     if result.resumed_from:

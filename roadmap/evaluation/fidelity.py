@@ -6,12 +6,24 @@ they ran at the same fidelity (and random seed).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from roadmap.errors import RoadmapError
 
 LOSSES = ("psnr", "l1")
+
+
+def _real(value) -> float | None:
+    """A finite float from a number or a numeric string; None otherwise (booleans too)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Fidelity:
         def bad(name: str, rule: str) -> RoadmapError:
             return RoadmapError(f"fidelity.{name}: {rule}, got {getattr(self, name)!r}")
 
+        self._coerce_numbers(bad)
         for name in ("iterations", "batch", "crop", "val_crop", "val_count"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -69,16 +82,30 @@ class Fidelity:
             raise bad("loss", f"must be one of {', '.join(LOSSES)}")
         if self.weight_decay < 0:
             raise bad("weight_decay", "must be >= 0")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise bad("betas", "must be two numbers in [0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise bad("grad_clip", "must be > 0 or null")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise bad("threads", "must be a positive integer or null")
         self._check_rungs(bad)
-        # Tuples survive JSON round trips as lists; keep `==` meaningful.
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "rungs", tuple(self.rungs))
+
+    def _coerce_numbers(self, bad) -> None:
+        """Real numbers as floats: YAML reads ``1.0e6`` (no sign in the exponent) as a string,
+        so a numeric string is accepted; anything else names the field."""
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if value is None and name == "grad_clip":
+                continue
+            number = _real(value)
+            if number is None:
+                raise bad(name, "must be a finite number")
+            object.__setattr__(self, name, number)
+        betas = self.betas if isinstance(self.betas, (list, tuple)) else None
+        betas = None if betas is None or len(betas) != 2 else [_real(b) for b in betas]
+        if betas is None or any(b is None or not 0 <= b < 1 for b in betas):
+            raise bad("betas", "must be two numbers in [0, 1)")
+        # Tuples survive JSON round trips as lists; keep `==` meaningful.
+        object.__setattr__(self, "betas", tuple(betas))
 
     def _check_rungs(self, bad) -> None:
         rungs = list(self.rungs)
@@ -119,15 +146,6 @@ class Fidelity:
         if data.get("rungs") and "iterations" not in data:
             data["iterations"] = list(data["rungs"])[-1]
         return cls(**data)
-
-    def scaled(self, factor: float, name: str | None = None) -> "Fidelity":
-        """The same fidelity with ``factor`` times the iterations (e.g. 10x for the
-        proxy-fidelity benchmark)."""
-        return replace(
-            self,
-            iterations=max(1, int(round(self.iterations * factor))),
-            name=name or f"{self.name}x{factor:g}",
-        )
 
 
 # `default` is multi-fidelity: every candidate trains 150 iterations (rung 0), the best third

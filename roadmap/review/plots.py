@@ -26,7 +26,7 @@ __all__ = [
     "skip_memory_info",
     "plot_pareto_3d",
     "plot_pareto_2d",
-    "plot_hypervolume",
+    "plot_hv_history",
     "plot_level_macs",
     "plot_skip_memory",
 ]
@@ -49,12 +49,29 @@ def _fmt_int(x: int | float | None) -> str:
     return f"{x:.3g}"
 
 
+def _psnr_hover(t: TrialRecord) -> str:
+    band = "" if t.psnr_band is None else f" ±{t.psnr_band:.3f}"
+    runs = t.psnr_runs
+    detail = (f" (mean of {len(runs)} runs: {', '.join(f'{r:.3f}' for r in runs)})" if len(runs) > 1
+              else " (one run)")
+    return f"PSNR {t.psnr:.3f}{band} dB{detail}" + (f", SSIM {t.ssim:.4f}" if t.ssim is not None else "")
+
+
+def _versus_hover(t: TrialRecord) -> str | None:
+    v = t.versus_seed
+    if not v or t.reference == "seed":
+        return None
+    psnr = v["psnr"]
+    return f"vs seed: PSNR {psnr['delta']:+.3f} dB ({psnr['verdict']}), overall {v['overall']}"
+
+
 def hover_text(t: TrialRecord) -> str:
-    """The hover label of a trial: number, reference, metrics and the transformation list."""
+    """The hover label of a trial: number, reference, PSNR with its band and runs, the verdict
+    against the seed, the other metrics and the transformation list."""
     head = f"<b>trial {t.number}</b>" + (f" ({t.reference})" if t.reference else "")
     lines = [
         head,
-        f"PSNR {t.psnr:.3f} dB" + (f", SSIM {t.ssim:.4f}" if t.ssim is not None else ""),
+        _psnr_hover(t),
         f"latency {t.latency_ms:.3g} ms",
         f"memory {t.memory_mb:.3g} MB measured"
         + (
@@ -63,8 +80,9 @@ def hover_text(t: TrialRecord) -> str:
             else ""
         ),
         f"params {_fmt_int(t.params)}, MACs {_fmt_int(t.macs)}",
-        "transforms:",
     ]
+    versus = _versus_hover(t)
+    lines += ([versus] if versus else []) + ["transforms:"]
     if t.transforms:
         lines += [f"&nbsp;&nbsp;{i + 1}. {short_transforms([s])}" for i, s in enumerate(t.transforms)]
     else:
@@ -78,6 +96,7 @@ def hover_text(t: TrialRecord) -> str:
 class ParetoPlotInfo(NamedTuple):
     numbers: list[int]
     psnr: list[float]
+    psnr_band: list[float | None]  # half-width of the 95 % band of each mean PSNR
     latency_ms: list[float]
     memory_mb: list[float]
     on_front: list[bool]
@@ -87,12 +106,14 @@ class ParetoPlotInfo(NamedTuple):
 
 
 def pareto_plot_info(summary: ParetoSummary, knee: int | None = None) -> ParetoPlotInfo:
-    """All finished trials, which are on the front, which are references."""
+    """All finished trials (PSNR with its noise band), which are on the front, which are
+    references, and the recommended one."""
     trials = summary.review.trials
     front = set(summary.front)
     return ParetoPlotInfo(
         numbers=[t.number for t in trials],
         psnr=[t.psnr for t in trials],
+        psnr_band=[t.psnr_band for t in trials],
         latency_ms=[t.latency_ms for t in trials],
         memory_mb=[t.memory_mb for t in trials],
         on_front=[t.number in front for t in trials],
@@ -103,7 +124,7 @@ def pareto_plot_info(summary: ParetoSummary, knee: int | None = None) -> ParetoP
 
 
 def _subset(info: ParetoPlotInfo, keep: list[bool]) -> dict[str, list[Any]]:
-    cols = ("numbers", "psnr", "latency_ms", "memory_mb", "reference", "hover")
+    cols = ("numbers", "psnr", "psnr_band", "latency_ms", "memory_mb", "reference", "hover")
     return {c: [v for v, k in zip(getattr(info, c), keep) if k] for c in cols}
 
 
@@ -159,8 +180,15 @@ PROJECTIONS = (("latency_ms", "psnr"), ("memory_mb", "psnr"), ("latency_ms", "me
 _AXIS_TITLES = {"latency_ms": "latency (ms)", "memory_mb": "measured memory (MB)", "psnr": "PSNR (dB)"}
 
 
+def _psnr_error_bars(bands: list[float | None]) -> dict[str, Any]:
+    """Plotly ``error_y`` of the PSNR noise bands (hidden when the study has no noise estimate)."""
+    return {"type": "data", "array": [b or 0.0 for b in bands], "visible": any(b for b in bands),
+            "thickness": 1, "width": 3}
+
+
 def plot_pareto_2d(info: ParetoPlotInfo):
-    """The three 2-D projections of the front side by side."""
+    """The three 2-D projections of the front side by side; PSNR with its noise band as an
+    error bar where PSNR is an axis."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -178,6 +206,7 @@ def plot_pareto_2d(info: ParetoPlotInfo):
                     mode="markers+text" if is_ref else "markers",
                     text=pts["reference"] if is_ref else None, textposition="top center",
                     marker=marker, hovertext=pts["hover"], hoverinfo="text",
+                    error_y=_psnr_error_bars(pts["psnr_band"]) if yk == "psnr" else None,
                 ),
                 row=1, col=col,
             )
@@ -197,17 +226,17 @@ class HypervolumeInfo(NamedTuple):
 
 
 def hypervolume_info(summary: ParetoSummary) -> HypervolumeInfo:
-    """Normalised hypervolume of the trials finished up to each trial number.
+    """Normalised hypervolume of the feasible trials finished up to each trial number.
 
-    Uses the same box (reference and ideal points) as ``summary`` so the last value equals
-    ``summary.hypervolume``.
+    Uses the same trials and box (reference and ideal points) as ``summary`` so the last value
+    equals ``summary.hypervolume``.
     """
     import numpy as np
 
     from roadmap.pareto import to_loss
     from roadmap.review.study import MAXIMIZE, OBJECTIVES
 
-    trials = summary.review.trials
+    trials = summary.review.feasible()
     signs = np.where(np.asarray(MAXIMIZE), -1.0, 1.0)
     ref = np.array([summary.reference_point[o] for o in OBJECTIVES]) * signs
     ideal = np.array([summary.ideal_point[o] for o in OBJECTIVES]) * signs
@@ -216,7 +245,8 @@ def hypervolume_info(summary: ParetoSummary) -> HypervolumeInfo:
     return HypervolumeInfo([t.number for t in trials], [float(v) for v in values], summary.reference_point)
 
 
-def plot_hypervolume(info: HypervolumeInfo):
+def plot_hv_history(info: HypervolumeInfo):
+    """Line chart of the normalised hypervolume after each trial (:func:`hypervolume_info`)."""
     import plotly.graph_objects as go
 
     ref = info.reference_point

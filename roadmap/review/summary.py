@@ -1,6 +1,16 @@
-"""The Pareto summary of a study: front, hypervolume and the table of ``roadmap pareto``."""
+"""The Pareto summary of a study: front, hypervolume, noise floor and ``roadmap pareto``'s
+table / JSON.
+
+PSNR is a mean over random seeds at the study's top rung with a noise band (see
+:mod:`roadmap.search.results`): the table shows ``30.01 ±0.08`` (the 95 % band of the mean)
+and judges each trial against the seed beyond the noise (``better`` / ``tie`` / ``worse`` in
+PSNR; ``dominates`` / ``trade-off`` / ``tie`` / ``dominated`` overall), with the verdicts that
+:mod:`roadmap.search.results` computes, so the search, the table, the report and the export say
+the same thing.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +20,8 @@ from roadmap.errors import RoadmapError
 from roadmap import pareto
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
 
-__all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "to_json_dict"]
+__all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
+           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "versus_seed_text", "left_out_line", "psnr_text"]
 
 
 @dataclass
@@ -52,7 +63,8 @@ def parse_reference_point(text: str | None) -> np.ndarray | None:
 
 
 def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> ParetoSummary:
-    """Front (non-dominated finished trials) and normalised hypervolume of ``review``.
+    """Front (the study's non-dominated feasible trials at the top rung) and the normalised
+    hypervolume of the feasible trials.
 
     Args:
         review: the loaded study.
@@ -82,54 +94,218 @@ def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> Pareto
     )
 
 
+def top_rung_iterations(review: StudyReview) -> int | None:
+    """Training iterations (cumulative) of the study's top rung, where the front is declared;
+    None when the study does not record them."""
+    from roadmap.evaluation.fidelity import Fidelity
+
+    fidelity = review.settings.get("fidelity")
+    if isinstance(fidelity, dict):
+        try:
+            return int(Fidelity.from_dict(fidelity).rung_iterations[review.top_rung])
+        except (RoadmapError, TypeError, ValueError, IndexError):
+            pass
+    # An older study names a preset whose meaning may have changed since: trust what the
+    # trials recorded (their first rung is the top rung there).
+    iterations = review.trials[0].metrics.get("iterations") if review.top_rung == 0 else None
+    return iterations if isinstance(iterations, int) else None
+
+
+def _versus(t: TrialRecord, key: str) -> dict[str, Any]:
+    return (t.versus_seed or {}).get(key) or {}
+
+
+def _rows(summary: ParetoSummary, all_trials: bool) -> list[TrialRecord]:
+    on_front = set(summary.front)
+    rows = list(summary.front_trials())
+    rest = [t for t in summary.review.trials if t.number not in on_front and (all_trials or t.reference)]
+    return rows + sorted(rest, key=lambda t: -t.psnr)
+
+
 def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
-    """The ``roadmap pareto`` table as a pandas DataFrame.
+    """The ``roadmap pareto`` table as a pandas DataFrame of plain numbers (what ``--csv``
+    writes; :func:`display_frame` turns it into the terminal / report table).
 
     Rows: the front (by decreasing PSNR), then the reference points that are not on it (and
-    every other finished trial when ``all_trials``). Columns ``front`` (``*`` on the front)
-    and ``reference`` mark them.
+    every other finished trial when ``all_trials``). ``psnr`` is the mean over ``psnr_runs``
+    runs at the top rung, ``psnr_band_db`` the half-width of its 95 % band; ``vs_seed_psnr_db``
+    is the difference to the seed, ``vs_seed_psnr`` its verdict (better / tie / worse /
+    unknown) inside ``vs_seed_psnr_band_db``, ``vs_seed`` the overall verdict.
     """
     import pandas as pd
 
     on_front = set(summary.front)
-    rows = list(summary.front_trials())
-    rest = [t for t in summary.review.trials if t.number not in on_front and (all_trials or t.reference)]
-    rows += sorted(rest, key=lambda t: -t.psnr)
     records = []
-    for t in rows:
-        records.append(
-            {
-                "trial": t.number,
-                "front": "*" if t.number in on_front else "",
-                "reference": t.reference or "",
-                "psnr": t.psnr,
-                "ssim": t.ssim,
-                "latency_ms": t.latency_ms,
-                "memory_mb": t.memory_mb,
-                "pred_memory_mb": None
-                if t.peak_memory_predicted_bytes is None
-                else t.peak_memory_predicted_bytes / 2**20,
-                "params": t.params,
-                "macs": t.macs,
-                "transforms": short_transforms(t.transforms),
-            }
-        )
+    for t in _rows(summary, all_trials):
+        psnr_vs = _versus(t, "psnr")
+        records.append({
+            "trial": t.number, "front": "*" if t.number in on_front else "", "reference": t.reference or "",
+            "psnr": t.psnr, "psnr_band_db": t.psnr_band, "psnr_runs": len(t.psnr_runs) or 1,
+            "vs_seed_psnr_db": psnr_vs.get("delta"), "vs_seed_psnr_band_db": psnr_vs.get("band"),
+            "vs_seed_psnr": psnr_vs.get("verdict", ""), "vs_seed": (t.versus_seed or {}).get("overall", ""),
+            "ssim": t.ssim, "latency_ms": t.latency_ms, "memory_mb": t.memory_mb,
+            "pred_memory_mb": None if t.peak_memory_predicted_bytes is None
+            else t.peak_memory_predicted_bytes / 2**20,
+            "params": t.params, "macs": t.macs, "transforms": short_transforms(t.transforms),
+        })
     frame = pd.DataFrame.from_records(records)
-    for col in ("params", "macs"):
+    for col in ("params", "macs", "psnr_runs"):
         frame[col] = frame[col].astype("Int64")
+    for col in ("psnr_band_db", "vs_seed_psnr_db", "vs_seed_psnr_band_db"):
+        frame[col] = frame[col].astype(float)
     return frame
 
 
-def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
-    """``{"trials", "front", "hypervolume", "hypervolume_reference_point", "failed"}``.
+def _missing(v: Any) -> bool:
+    return v is None or str(v) in ("<NA>", "nan", "None") or (isinstance(v, float) and math.isnan(v))
 
-    ``trials`` holds every finished trial, ``front`` the numbers of the non-dominated ones.
+
+def _psnr_cell(psnr: float, band: Any, runs: Any) -> str:
+    text = f"{psnr:.2f}" + ("" if _missing(band) else f" ±{band:.2f}")
+    return text + (f" n={int(runs)}" if not _missing(runs) and int(runs) > 1 else "")
+
+
+def _versus_cell(row: Any) -> str:
+    if row["reference"] == "seed" or _missing(row["vs_seed_psnr_db"]):
+        return "-"  # the seed itself, or no seed to compare with
+    verdict = row["vs_seed_psnr"] if row["vs_seed_psnr"] != "unknown" else "?"
+    return f"{row['vs_seed_psnr_db']:+.2f} {verdict}"
+
+
+def display_frame(frame):
+    """:func:`table_frame` for people: ``psnr`` as ``30.01 ±0.08 n=2`` (band of the mean, run
+    count where more than one), ``vs seed`` as ``-0.05 tie`` and the overall verdict against
+    the seed; the band and verdict columns are folded into those."""
+    out = frame.copy()
+    out["psnr"] = [_psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"])]
+    out["vs seed"] = [_versus_cell(row) for _, row in frame.iterrows()]
+    out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"])]
+    out = out.drop(columns=["psnr_band_db", "psnr_runs", "vs_seed_psnr_db", "vs_seed_psnr_band_db",
+                            "vs_seed_psnr", "vs_seed"])
+    order = ["trial", "front", "reference", "psnr", "vs seed", "overall"]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
+def psnr_text(t: TrialRecord) -> str:
+    """``29.60 ±0.26 dB (mean of 2 runs)``; says so when the PSNR rests on one run only."""
+    band = "" if t.psnr_band is None else f" ±{t.psnr_band:.2f}"
+    runs = len(t.psnr_runs)
+    if runs > 1:
+        return f"{t.psnr:.2f}{band} dB (mean of {runs} runs)"
+    return f"{t.psnr:.2f}{band} dB (one run only: not confirmed with a second random seed)"
+
+
+def _pct(x: float) -> str:
+    x = abs(x)
+    return f"{x:.0f} %" if x >= 1 else f"{x:.1f} %"
+
+
+def _psnr_words(c: dict[str, Any]) -> str:
+    d, band, verdict = c["delta"], c.get("band"), c["verdict"]
+    if verdict == "tie":
+        return f"ties with the seed in PSNR ({d:+.2f} dB, within ±{band:.2f} dB)"
+    if verdict in ("better", "worse"):
+        side = "above" if verdict == "better" else "below"
+        return f"is {abs(d):.2f} dB {side} the seed in PSNR (beyond the noise band ±{band:.2f} dB)"
+    return f"differs from the seed by {d:+.2f} dB in PSNR (no noise estimate to judge it)"
+
+
+def _latency_words(c: dict[str, Any], seed_ms: float) -> str:
+    pct = 100.0 * c["delta"] / seed_ms if seed_ms else 0.0
+    if c["verdict"] == "tie":
+        return f"ties with it in latency within the timing noise ({pct:+.1f} %)"
+    return f"is {_pct(pct)} {'faster' if pct < 0 else 'slower'}"
+
+
+def _memory_words(c: dict[str, Any], seed_bytes: float) -> str:
+    pct = 100.0 * c["delta"] / seed_bytes if seed_bytes else 0.0
+    if c["verdict"] == "tie":
+        return "uses the same memory"
+    return f"uses {_pct(pct)} {'less' if pct < 0 else 'more'} memory"
+
+
+# Only the "dominates" verdict may use the word: the report must never claim more.
+_OVERALL_WORDS = {
+    "dominates": "it dominates the seed beyond the noise",
+    "trade-off": "a trade-off against the seed, not an improvement in every objective",
+    "tie": "it ties with the seed within the noise in every objective",
+    "dominated": "it is worse than the seed beyond the noise and better in nothing (dominated by it)",
+    "unknown": "no overall verdict against the seed without a noise estimate",
+}
+
+
+def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
+    """``t`` against the seed in words, e.g. ``ties with the seed in PSNR (-0.05 dB, within
+    ±0.20 dB), is 38 % faster and uses 12 % less memory: it dominates the seed beyond the
+    noise``; the verdicts are ``t.versus_seed``'s, and the word "dominates" appears only when
+    the overall verdict is ``dominates``."""
+    seed = review.reference("seed")
+    if t.reference == "seed":
+        return "is the seed itself"
+    if seed is None or not t.versus_seed:
+        return "cannot be compared with the seed: the study has no finished seed trial"
+    v = t.versus_seed
+    return (f"{_psnr_words(v['psnr'])}, {_latency_words(v['latency_ms'], seed.latency_ms)} and "
+            f"{_memory_words(v['peak_memory_bytes'], seed.peak_memory_measured_bytes)}: "
+            f"{_OVERALL_WORDS.get(v['overall'], v['overall'])}")
+
+
+def rung_text(review: StudyReview) -> str:
+    """``rung 2 (1350 iterations)``: the top rung, where the front is declared."""
+    iterations = top_rung_iterations(review)
+    return f"rung {review.top_rung}" + (f", {iterations} iterations" if iterations else "")
+
+
+def noise_line(review: StudyReview) -> str:
+    """One sentence on the noise floor: sigma and how many candidates were trained twice."""
+    noise = review.noise
+    if noise.sigma is None:
+        return ("noise floor unknown: no candidate was trained twice at the top rung, so PSNR "
+                "differences are not judged (verdict '?')")
+    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, pooled over {noise.pairs} "
+            f"candidate(s) trained twice at the top rung; ± = 2 sigma/sqrt(n runs); a PSNR difference "
+            "inside 2 sigma sqrt(1/n_a + 1/n_b) is a tie")
+
+
+def left_out_line(review: StudyReview) -> str:
+    """How many candidates were screened out at lower rungs, failed or did not finish."""
+    screened = len(review.screened)
+    parts = [f"{screened} candidate(s) screened out at lower rungs (not on the front; "
+             f"trials {_numbers(review.screened)})" if screened else "0 candidates screened out at lower rungs"]
+    parts.append(f"{review.failed} failed" + (f" (trials {_numbers(review.failures)})" if review.failed else ""))
+    if review.unfinished:
+        parts.append(f"{len(review.unfinished)} unfinished (pruned, duplicate or interrupted)")
+    return "; ".join(parts)
+
+
+def _numbers(reasons: dict[int, str], limit: int = 12) -> str:
+    numbers = sorted(reasons)
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (f", ... {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
+    """``{"trials", "front", "hypervolume", "hypervolume_reference_point",
+    "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "noise",
+    "top_rung", "top_rung_iterations"}``.
+
+    ``trials`` holds every finished trial (with ``psnr_runs``, ``psnr_band_db``,
+    ``versus_seed``, ``feasible``), ``front`` the numbers of the non-dominated ones,
+    ``screened_out`` / ``failures`` / ``unfinished`` map trial numbers to why they are not
+    finished, ``noise`` is the pooled single-run PSNR sigma (``sigma_db``) with its evidence.
     """
+    review = summary.review
     return {
-        "trials": [t.to_dict() for t in summary.review.trials],
+        "trials": [t.to_dict() for t in review.trials],
         "front": list(summary.front),
         "hypervolume": summary.hypervolume,
         "hypervolume_reference_point": summary.reference_point,
         "hypervolume_ideal_point": summary.ideal_point,
         "failed": summary.failed,
+        "failures": {str(n): r for n, r in sorted(review.failures.items())},
+        "screened_out": {str(n): r for n, r in sorted(review.screened.items())},
+        "unfinished": {str(n): r for n, r in sorted(review.unfinished.items())},
+        "noise": review.noise.to_dict(),
+        "top_rung": review.top_rung,
+        "top_rung_iterations": top_rung_iterations(review),
     }

@@ -44,6 +44,7 @@ class SearchSummary:
     noise: dict
     knee: dict | None
     interrupted: bool
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # most common first
     notes: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
 
@@ -276,4 +277,18 @@ def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, 
     hv = pareto.hypervolume(results.loss(finished)).value if finished else None
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
                          counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
-                         results.noise.to_dict(), knee_summary(results), interrupted, notes, timing)
+                         results.noise.to_dict(), knee_summary(results), interrupted,
+                         _failure_reasons(results), notes, timing)
+
+
+def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:
+    """Why trainings failed, most common first (the numbers in a reason are kept: they say
+    where, e.g. the iteration a loss became nan)."""
+    from collections import Counter
+
+    reasons = Counter()
+    for c in results.candidates:
+        if c.state == "FAIL":
+            reasons[str(c.failure_reason or "failed")] += 1
+        reasons.update(f"{e.status}: {e.reason or e.status}" for e in c.evaluations if not e.ok and c.state != "FAIL")
+    return reasons.most_common()

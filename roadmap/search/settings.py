@@ -26,7 +26,6 @@ __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SA
 SAMPLERS = ("nsga2", "tpe", "random")
 DEFAULT_BUDGET = 50
 BACKENDS = ("ray", "local")
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -142,14 +141,9 @@ def _data(value: str | None) -> str | None:
 
 
 def _device(value: str, execution: Execution) -> str:
-    if value not in DEVICES:
-        raise RoadmapError(f"--device: must be one of {', '.join(DEVICES)}, got {value!r}")
-    if value == "cuda" and not execution.address:
-        import torch
+    from roadmap.evaluation.device import check_device
 
-        if not torch.cuda.is_available():
-            raise RoadmapError("--device cuda: no CUDA device here")
-    return value
+    return check_device(value, remote=bool(execution.address))
 
 
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:

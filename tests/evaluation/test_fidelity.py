@@ -1,7 +1,7 @@
 import pytest
 
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.fidelity import PRESETS, Fidelity, get_fidelity
+from roadmap.evaluation.fidelity import PRESETS, Fidelity, get_fidelity, load_fidelity
 
 
 def test_presets_grow_in_cost():
@@ -11,10 +11,26 @@ def test_presets_grow_in_cost():
     assert PRESETS["default"].betas == (0.9, 0.9) and PRESETS["default"].weight_decay == 0
 
 
-def test_round_trip_and_scaled():
+def test_round_trip_and_rungs():
     f = get_fidelity("default")
     assert Fidelity.from_dict(f.to_dict()) == f
-    assert f.scaled(10).iterations == 10 * f.iterations
+    assert f.rung_iterations == (150, 450, 1350) and f.iterations == 1350
+    assert [f.rung_fidelity(k).iterations for k in range(3)] == [150, 300, 900]
+    assert f.rung_fidelity(2).rungs == ()
+    with pytest.raises(RoadmapError, match="fidelity.rungs: must end at iterations"):
+        Fidelity(iterations=100, rungs=(10, 50))
+    with pytest.raises(RoadmapError, match="fidelity.rungs: must be increasing"):
+        Fidelity(iterations=100, rungs=(50, 10, 100))
+
+
+def test_yaml_number_forms_and_bad_numbers(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text("lr: 1.0e6\nbetas: ['0.9', 0.99]\niterations: 20\n")  # PyYAML reads 1.0e6 as a string
+    f = load_fidelity(str(path))
+    assert f.lr == 1e6 and f.betas == (0.9, 0.99) and f.iterations == 20 and f.rungs == ()
+    for field, value in (("lr", "fast"), ("betas", 0.9), ("min_lr", float("nan")), ("grad_clip", "x")):
+        with pytest.raises(RoadmapError, match=f"fidelity.{field}: must be"):
+            Fidelity(**{field: value})
 
 
 @pytest.mark.parametrize("field, value", [("iterations", 0), ("loss", "mse"), ("lr", -1.0),
