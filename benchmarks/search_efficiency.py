@@ -1,168 +1,345 @@
-"""Sampler efficiency of ``roadmap search``: hypervolume after N trials for NSGA-II, TPE and
-random search (several random seeds each), and the share of wall time spent outside
-training and measurement (framework overhead).
+"""Which sampler should ``roadmap search`` use? Hypervolume after N candidates for NSGA-II,
+TPE, Optuna's GPSampler and random search, on a cheap stand-in objective, over many seeds.
 
-Each run is a real ``roadmap search`` command in its own process (its own Ray runtime with
-``--backend ray``), on its own study directory. All runs' hypervolumes use one anchor: the
-median over the runs of the unmodified seed's metrics (see roadmap/search/hypervolume.py:
-1.0 = the volume the seed alone dominates), so the numbers compare across samplers.
+    python benchmarks/search_efficiency.py [--seeds 10] [--budget 50] [--samplers nsga2,tpe,gp,random]
 
-Examples::
+Real trainings are far too expensive for dozens of searches, so each candidate is scored by
+(see ``benchmarks/proxy/standin.py``):
 
-    python benchmarks/search_efficiency.py                       # default fidelity, budget 50 (hours)
-    python benchmarks/search_efficiency.py --fidelity smoke --budget 20
-    python benchmarks/search_efficiency.py --fake --budget 50    # machinery only: fake evaluator
+* PSNR: a ridge regression from a few structural features, refitted at every run on the
+  reference PSNR of the calibration candidates of ``benchmarks/proxy_fidelity.py`` (long
+  training, mean of the random seeds cached so far); its leave-one-out Kendall tau and
+  Spearman rho against the reference are printed first;
+* latency: stood in by the MACs (deterministic; no timing);
+* memory: the predicted peak activation memory of ``roadmap.analysis.analyze``.
 
-Writes ``benchmarks/results/search_efficiency-<fidelity>-<time>.json`` and prints a table.
+Each search mimics ``roadmap search`` without training: an in-memory Optuna study (maximise
+PSNR, minimise MACs and memory) on ``search_spaces/nafnet.yaml`` with the NAFNet-w16 seed,
+the three reference points (seed, MOFA, UNet--) enqueued first, candidates drawn by
+``roadmap.search.sampling.suggest``, duplicates of an earlier architecture told PRUNED and
+not counted, until ``--budget`` candidates are counted. Every run's hypervolume uses ONE
+reference point: PSNR 3 dB below the seed's stand-in, MACs and memory twice the seed's; the
+objectives are the PSNR loss in dB and MACs / memory relative to the seed's, and the volume
+is divided by the seed's own (1.0 = the seed alone). Each sampler is compared with random
+search by a one-sided Mann-Whitney U test on the final hypervolume (alpha 0.10, as Optuna's
+sampler benchmarks do).
+
+Prints the stand-in's fit, a table per sampler and the winner; writes
+``benchmarks/results/search_efficiency.json``. Static analyses are cached per architecture
+in ``benchmarks/results/analysis_cache.json``.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import copy
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
+import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
 
-FAKE = "roadmap.search.testing:FakeEvaluator"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._common import table, write_json  # noqa: E402
+from benchmarks.proxy import standin as si  # noqa: E402
 
-def run_one(args: argparse.Namespace, sampler: str, seed: int, root: Path) -> dict:
-    study = root / f"{sampler}-{seed}"
-    cmd = [sys.executable, "-m", "roadmap", "search", "--seed", args.seed, "--budget", str(args.budget),
-           "--study", str(study), "--fidelity", args.fidelity, "--sampler", sampler,
-           "--random-seed", str(seed), "--backend", args.backend, "--quiet", "--json"]
-    if args.variant:
-        cmd += ["--variant", args.variant]
-    if args.concurrency:
-        cmd += ["--concurrency", str(args.concurrency)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    if args.fake:
-        env["ROADMAP_SEARCH_EVALUATOR"] = FAKE
-        env.setdefault("ROADMAP_FAKE_TRAIN_SECONDS", str(args.fake_train_seconds))
-    else:
-        env.pop("ROADMAP_SEARCH_EVALUATOR", None)
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    summary = json.loads(done.stdout)
-    summary["command_seconds"] = time.perf_counter() - t0
-    summary["sampler"], summary["random_seed"], summary["study_dir"] = sampler, seed, str(study)
-    return summary
+ALPHA = 0.10
+PSNR_MARGIN_DB = 3.0  # reference point: this far below the seed's stand-in PSNR ...
+COST_FACTOR = 2.0  # ... and this many times the seed's MACs and memory
+POPULATION = 10  # `roadmap search`'s --population-size default (NSGA-II; TPE / GP start-up trials)
+MAX_REJECTIONS_IN_A_ROW = 100  # as roadmap.search.candidates: the space is exhausted
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
 
 
-def trial_rows(study_dir: str) -> list[dict]:
-    """Counted trials in number order: (state, metrics, reference)."""
-    from optuna.trial import TrialState
-
-    from roadmap.search.study import open_study
-
-    rows = []
-    for t in open_study(study_dir).get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.FAIL):
-            rows.append({"number": t.number, "complete": t.state == TrialState.COMPLETE,
-                         "values": t.values, "metrics": t.user_attrs.get("metrics") or {},
-                         "reference": t.user_attrs.get("reference")})
-    return sorted(rows, key=lambda r: r["number"])
+# --------------------------------------------------------------------------- one search
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", default="nafnet")
-    p.add_argument("--variant")
-    p.add_argument("--budget", type=int, default=50)
-    p.add_argument("--fidelity", default="default")
-    p.add_argument("--samplers", default="nsga2,tpe,random")
-    p.add_argument("--random-seeds", default="0,1,2")
-    p.add_argument("--backend", choices=("ray", "local"), default="ray")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--fake", action="store_true", help="use the fake evaluator (tests the machinery only)")
-    p.add_argument("--fake-train-seconds", type=float, default=0.0)
-    p.add_argument("--keep", metavar="DIR", help="keep the studies in DIR (default: a temporary folder)")
-    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    args = p.parse_args()
+def make_sampler(name: str, seed: int):
+    """The samplers of ``roadmap search --sampler`` (its own factory), plus ``gp`` here if
+    the factory does not know it yet."""
+    import optuna
 
-    import numpy as np
+    from roadmap.errors import RoadmapError
+    from roadmap.search.samplers import make_sampler as roadmap_sampler
 
-    from roadmap.search.hypervolume import Anchor, hypervolume, pareto_mask, relative_loss
+    try:
+        return roadmap_sampler(name, seed, POPULATION)
+    except RoadmapError:
+        if name != "gp":
+            raise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=POPULATION)
 
-    samplers = [s for s in args.samplers.split(",") if s]
-    seeds = [int(s) for s in args.random_seeds.split(",") if s]
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="roadmap-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
+
+def reference_steps(seed_spec) -> dict[str, list[dict]]:
+    """Steps of the reference points, as ``roadmap.search.engine`` takes them."""
+    from roadmap.roadmaps import get_roadmap
+
+    refs: dict[str, list[dict]] = {"seed": []}
+    for name in ("mofa", "unet--"):
+        refs[name] = [{"transform": s["transform"], "params": dict(s.get("params") or {})}
+                      for s in get_roadmap(name, seed_spec)]
+    return refs
+
+
+def enqueue_references(study, space, refs: dict[str, list[dict]]) -> None:
+    """Queue seed, MOFA and UNet-- first (``CandidateFactory.enqueue_references``)."""
+    from roadmap.search.sampling import params_for_steps
+
+    for name, steps in refs.items():
+        params = params_for_steps(space, steps)
+        if params is None:  # not a point of the space: every optional step off
+            params = {s.name: False for s in space.steps if s.optional}
+        study.enqueue_trial(params, user_attrs={"reference": name}, skip_if_exists=False)
+
+
+class Search:
+    """One in-memory search: the candidate loop of ``roadmap search`` with the stand-in as
+    evaluator. ``values`` holds the counted candidates in order (``None`` for a failure)."""
+
+    def __init__(self, sampler: str, seed: int, ctx: dict):
+        import optuna
+
+        self.ctx = ctx
+        self.study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
+                                         sampler=make_sampler(sampler, seed))
+        enqueue_references(self.study, ctx["space"], ctx["refs"])
+        self.seen: set[str] = set()
+        self.values: list[tuple | None] = []
+        self.pruned = self.failed = 0
+        self.eval_seconds = 0.0
+
+    def step(self) -> None:
+        """Ask for one trial, build its candidate and tell the study what it scored."""
+        from optuna.trial import TrialState
+
+        from roadmap.errors import SpecError
+        from roadmap.search.candidates import architecture_key
+        from roadmap.search.sampling import suggest
+
+        trial = self.study.ask()
+        reference = trial.user_attrs.get("reference")
+        try:
+            steps = suggest(trial, self.ctx["space"], self.ctx["seed_spec"])
+            if reference:
+                steps = copy.deepcopy(self.ctx["refs"][reference])
+            spec = self.ctx["apply_steps"](self.ctx["seed_spec"], steps)
+        except SpecError:
+            self.study.tell(trial, state=TrialState.FAIL)  # counts, like an invalid spec in the search
+            self.values.append(None)
+            self.failed += 1
+            return
+        key = architecture_key(spec)
+        if key in self.seen:
+            self.study.tell(trial, state=TrialState.PRUNED)  # duplicate: rejected, not counted
+            self.pruned += 1
+            return
+        self.seen.add(key)
+        t0 = time.perf_counter()
+        psnr, static = self.ctx["standin"].evaluate(spec)
+        self.eval_seconds += time.perf_counter() - t0
+        values = (psnr, static["macs"], static["peak_memory_predicted_bytes"])
+        self.study.tell(trial, values)
+        self.values.append(values)
+
+    def run(self, budget: int) -> None:
+        in_a_row, counted = 0, 0
+        while len(self.values) < budget:
+            self.step()
+            in_a_row = 0 if len(self.values) > counted else in_a_row + 1
+            counted = len(self.values)
+            if in_a_row >= MAX_REJECTIONS_IN_A_ROW:
+                break
+
+
+# --------------------------------------------------------------------------- hypervolume
+
+
+def seed_point(ctx: dict) -> np.ndarray:
+    """The seed's (stand-in PSNR, MACs, memory): the normalisation of every run."""
+    psnr, static = ctx["standin"].evaluate(ctx["seed_spec"])
+    return np.array([psnr, static["macs"], static["peak_memory_predicted_bytes"]], dtype=float)
+
+
+def to_loss(values: list, seed: np.ndarray) -> np.ndarray:
+    """(PSNR loss in dB vs the seed, MACs / seed's, memory / seed's) of the counted candidates."""
+    rows = np.array([v for v in values if v is not None], dtype=float).reshape(-1, 3)
+    return np.c_[seed[0] - rows[:, 0], rows[:, 1] / seed[1], rows[:, 2] / seed[2]]
+
+
+def reference_point() -> np.ndarray:
+    return np.array([PSNR_MARGIN_DB, COST_FACTOR, COST_FACTOR])
+
+
+def hv_at(values: list, seed: np.ndarray, checkpoints: list[int]) -> dict[int, float]:
+    """Hypervolume after the first ``n`` counted candidates, relative to the seed's own."""
+    from roadmap.pareto import dominated_volume
+
+    ref = reference_point()
+    unit = dominated_volume(to_loss([tuple(seed)], seed), ref)
+    out = {}
+    for n in checkpoints:
+        done = values[:n]
+        out[n] = dominated_volume(to_loss(done, seed), ref) / unit if any(v is not None for v in done) else 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+def context() -> dict:
+    """What every search shares: space, seed spec, references, stand-in."""
+    from benchmarks.proxy.candidates import seed_spec
+    from roadmap.search.space import default_space_path, load_space
+    from roadmap.transforms import apply_steps
+
+    spec = seed_spec()
+    return {"space": load_space(default_space_path("nafnet"), "nafnet"), "seed_spec": spec,
+            "refs": reference_steps(spec), "apply_steps": apply_steps, "standin": si.StandIn()}
+
+
+def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict) -> list[dict]:
+    """Every (sampler, seed) search; seeds outermost so the analysis cache warms evenly."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    seed = seed_point(ctx)
+    checkpoints = sorted({min(budget, c) for c in (10, 20, 30, 40, budget)})
     runs = []
-    for sampler in samplers:
-        for seed in seeds:
-            print(f"running {sampler} seed {seed} ...", file=sys.stderr, flush=True)
-            summary = run_one(args, sampler, seed, root)
-            summary["rows"] = trial_rows(summary["study_dir"])
-            runs.append(summary)
-    # one anchor for every run: the median seed metrics
-    seeds_m = [r["metrics"] for run in runs for r in run["rows"] if r["reference"] == "seed" and r["complete"]]
-    anchor = Anchor(
-        statistics.median(m["psnr"] for m in seeds_m),
-        statistics.median(m["noisy_psnr"] for m in seeds_m if m.get("noisy_psnr") is not None),
-        statistics.median(m["latency_ms"] for m in seeds_m),
-        statistics.median(m["peak_memory_measured_bytes"] for m in seeds_m),
-    )
-    checkpoints = sorted({min(args.budget, c) for c in (10, 20, 30, 40, args.budget)})
-    for run in runs:
-        values = [r["values"] for r in run["rows"]]
-        run["hv_at"] = {}
-        for n in checkpoints:
-            done = [v for v in values[:n] if v is not None]
-            run["hv_at"][n] = hypervolume(relative_loss(done, anchor)) if done else 0.0
-        done = [v for v in values if v is not None]
-        run["hypervolume"] = run["hv_at"][checkpoints[-1]]
-        run["front_size"] = int(pareto_mask(relative_loss(done, anchor)).sum()) if done else 0
-        run.pop("rows")
-    table = []
-    for sampler in samplers:
-        rs = [r for r in runs if r["sampler"] == sampler]
-        hv = [r["hypervolume"] for r in rs]
-        table.append({
-            "sampler": sampler,
-            "hypervolume_median": statistics.median(hv),
-            "hypervolume_min": min(hv),
-            "hypervolume_max": max(hv),
-            "hv_at_median": {n: statistics.median(r["hv_at"][n] for r in rs) for n in checkpoints},
-            "front_size_median": statistics.median(r["front_size"] for r in rs),
-            "overhead_share_loop_median": statistics.median(r["timing"]["overhead_share"] for r in rs),
-            "overhead_share_command_median": statistics.median(r["timing"]["overhead_share_total"] for r in rs),
-            "wall_seconds_median": statistics.median(r["timing"]["total_seconds"] for r in rs),
+    for s in seeds:
+        for name in samplers:
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # relative samplers warn on enqueued params
+                search = Search(name, s, ctx)
+                search.run(budget)
+            wall = time.perf_counter() - t0
+            trials = len(search.study.trials)
+            runs.append({"sampler": name, "seed": s, "counted": len(search.values), "failed": search.failed,
+                         "pruned": search.pruned, "trials": trials, "wall_seconds": wall,
+                         "sampler_seconds_per_trial": (wall - search.eval_seconds) / trials,
+                         "hv_at": hv_at(search.values, seed, checkpoints)})
+            r = runs[-1]
+            print(f"{name:6} seed {s:2}: HV {r['hv_at'][checkpoints[-1]]:.3f}, {trials} trials "
+                  f"({search.pruned} duplicates), {wall:.1f} s", file=sys.stderr, flush=True)
+            ctx["standin"].cache.save()
+    return runs
+
+
+# --------------------------------------------------------------------------- statistics and output
+
+
+def summarize(runs: list[dict], samplers: list[str], budget: int) -> list[dict]:
+    """Per sampler: final-HV median / IQR, median HV at each checkpoint, one-sided
+    Mann-Whitney U p-value against random (and against NSGA-II, today's default)."""
+    from scipy.stats import mannwhitneyu
+
+    final = {n: np.array([r["hv_at"][budget] for r in runs if r["sampler"] == n]) for n in samplers}
+    rows = []
+    for name in samplers:
+        rs = [r for r in runs if r["sampler"] == name]
+        hv = final[name]
+
+        def p_vs(other: str) -> float | None:
+            if other == name or other not in final:
+                return None
+            return float(mannwhitneyu(hv, final[other], alternative="greater").pvalue)
+
+        rows.append({
+            "sampler": name, "runs": len(rs), "hv_median": float(np.median(hv)),
+            "hv_iqr": [float(np.percentile(hv, 25)), float(np.percentile(hv, 75))],
+            "hv_at_median": {n: float(np.median([r["hv_at"][n] for r in rs])) for n in rs[0]["hv_at"]},
+            "p_vs_random": p_vs("random"), "p_vs_nsga2": p_vs("nsga2"),
+            "wall_seconds_median": float(np.median([r["wall_seconds"] for r in rs])),
+            "sampler_seconds_per_trial_median": float(np.median([r["sampler_seconds_per_trial"] for r in rs])),
+            "duplicates_median": float(np.median([r["pruned"] for r in rs])),
         })
-    result = {
-        "seed": args.seed, "variant": args.variant, "budget": args.budget, "fidelity": args.fidelity,
-        "backend": args.backend, "evaluator": "fake" if args.fake else "roadmap.evaluation",
-        "random_seeds": seeds, "anchor": vars(anchor), "table": table,
-        "runs": [{k: v for k, v in r.items() if k != "study_dir"} for r in runs],
-        "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    tag = "fake" if args.fake else args.fidelity
-    path = args.out / f"search_efficiency-{tag}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2, default=float))
-    print(f"{args.seed}, budget {args.budget}, fidelity {args.fidelity}"
-          f"{' (FAKE evaluator)' if args.fake else ''}, backend {args.backend}, seeds {seeds}")
-    print(f"{'sampler':8} {'HV median':>10} {'HV range':>17} {'front':>6} {'overhead loop':>14} "
-          f"{'overhead cmd':>13} {'wall s':>8}")
-    for row in table:
-        print(f"{row['sampler']:8} {row['hypervolume_median']:10.3f} "
-              f"{row['hypervolume_min']:8.3f}-{row['hypervolume_max']:<8.3f} {row['front_size_median']:6.0f} "
-              f"{row['overhead_share_loop_median']:14.1%} {row['overhead_share_command_median']:13.1%} "
-              f"{row['wall_seconds_median']:8.0f}")
-    print(f"HV medians at {checkpoints}: " + "; ".join(
-        f"{row['sampler']} " + ", ".join(f"{row['hv_at_median'][n]:.2f}" for n in checkpoints) for row in table))
-    print(f"wrote {path}")
-    _ = np  # numpy is imported for the hypervolume module
+    return rows
+
+
+def winner(rows: list[dict]) -> str:
+    """The sampler with the best median final HV among those that beat random at ALPHA."""
+    better = [r for r in rows if r["p_vs_random"] is not None and r["p_vs_random"] < ALPHA]
+    if not better:
+        return f"no sampler beats random search at alpha {ALPHA:.2f}"
+    best = max(better, key=lambda r: r["hv_median"])
+    vs = "" if best["p_vs_nsga2"] is None else f"; vs nsga2 p = {best['p_vs_nsga2']:.3f}"
+    return (f"winner: {best['sampler']} (median HV {best['hv_median']:.3f}, vs random p = "
+            f"{best['p_vs_random']:.3f}{vs}); beat random at alpha {ALPHA:.2f}: "
+            + ", ".join(r["sampler"] for r in better))
+
+
+def standin_report(standin: si.StandIn) -> dict:
+    """Leave-one-out fit of the PSNR stand-in against the reference, printed and returned."""
+    from scipy.stats import kendalltau, spearmanr
+
+    loo = standin.loo()
+    ref = standin.reference
+    tau, rho = float(kendalltau(loo, ref)[0]), float(spearmanr(loo, ref)[0])
+    rmse = float(np.sqrt(np.mean((loo - ref) ** 2)))
+    both = int((standin.seed_counts == len(si.REFERENCE_SEEDS)).sum())
+    print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(si.FEATURES)}; fitted on "
+          f"{len(ref)} calibration candidates ({both} with both reference seeds, the others one)")
+    print("coefficients (dB per feature s.d.): " + ", ".join(
+        f"{n} {c:+.2f}" for n, c in zip(si.FEATURES, standin.model.coef)))
+    print(table([[lab, f"{r:.2f}", f"{p:.2f}", int(n)] for lab, r, p, n in
+                 zip(standin.labels, ref, loo, standin.seed_counts)],
+                ["candidate", "reference dB", "LOO stand-in dB", "seeds"]))
+    print(f"leave-one-out vs reference: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}, RMSE {rmse:.2f} dB")
+    print("latency is stood in by MACs; memory by analyze()'s predicted peak activation memory")
+    return {"features": list(si.FEATURES), "ridge_alpha": si.RIDGE, "n": len(ref), "both_seeds": both,
+            "coefficients": dict(zip(si.FEATURES, map(float, standin.model.coef))),
+            "intercept": standin.model.intercept, "kendall_tau_loo": tau, "spearman_rho_loo": rho,
+            "rmse_loo_db": rmse, "candidates": [
+                {"label": lab, "reference": float(r), "loo": float(p), "seeds": int(n)}
+                for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts)]}
+
+
+def print_table(rows: list[dict], budget: int) -> None:
+    cps = list(rows[0]["hv_at_median"])
+    fmt_p = lambda p: "-" if p is None else f"{p:.3f}"  # noqa: E731
+    print(table([[r["sampler"], r["runs"], f"{r['hv_median']:.3f}", f"{r['hv_iqr'][0]:.3f}-{r['hv_iqr'][1]:.3f}",
+                  " / ".join(f"{r['hv_at_median'][n]:.2f}" for n in cps), fmt_p(r["p_vs_random"]),
+                  fmt_p(r["p_vs_nsga2"]), f"{r['wall_seconds_median']:.1f}",
+                  f"{r['sampler_seconds_per_trial_median']:.3f}", f"{r['duplicates_median']:.0f}"] for r in rows],
+                ["sampler", "runs", f"HV@{budget} median", "IQR", "median HV @ " + "/".join(map(str, cps)),
+                 "p vs random", "p vs nsga2", "wall s/search", "sampler s/trial", "duplicates"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=10, help="random seeds per sampler (0 .. N-1)")
+    p.add_argument("--budget", type=int, default=50, help="counted candidates per search")
+    p.add_argument("--samplers", default=",".join(SAMPLERS))
+    args = p.parse_args(argv)
+    samplers = [s for s in args.samplers.split(",") if s]
+    if unknown := set(samplers) - set(SAMPLERS):
+        p.error(f"--samplers: unknown {', '.join(sorted(unknown))} (choose from {', '.join(SAMPLERS)})")
+    import torch
+
+    torch.set_num_threads(1)  # GPSampler and analyze() use torch; the machine is shared
+    t0 = time.perf_counter()
+    ctx = context()
+    fit = standin_report(ctx["standin"])
+    runs = run_all(samplers, list(range(args.seeds)), args.budget, ctx)
+    rows = summarize(runs, samplers, args.budget)
+    print(f"\nNAFNet-w16, search_spaces/nafnet.yaml, budget {args.budget} counted candidates, "
+          f"{args.seeds} seeds; HV relative to the seed alone, reference point PSNR -{PSNR_MARGIN_DB:g} dB, "
+          f"MACs and memory x{COST_FACTOR:g}; p: one-sided Mann-Whitney U (row better)")
+    print_table(rows, args.budget)
+    verdict = winner(rows)
+    print(verdict)
+    total = time.perf_counter() - t0
+    path = write_json("search_efficiency.json", {
+        "standin": fit, "seed_point": seed_point(ctx).tolist(), "reference_point": {
+            "psnr_loss_db": PSNR_MARGIN_DB, "macs_factor": COST_FACTOR, "memory_factor": COST_FACTOR},
+        "budget": args.budget, "seeds": args.seeds, "population": POPULATION, "alpha": ALPHA,
+        "table": rows, "verdict": verdict, "runs": runs, "total_seconds": total,
+        "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
+    print(f"{total:.0f} s in all; wrote {path}")
     return 0
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "show",
     "apply",
     "eval",
+    "space",
     "search",
     "pareto",
     "plot",

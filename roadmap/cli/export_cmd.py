@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
     spec = export_trial(review, trial, args.out)
     print(f"trial {trial.number}" + (f" ({trial.reference})" if trial.reference else "")
-          + f": PSNR {trial.psnr:.3f} dB, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB; "
+          + f": PSNR {_psnr(trial)}, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB{_versus(trial)}; "
           f"{short_transforms(trial.transforms)}")
     print(f"wrote {args.out}")
     if args.onnx:
@@ -72,3 +72,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.onnx} (input {'x'.join(map(str, result.input_shape))}, dynamic batch; "
               f"onnxruntime vs PyTorch max abs error {result.max_abs_error:.2g})")
     return 0
+
+
+def _psnr(trial) -> str:
+    """``29.600 ±0.255 dB (2 runs)``: the mean at the top rung with the band of the mean."""
+    band = "" if trial.psnr_band is None else f" ±{trial.psnr_band:.3f}"
+    runs = len(trial.psnr_runs)
+    return f"{trial.psnr:.3f}{band} dB ({runs} run{'s' if runs != 1 else ''})"
+
+
+def _versus(trial) -> str:
+    v = trial.versus_seed
+    if not v or trial.reference == "seed":
+        return ""
+    return f"; vs seed: PSNR {v['psnr']['delta']:+.2f} dB ({v['psnr']['verdict']}), overall {v['overall']}"

@@ -5,9 +5,12 @@ The exported spec is the spec the trial evaluated (``spec_yaml``), unchanged exc
 
 - ``study``: the study directory (as given on the command line, resolved to an absolute path);
 - ``trial``: the trial number; ``reference``: ``seed`` / ``mofa`` / ``unet--`` when it is one;
-- ``metrics``: the measured metrics (``psnr``, ``ssim``, ``latency_ms``,
-  ``peak_memory_measured_bytes``, ... : the ``evaluate_spec`` dict without ``fidelity``,
-  ``device`` and ``status``);
+- ``metrics``: the measured metrics (``latency_ms``, ``peak_memory_measured_bytes``, ...: the
+  ``evaluate_spec`` dict without ``fidelity``, ``device`` and ``status``) with the figures the
+  review judged it by: ``psnr`` and ``ssim`` at the study's top rung (means over the runs),
+  ``psnr_runs`` (one PSNR per random seed), ``psnr_band_db`` (half-width of the 95 % band of
+  the mean), ``versus_seed`` (differences, tie bands and verdicts against the seed), ``rung``
+  and ``iterations`` (the top rung and its cumulative training iterations);
 - ``device`` and ``fidelity``: where and at which fidelity they were measured.
 
 ``load_spec`` accepts any keys in ``provenance`` (only ``steps`` is checked), so the file
@@ -23,9 +26,12 @@ from roadmap.errors import RoadmapError
 from roadmap.review.specs import spec_of
 from roadmap.review.study import StudyReview, TrialRecord
 
-__all__ = ["exported_spec", "export_trial"]
+__all__ = ["exported_spec", "export_metrics", "export_trial"]
 
 _NOT_METRICS = ("fidelity", "device", "status", "reason")
+# The trial's stored metrics hold its first run (rung 0, first random seed); these keys describe
+# that one run only, so they would misdescribe a PSNR averaged over runs at a later rung.
+_ONE_RUN = ("train_seconds", "job_iterations", "job_seconds", "evaluations")
 
 
 def _plain(x: Any) -> Any:
@@ -44,6 +50,24 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
+def export_metrics(review: StudyReview, trial: TrialRecord) -> dict[str, Any]:
+    """The provenance ``metrics`` of ``trial``: its measurements with the PSNR / SSIM of the
+    top rung (mean over ``psnr_runs``, ``psnr_band_db``), ``versus_seed``, the top ``rung`` and
+    its ``iterations``; without the per-job bookkeeping of the first rung's run."""
+    from roadmap.review.summary import top_rung_iterations
+
+    metrics = {k: v for k, v in trial.metrics.items() if k not in _NOT_METRICS + _ONE_RUN}
+    metrics.setdefault("latency_ms", trial.latency_ms)
+    metrics.setdefault("peak_memory_measured_bytes", round(trial.peak_memory_measured_bytes))
+    metrics.update(
+        psnr=trial.psnr, psnr_runs=list(trial.psnr_runs), psnr_band_db=trial.psnr_band,
+        versus_seed=trial.versus_seed, rung=review.top_rung, iterations=top_rung_iterations(review),
+    )
+    if trial.ssim is not None:
+        metrics["ssim"] = trial.ssim
+    return _plain(metrics)
+
+
 def exported_spec(review: StudyReview, trial: TrialRecord):
     """The trial's spec with the export provenance (see the module docstring)."""
     spec = spec_of(trial)
@@ -55,16 +79,12 @@ def exported_spec(review: StudyReview, trial: TrialRecord):
     if not prov.get("steps") and trial.transforms:
         prov["steps"] = copy.deepcopy(trial.transforms)
     prov.setdefault("steps", [])
-    metrics = {k: v for k, v in trial.metrics.items() if k not in _NOT_METRICS}
-    for key, value in (("psnr", trial.psnr), ("latency_ms", trial.latency_ms),
-                       ("peak_memory_measured_bytes", trial.peak_memory_measured_bytes)):
-        metrics.setdefault(key, value)
     prov.update(
         {
             "study": str(review.directory.resolve()),
             "trial": trial.number,
             "reference": trial.reference,
-            "metrics": _plain(metrics),
+            "metrics": export_metrics(review, trial),
             "device": _plain(trial.metrics.get("device", review.settings.get("device"))),
             "fidelity": _plain(trial.metrics.get("fidelity", review.settings.get("fidelity"))),
         }

@@ -1,9 +1,12 @@
 """The self-contained HTML report of a study (``roadmap plot``).
 
 One HTML file with plotly.js embedded once (``include_plotlyjs=True`` on the first figure),
-so it opens offline. Sections: the 3-D front and its 2-D projections, the hypervolume
-history, the roadmap table of the recommended (knee) point, and the per-level MACs and
-skip-memory timeline of the seed next to the recommended point.
+so it opens offline. Sections: the recommendation (the knee's PSNR as mean ± noise band over
+its runs and its verdict against the seed, in the words of :func:`recommendation_text`), the
+3-D front and its 2-D projections (PSNR error bars: the noise band), the Pareto table, the
+candidates screened out at lower rungs and the failed trials, the hypervolume history, the
+roadmap table of the recommended (knee) point, and the per-level MACs and skip-memory timeline
+of the seed next to the recommended point.
 """
 from __future__ import annotations
 
@@ -16,10 +19,10 @@ import numpy as np
 from roadmap.review import plots
 from roadmap.review.select import pick_trial
 from roadmap.review.specs import seed_spec_of, spec_of
-from roadmap.review.study import StudyReview, load_study_dir, short_transforms
-from roadmap.review.summary import ParetoSummary, pareto_summary, table_frame
+from roadmap.review.study import StudyReview, TrialRecord, load_study_dir, short_transforms
+from roadmap.review.summary import ParetoSummary, display_frame, pareto_summary, table_frame
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "write_report", "recommendation_text"]
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
@@ -28,6 +31,8 @@ table.data { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 table.data th, table.data td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 table.data th { background: #f3f3f3; }
 .note { color: #555; font-size: 0.9em; max-width: 70em; }
+.recommendation { font-size: 1em; max-width: 70em; background: #f2f8f2; border-left: 4px solid #2ca02c;
+  padding: 0.5em 0.8em; }
 table.data td.text, table.data th.text { text-align: left; }
 """
 
@@ -48,7 +53,7 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _frame_html(frame) -> str:
-    text_cols = {c for c in frame.columns if c in ("step", "transforms", "reference", "front")}
+    text_cols = {c for c in frame.columns if c in ("step", "transforms", "reference", "front", "overall", "reason")}
     cls = {c: ' class="text"' if c in text_cols else "" for c in frame.columns}
     head = "".join(f"<th{cls[c]}>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
@@ -68,6 +73,81 @@ def _fig_html(fig, first: bool, div_id: str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+def recommendation_text(review: StudyReview, knee: TrialRecord, summary: ParetoSummary) -> str:
+    """The recommendation in plain words: which trial, why, its PSNR as mean ± band over its
+    runs (saying so when it rests on one run only), and its verdict against the seed."""
+    from roadmap.review.summary import psnr_text, rung_text, versus_seed_text
+
+    name = f"trial {knee.number}" + (f" ({knee.reference})" if knee.reference else "")
+    return (
+        f"Recommended point: {name}, the knee of the front (the front point closest to the ideal "
+        "point once each objective is normalised to [0, 1] over the front). "
+        f"PSNR {psnr_text(knee)} at the top rung ({rung_text(review)}), latency {knee.latency_ms:.4g} ms, "
+        f"measured memory {knee.memory_mb:.4g} MB. Trial {knee.number} {versus_seed_text(review, knee)}."
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _overview_html(review: StudyReview, summary: ParetoSummary, knee: TrialRecord) -> str:
+    from roadmap.review.summary import noise_line
+
+    ref = summary.reference_point
+    return (
+        f'<p class="note">{len(review.trials)} finished trials at the top rung, {review.failed} failed '
+        f"(ignored), {len(review.screened)} screened out at lower rungs; {len(summary.front)} on the "
+        "Pareto front (maximise PSNR, minimise latency and measured memory). "
+        f"Hypervolume {summary.hypervolume:.4f} (fraction of the box between the best value of each objective "
+        f"and the reference point PSNR {ref['psnr']:.3f} dB, {ref['latency_ms']:.4g} ms, "
+        f"{ref['peak_memory_measured_bytes'] / 2**20:.4g} MB).</p>"
+        f'<p class="note">{html.escape(_sentence(noise_line(review)))}. PSNR error bars show the '
+        "band of each trial's mean.</p>"
+        f'<p class="recommendation" id="recommendation">{html.escape(recommendation_text(review, knee, summary))}</p>'
+    )
+
+
+def _left_out_html(review: StudyReview, limit: int = 20) -> str:
+    """The screened-out count and a short list of the failed trials (number, reason)."""
+    import pandas as pd
+
+    screened = len(review.screened)
+    parts = [
+        f'<p class="note" id="screened-out">Screened out: {screened} candidate{"" if screened == 1 else "s"} '
+        "stopped at a lower rung (the search trained them no further), so they are not on the front"
+        + (f"; {len(review.unfinished)} did not finish (pruned, duplicate or interrupted)" if review.unfinished
+           else "") + ". <code>roadmap pareto --json</code> lists each with its reason.</p>"
+    ]
+    if review.failures:
+        rows = sorted(review.failures.items())
+        frame = pd.DataFrame.from_records([{"trial": n, "reason": r} for n, r in rows[:limit]])
+        shown = f" (the first {limit})" if len(rows) > limit else ""
+        parts.append(f'<p class="note">Failed trials: {len(rows)}{shown}.</p>' + _frame_html(frame))
+    else:
+        parts.append('<p class="note">Failed trials: none.</p>')
+    return '<div id="failed-trials">' + "".join(parts) + "</div>"
+
+
+def _roadmap_parts(review: StudyReview, knee: TrialRecord, input_hw: tuple[int, int]) -> tuple[str, list]:
+    """The roadmap table of ``knee`` (HTML) and the seed-vs-knee figures that could be drawn."""
+    try:
+        spec = spec_of(knee)
+    except Exception as exc:  # noqa: BLE001 - keep the rest of the report
+        return f'<p class="note">Cannot read the recommended spec: {html.escape(str(exc))}</p>', []
+    roadmap_html = _frame_html(plots.roadmap_frame(plots.roadmap_rows(review, knee, input_hw=input_hw)))
+    seed = seed_spec_of(review, knee)
+    if seed is None:
+        return roadmap_html, []
+    try:
+        return roadmap_html, [
+            ("level-macs", plots.plot_level_macs(plots.level_macs_info(seed, spec, input_hw=input_hw))),
+            ("skip-memory", plots.plot_skip_memory(plots.skip_memory_info(seed, spec, input_hw=input_hw))),
+        ]
+    except Exception as exc:  # noqa: BLE001 - keep the rest of the report
+        return roadmap_html + f'<p class="note">Static analysis failed: {html.escape(str(exc))}</p>', []
+
+
 def build_report(
     review: StudyReview,
     *,
@@ -77,62 +157,26 @@ def build_report(
     """The report of ``review`` as one HTML string (plotly.js embedded)."""
     summary = summary or pareto_summary(review)
     knee = pick_trial(review, "knee")
-    sections: list[str] = []
-    figs: list[tuple[str, Any]] = []
-
     info = plots.pareto_plot_info(summary, knee=knee.number)
-    figs.append(("pareto-3d", plots.plot_pareto_3d(info)))
-    figs.append(("pareto-2d", plots.plot_pareto_2d(info)))
-    figs.append(("hypervolume", plots.plot_hypervolume(plots.hypervolume_info(summary))))
-
-    roadmap_html = '<p class="note">The recommended trial has no stored spec.</p>'
-    level_fig = skip_fig = None
-    try:
-        spec = spec_of(knee)
-    except Exception as exc:  # noqa: BLE001
-        spec = None
-        roadmap_html = f'<p class="note">Cannot read the recommended spec: {html.escape(str(exc))}</p>'
-    seed = seed_spec_of(review, knee) if spec is not None else None
-    if spec is not None:
-        rows = plots.roadmap_rows(review, knee, input_hw=input_hw)
-        roadmap_html = _frame_html(plots.roadmap_frame(rows))
-    if spec is not None and seed is not None:
-        try:
-            level_fig = plots.plot_level_macs(plots.level_macs_info(seed, spec, input_hw=input_hw))
-            skip_fig = plots.plot_skip_memory(plots.skip_memory_info(seed, spec, input_hw=input_hw))
-        except Exception as exc:  # noqa: BLE001 - keep the rest of the report
-            roadmap_html += f'<p class="note">Static analysis failed: {html.escape(str(exc))}</p>'
-
-    parts = [_fig_html(fig, i == 0, div_id) for i, (div_id, fig) in enumerate(figs)]
-    ref = summary.reference_point
+    figs = [("pareto-3d", plots.plot_pareto_3d(info)), ("pareto-2d", plots.plot_pareto_2d(info)),
+            ("hypervolume", plots.plot_hv_history(plots.hypervolume_info(summary)))]
+    roadmap_html, extra_figs = _roadmap_parts(review, knee, input_hw)
+    parts = [_fig_html(fig, i == 0, div_id) for i, (div_id, fig) in enumerate(figs + extra_figs)]
     title = f"roadmap study {review.directory.name}"
-    sections.append(f"<h1>{html.escape(title)}</h1>")
-    sections.append(
-        f'<p class="note">{len(review.trials)} finished trials, {review.failed} failed (ignored); '
-        f"{len(summary.front)} on the Pareto front (maximise PSNR, minimise latency and measured memory). "
-        f"Hypervolume {summary.hypervolume:.4f} (fraction of the box between the best value of each objective "
-        f"and the reference point PSNR {ref['psnr']:.3f} dB, {ref['latency_ms']:.4g} ms, "
-        f"{ref['peak_memory_measured_bytes'] / 2**20:.4g} MB). Recommended point: trial {knee.number} "
-        "(the knee: the front point closest to the ideal point once each objective is normalised "
-        "to [0, 1] over the front).</p>"
-    )
-    sections.append("<h2>Pareto front</h2>" + parts[0] + parts[1])
-    sections.append("<h2>Pareto table</h2>" + _frame_html(table_frame(summary)))
-    sections.append("<h2>Hypervolume</h2>" + parts[2])
-    sections.append(
+    sections = [
+        f"<h1>{html.escape(title)}</h1>" + _overview_html(review, summary, knee),
+        "<h2>Pareto front</h2>" + parts[0] + parts[1],
+        "<h2>Pareto table</h2>" + _frame_html(display_frame(table_frame(summary))),
+        "<h2>Screened out and failed</h2>" + _left_out_html(review),
+        "<h2>Hypervolume</h2>" + parts[2],
         f"<h2>Roadmap of the recommended point (trial {knee.number})</h2>"
         f'<p class="note">{html.escape(short_transforms(knee.transforms))}. Params, MACs and predicted '
         f"memory are static (analysis at {input_hw[0]}x{input_hw[1]}) for every step; latency, measured "
         "memory and PSNR only where a trial of the study measured that spec (changes are against the "
-        "previous measured row).</p>" + roadmap_html
-    )
-    extra = []
-    if level_fig is not None:
-        extra.append(_fig_html(level_fig, False, "level-macs"))
-    if skip_fig is not None:
-        extra.append(_fig_html(skip_fig, False, "skip-memory"))
-    if extra:
-        sections.append(f"<h2>Seed vs recommended point (trial {knee.number})</h2>" + "".join(extra))
+        "previous measured row).</p>" + roadmap_html,
+    ]
+    if extra_figs:
+        sections.append(f"<h2>Seed vs recommended point (trial {knee.number})</h2>" + "".join(parts[3:]))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"

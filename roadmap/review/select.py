@@ -1,5 +1,6 @@
 """Choosing one trial of a study: ``--pick knee|max-psnr|min-latency|min-memory|trial:N``.
 
+PSNR is a trial's mean over its runs at the study's top rung (see :mod:`roadmap.review.study`).
 Limits (``--max-latency-ms``, ``--max-memory-mb``; MB = 2**20 bytes of measured peak memory)
 first remove the trials that exceed them. Then:
 

@@ -10,11 +10,11 @@ __all__ = ["spec_of", "seed_name_of", "seed_spec_of", "spec_after_steps"]
 
 
 def spec_of(trial: TrialRecord):
-    """The spec the trial evaluated (``user_attrs["spec_yaml"]`` or ``trials/N/spec.yaml``)."""
+    """The spec the trial evaluated (its ``spec_yaml`` user attribute)."""
     from roadmap.spec import load_spec
 
     if not trial.spec_yaml:
-        raise RoadmapError(f"trial {trial.number} has no stored spec (spec_yaml / trials/{trial.number}/spec.yaml)")
+        raise RoadmapError(f"trial {trial.number} has no stored spec (user attribute spec_yaml)")
     return load_spec(trial.spec_yaml)
 
 

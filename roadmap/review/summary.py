@@ -262,26 +262,31 @@ def noise_line(review: StudyReview) -> str:
     if noise.sigma is None:
         return ("noise floor unknown: no candidate was trained twice at the top rung, so PSNR "
                 "differences are not judged (verdict '?')")
-    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, pooled over {noise.pairs} "
-            f"candidate(s) trained twice at the top rung; ± = 2 sigma/sqrt(n runs); a PSNR difference "
+    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, pooled over "
+            f"{_count(noise.pairs, 'candidate')} trained twice at the top rung; ± = 2 sigma/sqrt(n runs); a PSNR difference "
             "inside 2 sigma sqrt(1/n_a + 1/n_b) is a tie")
 
 
 def left_out_line(review: StudyReview) -> str:
     """How many candidates were screened out at lower rungs, failed or did not finish."""
-    screened = len(review.screened)
-    parts = [f"{screened} candidate(s) screened out at lower rungs (not on the front; "
-             f"trials {_numbers(review.screened)})" if screened else "0 candidates screened out at lower rungs"]
-    parts.append(f"{review.failed} failed" + (f" (trials {_numbers(review.failures)})" if review.failed else ""))
+    parts = [f"{_count(len(review.screened), 'candidate')} screened out at lower rungs"
+             + (f" (not on the front: {_numbers(review.screened)})" if review.screened else ""),
+             f"{review.failed} failed" + (f" ({_numbers(review.failures)})" if review.failed else "")]
     if review.unfinished:
         parts.append(f"{len(review.unfinished)} unfinished (pruned, duplicate or interrupted)")
     return "; ".join(parts)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _numbers(reasons: dict[int, str], limit: int = 12) -> str:
+    """``trial 4`` / ``trials 2, 5, 7`` (the first ``limit``, then how many more)."""
     numbers = sorted(reasons)
     shown = ", ".join(str(n) for n in numbers[:limit])
-    return shown + (f", ... {len(numbers) - limit} more" if len(numbers) > limit else "")
+    more = f", ... {len(numbers) - limit} more" if len(numbers) > limit else ""
+    return f"trial{'' if len(numbers) == 1 else 's'} {shown}{more}"
 
 
 def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class SearchSettings:
     """
 
     study_dir: Path
-    seed: str
+    seed: str  # a seed name, or the path of the user's spec file
     variant: str
     space: SearchSpace
     fidelity: Fidelity
@@ -90,11 +90,12 @@ class SearchSettings:
     device: str = "cpu"
     constraints: Constraints = field(default_factory=Constraints)
     execution: Execution = field(default_factory=Execution)
+    seed_yaml: str | None = None  # the spec of a seed given as a file (the study keeps it)
 
     def binding(self) -> dict[str, Any]:
         """The settings that define what the study measures (``settings.json``)."""
         return {
-            "seed": self.seed, "variant": self.variant, "space": self.space.to_dict(),
+            "seed": self.seed, "variant": self.variant, "seed_spec": self.seed_yaml, "space": self.space.to_dict(),
             "fidelity": self.fidelity.to_dict(), "data": self.data, "sampler": self.sampler,
             "population_size": self.population_size, "random_seed": self.random_seed,
             "max_latency_ms": self.constraints.max_latency_ms,
@@ -104,8 +105,9 @@ class SearchSettings:
 
     def seed_spec(self):
         from roadmap.seeds import get_seed
+        from roadmap.spec import load_spec
 
-        return get_seed(self.seed, self.variant)
+        return load_spec(self.seed_yaml) if self.seed_yaml else get_seed(self.seed, self.variant)
 
 
 def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
@@ -115,12 +117,34 @@ def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _space(options: dict, stored: dict | None, seed: str) -> SearchSpace:
+def _seed(options: dict, stored: dict | None) -> tuple[str, str, str | None]:
+    """(seed, variant, spec YAML of a seed file): a seed name, or a spec file (a resumed study
+    keeps the spec it was created with; a changed file is refused as a changed setting)."""
+    from roadmap.seeds import get_seed, list_seeds, resolve_spec
+
+    seed = _pick(options, stored, "seed", "nafnet")
+    if seed in list_seeds():
+        spec = get_seed(seed, _pick(options, stored, "variant", None))
+        return seed, str(spec.provenance.get("seed", "")).partition("/")[2], None
+    if options.get("seed") is None and stored and stored.get("seed_spec"):
+        return seed, "", stored["seed_spec"]
+    return seed, "", resolve_spec(seed, options.get("variant")).to_yaml()
+
+
+def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None) -> SearchSpace:
+    """--space, else the study's, else the shipped space of a named seed, else one generated
+    from the seed file's structure (`space_gen`)."""
+    named = None if seed_yaml else seed
     if options.get("space"):
-        return load_space(Path(options["space"]), seed)
+        return load_space(Path(options["space"]), named)
     if stored and stored.get("space"):
-        return load_space(stored["space"], seed)
-    return load_space(default_space_path(seed), seed)
+        return load_space(stored["space"], named)
+    if named:
+        return load_space(default_space_path(seed), seed)
+    from roadmap.search.space_gen import default_space_data
+    from roadmap.spec import load_spec
+
+    return load_space(default_space_data(load_spec(seed_yaml)))
 
 
 def _fidelity(options: dict, stored: dict | None) -> Fidelity:
@@ -149,11 +173,7 @@ def _device(value: str, execution: Execution) -> str:
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
-    from roadmap.seeds import get_seed
-
-    seed = _pick(options, stored, "seed", "nafnet")
-    seed_spec = get_seed(seed, _pick(options, stored, "variant", None))
-    variant = str(seed_spec.provenance.get("seed", "")).partition("/")[2]
+    seed, variant, seed_yaml = _seed(options, stored)
     execution = Execution(
         backend=options.get("backend") or "ray", address=options.get("address"),
         concurrency=options.get("concurrency"), cpus_per_trial=options.get("cpus_per_trial") or 1.0,
@@ -169,12 +189,12 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         raise RoadmapError(f"--budget: must be >= 1, got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
     return SearchSettings(
-        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed),
+        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml),
         fidelity=_fidelity(options, stored), budget=budget,
         data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
         random_seed=_pick(options, stored, "random_seed", 0),
         device=_device(_pick(options, stored, "device", default_device), execution),
         constraints=Constraints(*(_pick(options, stored, k, None)
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
-        execution=execution,
+        execution=execution, seed_yaml=seed_yaml,
     )

@@ -67,6 +67,7 @@ INTERRUPTED_PREFIX = "interrupted:"
 BINDING_SETTINGS = (
     "seed",
     "variant",
+    "seed_spec",
     "space",
     "fidelity",
     "data",
@@ -81,8 +82,12 @@ BINDING_SETTINGS = (
 
 
 def default_study_dir(seed: str, variant: str | None = None) -> Path:
-    """``studies/runs/<seed>`` (``<seed>-<variant>`` when a variant was named)."""
-    return Path("studies") / "runs" / (f"{seed}-{variant}" if variant else seed)
+    """``studies/runs/<seed>`` (``<seed>-<variant>`` when a variant was named; the file name
+    without its suffix for a seed given as a spec file)."""
+    from roadmap.seeds import list_seeds
+
+    name = seed if seed in list_seeds() else Path(seed).stem
+    return Path("studies") / "runs" / (f"{name}-{variant}" if variant else name)
 
 
 # --------------------------------------------------------------------------- settings

@@ -28,7 +28,7 @@ def test_non_dominated_matches_brute_force(seed):
     loss = rng.integers(0, 6, size=(40, 3)).astype(float)  # many ties and duplicates
     expected = brute_front(loss)
     assert pareto.is_non_dominated(loss).tolist() == expected.tolist()
-    assert pareto._is_non_dominated_numpy(loss).tolist() == expected.tolist()
+    assert pareto.non_dominated_indices(loss).tolist() == np.flatnonzero(expected).tolist()
 
 
 def test_non_dominated_keeps_duplicates_and_handles_empty():
@@ -50,14 +50,44 @@ def test_hypervolume_single_point_and_box():
     assert hv.reference_point.tolist() == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_hypervolume_matches_numpy_fallback(seed):
+def brute_volume(points, ref):
+    """Dominated volume by inclusion-exclusion over every subset of points: the union of the
+    boxes [p, ref] is the alternating sum of the boxes of the subsets' componentwise maxima."""
+    from itertools import combinations
+
+    points = [p for p in points if np.all(p < ref)]
+    volume = 0.0
+    for k in range(1, len(points) + 1):
+        for subset in combinations(points, k):
+            corner = np.max(subset, axis=0)
+            volume += (-1) ** (k + 1) * float(np.prod(np.clip(ref - corner, 0, None)))
+    return volume
+
+
+@pytest.mark.parametrize("seed,dims", [(0, 2), (1, 3), (2, 3), (3, 4)])
+def test_dominated_volume_matches_brute_force(seed, dims):
     rng = np.random.default_rng(seed)
-    loss = rng.random((15, 3))
+    points = rng.integers(0, 5, size=(9, dims)).astype(float) / 4  # ties and duplicates too
+    ref = np.ones(dims) * 1.1
+    assert pareto.dominated_volume(points, ref) == pytest.approx(brute_volume(points, ref), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hypervolume_is_the_normalised_dominated_volume(seed):
+    rng = np.random.default_rng(seed)
+    loss = rng.random((10, 3))
     ref = pareto.reference_point(loss)
     ideal = pareto.ideal_point(loss)
     norm = (loss - ideal) / (ref - ideal)
-    assert pareto.hypervolume(loss).value == pytest.approx(pareto._hv_numpy(norm, np.ones(3)), rel=1e-9)
+    assert pareto.hypervolume(loss).value == pytest.approx(brute_volume(norm, np.ones(3)), rel=1e-9)
+
+
+def test_dominated_volume_ignores_points_outside_the_box():
+    ref = np.array([1.0, 1.0, 1.0])
+    inside = np.array([[0.5, 0.5, 0.5]])
+    outside = np.array([[0.2, 1.5, 0.2], [np.inf, 0.0, 0.0]])
+    assert pareto.dominated_volume(np.vstack([inside, outside]), ref) == pytest.approx(0.125)
+    assert pareto.dominated_volume(outside, ref) == 0.0
 
 
 def test_default_reference_point_is_nadir_plus_ten_percent():

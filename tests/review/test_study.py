@@ -1,8 +1,6 @@
 """Reading a study directory: which trials count as finished, failed or neither."""
 from __future__ import annotations
 
-import json
-
 import optuna
 import pytest
 from review_studies import DROP0, PCONV, make_spec, write_study
@@ -13,46 +11,53 @@ from roadmap.review.study import load_study_dir, short_transforms
 
 
 def test_loaded_records(review):
-    assert [t.number for t in review.trials] == [0, 1, 2, 3, 4, 6]
+    assert [t.number for t in review.trials] == [0, 1, 2, 3, 4, 6, 8, 9]
     assert review.failed == 2
-    assert review.failures[5].startswith("diverged")
+    assert review.failures[5] == "diverged: loss became nan at iteration 12"
+    assert review.failures[7].startswith("invalid spec")
     t = review.trial(6)
     assert t.values == (29.0, 50.0, 100 * 2**20)
+    assert t.psnr_runs == [29.0]
     assert t.transforms == [PCONV, DROP0]
     assert t.metrics["device"] == "cpu"
+    assert review.trial(0).psnr_runs == [30.1, 29.9]
     assert review.reference("mofa").number == 1
     assert review.settings["seed"] == "nafnet"
+    assert review.top_rung == 0 and review.screened == {}
 
 
 def test_pruned_running_and_diverged_trials(tmp_path):
-    d = write_study(tmp_path / "s", {0: (30.0, 10.0, 5.0, "seed", [])}, with_files=True)
+    d = write_study(tmp_path / "s", {0: (30.0, 10.0, 5.0, "seed", []),
+                                     2: ("FAIL", "loss became nan", "diverged")}, with_files=False)
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
                                               user_attrs={"failure_reason": "duplicate"}))
-    diverged = {"status": "diverged", "reason": "loss became nan", "psnr": float("nan")}
-    study.add_trial(optuna.trial.create_trial(values=[1.0, 1.0, 1.0], user_attrs={"metrics": diverged}))
     study.enqueue_trial({})  # WAITING
     review = load_study_dir(d)
     assert [t.number for t in review.trials] == [0]
-    assert review.failed == 1 and review.failures == {2: "loss became nan"}
-    assert review.unfinished == {1: "pruned: duplicate", 3: "waiting"}
-    with pytest.raises(RoadmapError, match="trial 1 did not finish .pruned: duplicate"):
+    assert review.failed == 1 and review.failures == {1: "diverged: loss became nan"}
+    assert review.unfinished == {2: "pruned: duplicate", 3: "waiting"}
+    with pytest.raises(RoadmapError, match="trial 2 did not finish .pruned: duplicate"):
+        review.trial(2)
+    with pytest.raises(RoadmapError, match="trial 1 failed .diverged: loss became nan"):
         review.trial(1)
 
 
-def test_files_stand_in_for_missing_user_attrs(tmp_path):
-    d = tmp_path / "s"
-    write_study(d, {0: (30.0, 10.0, 5.0, "seed", [])})
-    spec = make_spec([PCONV])
-    metrics = {"psnr": 29.0, "latency_ms": 8.0, "peak_memory_measured_bytes": 4 * 2**20, "params": 123,
-               "status": "ok", "device": "cpu", "fidelity": "smoke"}
+def test_a_study_from_before_rungs_still_loads(tmp_path):
+    """No eval attributes, the fidelity as a preset name: each trial's value is one run at
+    rung 0, and without a second run there is no noise floor to judge PSNR differences."""
+    d = write_study(tmp_path / "old", evals=False, with_files=False)
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
-    study.add_trial(optuna.trial.create_trial(values=[29.0, 8.0, 4 * 2**20]))
-    (d / "trials" / "1").mkdir(parents=True)
-    (d / "trials" / "1" / "spec.yaml").write_text(spec.to_yaml())
-    (d / "trials" / "1" / "metrics.json").write_text(json.dumps(metrics))
-    t = load_study_dir(d).trial(1)
-    assert t.params == 123 and t.transforms == [PCONV] and t.spec_yaml == spec.to_yaml()
+    assert not any(k.startswith("eval:") for k in study.user_attrs)
+    review = load_study_dir(d)
+    assert [t.number for t in review.trials] == [0, 1, 2, 3, 4, 6, 8, 9]
+    assert review.trial(0).psnr == pytest.approx(30.0) and review.trial(0).psnr_runs == [pytest.approx(30.0)]
+    assert review.noise.sigma is None and review.top_rung == 0
+    assert review.trial(3).psnr_band is None
+    assert review.trial(3).versus_seed["psnr"]["verdict"] == "unknown"
+    assert review.trial(3).versus_seed["overall"] == "unknown"
+    assert sorted(review.front_numbers) == [0, 1, 2, 3, 6, 8, 9]
+    assert review.failed == 2
 
 
 def test_roadmap_rows_without_a_seed_trial(tmp_path):

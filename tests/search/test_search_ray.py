@@ -1,5 +1,6 @@
 """`roadmap search` on Ray Tune, as a user runs it: Ctrl-C, SIGKILL and resume; an existing
-cluster with --address. The fake evaluator keeps trials short (1.5 s of "training")."""
+cluster with --address. The command is the real one (``fake_cli.py``) with the fake evaluator,
+which keeps trainings short (1.5 s of "training")."""
 import json
 import os
 import signal
@@ -9,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE, counted, finished_records, free_port, kill_group, search_cmd, subprocess_env, trials
+from conftest import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group, subprocess_env,
+                      trials)
+
+from roadmap.search.study import open_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -30,8 +34,8 @@ def _wait_for(pred, proc, timeout):
 
 def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
     study = tmp_path / "study"
-    env = subprocess_env(tmp_path, ROADMAP_SEARCH_EVALUATOR=FAKE, ROADMAP_FAKE_TRAIN_SECONDS="1.5")
-    cmd = search_cmd("--seed", "nafnet", "--budget", "10", "--study", str(study), "--fidelity", "smoke")
+    env = subprocess_env()
+    cmd = fake_search_cmd(1.5, "--seed", "nafnet", "--budget", "10", "--study", str(study), "--fidelity", "smoke")
     procs = []
     try:
         # 1. Ctrl-C after 2 finished trials: a clean stop, exit 130, the resume command printed.
@@ -52,8 +56,8 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
         kill_group(p)  # Ray's node agents outlive a SIGKILLed driver
-        before = finished_records(study)
-        assert len(before) >= 5
+        before, evals_before = finished_records(study), evaluations(study)
+        assert 5 <= len(before) < 10
         # 3. The same command finishes the study at exactly 10 counted trials.
         done = subprocess.run(cmd + ["--quiet"], env=env, capture_output=True, text=True, timeout=240,
                               start_new_session=True)
@@ -64,20 +68,26 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
     assert counted(study) == 10
     after = finished_records(study)
     assert {n: after[n] for n in before} == before  # earlier trials unchanged
+    evals_after = evaluations(study)
+    assert {k: evals_after[k] for k in evals_before} == evals_before
+    # every counted trial was trained once at rung 0; interrupted ones never count
+    assert sorted(n for (n, r, s) in evals_after if (r, s) == (0, 0)) == sorted(after)
     states = [t.state.name for t in trials(study)]
     assert "RUNNING" not in states and "WAITING" not in states
-    interrupted = [t for t in trials(study) if "interrupted" in (t.user_attrs.get("failure_reason") or "")]
-    assert interrupted and all(t.state.name == "PRUNED" for t in interrupted)
+    # the trainings Ctrl-C and SIGKILL interrupted were noted, not counted, and queued again
+    notes = open_study(study).user_attrs
+    interrupted = {int(k.split(":")[1]) for k in notes if k.startswith("interrupted:")}
+    by_number = {t.number: t for t in trials(study)}
+    assert interrupted and all(by_number[n].state.name == "PRUNED" for n in interrupted)
     requeued = {t.user_attrs.get("requeued_from") for t in trials(study)} - {None}
-    assert requeued == {t.number for t in interrupted}
+    assert requeued == interrupted
 
 
 def test_search_on_an_existing_cluster_with_address(tmp_path):
     port = free_port()
     home = tmp_path / "home"
     home.mkdir()
-    env = subprocess_env(tmp_path, HOME=str(home), ROADMAP_SEARCH_EVALUATOR=FAKE,
-                         ROADMAP_FAKE_TRAIN_SECONDS="0.5", RAY_USAGE_STATS_ENABLED="0")
+    env = subprocess_env(HOME=str(home), RAY_USAGE_STATS_ENABLED="0")
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
         [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
@@ -98,8 +108,8 @@ def test_search_on_an_existing_cluster_with_address(tmp_path):
                 time.sleep(0.5)
         time.sleep(2)
         done = subprocess.run(
-            search_cmd("--seed", "nafnet", "--budget", "4", "--study", str(study), "--fidelity", "smoke",
-                       "--address", f"127.0.0.1:{port}", "--quiet", "--json"),
+            fake_search_cmd(0.5, "--seed", "nafnet", "--budget", "4", "--study", str(study), "--fidelity", "smoke",
+                            "--address", f"127.0.0.1:{port}", "--quiet", "--json"),
             env=env, capture_output=True, text=True, timeout=180,
         )
         assert done.returncode == 0, done.stderr

@@ -1,21 +1,23 @@
-"""Acceptance: SIGKILL after >= 5 finished trials, then the same command finishes the study at
-exactly the budget with every earlier trial unchanged -- with the real evaluator at the
-`smoke` fidelity (in-process backend: the Ray path is covered in test_search_ray.py)."""
+"""Acceptance with the real evaluator at the `smoke` fidelity (3 training steps a candidate):
+SIGKILL after >= 5 finished trials, then the same command finishes the study at exactly the
+budget with every earlier trial unchanged; ``roadmap search`` and ``roadmap pareto`` report the
+same front. In-process backend: the Ray path is covered in test_search_ray.py."""
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
-from conftest import counted, finished_records, kill_group, search_cmd, subprocess_env, trials
+from conftest import (counted, evaluations, finished_records, kill_group, pareto_json, search_cmd, subprocess_env,
+                      trials)
 
 pytestmark = pytest.mark.slow
 
 
-def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path):
+def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path, capsys):
     study = tmp_path / "study"
-    env = subprocess_env(tmp_path)
-    env.pop("ROADMAP_SEARCH_EVALUATOR", None)
+    env = subprocess_env()
     cmd = search_cmd("--seed", "nafnet", "--budget", "7", "--study", str(study), "--fidelity", "smoke",
                      "--backend", "local", "--quiet")
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -33,13 +35,21 @@ def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path):
         p.wait(timeout=30)
     finally:
         kill_group(p)
-    before = finished_records(study)
+    before, evals_before = finished_records(study), evaluations(study)
     assert 5 <= len(before) < 7
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert counted(study) == 7
     after = finished_records(study)
     assert {n: after[n] for n in before} == before
+    evals_after = evaluations(study)
+    assert {k: evals_after[k] for k in evals_before} == evals_before
     assert all(t.state.name in ("COMPLETE", "FAIL", "PRUNED") for t in trials(study))
     seed = [t for t in trials(study) if t.user_attrs.get("reference") == "seed"][0]
     assert seed.state.name == "COMPLETE" and seed.user_attrs["metrics"]["fidelity"] == "smoke"
+    assert (seed.number, 0, 1) in evals_after  # trained again with random seed 1: the noise floor
+    # what the search printed is what `roadmap pareto` shows
+    printed = re.search(r"Pareto front (\d+) at rung 0", done.stdout)
+    assert printed, done.stdout
+    front = pareto_json(capsys, study)["front"]
+    assert int(printed.group(1)) == len(front) >= 1

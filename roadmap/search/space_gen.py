@@ -1,0 +1,93 @@
+"""The default search space of a spec that has no shipped one (a user's own U-Net).
+
+Built from the spec's structure: every level, stage and skip it has, the transforms whose
+rules it can satisfy, and only values that apply to it. Each candidate value is tried on the
+spec itself (``apply_transform``); a value no candidate could take is left out, so the space
+holds no step that is certain to be skipped. Later steps that need an earlier one (``more_params``
+and ``pdwconv`` need PConvs) are tried after it. The result is plain data, the YAML form of
+:mod:`roadmap.search.space`, so ``roadmap space SPEC --out space.yaml`` can write it for the user
+to edit and pass back with ``--space``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from roadmap.errors import SpecError
+
+__all__ = ["default_space_data"]
+
+PORTIONS = (0.125, 0.25, 0.5)
+CAPACITY = (0.5, 0.75, 1.0)
+THRESHOLDS = (8, 16, 32)
+
+
+def _applies(spec: Any, transform: str, **params: Any) -> Any:
+    """The transformed spec, or None when ``transform`` refuses these parameters here."""
+    from roadmap.transforms import apply_transform
+
+    try:
+        return apply_transform(spec, transform, **params)
+    except SpecError:
+        return None
+
+
+def _stages(spec: Any) -> list[str]:
+    return ([f"encoder[{i}]" for i in range(spec.levels)] + [f"middle[{j}]" for j in range(len(spec.middle))]
+            + [f"decoder[{i}]" for i in range(spec.levels)])
+
+
+def _step(transform: str, params: dict, name: str | None = None) -> dict:
+    return {"transform": transform, **({"name": name} if name else {}), "optional": True, "params": params}
+
+
+def _pconv_steps(spec: Any) -> tuple[list[dict], Any]:
+    portions = [p for p in PORTIONS if _applies(spec, "pconv", portion=p) is not None]
+    if not portions:
+        return [], None
+    with_pconv = _applies(spec, "pconv", portion=portions[0])  # the lowest: every raise applies
+    per = [a for a in _stages(spec) if any(_applies(spec, "pconv", portion=p, overrides={a: p}) for p in portions)]
+    params: dict = {"portion": {"choice": portions}}
+    if per:
+        params["overrides"] = {"per": per, "choice": [None, *portions]}
+    steps = [_step("pconv", params)]
+    for rule in ("middle", "cheap"):
+        raised = [p for p in CAPACITY if _applies(with_pconv, "more_params", rule=rule, portion=p) is not None]
+        if raised:
+            steps.append(_step("more_params", {"rule": rule, "portion": {"choice": raised}}, f"more_params_{rule}"))
+    thresholds = [t for t in THRESHOLDS if _applies(with_pconv, "pdwconv", threshold=t) is not None]
+    return steps, (thresholds, with_pconv)
+
+
+def _skip_steps(spec: Any) -> list[dict]:
+    with_skip = [lv for lv in range(spec.levels) if spec.skips[lv].type != "none"]
+    steps = []
+    ratio_sets = [None] + [[r] * spec.levels for r in (0.125, 0.25)]
+    valid = [(t, r) for t in range(spec.levels) for r in ratio_sets
+             if _applies(spec, "msiam", target_level=t, ratios=r) is not None]
+    if valid and len(with_skip) >= 2:
+        targets = sorted({t for t, _ in valid})
+        ratios = [r for r in ratio_sets if any(v == r for _, v in valid)]
+        steps.append(_step("msiam", {"target_level": {"choice": targets}, "ratios": {"choice": ratios}}))
+    if with_skip:
+        steps.append(_step("drop_skips", {"levels": {"subset": with_skip, "min_size": 1}}))
+    return steps
+
+
+def default_space_data(spec: Any, seed_label: str | None = None) -> dict:
+    """The default search space of ``spec`` as plain data (``version``, ``seed``, ``steps``)."""
+    steps: list[dict] = []
+    depths = [n for n in range(1, spec.levels) if _applies(spec, "depth", levels=n) is not None]
+    if depths:
+        steps.append(_step("depth", {"levels": {"choice": depths}}))
+    pconv_steps, pdw = _pconv_steps(spec)
+    steps += pconv_steps
+    directions = [d for d in ("down", "up", "both") if _applies(spec, "decouple", direction=d) is not None]
+    if directions:
+        steps.append(_step("decouple", {"direction": {"choice": directions}, "portion": {"choice": list(PORTIONS)}}))
+    if pdw and pdw[0]:
+        steps.append(_step("pdwconv", {"threshold": {"choice": pdw[0]}}))
+    steps += _skip_steps(spec)
+    if not steps:
+        raise SpecError(f"{spec.name}: no transform applies to this spec, so there is nothing to search")
+    return {"version": 1, "seed": seed_label,
+            "description": f"generated from the structure of {spec.name} ({spec.levels} levels)", "steps": steps}

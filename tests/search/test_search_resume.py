@@ -1,0 +1,65 @@
+"""SIGKILL in the middle of a rung, then resume: no finished training is lost or repeated,
+and the study ends with the rungs the promotion plan asks for. The search runs in a process
+of its own (the real command line, in-process backend, fake trainings of 0.5 s)."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import (check_promotion_plan, counted, evaluations, fake_search_cmd, kill_group, search,
+                      subprocess_env, trials)
+
+pytestmark = pytest.mark.slow
+
+TRAIN_SECONDS = 0.5
+BUDGET = 9
+
+
+def _wait_for(pred, proc, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"search exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+        try:
+            if pred():
+                return
+        except Exception:  # the study may not exist yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the search")
+
+
+def test_sigkill_in_the_middle_of_a_rung_loses_no_finished_rung(tmp_path, rungs3):
+    study = tmp_path / "study"
+    cmd = fake_search_cmd(TRAIN_SECONDS, "--backend", "local", "--study", str(study), "--fidelity", rungs3,
+                          "--budget", str(BUDGET), "--quiet")
+    p = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        _wait_for(lambda: any(r == 1 for (_, r, _) in evaluations(study)), p, 120)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+    finally:
+        kill_group(p)
+    before = evaluations(study)
+    assert counted(study) == BUDGET  # rung 0 was done before any promotion
+    assert sum(r == 0 for (_, r, _) in before) == BUDGET and not any(r == 2 for (_, r, _) in before)
+    assert all(rec["train_seconds"] >= TRAIN_SECONDS for rec in before.values())
+
+    # resume with the study's settings; these trainings take no time, so a repeat would show
+    summary = search(study)
+    after = evaluations(study)
+    assert {k: after[k] for k in before} == before  # every finished training kept, unchanged
+    new = {k: rec for k, rec in after.items() if k not in before}
+    assert new and all(rec["train_seconds"] < TRAIN_SECONDS for rec in new.values())
+    # nothing trained twice: this run trained exactly the steps of the evaluations it added
+    assert summary.timing["iterations_this_run"] == sum(rec["job_iterations"] for rec in new.values())
+    assert summary.timing["trials_this_run"] == 0 and summary.done == BUDGET
+
+    plan = check_promotion_plan(study)
+    rung1_before = {n for (n, r, _) in before if r == 1}
+    assert rung1_before < plan[1]["trained"]  # the kill did land in the middle of rung 1
+    assert plan[0]["trained"] > plan[1]["trained"] > plan[2]["trained"] and plan[2]["trained"]
+    assert summary.knee is not None and (summary.knee["number"], 2, 1) in after  # replicated at the top
+    assert {t.state.name for t in trials(study)} <= {"COMPLETE", "FAIL", "PRUNED"}
