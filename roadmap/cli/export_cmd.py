@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Pick a finished trial and write its architecture as a spec YAML whose provenance "
             "records the seed, the transformations, the study, the trial, the measured metrics "
-            "and the device and fidelity they were measured at. Limits drop the trials above "
+            "(PSNR at the top rung as the mean over its runs, with its noise band and the verdict "
+            "against the seed) and the device and fidelity they were measured at. Limits drop the trials above "
             "them before picking. knee = the Pareto-front point closest to the ideal point once "
             "each objective is normalised to [0, 1] over the front."
         ),

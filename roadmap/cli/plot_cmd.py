@@ -16,10 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plot",
         help="write an offline HTML report of a study (Pareto front, hypervolume, roadmap)",
         description=(
-            "One self-contained HTML file (plotly.js embedded, works offline): the Pareto front in "
-            "3-D and its three 2-D projections, hypervolume vs trial number, the roadmap table of "
-            "the recommended (knee) point, and the per-level MACs and skip-memory timeline of the "
-            "seed next to the recommended point."
+            "One self-contained HTML file (plotly.js embedded, works offline): the recommended "
+            "(knee) point with its PSNR as mean ± noise band over its runs and its verdict against "
+            "the seed, the Pareto front in 3-D and its three 2-D projections (PSNR error bars: the "
+            "noise band), the Pareto table, the candidates screened out and the failed trials, "
+            "hypervolume vs trial number, the roadmap table of the recommended point, and the "
+            "per-level MACs and skip-memory timeline of the seed next to the recommended point."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

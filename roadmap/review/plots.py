@@ -452,6 +452,7 @@ def level_macs_info(seed_spec: Any, spec: Any, *, input_hw: tuple[int, int] = (2
 
 
 def plot_level_macs(info: LevelMacsInfo, *, labels: tuple[str, str] = ("seed", "recommended")):
+    """Grouped bars of the MACs per level of the seed and the recommended point."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -508,6 +509,7 @@ def skip_memory_info(seed_spec: Any, spec: Any, *, input_hw: tuple[int, int] = (
 
 
 def plot_skip_memory(info: SkipMemoryInfo, *, labels: tuple[str, str] = ("seed", "recommended")):
+    """Step lines of the skip-connection memory held after each stage, seed and recommended."""
     import plotly.graph_objects as go
 
     fig = go.Figure()

@@ -30,6 +30,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 table.data { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 table.data th, table.data td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 table.data th { background: #f3f3f3; }
+table.data td:not(.text) { white-space: nowrap; }
 .note { color: #555; font-size: 0.9em; max-width: 70em; }
 .recommendation { font-size: 1em; max-width: 70em; background: #f2f8f2; border-left: 4px solid #2ca02c;
   padding: 0.5em 0.8em; }

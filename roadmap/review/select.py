@@ -36,6 +36,7 @@ def parse_pick(text: str) -> str | int:
 
 
 def within_limits(t: TrialRecord, max_latency_ms: float | None, max_memory_mb: float | None) -> bool:
+    """Whether ``t``'s measured latency and memory are within the limits (None: no limit)."""
     if max_latency_ms is not None and t.latency_ms > max_latency_ms:
         return False
     if max_memory_mb is not None and t.memory_mb > max_memory_mb:

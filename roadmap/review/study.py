@@ -192,7 +192,7 @@ def _left_out(results: StudyResults) -> tuple[dict[int, str], dict[int, str], di
         failed_above = c.failure_at(highest + 1 if highest is not None else 0)
         if c.state == "FAIL" or failed_above:
             failures[c.number] = failed_above or str(c.failure_reason or "failed")
-        elif c.state == "COMPLETE" and highest is not None:
+        elif c.state == "COMPLETE" and highest is not None and highest < results.top_rung:
             screened[c.number] = f"screened out after rung {highest} (PSNR {c.psnr(highest):.2f} dB there)"
         else:
             unfinished[c.number] = c.state.lower() + (f": {c.failure_reason}" if c.failure_reason else "")

@@ -18,6 +18,7 @@ import numpy as np
 
 from roadmap.errors import RoadmapError
 from roadmap import pareto
+from roadmap.search.results import describe_versus_seed
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
@@ -39,6 +40,7 @@ class ParetoSummary:
         return self.review.failed
 
     def front_trials(self) -> list[TrialRecord]:
+        """The front's trial records, by decreasing PSNR."""
         by_number = {t.number: t for t in self.review.trials}
         return [by_number[n] for n in self.front]
 
@@ -195,45 +197,6 @@ def psnr_text(t: TrialRecord) -> str:
     return f"{t.psnr:.2f}{band} dB (one run only: not confirmed with a second random seed)"
 
 
-def _pct(x: float) -> str:
-    x = abs(x)
-    return f"{x:.0f} %" if x >= 1 else f"{x:.1f} %"
-
-
-def _psnr_words(c: dict[str, Any]) -> str:
-    d, band, verdict = c["delta"], c.get("band"), c["verdict"]
-    if verdict == "tie":
-        return f"ties with the seed in PSNR ({d:+.2f} dB, within ±{band:.2f} dB)"
-    if verdict in ("better", "worse"):
-        side = "above" if verdict == "better" else "below"
-        return f"is {abs(d):.2f} dB {side} the seed in PSNR (beyond the noise band ±{band:.2f} dB)"
-    return f"differs from the seed by {d:+.2f} dB in PSNR (no noise estimate to judge it)"
-
-
-def _latency_words(c: dict[str, Any], seed_ms: float) -> str:
-    pct = 100.0 * c["delta"] / seed_ms if seed_ms else 0.0
-    if c["verdict"] == "tie":
-        return f"ties with it in latency within the timing noise ({pct:+.1f} %)"
-    return f"is {_pct(pct)} {'faster' if pct < 0 else 'slower'}"
-
-
-def _memory_words(c: dict[str, Any], seed_bytes: float) -> str:
-    pct = 100.0 * c["delta"] / seed_bytes if seed_bytes else 0.0
-    if c["verdict"] == "tie":
-        return "uses the same memory"
-    return f"uses {_pct(pct)} {'less' if pct < 0 else 'more'} memory"
-
-
-# Only the "dominates" verdict may use the word: the report must never claim more.
-_OVERALL_WORDS = {
-    "dominates": "it dominates the seed beyond the noise",
-    "trade-off": "a trade-off against the seed, not an improvement in every objective",
-    "tie": "it ties with the seed within the noise in every objective",
-    "dominated": "it is worse than the seed beyond the noise and better in nothing (dominated by it)",
-    "unknown": "no overall verdict against the seed without a noise estimate",
-}
-
-
 def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
     """``t`` against the seed in words, e.g. ``ties with the seed in PSNR (-0.05 dB, within
     ±0.20 dB), is 38 % faster and uses 12 % less memory: it dominates the seed beyond the
@@ -244,10 +207,7 @@ def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
         return "is the seed itself"
     if seed is None or not t.versus_seed:
         return "cannot be compared with the seed: the study has no finished seed trial"
-    v = t.versus_seed
-    return (f"{_psnr_words(v['psnr'])}, {_latency_words(v['latency_ms'], seed.latency_ms)} and "
-            f"{_memory_words(v['peak_memory_bytes'], seed.peak_memory_measured_bytes)}: "
-            f"{_OVERALL_WORDS.get(v['overall'], v['overall'])}")
+    return describe_versus_seed(t.versus_seed, seed.latency_ms, seed.peak_memory_measured_bytes)
 
 
 def rung_text(review: StudyReview) -> str:

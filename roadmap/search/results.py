@@ -151,7 +151,9 @@ def load_candidates(study: Any) -> list[Candidate]:
         evals = sorted((_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
                        key=lambda e: (e.rung, e.random_seed))
         if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
-            evals = [Evaluation(0, 0, "ok", finite_or_none(t.values[0]), finite_or_none((attrs.get("metrics") or {}).get("ssim")))]
+            metrics = attrs.get("metrics") or {}
+            evals = [Evaluation(0, 0, str(metrics.get("status", "ok")), finite_or_none(t.values[0]),
+                                finite_or_none(metrics.get("ssim")), reason=metrics.get("reason"))]
         out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
                              attrs.get("spec_yaml"), dict(attrs.get("metrics") or {}), evals, reason))
     return sorted(out, key=lambda c: c.number)
@@ -208,26 +210,53 @@ def overall(comparisons: dict[str, Comparison]) -> str:
     return "trade-off"
 
 
-_OVERALL_WORDS = {"dominates": "dominates the seed beyond the noise", "dominated": "is dominated by the seed",
-                  "tie": "ties with the seed in every objective", "trade-off": "trades off against the seed",
-                  "unknown": "cannot be judged against the seed (no noise estimate yet)"}
+def _pct(x: float) -> str:
+    x = abs(x)
+    return f"{x:.0f} %" if x >= 1 else f"{x:.1f} %"
+
+
+def _psnr_words(c: dict[str, Any]) -> str:
+    d, band, verdict = c["delta"], c.get("band"), c["verdict"]
+    if verdict == "tie":
+        return f"ties with the seed in PSNR ({d:+.2f} dB, within ±{band:.2f} dB)"
+    if verdict in ("better", "worse"):
+        side = "above" if verdict == "better" else "below"
+        return f"is {abs(d):.2f} dB {side} the seed in PSNR (beyond the noise band ±{band:.2f} dB)"
+    return f"differs from the seed by {d:+.2f} dB in PSNR (no noise estimate to judge it)"
+
+
+def _latency_words(c: dict[str, Any], seed_ms: float) -> str:
+    pct = 100.0 * c["delta"] / seed_ms if seed_ms else 0.0
+    if c["verdict"] == "tie":
+        return f"ties with it in latency within the timing noise ({pct:+.1f} %)"
+    return f"is {_pct(pct)} {'faster' if pct < 0 else 'slower'}"
+
+
+def _memory_words(c: dict[str, Any], seed_bytes: float) -> str:
+    pct = 100.0 * c["delta"] / seed_bytes if seed_bytes else 0.0
+    if c["verdict"] == "tie":
+        return "uses the same memory"
+    return f"uses {_pct(pct)} {'less' if pct < 0 else 'more'} memory"
+
+
+# Only the "dominates" verdict may use the word: the report must never claim more.
+_OVERALL_WORDS = {
+    "dominates": "it dominates the seed beyond the noise",
+    "trade-off": "a trade-off against the seed, not an improvement in every objective",
+    "tie": "it ties with the seed within the noise in every objective",
+    "dominated": "it is worse than the seed beyond the noise and better in nothing (dominated by it)",
+    "unknown": "no overall verdict against the seed without a noise estimate",
+}
 
 
 def describe_versus_seed(versus: dict, seed_latency_ms: float, seed_memory_bytes: float) -> str:
-    """``versus`` (``{"psnr": {delta, band, verdict}, "latency_ms": ..., "peak_memory_bytes": ...}``,
-    as `compare` gives, in dict form) in words, e.g. ``PSNR -0.05 dB (a tie: within +/-0.20 dB),
-    38 % faster, 21 % less memory: trades off against the seed``."""
-    psnr = versus["psnr"]
-    band = "" if psnr.get("band") is None else f" within +/-{psnr['band']:.2f} dB"
-    parts = [f"PSNR {psnr['delta']:+.2f} dB ({'a tie:' if psnr['verdict'] == 'tie' else psnr['verdict']}{band})"]
-    for key, base, less, more, noun in (("latency_ms", seed_latency_ms, "faster", "slower", ""),
-                                        ("peak_memory_bytes", seed_memory_bytes, "less", "more", " memory")):
-        c = versus[key]
-        share = abs(c["delta"]) / base if base else 0.0
-        word = less if c["delta"] < 0 else more
-        parts.append(f"{share:.0%} {word}{noun}" + (" (a tie: within the timing noise)" if c["verdict"] == "tie"
-                                                    and c["delta"] else ""))
-    return ", ".join(parts) + f": {_OVERALL_WORDS[versus.get('overall', 'unknown')]}"
+    """``versus`` (``{"overall", "psnr": {delta, band, verdict}, "latency_ms": ..., "peak_memory_bytes":
+    ...}``, `compare` in dict form) in words, e.g. ``ties with the seed in PSNR (-0.05 dB, within
+    ±0.20 dB), is 38 % faster and uses 12 % less memory: it dominates the seed beyond the noise``.
+    The word "dominates" appears only when the overall verdict is ``dominates``."""
+    return (f"{_psnr_words(versus['psnr'])}, {_latency_words(versus['latency_ms'], seed_latency_ms)} and "
+            f"{_memory_words(versus['peak_memory_bytes'], seed_memory_bytes)}: "
+            f"{_OVERALL_WORDS.get(versus['overall'], versus['overall'])}")
 
 
 @dataclass

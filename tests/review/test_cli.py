@@ -9,7 +9,7 @@ import yaml
 
 from roadmap.cli import main
 
-from review_studies import MB, TRIALS, write_study
+from review_studies import MB, SIGMA, TRIALS, write_study
 
 
 def run_cli(capsys, *argv):
@@ -26,19 +26,23 @@ def test_pareto_json(study_dir, capsys):
     assert data["failed"] == 2
     finished = [n for n, row in TRIALS.items() if row[0] != "FAIL"]
     assert [t["number"] for t in data["trials"]] == finished
-    assert sorted(data["front"]) == [0, 1, 2, 3, 6]  # trial 4 is dominated, 5 and 7 failed
-    keys = {"number", "psnr", "latency_ms", "peak_memory_measured_bytes", "params", "macs", "transforms", "reference"}
+    assert sorted(data["front"]) == [0, 1, 2, 3, 6, 8, 9]  # trial 4 is dominated, 5 and 7 failed
+    keys = {"number", "psnr", "latency_ms", "peak_memory_measured_bytes", "params", "macs", "transforms", "reference",
+            "psnr_runs", "psnr_band_db", "versus_seed", "feasible"}
     for t in data["trials"]:
         assert keys <= set(t)
     refs = {t["number"]: t["reference"] for t in data["trials"]}
-    assert refs == {0: "seed", 1: "mofa", 2: "unet--", 3: None, 4: None, 6: None}
+    assert refs == {0: "seed", 1: "mofa", 2: "unet--", 3: None, 4: None, 6: None, 8: None, 9: None}
     assert data["trials"][0]["peak_memory_measured_bytes"] == 200 * MB
     assert 0 < data["hypervolume"] < 1
     ref = data["hypervolume_reference_point"]
-    # nadir + 10 % of the range: PSNR 28 - 0.2, latency 100 + 5, memory 210 + 12 MB
-    assert ref["psnr"] == pytest.approx(27.8)
-    assert ref["latency_ms"] == pytest.approx(105.0)
-    assert ref["peak_memory_measured_bytes"] == pytest.approx(222 * MB)
+    # nadir + 10 % of the range: PSNR 28 - 0.26, latency 120 + 7, memory 220 + 13 MB
+    assert ref["psnr"] == pytest.approx(27.74)
+    assert ref["latency_ms"] == pytest.approx(127.0)
+    assert ref["peak_memory_measured_bytes"] == pytest.approx(233 * MB)
+    assert data["failures"] == {"5": "diverged: loss became nan at iteration 12",
+                                "7": "invalid spec: encoder[0].conv.portion"}
+    assert data["screened_out"] == {} and data["top_rung"] == 0 and data["top_rung_iterations"] == 3
 
 
 def test_pareto_table_and_csv(study_dir, capsys):
@@ -53,11 +57,11 @@ def test_pareto_table_and_csv(study_dir, capsys):
     import pandas as pd
 
     frame = pd.read_csv(io.StringIO(out))
-    assert frame["trial"].tolist() == [0, 3, 1, 2, 6]  # front by decreasing PSNR
+    assert frame["trial"].tolist() == [8, 9, 0, 3, 1, 2, 6]  # front by decreasing PSNR
     assert set(frame["front"]) == {"*"}
     code, out, _ = run_cli(capsys, "pareto", study_dir, "--csv", "--all")
     frame = pd.read_csv(io.StringIO(out))
-    assert sorted(frame["trial"]) == [0, 1, 2, 3, 4, 6]
+    assert sorted(frame["trial"]) == [0, 1, 2, 3, 4, 6, 8, 9]
 
 
 def test_pareto_user_reference_point(study_dir, capsys):
@@ -69,7 +73,7 @@ def test_pareto_user_reference_point(study_dir, capsys):
 
 
 @pytest.mark.parametrize("pick,expected", [
-    ("knee", 1), ("max-psnr", 0), ("min-latency", 6), ("min-memory", 2), ("trial:3", 3),
+    ("knee", 1), ("max-psnr", 8), ("min-latency", 6), ("min-memory", 2), ("trial:3", 3),
 ])
 def test_export_picks(study_dir, tmp_path, capsys, pick, expected):
     out = tmp_path / "winner.yaml"
@@ -108,6 +112,12 @@ def test_export_provenance_and_same_network(study_dir, review, tmp_path, capsys)
     assert prov["trial"] == 6
     assert prov["metrics"]["psnr"] == 29.0 and prov["metrics"]["latency_ms"] == 50.0
     assert prov["metrics"]["peak_memory_measured_bytes"] == 100 * MB
+    assert prov["metrics"]["psnr_runs"] == [29.0]
+    assert prov["metrics"]["psnr_band_db"] == pytest.approx(2 * SIGMA)
+    assert prov["metrics"]["versus_seed"]["overall"] == "trade-off"
+    assert prov["metrics"]["versus_seed"]["psnr"]["verdict"] == "worse"
+    assert prov["metrics"]["rung"] == 0 and prov["metrics"]["iterations"] == 3
+    assert "job_seconds" not in prov["metrics"]  # one run's bookkeeping, not the trial's
     assert prov["device"] == "cpu" and prov["fidelity"] == "smoke"
     # the same network the trial evaluated: same params, same output for the same weights
     trial = review.trial(6)
@@ -165,7 +175,7 @@ def test_missing_trial_and_failed_trial(study_dir, tmp_path, capsys):
     code, _, err = run_cli(capsys, "export", study_dir, "--pick", "trial:42", "--out", tmp_path / "w.yaml")
     assert code == 2
     line = _one_line_error(err, "export")
-    assert "trial 42" in line and "0-4,6" in line
+    assert "trial 42" in line and "0-4,6,8-9" in line
     code, _, err = run_cli(capsys, "export", study_dir, "--pick", "trial:5", "--out", tmp_path / "w.yaml")
     assert code == 2
     assert "trial 5 failed" in _one_line_error(err, "export")

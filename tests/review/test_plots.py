@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from review_studies import SIGMA
 
 from roadmap.review import plots
 from roadmap.review.select import pick_trial
@@ -20,21 +21,41 @@ def summary(review):
 
 def test_pareto_plot_info(summary):
     info = plots.pareto_plot_info(summary, knee=1)
-    assert info.numbers == [0, 1, 2, 3, 4, 6]
-    assert dict(zip(info.numbers, info.on_front)) == {0: True, 1: True, 2: True, 3: True, 4: False, 6: True}
+    assert info.numbers == [0, 1, 2, 3, 4, 6, 8, 9]
+    on_front = dict(zip(info.numbers, info.on_front))
+    assert on_front == {0: True, 1: True, 2: True, 3: True, 4: False, 6: True, 8: True, 9: True}
     assert dict(zip(info.numbers, info.reference))[2] == "unet--"
     assert info.memory_mb[0] == pytest.approx(200.0)
+    bands = dict(zip(info.numbers, info.psnr_band))
+    assert bands[0] == pytest.approx(2 * SIGMA / 2**0.5) and bands[6] == pytest.approx(2 * SIGMA)
     hover = dict(zip(info.numbers, info.hover))
     assert "trial 6" in hover[6] and "pconv(portion=0.25)" in hover[6] and "drop_skips(levels=[0])" in hover[6]
-    assert "PSNR 29.000 dB" in hover[6] and "latency 50 ms" in hover[6]
-    assert "(mofa)" in hover[1] and "none (seed)" in hover[0]
+    assert f"PSNR 29.000 ±{2 * SIGMA:.3f} dB (one run)" in hover[6] and "latency 50 ms" in hover[6]
+    assert "mean of 2 runs: 29.450, 29.750" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
+    assert "(mofa)" in hover[1] and "none (seed)" in hover[0] and "vs seed" not in hover[0]
     groups = {name: pts["numbers"] for name, pts, _ in plots._groups(info)}
-    assert groups == {"dominated": [4], "Pareto front": [3, 6], "reference": [0, 1, 2], "recommended (knee)": [1]}
+    assert groups == {"dominated": [4], "Pareto front": [3, 6, 8, 9], "reference": [0, 1, 2],
+                      "recommended (knee)": [1]}
+
+
+def test_psnr_error_bars_in_the_projections_with_psnr(summary):
+    fig = plots.plot_pareto_2d(plots.pareto_plot_info(summary, knee=1))
+    by_axis = {}
+    for trace in fig.data:
+        if trace.name == "reference":
+            by_axis[trace.xaxis] = trace
+    for axis, has_psnr in (("x", True), ("x2", True), ("x3", False)):  # latency|memory|latency-memory
+        bars = by_axis[axis].error_y
+        if has_psnr:
+            assert bars.visible and list(bars.array) == pytest.approx(
+                [2 * SIGMA / 2**0.5, 2 * SIGMA / 2**0.5, 2 * SIGMA])  # seed, mofa: 2 runs; unet--: 1
+        else:
+            assert not bars.visible
 
 
 def test_hypervolume_info_ends_at_summary_value(summary):
     info = plots.hypervolume_info(summary)
-    assert info.numbers == [0, 1, 2, 3, 4, 6]
+    assert info.numbers == [0, 1, 2, 3, 4, 6, 8, 9]
     assert info.values == sorted(info.values)
     assert info.values[-1] == pytest.approx(summary.hypervolume)
     assert info.values[4] == info.values[3]  # trial 4 is dominated: adds nothing
@@ -88,3 +109,4 @@ def test_report_html_is_self_contained(review, summary):
     assert "Roadmap of the recommended point (trial 1)" in text
     assert "2 failed (ignored)" in text
     assert "scatter3d" in text
+    assert "plot_hypervolume" not in text

@@ -46,7 +46,12 @@ window.addEventListener("load", function () { setTimeout(function () {
     rendered: document.querySelectorAll(".plotly-graph-div .main-svg").length,
     scenes: document.querySelectorAll(".plotly-graph-div .gl-container canvas").length,
     points: document.querySelectorAll(".plotly-graph-div .scatterlayer .point").length,
-    tables: document.querySelectorAll("table.data").length });
+    tables: document.querySelectorAll("table.data").length,
+    errorbars: document.querySelectorAll(".plotly-graph-div .errorbars .errorbar").length,
+    recommendation: (document.getElementById("recommendation") || {}).innerText || "",
+    failed: Array.prototype.map.call(document.querySelectorAll("#failed-trials tbody tr"),
+                                     function (r) { return r.innerText; }),
+    failed_shown: ((document.getElementById("failed-trials") || {}).offsetHeight || 0) > 0 });
   document.body.appendChild(out); }, 1500); });
 </script>"""
 
@@ -104,8 +109,16 @@ def test_report_renders_without_errors(chromium, report, tmp_path):
     assert probe["graphs"] == 5  # 3-D front, 2-D projections, hypervolume, level MACs, skip memory
     assert probe["rendered"] >= 5  # each drew its SVG layers
     assert probe["scenes"] >= 1  # the 3-D scene got a WebGL canvas
-    assert probe["points"] >= 6 * 3  # every trial in each 2-D projection
-    assert probe["tables"] == 2  # Pareto table, roadmap table
+    assert probe["points"] >= 8 * 3  # every trial in each 2-D projection
+    assert probe["tables"] == 3  # Pareto table, failed trials, roadmap table
+    assert probe["errorbars"] >= 8 * 2  # PSNR noise bands in the two projections with PSNR
+    # the recommendation says how many runs the knee's PSNR rests on, and what it is vs the seed
+    assert "PSNR 29.60 ±0.25 dB (mean of 2 runs)" in probe["recommendation"]
+    assert "a trade-off against the seed" in probe["recommendation"]
+    assert "dominates" not in probe["recommendation"]
+    assert probe["failed_shown"]
+    assert [re.sub(r"\s+", " ", row) for row in probe["failed"]] == [
+        "5 diverged: loss became nan at iteration 12", "7 invalid spec: encoder[0].conv.portion"]
     assert not JS_ERROR.search(proc.stderr), JS_ERROR.search(proc.stderr).group(0)
 
 

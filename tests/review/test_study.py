@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from review_studies import DROP0, PCONV, make_spec, write_study
+from review_studies import DROP0, PCONV, write_study
 
 from roadmap.errors import RoadmapError
 from roadmap.review import plots
@@ -28,7 +28,7 @@ def test_loaded_records(review):
 
 def test_pruned_running_and_diverged_trials(tmp_path):
     d = write_study(tmp_path / "s", {0: (30.0, 10.0, 5.0, "seed", []),
-                                     2: ("FAIL", "loss became nan", "diverged")}, with_files=False)
+                                     1: ("FAIL", "loss became nan", "diverged")}, with_files=False)
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
                                               user_attrs={"failure_reason": "duplicate"}))
