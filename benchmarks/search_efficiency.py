@@ -24,6 +24,10 @@ is divided by the seed's own (1.0 = the seed alone). Each sampler is compared wi
 search by a one-sided Mann-Whitney U test on the final hypervolume (alpha 0.10, as Optuna's
 sampler benchmarks do).
 
+``--tell-duplicates`` (a what-if, not what the search does) tells a duplicate the values of
+the candidate it repeats: a sampler that never sees a PRUNED point scored (GPSampler) may
+propose it again and again.
+
 Prints the stand-in's fit, a table per sampler and the winner; writes
 ``benchmarks/results/search_efficiency.json``. Static analyses are cached per architecture
 in ``benchmarks/results/analysis_cache.json``.
@@ -100,17 +104,24 @@ class Search:
     """One in-memory search: the candidate loop of ``roadmap search`` with the stand-in as
     evaluator. ``values`` holds the counted candidates in order (``None`` for a failure)."""
 
-    def __init__(self, sampler: str, seed: int, ctx: dict):
+    def __init__(self, sampler: str, seed: int, ctx: dict, tell_duplicates: bool = False):
         import optuna
 
-        self.ctx = ctx
+        self.ctx, self.tell_duplicates = ctx, tell_duplicates
         self.study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
                                          sampler=make_sampler(sampler, seed))
         enqueue_references(self.study, ctx["space"], ctx["refs"])
-        self.seen: set[str] = set()
+        self.seen: dict[str, tuple] = {}  # architecture -> its values
         self.values: list[tuple | None] = []
         self.pruned = self.failed = 0
         self.eval_seconds = 0.0
+
+    def _fail(self, trial) -> None:
+        from optuna.trial import TrialState
+
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.values.append(None)
+        self.failed += 1
 
     def step(self) -> None:
         """Ask for one trial, build its candidate and tell the study what it scored."""
@@ -127,25 +138,30 @@ class Search:
             if reference:
                 steps = copy.deepcopy(self.ctx["refs"][reference])
             spec = self.ctx["apply_steps"](self.ctx["seed_spec"], steps)
-        except SpecError:
-            self.study.tell(trial, state=TrialState.FAIL)  # counts, like an invalid spec in the search
-            self.values.append(None)
-            self.failed += 1
-            return
+        except SpecError:  # an invalid spec: a failed candidate, counted as in the search
+            return self._fail(trial)
         key = architecture_key(spec)
-        if key in self.seen:
-            self.study.tell(trial, state=TrialState.PRUNED)  # duplicate: rejected, not counted
+        if key in self.seen:  # a duplicate is rejected and not counted
+            if self.tell_duplicates:  # what-if: the sampler learns the earlier candidate's values
+                self.study.tell(trial, self.seen[key])
+            else:  # what roadmap search does: the sampler never sees the point scored
+                self.study.tell(trial, state=TrialState.PRUNED)
             self.pruned += 1
             return
-        self.seen.add(key)
         t0 = time.perf_counter()
-        psnr, static = self.ctx["standin"].evaluate(spec)
-        self.eval_seconds += time.perf_counter() - t0
-        values = (psnr, static["macs"], static["peak_memory_predicted_bytes"])
-        self.study.tell(trial, values)
-        self.values.append(values)
+        try:
+            psnr, static = self.ctx["standin"].evaluate(spec)
+        except SpecError:  # the search's static check fails such a candidate (counted)
+            return self._fail(trial)
+        finally:
+            self.eval_seconds += time.perf_counter() - t0
+        self.seen[key] = (psnr, static["macs"], static["peak_memory_predicted_bytes"])
+        self.study.tell(trial, self.seen[key])
+        self.values.append(self.seen[key])
 
     def run(self, budget: int) -> None:
+        """Step until ``budget`` candidates count, or stop where ``roadmap search`` would
+        raise: ``MAX_REJECTIONS_IN_A_ROW`` trials in a row without a counted candidate."""
         in_a_row, counted = 0, 0
         while len(self.values) < budget:
             self.step()
@@ -190,7 +206,7 @@ def hv_at(values: list, seed: np.ndarray, checkpoints: list[int]) -> dict[int, f
 # --------------------------------------------------------------------------- the runs
 
 
-def context() -> dict:
+def context(features: tuple[str, ...] = si.FEATURES) -> dict:
     """What every search shares: space, seed spec, references, stand-in."""
     from benchmarks.proxy.candidates import seed_spec
     from roadmap.search.space import default_space_path, load_space
@@ -198,10 +214,12 @@ def context() -> dict:
 
     spec = seed_spec()
     return {"space": load_space(default_space_path("nafnet"), "nafnet"), "seed_spec": spec,
-            "refs": reference_steps(spec), "apply_steps": apply_steps, "standin": si.StandIn()}
+            "refs": reference_steps(spec), "apply_steps": apply_steps,
+            "standin": si.StandIn(names=features)}
 
 
-def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict) -> list[dict]:
+def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict,
+            tell_duplicates: bool = False) -> list[dict]:
     """Every (sampler, seed) search; seeds outermost so the analysis cache warms evenly."""
     import optuna
 
@@ -214,17 +232,17 @@ def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict) -> li
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # relative samplers warn on enqueued params
-                search = Search(name, s, ctx)
+                search = Search(name, s, ctx, tell_duplicates)
                 search.run(budget)
             wall = time.perf_counter() - t0
             trials = len(search.study.trials)
             runs.append({"sampler": name, "seed": s, "counted": len(search.values), "failed": search.failed,
                          "pruned": search.pruned, "trials": trials, "wall_seconds": wall,
                          "sampler_seconds_per_trial": (wall - search.eval_seconds) / trials,
-                         "hv_at": hv_at(search.values, seed, checkpoints)})
+                         "hv_at": hv_at(search.values, seed, checkpoints), "values": search.values})
             r = runs[-1]
-            print(f"{name:6} seed {s:2}: HV {r['hv_at'][checkpoints[-1]]:.3f}, {trials} trials "
-                  f"({search.pruned} duplicates), {wall:.1f} s", file=sys.stderr, flush=True)
+            print(f"{name:6} seed {s:2}: HV {r['hv_at'][checkpoints[-1]]:.3f}, {r['counted']} counted of "
+                  f"{trials} trials ({search.pruned} duplicates), {wall:.1f} s", file=sys.stderr, flush=True)
             ctx["standin"].cache.save()
     return runs
 
@@ -256,8 +274,17 @@ def summarize(runs: list[dict], samplers: list[str], budget: int) -> list[dict]:
             "wall_seconds_median": float(np.median([r["wall_seconds"] for r in rs])),
             "sampler_seconds_per_trial_median": float(np.median([r["sampler_seconds_per_trial"] for r in rs])),
             "duplicates_median": float(np.median([r["pruned"] for r in rs])),
+            # searches that stopped early: MAX_REJECTIONS_IN_A_ROW duplicates in a row (the
+            # real search raises there) -- their HV is that of the candidates counted so far
+            "stalled": sum(r["counted"] < budget for r in rs),
         })
     return rows
+
+
+def best_known(runs: list[dict], seed: np.ndarray) -> float:
+    """HV of every counted candidate of every run together: how close to the front any run got."""
+    values = [v for r in runs for v in r["values"]]
+    return hv_at(values, seed, [len(values)])[len(values)]
 
 
 def winner(rows: list[dict]) -> str:
@@ -281,17 +308,17 @@ def standin_report(standin: si.StandIn) -> dict:
     tau, rho = float(kendalltau(loo, ref)[0]), float(spearmanr(loo, ref)[0])
     rmse = float(np.sqrt(np.mean((loo - ref) ** 2)))
     both = int((standin.seed_counts == len(si.REFERENCE_SEEDS)).sum())
-    print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(si.FEATURES)}; fitted on "
+    print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(standin.names)}; fitted on "
           f"{len(ref)} calibration candidates ({both} with both reference seeds, the others one)")
     print("coefficients (dB per feature s.d.): " + ", ".join(
-        f"{n} {c:+.2f}" for n, c in zip(si.FEATURES, standin.model.coef)))
+        f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef)))
     print(table([[lab, f"{r:.2f}", f"{p:.2f}", int(n)] for lab, r, p, n in
                  zip(standin.labels, ref, loo, standin.seed_counts)],
                 ["candidate", "reference dB", "LOO stand-in dB", "seeds"]))
     print(f"leave-one-out vs reference: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}, RMSE {rmse:.2f} dB")
     print("latency is stood in by MACs; memory by analyze()'s predicted peak activation memory")
-    return {"features": list(si.FEATURES), "ridge_alpha": si.RIDGE, "n": len(ref), "both_seeds": both,
-            "coefficients": dict(zip(si.FEATURES, map(float, standin.model.coef))),
+    return {"features": list(standin.names), "ridge_alpha": si.RIDGE, "n": len(ref), "both_seeds": both,
+            "coefficients": dict(zip(standin.names, map(float, standin.model.coef))),
             "intercept": standin.model.intercept, "kendall_tau_loo": tau, "spearman_rho_loo": rho,
             "rmse_loo_db": rmse, "candidates": [
                 {"label": lab, "reference": float(r), "loo": float(p), "seeds": int(n)}
@@ -304,9 +331,10 @@ def print_table(rows: list[dict], budget: int) -> None:
     print(table([[r["sampler"], r["runs"], f"{r['hv_median']:.3f}", f"{r['hv_iqr'][0]:.3f}-{r['hv_iqr'][1]:.3f}",
                   " / ".join(f"{r['hv_at_median'][n]:.2f}" for n in cps), fmt_p(r["p_vs_random"]),
                   fmt_p(r["p_vs_nsga2"]), f"{r['wall_seconds_median']:.1f}",
-                  f"{r['sampler_seconds_per_trial_median']:.3f}", f"{r['duplicates_median']:.0f}"] for r in rows],
+                  f"{r['sampler_seconds_per_trial_median']:.3f}", f"{r['duplicates_median']:.0f}",
+                  r["stalled"]] for r in rows],
                 ["sampler", "runs", f"HV@{budget} median", "IQR", "median HV @ " + "/".join(map(str, cps)),
-                 "p vs random", "p vs nsga2", "wall s/search", "sampler s/trial", "duplicates"]))
+                 "p vs random", "p vs nsga2", "wall s/search", "sampler s/trial", "duplicates", "stalled"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10, help="random seeds per sampler (0 .. N-1)")
     p.add_argument("--budget", type=int, default=50, help="counted candidates per search")
     p.add_argument("--samplers", default=",".join(SAMPLERS))
+    p.add_argument("--tell-duplicates", action="store_true",
+                   help="what-if: tell a duplicate its earlier values instead of PRUNED (still not counted); "
+                        "writes search_efficiency-tell-duplicates.json")
+    p.add_argument("--features", default=",".join(si.FEATURES),
+                   help="features of the PSNR stand-in (a robustness check; see benchmarks/proxy/standin.py)")
+    p.add_argument("--out", help="JSON file name under benchmarks/results (default search_efficiency.json)")
     args = p.parse_args(argv)
     samplers = [s for s in args.samplers.split(",") if s]
     if unknown := set(samplers) - set(SAMPLERS):
@@ -322,22 +356,30 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)  # GPSampler and analyze() use torch; the machine is shared
     t0 = time.perf_counter()
-    ctx = context()
+    ctx = context(tuple(f for f in args.features.split(",") if f))
     fit = standin_report(ctx["standin"])
-    runs = run_all(samplers, list(range(args.seeds)), args.budget, ctx)
+    runs = run_all(samplers, list(range(args.seeds)), args.budget, ctx, args.tell_duplicates)
     rows = summarize(runs, samplers, args.budget)
+    best = best_known(runs, seed_point(ctx))
+    for r in runs:
+        r.pop("values")  # thousands of rows; the HVs are what the JSON is for
     print(f"\nNAFNet-w16, search_spaces/nafnet.yaml, budget {args.budget} counted candidates, "
           f"{args.seeds} seeds; HV relative to the seed alone, reference point PSNR -{PSNR_MARGIN_DB:g} dB, "
-          f"MACs and memory x{COST_FACTOR:g}; p: one-sided Mann-Whitney U (row better)")
+          f"MACs and memory x{COST_FACTOR:g}; p: one-sided Mann-Whitney U (row better); duplicates "
+          + ("told their earlier values (what-if)" if args.tell_duplicates else "PRUNED (as roadmap search)"))
     print_table(rows, args.budget)
+    print(f"best known HV (all {len(runs)} searches' candidates together): {best:.3f}")
     verdict = winner(rows)
     print(verdict)
     total = time.perf_counter() - t0
-    path = write_json("search_efficiency.json", {
+    name = args.out or ("search_efficiency-tell-duplicates.json" if args.tell_duplicates
+                        else "search_efficiency.json")
+    path = write_json(name, {
         "standin": fit, "seed_point": seed_point(ctx).tolist(), "reference_point": {
             "psnr_loss_db": PSNR_MARGIN_DB, "macs_factor": COST_FACTOR, "memory_factor": COST_FACTOR},
         "budget": args.budget, "seeds": args.seeds, "population": POPULATION, "alpha": ALPHA,
-        "table": rows, "verdict": verdict, "runs": runs, "total_seconds": total,
+        "duplicates": "told earlier values" if args.tell_duplicates else "pruned",
+        "table": rows, "best_known_hv": best, "verdict": verdict, "runs": runs, "total_seconds": total,
         "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(f"{total:.0f} s in all; wrote {path}")
     return 0

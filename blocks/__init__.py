@@ -3,7 +3,7 @@
 Nothing here knows about specs, search or training; ``roadmap.build`` assembles these
 into a network from an architecture spec.
 """
-from blocks.channels import CONV_KINDS, partial_channels
+from blocks.channels import ATTENTION_KINDS, CONV_KINDS, partial_channels
 from blocks.conv import PartialConv, SeparableConv, create_spatial_conv
 from blocks.norm import LayerNorm2d
 from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
@@ -23,7 +23,8 @@ from blocks.fusion import AddFusion, ConcatFusion, NoFusion, ProjectAddFusion
 from blocks.unetmm import GRN, IEMHead, MSIAM, ConvNeXtV2Block, resize_levels
 
 __all__ = [
-    "CONV_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv", "LayerNorm2d",
+    "ATTENTION_KINDS", "CONV_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv",
+    "LayerNorm2d",
     "NAFBlock", "SimpleGate", "SimplifiedChannelAttention", "GAMAAttention",
     "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct",
     "StridedConvDown", "SeparableStridedDown", "PoolConvDown", "PixelUnshuffleDown",

@@ -1,4 +1,4 @@
-"""The conv kinds a block can use and how many channels a partial conv convolves.
+"""The conv and attention kinds a block can use, and how many channels a partial conv convolves.
 
 Plain Python (no torch): ``roadmap.spec`` validates specs with the same rule the blocks are
 built with, so that a spec that validates always builds.
@@ -6,6 +6,8 @@ built with, so that a spec that validates always builds.
 from __future__ import annotations
 
 CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
+# The attention of a NAFBlock: NAFNet's SCA, GAMA-IR's axis averages, or none.
+ATTENTION_KINDS = ("sca", "gama", "none")
 
 
 def partial_channels(channels: int, portion: float) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from blocks.channels import ATTENTION_KINDS
 from blocks.conv import create_spatial_conv
 from blocks.gama import GAMAAttention
 from blocks.norm import LayerNorm2d
@@ -38,8 +39,10 @@ class NAFBlock(nn.Module):
     ``x = LN -> 1x1 (C->2C) -> spatial conv (2C) -> SimpleGate -> attention -> 1x1``, added
     with a zero-initialised scale ``beta``; then ``LN -> 1x1 (C->2C) -> SimpleGate -> 1x1``
     added with ``gamma``. ``conv`` configures the spatial conv (default: 3x3 depthwise with bias,
-    the original); MOFA swaps it for PConv / PDWConv. ``attention``: ``"sca"`` (NAFNet) or
-    ``"gama"`` (GAMA-IR's axis-average attention). Params with defaults: ``7C^2 + 33C``.
+    the original); MOFA swaps it for PConv / PDWConv. ``attention``: ``"sca"`` (NAFNet),
+    ``"gama"`` (GAMA-IR's axis-average attention, 147 parameters) or ``"none"`` (no attention:
+    GAMA-IR's "w/o GAMA" ablation). Params with defaults: ``7C^2 + 33C`` (SCA is ``C^2 + C`` of
+    them).
     """
 
     def __init__(self, channels: int, conv: dict | None = None, attention: str = "sca",
@@ -55,8 +58,10 @@ class NAFBlock(nn.Module):
             self.attention = SimplifiedChannelAttention(dw // 2)
         elif attention == "gama":
             self.attention = GAMAAttention()
+        elif attention == "none":
+            self.attention = nn.Identity()
         else:
-            raise ValueError(f"unknown attention {attention!r}; expected 'sca' or 'gama'")
+            raise ValueError(f"unknown attention {attention!r}; expected one of {', '.join(ATTENTION_KINDS)}")
         self.conv3 = nn.Conv2d(dw // 2, c, 1, bias=True)
         self.norm2 = LayerNorm2d(c)
         self.conv4 = nn.Conv2d(c, ffn, 1, bias=True)

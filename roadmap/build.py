@@ -20,6 +20,7 @@ from roadmap.spec import (
     UNetSpec,
     aggregate_channels,
     aggregate_layout,
+    stage_attention,
     stage_conv,
     validate,
 )
@@ -29,11 +30,9 @@ def _conv_kwargs(conv: ConvSpec | None) -> dict | None:
     return None if conv is None else dataclasses.asdict(conv)
 
 
-def _block(kind: str, in_ch: int, width: int, conv: dict) -> nn.Module:
-    if kind == "nafblock":
-        return blocks.NAFBlock(width, conv=conv)
-    if kind == "gama":
-        return blocks.NAFBlock(width, conv=conv, attention="gama")
+def _block(kind: str, in_ch: int, width: int, conv: dict, attention: str | None) -> nn.Module:
+    if kind in ("nafblock", "gama"):  # the same block; they differ in their default attention
+        return blocks.NAFBlock(width, conv=conv, attention=attention)
     if kind == "pmrid_encoder":
         return blocks.PMRIDEncoderBlock(in_ch, width, stride=1, conv=conv)
     if kind == "pmrid_decoder":
@@ -48,10 +47,10 @@ assert set(BLOCK_TYPES) == {"nafblock", "gama", "pmrid_encoder", "pmrid_decoder"
 
 def build_stage(stage: StageSpec, in_ch: int) -> nn.Sequential:
     """``stage.depth`` blocks; the first maps ``in_ch -> stage.width``."""
-    conv = _conv_kwargs(stage_conv(stage))
+    conv, attention = _conv_kwargs(stage_conv(stage)), stage_attention(stage)
     layers = []
     for k in range(stage.depth):
-        layers.append(_block(stage.block, in_ch if k == 0 else stage.width, stage.width, conv))
+        layers.append(_block(stage.block, in_ch if k == 0 else stage.width, stage.width, conv, attention))
     return nn.Sequential(*layers)
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from roadmap import io
 from roadmap.errors import RoadmapError
 from roadmap.spec import UNetSpec
 
@@ -25,16 +24,65 @@ def seed_name(spec: UNetSpec) -> str:
     return str(spec.provenance.get("seed") or spec.name).split("/")[0]
 
 
-def _load(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise RoadmapError(f"{path}: cannot read roadmap file ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise RoadmapError(f"{path}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+ROADMAP_KEYS = ("name", "description", "steps", "seeds")
+STEP_KEYS = ("transform", "params", "note")
+
+
+def _load(path: Path) -> tuple[io.YamlDoc, dict]:
+    """The checked roadmap file at ``path``: its document and its data (see the module docstring)."""
+    doc = io.load_yaml(path, "roadmap")
+    data = doc.data
     if not isinstance(data, dict) or not ({"steps", "seeds"} & set(data)):
-        raise RoadmapError(f"{path}: a roadmap is a mapping with 'steps' (a list) or 'seeds' (seed -> list)")
-    return data
+        raise RoadmapError(f"{doc.label}: a roadmap is a mapping with 'steps' (a list) or 'seeds' (seed -> list)")
+    try:
+        _check_roadmap(data)
+    except RoadmapError as exc:
+        raise doc.error(str(exc)) from None
+    return doc, data
+
+
+def _check_roadmap(data: dict) -> None:
+    """The shape of a roadmap (keys, types, known transforms); what the transforms think of the
+    parameters is checked when they are applied."""
+    unknown = [k for k in data if k not in ROADMAP_KEYS]
+    if unknown:
+        raise RoadmapError(f"{unknown[0]}: unknown field (allowed: {', '.join(ROADMAP_KEYS)})")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise RoadmapError(f"{key}: must be text, got {data[key]!r}")
+    if "steps" in data and "seeds" in data:
+        raise RoadmapError("seeds: give either steps or seeds, not both")
+    if "steps" in data:
+        _check_steps("steps", data["steps"])
+        return
+    seeds = data["seeds"]
+    if not isinstance(seeds, dict) or not seeds:
+        raise RoadmapError("seeds: must map a seed name to a list of steps")
+    for seed, steps in seeds.items():
+        _check_steps(f"seeds.{seed}", steps)
+
+
+def _check_steps(where: str, steps: object) -> None:
+    from roadmap.transforms import list_transforms
+
+    if not isinstance(steps, list) or not steps:
+        raise RoadmapError(f"{where}: steps must be a non-empty list")
+    known = list_transforms()
+    for k, step in enumerate(steps):
+        at = f"{where}[{k}]"
+        if not isinstance(step, dict):
+            raise RoadmapError(f"{at}: must be a mapping with 'transform' and 'params'")
+        unknown = [key for key in step if key not in STEP_KEYS]
+        if unknown:
+            raise RoadmapError(f"{at}.{unknown[0]}: unknown field (allowed: {', '.join(STEP_KEYS)})")
+        if step.get("transform") not in known:
+            raise RoadmapError(f"{at}.transform: unknown transform {step.get('transform')!r} "
+                               f"(known: {', '.join(known)})")
+        params = step.get("params")
+        if params is not None and not (isinstance(params, dict) and all(isinstance(p, str) for p in params)):
+            raise RoadmapError(f"{at}.params: must be a mapping of parameter names to values")
+        if "note" in step and not isinstance(step["note"], str):
+            raise RoadmapError(f"{at}.note: must be text")
 
 
 def get_roadmap(name_or_path: str, spec: UNetSpec) -> list[dict]:
@@ -47,18 +95,11 @@ def get_roadmap(name_or_path: str, spec: UNetSpec) -> list[dict]:
         if not path.exists():
             raise RoadmapError(f"unknown roadmap {name_or_path!r}: not one of {', '.join(sorted(builtin))} "
                                f"and no such file")
-    data = _load(path)
+    doc, data = _load(path)
     if "steps" in data:
-        steps = data["steps"]
-    else:
-        seeds = data["seeds"]
-        seed = seed_name(spec)
-        if not isinstance(seeds, dict):
-            raise RoadmapError(f"{path}: seeds must map a seed name to a list of steps")
-        if seed not in seeds and "default" not in seeds:
-            raise RoadmapError(f"roadmap {data.get('name', path.stem)!r} has no settings for seed {seed!r} "
-                               f"(it has: {', '.join(seeds)})")
-        steps = seeds.get(seed, seeds.get("default"))
-    if not isinstance(steps, list) or not steps:
-        raise RoadmapError(f"{path}: steps must be a non-empty list")
-    return steps
+        return data["steps"]
+    seeds, seed = data["seeds"], seed_name(spec)
+    if seed not in seeds and "default" not in seeds:
+        raise RoadmapError(io.one_line(f"{doc.label}: roadmap {data.get('name', path.stem)!r} has no settings for "
+                                       f"seed {seed!r} (it has: {', '.join(map(str, seeds))})"))
+    return seeds.get(seed, seeds.get("default"))

@@ -25,26 +25,39 @@ from typing import Any
 
 import yaml
 
-from blocks.channels import CONV_KINDS, partial_channels  # the blocks' own rule (plain Python)
-from roadmap.errors import SpecError
+from blocks.channels import ATTENTION_KINDS, CONV_KINDS, partial_channels  # the blocks' own rules (plain Python)
+from roadmap.errors import RoadmapError, SpecError
 
 PARTIAL_KINDS = ("pconv", "pdwconv")
 
-# Block types a stage can use: whether the first block may change the width, and the default
-# spatial conv (the one the original network uses).
+# Block types a stage can use: whether the first block may change the width, the default
+# spatial conv (the one the original network uses) and the default attention (None: the block
+# has no attention to choose). ``gama`` is a NAFBlock whose attention is GAMA-IR's.
 BLOCK_TYPES: dict[str, dict[str, Any]] = {
-    "nafblock": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}},
-    "gama": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}},
-    "pmrid_encoder": {"changes_width": True, "conv": {"kind": "separable", "kernel": 5}},
-    "pmrid_decoder": {"changes_width": False, "conv": {"kind": "separable", "kernel": 3}},
-    "conv_relu": {"changes_width": True, "conv": {"kind": "vanilla", "kernel": 3}},
+    "nafblock": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}, "attention": "sca"},
+    "gama": {"changes_width": False, "conv": {"kind": "depthwise", "kernel": 3}, "attention": "gama"},
+    "pmrid_encoder": {"changes_width": True, "conv": {"kind": "separable", "kernel": 5}, "attention": None},
+    "pmrid_decoder": {"changes_width": False, "conv": {"kind": "separable", "kernel": 3}, "attention": None},
+    "conv_relu": {"changes_width": True, "conv": {"kind": "vanilla", "kernel": 3}, "attention": None},
 }
+ATTENTION_BLOCKS = tuple(b for b, t in BLOCK_TYPES.items() if t["attention"] is not None)
 DOWN_TYPES = ("strided_conv", "separable_strided", "pool_conv", "pixel_unshuffle", "pmrid_block")
 UP_TYPES = ("pixel_shuffle", "transposed_conv", "conv_interp")
 FUSION_TYPES = ("add", "concat", "proj_add", "none")
 SAMPLERS_WITH_CONV = ("pool_conv", "conv_interp", "pmrid_block")
 AGGREGATE_TYPES = ("msiam",)
 ACTIVATIONS = ("none", "relu", "gelu")
+
+# Sane maxima, checked before anything is built: a typo such as a width of 10**9 must be a
+# one-line error, not an allocation that takes the machine down. Each is several times what
+# a published restoration U-Net uses (NAFNet-w64: widths up to 1024, 28 blocks in a stage,
+# 4 levels, 7x7 kernels in its relatives).
+MAX_WIDTH = 8192
+MAX_STAGE_DEPTH = 128
+MAX_LEVELS = 8
+MAX_MIDDLE_STAGES = 16
+MAX_KERNEL = 31
+MAX_CHANNELS = 64  # image channels in/out (RGB 3, RAW 4, hyperspectral a few dozen)
 
 
 # --------------------------------------------------------------------------- dataclasses
@@ -75,12 +88,17 @@ class ConvSpec:
 
 @dataclass
 class StageSpec:
-    """``depth`` blocks of type ``block`` at ``width`` channels; ``conv`` is their spatial conv."""
+    """``depth`` blocks of type ``block`` at ``width`` channels; ``conv`` is their spatial conv.
+
+    ``attention`` (``nafblock`` and ``gama`` only): ``sca``, ``gama`` or ``none``; ``None`` means
+    the block type's own (nafblock: sca, gama: gama), which is how a spec writes it.
+    """
 
     block: str
     depth: int
     width: int
     conv: ConvSpec | None = None
+    attention: str | None = None
 
 
 @dataclass
@@ -215,7 +233,7 @@ def _parse(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise SpecError(f"{where}: must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         raise SpecError(f"{_join(path, str(unknown[0]))}: unknown field (expected one of {', '.join(fields)})")
     kwargs = {}
@@ -230,8 +248,8 @@ def _parse(cls: type, data: Any, path: str) -> Any:
             if not isinstance(value, list):
                 raise SpecError(f"{sub}: must be a list, got {type(value).__name__}")
             value = [_parse(_LISTS[name], v, f"{sub}[{i}]") for i, v in enumerate(value)]
-        elif (cls, name) in _NESTED and value is not None:
-            value = _parse(_NESTED[(cls, name)], value, sub)
+        elif (cls, name) in _NESTED and (value is not None or name in ("stem", "head")):
+            value = _parse(_NESTED[(cls, name)], value, sub)  # stem / head: null is not "none"
         elif name == "provenance":
             if not isinstance(value, dict):
                 raise SpecError(f"{sub}: must be a mapping, got {type(value).__name__}")
@@ -242,30 +260,36 @@ def _parse(cls: type, data: Any, path: str) -> Any:
 def load_spec(source: str | Path | dict) -> UNetSpec:
     """Load and validate a spec from a YAML file path, YAML text, or a dict.
 
+    Any input gives a spec or one :class:`SpecError` line naming the file (and the line of
+    the field at fault where it can): the file goes through :mod:`roadmap.io`.
+
     >>> from roadmap.seeds import get_seed
     >>> load_spec(get_seed("nafnet", "w16").to_yaml()) == get_seed("nafnet", "w16")
     True
     """
+    from roadmap import io  # roadmap.io imports nothing of the spec; kept local all the same
+
     if isinstance(source, dict):
         return UNetSpec.from_dict(source)
-    text, label = str(source), "spec"
-    if isinstance(source, Path) or ("\n" not in text and (text.endswith((".yaml", ".yml")) or Path(text).exists())):
-        path = Path(source)
-        label = str(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SpecError(f"{path}: cannot read spec file ({exc.strerror or exc})") from None
+    text = str(source)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SpecError(f"{label}: not valid YAML{at}: {problem}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{label}: a spec must be a YAML mapping, got {type(data).__name__}")
-    return UNetSpec.from_dict(data)
+        if isinstance(source, Path) or ("\n" not in text and (text.endswith((".yaml", ".yml")) or Path(text).exists())):
+            if not Path(text).is_file() and not Path(text).exists():
+                raise SpecError(f"{text}: cannot read spec file (no such file)")
+            doc = io.load_yaml(source, "spec", free=("provenance",))
+        else:
+            doc = io.YamlDoc.from_text(text, "spec", free=("provenance",))
+    except SpecError:
+        raise
+    except RoadmapError as exc:
+        raise SpecError(str(exc)) from None
+    if not isinstance(doc.data, dict):
+        got = "nothing" if doc.data is None else type(doc.data).__name__
+        raise SpecError(f"{doc.label}: a spec must be a YAML mapping, got {got}")
+    try:
+        return UNetSpec.from_dict(doc.data)
+    except SpecError as exc:
+        raise doc.error(str(exc), SpecError) from None
 
 
 def save_spec(spec: UNetSpec, path: str | Path) -> Path:
@@ -283,12 +307,22 @@ def _fail(path: str, message: str) -> None:
     raise SpecError(f"{path}: {message}")
 
 
-def _int(path: str, value: Any, minimum: int = 0) -> int:
+def _int(path: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         _fail(path, f"must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
         _fail(path, f"must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        _fail(path, f"must be at most {maximum}, got {value}")
     return value
+
+
+def _kernel(path: str, value: Any) -> int:
+    """An odd kernel size in [1, MAX_KERNEL] (same padding needs an odd one)."""
+    kernel = _int(path, value, 1, MAX_KERNEL)
+    if kernel % 2 == 0:
+        _fail(path, f"must be odd (same padding), got {kernel}")
+    return kernel
 
 
 def _bool(path: str, value: Any) -> None:
@@ -308,9 +342,7 @@ def _number(value: Any) -> bool:
 def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
     """Check a conv in its context (``in_ch -> out_ch`` channels); raise naming ``path``."""
     _choice(f"{path}.kind", conv.kind, CONV_KINDS)
-    kernel = _int(f"{path}.kernel", conv.kernel, 1)
-    if kernel % 2 == 0:
-        _fail(f"{path}.kernel", f"must be odd (same padding), got {kernel}")
+    _kernel(f"{path}.kernel", conv.kernel)
     _bool(f"{path}.pointwise", conv.pointwise)
     _bool(f"{path}.bias", conv.bias)
     if conv.is_partial:
@@ -321,7 +353,7 @@ def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
         if conv.dw_threshold is not None:
             if conv.kind != "pconv":
                 _fail(f"{path}.dw_threshold", f"only pconv takes a dw_threshold, this conv is {conv.kind}")
-            _int(f"{path}.dw_threshold", conv.dw_threshold, 0)
+            _int(f"{path}.dw_threshold", conv.dw_threshold, 0, 4 * MAX_WIDTH)
         if not conv.pointwise and in_ch != out_ch:
             _fail(f"{path}.pointwise", f"must be true when {conv.kind} maps {in_ch} -> {out_ch} channels")
     else:
@@ -340,6 +372,12 @@ def stage_conv(stage: StageSpec) -> ConvSpec:
     return stage.conv if stage.conv is not None else ConvSpec(**BLOCK_TYPES[stage.block]["conv"])
 
 
+def stage_attention(stage: StageSpec) -> str | None:
+    """The attention a stage's blocks use: its own, or the block type's default (``None``: the
+    block type has no attention)."""
+    return stage.attention if stage.attention is not None else BLOCK_TYPES[stage.block]["attention"]
+
+
 def block_conv_channels(block: str, in_ch: int, width: int) -> list[tuple[int, int]]:
     """The (in, out) channels of the configurable spatial convs inside one block."""
     if block in ("nafblock", "gama"):
@@ -353,13 +391,18 @@ def block_conv_channels(block: str, in_ch: int, width: int) -> list[tuple[int, i
 
 def _check_stage(path: str, stage: StageSpec, in_ch: int) -> int:
     _choice(f"{path}.block", stage.block, tuple(BLOCK_TYPES))
-    depth = _int(f"{path}.depth", stage.depth, 0)
-    width = _int(f"{path}.width", stage.width, 1)
+    depth = _int(f"{path}.depth", stage.depth, 0, MAX_STAGE_DEPTH)
+    width = _int(f"{path}.width", stage.width, 1, MAX_WIDTH)
     if width != in_ch and (depth == 0 or not BLOCK_TYPES[stage.block]["changes_width"]):
         reason = "a stage with depth 0" if depth == 0 else f"block {stage.block}"
         _fail(f"{path}.width", f"{reason} cannot change the width: input has {in_ch} channels, got {width}")
     if stage.block == "pmrid_encoder" and width % 4:
         _fail(f"{path}.width", f"pmrid_encoder needs a width divisible by 4, got {width}")
+    if stage.attention is not None:
+        if stage.block not in ATTENTION_BLOCKS:
+            _fail(f"{path}.attention", f"block {stage.block} has no attention to choose "
+                                       f"(only {', '.join(ATTENTION_BLOCKS)} have one)")
+        _choice(f"{path}.attention", stage.attention, ATTENTION_KINDS)
     conv = stage_conv(stage)
     for ci, co in block_conv_channels(stage.block, in_ch, width):
         check_conv(f"{path}.conv", conv, ci, co)
@@ -371,7 +414,7 @@ def _check_stage(path: str, stage: StageSpec, in_ch: int) -> int:
 
 def _check_sampler(path: str, s: SamplerSpec, in_ch: int, out_ch: int, kinds: tuple[str, ...]) -> None:
     _choice(f"{path}.type", s.type, kinds)
-    _int(f"{path}.kernel", s.kernel, 1)
+    _int(f"{path}.kernel", s.kernel, 1, MAX_KERNEL)
     if s.type in SAMPLERS_WITH_CONV:
         if s.type != "pmrid_block" and s.conv is None:
             _fail(f"{path}.conv", f"required for {s.type}")
@@ -439,37 +482,34 @@ def validate(spec: UNetSpec) -> None:
     """Check every field of ``spec``; raise :class:`SpecError` naming the first bad one."""
     if not isinstance(spec.name, str) or not spec.name:
         _fail("name", f"must be a non-empty string, got {spec.name!r}")
-    in_ch = _int("in_channels", spec.in_channels, 1)
-    out_ch = _int("out_channels", spec.out_channels, 1)
+    in_ch = _int("in_channels", spec.in_channels, 1, MAX_CHANNELS)
+    out_ch = _int("out_channels", spec.out_channels, 1, MAX_CHANNELS)
     _bool("global_residual", spec.global_residual)
     if spec.global_residual and in_ch != out_ch:
         _fail("global_residual", f"needs in_channels == out_channels, got {in_ch} and {out_ch}")
-    kernel = _int("stem.kernel", spec.stem.kernel, 1)
-    if kernel % 2 == 0:
-        _fail("stem.kernel", f"must be odd, got {kernel}")
+    _kernel("stem.kernel", spec.stem.kernel)
     _choice("stem.act", spec.stem.act, ACTIVATIONS)
-    kernel = _int("head.kernel", spec.head.kernel, 1)
-    if kernel % 2 == 0:
-        _fail("head.kernel", f"must be odd, got {kernel}")
+    _kernel("head.kernel", spec.head.kernel)
     levels = len(spec.encoder)
-    if levels < 1:
-        _fail("encoder", "needs at least one level")
-    if not spec.middle:
-        _fail("middle", "needs at least one stage")
+    if not 1 <= levels <= MAX_LEVELS:
+        _fail("encoder", f"needs 1 to {MAX_LEVELS} levels, got {levels}")
+    if not 1 <= len(spec.middle) <= MAX_MIDDLE_STAGES:
+        _fail("middle", f"needs 1 to {MAX_MIDDLE_STAGES} stages, got {len(spec.middle)}")
     for name in ("down", "up", "decoder", "skips"):
         if len(getattr(spec, name)) != levels:
             _fail(name, f"must have one entry per encoder level ({levels}), got {len(getattr(spec, name))}")
     width = spec.encoder[0].width if isinstance(spec.encoder[0].width, int) else 0
     for i, stage in enumerate(spec.encoder):
         width = _check_stage(f"encoder[{i}]", stage, width)
-        _int(f"encoder[{i + 1}].width" if i + 1 < levels else "middle[0].width", spec.down_out_width(i), 1)
+        _int(f"encoder[{i + 1}].width" if i + 1 < levels else "middle[0].width", spec.down_out_width(i), 1,
+             MAX_WIDTH)
         _check_sampler(f"down[{i}]", spec.down[i], width, spec.down_out_width(i), DOWN_TYPES)
         width = spec.down_out_width(i)
     for j, stage in enumerate(spec.middle):
         width = _check_stage(f"middle[{j}]", stage, width)
     for i in reversed(range(levels)):
         dec = spec.decoder[i]
-        _int(f"decoder[{i}].width", dec.width, 1)
+        _int(f"decoder[{i}].width", dec.width, 1, MAX_WIDTH)
         _check_sampler(f"up[{i}]", spec.up[i], spec.up_in_width(i), dec.width, UP_TYPES)
         fusion, skip_ch = spec.skips[i], spec.encoder[i].width
         _choice(f"skips[{i}].type", fusion.type, FUSION_TYPES)

@@ -96,6 +96,7 @@ def features(spec, static: dict) -> dict[str, float]:
     partial = [c for c in convs if c is not None and c.is_partial]
     kept = [s.type != "none" for s in spec.skips]
     agg = spec.aggregate
+    decoupled = any(s.type not in ("strided_conv", "pixel_shuffle") for s in (*spec.down, *spec.up))
     return {
         "log_params": math.log(static["params"]),
         "log_macs": math.log(static["macs"]),
@@ -104,7 +105,9 @@ def features(spec, static: dict) -> dict[str, float]:
         "full_res_skip": float(kept[0]),
         "msiam": float(agg is not None and agg.type == "msiam"),
         "msiam_shallow": float(agg is not None and agg.target_level < len(spec.encoder) - 1),
-        "decoupled": float(any(s.type not in ("strided_conv", "pixel_shuffle") for s in (*spec.down, *spec.up))),
+        "decoupled": float(decoupled),
+        # every MSIAM + decoupled candidate of the calibration trained badly (0.9 to 5 dB down)
+        "msiam_x_decoupled": float(decoupled and agg is not None and agg.type == "msiam"),
         "pconv_portion": float(np.mean(portions)),
         "dw_share": sum(bool(c.dw_threshold) for c in partial) / len(partial) if partial else 0.0,
     }
@@ -166,13 +169,15 @@ def leave_one_out(x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> np.ndar
 class StandIn:
     """PSNR stand-in and the static figures of a spec, from one fit of the calibration set."""
 
-    def __init__(self, cache: AnalysisCache | None = None):
-        self.cache = cache or AnalysisCache()
+    def __init__(self, cache: AnalysisCache | None = None, names: tuple[str, ...] = FEATURES):
+        self.cache, self.names = cache or AnalysisCache(), tuple(names)
         self.labels, specs, self.reference, self.seed_counts = calibration()
-        if len(self.labels) < len(FEATURES) + 2:
+        if len(self.labels) < len(self.names) + 2:
             raise SystemExit(f"only {len(self.labels)} calibration candidates have a reference PSNR; "
                              "run benchmarks/proxy_fidelity.py first")
-        self.x = feature_matrix(specs, self.cache)
+        if unknown := set(self.names) - set(features(specs[0], self.cache.get(specs[0]))):
+            raise SystemExit(f"unknown stand-in feature(s): {', '.join(sorted(unknown))}")
+        self.x = feature_matrix(specs, self.cache, self.names)
         self.model = Ridge.fit(self.x, self.reference)
 
     def loo(self) -> np.ndarray:
@@ -181,5 +186,5 @@ class StandIn:
     def evaluate(self, spec) -> tuple[float, dict]:
         """(stand-in PSNR, static figures) of ``spec``."""
         static = self.cache.get(spec)
-        x = np.array([features(spec, static)[n] for n in FEATURES])
+        x = np.array([features(spec, static)[n] for n in self.names])
         return float(self.model.predict(x)[0]), static

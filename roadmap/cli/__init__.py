@@ -13,6 +13,7 @@ import os
 import sys
 
 from roadmap.errors import RoadmapError
+from roadmap.io import one_line
 
 # Order is the order of `roadmap --help`.
 COMMAND_MODULES = [
@@ -35,10 +36,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from roadmap import __version__
+
     parser = _Parser(
         prog="roadmap",
         description="Search simplification roadmaps (MOFA, UNet--) of image-restoration U-Nets.",
     )
+    parser.add_argument("--version", action="version", version=f"roadmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except RoadmapError as exc:
         if os.environ.get("ROADMAP_DEBUG"):
             raise
-        print(f"roadmap {args.command}: error: {exc}", file=sys.stderr)
+        # one line whatever the message quotes (a file name or value with a newline in it)
+        print(one_line(f"roadmap {args.command}: error: {exc}", 1000), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"roadmap {args.command}: interrupted", file=sys.stderr)

@@ -5,9 +5,11 @@ import sys
 
 from roadmap.analysis import analyze
 from roadmap.build import build_model
-from roadmap.cli.common import add_input_argument, add_spec_argument, human, print_json, table
+from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, positive_int,
+                                print_json, table)
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
+from roadmap.errors import SpecError
 from roadmap.spec import save_spec
 from roadmap.transforms import apply_transform
 
@@ -24,7 +26,12 @@ def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, 
     current = spec
     for k, step in enumerate([None, *steps]):
         if step is not None:
-            current = apply_transform(current, step["transform"], **(step.get("params") or {}))
+            try:
+                current = apply_transform(current, step["transform"], **(step.get("params") or {}))
+            except SpecError as exc:  # name the step: the roadmap file is the user's input
+                raise SpecError(f"step {k} ({step['transform']}): {exc}") from None
+            except (ValueError, TypeError, OverflowError) as exc:  # a parameter a transform did not expect
+                raise SpecError(f"step {k} ({step['transform']}): {type(exc).__name__}: {exc}") from None
         a = analyze(current, input_hw)
         row = {"step": "seed" if step is None else step["transform"]}
         if step is not None:
@@ -62,16 +69,16 @@ def run(args) -> int:
     steps = get_roadmap(args.roadmap, spec)
     quiet = args.json or args.quiet
     progress = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    rows, final = step_rows(spec, steps, tuple(args.input), not args.no_latency, args.threads, args.repeats, progress)
+    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, args.threads, args.repeats, progress)
     if args.out:
         save_spec(final, args.out)
     if args.json:
-        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": list(args.input),
+        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": list(args.input_size),
                     "latency": None if args.no_latency else {"device": "cpu", "threads": args.threads,
                                                              "repeats": args.repeats, "statistic": "median"},
                     "steps": rows})
         return 0
-    h, w = args.input
+    h, w = args.input_size
     print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{h}x{w}"
           + ("" if args.no_latency else f", CPU latency: median of {args.repeats} runs, {args.threads} thread(s)"))
     body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),
@@ -88,11 +95,11 @@ def register(sub) -> None:
     p = sub.add_parser("apply", help="replay a roadmap (mofa, unet--, or a YAML file) step by step")
     add_spec_argument(p)
     p.add_argument("--roadmap", required=True, help="mofa, unet--, or a roadmap YAML file")
-    add_input_argument(p)
+    add_input_size_argument(p)
     p.add_argument("--out", help="write the final spec (with its provenance) to this YAML file")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(p)
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for latency (default 1)")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs per step (default 10)")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for latency (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=10, help="timed runs per step (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)

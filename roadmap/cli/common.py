@@ -1,20 +1,155 @@
-"""Helpers shared by the CLI commands: common arguments and output formatting."""
+"""Helpers shared by the CLI commands: the shared option definitions and output formatting.
+
+One flag, one meaning, one definition: every command that takes an architecture, an input
+size, a fidelity, a random seed, a device, a data folder or ``--json`` adds it here, so the
+name, the type checks and the help text agree across commands. Renamed flags stay as hidden
+aliases that warn (``--input`` -> ``--input-size``; ``train --seed`` -> ``--random-seed``:
+``--seed`` means the architecture in ``roadmap search``).
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
-
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    """``SEED_OR_SPEC [--variant V]``: a seed name or a spec YAML file."""
-    parser.add_argument("spec", metavar="SEED_OR_SPEC", help="seed name (see `roadmap seeds`) or spec YAML file")
-    parser.add_argument("--variant", default=None, help="seed variant (default: the seed's default)")
+MAX_INPUT_SIDE = 16384  # larger inputs are a typo: the analysis would record GB-sized tensors
 
 
-def add_input_argument(parser: argparse.ArgumentParser, default: tuple[int, int] = (256, 256)) -> None:
-    parser.add_argument("--input", nargs=2, type=int, metavar=("H", "W"), default=list(default),
-                        help=f"input size for the analysis (default {default[0]} {default[1]})")
+# --------------------------------------------------------------------------- value types
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+MAX_RANDOM_SEED = 2**31 - 1  # numpy's RandomState (Optuna's samplers) takes < 2**32; rungs add to it
+
+
+def random_seed(text: str) -> int:
+    """An argparse type: a random seed in [0, 2**31 - 1]."""
+    value = nonnegative_int(text)
+    if value > MAX_RANDOM_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_RANDOM_SEED}, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``float()`` alone accepts nan and inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def image_side(text: str) -> int:
+    """An argparse type: one side of an input image, in [1, MAX_INPUT_SIDE]."""
+    value = positive_int(text)
+    if value > MAX_INPUT_SIDE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_INPUT_SIDE}, got {value}")
+    return value
+
+
+class DeprecatedAlias(argparse.Action):
+    """A hidden old flag name: stores into the new option's ``dest`` and warns once on stderr."""
+
+    def __init__(self, option_strings, dest, new_flag: str = "", **kwargs):
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.new_flag}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+# --------------------------------------------------------------------------- shared options
+
+
+def add_spec_argument(parser, flag: str | None = None, default: str | None = None, help: str | None = None) -> None:
+    """``SEED_OR_SPEC [--variant V]``: a seed name or a spec YAML file.
+
+    ``flag=None``: the positional ``SEED_OR_SPEC`` (show, apply, eval, space, train);
+    ``flag="--seed"``: an option (``roadmap search --seed``), stored in ``args.seed``."""
+    text = help or "seed name (see `roadmap seeds`) or spec YAML file"
+    if flag is None:
+        parser.add_argument("spec", metavar="SEED_OR_SPEC", help=text)
+    else:
+        parser.add_argument(flag, metavar="SEED_OR_SPEC", default=default, help=text)
+    parser.add_argument("--variant", default=None,
+                        help="seed variant (default: the seed's default, e.g. nafnet w16)")
+
+
+def add_input_size_argument(parser, default: tuple[int, int] | None = (256, 256), help: str | None = None) -> None:
+    """``--input-size H W`` (``args.input_size``); ``--input`` is a hidden, warning alias."""
+    text = help or f"input size H W of the static analysis (default {default[0]} {default[1]})"
+    parser.add_argument("--input-size", nargs=2, type=image_side, metavar=("H", "W"),
+                        default=list(default) if default else None, help=text)
+    parser.add_argument("--input", nargs=2, type=image_side, dest="input_size", action=DeprecatedAlias,
+                        new_flag="--input-size", help=argparse.SUPPRESS)
+
+
+def add_fidelity_argument(parser, default: str | None = "default", help: str | None = None) -> None:
+    """``--fidelity PRESET_OR_FILE``: a preset (smoke, quick, default, long) or a YAML/JSON file."""
+    text = help or "proxy training: a preset (smoke, quick, default, long) or a YAML/JSON file of fidelity fields"
+    if help is None and default is not None:
+        text += f" (default {default})"
+    parser.add_argument("--fidelity", default=default, metavar="PRESET_OR_FILE", help=text)
+
+
+def add_random_seed_argument(parser, default: int | None = 0, help: str | None = None,
+                             old_flag: str | None = None) -> None:
+    """``--random-seed N`` (``args.random_seed``); ``old_flag`` is a hidden, warning alias."""
+    text = help or "seed of the random numbers: weights, crops and noise"
+    if help is None and default is not None:
+        text += f" (default {default})"
+    parser.add_argument("--random-seed", type=random_seed, default=default, metavar="N", help=text)
+    if old_flag:
+        parser.add_argument(old_flag, type=random_seed, dest="random_seed", action=DeprecatedAlias,
+                            new_flag="--random-seed", help=argparse.SUPPRESS)
+
+
+def add_device_argument(parser, default: str | None = "cpu", help: str | None = None) -> None:
+    """``--device cpu|cuda|cuda:N``."""
+    text = help or "device to train and measure on: cpu, cuda or cuda:N"
+    if help is None and default is not None:
+        text += f" (default {default})"
+    parser.add_argument("--device", default=default, help=text)
+
+
+def add_data_argument(parser, help: str | None = None) -> None:
+    """``--data DIR``: clean images, ``input/`` + ``target/`` pairs, or ``train/`` + ``val/``."""
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help=help or "folder of clean images, input/ + target/ pairs, or train/ + val/ "
+                                     "(default: photographs shipped with scikit-image)")
+
+
+def add_json_argument(parser, help: str | None = None) -> None:
+    """``--json``: machine-readable output on stdout."""
+    parser.add_argument("--json", action="store_true", help=help or "print JSON")
+
+
+# --------------------------------------------------------------------------- output
 
 
 def print_json(data) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import sys
 import time
 
-from roadmap.cli.common import add_spec_argument, human, mib, print_json
+from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
+                                add_random_seed_argument, add_spec_argument, finite_float, human, mib,
+                                positive_int, print_json)
 from roadmap.errors import RoadmapError
 
 
@@ -95,20 +97,17 @@ def register(sub) -> None:
                     "still printed), 2 for a usage or data error.",
     )
     add_spec_argument(p)
-    p.add_argument("--fidelity", default="default",
-                   help="training preset (smoke, quick, default, long) or a YAML/JSON file of fidelity "
-                        "fields, as `search` takes (default: default, the search's top rung: "
-                        "150 + 300 + 900 iterations)")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help="folder of clean images, or with input/ and target/ pairs "
-                        "(default: photographs shipped with scikit-image)")
-    p.add_argument("--sigma", type=float, default=None,
+    add_fidelity_argument(p, help="training preset (smoke, quick, default, long) or a YAML/JSON file of fidelity "
+                                  "fields, as `search` takes (default: default, the search's top rung, 150 + "
+                                  "300 + 900 iterations)")
+    add_data_argument(p)
+    p.add_argument("--sigma", type=finite_float, default=None,
                    help="synthetic Gaussian noise, 0-255 scale (default 25; ignored for pairs)")
-    p.add_argument("--random-seed", type=int, default=0, help="seed of weights, crops and noise (default 0)")
-    p.add_argument("--threads", type=int, default=None,
+    add_random_seed_argument(p)
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for training, latency and memory (default: the preset's, 1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    add_device_argument(p)
     p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
-    p.add_argument("--json", action="store_true", help="print the result as JSON (no progress)")
+    add_json_argument(p, help="print the result as JSON (no progress)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)

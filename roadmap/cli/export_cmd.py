@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from roadmap.cli.common import add_input_size_argument, finite_float
+
 EXAMPLES = """examples:
   roadmap export studies/runs/nafnet-w16 --pick knee --out winner.yaml
   roadmap export studies/runs/nafnet-w16 --pick max-psnr --max-latency-ms 40 --out fast.yaml
@@ -28,17 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     p.add_argument("--pick", default="knee", metavar="PICK",
                    help="knee | max-psnr | min-latency | min-memory | trial:N (default: knee)")
-    p.add_argument("--max-latency-ms", type=float, default=None, metavar="X",
+    p.add_argument("--max-latency-ms", type=finite_float, default=None, metavar="X",
                    help="only trials with measured latency <= X ms")
-    p.add_argument("--max-memory-mb", type=float, default=None, metavar="Y",
+    p.add_argument("--max-memory-mb", type=finite_float, default=None, metavar="Y",
                    help="only trials with measured peak memory <= Y MB (2**20 bytes)")
     p.add_argument("--out", required=True, help="spec YAML to write")
     p.add_argument("--onnx", default=None, metavar="FILE",
                    help="also export the network to ONNX (opset 17) and check it with onnxruntime")
     p.add_argument("--weights", default=None, metavar="PT",
                    help="--onnx: load these weights (from roadmap train) instead of random ones")
-    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=(256, 256),
-                   help="--onnx: the input size the graph is traced at (default: 256 256)")
+    add_input_size_argument(p, help="--onnx: the input size the graph is traced at (default: 256 256)")
     p.set_defaults(func=run)
 
 

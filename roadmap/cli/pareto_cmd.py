@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from roadmap.cli.common import add_json_argument
+
 EXAMPLES = """examples:
   roadmap pareto studies/runs/nafnet-w16
   roadmap pareto studies/runs/nafnet-w16 --json > front.json
@@ -37,8 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true",
-                     help='print {"trials", "front", "hypervolume", "noise", "top_rung", "screened_out", '
+    add_json_argument(fmt, help='print {"trials", "front", "hypervolume", "noise", "top_rung", "screened_out", '
                           '"failures", ...}; each trial with psnr_runs, psnr_band_db, versus_seed')
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from roadmap.cli.common import add_input_size_argument
+
 EXAMPLES = """examples:
   roadmap plot studies/runs/nafnet-w16
   roadmap plot studies/runs/nafnet-w16 --out nafnet.html --input-size 512 512
@@ -28,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     p.add_argument("--out", default="report.html", help="HTML file to write (default: report.html)")
-    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=(256, 256),
-                   help="input size of the static analysis (default: 256 256)")
+    add_input_size_argument(p)
     p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
     p.set_defaults(func=run)
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
+                                add_random_seed_argument, add_spec_argument)
 from roadmap.search.settings import DEFAULT_BUDGET, SAMPLERS
 
 
@@ -37,17 +39,17 @@ def register(subparsers: Any) -> None:
         ),
     )
     g = p.add_argument_group("what to search")
-    g.add_argument("--seed", help="seed architecture (default nafnet)")
-    g.add_argument("--variant", help="seed variant (default: the seed's default, e.g. nafnet w16)")
+    add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
     g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
     g.add_argument("--budget", type=int, help=f"completed + failed trials to reach (default {DEFAULT_BUDGET})")
     g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>])")
-    g.add_argument("--fidelity", help="proxy-training preset (smoke, quick, default, long) or a JSON/YAML file")
-    g.add_argument("--data", metavar="DIR", help="training/validation images (default: the built-in photos)")
+    add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long) or a "
+                                                "YAML/JSON file of fidelity fields (default: default)")
+    add_data_argument(g, help="training/validation images (default: the built-in photos)")
     g = p.add_argument_group("sampler")
     g.add_argument("--sampler", choices=SAMPLERS, help="nsga2 (default), tpe or random")
     g.add_argument("--population-size", type=int, help="NSGA-II population / TPE start-up trials (default 10)")
-    g.add_argument("--random-seed", type=int, help="seed of the sampler and of training (default 0)")
+    add_random_seed_argument(g, default=None, help="seed of the sampler and of training (default 0)")
     g = p.add_argument_group("constraints")
     g.add_argument("--max-latency-ms", type=float, help="reject candidates slower than this (measured before training)")
     g.add_argument("--max-memory-mb", type=float,
@@ -60,10 +62,11 @@ def register(subparsers: Any) -> None:
     g.add_argument("--concurrency", type=int, help="trials training at once (default: CPUs / --cpus-per-trial)")
     g.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
     g.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0)")
-    g.add_argument("--device", help="device to train and measure on: cpu, cuda, cuda:N (default cpu; cuda with --gpus-per-trial)")
+    add_device_argument(g, default=None, help="device to train and measure on: cpu, cuda, cuda:N (default cpu; "
+                                              "cuda with --gpus-per-trial)")
     g = p.add_argument_group("output")
     g.add_argument("--quiet", action="store_true", help="no progress line")
-    g.add_argument("--json", action="store_true", help="print the final summary as JSON on stdout")
+    add_json_argument(g, help="print the final summary as JSON on stdout")
     p.set_defaults(func=run)
 
 

@@ -1,7 +1,7 @@
 """`roadmap seeds`: list the seed architectures and their variants."""
 from __future__ import annotations
 
-from roadmap.cli.common import print_json
+from roadmap.cli.common import add_json_argument, print_json
 from roadmap.seeds import default_variant, list_seeds
 
 
@@ -19,5 +19,5 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("seeds", help="list seed architectures and their variants")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(p)
     p.set_defaults(func=run)

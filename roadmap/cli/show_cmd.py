@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
-from roadmap.cli.common import add_input_argument, add_spec_argument, human, mib, print_json, table
+from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, mib,
+                                print_json, table)
 from roadmap.seeds import resolve_spec
 
 
@@ -29,7 +30,7 @@ def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
 
 def run(args) -> int:
     spec = resolve_spec(args.spec, args.variant)
-    a = analyze(spec, tuple(args.input))
+    a = analyze(spec, tuple(args.input_size))
     if args.json:
         out = {"name": spec.name, **a.to_dict(layers=args.layers)}
         print_json(out)
@@ -41,7 +42,7 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("show", help="static cost of a seed or spec: params, MACs, memory")
     add_spec_argument(p)
-    add_input_argument(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_input_size_argument(p)
+    add_json_argument(p)
     p.add_argument("--layers", action="store_true", help="with --json: include MACs per layer")
     p.set_defaults(func=run)

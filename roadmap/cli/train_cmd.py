@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from roadmap.cli.common import (add_data_argument, add_device_argument, add_random_seed_argument, add_spec_argument,
+                                finite_float, positive_int)
+
 EXAMPLES = """examples:
   roadmap train winner.yaml --data ~/data/sidd --iterations 20000 --out winner.pt
   roadmap train winner.yaml --out winner.pt          # embedded photographs; rerun to resume
@@ -25,21 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", metavar="SPEC", help="spec YAML file or seed name")
-    p.add_argument("--variant", default=None, help="seed variant (when SPEC is a seed name)")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help="clean images, input/target pairs, or train/ + val/ (default: embedded photographs)")
-    p.add_argument("--iterations", type=int, default=None, help="training iterations (default: 3000)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default: 8)")
-    p.add_argument("--crop", type=int, default=None, help="training crop size (default: 128)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--sigma", type=float, default=None, help="synthetic noise level on 0-255 (default: 25)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--random-seed", type=int, default=None, help="random seed of weights and batches (default: 0)")
-    p.add_argument("--seed", type=int, default=None, dest="old_seed", help=argparse.SUPPRESS)  # deprecated alias
+    add_spec_argument(p, help="spec YAML file (e.g. from roadmap export) or seed name")
+    add_data_argument(p, help="clean images, input/target pairs, or train/ + val/ (default: embedded photographs)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: 3000)")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size (default: 8)")
+    p.add_argument("--crop", type=positive_int, default=None, help="training crop size (default: 128)")
+    p.add_argument("--lr", type=finite_float, default=None, help="peak learning rate (default: 1e-3)")
+    p.add_argument("--sigma", type=finite_float, default=None, help="synthetic noise level on 0-255 (default: 25)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_device_argument(p, help="torch device: cpu, cuda or cuda:N (default: cpu)")
+    add_random_seed_argument(p, old_flag="--seed", help="random seed of weights and batches (default: 0)")
     p.add_argument("--out", default="weights.pt", help="weights file to write (default: weights.pt)")
-    p.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+    p.add_argument("--checkpoint-every", type=positive_int, default=100, metavar="N",
                    help="iterations between checkpoints (default: 100)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     p.set_defaults(func=run)
@@ -52,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from roadmap.evaluation.device import check_device
 
     check_device(args.device)
-    if args.old_seed is not None:
-        print("roadmap train: warning: --seed is deprecated (it means the architecture in `search`); "
-              "use --random-seed", file=sys.stderr)
-    random_seed = next((s for s in (args.random_seed, args.old_seed) if s is not None), 0)
+    random_seed = args.random_seed
     spec = resolve_spec(args.spec, args.variant)
     fid = full_fidelity(iterations=args.iterations, batch=args.batch, crop=args.crop, lr=args.lr,
                         threads=args.threads)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from roadmap.errors import RoadmapError
+from roadmap.io import one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 DEFAULT_SIGMA = 25.0
@@ -90,15 +91,42 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).clamp_(0.0, 1.0)
 
 
+MAX_IMAGE_PIXELS = 64 * 2**20  # 64 megapixels: 768 MB as float32 RGB; a larger one is a mistake
+
+
 def read_image(path: Path) -> torch.Tensor:
     """Read one image file as ``[3, H, W]`` float32 in [0, 1]; RoadmapError naming it
-    when it cannot be decoded."""
+    when it cannot be decoded, is larger than MAX_IMAGE_PIXELS or holds NaN / infinite pixels."""
     import skimage.io  # imported here: only user folders need it
 
+    _check_image_size(path)
     try:
-        return to_tensor(skimage.io.imread(str(path)))
+        image = to_tensor(skimage.io.imread(str(path)))
     except Exception as exc:  # any decoder failure is the same problem for the user
-        raise RoadmapError(f"cannot read image {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        raise RoadmapError(one_line(f"cannot read image {path}: {type(exc).__name__}: {exc}".splitlines()[0])) from None
+    if not bool(torch.isfinite(image).all()):
+        raise RoadmapError(one_line(f"image {path}: has NaN or infinite pixel values"))
+    return image
+
+
+def _check_image_size(path: Path) -> None:
+    """Refuse an image larger than MAX_IMAGE_PIXELS from its header, before it is decoded
+    (a few hundred bytes of PNG can declare gigapixels). Formats PIL cannot open are left to
+    the decoder."""
+    import warnings
+
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():  # PIL's DecompressionBombWarning: the check below says it
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+    except Exception:  # noqa: BLE001 - not PIL's format, or broken: the decoder will say
+        return
+    if width * height > MAX_IMAGE_PIXELS:
+        raise RoadmapError(one_line(f"image {path}: {width}x{height} pixels is larger than the limit of "
+                                    f"{MAX_IMAGE_PIXELS // 2**20} megapixels"))
 
 
 def list_images(folder: Path) -> list[Path]:

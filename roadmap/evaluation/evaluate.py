@@ -106,13 +106,9 @@ def evaluate_spec(
     only for bad data (folder, files, crop sizes) or a bad fidelity.
     """
     fid = get_fidelity(fidelity)
-    first, last = rungs if rungs is not None else (0, len(fid.rung_iterations) - 1)
-    if not 0 <= first <= last < len(fid.rung_iterations) or (first > 0 and init_weights is None):
-        raise RoadmapError(f"rungs {rungs}: not rungs of fidelity {fid.name!r} "
-                           f"({len(fid.rung_iterations)} rungs; a later first rung needs init_weights)")
+    first, last = _rung_range(fid, rungs, init_weights)
     if threads is not None:
         fid = Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
-    measure_threads = fid.threads
     dataset = load_data(data, sigma=sigma, val_crop=fid.val_crop, val_count=fid.val_count,
                         train_crop=fid.crop)
     result: dict = {key: None for key in RESULT_KEYS}
@@ -129,8 +125,7 @@ def evaluate_spec(
             if result["params"] is None:
                 result["params"] = sum(p.numel() for p in model.parameters())
             if measure:
-                result.update(_measure(model, (1, in_channels, *latency_hw), device,
-                                       measure_threads, latency_repeats))
+                result.update(_measure(model, (1, in_channels, *latency_hw), device, fid.threads, latency_repeats))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
             if save_weights is not None and result["status"] == "ok":
                 trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
@@ -140,6 +135,15 @@ def evaluate_spec(
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
             result.update(status="failed", reason=_short(exc), psnr=None, ssim=None)
     return result
+
+
+def _rung_range(fid: Fidelity, rungs: tuple[int, int] | None, init_weights) -> tuple[int, int]:
+    """``(first, last)`` rung to train: all by default; a later first rung needs weights."""
+    first, last = rungs if rungs is not None else (0, len(fid.rung_iterations) - 1)
+    if not 0 <= first <= last < len(fid.rung_iterations) or (first > 0 and init_weights is None):
+        raise RoadmapError(f"rungs {rungs}: not rungs of fidelity {fid.name!r} "
+                           f"({len(fid.rung_iterations)} rungs; a later first rung needs init_weights)")
+    return first, last
 
 
 def _resolve(spec):

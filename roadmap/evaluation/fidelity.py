@@ -163,24 +163,46 @@ PRESETS: dict[str, Fidelity] = {
 }
 
 
+# Sizes a fidelity file may ask for. Far beyond any proxy training (the `long` preset: 2500
+# iterations of batch 8 at crop 48), low enough that a typo is refused before a batch of
+# 10**9 crops is allocated.
+FILE_LIMITS = {"iterations": 10**7, "batch": 4096, "crop": 4096, "val_crop": 4096, "val_count": 4096,
+               "threads": 1024, "eta": 100}
+
+
 def load_fidelity(value: "str | Fidelity | dict") -> Fidelity:
     """A preset name, a YAML/JSON file of fidelity fields (missing ones take the ``default``
-    preset's values), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts."""
-    if isinstance(value, str) and value not in PRESETS and Path(value).is_file():
-        import yaml
+    preset's values), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts.
+    A file's errors name it and, where they can, the line (:mod:`roadmap.io`)."""
+    if isinstance(value, str) and value not in PRESETS and Path(value).exists():
+        return _fidelity_file(value)
+    return get_fidelity(value)
 
-        try:
-            data = yaml.safe_load(Path(value).read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise RoadmapError(f"--fidelity {value}: unreadable ({type(exc).__name__})") from None
-        if not isinstance(data, dict):
-            raise RoadmapError(f"--fidelity {value}: must hold a mapping of fidelity fields")
+
+def _fidelity_file(value: str) -> Fidelity:
+    from roadmap import io
+
+    doc = io.load_yaml(value, "--fidelity")  # JSON is YAML too
+    data = doc.data
+    if not isinstance(data, dict):
+        raise RoadmapError(f"{doc.label}: must hold a mapping of fidelity fields")
+    try:
+        if any(not isinstance(key, str) for key in data):
+            raise RoadmapError(f"fidelity: field names must be text, got {sorted(map(repr, data))[0]}")
+        if not isinstance(data.get("name", ""), str):
+            raise RoadmapError(f"fidelity.name: must be text, got {data['name']!r}")
+        for key, limit in FILE_LIMITS.items():
+            if isinstance(data.get(key), int) and data[key] > limit:
+                raise RoadmapError(f"fidelity.{key}: must be at most {limit}, got {data[key]}")
         base = PRESETS["default"].to_dict()
         if "iterations" in data or "rungs" in data:
             base.pop("rungs")
             base.pop("iterations")
         return Fidelity.from_dict({**base, "name": Path(value).stem, **data})
-    return get_fidelity(value)
+    except RoadmapError as exc:
+        raise doc.error(str(exc)) from None
+    except TypeError as exc:  # a field of the wrong shape Fidelity's checks do not expect
+        raise doc.error(f"fidelity: {exc}") from None
 
 
 def get_fidelity(fidelity: "str | Fidelity | dict") -> Fidelity:

@@ -177,7 +177,7 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
         psnr_band=results.noise.mean_band(len(runs)),
         versus_seed=None if versus is None else {"overall": overall(versus), **{
             k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()}},
-        feasible=results.min_psnr is None or psnr >= results.min_psnr,
+        feasible=not m.get("violations") and (results.min_psnr is None or psnr >= results.min_psnr),
     )
 
 

@@ -123,29 +123,39 @@ class CandidateFactory:
         return spec
 
     def _checked_measurements(self, trial: Any, spec: Any) -> dict | None:
-        limits = self.settings.constraints
+        """Measurements of a candidate within the limits. A reference point over a limit is
+        measured and trained anyway -- the seed anchors every comparison -- with its
+        ``violations`` recorded, which keeps it off the front."""
+        reference = trial.user_attrs.get("reference")
         try:
             static = dict(self.evaluator.check(spec))
         except SpecError as exc:
             self.fail(trial, f"invalid spec: {exc}", {})
             return None
-        predicted = static.get("peak_memory_predicted_bytes")
-        if limits.max_memory_mb is not None and predicted and predicted > limits.max_memory_mb * 2**20:
-            self.reject(trial, f"predicted peak memory {predicted / 2**20:.1f} MB > --max-memory-mb "
-                               f"{limits.max_memory_mb:g}", static)
+        over = self._violations(static, predicted=True)
+        if over and not reference:
+            self.reject(trial, over[0], static)
             return None
         measured = self._measure(trial, spec, static)
         if measured is None:
             return None
-        latency, memory = measured.get("latency_ms"), measured.get("peak_memory_measured_bytes")
+        over = over or self._violations(measured, predicted=False)
+        if over and not reference:
+            self.reject(trial, over[0], measured)
+            return None
+        return {**measured, **({"violations": over} if over else {})}
+
+    def _violations(self, figures: dict, predicted: bool) -> list[str]:
+        """The limits ``figures`` break, each as one line."""
+        limits, out = self.settings.constraints, []
+        memory = figures.get("peak_memory_predicted_bytes" if predicted else "peak_memory_measured_bytes")
+        if limits.max_memory_mb is not None and memory and memory > limits.max_memory_mb * 2**20:
+            out.append(f"{'predicted' if predicted else 'measured'} peak memory {memory / 2**20:.1f} MB > "
+                       f"--max-memory-mb {limits.max_memory_mb:g}")
+        latency = None if predicted else figures.get("latency_ms")
         if limits.max_latency_ms is not None and latency is not None and latency > limits.max_latency_ms:
-            self.reject(trial, f"latency {latency:.1f} ms > --max-latency-ms {limits.max_latency_ms:g}", measured)
-            return None
-        if limits.max_memory_mb is not None and memory is not None and memory > limits.max_memory_mb * 2**20:
-            self.reject(trial, f"measured peak memory {memory / 2**20:.1f} MB > --max-memory-mb "
-                               f"{limits.max_memory_mb:g}", measured)
-            return None
-        return measured
+            out.append(f"latency {latency:.1f} ms > --max-latency-ms {limits.max_latency_ms:g}")
+        return out
 
     def _measure(self, trial: Any, spec: Any, static: dict) -> dict | None:
         t0 = time.perf_counter()

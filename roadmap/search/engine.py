@@ -100,11 +100,6 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
     directory = settings.study_dir
     if directory.exists() and not directory.is_dir():
         raise RoadmapError(f"--study {directory}: exists and is not a directory")
-    stored = st.read_settings(directory) if directory.is_dir() else None
-    if stored is not None:
-        st.check_settings(directory, stored, settings.binding())
-    if directory.is_dir() and st.is_locked(directory):
-        raise RoadmapError(f"study {directory} is being searched by another process")
     if settings.data is not None:
         from roadmap.evaluation import load_data
 
@@ -112,7 +107,12 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
         load_data(settings.data, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
     notes: list[str] = []
     refs = _reference_steps(settings.seed_spec(), notes)
-    _check_feasible(settings, evaluator, refs)
+    _check_feasible(settings, evaluator, refs)  # an impossible limit says so, new study or not
+    stored = st.read_settings(directory) if directory.is_dir() else None
+    if stored is not None:
+        st.check_settings(directory, stored, settings.binding())
+    if directory.is_dir() and st.is_locked(directory):
+        raise RoadmapError(f"study {directory} is being searched by another process")
     return stored, refs, notes
 
 

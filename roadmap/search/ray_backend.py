@@ -144,6 +144,8 @@ class SlotPlanner:
                 self.done = True
                 return ("done", None)
             self.queue = list(batch)
+        if self.source.stop_requested:  # queued jobs go back through abandoned()
+            return ("wait", None)
         job = self.queue.pop(0)
         self.in_flight[trial_id] = job
         self.source.started(job)

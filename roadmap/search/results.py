@@ -148,8 +148,11 @@ def load_candidates(study: Any) -> list[Candidate]:
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
         reason = attrs.get("failure_reason") or notes.get(f"{INTERRUPTED_PREFIX}{t.number}")
-        evals = sorted((_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
-                       key=lambda e: (e.rung, e.random_seed))
+        # A PRUNED trial was never counted; a record it left (killed between storing its
+        # result and telling Optuna) belongs to the re-queued copy, which trains again.
+        evals = [] if t.state.name == "PRUNED" else sorted(
+            (_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
+            key=lambda e: (e.rung, e.random_seed))
         if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
             metrics = attrs.get("metrics") or {}
             evals = [Evaluation(0, 0, str(metrics.get("status", "ok")), finite_or_none(t.values[0]),
@@ -273,8 +276,10 @@ class StudyResults:
         return [c for c in self.candidates if c.runs(self.top_rung) and c.measured]
 
     def feasible(self) -> list[Candidate]:
-        return [c for c in self.finished()
-                if self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr]
+        """Finished candidates within every limit (a reference point over a latency / memory
+        limit is trained as an anchor but kept off the front)."""
+        return [c for c in self.finished() if not c.metrics.get("violations")
+                and (self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr)]
 
     def loss(self, candidates: list[Candidate]) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) at the top rung."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
-from roadmap.search.space import SearchSpace, default_space_path, load_space
+from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
 __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET"]
 
@@ -188,7 +188,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
     if budget < 1:
         raise RoadmapError(f"--budget: must be >= 1, got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
-    return SearchSettings(
+    settings = SearchSettings(
         study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml),
         fidelity=_fidelity(options, stored), budget=budget,
         data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
@@ -198,3 +198,5 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
         execution=execution, seed_yaml=seed_yaml,
     )
+    check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
+    return settings

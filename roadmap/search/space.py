@@ -44,15 +44,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from roadmap.addresses import parse_address
 from roadmap.errors import RoadmapError
@@ -66,6 +65,7 @@ __all__ = [
     "load_space",
     "default_space_path",
     "is_number",
+    "check_space",
 ]
 
 DOMAIN_KEYS = ("choice", "low", "high", "step", "log", "subset", "min_size", "max_size", "per")
@@ -172,7 +172,7 @@ def _parse_domain(where: str, raw: Any) -> Domain:
     if not isinstance(raw, dict) or not (set(raw) & {"choice", "low", "high", "subset", "per"}):
         _check_const(where, raw)
         return Domain("const", value=copy.deepcopy(raw))
-    unknown = sorted(set(raw) - set(DOMAIN_KEYS))
+    unknown = sorted(set(raw) - set(DOMAIN_KEYS), key=str)
     if unknown:
         raise _fail(f"{where}.{unknown[0]}", f"unknown key (a domain takes {', '.join(DOMAIN_KEYS)})")
     per = _parse_per(where, raw["per"]) if "per" in raw else None
@@ -195,6 +195,8 @@ def _parse_per(where: str, addresses: Any) -> tuple[str, ...]:
             address = parse_address(text)
         except RoadmapError as exc:
             raise _fail(f"{where}.per", str(exc)) from None
+        except ValueError:  # int() of an index of thousands of digits (Python's own limit)
+            raise _fail(f"{where}.per", f"{text[:30]}...: the index is too large") from None
         # a transform refuses a negative index on every spec: so does the space, early
         if address.index is not None and address.index < 0:
             raise _fail(f"{where}.per", f"{text} does not exist (indices start at 0)")
@@ -209,7 +211,7 @@ def _domain_kind(where: str, raw: dict) -> str:
     kind = kinds[0]
     extra = set(raw) - _KIND_KEYS[kind]
     if extra:
-        raise _fail(f"{where}.{sorted(extra)[0]}", f"not allowed with {kind}")
+        raise _fail(f"{where}.{sorted(extra, key=str)[0]}", f"not allowed with {kind}")
     return kind
 
 
@@ -267,6 +269,8 @@ def _parse_range(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
 
 def _check_const(where: str, v: Any) -> None:
     """A fixed value must be plain data (scalars, lists, mappings with string keys)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _fail(where, f"must be finite, got {v!r}")
     if isinstance(v, _SCALAR):
         return
     if isinstance(v, list):
@@ -275,7 +279,7 @@ def _check_const(where: str, v: Any) -> None:
         return
     if isinstance(v, dict):
         for k, x in v.items():
-            if not isinstance(k, (str, int)):
+            if not isinstance(k, str):  # JSON (settings.json) keeps string keys only
                 raise _fail(where, f"keys must be strings, got {k!r}")
             _check_const(f"{where}.{k}", x)
         return
@@ -290,7 +294,7 @@ def parse_space(data: Any, source: str = "<dict>") -> SearchSpace:
     where = source
     if not isinstance(data, dict):
         raise _fail(where, "a search space must be a mapping with a 'steps' list")
-    unknown = sorted(set(data) - {"version", "seed", "steps", "description"})
+    unknown = sorted(set(data) - {"version", "seed", "steps", "description"}, key=str)
     if unknown:
         raise _fail(f"{where}: {unknown[0]}", "unknown field (allowed: version, seed, description, steps)")
     version = data.get("version", 1)
@@ -313,7 +317,7 @@ def _parse_step(at: str, raw: Any, known: list[str], taken: set[str]) -> StepSpa
     """One entry of ``steps`` (``taken``: the names of the steps before it); errors name ``at``."""
     if not isinstance(raw, dict):
         raise _fail(at, "must be a mapping with 'transform' and 'params'")
-    bad = sorted(set(raw) - {"transform", "name", "optional", "params"})
+    bad = sorted(set(raw) - {"transform", "name", "optional", "params"}, key=str)
     if bad:
         raise _fail(f"{at}.{bad[0]}", "unknown field (allowed: transform, name, optional, params)")
     transform = raw.get("transform")
@@ -371,24 +375,271 @@ def load_space(source: str | Path | dict, seed: str | None = None) -> SearchSpac
 
 
 def _load_yaml_space(source: str | Path) -> SearchSpace:
-    """A space from a file (a ``Path`` or one-line text) or from YAML text."""
+    """A space from a file (a ``Path`` or one-line text) or from YAML text; every error names
+    the file and, where it can, the line (:mod:`roadmap.io`)."""
+    from roadmap import io
+
     text_source = str(source)
-    path = Path(text_source)
     if isinstance(source, Path) or "\n" not in text_source:
+        path = Path(text_source)
         if not path.is_file():
             raise RoadmapError(f"search space {text_source}: no such file")
-        label = path.name
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise RoadmapError(f"search space {text_source}: cannot read ({exc.strerror})") from exc
+        text = io.read_text(path, "search space")
+        doc = io.YamlDoc.from_text(text, f"search space {path.name}")
     else:
-        label, text = "<text>", text_source
+        doc = io.YamlDoc.from_text(text_source, "search space <text>")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise RoadmapError(f"search space {label}: not valid YAML{line} ({problem})") from exc
-    return parse_space(data, f"search space {label}")
+        return parse_space(doc.data, doc.label)
+    except RoadmapError as exc:
+        raise doc.error(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- checking a space
+
+
+_OMIT = object()  # a parameter left out (the transform's default applies), as a null draw does
+_CHECKED: dict[tuple[str, str], list[str]] = {}  # (space fingerprint, seed spec) -> notes
+_REFERENCE_COMBOS = 12  # parameter combinations tried to find a valid point of one step
+
+
+def check_space(space: SearchSpace, seed_spec: Any) -> list[str]:
+    """Check every domain value of every step against its transform, before a study exists.
+
+    Each value is tried on the seed, and on the specs the earlier steps lead to (with valid
+    values, so that ``more_params`` / ``pdwconv`` see a PConv; with each earlier step left out
+    in turn, so that a level a ``depth`` step removes is still there), the step's other
+    parameters at a valid value. A value no such spec accepts is tried on the other shipped
+    seeds the same way: refused there too, it is an error naming the file, the step and the
+    value, quoting the transform::
+
+        search space my.yaml: steps[1].params.portion: 1.7 is refused by pconv (pconv.portion: must be in (0, 1], got 1.7)
+
+    accepted on another seed, it only does not fit this one (e.g. level 3 of a 3-level seed in
+    a space written for all variants): returned as a note. Values that fail for some
+    candidates only are fine; the search records those skips per trial.
+    """
+    key = (space.fingerprint(), seed_spec.to_yaml())
+    if key not in _CHECKED:
+        try:
+            _CHECKED[key] = _SpaceCheck(space, seed_spec).run()
+        finally:
+            _APPLIED.clear()
+    return list(_CHECKED[key])
+
+
+_APPLIED: dict[tuple[str, str, str], tuple[Any, str | None]] = {}  # one check_space run's memo
+
+
+def _apply(spec: Any, transform: str, params: dict) -> tuple[Any, str | None]:
+    """``(new spec, None)`` or ``(None, why the transform refused)``; memoised within a check
+    (the same step on the same architecture comes up from several chains)."""
+    from roadmap.transforms import apply_transform
+
+    key = (_arch_key(spec), transform, json.dumps(params, sort_keys=True, default=repr))
+    if key in _APPLIED:
+        return _APPLIED[key]
+    try:
+        result = apply_transform(spec, transform, **copy.deepcopy(params)), None
+    except RoadmapError as exc:
+        result = None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a transform that crashes on a value refuses it;
+        # better refused here, with the value named, than a crash in the middle of a search
+        result = None, f"{type(exc).__name__}: {exc}"
+    _APPLIED[key] = result
+    return result
+
+
+def _arch_key(spec: Any) -> str:
+    data = spec.to_dict()
+    data.pop("provenance", None)
+    return json.dumps(data, sort_keys=True)
+
+
+class _Network:
+    """The specs the first steps of a space lead to on one seed: the bases a step is tried on.
+
+    ``full(i)`` applies every step before ``i`` that it can (at the steps' reference values);
+    ``skips(i)`` are that chain without one of the steps each, for a value that needs what a
+    step removes (a level ``depth`` drops). Built lazily, cheapest first: a step such as
+    ``more_params`` with ``rule: cheap`` counts MACs on every spec it is tried on."""
+
+    def __init__(self, seed_spec: Any, steps: tuple[StepSpace, ...]):
+        self.seed, self.steps = seed_spec, steps
+        self.fulls: list[Any] = [seed_spec]
+        self.skip_lists: list[list[Any]] = [[]]
+        self.refs: dict[int, dict] = {}
+        self.name = str(seed_spec.provenance.get("seed") or seed_spec.name)
+
+    def _step(self, spec: Any, k: int) -> Any:
+        return _apply(spec, self.steps[k].transform, self.reference(k))[0] or spec
+
+    def full(self, i: int) -> Any:
+        while len(self.fulls) <= i:
+            k = len(self.fulls) - 1
+            self.fulls.append(self._step(self.fulls[k], k))
+        return self.fulls[i]
+
+    def skips(self, i: int) -> list[Any]:
+        while len(self.skip_lists) <= i:
+            k = len(self.skip_lists) - 1
+            self.skip_lists.append([self._step(s, k) for s in self.skip_lists[k]] + [self.full(k)])
+        return self.skip_lists[i]
+
+    def bases(self, i: int):
+        """The distinct bases of step ``i``: the full chain, the seed, then the skip chains."""
+        seen: set[str] = set()
+        for spec in itertools.chain((self.full(i), self.seed), _later(lambda: self.skips(i))):
+            key = _arch_key(spec)
+            if key not in seen:
+                seen.add(key)
+                yield spec
+
+    def reference(self, i: int) -> dict:
+        """Parameters of step ``i`` that apply to some base (the first combination if none does)."""
+        if i not in self.refs:
+            self.refs[i] = _reference(self.steps[i], list(itertools.islice(self.bases(i), 2)))
+        return self.refs[i]
+
+    def accepts(self, i: int, params: dict) -> tuple[bool, str | None]:
+        """Whether some base takes step ``i`` with ``params``; else the seed's refusal (or the
+        first one). A ``per`` mapping keeps the addresses a base has, as sampling does."""
+        reasons = []
+        for spec in self.bases(i):
+            fitted = _fit_addresses(self.steps[i], params, spec)
+            if fitted is None:
+                continue
+            new, why = _apply(spec, self.steps[i].transform, fitted)
+            if new is not None:
+                return True, None
+            reasons.append((spec is not self.seed, why))
+        return False, min(reasons, key=lambda r: r[0])[1] if reasons else None
+
+
+def _later(make):
+    """Iterate over ``make()``, called only when the iteration gets that far."""
+    yield from make()
+
+
+def _fit_addresses(step: StepSpace, params: dict, spec: Any) -> dict | None:
+    """``params`` with each ``per`` mapping cut to the addresses ``spec`` has (``None`` when
+    one is left empty: sampling leaves that parameter out, so there is nothing to try)."""
+    from roadmap.addresses import address_exists
+
+    out = dict(params)
+    for key, d in step.params.items():
+        if d.per is not None and isinstance(out.get(key), dict):
+            kept = {a: v for a, v in out[key].items() if address_exists(spec, a)}
+            if not kept:
+                return None
+            out[key] = kept
+    return out
+
+
+def _probe_values(d: Domain) -> list[Any]:
+    """The values of a domain (``per`` aside) worth trying: every choice but null, a range's
+    ends and middle (every value of a short integer range), each subset item alone."""
+    if d.kind == "const":
+        return [d.value]
+    if d.kind == "choice":
+        return [c for c in d.choices if c is not None]
+    if d.kind == "subset":
+        return [[c] for c in d.choices]
+    if d.integer:
+        step = int(d.step or 1)
+        count = (int(d.high) - int(d.low)) // step + 1
+        if count <= 9:
+            return [int(d.low) + k * step for k in range(count)]
+        return [int(d.low), int(d.low) + (count // 2) * step, int(d.low) + (count - 1) * step]
+    if d.step:
+        count = int(math.floor((d.high - d.low) / d.step + 1e-9))
+        return [d.low, d.low + (count // 2) * d.step, d.low + count * d.step]
+    return [d.low, (d.low + d.high) / 2, d.high]
+
+
+def _reference_values(d: Domain) -> list[Any]:
+    """Candidate values of one parameter for a valid point of its step, preferred first."""
+    if d.per is not None:
+        return [_OMIT]  # sampling leaves an empty mapping out
+    if d.kind == "subset":
+        size = max(d.min_size, 1) if d.max_size != 0 else 0
+        return [list(d.choices[:size])] + ([[c] for c in d.choices[1:3]] if size == 1 else [])
+    values = _probe_values(d)[:3]
+    return ([_OMIT] if d.kind == "choice" and None in d.choices else []) + values
+
+
+def _reference(step: StepSpace, bases: list[Any]) -> dict:
+    keys = list(step.params)
+    combos = itertools.islice(itertools.product(*(_reference_values(step.params[k]) for k in keys)),
+                              _REFERENCE_COMBOS)
+    first = None
+    for combo in combos:
+        params = {k: v for k, v in zip(keys, combo) if v is not _OMIT}
+        first = params if first is None else first
+        if any(_apply(spec, step.transform, params)[0] is not None for spec in bases):
+            return params
+    return first or {}
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _SpaceCheck:
+    """One run of :func:`check_space`."""
+
+    def __init__(self, space: SearchSpace, seed_spec: Any):
+        self.space, self.steps = space, space.steps
+        self.main = _Network(seed_spec, space.steps)
+        self.others: list[_Network] | None = None
+        self.notes: list[str] = []
+
+    def run(self) -> list[str]:
+        for i, step in enumerate(self.steps):
+            for key, d in step.params.items():
+                for field_name, value, tries in self._probes(i, key, d):
+                    self._check_value(i, f"params.{field_name}", value, tries)
+        return self.notes
+
+    def _probes(self, i: int, key: str, d: Domain):
+        """``(field, shown value, params, addresses)`` for each value: a ``per`` value at every
+        address at once (alone, a value equal to the seed's may change nothing), then, if
+        that is refused, at each address alone."""
+        inner = replace(d, per=None) if d.per is not None else d
+        values = _probe_values(inner)
+        for value in values:
+            shown = value[0] if d.kind == "subset" else value
+            if d.per is None:
+                yield key, shown, [{key: value}]
+                continue
+            alt = next((v for v in values if v != value), value)  # so that something changes
+            mixed = {a: value if k == 0 else alt for k, a in enumerate(d.per)}
+            yield key, shown, [{key: {a: value for a in d.per}}, {key: mixed}] + [{key: {a: value}} for a in d.per]
+
+    def _check_value(self, i: int, field_name: str, value: Any, tries: list[dict]) -> None:
+        """Accepted on this seed with any of ``tries`` (each over the step's reference
+        values): fine; else on another seed: a note; else an error."""
+        why = None
+        for params in tries:
+            ok, refusal = self.main.accepts(i, {**self.main.reference(i), **params})
+            if ok:
+                return
+            why = why or refusal
+        if why is None:
+            return
+        where = f"{self.space.source}: steps[{i}].{field_name}"
+        for other in self._other_networks():
+            if any(other.accepts(i, {**other.reference(i), **params})[0] for params in tries[:1]):
+                self.notes.append(f"{where}: {_shown(value)} never applies to {self.main.name} ({why})")
+                return
+        raise RoadmapError(f"{where}: {_shown(value)} is refused by {self.steps[i].transform} ({why})")
+
+    def _other_networks(self) -> list[_Network]:
+        """The other shipped seeds and variants, the main seed's own variants first."""
+        if self.others is None:
+            from roadmap.seeds import get_seed, list_seeds
+
+            mine = self.main.name.split("/")[0]
+            names = sorted(((s, v) for s, vs in list_seeds().items() for v in vs), key=lambda sv: sv[0] != mine)
+            self.others = [_Network(get_seed(s, v), self.steps) for s, v in names
+                           if f"{s}/{v}" != self.main.name]
+        return self.others

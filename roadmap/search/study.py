@@ -31,6 +31,8 @@ import fcntl
 import json
 import math
 import os
+import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,9 @@ __all__ = [
     "write_settings",
     "open_study",
     "StudyLock",
+    "is_locked",
+    "check_unlocked",
+    "lock_holder",
     "trial_dir",
     "write_json_atomic",
     "count_trials",
@@ -93,20 +98,50 @@ def default_study_dir(seed: str, variant: str | None = None) -> Path:
 # --------------------------------------------------------------------------- settings
 
 
+# settings.json: each key and the JSON types it may hold (None = null). What the values mean
+# is checked by `resolve_settings` when a search resumes; this refuses what would crash it.
+_NUMBER = (int, float)
+SETTINGS_TYPES: dict[str, tuple] = {
+    "seed": (str,), "variant": (str, type(None)), "seed_spec": (str, type(None)),
+    "space": (dict, type(None)), "fidelity": (dict, str), "data": (str, type(None)), "sampler": (str,),
+    "population_size": (int,), "random_seed": (int,), "max_latency_ms": (*_NUMBER, type(None)),
+    "max_memory_mb": (*_NUMBER, type(None)), "min_psnr": (*_NUMBER, type(None)), "device": (str,),
+    "budget": (int,), "created": (str,),
+}
+SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
+
+
 def read_settings(directory: Path) -> dict | None:
-    """The settings of an existing study, ``None`` when ``directory`` holds no study."""
+    """The settings of an existing study, ``None`` when ``directory`` holds no study.
+
+    Any content gives a dict whose keys and types are those of :data:`SETTINGS_TYPES`, or
+    one :class:`RoadmapError` line naming the file and the field (:mod:`roadmap.io`)."""
+    from roadmap import io
+
     path = Path(directory) / "settings.json"
     if not path.exists():
         if (Path(directory) / "study.db").exists():
             raise RoadmapError(f"{directory}: has a study.db but no settings.json; not a roadmap study")
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RoadmapError(f"{path}: unreadable settings ({exc})") from exc
+    label = f"study settings {path}"
+    data = io.parse_json(io.read_text(path, "study settings", SETTINGS_MAX_BYTES), label)
     if not isinstance(data, dict):
-        raise RoadmapError(f"{path}: unreadable settings (not a JSON object)")
+        raise RoadmapError(f"{label}: must be a JSON object, got {type(data).__name__}")
+    for key, value in data.items():
+        if key not in SETTINGS_TYPES:
+            raise RoadmapError(f"{label}: {io.one_line(key, 60)}: unknown field "
+                               f"(a study stores {', '.join(SETTINGS_TYPES)})")
+        types = SETTINGS_TYPES[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise RoadmapError(f"{label}: {key}: must be {_type_names(types)}, got {io.one_line(repr(value), 60)}")
     return data
+
+
+def _type_names(types: tuple) -> str:
+    """``(int, float, NoneType)`` -> ``a number or null``."""
+    words = {int: "an integer", float: "a number", str: "text", dict: "an object", type(None): "null"}
+    names = [words[t] for t in types if not (t is int and float in types)]
+    return " or ".join(names)
 
 
 def _short(value: Any) -> str:
@@ -273,10 +308,17 @@ def _fast_sqlite(engine: Any) -> None:
     engine.dispose()
 
 
-class StudyLock:
-    """An exclusive ``flock`` on the study directory: one search per study at a time.
+LOCK_FILE = "search.lock"
 
-    The lock belongs to the process and goes away with it (also on SIGKILL).
+
+class StudyLock:
+    """An exclusive ``flock`` on ``<study>/search.lock``: one search per study at a time.
+
+    The lock belongs to the process and the OS frees it when the process ends, SIGKILL
+    included, so a stale lock cannot exist: a left-over ``search.lock`` file is only text. The
+    holder writes ``pid host time`` into it, so that a second search can name it::
+
+        study DIR is being searched by another process (pid 4242 on box, since 2025-01-01T10:00:00)
     """
 
     def __init__(self, directory: Path):
@@ -284,35 +326,74 @@ class StudyLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "StudyLock":
-        self._fd = os.open(self.directory, os.O_RDONLY)
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise RoadmapError(f"study {self.directory} is being searched by another process") from None
+            os.close(fd)
+            raise RoadmapError(busy_message(self.directory)) from None
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {stamp}\n".encode(), 0)
+        self._fd = fd
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._fd is not None:
+            # Emptied, never deleted: a process that opened the file just before could
+            # otherwise lock a deleted inode while a third locks a new file.
+            os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
 
+def lock_holder(directory: Path) -> str | None:
+    """``pid N on HOST, since TIME`` of the search that holds the study's lock (``None``
+    when the file does not say: the holder may not have written it yet)."""
+    try:
+        text = (Path(directory) / LOCK_FILE).read_text(errors="replace").split()
+    except OSError:
+        return None
+    if len(text) != 3 or not text[0].isdigit():
+        return None
+    return f"pid {text[0]} on {text[1]}, since {text[2]}"
+
+
+def busy_message(directory: Path) -> str:
+    """The refusal of a second search: names the one that runs (waits up to a second for it
+    to write its line: it takes the lock first, then writes)."""
+    holder = None
+    for _ in range(20):
+        holder = lock_holder(directory)
+        if holder is not None or not is_locked(directory):
+            break
+        time.sleep(0.05)
+    who = f" ({holder})" if holder else ""
+    return f"study {directory} is being searched by another process{who}"
+
+
 def is_locked(directory: Path) -> bool:
     """Whether another process holds :class:`StudyLock` on ``directory``."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY)
     except OSError:
-        return False
+        return False  # no lock file: no search ever ran here
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
     return False
+
+
+def check_unlocked(directory: Path) -> None:
+    """Raise the one-line refusal (naming the running search) when ``directory`` is locked."""
+    if Path(directory).is_dir() and is_locked(directory):
+        raise RoadmapError(busy_message(directory))
 
 
 # --------------------------------------------------------------------------- files

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from roadmap.addresses import expand_address, parse_address
 from roadmap.errors import SpecError
 from roadmap.spec import (
     ConvSpec,
+    StageSpec,
     UNetSpec,
     block_conv_channels,
     stage_conv,
@@ -39,6 +40,43 @@ def expand_addresses(spec: UNetSpec, targets: list[str], transform: str, param: 
         except SpecError as exc:
             raise SpecError(f"{transform}.{param}: {exc}") from None
     return list(dict.fromkeys(out))
+
+
+T = TypeVar("T")
+
+
+def expand_overrides(spec: UNetSpec, overrides: dict, transform: str, check: Callable[[Any, str], T],
+                     param: str = "overrides") -> dict[str, T]:
+    """``{address: value}`` with each value checked (``check(value, "<param>[<address>]")``) and
+    ``level[i]`` / ``middle`` expanded to the addresses they stand for; an address given
+    explicitly wins over its level, whatever the order. Errors name ``<transform>.<param>``."""
+    if not isinstance(overrides, dict):
+        raise SpecError(f"{transform}.{param}: must be a mapping address -> value, got {overrides!r}")
+    out: dict[str, T] = {}
+    explicit: set[str] = set()
+    for address, value in overrides.items():
+        checked = check(value, f"{param}[{address}]")
+        expanded = expand_addresses(spec, [address], transform, param)
+        for stage in expanded:
+            if stage not in explicit:
+                out[stage] = checked
+        if expanded == [address]:
+            explicit.add(address)
+    return out
+
+
+def stage_addresses(spec: UNetSpec) -> list[str]:
+    """Every stage address in forward order: ``encoder[i]``, ``middle[j]``, ``decoder[i]`` (deepest first)."""
+    out = [f"encoder[{i}]" for i in range(spec.levels)] + [f"middle[{j}]" for j in range(len(spec.middle))]
+    return out + [f"decoder[{i}]" for i in reversed(range(spec.levels))]
+
+
+def stage_at(spec: UNetSpec, address: str) -> StageSpec | None:
+    """The stage at a stage address (``encoder[2]``, ``middle[0]``); ``None`` for samplers and skips."""
+    parsed = parse_address(address)
+    if parsed.kind not in ("encoder", "middle", "decoder") or parsed.index is None:
+        return None
+    return getattr(spec, parsed.kind)[parsed.index]
 
 
 def _stage_in_channels(spec: UNetSpec, kind: str, i: int) -> int:

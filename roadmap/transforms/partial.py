@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from roadmap.spec import ConvSpec, UNetSpec, partial_channels
-from roadmap.transforms.addresses import conv_slots, expand_addresses
+from roadmap.transforms.addresses import conv_slots, expand_addresses, expand_overrides
 from roadmap.transforms.registry import param_error, register
 from roadmap.transforms.weights import State, carries, carry_changed_convs
 
@@ -31,7 +31,7 @@ def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = Non
     portion = check_portion("pconv", portion)
     if overrides is not None and not isinstance(overrides, dict):
         raise param_error("pconv", "overrides", f"must be a mapping address -> portion, got {overrides!r}")
-    overrides = _expanded_overrides(spec, overrides or {})
+    overrides = expand_overrides(spec, overrides or {}, "pconv", lambda v, where: check_portion("pconv", v, where))
     addresses = expand_addresses(spec, targets, "pconv") if targets is not None else None
     changed = 0
     for slot in conv_slots(spec, addresses):
@@ -81,22 +81,6 @@ def carry_pconv(before: UNetSpec, after: UNetSpec, params: dict, state: State, f
     proj's pointwise bias, which is exact because both are summed before the ReLU.
     """
     return carry_changed_convs(before, after, state, fresh)
-
-
-def _expanded_overrides(spec: UNetSpec, overrides: dict) -> dict[str, float]:
-    """``{address: portion}`` with ``level[i]`` / ``middle`` expanded to the stage addresses
-    they stand for (a stage address given explicitly wins over its level)."""
-    out: dict[str, float] = {}
-    explicit: set[str] = set()
-    for address, value in overrides.items():
-        portion = check_portion("pconv", value, f"overrides[{address}]")
-        expanded = expand_addresses(spec, [address], "pconv", "overrides")
-        for stage in expanded:
-            if stage not in explicit:
-                out[stage] = portion
-        if expanded == [address]:
-            explicit.add(address)
-    return out
 
 
 @register("more_params")

@@ -63,6 +63,23 @@ def test_nafblock_params_and_identity_at_init():
     torch.testing.assert_close(block(x), x)  # beta and gamma start at zero
 
 
+@pytest.mark.parametrize("attention,kind,params", [
+    ("sca", "SimplifiedChannelAttention", 7 * 16 * 16 + 33 * 16),
+    ("gama", "GAMAAttention", 6 * 16 * 16 + 32 * 16 + 147),
+    ("none", "Identity", 6 * 16 * 16 + 32 * 16),
+])
+def test_nafblock_attention_kinds(attention, kind, params):
+    block = blocks.NAFBlock(16, attention=attention)
+    assert type(block.attention).__name__ == kind and n_params(block) == params
+    x = torch.randn(1, 16, 8, 8)
+    torch.testing.assert_close(block(x), x)  # every kind starts as the identity (beta, gamma = 0)
+
+
+def test_nafblock_refuses_an_unknown_attention():
+    with pytest.raises(ValueError, match="unknown attention 'se'; expected one of sca, gama, none"):
+        blocks.NAFBlock(16, attention="se")
+
+
 def test_layernorm2d_normalises_over_channels_per_pixel():
     ln = blocks.LayerNorm2d(6)
     x = torch.randn(2, 6, 5, 7) * 3 + 1

@@ -57,7 +57,8 @@ def test_invalid_field_in_a_spec_file(capsys, tmp_path):
     path.write_text(json.dumps(data))
     code, _, err = run(capsys, "show", str(path))
     assert code == 2
-    assert err.strip() == "roadmap show: error: encoder[2].conv.portion: must be in (0, 1], got 1.5"
+    # the file, the line of the field (JSON is one line here), the field and the rule
+    assert err.strip() == f"roadmap show: error: spec {path}: line 1: encoder[2].conv.portion: must be in (0, 1], got 1.5"
 
 
 def test_apply_json_rows_and_out_file(capsys, tmp_path):

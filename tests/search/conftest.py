@@ -132,6 +132,12 @@ def evaluations(study_dir: Path) -> dict[tuple[int, int, int], dict]:
     return read_evaluations(open_study(study_dir))
 
 
+def trained_by_the_fake(evals: dict) -> bool:
+    """Whether every evaluation came from `FakeEvaluator` (its fixed ``noisy_psnr``): proves
+    ``fake_cli.py`` did replace the real evaluator."""
+    return bool(evals) and all(rec.get("noisy_psnr") == 20.2 for rec in evals.values())
+
+
 def counted(study_dir: Path) -> int:
     """COMPLETE + FAIL trials (the budget); 0 while the study does not exist yet."""
     from optuna.trial import TrialState
@@ -188,7 +194,7 @@ def check_promotion_plan(study_dir: Path) -> dict[int, dict]:
     for k in range(1, top + 1):
         trained = plan[k]["trained"]
         for n in trained:
-            assert evals.get((n, k - 1, seed), {}).get("status") == "ok", f"{n} trained at rung {k} without rung {k - 1}"
+            assert evals.get((n, k - 1, seed), {}).get("status") == "ok", f"{n}: rung {k} without rung {k - 1}"
         pool = [c for c in candidates if c.runs(k - 1) and c.measured]
         loss = pareto.to_loss([(c.psnr(k - 1), c.latency_ms, c.memory_bytes) for c in pool], (True, False, False))
         count = math.ceil(len(pool) / fidelity.eta)

@@ -1,6 +1,6 @@
 """`roadmap search` on Ray Tune, as a user runs it: Ctrl-C, SIGKILL and resume; an existing
 cluster with --address. The command is the real one (``fake_cli.py``) with the fake evaluator,
-which keeps trainings short (1.5 s of "training")."""
+which keeps trainings short (1 s of "training")."""
 import json
 import os
 import signal
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group, subprocess_env,
-                      trials)
+                      trained_by_the_fake, trials)
 
 from roadmap.search.study import open_study
 
@@ -35,7 +35,7 @@ def _wait_for(pred, proc, timeout):
 def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
     study = tmp_path / "study"
     env = subprocess_env()
-    cmd = fake_search_cmd(1.5, "--seed", "nafnet", "--budget", "10", "--study", str(study), "--fidelity", "smoke")
+    cmd = fake_search_cmd(1.0, "--seed", "nafnet", "--budget", "10", "--study", str(study), "--fidelity", "smoke")
     procs = []
     try:
         # 1. Ctrl-C after 2 finished trials: a clean stop, exit 130, the resume command printed.
@@ -69,7 +69,7 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
     after = finished_records(study)
     assert {n: after[n] for n in before} == before  # earlier trials unchanged
     evals_after = evaluations(study)
-    assert {k: evals_after[k] for k in evals_before} == evals_before
+    assert {k: evals_after[k] for k in evals_before} == evals_before and trained_by_the_fake(evals_after)
     # every counted trial was trained once at rung 0; interrupted ones never count
     assert sorted(n for (n, r, s) in evals_after if (r, s) == (0, 0)) == sorted(after)
     states = [t.state.name for t in trials(study)]
@@ -114,7 +114,9 @@ def test_search_on_an_existing_cluster_with_address(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
-        assert summary["done"] == 4 and counted(study) == 4
+        assert summary["done"] == 4 and counted(study) == 4 and trained_by_the_fake(evaluations(study))
+        run = open_study(study).user_attrs["runs"][-1]
+        assert run["backend"] == "ray" and run["concurrency"] == 2  # the cluster's 2 CPUs, one a trial
         assert head.poll() is None  # the command left the cluster running
     finally:
         # stop that cluster by its own process ids: `ray start --block` and its children

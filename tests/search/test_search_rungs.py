@@ -1,7 +1,6 @@
 """Multi-fidelity search with the fake evaluator: MO-ASHA promotions rung by rung, the top-rung
 replicates, ``roadmap search`` and ``roadmap pareto`` agreeing on the front, ``--min-psnr``;
 and the selection functions of :mod:`roadmap.pareto` the promotions use, on hand-made arrays."""
-import math
 import re
 
 import numpy as np
@@ -25,7 +24,7 @@ def fidelity_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rung_study(tmp_path_factory, fidelity_file):
-    """A finished 3-rung search of BUDGET candidates (kept read-only: tests copy it to change it)."""
+    """A finished 3-rung search of BUDGET candidates (the tests only read it)."""
     study = tmp_path_factory.mktemp("rungs") / "s"
     summary = search(study, budget=BUDGET, fidelity=fidelity_file)
     return study, summary
@@ -50,6 +49,10 @@ def test_promotions_follow_mo_asha_rung_by_rung(rung_study):
     assert any(ranks[n] == 0 for n in plan[1]["pool"] - trained)
     dominated = {n for n in plan[1]["pool"] - refs if ranks[n] > 0}
     assert dominated and not dominated & trained
+    # a promotion continues from the weights of the rung below: it trains its own segment only
+    segment = {0: 10, 1: 20, 2: 60}
+    for (n, r, s), rec in evaluations(study).items():
+        assert (rec["iterations"], rec["job_iterations"]) == ((10, 30, 90)[r], segment[r] if s == 0 else 90), (n, r, s)
 
 
 def test_top_rung_replicates_the_seed_and_the_knee(rung_study):
@@ -87,8 +90,8 @@ def test_search_and_pareto_report_the_same_front(rung_study, capsys):
     front = pareto_json(capsys, study)
     assert summary.front_size >= 2 and summary.front_size == len(front["front"])
     assert f"Pareto front {summary.front_size} at rung 2" in _text(summary)  # what `roadmap search` prints
-    code_text = re.search(r"(\d+) on the front", _pareto_text(capsys, study))
-    assert int(code_text.group(1)) == summary.front_size
+    printed = re.search(r"(\d+) on the front", _pareto_text(capsys, study))  # what `roadmap pareto` prints
+    assert printed and int(printed.group(1)) == summary.front_size
     assert summary.knee["number"] in front["front"]
     # `pareto` judges the top rung: its trials are the candidates trained there
     top = {n for (n, r, s) in evaluations(study) if r == 2}

@@ -1,9 +1,13 @@
 """Seeds: parameter and MAC counts against the reference tables; build, forward, round-trip."""
+import json
+
 import pytest
 import torch
 
+import blocks
 import roadmap
 from roadmap.analysis import analyze
+from roadmap.cli import main
 from roadmap.seeds import list_seeds
 
 
@@ -47,12 +51,42 @@ ALL = [(s, v) for s, vs in list_seeds().items() for v in vs]
 def test_every_seed_builds_runs_and_round_trips(seed, variant):
     spec = roadmap.get_seed(seed, variant)
     assert roadmap.load_spec(spec.to_yaml()) == spec
-    if variant == "w64":
-        return  # 116M parameters: the round trip is enough
+    if variant == "w64" or seed == "gama":
+        return  # 116M parameters: the round trip is enough; gama builds and runs in test_gama_ir_variants
     model = roadmap.build_model(spec).eval()
     x = torch.randn(1, spec.in_channels, 64, 64)
     with torch.no_grad():
         assert model(x).shape == x.shape
+
+
+@pytest.mark.parametrize("variant,blocks_total,width", [("s", 18, 42), ("l", 19, 80)])
+def test_gama_ir_variants(variant, blocks_total, width):
+    spec = roadmap.get_seed("gama", variant)  # read from roadmap/seeds/gama-<variant>.yaml
+    assert roadmap.load_spec(spec.to_yaml()) == spec
+    stages = spec.encoder + spec.middle + spec.decoder
+    assert sum(s.depth for s in stages) == blocks_total and spec.encoder[0].width == width
+    assert {s.block for s in stages} == {"gama"}
+    assert {d.type for d in spec.down} == {"pixel_unshuffle"} and {u.type for u in spec.up} == {"pixel_shuffle"}
+    assert {f.type for f in spec.skips} == {"add"}
+    model = roadmap.build_model(spec).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == (1, 3, 64, 64)
+    nafblocks = [m for m in model.modules() if isinstance(m, blocks.NAFBlock)]
+    assert len(nafblocks) == blocks_total
+    for block in nafblocks:  # GAMA-IR: 3 single-channel 7x7 convs, 147 parameters, whatever the width
+        assert isinstance(block.attention, blocks.GAMAAttention)
+        assert sum(p.numel() for p in block.attention.parameters()) == 147
+
+
+def test_gama_s_is_the_default_variant_and_show_reports_its_costs(capsys):
+    assert roadmap.get_seed("gama") == roadmap.get_seed("gama", "s")
+    assert main(["show", "gama", "--variant", "s", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "gama/s"
+    for key in ("params", "macs", "skip_memory_elements_peak", "peak_activation_elements", "peak_activation_bytes"):
+        assert data[key] > 0, key
+    assert data["params"] == 21_744_201 and data["macs"] == 14_053_347_840  # at 1x3x256x256
 
 
 def test_odd_input_sizes_are_padded_and_cropped_back():

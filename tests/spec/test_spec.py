@@ -52,9 +52,28 @@ def _bad(mutate):
      "aggregate.target_level: 0 is impossible"),
     (lambda d: d.update(aggregate={"target_level": 2, "ratios": [0.3, 0.5, 0.5]}),
      "aggregate.ratios[0]: 0.3 of 16 channels is not a whole number"),
+    (lambda d: d["encoder"][0].update(attention="se"),
+     "encoder[0].attention: must be one of sca, gama, none, got 'se'"),
 ])
 def test_validation_names_the_field(mutate, message):
     assert message in _bad(mutate)
+
+
+def test_attention_is_only_for_blocks_that_have_one():
+    data = seed_dict("pmrid", "rgb")
+    data["decoder"][1]["attention"] = "gama"
+    with pytest.raises(SpecError, match=r"^decoder\[1\].attention: block pmrid_decoder has no attention to choose "
+                                        r"\(only nafblock, gama have one\)$"):
+        load_spec(data)
+
+
+def test_attention_round_trips_and_defaults_to_the_block_type():
+    data = seed_dict()
+    data["middle"][0]["attention"] = "none"
+    spec = load_spec(data)
+    assert spec.middle[0].attention == "none" and spec.encoder[0].attention is None
+    assert load_spec(spec.to_yaml()) == spec
+    assert "attention" not in spec.to_dict()["encoder"][0]  # the default is not written
 
 
 def test_unreadable_yaml_and_missing_file(tmp_path):

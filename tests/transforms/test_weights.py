@@ -91,6 +91,19 @@ def test_empty_step_list_returns_the_seed_state_unchanged():
     ("pmrid", "rgb", [{"transform": "drop_skips", "params": {"levels": [1]}}]),
     ("nafnet", "w16", [{"transform": "decouple", "params": {"direction": "both"}}]),
     ("pmrid", "rgb", [{"transform": "decouple", "params": {"direction": "both"}}]),
+    ("nafnet", "w16", [{"transform": "attention", "params": {"attention": "gama"}},
+                       {"transform": "attention", "params": {"attention": "none", "overrides": {"middle": "sca"}}}]),
+    ("nafnet", "w16", [{"transform": "width", "params": {"multiplier": 0.5}},
+                       {"transform": "width", "params": {"multiplier": 1.5, "overrides": {"level[0]": 1.0}}}]),
+    ("nafnet", "w16", [PCONV, {"transform": "width", "params": {"multiplier": 1.5}}]),
+    ("pmrid", "rgb", [{"transform": "width", "params": {"multiplier": 0.5}}]),
+    ("unet", "w16", [{"transform": "msiam", "params": {}}, {"transform": "width", "params": {"multiplier": 2.0}}]),
+    ("nafnet", "w16", [{"transform": "blocks", "params": {"depth": {"level[1]": 3, "middle": 0}}}]),
+    ("pmrid", "rgb", [{"transform": "blocks", "params": {"depth": {"encoder[3]": 1, "decoder[2]": 2}}}]),
+    ("unet", "w16", [{"transform": "blocks", "params": {"depth": {"middle[0]": 4}}}]),
+    ("gama", "s", [{"transform": "width", "params": {"multiplier": 0.5}},
+                   {"transform": "attention", "params": {"attention": "sca", "targets": ["level[0]"]}},
+                   {"transform": "blocks", "params": {"depth": {"middle": 2}}}]),
 ])
 def test_carried_state_loads_strictly_after_every_step(seed, variant, steps):
     spec, state = seed_state(seed, variant, randomise=False)
@@ -216,3 +229,49 @@ def test_a_state_of_another_network_is_refused():
     _, other = seed_state("unet", "w16")
     with pytest.raises(ValueError, match="seed_state: state dict does not match"):
         carry_weights(spec, other, [PCONV])
+
+
+def test_attention_keeps_every_other_weight_and_the_new_attention_starts_fresh():
+    spec, state = seed_state("nafnet", "w16")
+    step = {"transform": "attention", "params": {"attention": "gama", "targets": ["level[1]"]}}
+    after = apply_steps(spec, [step])
+    out = carry_weights(spec, state, [step])
+    loaded(after, out)
+    assert all(torch.equal(out[k], state[k]) for k in out if k in state)
+    assert not any(k.startswith(("encoder.1.0.attention.", "decoder.1.0.attention.")) for k in state if k in out)
+    torch.manual_seed(0)
+    fresh = roadmap.build_model(after).state_dict()
+    new = [k for k in out if ".attention.conv_" in k]
+    assert len(new) == 6 and all(torch.equal(out[k], fresh[k]) for k in new)  # 3 convs x 2 blocks
+    assert "encoder.0.0.attention.conv.weight" in out  # level 0 keeps its SCA
+
+
+def test_adding_nafblocks_is_function_preserving_and_removing_keeps_the_first():
+    spec, state = seed_state("nafnet", "w16")
+    x = torch.randn(1, 3, 64, 64)
+    grow = {"transform": "blocks", "params": {"depth": {"encoder[1]": 3, "middle": 2}}}
+    grown = apply_steps(spec, [grow])
+    grown_state = carry_weights(spec, state, [grow])
+    torch.testing.assert_close(outputs(grown, grown_state, x), outputs(spec, state, x), atol=1e-5, rtol=0)
+    assert torch.equal(grown_state["encoder.1.0.conv1.weight"], state["encoder.1.0.conv1.weight"])
+    assert not grown_state["encoder.1.2.beta"].any()  # the new blocks are identities
+    shrink = {"transform": "blocks", "params": {"depth": {"encoder[1]": 1, "middle[0]": 1}}}
+    back = carry_weights(grown, grown_state, [shrink])
+    assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
+
+
+def test_width_takes_the_leading_slice_of_every_tensor():
+    spec, state = seed_state("nafnet", "w16")
+    narrow = {"transform": "width", "params": {"multiplier": 0.5}}  # 16, 32, 64 / 128 -> 8, 16, 32 / 64
+    out = carry_weights(spec, state, [narrow])
+    loaded(apply_steps(spec, [narrow]), out)
+    assert torch.equal(out["encoder.1.0.conv1.weight"], state["encoder.1.0.conv1.weight"][:32, :16])
+    assert torch.equal(out["stem.conv.weight"], state["stem.conv.weight"][:8])
+    assert torch.equal(out["head.weight"], state["head.weight"][:, :8])
+    wide = {"transform": "width", "params": {"multiplier": 1.5}}  # -> 24, 48, 96 / 192
+    torch.manual_seed(0)
+    fresh = roadmap.build_model(apply_steps(spec, [wide])).state_dict()
+    out = carry_weights(spec, state, [wide])
+    w = out["middle.0.0.conv4.weight"]  # (384, 192, 1, 1), was (256, 128, 1, 1)
+    assert torch.equal(w[:256, :128], state["middle.0.0.conv4.weight"])
+    assert torch.equal(w[256:], fresh["middle.0.0.conv4.weight"][256:])
