@@ -58,6 +58,23 @@ def _pconv_steps(spec: Any) -> tuple[list[dict], Any]:
     return steps, (thresholds, with_pconv)
 
 
+def _size_steps(spec: Any) -> list[dict]:
+    """``width`` (a multiplier for the whole U) and ``blocks`` (per stage), where they apply."""
+    steps = []
+    multipliers = [m for m in (0.5, 0.75, 1.5) if _applies(spec, "width", multiplier=m) is not None]
+    if multipliers:
+        steps.append(_step("width", {"multiplier": {"choice": multipliers}}))
+    per = [a for a in _stages(spec) if any(_applies(spec, "blocks", depth={a: n}) for n in (1, 2))]
+    if per:
+        steps.append(_step("blocks", {"depth": {"per": per, "choice": [None, 1, 2, 4]}}))
+    return steps
+
+
+def _attention_steps(spec: Any) -> list[dict]:
+    kinds = [k for k in ("sca", "gama", "none") if _applies(spec, "attention", attention=k) is not None]
+    return [_step("attention", {"attention": {"choice": kinds}})] if kinds else []
+
+
 def _skip_steps(spec: Any) -> list[dict]:
     with_skip = [lv for lv in range(spec.levels) if spec.skips[lv].type != "none"]
     steps = []
@@ -79,6 +96,7 @@ def default_space_data(spec: Any, seed_label: str | None = None) -> dict:
     depths = [n for n in range(1, spec.levels) if _applies(spec, "depth", levels=n) is not None]
     if depths:
         steps.append(_step("depth", {"levels": {"choice": depths}}))
+    steps += _size_steps(spec)
     pconv_steps, pdw = _pconv_steps(spec)
     steps += pconv_steps
     directions = [d for d in ("down", "up", "both") if _applies(spec, "decouple", direction=d) is not None]
@@ -86,7 +104,7 @@ def default_space_data(spec: Any, seed_label: str | None = None) -> dict:
         steps.append(_step("decouple", {"direction": {"choice": directions}, "portion": {"choice": list(PORTIONS)}}))
     if pdw and pdw[0]:
         steps.append(_step("pdwconv", {"threshold": {"choice": pdw[0]}}))
-    steps += _skip_steps(spec)
+    steps += _attention_steps(spec) + _skip_steps(spec)
     if not steps:
         raise SpecError(f"{spec.name}: no transform applies to this spec, so there is nothing to search")
     return {"version": 1, "seed": seed_label,
