@@ -7,6 +7,7 @@ from roadmap.analysis import analyze
 from roadmap.build import build_model
 from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, positive_int,
                                 print_json, table)
+from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
 from roadmap.errors import SpecError
@@ -20,9 +21,11 @@ def short_params(params: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress) -> tuple[list[dict], object]:
-    """Analyse the seed and every step; returns the rows and the final spec."""
-    rows = []
+def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress,
+              backend=None) -> tuple[list[dict], object]:
+    """Analyse the seed and every step, then (``latency``) time all of them side by side on
+    ``backend`` (a `LatencyConfig`, default eager torch); returns the rows and the final spec."""
+    rows, specs = [], []
     current = spec
     for k, step in enumerate([None, *steps]):
         if step is not None:
@@ -38,22 +41,35 @@ def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, 
             row["params_changed"] = step.get("params") or {}
         row.update({m: getattr(a, m) for m in METRICS})
         row["latency_ms"] = None
-        if latency:
-            from roadmap.evaluation.latency import measure_latency
-
-            report = measure_latency(build_model(current), (1, current.in_channels, *input_hw),
-                                     threads=threads, repeats=repeats)
-            row["latency_ms"] = report.median_ms
-            row["latency_cv"] = report.cv
-        progress(f"[{k}/{len(steps)}] {row['step']}: {human(row['params'])} params, {human(row['macs'])} MACs"
-                 + (f", {row['latency_ms']:.1f} ms" if latency else ""))
+        progress(f"[{k}/{len(steps)}] {row['step']}: {human(row['params'])} params, {human(row['macs'])} MACs")
         rows.append(row)
+        specs.append(current)
+    if latency:
+        _time_steps(rows, specs, input_hw, threads, repeats, backend, progress)
     seed = rows[0]
     for row in rows:
         for m in (*METRICS, "latency_ms"):
             base, value = seed.get(m), row.get(m)
             row[f"{m}_rel"] = (value / base - 1) if base and value is not None else None
     return rows, current
+
+
+def _time_steps(rows, specs, input_hw, threads, repeats, backend, progress) -> None:
+    """Latency of every step, timed in interleaved rounds (a drift of the machine hits every
+    step alike, so the % against the seed hold); fills ``latency_ms`` / ``_cv`` / ``_rounds``."""
+    import torch
+
+    from roadmap.evaluation.latency import Clock, LatencyConfig, measure_models
+
+    backend = backend or LatencyConfig()
+    progress(f"timing {len(specs)} models side by side ({backend.describe()}) ...")
+    torch.manual_seed(0)
+    models = [build_model(s) for s in specs]
+    reports = measure_models([(m, backend) for m in models], (1, specs[0].in_channels, *input_hw),
+                             threads=threads, clock=Clock(repeats=repeats))
+    for row, report in zip(rows, reports):
+        row.update(latency_ms=report.median_ms, latency_cv=report.cv, latency_rounds=report.rounds)
+        progress(f"  {row['step']}: {report.median_ms:.1f} ms (CV {report.cv:.1%}, {report.rounds} rounds)")
 
 
 def _cell(row: dict, key: str, fmt=human) -> str:
@@ -67,20 +83,24 @@ def _cell(row: dict, key: str, fmt=human) -> str:
 def run(args) -> int:
     spec = resolve_spec(args.spec, args.variant)
     steps = get_roadmap(args.roadmap, spec)
+    backend = latency_config(args)
     quiet = args.json or args.quiet
     progress = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, args.threads, args.repeats, progress)
+    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, args.threads, args.repeats,
+                            progress, backend)
     if args.out:
         save_spec(final, args.out)
     if args.json:
         print_json({"seed": spec.name, "roadmap": args.roadmap, "input": list(args.input_size),
-                    "latency": None if args.no_latency else {"device": "cpu", "threads": args.threads,
-                                                             "repeats": args.repeats, "statistic": "median"},
+                    "latency": None if args.no_latency else {
+                        "device": "cpu", "threads": args.threads, "repeats": args.repeats, "backend": backend.backend,
+                        "command": backend.command, "statistic": "median of round medians, steps interleaved"},
                     "steps": rows})
         return 0
     h, w = args.input_size
     print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{h}x{w}"
-          + ("" if args.no_latency else f", CPU latency: median of {args.repeats} runs, {args.threads} thread(s)"))
+          + ("" if args.no_latency else f", CPU latency ({backend.describe()}): median of {args.repeats}+ runs in "
+                                         f"interleaved rounds, {args.threads} thread(s)"))
     body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),
              _cell(r, "skip_memory_elements_peak"), _cell(r, "peak_activation_elements"),
              _cell(r, "latency_ms", lambda v: f"{v:.1f} ms")] for r in rows]
@@ -99,7 +119,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="write the final spec (with its provenance) to this YAML file")
     add_json_argument(p)
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    add_latency_arguments(p)
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for latency (default 1)")
-    p.add_argument("--repeats", type=positive_int, default=10, help="timed runs per step (default 10)")
+    p.add_argument("--repeats", type=positive_int, default=10,
+                   help="timed runs per step, over 3 rounds, more rounds when they disagree (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)

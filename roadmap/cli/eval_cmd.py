@@ -7,6 +7,7 @@ import time
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
                                 add_random_seed_argument, add_spec_argument, finite_float, human, mib,
                                 positive_int, print_json)
+from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.errors import RoadmapError
 
 
@@ -44,7 +45,8 @@ def format_result(name: str, r: dict) -> str:
         f"  status            {r['status']}" + (f" -- {r['reason']}" if r.get("reason") else ""),
         f"  PSNR              {num('psnr', '.2f', ' dB')}  (noisy input {num('noisy_psnr', '.2f', ' dB')}, gain {gain})",
         f"  SSIM              {num('ssim', '.4f')}",
-        f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}",
+        f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}"
+        + (f" over {r['latency_rounds']} rounds ({r['latency_backend']})" if r.get("latency_rounds") else ""),
         f"  peak memory       measured {mib(r['peak_memory_measured_bytes']) if r.get('peak_memory_measured_bytes') else 'n/a'}, "
         f"predicted {mib(r['peak_memory_predicted_bytes']) if r.get('peak_memory_predicted_bytes') else 'n/a'} "
         f"(measured/predicted {ratio})",
@@ -64,6 +66,7 @@ def run(args) -> int:
     from roadmap.evaluation.device import check_device
 
     check_device(args.device)
+    latency = latency_config(args)  # a bad backend or command is a usage error, before any work
     spec = resolve_spec(args.spec, args.variant)
     fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:
@@ -80,7 +83,7 @@ def run(args) -> int:
     result = evaluate_spec(
         spec, fidelity, data, device=args.device, random_seed=args.random_seed,
         measure=not args.no_measure, sigma=sigma,
-        progress=None if quiet else progress_printer(),
+        progress=None if quiet else progress_printer(), latency=latency,
     )
     if args.json:
         print_json(result)
@@ -108,6 +111,7 @@ def register(sub) -> None:
                    help="CPU threads for training, latency and memory (default: the preset's, 1)")
     add_device_argument(p)
     p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
+    add_latency_arguments(p)
     add_json_argument(p, help="print the result as JSON (no progress)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)

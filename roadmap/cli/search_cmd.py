@@ -20,6 +20,7 @@ from typing import Any
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
                                 add_random_seed_argument, add_spec_argument)
+from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
 from roadmap.search.settings import DEFAULT_BUDGET, SAMPLERS
 
 
@@ -55,6 +56,8 @@ def register(subparsers: Any) -> None:
     g.add_argument("--max-memory-mb", type=float,
                    help="reject candidates whose predicted or measured peak memory is above this (before training)")
     g.add_argument("--min-psnr", type=float, help="candidates below this PSNR are marked infeasible")
+    add_latency_arguments(p.add_argument_group("latency (binding: a resumed study keeps its backend)"),
+                          default_note="torch, or the study's")
     g = p.add_argument_group("execution")
     g.add_argument("--backend", choices=("ray", "local"), default="ray",
                    help="ray: Ray Tune trials (default); local: one trial at a time in this process")
@@ -72,7 +75,7 @@ def register(subparsers: Any) -> None:
 
 OPTION_KEYS = ("seed", "variant", "space", "budget", "fidelity", "data", "sampler", "population_size",
                "random_seed", "max_latency_ms", "max_memory_mb", "min_psnr", "backend", "address",
-               "concurrency", "cpus_per_trial", "gpus_per_trial", "device")
+               "concurrency", "cpus_per_trial", "gpus_per_trial", "device", *LATENCY_OPTION_KEYS)
 
 
 def run(args: Any) -> int:

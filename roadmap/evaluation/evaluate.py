@@ -25,7 +25,7 @@ import torch
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.data import DEFAULT_SIGMA, DenoiseData, load_data
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity
-from roadmap.evaluation.latency import measure_latency
+from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, measure_with
 from roadmap.evaluation.memory import measure_peak_memory
 from roadmap.evaluation.quality import evaluate_quality
 from roadmap.evaluation.threads import torch_threads
@@ -33,7 +33,8 @@ from roadmap.evaluation.training import ProgressFn, train
 
 LATENCY_HW = (256, 256)
 RESULT_KEYS = (
-    "psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
+    "psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "latency_rounds", "latency_backend",
+    "peak_memory_measured_bytes",
     "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "loss_curve", "status", "fidelity",
     "device",
 )
@@ -78,6 +79,7 @@ def evaluate_spec(
     init_weights: str | Path | None = None,
     save_weights: str | Path | None = None,
     rungs: tuple[int, int] | None = None,
+    latency: LatencyConfig | None = None,
 ) -> dict:
     """Train ``spec`` at ``fidelity`` and measure it; returns the `RESULT_KEYS` dict.
 
@@ -99,6 +101,10 @@ def evaluate_spec(
     with the batch seed ``random_seed + 1000 k``, so a search that trains rung ``k`` from the
     weights rung ``k - 1`` saved gets exactly the network this function trains in one go.
     A first rung above 0 needs ``init_weights``.
+
+    ``latency``: the backend that times the model (`LatencyConfig`; default eager torch on
+    ``device``); ``latency_backend`` names it and ``latency_rounds`` counts the clock's rounds.
+    A latency command that fails fails the trial, its one line as ``reason``.
 
     ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
     ``ssim`` are ``None``) or ``failed`` (any other exception, e.g. a spec that
@@ -125,12 +131,13 @@ def evaluate_spec(
             if result["params"] is None:
                 result["params"] = sum(p.numel() for p in model.parameters())
             if measure:
-                result.update(_measure(model, (1, in_channels, *latency_hw), device, fid.threads, latency_repeats))
+                result.update(_measure(model, (1, in_channels, *latency_hw), device, fid.threads, latency_repeats,
+                                       latency))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
             if save_weights is not None and result["status"] == "ok":
                 trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
                 save_weights_file(save_weights, model, spec, inherited + trained, result["psnr"])
-        except WeightsError as exc:  # its message already names the file
+        except (WeightsError, LatencyError) as exc:  # one line already naming the file / the command
             result.update(status="failed", reason=str(exc), psnr=None, ssim=None)
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
             result.update(status="failed", reason=_short(exc), psnr=None, ssim=None)
@@ -176,11 +183,12 @@ def _build(spec) -> torch.nn.Module:
     return build_model(spec)
 
 
-def _measure(model, shape, device, threads, repeats) -> dict:
-    lat = measure_latency(model, shape, device, threads=threads, repeats=repeats)
+def _measure(model, shape, device, threads, repeats, latency: LatencyConfig | None = None) -> dict:
+    """Latency on the configured backend (same threads as training) and measured peak memory."""
+    lat = measure_with(model, shape, latency, device, threads, Clock(repeats=repeats))
     mem = measure_peak_memory(model, shape, device, threads=threads)
-    return {"latency_ms": lat.median_ms, "latency_cv": lat.cv,
-            "peak_memory_measured_bytes": mem.peak_bytes}
+    return {"latency_ms": lat.median_ms, "latency_cv": lat.cv, "latency_rounds": lat.rounds,
+            "latency_backend": lat.backend, "peak_memory_measured_bytes": mem.peak_bytes}
 
 
 def measure_spec(
@@ -190,11 +198,13 @@ def measure_spec(
     latency_hw: tuple[int, int] = LATENCY_HW,
     latency_repeats: int = 15,
     random_seed: int = 0,
+    latency: LatencyConfig | None = None,
 ) -> dict:
     """Latency and memory of the untrained model of ``spec`` (neither depends on the
-    weights) plus its static figures: ``latency_ms``, ``latency_cv``,
-    ``peak_memory_measured_bytes``, ``peak_memory_predicted_bytes``, ``params``,
-    ``macs``. The same numbers `evaluate_spec` reports; exceptions propagate.
+    weights) plus its static figures: ``latency_ms``, ``latency_cv``, ``latency_rounds``,
+    ``latency_backend``, ``peak_memory_measured_bytes``, ``peak_memory_predicted_bytes``,
+    ``params``, ``macs``. The same numbers `evaluate_spec` reports; ``latency`` picks the
+    backend (default eager torch); exceptions propagate (`LatencyError` for a failing command).
     """
     if isinstance(spec, (str, Path)):
         from roadmap.seeds import resolve_spec
@@ -208,7 +218,7 @@ def measure_spec(
     if out["params"] is None:
         out["params"] = sum(p.numel() for p in model.parameters())
     shape = (1, getattr(spec, "in_channels", 3), *latency_hw)
-    out.update(_measure(model, shape, device, threads, latency_repeats))
+    out.update(_measure(model, shape, device, threads, latency_repeats, latency))
     return out
 
 

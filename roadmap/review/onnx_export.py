@@ -1,23 +1,20 @@
 """ONNX export of a spec's network with an onnxruntime check (``roadmap export --onnx``).
 
-The exporter is TorchScript-based (``torch.onnx.export(..., dynamo=False, opset_version=17)``):
-the dynamo exporter needs onnxscript and is ~20x slower. The graph is traced at a fixed
-spatial size (``input_hw``; the U-Net pads to a multiple of ``2**levels`` and crops back,
-which tracing freezes) with a dynamic batch axis. onnxruntime then runs the file on a
-random input and the largest absolute difference to PyTorch must be within ``atol``.
+The export itself is `roadmap.evaluation.onnx.export_model_onnx` (TorchScript exporter, opset
+17, traced at ``input_hw`` with a dynamic batch axis; the latency backends use it too).
+onnxruntime then runs the file on a random input and the largest absolute difference to
+PyTorch must be within ``atol``.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from roadmap.errors import RoadmapError
+from roadmap.evaluation.onnx import OPSET, export_model_onnx, onnxruntime_module
 
 __all__ = ["OnnxExport", "export_onnx", "OPSET"]
-
-OPSET = 17
 
 
 @dataclass
@@ -28,11 +25,7 @@ class OnnxExport:
 
 
 def _require_onnxruntime():
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise RoadmapError("--onnx needs onnx and onnxruntime: pip install 'roadmap[onnx]'") from None
-    return onnxruntime
+    return onnxruntime_module("--onnx")
 
 
 def export_onnx(
@@ -73,19 +66,8 @@ def export_onnx(
     in_ch = getattr(spec_or_model, "in_channels", None) or _in_channels(model)
     shape = (1, int(in_ch), int(input_hw[0]), int(input_hw[1]))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings about the frozen padding arithmetic
-        try:
-            torch.onnx.export(
-                model, (x,), str(path), dynamo=False, opset_version=OPSET,
-                input_names=["input"], output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )
-        except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RoadmapError(f"ONNX export to {path} failed: {msg}") from exc
+    path = export_model_onnx(model, path, x)
+    with torch.no_grad():
         expected = model(x).numpy()
     if not check:
         return OnnxExport(path, shape, None)

@@ -8,7 +8,6 @@ with the reason.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,14 +151,6 @@ def _ranges(numbers: list[int]) -> str:
     return ",".join(parts)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _record(c: Candidate, results: StudyResults) -> TrialRecord:
     rung, m = results.top_rung, c.metrics
     runs = c.runs(rung)
@@ -220,7 +211,9 @@ def load_study_dir(directory: str | Path) -> StudyReview:
     if not directory.is_dir():
         raise RoadmapError(f"study directory {directory} does not exist")
     study = open_study(directory)
-    settings = _read_json(directory / "settings.json")
+    from roadmap.search.study import read_settings
+
+    settings = read_settings(directory) or {}
     results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
     records = [_record(c, results) for c in results.finished()]
     failures, screened, unfinished = _left_out(results)

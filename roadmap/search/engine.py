@@ -111,8 +111,7 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
     stored = st.read_settings(directory) if directory.is_dir() else None
     if stored is not None:
         st.check_settings(directory, stored, settings.binding())
-    if directory.is_dir() and st.is_locked(directory):
-        raise RoadmapError(f"study {directory} is being searched by another process")
+    st.check_unlocked(directory)
     return stored, refs, notes
 
 
@@ -195,7 +194,7 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
     """Run (or resume) the search ``settings`` describe until its budget is spent, every
     promotion trained and the knee confirmed; returns the `SearchSummary`."""
     t_start = time.perf_counter()
-    evaluator = evaluator or RoadmapEvaluator()
+    evaluator = evaluator or RoadmapEvaluator.from_settings(settings)  # its latency backend and threads
     stored, refs, notes = check_search(settings, evaluator)
     with contextlib.ExitStack() as stack:
         runtime, concurrency = _executor(settings, stack)

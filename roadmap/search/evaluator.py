@@ -77,10 +77,21 @@ class Evaluator(Protocol):
 
 class RoadmapEvaluator:
     """The evaluator of :mod:`roadmap.evaluation` (static analysis, ``measure_spec``,
-    ``evaluate_spec``). Training data are loaded once per process and kept."""
+    ``evaluate_spec``). Training data are loaded once per process and kept.
 
-    def __init__(self) -> None:
+    ``latency``: the backend ``measure`` times on (a `LatencyConfig`; default eager torch);
+    ``threads``: the CPU threads of the measurement (the training's, ``fidelity.threads``).
+    """
+
+    def __init__(self, latency: Any = None, threads: int | None = 1) -> None:
         self._data: dict[tuple, Any] = {}
+        self.latency = latency
+        self.threads = threads
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "RoadmapEvaluator":
+        """The evaluator of a search: its latency backend, its training's thread count."""
+        return cls(latency=settings.latency, threads=settings.fidelity.threads)
 
     def check(self, spec: Any) -> dict:
         from roadmap.analysis import analyze
@@ -93,7 +104,7 @@ class RoadmapEvaluator:
     def measure(self, spec: Any, device: str) -> dict:
         from roadmap.evaluation import measure_spec
 
-        out = measure_spec(spec, device=device)
+        out = measure_spec(spec, device=device, threads=self.threads, latency=self.latency)
         return {k: out.get(k) for k in MEASURE_KEYS}
 
     def load_data(self, data: str | None, fidelity: Fidelity) -> Any:
@@ -118,7 +129,10 @@ class RoadmapEvaluator:
         return {k: out.get(k) for k in TRAIN_KEYS}
 
     def __getstate__(self) -> dict:  # workers load their own data
-        return {"_data": {}}
+        return {**self.__dict__, "_data": {}}
+
+    def __setstate__(self, state: dict) -> None:  # pickles of older versions lack the latency fields
+        self.__dict__.update({"latency": None, "threads": 1, **state})
 
 
 def _short_reason(exc: BaseException) -> str:

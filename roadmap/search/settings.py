@@ -19,6 +19,7 @@ from typing import Any
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
+from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
 __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET"]
@@ -91,6 +92,7 @@ class SearchSettings:
     constraints: Constraints = field(default_factory=Constraints)
     execution: Execution = field(default_factory=Execution)
     seed_yaml: str | None = None  # the spec of a seed given as a file (the study keeps it)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)  # where latency is measured (binding)
 
     def binding(self) -> dict[str, Any]:
         """The settings that define what the study measures (``settings.json``)."""
@@ -101,6 +103,7 @@ class SearchSettings:
             "max_latency_ms": self.constraints.max_latency_ms,
             "max_memory_mb": self.constraints.max_memory_mb,
             "min_psnr": self.constraints.min_psnr, "device": self.device,
+            **self.latency.binding(),  # latency_backend, latency_command
         }
 
     def seed_spec(self):
@@ -170,6 +173,16 @@ def _device(value: str, execution: Execution) -> str:
     return check_device(value, remote=bool(execution.address))
 
 
+def _latency(options: dict, stored: dict | None) -> LatencyConfig:
+    """--latency-backend / --latency-command given, else the study's; a command given alone means
+    the command backend, and the study's command is kept only for the command backend."""
+    backend, command = options.get("latency_backend"), options.get("latency_command")
+    backend = backend or ("command" if command is not None else (stored or {}).get("latency_backend"))
+    if command is None and backend == "command":
+        command = (stored or {}).get("latency_command")
+    return LatencyConfig.from_options(backend, command, options.get("latency_timeout"))
+
+
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
@@ -197,6 +210,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         constraints=Constraints(*(_pick(options, stored, k, None)
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
         execution=execution, seed_yaml=seed_yaml,
+        latency=_latency(options, stored),
     )
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings

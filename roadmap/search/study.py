@@ -4,6 +4,7 @@
 
     <study>/settings.json        the settings the study was created with
     <study>/study.db             Optuna SQLite storage, study name "roadmap"
+    <study>/search.lock          flock of the running search; "pid host time" while it runs
     <study>/trials/<n>/spec.yaml
     <study>/trials/<n>/metrics.json     measurements and every evaluation of trial n
     <study>/trials/<n>/rung<k>-seed<s>.pt   weights after rung k (the next rung starts there)
@@ -83,7 +84,11 @@ BINDING_SETTINGS = (
     "max_memory_mb",
     "min_psnr",
     "device",
+    "latency_backend",
+    "latency_command",
 )
+# The value a study created before a binding setting existed had (its settings.json lacks it).
+BINDING_DEFAULTS = {"latency_backend": "torch"}
 
 
 def default_study_dir(seed: str, variant: str | None = None) -> Path:
@@ -107,6 +112,7 @@ SETTINGS_TYPES: dict[str, tuple] = {
     "population_size": (int,), "random_seed": (int,), "max_latency_ms": (*_NUMBER, type(None)),
     "max_memory_mb": (*_NUMBER, type(None)), "min_psnr": (*_NUMBER, type(None)), "device": (str,),
     "budget": (int,), "created": (str,),
+    "latency_backend": (str,), "latency_command": (str, type(None)),
 }
 SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
 
@@ -166,9 +172,10 @@ def check_settings(directory: Path, stored: dict, wanted: dict) -> None:
     for key in BINDING_SETTINGS:
         if key not in stored and key not in wanted:
             continue
-        if not _same(stored.get(key), wanted.get(key)):
+        have = stored.get(key, BINDING_DEFAULTS.get(key))
+        if not _same(have, wanted.get(key)):
             label = "space (the search space content)" if key == "space" else key
-            diffs.append(f"{label}: study has {_short(stored.get(key))}, command gives {_short(wanted.get(key))}")
+            diffs.append(f"{label}: study has {_short(have)}, command gives {_short(wanted.get(key))}")
     if diffs:
         raise RoadmapError(
             f"study {directory} was created with other settings ({'; '.join(diffs)}); "
@@ -256,7 +263,11 @@ class StudyStore:
         """Store one evaluation (study attribute and ``trials/<n>/metrics.json``)."""
         self.study.set_user_attr(f"{EVAL_PREFIX}{number}:{rung}:{random_seed}", record)
         path = trial_dir(self.directory, number) / "metrics.json"
-        data = json.loads(path.read_text()) if path.is_file() else {}
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):  # a human-readable copy: the study.db record is the truth
+            data = {}
+        data = data if isinstance(data, dict) else {}
         data.setdefault("evaluations", {})[f"rung {rung}, seed {random_seed}"] = record
         write_json_atomic(path, data)
 

@@ -58,7 +58,7 @@ def test_measure_spec_keys_and_global_state_untouched(w16):
 
     state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     out = measure_spec(w16, latency_hw=(32, 32), latency_repeats=2)
-    assert set(out) == {"latency_ms", "latency_cv", "peak_memory_measured_bytes",
+    assert set(out) == {"latency_ms", "latency_cv", "latency_rounds", "latency_backend", "peak_memory_measured_bytes",
                         "peak_memory_predicted_bytes", "params", "macs"}
     assert out["peak_memory_measured_bytes"] > 0 and out["latency_ms"] > 0
     assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads

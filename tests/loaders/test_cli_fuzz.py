@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conftest import REPO, file_name, shipped
+from loader_corpus import REPO, file_name, shipped
 from loader_mutations import malformed
 
 CLI_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,

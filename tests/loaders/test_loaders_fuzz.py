@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conftest import KINDS, file_name, load, shipped
+from loader_corpus import KINDS, file_name, load, shipped
 from loader_mutations import malformed
 from roadmap.errors import RoadmapError
 
@@ -213,3 +213,10 @@ def yaml_dump(data) -> str:
     import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_every_setting_a_study_stores_has_a_type():
+    """read_settings refuses unknown keys: a new binding setting needs its entry in SETTINGS_TYPES."""
+    from roadmap.search.study import BINDING_SETTINGS, SETTINGS_TYPES
+
+    assert set(BINDING_SETTINGS) | {"budget", "created"} <= set(SETTINGS_TYPES)

@@ -1,0 +1,120 @@
+"""One meaning per flag: shared option definitions, renamed flags as warning aliases,
+``roadmap --version``, and the README's command table against every command's ``--help``."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from roadmap.cli import COMMAND_MODULES, build_parser, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def subparsers() -> dict:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return dict(action.choices)
+
+
+def visible_flags(parser) -> set[str]:
+    """The option strings ``--help`` shows (hidden, deprecated aliases left out)."""
+    return {s for a in parser._actions if a.help != "==SUPPRESS==" for s in a.option_strings}
+
+
+def readme_commands() -> dict[str, str]:
+    """``{command: the synopsis in the README's command table}``."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = lines.index("| command | what it does |")
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        synopsis = line.split("`")[1]
+        rows[synopsis.split()[1]] = synopsis
+    return rows
+
+
+def test_the_readme_lists_every_command():
+    assert set(readme_commands()) == set(subparsers()) == set(COMMAND_MODULES)
+
+
+@pytest.mark.parametrize("command", COMMAND_MODULES)
+def test_every_flag_the_readme_shows_is_in_the_commands_help(command):
+    synopsis = readme_commands().get(command, "")
+    parser = subparsers()[command]
+    help_text = parser.format_help()
+    for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", synopsis):
+        assert flag in visible_flags(parser) and flag in help_text, f"{command}: {flag} ({synopsis})"
+    usage = help_text.split("\n\n")[0]
+    for word in synopsis.split()[2:]:  # the positional arguments, before the first option
+        if word.startswith(("-", "[")):
+            break
+        assert re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", usage), f"{command}: {word} is not in its usage"
+
+
+SHARED = {  # flag -> the commands that take it: one definition (roadmap/cli/common.py) each
+    "--variant": ("show", "apply", "eval", "space", "search", "train"),
+    "--input-size": ("show", "apply", "plot", "export"),
+    "--fidelity": ("eval", "search"),
+    "--random-seed": ("eval", "search", "train"),
+    "--device": ("eval", "search", "train"),
+    "--data": ("eval", "search", "train"),
+    "--json": ("seeds", "show", "apply", "eval", "search", "pareto"),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(SHARED))
+def test_shared_flags_are_on_every_command_that_needs_them(flag):
+    having = sorted(name for name, p in subparsers().items() if flag in visible_flags(p))
+    assert having == sorted(SHARED[flag])
+
+
+def test_the_old_flag_names_are_gone_from_help():
+    for name, parser in subparsers().items():
+        assert "--input" not in visible_flags(parser), name  # hidden: --input-size is the name
+    assert "--seed" not in visible_flags(subparsers()["train"])  # train: --random-seed
+
+
+def test_version(capsys):
+    import roadmap
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"roadmap {roadmap.__version__}\n"
+
+
+def test_input_is_a_deprecated_alias_of_input_size(capsys):
+    assert main(["show", "unet", "--input", "64", "48", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["input_hw"] == [64, 48]
+    assert err == "roadmap show: warning: --input is deprecated; use --input-size\n"
+    assert main(["show", "unet", "--input-size", "64", "48"]) == 0
+    out, err = capsys.readouterr()
+    assert "unet/w16 at 1x3x64x48" in out and err == ""
+
+
+def test_train_seed_is_a_deprecated_alias_of_random_seed(capsys):
+    parser = subparsers()["train"]
+    assert parser.parse_args(["nafnet", "--random-seed", "7"]).random_seed == 7
+    assert capsys.readouterr().err == ""
+    assert parser.parse_args(["nafnet", "--seed", "5"]).random_seed == 5
+    assert capsys.readouterr().err == "roadmap train: warning: --seed is deprecated; use --random-seed\n"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["show", "nafnet", "--input-size", "0", "64"], "argument --input-size: must be >= 1, got 0"),
+    (["show", "nafnet", "--input-size", "64", "100000"], "argument --input-size: must be at most 16384"),
+    (["eval", "nafnet", "--random-seed", "-1"], "argument --random-seed: must be >= 0, got -1"),
+    (["eval", "nafnet", "--random-seed", str(2**40)], "argument --random-seed: must be at most 2147483647"),
+    (["eval", "nafnet", "--sigma", "nan"], "argument --sigma: must be a finite number, got nan"),
+    (["apply", "nafnet", "--roadmap", "mofa", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
+    (["export", "x", "--out", "y.yaml", "--max-latency-ms", "inf"], "argument --max-latency-ms: must be a finite"),
+])
+def test_bad_option_values_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and message in err, err
