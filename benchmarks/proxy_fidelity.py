@@ -39,7 +39,7 @@ OLD_DEFAULT = {"name": "default 180", "kind": "train", "fidelity": {**BASE, "nam
 INHERIT = {"name": "inherit 1350 + 150/450", "kind": "rungs", "base": BASE, "rungs": [150, 450],
            "init": "seed", "seed_iterations": 1350}
 # (method, random seeds) to train for every candidate
-PLAN = [(REFERENCE, (0, 1)), (RUNGS, (0, 1)), (OLD_DEFAULT, (0,)), (INHERIT, (0,))]
+PLAN = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (OLD_DEFAULT, (0,)), (INHERIT, (0,)), (RUNGS, (1,))]
 SH_REFERENCES = ("seed", "mofa", "unet--")
 DEFAULT_PROXY = "successive halving 150/450/1350"
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from roadmap.errors import RoadmapError
 
-__all__ = ["LATENCY_BACKENDS", "PLACEHOLDERS", "LatencyConfig", "LatencyError", "onnxruntime_session",
-           "run_latency_command", "shape_text"]
+__all__ = ["LATENCY_BACKENDS", "PLACEHOLDERS", "LatencyConfig", "LatencyError", "command_args", "onnxruntime_session",
+           "ort_call", "run_latency_command", "shape_text"]
 
 LATENCY_BACKENDS = ("torch", "onnxruntime", "command")
 PLACEHOLDERS = ("onnx", "shape", "threads")
