@@ -3,7 +3,7 @@
 Nothing here knows about specs, search or training; ``roadmap.build`` assembles these
 into a network from an architecture spec.
 """
-from blocks.channels import ATTENTION_KINDS, CONV_KINDS, partial_channels
+from blocks.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels
 from blocks.conv import PartialConv, SeparableConv, create_spatial_conv
 from blocks.norm import LayerNorm2d
 from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
@@ -21,9 +21,10 @@ from blocks.sampling import (
 )
 from blocks.fusion import AddFusion, ConcatFusion, NoFusion, ProjectAddFusion
 from blocks.unetmm import GRN, IEMHead, MSIAM, ConvNeXtV2Block, resize_levels
+from blocks.reparam import ERB, RRRB, SeparableRRRB, fold_reparam, fold_rrrb, has_reparam
 
 __all__ = [
-    "ATTENTION_KINDS", "CONV_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv",
+    "ATTENTION_KINDS", "CONV_KINDS", "REPARAM_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv",
     "LayerNorm2d",
     "NAFBlock", "SimpleGate", "SimplifiedChannelAttention", "GAMAAttention",
     "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct",
@@ -31,4 +32,5 @@ __all__ = [
     "PixelShuffleUp", "TransposedConvUp", "ConvInterpUp",
     "AddFusion", "ConcatFusion", "ProjectAddFusion", "NoFusion",
     "GRN", "ConvNeXtV2Block", "MSIAM", "IEMHead", "resize_levels",
+    "RRRB", "SeparableRRRB", "ERB", "fold_rrrb", "fold_reparam", "has_reparam",
 ]

@@ -6,6 +6,10 @@ built with, so that a spec that validates always builds.
 from __future__ import annotations
 
 CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")
+# The kinds an RRRB (FMEN's re-parameterisable block, ``blocks.reparam``) can stand for: it
+# trains in a multi-branch form and folds into one conv of that kind (a separable conv's
+# depthwise part is the RRRB). Partial convs have no such form.
+REPARAM_KINDS = ("vanilla", "depthwise", "separable")
 # The attention of a NAFBlock: NAFNet's SCA, GAMA-IR's axis averages, or none.
 ATTENTION_KINDS = ("sca", "gama", "none")
 

@@ -57,6 +57,7 @@ def create_spatial_conv(
     dw_threshold: int | None = None,
     pointwise: bool = False,
     bias: bool = True,
+    reparam: bool = False,
 ) -> nn.Module:
     """Build the spatial conv of a block: ``(B, in_ch, H, W) -> (B, out_ch, H/stride, W/stride)``.
 
@@ -64,9 +65,14 @@ def create_spatial_conv(
     ``separable`` (depthwise then 1x1), ``pconv`` / ``pdwconv`` (partial conv on the first
     ``portion`` of the channels; followed by a 1x1 ``in -> out`` when ``pointwise``).
     ``dw_threshold``: a ``pconv`` whose convolved channels reach it is depthwise (MOFA's rule).
-    ``bias`` is the bias of the last conv (partial convs never have one).
+    ``bias`` is the bias of the last conv (partial convs never have one). ``reparam``: the
+    training form of FMEN's re-parameterisation (``blocks.reparam``) of a vanilla, depthwise or
+    separable conv -- an RRRB (a depthwise RRRB for depthwise and separable), stride 1 only;
+    ``blocks.reparam.fold_reparam`` turns it into the plain conv of ``kind``.
     """
     pad = kernel // 2
+    if reparam:
+        return _reparam_conv(in_ch, out_ch, kind, kernel, stride, bias)
     if kind == "vanilla":
         return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=pad, bias=bias)
     if kind == "depthwise":
@@ -89,3 +95,20 @@ def create_spatial_conv(
             raise ValueError(f"{kind} without pointwise needs in == out channels, got {in_ch} -> {out_ch}")
         return partial
     raise ValueError(f"unknown conv kind {kind!r}; expected one of {', '.join(CONV_KINDS)}")
+
+
+def _reparam_conv(in_ch: int, out_ch: int, kind: str, kernel: int, stride: int, bias: bool) -> nn.Module:
+    """The RRRB training form of a ``kind`` conv (see :func:`create_spatial_conv`)."""
+    from blocks.reparam import RRRB, SeparableRRRB  # blocks.reparam imports this module
+
+    if stride != 1:
+        raise ValueError(f"a re-parameterised {kind} conv cannot be strided (RRRB is stride 1)")
+    if kind == "vanilla":
+        return RRRB(in_ch, out_ch, kernel, bias=bias)
+    if kind == "depthwise":
+        if in_ch != out_ch:
+            raise ValueError(f"depthwise conv needs in == out channels, got {in_ch} -> {out_ch}")
+        return RRRB(in_ch, in_ch, kernel, groups=in_ch, bias=bias)
+    if kind == "separable":
+        return SeparableRRRB(in_ch, out_ch, kernel, bias=bias)
+    raise ValueError(f"only vanilla, depthwise and separable convs can be re-parameterised, got {kind!r}")

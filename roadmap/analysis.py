@@ -16,6 +16,10 @@
   k x k conv (k > 1), two output-sized buffers for a transposed conv, nothing for a 1x1 --
   the figure to compare with a measurement on the CPU (measured with the torch profiler in
   ``roadmap.evaluation.memory``).
+- **Deployed form**: the figures above describe the network as built. For a spec with
+  re-parameterised convs (FMEN RRRBs, ``reparam``) that is the training form; ``deployed``
+  gives params, MACs and peak memory of ``fold_spec(spec)``, one conv per RRRB, which is what
+  ``measure_spec`` / ``evaluate_spec`` report and the ONNX export holds.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from roadmap.addresses import stage_of_module
-from roadmap.build import UNet, build_model
+from roadmap.build import UNet, build_model, fold_spec, spec_has_reparam
 from roadmap.spec import UNetSpec, aggregate_channels, aggregate_layout
 
 CONV_LIKE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
@@ -54,6 +58,9 @@ class Analysis:
     peak_activation_at: str = ""
     peak_memory_cpu_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    # Re-parameterised specs only (None otherwise): the folded network's ``params``,
+    # ``params_conv_only``, ``macs``, ``peak_activation_bytes``, ``peak_memory_cpu_bytes``.
+    deployed: dict[str, int] | None = None
 
     @property
     def stage_shares(self) -> dict[str, float]:
@@ -253,6 +260,13 @@ def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
     notes = []
     if _padded(spec, input_hw) != tuple(input_hw):
         notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.levels})")
+    deployed = None
+    if spec_has_reparam(spec):
+        folded = analyze(fold_spec(spec), input_hw)
+        deployed = {k: getattr(folded, k) for k in ("params", "params_conv_only", "macs", "peak_activation_bytes",
+                                                    "peak_memory_cpu_bytes")}
+        notes.append("re-parameterised convs (RRRB): the figures above are the training form; "
+                     "'deployed' is the folded network (one conv per RRRB)")
     return Analysis(
         input_hw=tuple(input_hw),
         params=params,
@@ -267,4 +281,5 @@ def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
         peak_activation_at=at,
         peak_memory_cpu_bytes=peak_cpu,
         notes=notes,
+        deployed=deployed,
     )

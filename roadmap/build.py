@@ -2,6 +2,11 @@
 
 ``build_model(spec)`` is deterministic: the same spec built twice after the same
 ``torch.manual_seed`` has identical weights.
+
+Re-parameterisation (FMEN): a conv with ``reparam: true`` builds as an RRRB, the training form.
+``fold_spec(spec)`` is the deployed spec (plain convs) and ``fold_model(model)`` the deployed
+network with folded weights; ``fold_model(build_model(spec))`` has exactly the parameter names
+and shapes of ``build_model(fold_spec(spec))`` and computes the same function.
 """
 from __future__ import annotations
 
@@ -186,3 +191,45 @@ def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet:
 
         spec = resolve_spec(spec, variant)
     return UNet(spec)
+
+
+# --------------------------------------------------------------------------- re-parameterisation
+
+
+def _conv_holders(spec: UNetSpec) -> list:
+    """Every stage, sampler and fusion of ``spec`` (the objects that may hold a ``ConvSpec``)."""
+    return [*spec.encoder, *spec.middle, *spec.decoder, *spec.down, *spec.up, *spec.skips]
+
+
+def spec_has_reparam(spec: UNetSpec) -> bool:
+    """Whether some conv of ``spec`` is re-parameterised (``ConvSpec.reparam``)."""
+    return any(h.conv is not None and h.conv.reparam for h in _conv_holders(spec))
+
+
+def fold_spec(spec: UNetSpec) -> UNetSpec:
+    """The deployed form of ``spec``: every ``reparam`` conv becomes the plain conv of its kind.
+
+    A copy; ``spec`` itself when nothing is re-parameterised (so the analysis cache and the
+    figures of ordinary specs are untouched). The folded spec records ``provenance.folded:
+    true``; its ``provenance.steps`` still name the ``reparam`` step (replaying them gives the
+    training form, whose weights ``fold_model`` turns into this network's).
+    """
+    if not spec_has_reparam(spec):
+        return spec
+    out = spec.copy()
+    for holder in _conv_holders(out):
+        if holder.conv is not None and holder.conv.reparam:
+            holder.conv = dataclasses.replace(holder.conv, reparam=False)
+    out.provenance = {**out.provenance, "folded": True}
+    validate(out)
+    return out
+
+
+def fold_model(model: nn.Module) -> nn.Module:
+    """The deployed form of a built network: every RRRB replaced by the one conv it computes.
+
+    A deep copy with folded weights (``model`` is left as it is; ``model`` itself when it holds
+    no RRRB). For ``model = build_model(spec)`` (trained or not), the result loads into and
+    equals ``build_model(fold_spec(spec))``; outputs agree to float32 rounding, borders included.
+    """
+    return blocks.fold_reparam(model)

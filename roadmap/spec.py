@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from blocks.channels import ATTENTION_KINDS, CONV_KINDS, partial_channels  # the blocks' own rules (plain Python)
+from blocks.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels  # the blocks' own rules (plain Python)
 from roadmap.errors import RoadmapError, SpecError
 
 PARTIAL_KINDS = ("pconv", "pdwconv")
@@ -72,6 +72,9 @@ class ConvSpec:
     convolved channels ``floor(C_in * portion)`` reach it, the conv is depthwise (a PDWConv),
     as MOFA's ``Partial_conv3`` decides per layer. ``pointwise``: a 1x1 in->out after a partial
     conv (MOFA's replacement of a separable conv). ``bias``: bias of the last conv.
+    ``reparam`` (vanilla, depthwise, separable): the conv trains as FMEN's RRRB (a depthwise
+    RRRB for depthwise and separable; ``blocks.reparam``) and folds into the plain conv of
+    ``kind`` for deployment (``roadmap.build.fold_spec`` / ``fold_model``).
     """
 
     kind: str = "depthwise"
@@ -80,6 +83,7 @@ class ConvSpec:
     dw_threshold: int | None = None
     pointwise: bool = False
     bias: bool = True
+    reparam: bool = False
 
     @property
     def is_partial(self) -> bool:
@@ -345,6 +349,10 @@ def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
     _kernel(f"{path}.kernel", conv.kernel)
     _bool(f"{path}.pointwise", conv.pointwise)
     _bool(f"{path}.bias", conv.bias)
+    _bool(f"{path}.reparam", conv.reparam)
+    if conv.reparam and conv.kind not in REPARAM_KINDS:
+        _fail(f"{path}.reparam", f"only {', '.join(REPARAM_KINDS)} convs can be re-parameterised (RRRB), "
+                                 f"this conv is {conv.kind}")
     if conv.is_partial:
         if not _number(conv.portion) or not 0 < conv.portion <= 1:
             _fail(f"{path}.portion", f"must be in (0, 1], got {conv.portion!r}")

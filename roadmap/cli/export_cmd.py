@@ -62,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
           + f": PSNR {_psnr(trial)}, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB{_versus(trial)}; "
           f"{short_transforms(trial.transforms)}")
     print(f"wrote {args.out}")
+    from roadmap.build import spec_has_reparam
+
+    if spec_has_reparam(spec):
+        from roadmap.review.export import folded_path
+
+        print(f"wrote {folded_path(args.out)} (deployed form: RRRBs folded into single convs)")
     if args.onnx:
         from roadmap.review.onnx_export import export_onnx
 

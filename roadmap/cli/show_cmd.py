@@ -9,9 +9,11 @@ from roadmap.seeds import resolve_spec
 
 def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
     h, w = a.input_hw
+    form = "; training form, RRRBs unfolded" if a.deployed else ""
     lines = [
         f"{name} at 1x{channels}x{h}x{w}",
-        f"  params            {a.params:,} ({a.params_conv_only:,} in conv layers, as thop counts)",
+        f"  params            {a.params:,} ({a.params_conv_only:,} in conv layers, as thop counts{form})",
+        *_deployed_lines(a),
         f"  MACs              {human(a.macs)} ({a.macs:,})",
         f"  skip memory peak  {a.skip_memory_elements_peak:,} elements "
         f"({a.skip_memory_elements_peak / (h * w):.3g}*H*W; {mib(a.skip_memory_elements_peak)} at 8 bit)",
@@ -26,6 +28,15 @@ def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
     lines.append("skip memory over time (elements): " + ", ".join(f"{k} {v:,}" for k, v in a.skip_memory_timeline))
     lines.extend(f"note: {n}" for n in a.notes)
     return "\n".join(lines)
+
+
+def _deployed_lines(a: Analysis) -> list[str]:
+    """The deployed (RRRBs folded) form's figures, for a spec with re-parameterised convs."""
+    if not a.deployed:
+        return []
+    d = a.deployed
+    return [f"  deployed params   {d['params']:,} (RRRBs folded into single convs: {human(d['macs'])} MACs, "
+            f"peak activations {mib(d['peak_activation_bytes'])})"]
 
 
 def run(args) -> int:

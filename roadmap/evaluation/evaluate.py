@@ -41,13 +41,15 @@ RESULT_KEYS = (
 
 
 def _analysis(spec, hw: tuple[int, int], device: str = "cpu") -> dict:
-    """params / macs / predicted peak bytes from the static analysis (None if it fails:
-    a missing number must not hide the measured ones). On the CPU the prediction includes
-    the convolution workspaces PyTorch's CPU kernels allocate (``peak_memory_cpu_bytes``)."""
+    """params / macs / predicted peak bytes of the deployed network (``fold_spec``: RRRBs
+    folded) from the static analysis (None if it fails: a missing number must not hide the
+    measured ones). On the CPU the prediction includes the convolution workspaces PyTorch's
+    CPU kernels allocate (``peak_memory_cpu_bytes``)."""
     try:
         from roadmap.analysis import analyze
+        from roadmap.build import fold_spec
 
-        a = analyze(spec, hw)
+        a = analyze(fold_spec(spec), hw)
         cpu = torch.device(device).type == "cpu"
         predicted = a.peak_memory_cpu_bytes if cpu else a.peak_activation_bytes
         return {"params": int(a.params), "macs": int(a.macs), "peak_memory_predicted_bytes": int(predicted)}
@@ -104,6 +106,9 @@ def evaluate_spec(
 
     ``latency``: the backend that times the model (`LatencyConfig`; default eager torch on
     ``device``); ``latency_backend`` names it and ``latency_rounds`` counts the clock's rounds.
+    Latency, memory (measured and predicted), ``params`` and ``macs`` are those of the deployed
+    network: a spec with re-parameterised convs (``reparam``) trains as RRRBs and is measured
+    folded (`roadmap.build.fold_model`), one conv per RRRB.
     A latency command that fails fails the trial, its one line as ``reason``.
 
     ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
@@ -129,10 +134,10 @@ def evaluate_spec(
             model = _build(spec)
             inherited = 0 if init_weights is None else load_init_weights(model, init_weights)
             if result["params"] is None:
-                result["params"] = sum(p.numel() for p in model.parameters())
+                result["params"] = sum(p.numel() for p in _deployed(model).parameters())
             if measure:
-                result.update(_measure(model, (1, in_channels, *latency_hw), device, fid.threads, latency_repeats,
-                                       latency))
+                result.update(_measure(_deployed(model), (1, in_channels, *latency_hw), device, fid.threads,
+                                       latency_repeats, latency))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
             if save_weights is not None and result["status"] == "ok":
                 trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
@@ -183,6 +188,14 @@ def _build(spec) -> torch.nn.Module:
     return build_model(spec)
 
 
+def _deployed(model) -> torch.nn.Module:
+    """The network as deployed: RRRBs folded into single convs (a copy; ``model`` itself when it
+    has none). What latency and memory are measured on."""
+    from roadmap.build import fold_model
+
+    return fold_model(model)
+
+
 def _measure(model, shape, device, threads, repeats, latency: LatencyConfig | None = None) -> dict:
     """Latency on the configured backend (same threads as training) and measured peak memory."""
     lat = measure_with(model, shape, latency, device, threads, Clock(repeats=repeats))
@@ -205,11 +218,18 @@ def measure_spec(
     ``latency_backend``, ``peak_memory_measured_bytes``, ``peak_memory_predicted_bytes``,
     ``params``, ``macs``. The same numbers `evaluate_spec` reports; ``latency`` picks the
     backend (default eager torch); exceptions propagate (`LatencyError` for a failing command).
+
+    All of them describe the deployed form: a spec with re-parameterised convs (``reparam``)
+    is measured as ``fold_spec(spec)`` -- every RRRB folded into the single conv it computes --
+    since the multi-branch form only exists for training (FMEN section 3.3).
     """
     if isinstance(spec, (str, Path)):
         from roadmap.seeds import resolve_spec
 
         spec = resolve_spec(str(spec))
+    from roadmap.build import fold_spec
+
+    spec = fold_spec(spec)  # latency and memory do not depend on the weights: build it folded
     out = {"params": None, "macs": None, "peak_memory_predicted_bytes": None}
     out.update(_analysis(spec, latency_hw, device))
     with torch.random.fork_rng(devices=_rng_devices(device)):

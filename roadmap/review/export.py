@@ -15,6 +15,13 @@ The exported spec is the spec the trial evaluated (``spec_yaml``), unchanged exc
 
 ``load_spec`` accepts any keys in ``provenance`` (only ``steps`` is checked), so the file
 loads and builds exactly the network the trial evaluated.
+
+A spec with re-parameterised convs (``reparam``: FMEN RRRBs, the training form) also gets its
+deployed form, ``fold_spec(spec)`` (plain convs, ``provenance.folded: true``), written next to
+it as ``<name>.folded.yaml`` (:func:`folded_path`): the spec the trial's latency and memory
+were measured on and the network ``--onnx`` exports. The main file stays the training form, the
+one ``roadmap train`` and ``--weights`` belong to (``fold_model`` turns its weights into the
+folded network's).
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from roadmap.errors import RoadmapError
 from roadmap.review.specs import spec_of
 from roadmap.review.study import StudyReview, TrialRecord
 
-__all__ = ["exported_spec", "export_metrics", "export_trial"]
+__all__ = ["exported_spec", "export_metrics", "export_trial", "folded_path"]
 
 _NOT_METRICS = ("fidelity", "device", "status", "reason")
 # The trial's stored metrics hold its first run (rung 0, first random seed); these keys describe
@@ -95,8 +102,17 @@ def exported_spec(review: StudyReview, trial: TrialRecord):
     return spec
 
 
+def folded_path(out: str | Path) -> Path:
+    """Where :func:`export_trial` writes the deployed (folded) spec: ``winner.yaml`` ->
+    ``winner.folded.yaml``."""
+    path = Path(out)
+    return path.with_name(f"{path.stem}.folded{path.suffix or '.yaml'}")
+
+
 def export_trial(review: StudyReview, trial: TrialRecord, out: str | Path):
-    """Write :func:`exported_spec` to ``out`` and return the spec."""
+    """Write :func:`exported_spec` to ``out`` and return the spec; a spec with re-parameterised
+    convs also writes its folded form to :func:`folded_path` (``out``)."""
+    from roadmap.build import fold_spec, spec_has_reparam
     from roadmap.spec import load_spec, save_spec
 
     spec = exported_spec(review, trial)
@@ -105,4 +121,6 @@ def export_trial(review: StudyReview, trial: TrialRecord, out: str | Path):
         raise RoadmapError(f"--out {path} is a directory; give a .yaml file name")
     save_spec(spec, path)
     load_spec(path)  # what the user will do next: fail here, not later
+    if spec_has_reparam(spec):
+        load_spec(save_spec(fold_spec(spec), folded_path(path)))
     return spec

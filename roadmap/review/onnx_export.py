@@ -4,6 +4,10 @@ The export itself is `roadmap.evaluation.onnx.export_model_onnx` (TorchScript ex
 17, traced at ``input_hw`` with a dynamic batch axis; the latency backends use it too).
 onnxruntime then runs the file on a random input and the largest absolute difference to
 PyTorch must be within ``atol``.
+
+A network with re-parameterised convs (RRRBs, ``reparam``) is exported folded
+(`roadmap.build.fold_model`: one Conv node per RRRB instead of three), and the check compares
+onnxruntime with the PyTorch training form, so it covers the fold as well as the export.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def export_onnx(
 
     Args:
         spec_or_model: a spec (built with ``roadmap.build_model``, weights from ``seed``) or a
-            model (e.g. with trained weights).
+            model (e.g. with trained weights); RRRBs are folded before the export.
         path: the ``.onnx`` file to write.
         input_hw: the spatial size the graph is traced at.
         check: run the file in onnxruntime and compare with PyTorch.
@@ -62,11 +66,13 @@ def export_onnx(
         from roadmap.build import build_model
 
         model = build_model(spec_or_model)
+    from roadmap.build import fold_model
+
     model = model.eval().cpu()
     in_ch = getattr(spec_or_model, "in_channels", None) or _in_channels(model)
     shape = (1, int(in_ch), int(input_hw[0]), int(input_hw[1]))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    path = export_model_onnx(model, path, x)
+    path = export_model_onnx(fold_model(model), path, x)
     with torch.no_grad():
         expected = model(x).numpy()
     if not check:

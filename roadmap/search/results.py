@@ -27,16 +27,15 @@ __all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "lo
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One training of a candidate: at ``rung`` (``iterations`` in total) with ``random_seed``."""
+    """One training of a candidate, at ``rung`` with ``random_seed`` (the study record keeps
+    the rest: iterations, seconds)."""
 
     rung: int
     random_seed: int
-    status: str
-    psnr: float | None = None
+    status: str  # ok, diverged, failed
+    psnr: float | None = None  # validation PSNR (dB) when ok
     ssim: float | None = None
-    iterations: int | None = None
-    reason: str | None = None
-    train_seconds: float | None = None
+    reason: str | None = None  # one line when not ok
 
     @property
     def ok(self) -> bool:
@@ -134,8 +133,7 @@ def _finite(x: Any) -> bool:
 
 def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
     return Evaluation(rung, seed, str(rec.get("status") or "failed"), finite_or_none(rec.get("psnr")),
-                      finite_or_none(rec.get("ssim")), rec.get("iterations"), rec.get("reason"),
-                      finite_or_none(rec.get("train_seconds")))
+                      finite_or_none(rec.get("ssim")), rec.get("reason"))
 
 
 def load_candidates(study: Any) -> list[Candidate]:

@@ -5,7 +5,7 @@
 >>> spec.provenance["steps"]
 [{'transform': 'pconv', 'params': {'portion': 0.25}}]
 """
-from roadmap.transforms import attention, depth, partial, sampling, scaling, skips  # noqa: F401  (registers them)
+from roadmap.transforms import attention, depth, partial, reparam, sampling, scaling, skips  # noqa: F401  (registers them)
 from roadmap.transforms.registry import (
     TRANSFORMS,
     apply_steps,

@@ -252,8 +252,11 @@ def read_conv(site: ConvSite, state: State) -> ConvParts:
 
     Exact for every kind except a vanilla conv that changes the width: that one has no square
     spatial part, so it reads as the identity then the sum of its taps (``(C_out, C_in)``), which
-    keeps its response to locally constant inputs and loses its spatial filtering.
+    keeps its response to locally constant inputs and loses its spatial filtering. A
+    re-parameterised conv (RRRB) reads as the plain conv it folds into.
     """
+    if site.conv.reparam:
+        site, state = folded_site(site, state)
     p, conv = site.prefix, site.conv
     if conv.kind == "vanilla":
         w, bias = state[f"{p}.weight"], state.get(f"{p}.bias")
@@ -271,6 +274,28 @@ def read_conv(site: ConvSite, state: State) -> ConvParts:
     if not conv.pointwise:
         return ConvParts(spatial, None, None)
     return ConvParts(spatial, state[f"{p}.1.weight"][:, :, 0, 0], state.get(f"{p}.1.bias"))
+
+
+def folded_site(site: ConvSite, state: State) -> tuple[ConvSite, State]:
+    """A re-parameterised conv site as the plain conv it folds into: ``(site without reparam, the
+    plain conv's tensors under the plain names)`` (``blocks.reparam.fold_rrrb``; a separable
+    conv's folded depthwise bias goes into its 1x1's bias, exactly)."""
+    import dataclasses
+
+    from blocks.reparam import fold_rrrb
+
+    p, kind = site.prefix, site.conv.kind
+    rrrb = f"{p}.0" if kind == "separable" else p
+    weight, bias = fold_rrrb(*(state.get(f"{rrrb}.{m}.{t}") for m in ("expand", "fea", "reduce")
+                               for t in ("weight", "bias")))
+    plain = dataclasses.replace(site, conv=dataclasses.replace(site.conv, reparam=False))
+    if kind != "separable":
+        return plain, {f"{p}.weight": weight, **({f"{p}.bias": bias} if bias is not None else {})}
+    out = {f"{p}.0.weight": weight, f"{p}.1.weight": state[f"{p}.1.weight"]}
+    if f"{p}.1.bias" in state:
+        pushed = state[f"{p}.1.weight"][:, :, 0, 0] @ bias if bias is not None else 0
+        out[f"{p}.1.bias"] = state[f"{p}.1.bias"] + pushed
+    return plain, out
 
 
 def write_conv(site: ConvSite, parts: ConvParts, out: State) -> None:

@@ -219,3 +219,21 @@ def dominates(a, b) -> bool:
     import numpy as np
 
     return bool(np.all(a <= b) and np.any(a < b))
+
+
+def wait_for(pred, proc, timeout: float, poll: float = 0.2) -> None:
+    """Wait until ``pred()`` is true while ``proc`` runs (errors of ``pred`` count as not yet:
+    the study may not exist yet); fail when the process exits first or time runs out."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"search exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+        try:
+            if pred():
+                return
+        except Exception:  # noqa: BLE001
+            pass
+        time.sleep(poll)
+    raise AssertionError("timed out waiting for the search")

@@ -11,25 +11,11 @@ from pathlib import Path
 
 import pytest
 from conftest import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group, subprocess_env,
-                      trained_by_the_fake, trials)
+                      trained_by_the_fake, trials, wait_for)
 
 from roadmap.search.study import open_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-def _wait_for(pred, proc, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"search exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
-        try:
-            if pred():
-                return
-        except Exception:  # the study may not exist yet
-            pass
-        time.sleep(0.3)
-    raise AssertionError("timed out waiting for the search")
 
 
 def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
@@ -42,7 +28,7 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
         procs.append(p)
-        _wait_for(lambda: counted(study) >= 2, p, 120)
+        wait_for(lambda: counted(study) >= 2, p, 120)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
         assert p.returncode == 130, err
@@ -52,7 +38,7 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
         procs.append(p)
-        _wait_for(lambda: counted(study) >= 5, p, 120)
+        wait_for(lambda: counted(study) >= 5, p, 120)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
         kill_group(p)  # Ray's node agents outlive a SIGKILLed driver

@@ -4,30 +4,15 @@ of its own (the real command line, in-process backend, fake trainings of 0.5 s).
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 from conftest import (check_promotion_plan, counted, evaluations, fake_search_cmd, kill_group, search,
-                      subprocess_env, trained_by_the_fake, trials)
+                      subprocess_env, trained_by_the_fake, trials, wait_for)
 
 pytestmark = pytest.mark.slow
 
 TRAIN_SECONDS = 0.5
 BUDGET = 9
-
-
-def _wait_for(pred, proc, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"search exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
-        try:
-            if pred():
-                return
-        except Exception:  # the study may not exist yet
-            pass
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the search")
 
 
 def test_sigkill_in_the_middle_of_a_rung_loses_no_finished_rung(tmp_path, rungs3):
@@ -37,7 +22,7 @@ def test_sigkill_in_the_middle_of_a_rung_loses_no_finished_rung(tmp_path, rungs3
     p = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
-        _wait_for(lambda: any(r == 1 for (_, r, _) in evaluations(study)), p, 120)
+        wait_for(lambda: any(r == 1 for (_, r, _) in evaluations(study)), p, 120)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
     finally:

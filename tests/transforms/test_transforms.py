@@ -8,7 +8,7 @@ import roadmap
 from roadmap.analysis import meta_model
 from roadmap.errors import SpecError
 from roadmap.seeds import list_seeds
-from roadmap.spec import ATTENTION_KINDS, stage_attention, validate
+from roadmap.spec import ATTENTION_KINDS, REPARAM_KINDS, stage_attention, validate
 from roadmap.transforms import apply_steps, apply_transform, list_transforms
 from roadmap.transforms.addresses import conv_slots, stage_addresses, stage_at
 from roadmap.transforms.attention import attention_stages
@@ -18,7 +18,7 @@ SEEDS = [(s, v) for s, vs in list_seeds().items() for v in vs]
 
 def test_all_transforms_are_registered():
     assert list_transforms() == sorted(["pconv", "more_params", "pdwconv", "decouple", "msiam", "drop_skips", "depth",
-                                        "attention", "width", "blocks"])
+                                        "attention", "width", "blocks", "reparam"])
 
 
 def test_transforms_do_not_modify_their_input():
@@ -74,6 +74,10 @@ def test_pconv_never_touches_stem_head_or_strided_convs():
     ("blocks", {"depth": {"down[0]": 2}}, "blocks.depth: down[0] is not a stage"),
     ("blocks", {"depth": {"encoder[9]": 2}}, "blocks.depth: encoder[9] does not exist (valid indices 0..2)"),
     ("blocks", {"depth": {"level[0]": 1}}, "blocks.depth: changes nothing: encoder[0], decoder[0]"),
+    ("reparam", {"targets": "encoder[0]"}, "reparam.targets: must be a non-empty list of addresses, got 'encoder[0]'"),
+    ("reparam", {"targets": ["encoder[5]"]}, "reparam.targets: encoder[5] does not exist (valid indices 0..2)"),
+    ("reparam", {"targets": ["down[0]"]}, "reparam.targets: no conv left to re-parameterise at down[0]"),
+    ("reparam", {"target": ["middle"]}, "reparam: unknown parameter 'target'"),
 ])
 def test_invalid_parameters_are_refused_naming_the_parameter(name, params, message):
     with pytest.raises(SpecError) as info:
@@ -191,10 +195,24 @@ def random_size_step(spec, name: str, rng: random.Random) -> tuple[str, dict]:
     return applicable(spec, "blocks", {"depth": {address: rng.choice([n for n in (0, 1, 2, 3) if n != current])}})
 
 
+def random_reparam(spec, rng: random.Random) -> tuple[str, dict]:
+    """``reparam`` of every eligible stage or of one stage or level (where one is left)."""
+    plain = [s.address for s in conv_slots(spec, stage_addresses(spec))
+             if s.get().kind in REPARAM_KINDS and not s.get().reparam]
+    if not plain:
+        return "pconv", {"portion": 0.25}
+    if rng.random() < 0.5:
+        return "reparam", {}
+    address = rng.choice(plain)
+    if rng.random() < 0.5 and address.startswith(("encoder", "decoder")):
+        address = f"level[{address.split('[')[1]}"  # level[i] also reaches its skip's conv, if any
+    return applicable(spec, "reparam", {"targets": [address]})
+
+
 def random_step(spec, rng: random.Random) -> tuple[str, dict]:
     """A transform with random *valid* parameters for the current spec."""
     partial = [s for s in conv_slots(spec) if s.get().is_partial]
-    options = ["pconv", "decouple", "drop_skips", "msiam", "width", "blocks"]
+    options = ["pconv", "decouple", "drop_skips", "msiam", "width", "blocks", "reparam"]
     if partial:
         options += ["more_params", "pdwconv"]
     if spec.levels > 1:
@@ -207,6 +225,8 @@ def random_step(spec, rng: random.Random) -> tuple[str, dict]:
         return random_attention(spec, rng)
     if name in ("width", "blocks"):
         return random_size_step(spec, name, rng)
+    if name == "reparam":
+        return random_reparam(spec, rng)
     if name == "pconv":
         return name, {"portion": rng.choice([0.25, 0.5, 0.75, 1.0])}
     if name == "more_params":
