@@ -201,6 +201,17 @@ def _conv_holders(spec: UNetSpec) -> list:
     return [*spec.encoder, *spec.middle, *spec.decoder, *spec.down, *spec.up, *spec.skips]
 
 
+def _default_conv(holder) -> ConvSpec | None:
+    """The conv a stage / sampler / fusion uses when its spec gives none (None: it needs one)."""
+    if isinstance(holder, StageSpec):
+        return ConvSpec(**BLOCK_TYPES[holder.block]["conv"])
+    if isinstance(holder, SamplerSpec) and holder.type == "pmrid_block":
+        return ConvSpec("separable", 5)
+    if not isinstance(holder, SamplerSpec) and holder.type == "proj_add":
+        return ConvSpec("separable", 3)
+    return None
+
+
 def spec_has_reparam(spec: UNetSpec) -> bool:
     """Whether some conv of ``spec`` is re-parameterised (``ConvSpec.reparam``)."""
     return any(h.conv is not None and h.conv.reparam for h in _conv_holders(spec))
@@ -219,7 +230,9 @@ def fold_spec(spec: UNetSpec) -> UNetSpec:
     out = spec.copy()
     for holder in _conv_holders(out):
         if holder.conv is not None and holder.conv.reparam:
-            holder.conv = dataclasses.replace(holder.conv, reparam=False)
+            plain = dataclasses.replace(holder.conv, reparam=False)
+            # the default conv is written as no conv, as the seeds write it
+            holder.conv = None if plain == _default_conv(holder) else plain
     out.provenance = {**out.provenance, "folded": True}
     validate(out)
     return out

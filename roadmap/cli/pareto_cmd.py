@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           '"failures", ...}; each trial with psnr_runs, psnr_band_db, versus_seed')
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
+    p.add_argument("--failed", action="store_true",
+                   help="list every failed, rejected, screened-out or unfinished trial with its reason (works "
+                        "when no trial finished)")
     p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
     p.set_defaults(func=run)
 
@@ -52,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from roadmap.review.summary import (display_frame, left_out_line, noise_line, parse_reference_point,
                                         pareto_summary, rung_text, table_frame, to_json_dict)
 
+    if args.failed:
+        return _print_left_out(load_study_dir(args.study, allow_empty=True), args.json)
     review = load_study_dir(args.study)
     summary = pareto_summary(review, parse_reference_point(args.hv_ref))
     if args.json:
@@ -73,6 +78,23 @@ def run(args: argparse.Namespace) -> int:
     print("* = on the Pareto front (of the means); reference = seed / mofa / unet-- roadmap points; psnr = mean "
           "±band of the mean (n runs); vs seed = PSNR difference and its verdict (a tie inside the noise band); "
           "overall = all three objectives against the seed beyond the noise (dominates: nothing worse)")
+    return 0
+
+
+def _print_left_out(review, as_json: bool) -> int:
+    """``--failed``: one row per trial that is not finished at the top rung, with why."""
+    rows = [(n, kind, why) for kind, reasons in (("failed", review.failures), ("screened out", review.screened),
+                                                 ("not counted", review.unfinished))
+            for n, why in reasons.items()]
+    rows.sort()
+    if as_json:
+        json.dump({"trials": [{"number": n, "kind": k, "reason": r} for n, k, r in rows]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"study {review.directory}: {len(review.failures)} failed, {len(review.screened)} screened out at "
+          f"lower rungs, {len(review.unfinished)} rejected, interrupted or unfinished (not counted)")
+    for n, kind, why in rows:
+        print(f"  trial {n:>4}  {kind:<12}  {why}")
     return 0
 
 

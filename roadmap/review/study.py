@@ -198,27 +198,26 @@ def top_rung_of(settings: dict[str, Any]) -> int:
     return len(Fidelity.from_dict(fidelity).rung_iterations) - 1 if isinstance(fidelity, dict) else 0
 
 
-def load_study_dir(directory: str | Path) -> StudyReview:
-    """Load the finished trials of the study in ``directory``.
+def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> StudyReview:
+    """Load the finished trials of the study in ``directory`` (``allow_empty``: also a study
+    where no trial finished, e.g. to list why they failed).
 
     Raises:
         RoadmapError: the directory or its ``study.db`` does not exist, the storage has no
-            ``roadmap`` study, or no trial finished.
+            ``roadmap`` study, or no trial finished (unless ``allow_empty``).
     """
-    from roadmap.search.study import open_study
+    from roadmap.search.study import open_study, read_settings
 
     directory = Path(directory)
     if not directory.is_dir():
         raise RoadmapError(f"study directory {directory} does not exist")
     study = open_study(directory)
-    from roadmap.search.study import read_settings
-
     settings = read_settings(directory) or {}
     results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
     records = [_record(c, results) for c in results.finished()]
     failures, screened, unfinished = _left_out(results)
-    if not records:
-        extra = f" ({len(failures)} failed)" if failures else ""
+    if not records and not allow_empty:
+        extra = f" ({len(failures)} failed; see `roadmap pareto {directory} --failed`)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
     return StudyReview(directory, records, len(failures), settings, failures, unfinished, screened,
                        [c.number for c in results.front()], results.noise, results.top_rung)

@@ -53,6 +53,7 @@ BAD_VALUES = [
     ("attention", "targets", [], {"targets": ["bogus"]}, '["bogus"]', "'bogus' is not an address"),
     ("attention", "overrides", [], {"overrides": {"per": ["encoder[0]"], "choice": ["sca", "bogus"]}}, "bogus",
      "attention.overrides[encoder[0]]: must be one of"),
+    ("reparam", "targets", [], {"targets": ["bogus[0]"]}, '["bogus[0]"]', "'bogus[0]' is not an address"),
 ]
 
 

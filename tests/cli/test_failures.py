@@ -1,0 +1,61 @@
+"""When something fails the user sees why: an all-diverged search exits non-zero with the
+reasons, `pareto --failed` lists them, device and fidelity inputs are checked like the rest."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roadmap.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def diverged_study(tmp_path_factory):
+    """A 3-candidate study whose every training diverges (lr written as YAML's 1.0e6, which
+    PyYAML reads as a string: it must still mean one million)."""
+    root = tmp_path_factory.mktemp("diverged")
+    fidelity = root / "fast-lr.yaml"
+    fidelity.write_text("lr: 1.0e6\niterations: 4\nrungs: [2, 4]\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
+    study = root / "study"
+    code = main(["search", "--backend", "local", "--budget", "3", "--fidelity", str(fidelity),
+                 "--study", str(study), "--quiet"])
+    return study, code
+
+
+def test_an_all_diverged_search_exits_1_and_says_why(diverged_study, capsys):
+    study, code = diverged_study
+    assert code == 1
+    settings = json.loads((study / "settings.json").read_text())
+    assert settings["fidelity"]["lr"] == 1e6
+    code, out, err = run(capsys, "pareto", study)
+    assert code == 2 and err.count("\n") == 1 and "no finished trial (3 failed" in err and "--failed" in err
+    code, out, _ = run(capsys, "pareto", study, "--failed")
+    assert code == 0 and out.count("diverged: loss became nan at iteration") == 3
+    code, out, _ = run(capsys, "pareto", study, "--failed", "--json")
+    rows = json.loads(out)["trials"]
+    assert [r["kind"] for r in rows] == ["failed"] * 3
+    assert all(r["reason"].startswith("diverged: loss became") for r in rows)
+
+
+@pytest.mark.parametrize("command", [["eval", "nafnet", "--fidelity", "smoke"], ["train", "nafnet"]])
+@pytest.mark.parametrize("device", ["cuda", "cuda:3", "bogus"])
+def test_device_is_checked_like_other_input(capsys, command, device):
+    import torch
+
+    if device != "bogus" and torch.cuda.is_available():  # the check is about a machine without one
+        device = f"cuda:{torch.cuda.device_count()}"
+    code, out, err = run(capsys, *command, "--device", device)
+    assert code == 2 and err.count("\n") == 1 and f"--device {device}:" in err
+
+
+def test_fidelity_number_fields_refuse_words(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: fast\n")
+    code, _, err = run(capsys, "eval", "nafnet", "--fidelity", bad, "--no-measure")
+    assert code == 2 and err.count("\n") == 1 and "fidelity.lr: must be a finite number" in err
