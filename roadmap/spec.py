@@ -300,7 +300,9 @@ def save_spec(spec: UNetSpec, path: str | Path) -> Path:
     """Write ``spec`` as YAML to ``path`` (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(spec.to_yaml())
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(spec.to_yaml())
+    tmp.replace(path)  # a reader never sees half a file
     return path
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from roadmap.cli.common import add_input_size_argument, finite_float
 
@@ -45,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.errors import RoadmapError
-    from roadmap.review.export import export_trial
+    from roadmap.build import spec_has_reparam
+    from roadmap.review.export import check_out_path, export_trial, exported_spec, folded_path
     from roadmap.review.select import parse_pick, pick_trial
     from roadmap.review.study import load_study_dir, short_transforms
 
@@ -57,29 +59,50 @@ def run(args: argparse.Namespace) -> int:
         raise RoadmapError("--weights only applies with --onnx")
     review = load_study_dir(args.study)
     trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
-    spec = export_trial(review, trial, args.out)
+    check_out_path(args.out)
+    if args.onnx and Path(args.onnx).is_dir():
+        raise RoadmapError(f"--onnx {args.onnx} is a directory; give a .onnx file name")
+    # Every check (weights, ONNX export and its parity) runs before the first file is written:
+    # a failing export leaves nothing behind.
+    onnx_tmp, onnx_result = _onnx_first(args, exported_spec(review, trial)) if args.onnx else (None, None)
+    try:
+        spec = export_trial(review, trial, args.out)
+    except BaseException:
+        if onnx_tmp is not None:
+            onnx_tmp.unlink(missing_ok=True)
+        raise
     print(f"trial {trial.number}" + (f" ({trial.reference})" if trial.reference else "")
           + f": PSNR {_psnr(trial)}, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB{_versus(trial)}; "
           f"{short_transforms(trial.transforms)}")
     print(f"wrote {args.out}")
-    from roadmap.build import spec_has_reparam
-
     if spec_has_reparam(spec):
-        from roadmap.review.export import folded_path
-
         print(f"wrote {folded_path(args.out)} (deployed form: RRRBs folded into single convs)")
-    if args.onnx:
-        from roadmap.review.onnx_export import export_onnx
-
-        target = spec
-        if args.weights:
-            from roadmap.review.train import load_weights
-
-            target = load_weights(spec, args.weights)
-        result = export_onnx(target, args.onnx, input_hw=tuple(args.input_size))
-        print(f"wrote {args.onnx} (input {'x'.join(map(str, result.input_shape))}, dynamic batch; "
-              f"onnxruntime vs PyTorch max abs error {result.max_abs_error:.2g})")
+    if onnx_tmp is not None:
+        onnx_tmp.replace(args.onnx)
+        print(f"wrote {args.onnx} (input {'x'.join(map(str, onnx_result.input_shape))}, dynamic batch; "
+              f"onnxruntime vs PyTorch max abs error {onnx_result.max_abs_error:.2g})")
     return 0
+
+
+def _onnx_first(args: argparse.Namespace, spec):
+    """Export the ONNX graph to a temporary file next to ``--onnx``: (that file, the result)."""
+    from pathlib import Path
+
+    from roadmap.review.onnx_export import export_onnx
+
+    target = spec
+    if args.weights:
+        from roadmap.review.train import load_weights
+
+        target = load_weights(spec, args.weights)
+    final = Path(args.onnx)
+    tmp = final.with_name(f".{final.name}.tmp")
+    try:
+        result = export_onnx(target, tmp, input_hw=tuple(args.input_size))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, result
 
 
 def _psnr(trial) -> str:

@@ -111,16 +111,23 @@ def folded_path(out: str | Path) -> Path:
 
 def export_trial(review: StudyReview, trial: TrialRecord, out: str | Path):
     """Write :func:`exported_spec` to ``out`` and return the spec; a spec with re-parameterised
-    convs also writes its folded form to :func:`folded_path` (``out``)."""
+    convs also writes its folded form to :func:`folded_path` (``out``). Each file appears whole
+    or not at all."""
     from roadmap.build import fold_spec, spec_has_reparam
     from roadmap.spec import load_spec, save_spec
 
     spec = exported_spec(review, trial)
-    path = Path(out)
-    if path.is_dir():
-        raise RoadmapError(f"--out {path} is a directory; give a .yaml file name")
+    path = check_out_path(out)
     save_spec(spec, path)
     load_spec(path)  # what the user will do next: fail here, not later
     if spec_has_reparam(spec):
         load_spec(save_spec(fold_spec(spec), folded_path(path)))
     return spec
+
+
+def check_out_path(out: str | Path) -> Path:
+    """``--out`` as a path, refused before anything is written when it cannot be a file."""
+    path = Path(out)
+    if path.is_dir():
+        raise RoadmapError(f"--out {path} is a directory; give a .yaml file name")
+    return path

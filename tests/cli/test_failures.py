@@ -59,3 +59,34 @@ def test_fidelity_number_fields_refuse_words(tmp_path, capsys):
     bad.write_text("lr: fast\n")
     code, _, err = run(capsys, "eval", "nafnet", "--fidelity", bad, "--no-measure")
     assert code == 2 and err.count("\n") == 1 and "fidelity.lr: must be a finite number" in err
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    from roadmap.search import resolve_settings, run_search
+    from roadmap.search.testing import FakeEvaluator
+
+    study = tmp_path_factory.mktemp("small") / "study"
+    run_search(resolve_settings({"budget": 3, "fidelity": "smoke", "backend": "local"}, study, None), FakeEvaluator())
+    return study
+
+
+@pytest.mark.parametrize("case", ["missing weights", "onnx is a folder"])
+def test_a_failing_export_writes_nothing(small_study, tmp_path, capsys, case):
+    out, onnx = tmp_path / "winner.yaml", tmp_path / "winner.onnx"
+    extra = ["--weights", tmp_path / "missing.pt"] if case == "missing weights" else []
+    if case == "onnx is a folder":
+        onnx.mkdir()
+    code, _, err = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
+                       "--input-size", "64", "64", *extra)
+    assert code == 2 and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["winner.onnx"] if case == "onnx is a folder" else [])
+    assert not out.exists()
+
+
+def test_a_good_export_writes_both(small_study, tmp_path, capsys):
+    out, onnx = tmp_path / "winner.yaml", tmp_path / "winner.onnx"
+    code, stdout, _ = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
+                          "--input-size", "64", "64")
+    assert code == 0 and out.is_file() and onnx.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["winner.onnx", "winner.yaml"]
