@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import table, write_json  # noqa: E402
-from benchmarks.proxy import stats  # noqa: E402
+from benchmarks.proxy import halving, stats  # noqa: E402
 from benchmarks.proxy.candidates import load_candidates, write_candidates  # noqa: E402
 from benchmarks.proxy.methods import REFERENCE  # noqa: E402
 from benchmarks.proxy.runs import RunCache, run_all  # noqa: E402
@@ -40,8 +40,11 @@ INHERIT = {"name": "inherit 1350 + 150/450", "kind": "rungs", "base": BASE, "run
            "init": "seed", "seed_iterations": 1350}
 # (method, random seeds) to train for every candidate
 PLAN = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (OLD_DEFAULT, (0,)), (INHERIT, (0,)), (RUNGS, (1,))]
-SH_REFERENCES = ("seed", "mofa", "unet--")
-DEFAULT_PROXY = "successive halving 150/450/1350"
+# The PSNR a search's front is declared at: the top rung of the `default` fidelity.
+DEFAULT_PROXY = "rung 2: 1350 it"
+SCHEMES = [halving.Scheme((0, 1, 2), 3, True), halving.Scheme((0, 1, 2), 3, False), halving.Scheme((0, 2), 3, True),
+           halving.Scheme((0, 2), 2, True), halving.Scheme((0, 1, 2), 2, True)]
+DEFAULT_SCHEME = SCHEMES[0]
 
 
 def _get(cache: RunCache, method: dict, steps: list, seed: int) -> dict | None:
@@ -57,22 +60,6 @@ def _rung(record: dict | None, k: int, key: str = "psnr") -> float:
 def _rung_cost(record: dict | None, k: int) -> float:
     rungs = (record or {}).get("rungs") or []
     return sum(r["cpu_seconds"] for r in rungs[: k + 1]) if len(rungs) > k else math.nan
-
-
-def successive_halving(psnr_by_rung: np.ndarray, labels: list[str], eta: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(score, highest rung) of each candidate under successive halving on PSNR: every rung
-    promotes its best ``ceil(n / eta)`` plus the reference points; the score orders by the
-    rung reached, then the PSNR there (what the search's front is declared from)."""
-    n_rungs = psnr_by_rung.shape[1]
-    alive = np.ones(len(labels), dtype=bool)
-    reached = np.zeros(len(labels), dtype=int)
-    for k in range(1, n_rungs):
-        idx = np.flatnonzero(alive)
-        best = idx[np.argsort(-psnr_by_rung[idx, k - 1], kind="stable")[: math.ceil(len(idx) / eta)]]
-        alive = np.isin(np.arange(len(labels)), best) | (alive & np.isin(labels, SH_REFERENCES))
-        reached[alive] = k
-    score = np.array([100.0 * r + psnr_by_rung[i, r] for i, r in enumerate(reached)])
-    return score, reached
 
 
 def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarray, float]]:
@@ -91,10 +78,6 @@ def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarr
     out["rung 2, mean of 2 seeds"] = (both.mean(axis=0), 2 * float(np.nanmean(cost[:, 2])))
     out["train loss, rung 1 (mean)"] = (np.array([-_rung(r, 1, "mean_loss") for r in rec["r0"]]),
                                         float(np.nanmean(cost[:, 1])))
-    if not np.isnan(by_rung).any():
-        score, reached = successive_halving(by_rung, labels)
-        spent = np.array([cost[i, r] for i, r in enumerate(reached)])
-        out[DEFAULT_PROXY] = (score, float(spent.mean()))
     for k, its in enumerate((150, 450)):
         out[f"inherit (seed 1350 it) + {its} it"] = (
             np.array([_rung(r, k) for r in rec["inh"]]),
@@ -140,12 +123,44 @@ def main(argv: list[str] | None = None) -> int:
           f"the reference difference exceeds {min_gap:.3f} dB\n")
     print(table(rows, ["proxy", "Kendall tau [90% CI]", "Spearman rho [90% CI]", "pair acc. (pairs)",
                        "best in top 3", "seed rank", "CPU s/cand.", "n"]))
+    schemes = halving_table(cache, cands, reference, min_gap)
     path = write_json("proxy_fidelity.json", {
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
                       "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
-        "proxies": report, "default": DEFAULT_PROXY, "candidates": cands})
+        "proxies": report, "default": DEFAULT_PROXY, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
+        "candidates": cands})
     print(f"\nwrote {path}")
     return 0
+
+
+def halving_table(cache: RunCache, cands: dict[str, list], reference: np.ndarray, min_gap: float) -> dict:
+    """Print and return the successive-halving schemes replayed on the rung runs (seed 0)."""
+    from benchmarks.proxy.candidates import build
+    from roadmap.analysis import analyze
+
+    labels = list(cands)
+    runs = [_get(cache, RUNGS, cands[c], 0) for c in labels]
+    if any(r is None for r in runs):
+        print("\n(successive halving: waiting for every rung run)")
+        return {}
+    by_rung = np.array([[r["rungs"][k]["psnr"] for k in range(3)] for r in runs])
+    cpu = np.array([[r["rungs"][k]["cpu_seconds"] for k in range(3)] for r in runs])
+    static = [analyze(build(cands[c])) for c in labels]
+    cost_axes = np.array([[a.macs, a.peak_activation_bytes] for a in static], dtype=float)
+    rows, out = [], {}
+    for scheme in SCHEMES:
+        r = halving.evaluate(scheme, labels, by_rung, cpu, cost_axes, reference)
+        s = stats.summarise(r.pop("composite_score"), reference, min_gap, labels.index("seed"))
+        out[scheme.name] = {**r, "composite_kendall_tau": s["kendall_tau"], "composite_pair_accuracy": s["pair_accuracy"]}
+        mark = " (default)" if scheme == DEFAULT_SCHEME else ""
+        rows.append([scheme.name + mark, f"{r['at_top']}/{len(labels)}", f"{r['cpu_seconds_per_candidate']:.0f}",
+                     f"{r['top5_at_top']}/5", r["front_at_top"], r["declared_on_true_front"],
+                     f"{s['kendall_tau']:.2f}", f"{s['pair_accuracy']:.2f}"])
+    print("\nsuccessive halving replayed on the rung runs (reference points always promoted; front = PSNR, "
+          "MACs, predicted memory):")
+    print(table(rows, ["scheme", "at top", "CPU s/cand.", "ref top 5 at top", "ref front at top",
+                       "declared front truly on it", "tau (rung, PSNR)", "pair acc."]))
+    return out
 
 
 if __name__ == "__main__":

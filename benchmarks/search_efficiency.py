@@ -309,7 +309,7 @@ def standin_report(standin: si.StandIn) -> dict:
     rmse = float(np.sqrt(np.mean((loo - ref) ** 2)))
     both = int((standin.seed_counts == len(si.REFERENCE_SEEDS)).sum())
     print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(standin.names)}; fitted on "
-          f"{len(ref)} calibration candidates ({both} with both reference seeds, the others one)")
+          f"{len(ref)} calibration candidates ({both} with both reference seeds)")
     print("coefficients (dB per feature s.d.): " + ", ".join(
         f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef)))
     print(table([[lab, f"{r:.2f}", f"{p:.2f}", int(n)] for lab, r, p, n in

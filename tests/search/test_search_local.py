@@ -23,7 +23,7 @@ def test_budget_references_and_files(tmp_path):
     assert ts[0].user_attrs["transforms"] == []
     assert [s["transform"] for s in ts[2].user_attrs["transforms"]] == ["msiam"]
     stored = json.loads((study / "settings.json").read_text())
-    assert (stored["seed"], stored["variant"], stored["sampler"], stored["budget"]) == ("nafnet", "w16", "nsga2", 8)
+    assert (stored["seed"], stored["variant"], stored["sampler"], stored["budget"]) == ("nafnet", "w16", "tpe", 8)
     evals = evaluations(study)
     complete = [t for t in ts if t.state.name == "COMPLETE"]
     assert len(complete) == 8
