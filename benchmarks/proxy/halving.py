@@ -19,16 +19,29 @@ from roadmap import pareto
 REFERENCE_POINTS = ("seed", "mofa", "unet--")
 
 
+SCREEN = 3  # the column of the inherited screen (150 iterations from the trained seed)
+
+
 @dataclass(frozen=True)
 class Scheme:
-    rungs: tuple[int, ...]  # indices into the run's rungs (0: 150, 1: 450, 2: 1350 iterations)
+    """``rungs``: columns of the PSNR matrix a candidate passes (0, 1, 2: the from-scratch chain
+    at 150 / 450 / 1350 iterations, continuing; `SCREEN`: inherited weights + 150 iterations,
+    after which a promoted candidate trains the whole chain from scratch)."""
+
+    rungs: tuple[int, ...]
     eta: int
     multi_objective: bool
 
     @property
     def name(self) -> str:
-        its = "/".join(str((150, 450, 1350)[r]) for r in self.rungs)
+        its = "/".join("inherit+150" if r == SCREEN else str((150, 450, 1350)[r]) for r in self.rungs)
         return f"{its}, eta {self.eta}, {'PSNR+MACs+memory' if self.multi_objective else 'PSNR only'}"
+
+    def cost(self, cpu: np.ndarray, reached: int) -> float:
+        """CPU seconds a candidate spends when its last rung is ``reached`` (a column)."""
+        if self.rungs[0] == SCREEN:
+            return float(cpu[SCREEN] + (cpu[:3].sum() if reached != SCREEN else 0.0))
+        return float(cpu[: reached + 1].sum())
 
 
 def _promote(scheme: Scheme, idx: np.ndarray, psnr: np.ndarray, cost_axes: np.ndarray) -> np.ndarray:
@@ -49,7 +62,7 @@ def replay(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarr
         best = _promote(scheme, np.flatnonzero(alive), by_rung[:, prev], cost_axes)
         alive = np.isin(np.arange(len(labels)), best) | (alive & refs)
         reached[alive] = rung
-    spent = np.array([cpu[i, : r + 1].sum() for i, r in enumerate(reached)])
+    spent = np.array([scheme.cost(cpu[i], r) for i, r in enumerate(reached)])
     return reached, spent
 
 
@@ -63,7 +76,8 @@ def evaluate(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.nda
     declared = top[pareto.is_non_dominated(pareto.to_loss(np.c_[by_rung[top, scheme.rungs[-1]], cost_axes[top]],
                                                           (True, False, False)))]
     best5 = np.argsort(-reference)[:5]
-    score = np.array([100.0 * r + by_rung[i, r] for i, r in enumerate(reached)])
+    order = {column: k for k, column in enumerate(scheme.rungs)}  # rank by rung passed, then PSNR there
+    score = np.array([100.0 * order[r] + by_rung[i, r] for i, r in enumerate(reached)])
     return {"at_top": len(top), "cpu_seconds_per_candidate": float(spent.mean()),
             "top5_at_top": int(np.isin(best5, top).sum()),
             "front_at_top": f"{int(true_front[top].sum())}/{int(true_front.sum())}",

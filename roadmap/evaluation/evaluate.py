@@ -18,6 +18,7 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -78,7 +79,7 @@ def evaluate_spec(
     latency_hw: tuple[int, int] = LATENCY_HW,
     latency_repeats: int = 15,
     progress: ProgressFn | None = None,
-    init_weights: str | Path | None = None,
+    init_weights: "str | Path | Mapping[str, torch.Tensor] | None" = None,
     save_weights: str | Path | None = None,
     rungs: tuple[int, int] | None = None,
     latency: LatencyConfig | None = None,
@@ -278,7 +279,7 @@ class WeightsError(RoadmapError):
     """A weights file that cannot be read or does not fit the spec (the message names it)."""
 
 
-def _read_state(path: Path) -> tuple[dict, int]:
+def read_weights(path: Path) -> tuple[dict, int]:
     """``(state dict, iterations recorded)`` from a weights file: a dict with a
     ``state_dict`` key (``save_weights``, ``roadmap train``) or a bare state dict."""
     if not path.is_file():
@@ -315,14 +316,18 @@ def _misfit(expected: dict, state: dict) -> str | None:
     return "; ".join(parts) or None
 
 
-def load_init_weights(model: torch.nn.Module, path: str | Path) -> int:
-    """Load the weights file ``path`` into ``model`` (every tensor must fit); returns the
-    iterations the file records (0 when none). Raises `WeightsError` naming the file."""
-    path = Path(path)
-    state, iterations = _read_state(path)
+def load_init_weights(model: torch.nn.Module, source: "str | Path | Mapping[str, torch.Tensor]") -> int:
+    """Load ``source`` -- a weights file, or a state dict (e.g. weights carried from a trained
+    seed) -- into ``model`` (every tensor must fit); returns the iterations the file records
+    (0 when none or for a state dict). Raises `WeightsError` naming the file."""
+    if isinstance(source, Mapping):
+        state, iterations, name = dict(source), 0, "the inherited weights"
+    else:
+        state, iterations = read_weights(Path(source))
+        name = str(source)
     problem = _misfit(model.state_dict(), state)
     if problem:
-        raise WeightsError(f"init_weights {path}: the weights do not fit this spec ({problem})")
+        raise WeightsError(f"init_weights {name}: the weights do not fit this spec ({problem})")
     model.load_state_dict(state)
     return iterations
 

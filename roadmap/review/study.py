@@ -195,7 +195,7 @@ def top_rung_of(settings: dict[str, Any]) -> int:
     from roadmap.evaluation.fidelity import Fidelity
 
     fidelity = settings.get("fidelity")
-    return len(Fidelity.from_dict(fidelity).rung_iterations) - 1 if isinstance(fidelity, dict) else 0
+    return Fidelity.from_dict(fidelity).search_top_rung if isinstance(fidelity, dict) else 0
 
 
 def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> StudyReview:

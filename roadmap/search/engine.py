@@ -218,11 +218,14 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
 def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
     ex = settings.execution
     where = "in process" if ex.backend == "local" else (f"Ray at {ex.address}" if ex.address else "local Ray")
-    rungs = "/".join(str(r) for r in settings.fidelity.rung_iterations)
+    fid = settings.fidelity
+    chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations))
+    plan = (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
+            f"{chain} iterations from scratch" if fid.screen_iterations else
+            f"rungs {'/'.join(map(str, fid.rung_iterations))} iterations, 1/{fid.eta} promoted")
     return (f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "
             f"({scheduler.counts()['budget_used']}/{settings.budget} candidates; {settings.sampler}; fidelity "
-            f"{settings.fidelity.name}, rungs {rungs} iterations, 1/{settings.fidelity.eta} promoted; "
-            f"{concurrency} at a time, {where})")
+            f"{fid.name}: {plan}; {concurrency} at a time, {where})")
 
 
 def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from roadmap.evaluation.fidelity import Fidelity
@@ -32,10 +33,12 @@ MEASURE_KEYS = ("latency_ms", "latency_cv", "peak_memory_measured_bytes", "peak_
 class TrainJob:
     """One training of one candidate, as it crosses the process boundary.
 
-    It ends at rung ``rung`` of ``fidelity`` (the study's fidelity, rungs included). With
-    ``resume_from`` (the weights file rung ``rung - 1`` left) it trains that rung alone;
-    without, rungs 0 to ``rung`` from scratch (a replicate with another random seed).
-    ``save_weights`` is where the trained weights go (the next rung starts there).
+    ``rung`` is the search's rung the result is recorded at. ``chain`` is the ``(first, last)``
+    rung of ``fidelity.rungs`` the job trains: from ``resume_from`` (the weights the previous
+    rung left) when given, else from scratch. A job without ``chain`` is a *screen*: the
+    candidate starts from the trained seed's weights (``inherit_from``, a weights file of the
+    spec ``seed_yaml``) carried through its steps and fine-tunes ``fidelity.screen_iterations``
+    steps. ``save_weights`` is where the trained weights go.
     """
 
     number: int
@@ -45,23 +48,26 @@ class TrainJob:
     fidelity: Fidelity
     data: str | None = None
     device: str = "cpu"
+    chain: tuple[int, int] | None = (0, 0)
     resume_from: str | None = None
     save_weights: str | None = None
-
-    @property
-    def first_rung(self) -> int:
-        return self.rung if self.resume_from else 0
+    inherit_from: str | None = None
+    seed_yaml: str | None = None
 
     @property
     def iterations(self) -> int:
-        """The candidate's training steps in total once this job is done."""
-        return self.fidelity.rung_iterations[self.rung]
+        """The candidate's training steps once this job is done (a screen: its fine-tuning)."""
+        if self.chain is None:
+            return self.fidelity.screen_iterations
+        return self.fidelity.rung_iterations[self.chain[1]]
 
     @property
     def job_iterations(self) -> int:
         """The steps this job trains."""
-        start = self.fidelity.rung_iterations[self.first_rung - 1] if self.first_rung else 0
-        return self.iterations - start
+        if self.chain is None:
+            return self.fidelity.screen_iterations
+        first = self.chain[0]
+        return self.iterations - (self.fidelity.rung_iterations[first - 1] if first else 0)
 
 
 class Evaluator(Protocol):
@@ -123,10 +129,14 @@ class RoadmapEvaluator:
         from roadmap.evaluation import evaluate_spec
         from roadmap.spec import load_spec
 
-        out = evaluate_spec(load_spec(job.spec_yaml), fidelity=job.fidelity,
-                            data=self.load_data(job.data, job.fidelity), device=job.device,
-                            random_seed=job.random_seed, measure=False, init_weights=job.resume_from,
-                            save_weights=job.save_weights, rungs=(job.first_rung, job.rung))
+        spec = load_spec(job.spec_yaml)
+        if job.chain is None:  # a screen: inherited weights, a short fine-tuning
+            fidelity, init, rungs = job.fidelity.screen_fidelity(), inherited_weights(job, spec), None
+        else:
+            fidelity, init, rungs = job.fidelity, job.resume_from, job.chain
+        out = evaluate_spec(spec, fidelity=fidelity, data=self.load_data(job.data, job.fidelity),
+                            device=job.device, random_seed=job.random_seed, measure=False, init_weights=init,
+                            save_weights=job.save_weights, rungs=rungs)
         return {k: out.get(k) for k in TRAIN_KEYS}
 
     def __getstate__(self) -> dict:  # workers load their own data
@@ -134,6 +144,19 @@ class RoadmapEvaluator:
 
     def __setstate__(self, state: dict) -> None:  # pickles of older versions lack the latency fields
         self.__dict__.update({"latency": None, "threads": 1, **state})
+
+
+def inherited_weights(job: TrainJob, spec: Any) -> dict | None:
+    """The trained seed's weights carried through the candidate's steps (None when the seed
+    has no weights to give: the candidate then starts from scratch)."""
+    if job.inherit_from is None or job.seed_yaml is None:
+        return None
+    from roadmap.evaluation.evaluate import read_weights
+    from roadmap.spec import load_spec
+    from roadmap.transforms import carry_weights
+
+    seed_state, _ = read_weights(Path(job.inherit_from))
+    return carry_weights(load_spec(job.seed_yaml), seed_state, list(spec.provenance.get("steps", [])))
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -28,16 +28,21 @@ def format_seconds(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def planned_iterations(budget: int, rung_iterations: tuple[int, ...], eta: int, references: int = 3) -> int:
+def planned_iterations(budget: int, fidelity: Any, references: int = 3) -> int:
     """Training steps a search of ``budget`` candidates plans: every rung's promotions
-    (``ceil(n / eta)`` plus the references) and the two top-rung replicates."""
+    (``ceil(n / eta)`` plus the references), the top-rung replicates (seed and knee), and with
+    a screening rung the seed's base run."""
+    top = fidelity.rung_iterations[-1]
+    if fidelity.screen_iterations:
+        promoted = min(budget, math.ceil(budget / fidelity.eta) + references)
+        return budget * fidelity.screen_iterations + (promoted + 2) * top
     total, n, start = 0, budget, 0
-    for k, end in enumerate(rung_iterations):
+    for k, end in enumerate(fidelity.rung_iterations):
         if k:
-            n = min(n, math.ceil(n / eta) + references)
+            n = min(n, math.ceil(n / fidelity.eta) + references)
         total += n * (end - start)
         start = end
-    return total + 2 * rung_iterations[-1]
+    return total + 2 * top
 
 
 class Progress:
@@ -106,7 +111,7 @@ def _front(scheduler: Any) -> tuple[int | None, int]:
 
 def _eta(scheduler: Any, elapsed: float) -> str:
     fid = scheduler.settings.fidelity
-    planned = planned_iterations(scheduler.settings.budget, fid.rung_iterations, fid.eta)
+    planned = planned_iterations(scheduler.settings.budget, fid)
     evaluations = scheduler.store.evaluations().values()
     done = sum(_job_iterations(r) for r in evaluations)
     done_now = scheduler.iterations_this_run

@@ -3,12 +3,15 @@
 Batches are synchronous: the executor asks for the next batch only when nothing trains, so
 the candidates of a new batch are measured (latency, memory) on an idle machine. Phases:
 
+0. **Base** (screening fidelities only, `roadmap.search.trainings`) -- the seed trains through
+   every rung first, with its replicate beside it: every candidate's screen starts from the
+   seed's trained weights.
 1. **Explore** -- new candidates from the sampler, trained at rung 0, until ``budget``
    candidates are counted. Optuna is told each candidate's rung-0 values.
 2. **Promote** (MO-ASHA style successive halving) -- for each later rung ``k``: the best
    ``ceil(n / eta)`` of the ``n`` candidates with a rung ``k - 1`` result, by non-dominated
    sorting on (PSNR at rung ``k - 1``, latency, memory) and crowding distance, plus every
-   reference point (seed, mofa, unet--), continue from their rung ``k - 1`` weights to rung ``k``.
+   reference point (seed, mofa, unet--), train to rung ``k`` (see `Trainings` for how).
 3. **Replicate** -- at the top rung, the seed and then the knee of the front are trained again
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
@@ -28,6 +31,7 @@ from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory, Proposal
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
 from roadmap.search.settings import SearchSettings
+from roadmap.search.trainings import Trainings
 
 __all__ = ["Scheduler", "MAX_CONFIRMATIONS"]
 
@@ -42,6 +46,8 @@ class Scheduler:
                  concurrency: int = 1, progress: Any = None):
         self.settings, self.store, self.factory, self.progress = settings, store, factory, progress
         self.concurrency = concurrency
+        self.trainings = Trainings(settings, store)
+        self.pending: list[Proposal] = []  # asked and measured, rung-0 job not handed out yet
         self.stop_requested = False
         self.asked: dict[int, Any] = {}  # trial number -> Optuna trial trained at rung 0 now
         self.proposals: dict[int, Proposal] = {}
@@ -57,7 +63,7 @@ class Scheduler:
 
     @property
     def top_rung(self) -> int:
-        return len(self.settings.fidelity.rung_iterations) - 1
+        return self.trainings.top_rung
 
     @property
     def replicate_seed(self) -> int:
@@ -79,6 +85,8 @@ class Scheduler:
             self._requeue(t.number, t.params, t.user_attrs)
         for t in self.store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             self.factory.remember(t.number, t.user_attrs.get("spec_yaml"))
+            if t.user_attrs.get("reference") == "seed":
+                self.trainings.seed_number = t.number
         if new_study:
             self.factory.enqueue_references()
 
@@ -98,10 +106,10 @@ class Scheduler:
     def next_batch(self) -> list[TrainJob] | None:
         """Up to ``concurrency`` jobs to train side by side; ``None`` when the search is done
         or stopped."""
-        jobs = [] if self.stop_requested else self._explore_batch()
+        jobs = [] if self.stop_requested else (self._base_jobs() or self._explore_batch())
         if not jobs and not self.stop_requested:
             jobs = self._promotion_jobs() or self._replicate_jobs()
-            jobs = jobs[: self.concurrency]
+        jobs = jobs[: self.concurrency]
         if 0 < len(jobs) < self.concurrency:  # a free slot: the seed's replicate needs nobody
             jobs += [j for j in self._seed_replicate() if j.number not in {x.number for x in jobs}][:1]
         if self.stop_requested:
@@ -111,28 +119,53 @@ class Scheduler:
             self.batches += 1
         return jobs or None
 
+    def _base_jobs(self) -> list[TrainJob]:
+        """Screening: the seed's top-rung run (its weights start every screen) and its
+        replicate, before any candidate is screened."""
+        if not self.trainings.screening:
+            return []
+        seed = self._seed_trial()
+        if seed is None:
+            return []
+        number, spec_yaml = seed
+        done = self.store.evaluations()
+        return [self.trainings.job(number, spec_yaml, self.top_rung, s)
+                for s in (self.settings.random_seed, self.replicate_seed) if (number, self.top_rung, s) not in done]
+
+    def _seed_trial(self) -> tuple[int, str] | None:
+        """(number, spec YAML) of the seed's trial; a new study asks it now (it is queued first)."""
+        for trial in self.store.study.get_trials(deepcopy=False):
+            if trial.user_attrs.get("reference") == "seed" and trial.user_attrs.get("spec_yaml") and (
+                    trial.state.name in ("COMPLETE", "FAIL") or trial.number in self.asked):
+                self.trainings.seed_number = trial.number
+                return trial.number, trial.user_attrs["spec_yaml"]
+        if self.stop_requested or self._remaining() <= 0:
+            return None
+        proposal = self.factory.propose()
+        if proposal is None:
+            return None
+        self._hold(proposal)
+        if proposal.trial.user_attrs.get("reference") != "seed":
+            return None  # no seed in this study: the screens start from scratch
+        self.trainings.seed_number = proposal.trial.number
+        return proposal.trial.number, proposal.spec_yaml
+
+    def _hold(self, proposal: Proposal) -> None:
+        self.asked[proposal.trial.number] = proposal.trial
+        self.proposals[proposal.trial.number] = proposal
+        self.pending.append(proposal)
+
     def _explore_batch(self) -> list[TrainJob]:
-        jobs: list[TrainJob] = []
-        while not self.stop_requested and len(jobs) < min(self.concurrency, self._remaining()):
+        while not self.stop_requested and len(self.pending) < self.concurrency and self._remaining() > 0:
             proposal = self.factory.propose()
             self._show()
             if proposal is not None:
-                self.asked[proposal.trial.number] = proposal.trial
-                self.proposals[proposal.trial.number] = proposal
-                jobs.append(self._job(proposal.trial.number, proposal.spec_yaml, 0, self.settings.random_seed))
-        return jobs
+                self._hold(proposal)
+        batch, self.pending = self.pending[: self.concurrency], self.pending[self.concurrency:]
+        return [self.trainings.job(p.trial.number, p.spec_yaml, 0, self.settings.random_seed) for p in batch]
 
     def _remaining(self) -> int:
         return max(0, self.settings.budget - self.counts()["budget_used"] - len(self.asked))
-
-    def _job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
-        """Rung ``rung`` of candidate ``number``: from the previous rung's weights when they
-        are there, else every rung from scratch. Weights are kept only for a later rung."""
-        save = self.store.weights_path(number, rung, seed) if rung < self.top_rung else None
-        previous = self.store.weights_path(number, rung - 1, seed) if rung > 0 else None
-        resume_from = str(previous) if previous is not None and previous.is_file() else None
-        return TrainJob(number, rung, seed, spec_yaml, self.settings.fidelity, self.settings.data,
-                        self.settings.device, resume_from, None if save is None else str(save))
 
     def _promotion_jobs(self) -> list[TrainJob]:
         seed = self.settings.random_seed
@@ -141,7 +174,7 @@ class Scheduler:
             chosen = self._promoted(below, rung - 1)
             done = {c.number for c in self.results(rung).candidates if any(
                 e.rung == rung and e.random_seed == seed for e in c.evaluations)}
-            jobs = [self._job(c.number, c.spec_yaml, rung, seed) for c in chosen if c.number not in done]
+            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in chosen if c.number not in done]
             if jobs:
                 return jobs
             self.store.remove_weights(rung - 1)  # the rung is decided: nobody resumes from it
@@ -163,7 +196,7 @@ class Scheduler:
         if seed is None or seed.state != "COMPLETE" or any(
                 e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in seed.evaluations):
             return []
-        return [self._job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
+        return [self.trainings.job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
 
     def _replicate_jobs(self) -> list[TrainJob]:
         top = self.results()
@@ -178,7 +211,7 @@ class Scheduler:
             seen.add(c.number)
             tried = any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in c.evaluations)
             if not tried:
-                jobs.append(self._job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed))
+                jobs.append(self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed))
         return jobs
 
     # ------------------------------------------------------------------ outcomes
@@ -201,7 +234,8 @@ class Scheduler:
         self.store.record(job.number, job.rung, job.random_seed, record)
         if job.resume_from:  # the previous rung's weights are spent
             _remove(job.resume_from)
-        trial = self.asked.pop(job.number, None)
+        first_rung = job.rung == 0 and job.random_seed == self.settings.random_seed
+        trial = self.asked.pop(job.number, None) if first_rung else None
         if trial is not None:
             self._tell(trial, record)
         self._show(finished=True)
@@ -227,14 +261,17 @@ class Scheduler:
         """Jobs handed out but not finished (Ctrl-C): rung-0 trials are queued again; later
         rungs are recomputed by the next run."""
         for job in jobs:
+            if job.rung != 0 or job.random_seed != self.settings.random_seed:
+                continue  # a later rung or a replicate: the next run recomputes it
             trial = self.asked.pop(job.number, None)
             self.proposals.pop(job.number, None)
             if trial is not None:
                 self._requeue(trial.number, trial.params, trial.user_attrs)
 
     def close(self) -> None:
-        """Trials asked but not told (an error mid-batch) are queued again."""
-        self.abandon([TrainJob(n, 0, 0, "", self.settings.fidelity) for n in list(self.asked)])
+        """Trials asked but not told (stopped, or an error mid-batch) are queued again."""
+        self.pending.clear()
+        self.abandon([TrainJob(n, 0, self.settings.random_seed, "", self.settings.fidelity) for n in list(self.asked)])
 
     def _show(self, finished: bool = False) -> None:
         if self.progress is not None:

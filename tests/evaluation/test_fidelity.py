@@ -15,6 +15,8 @@ def test_round_trip_and_rungs():
     f = get_fidelity("default")
     assert Fidelity.from_dict(f.to_dict()) == f
     assert f.rung_iterations == (150, 450, 1350) and f.iterations == 1350
+    assert f.screen_iterations == 150 and f.eta == 4 and f.search_top_rung == 1
+    assert f.screen_fidelity().iterations == 150 and f.screen_fidelity().rungs == ()
     assert [f.rung_fidelity(k).iterations for k in range(3)] == [150, 300, 900]
     assert f.rung_fidelity(2).rungs == ()
     with pytest.raises(RoadmapError, match="fidelity.rungs: must end at iterations"):
