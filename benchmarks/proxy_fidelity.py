@@ -124,14 +124,27 @@ def main(argv: list[str] | None = None) -> int:
           f"the reference difference exceeds {min_gap:.3f} dB\n")
     print(table(rows, ["proxy", "Kendall tau [90% CI]", "Spearman rho [90% CI]", "pair acc. (pairs)",
                        "best in top 3", "seed rank", "CPU s/cand.", "n"]))
+    top_noise = _top_rung_noise(cache, cands)
+    if top_noise:
+        print(f"\ntop rung (1350 it) seed-to-seed, the noise a search's tie bands measure: mean |diff| "
+              f"{top_noise['mean_abs_diff_db']:.3f} dB, single-run sigma {top_noise['sigma_db']:.3f} dB, "
+              f"tau(seed 0, seed 1) {top_noise['kendall_tau']:.2f}")
     schemes = halving_table(cache, cands, reference, min_gap)
     path = write_json("proxy_fidelity.json", {
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
                       "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
-        "proxies": report, "default": DEFAULT_PROXY, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
+        "proxies": report, "default": DEFAULT_PROXY, "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
         "candidates": cands})
     print(f"\nwrote {path}")
     return 0
+
+
+def _top_rung_noise(cache: RunCache, cands: dict[str, list]) -> dict | None:
+    """Seed-to-seed agreement of the top rung (random seeds 0 and 1), when both ran."""
+    runs = [[_rung(_get(cache, RUNGS, steps, s), 2) for steps in cands.values()] for s in (0, 1)]
+    a, b = np.array(runs)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    return stats.seed_spread(a[ok], b[ok]) if ok.sum() >= 5 else None
 
 
 def halving_table(cache: RunCache, cands: dict[str, list], reference: np.ndarray, min_gap: float) -> dict:
