@@ -106,7 +106,7 @@ def format_table(frame) -> str:
 
     formatters = {
         "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"),
-        "memory_mb": num("{:.1f}"), "pred_memory_mb": num("{:.1f}"),
+        "memory_mb": num("{:.1f}"), "pred_memory_mb (this device)": num("{:.1f}"),
         "params": num("{:,}"), "macs": num("{:,}"),
     }
     width = max([len("transforms")] + [len(str(t)) for t in frame["transforms"]])

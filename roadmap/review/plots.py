@@ -276,7 +276,7 @@ class RoadmapRow(NamedTuple):
     step: str
     params: int | None
     macs: int | None
-    predicted_memory_bytes: int | None  # static peak activation memory (analysis)
+    predicted_memory_bytes: int | None  # predicted for the study's device (analysis), as trials store it
     measured_memory_bytes: float | None  # measured, only where a trial measured this spec
     latency_ms: float | None
     psnr: float | None
@@ -307,6 +307,10 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
 
     seed = seed_spec_of(review, trial)
     steps = list(trial.transforms)
+    # The prediction for the device the study measured on, as the trials store it (on the CPU:
+    # tensor lifetimes plus PyTorch's conv workspaces), so measured and predicted compare.
+    predicted_key = "peak_memory_cpu_bytes" if str(review.settings.get("device", "cpu")).startswith("cpu") \
+        else "peak_activation_bytes"
     rows = []
     for k in range(len(steps) + 1):
         if k == len(steps):
@@ -321,7 +325,7 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
                 step=label,
                 params=stat.get("params"),
                 macs=stat.get("macs"),
-                predicted_memory_bytes=stat.get("peak_activation_bytes"),
+                predicted_memory_bytes=stat.get(predicted_key),
                 measured_memory_bytes=None if m is None else m.peak_memory_measured_bytes,
                 latency_ms=None if m is None else m.latency_ms,
                 psnr=None if m is None else m.psnr,
@@ -355,7 +359,8 @@ def _static(spec: Any, input_hw: tuple[int, int]) -> dict[str, Any]:
         a = analyze_cached(spec, input_hw)
     except Exception:  # noqa: BLE001 - a row without static metrics beats no report
         return {}
-    return {"params": int(a.params), "macs": int(a.macs), "peak_activation_bytes": int(a.peak_activation_bytes)}
+    return {"params": int(a.params), "macs": int(a.macs), "peak_activation_bytes": int(a.peak_activation_bytes),
+            "peak_memory_cpu_bytes": int(a.peak_memory_cpu_bytes)}
 
 
 def roadmap_frame(rows: list[RoadmapRow]):
@@ -379,8 +384,9 @@ def roadmap_frame(rows: list[RoadmapRow]):
                 "Δparams %": delta(r.params, prev.params if prev else None),
                 "MACs": _fmt_int(r.macs),
                 "ΔMACs %": delta(r.macs, prev.macs if prev else None),
-                "pred. memory MB": None if r.predicted_memory_bytes is None else r.predicted_memory_bytes / MB,
-                "Δpred. memory %": delta(r.predicted_memory_bytes, prev.predicted_memory_bytes if prev else None),
+                "predicted memory MB (this device, with conv workspaces)": None if r.predicted_memory_bytes is None
+                else r.predicted_memory_bytes / MB,
+                "Δpredicted memory %": delta(r.predicted_memory_bytes, prev.predicted_memory_bytes if prev else None),
                 "meas. memory MB": None if r.measured_memory_bytes is None else r.measured_memory_bytes / MB,
                 "latency ms": r.latency_ms,
                 "PSNR dB": r.psnr,

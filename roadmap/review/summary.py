@@ -104,7 +104,8 @@ def top_rung_iterations(review: StudyReview) -> int | None:
     fidelity = review.settings.get("fidelity")
     if isinstance(fidelity, dict):
         try:
-            return int(Fidelity.from_dict(fidelity).rung_iterations[review.top_rung])
+            fid = Fidelity.from_dict(fidelity)  # after a screen, the top rung is the whole chain
+            return int(fid.rung_iterations[-1 if fid.screen_iterations else review.top_rung])
         except (RoadmapError, TypeError, ValueError, IndexError):
             pass
     # An older study names a preset whose meaning may have changed since: trust what the
@@ -184,6 +185,7 @@ def display_frame(frame):
     out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"])]
     out = out.drop(columns=["psnr_band_db", "psnr_runs", "vs_seed_psnr_db", "vs_seed_psnr_band_db",
                             "vs_seed_psnr", "vs_seed"])
+    out = out.rename(columns={"pred_memory_mb": "pred_memory_mb (this device)"})
     order = ["trial", "front", "reference", "psnr", "vs seed", "overall"]
     return out[order + [c for c in out.columns if c not in order]]
 
