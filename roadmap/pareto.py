@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = [
     "HypervolumeResult", "to_loss", "is_non_dominated", "non_dominated_indices", "ideal_point",
-    "reference_point", "dominated_volume", "hypervolume", "hypervolume_history", "knee_index",
+    "reference_point", "dominated_volume", "hypervolume", "hypervolume_history", "knee_index", "knee_order",
     "non_dominated_ranks", "crowding_distance", "select_best",
 ]
 
@@ -223,13 +223,19 @@ def hypervolume_history(loss: np.ndarray, ref: np.ndarray | None = None, *,
     return np.array([dominated_volume(norm[: i + 1], ones) for i in range(len(norm))])
 
 
-def knee_index(loss: np.ndarray) -> int:
-    """Index (into ``loss``) of the knee of the non-dominated rows of ``loss``."""
+def knee_order(loss: np.ndarray) -> list[int]:
+    """Indices (into ``loss``) of the non-dominated rows, nearest the ideal point first, each
+    objective scaled to the front's range: the knee, then the runners-up."""
     loss = np.asarray(loss, dtype=float)
     if loss.shape[0] == 0:
-        raise ValueError("knee_index needs at least one point")
+        raise ValueError("knee_order needs at least one point")
     idx = non_dominated_indices(loss)
     front = loss[idx]
     lo, hi = front.min(axis=0), front.max(axis=0)
     norm = np.where(hi > lo, (front - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
-    return int(idx[int(np.argmin(np.sqrt((norm**2).sum(axis=1))))])
+    return [int(idx[i]) for i in np.argsort(np.sqrt((norm**2).sum(axis=1)), kind="stable")]
+
+
+def knee_index(loss: np.ndarray) -> int:
+    """Index (into ``loss``) of the knee of the non-dominated rows of ``loss``."""
+    return knee_order(loss)[0]

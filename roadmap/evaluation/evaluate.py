@@ -105,12 +105,9 @@ def evaluate_spec(
     weights rung ``k - 1`` saved gets exactly the network this function trains in one go.
     A first rung above 0 needs ``init_weights``.
 
-    ``latency``: the backend that times the model (`LatencyConfig`; default eager torch on
-    ``device``); ``latency_backend`` names it and ``latency_rounds`` counts the clock's rounds.
-    Latency, memory (measured and predicted), ``params`` and ``macs`` are those of the deployed
-    network: a spec with re-parameterised convs (``reparam``) trains as RRRBs and is measured
-    folded (`roadmap.build.fold_model`), one conv per RRRB.
-    A latency command that fails fails the trial, its one line as ``reason``.
+    ``latency``: the backend that times the model (`LatencyConfig`; default eager torch); a
+    failing latency command fails the trial. Latency, memory, ``params`` and ``macs`` are the
+    deployed network's: RRRBs (``reparam``) train multi-branch and are measured folded.
 
     ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
     ``ssim`` are ``None``) or ``failed`` (any other exception, e.g. a spec that

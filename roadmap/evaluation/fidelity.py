@@ -196,7 +196,8 @@ FILE_LIMITS = {"iterations": 10**7, "batch": 4096, "crop": 4096, "val_crop": 409
 
 def load_fidelity(value: "str | Fidelity | dict") -> Fidelity:
     """A preset name, a YAML/JSON file of fidelity fields (missing ones take the ``default``
-    preset's values), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts.
+    preset's values, except that a file setting ``iterations`` or ``rungs`` screens only if it
+    sets ``screen_iterations``), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts.
     A file's errors name it and, where they can, the line (:mod:`roadmap.io`)."""
     if isinstance(value, str) and value not in PRESETS and Path(value).exists():
         return _fidelity_file(value)
@@ -220,8 +221,10 @@ def _fidelity_file(value: str) -> Fidelity:
                 raise RoadmapError(f"fidelity.{key}: must be at most {limit}, got {data[key]}")
         base = PRESETS["default"].to_dict()
         if "iterations" in data or "rungs" in data:
-            base.pop("rungs")
-            base.pop("iterations")
+            # a new training length makes the default's screening length meaningless: a file
+            # that sets one screens only when it says how long
+            for key in ("rungs", "iterations", "screen_iterations"):
+                base.pop(key)
         return Fidelity.from_dict({**base, "name": Path(value).stem, **data})
     except RoadmapError as exc:
         raise doc.error(str(exc)) from None

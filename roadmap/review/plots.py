@@ -128,15 +128,22 @@ def _subset(info: ParetoPlotInfo, keep: list[bool]) -> dict[str, list[Any]]:
     return {c: [v for v, k in zip(getattr(info, c), keep) if k] for c in cols}
 
 
+REFERENCE_GROUPS = ("reference on the front", "reference off the front")
+
+
 def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[str, Any]]]:
-    """(legend name, points, marker style) of dominated, front, references and knee."""
+    """(legend name, points, marker style) of dominated, front, references on and off the
+    front (filled vs open diamonds) and the knee."""
     is_ref = [r is not None for r in info.reference]
     groups = [
         ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref)]),
          {"color": _C_DOMINATED, "size": 6, "symbol": "circle"}),
         ("Pareto front", _subset(info, [f and not r for f, r in zip(info.on_front, is_ref)]),
          {"color": _C_FRONT, "size": 9, "symbol": "circle"}),
-        ("reference", _subset(info, is_ref), {"color": _C_REF, "size": 10, "symbol": "diamond"}),
+        (REFERENCE_GROUPS[0], _subset(info, [f and r for f, r in zip(info.on_front, is_ref)]),
+         {"color": _C_REF, "size": 11, "symbol": "diamond", "line": {"width": 2, "color": _C_FRONT}}),
+        (REFERENCE_GROUPS[1], _subset(info, [not f and r for f, r in zip(info.on_front, is_ref)]),
+         {"color": _C_REF, "size": 10, "symbol": "diamond-open", "line": {"width": 2, "color": _C_REF}}),
     ]
     if info.knee is not None:
         groups.append(
@@ -152,7 +159,7 @@ def plot_pareto_3d(info: ParetoPlotInfo):
 
     fig = go.Figure()
     for name, pts, marker in _groups(info):
-        is_ref = name == "reference"
+        is_ref = name in REFERENCE_GROUPS
         marker = dict(marker)
         if marker.get("symbol") == "circle-open":
             marker = {"color": _C_KNEE, "size": 9, "symbol": "circle-open"}
@@ -160,18 +167,22 @@ def plot_pareto_3d(info: ParetoPlotInfo):
             go.Scatter3d(
                 x=pts["latency_ms"], y=pts["memory_mb"], z=pts["psnr"], name=name,
                 mode="markers+text" if is_ref else "markers",
-                text=pts["reference"] if is_ref else None, textposition="top center",
+                text=pts["reference"] if is_ref else None, textposition="middle right",
                 marker=marker, hovertext=pts["hover"], hoverinfo="text",
             )
         )
+    # The scene sits inside its own box (domain), below a horizontal legend, so no part of it
+    # is cut off; labels sit to the right of their marker, where the knee's ring cannot hide them.
     fig.update_layout(
         title={"text": "Pareto front (3-D): all finished trials"},
         scene={
             "xaxis": {"title": {"text": "latency (ms)"}},
             "yaxis": {"title": {"text": "measured memory (MB)"}},
             "zaxis": {"title": {"text": "PSNR (dB)"}},
+            "domain": {"x": [0.0, 1.0], "y": [0.0, 0.9]}, "aspectmode": "cube",
         },
-        height=650, margin={"l": 0, "r": 0, "t": 50, "b": 0},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"},
+        height=680, margin={"l": 10, "r": 10, "t": 90, "b": 10},
     )
     return fig
 
@@ -199,12 +210,12 @@ def plot_pareto_2d(info: ParetoPlotInfo):
     )
     for col, (xk, yk) in enumerate(PROJECTIONS, start=1):
         for name, pts, marker in _groups(info):
-            is_ref = name == "reference"
+            is_ref = name in REFERENCE_GROUPS
             fig.add_trace(
                 go.Scatter(
                     x=pts[xk], y=pts[yk], name=name, legendgroup=name, showlegend=col == 1,
                     mode="markers+text" if is_ref else "markers",
-                    text=pts["reference"] if is_ref else None, textposition="top center",
+                    text=pts["reference"] if is_ref else None, textposition="middle right",
                     marker=marker, hovertext=pts["hover"], hoverinfo="text",
                     error_y=_psnr_error_bars(pts["psnr_band"]) if yk == "psnr" else None,
                 ),

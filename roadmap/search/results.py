@@ -290,8 +290,13 @@ class StudyResults:
         return [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool))) if keep] if pool else []
 
     def knee(self) -> Candidate | None:
+        ranked = self.knee_ranked()
+        return ranked[0] if ranked else None
+
+    def knee_ranked(self) -> list[Candidate]:
+        """The front, the knee first, then the next nearest the ideal point."""
         front = self.front()
-        return front[pareto.knee_index(self.loss(front))] if front else None
+        return [front[i] for i in pareto.knee_order(self.loss(front))] if front else []
 
     def reference(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.reference == name), None)

@@ -11,10 +11,13 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
 2. **Promote** (MO-ASHA style successive halving) -- for each later rung ``k``: the best
    ``ceil(n / eta)`` of the ``n`` candidates with a rung ``k - 1`` result, by non-dominated
    sorting on (PSNR at rung ``k - 1``, latency, memory) and crowding distance, plus every
-   reference point (seed, mofa, unet--), train to rung ``k`` (see `Trainings` for how).
+   reference point (seed, mofa, unet--), train to rung ``k`` (see `Trainings` for how),
+   the costliest first so that jobs of like length share a batch.
 3. **Replicate** -- at the top rung, the seed and then the knee of the front are trained again
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
+   A slot the knee leaves free confirms the runner-up (the front point next nearest the
+   ideal) at the same time, which is where a knee usually moves once replicated.
 
 Everything a phase decides is recomputed from the stored evaluations, so a study killed in
 the middle of a rung resumes with the jobs it had not finished; no finished rung is lost.
@@ -174,7 +177,9 @@ class Scheduler:
             chosen = self._promoted(below, rung - 1)
             done = {c.number for c in self.results(rung).candidates if any(
                 e.rung == rung and e.random_seed == seed for e in c.evaluations)}
-            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in chosen if c.number not in done]
+            # longest first: batches wait for their slowest job, so like costs train side by side
+            todo = sorted((c for c in chosen if c.number not in done), key=_screen_seconds, reverse=True)
+            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in todo]
             if jobs:
                 return jobs
             self.store.remove_weights(rung - 1)  # the rung is decided: nobody resumes from it
@@ -193,26 +198,25 @@ class Scheduler:
     def _seed_replicate(self) -> list[TrainJob]:
         """The seed at the top rung with the second random seed, once the seed is measured."""
         seed = self.results().reference("seed")
-        if seed is None or seed.state != "COMPLETE" or any(
-                e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in seed.evaluations):
+        if seed is None or seed.state != "COMPLETE" or self._replicate_tried(seed):
             return []
         return [self.trainings.job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
 
     def _replicate_jobs(self) -> list[TrainJob]:
+        """The seed's replicate, then the knee's; a slot the knee leaves free confirms the next
+        candidate nearest the ideal point (the knee often moves there once replicated)."""
         top = self.results()
-        wanted = [top.reference("seed")]
+        jobs = self._seed_replicate()
         confirmed = [c for c in top.finished() if len(c.runs(self.top_rung)) >= 2 and c.reference != "seed"]
-        if len(confirmed) < MAX_CONFIRMATIONS:
-            wanted.append(top.knee())
-        jobs, seen = [], set()
-        for c in wanted:
-            if c is None or not c.runs(self.top_rung) or c.number in seen:
-                continue
-            seen.add(c.number)
-            tried = any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in c.evaluations)
-            if not tried:
-                jobs.append(self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed))
-        return jobs
+        ranked = top.knee_ranked()
+        if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
+            return jobs  # the knee is the seed, or its replicate is done (or failed)
+        room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
+        todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][:max(room, 0)]
+        return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
+
+    def _replicate_tried(self, candidate: res.Candidate) -> bool:
+        return any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in candidate.evaluations)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -276,6 +280,11 @@ class Scheduler:
     def _show(self, finished: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(self, finished)
+
+
+def _screen_seconds(candidate: res.Candidate) -> float:
+    """What the candidate's rung-0 training took: its cost relative to the others."""
+    return float(res.finite_or_none(candidate.metrics.get("job_seconds")) or 0.0)
 
 
 def _remove(path: str) -> None:  # noqa: D103

@@ -10,6 +10,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ["FakeEvaluator"]
@@ -49,13 +50,16 @@ def _cost(spec: Any) -> tuple[float, float, float]:
 class FakeEvaluator:
     """See the module docstring. ``train_seconds`` / ``measure_seconds``: sleep that long;
     ``fail_numbers``: trials whose training raises; ``fail_psnr_below``: report ``diverged``
-    below this PSNR; ``noise_db``: spread of the PSNR between random seeds."""
+    below this PSNR; ``noise_db``: spread of the PSNR between random seeds;
+    ``inherited_iterations``: the head start, in training steps, that a screen's inherited
+    weights are worth (a screen without them starts from scratch)."""
 
     train_seconds: float = 0.0
     measure_seconds: float = 0.0
     fail_numbers: frozenset[int] = frozenset()
     fail_psnr_below: float | None = None
     noise_db: float = 0.05
+    inherited_iterations: int = 60
 
     def check(self, spec: Any) -> dict:
         compute, memory, _ = _cost(spec)
@@ -85,18 +89,18 @@ class FakeEvaluator:
             time.sleep(self.train_seconds)
         if job.number in self.fail_numbers:
             raise RuntimeError(f"injected failure for trial {job.number}")
+        steps = job.iterations
         if job.resume_from is not None:  # like the real evaluator: continue from that file
-            from pathlib import Path
-
             Path(job.resume_from).read_bytes()
-        psnr = self.psnr(load_spec(job.spec_yaml), job.iterations, job.random_seed)
+        if job.inherit_from is not None:
+            Path(job.inherit_from).read_bytes()
+            steps += self.inherited_iterations
+        psnr = self.psnr(load_spec(job.spec_yaml), steps, job.random_seed)
         out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "noisy_psnr": 20.2,
                "train_seconds": time.perf_counter() - t0, "status": "ok"}
         if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
             out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {self.fail_psnr_below}")
         elif job.save_weights is not None:
-            from pathlib import Path
-
             Path(job.save_weights).parent.mkdir(parents=True, exist_ok=True)
             Path(job.save_weights).write_text(f"fake weights of trial {job.number} at rung {job.rung}\n")
         return out

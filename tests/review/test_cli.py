@@ -165,7 +165,8 @@ def test_no_finished_trial(tmp_path, capsys):
     d = write_study(tmp_path / "s", {0: ("FAIL", "diverged"), 1: ("FAIL", "oom")}, with_files=False)
     code, _, err = run_cli(capsys, "pareto", d)
     assert code == 2
-    assert "no finished trial (2 failed)" in _one_line_error(err, "pareto")
+    line = _one_line_error(err, "pareto")
+    assert "no finished trial (2 failed;" in line and "--failed" in line  # points at the reasons
     code, _, err = run_cli(capsys, "export", d, "--pick", "knee", "--out", tmp_path / "w.yaml")
     assert code == 2
     _one_line_error(err, "export")

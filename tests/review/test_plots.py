@@ -34,15 +34,15 @@ def test_pareto_plot_info(summary):
     assert "mean of 2 runs: 29.450, 29.750" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
     assert "(mofa)" in hover[1] and "none (seed)" in hover[0] and "vs seed" not in hover[0]
     groups = {name: pts["numbers"] for name, pts, _ in plots._groups(info)}
-    assert groups == {"dominated": [4], "Pareto front": [3, 6, 8, 9], "reference": [0, 1, 2],
-                      "recommended (knee)": [1]}
+    assert groups == {"dominated": [4], "Pareto front": [3, 6, 8, 9], "reference on the front": [0, 1, 2],
+                      "reference off the front": [], "recommended (knee)": [1]}
 
 
 def test_psnr_error_bars_in_the_projections_with_psnr(summary):
     fig = plots.plot_pareto_2d(plots.pareto_plot_info(summary, knee=1))
     by_axis = {}
     for trace in fig.data:
-        if trace.name == "reference":
+        if trace.name == "reference on the front":
             by_axis[trace.xaxis] = trace
     for axis, has_psnr in (("x", True), ("x2", True), ("x3", False)):  # latency|memory|latency-memory
         bars = by_axis[axis].error_y

@@ -51,7 +51,10 @@ window.addEventListener("load", function () { setTimeout(function () {
     recommendation: (document.getElementById("recommendation") || {}).innerText || "",
     failed: Array.prototype.map.call(document.querySelectorAll("#failed-trials tbody tr"),
                                      function (r) { return r.innerText; }),
-    failed_shown: ((document.getElementById("failed-trials") || {}).offsetHeight || 0) > 0 });
+    failed_shown: ((document.getElementById("failed-trials") || {}).offsetHeight || 0) > 0,
+    traces: Array.prototype.map.call(document.querySelectorAll(".plotly-graph-div"), function (g) {
+      return (g.data || []).map(function (t) {
+        return [t.type, t.name, (t.marker || {}).symbol || "", (t.x || []).length]; }); }) });
   document.body.appendChild(out); }, 1500); });
 </script>"""
 
@@ -140,3 +143,36 @@ def test_report_screenshot_is_not_blank(chromium, report, tmp_path):
     top = pixels[150:800]
     coloured = (np.abs(top[..., 0] - top[..., 2]) > 80).mean()
     assert coloured > 1e-4
+
+
+def _probe(chromium: str, report: Path, tmp_path: Path) -> dict:
+    probed = tmp_path / "probed.html"
+    probed.write_text(report.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
+    proc = run_chromium(chromium, tmp_path / "profile-probe", "--virtual-time-budget=15000", "--dump-dom",
+                        probed.as_uri())
+    m = re.search(r'<pre id="roadmap-probe">(.*?)</pre>', proc.stdout, re.S)
+    assert proc.returncode == 0 and m, proc.stderr[-2000:]
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_reference_markers_differ_on_and_off_the_front(chromium, tmp_path):
+    """UNet-- made dominated by the seed (lower PSNR, slower, more memory): its marker is an
+    open diamond, the references on the front filled ones, in the 3-D scene and the projections."""
+    from review_studies import TRIALS, write_study
+
+    from roadmap.review.report import build_report
+    from roadmap.review.study import load_study_dir
+
+    trials = dict(TRIALS)
+    trials[2] = (28.5, 110.0, 230.0, "unet--", trials[2][4])
+    review = load_study_dir(write_study(tmp_path / "study", trials))
+    report = tmp_path / "report.html"
+    report.write_text(build_report(review, input_hw=(64, 64)), encoding="utf-8")
+    probe = _probe(chromium, report, tmp_path)
+    assert probe["errors"] == []
+    scatter = [t for graph in probe["traces"] for t in graph if t[1] and t[1].startswith("reference")]
+    on = {(kind, symbol, n) for kind, name, symbol, n in scatter if name == "reference on the front"}
+    off = {(kind, symbol, n) for kind, name, symbol, n in scatter if name == "reference off the front"}
+    assert {kind for kind, _, _ in on} == {"scatter3d", "scatter"} == {kind for kind, _, _ in off}
+    assert {symbol for _, symbol, _ in on} == {"diamond"} and {n for _, _, n in on} == {2}  # seed, mofa
+    assert {symbol for _, symbol, _ in off} == {"diamond-open"} and {n for _, _, n in off} == {1}  # unet--

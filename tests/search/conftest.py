@@ -187,7 +187,7 @@ def check_promotion_plan(study_dir: Path) -> dict[int, dict]:
     study = open_study(study_dir)
     evals = read_evaluations(study)
     candidates = load_candidates(study)
-    top = len(fidelity.rung_iterations) - 1
+    top = fidelity.search_top_rung
     plan: dict[int, dict] = {k: {"trained": {n for (n, r, s) in evals if r == k and s == seed}}
                              for k in range(top + 1)}
     assert plan[0]["trained"], "nothing trained at rung 0"

@@ -1,0 +1,95 @@
+"""The default plan of a search, with the fake evaluator: the seed trains through every rung
+first, every candidate is *screened* from the seed's trained weights (rung 0), and the best
+``1 / eta`` train from scratch (rung 1), where the front is declared."""
+import math
+
+import pytest
+from conftest import check_promotion_plan, counted, evaluations, search, trials
+
+from roadmap.search.testing import FakeEvaluator
+from roadmap.spec import load_spec
+
+BUDGET = 12
+SCREEN = ("rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\n"
+          "batch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
+
+
+@pytest.fixture(scope="module")
+def fidelity_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fidelity") / "screen.yaml"
+    path.write_text(SCREEN)
+    return str(path)
+
+
+def screened_study(tmp_path_factory, fidelity_file, evaluator):
+    study = tmp_path_factory.mktemp("screen") / "s"
+    return study, search(study, evaluator, budget=BUDGET, fidelity=fidelity_file)
+
+
+@pytest.fixture(scope="module")
+def screen_study(tmp_path_factory, fidelity_file):
+    return screened_study(tmp_path_factory, fidelity_file, FakeEvaluator())
+
+
+def spec_of(study, number):
+    return load_spec(next(t for t in trials(study) if t.number == number).user_attrs["spec_yaml"])
+
+
+def test_every_candidate_is_screened_from_the_trained_seed(screen_study):
+    study, summary = screen_study
+    assert summary.done == counted(study) == BUDGET and summary.top_rung == 1 and not summary.interrupted
+    evals, fake = evaluations(study), FakeEvaluator()
+    # the seed trained the whole chain from scratch, with its replicate: the noise floor
+    assert (evals[(0, 1, 0)]["iterations"], evals[(0, 1, 0)]["job_iterations"]) == (90, 90)
+    assert (0, 1, 1) in evals
+    screens = {n: rec for (n, r, s), rec in evals.items() if r == 0}
+    assert set(screens) == {t.number for t in trials(study) if t.state.name == "COMPLETE"}
+    for n, rec in screens.items():
+        assert (rec["iterations"], rec["job_iterations"]) == (5, 5)
+        # the fake counts inherited weights as a head start: every screen had them
+        assert rec["psnr"] == pytest.approx(fake.psnr(spec_of(study, n), 5 + fake.inherited_iterations, 0))
+    # the seed's trained weights stay (they start the screens of a resumed search); nothing else
+    assert [p.relative_to(study).as_posix() for p in study.glob("trials/*/*.pt")] == ["trials/0/rung1-seed0.pt"]
+
+
+def test_the_best_third_train_from_scratch_and_carry_the_front(screen_study):
+    study, summary = screen_study
+    plan = check_promotion_plan(study)  # best ceil(n / eta) by NDS + the reference points
+    refs = {t.number for t in trials(study) if t.user_attrs.get("reference")}
+    assert refs == {0, 1, 2} and refs <= plan[1]["trained"] < plan[0]["trained"]
+    assert len(plan[1]["trained"] - refs) <= math.ceil(BUDGET / 3)
+    evals = evaluations(study)
+    for n in plan[1]["trained"]:
+        assert (evals[(n, 1, 0)]["iterations"], evals[(n, 1, 0)]["job_iterations"]) == (90, 90)
+    assert summary.knee is not None and summary.knee["runs"] == 2 and (summary.knee["number"], 1, 1) in evals
+    assert summary.front_size >= 1 and summary.knee["number"] in plan[1]["trained"]
+
+
+def test_a_resumed_screening_search_trains_nothing_again(screen_study, fidelity_file):
+    study, _ = screen_study
+    before = evaluations(study)
+    again = search(study, budget=BUDGET, fidelity=fidelity_file)
+    assert evaluations(study) == before and again.done == BUDGET
+
+
+def test_a_seed_that_fails_leaves_every_screen_from_scratch(tmp_path_factory, fidelity_file):
+    study, summary = screened_study(tmp_path_factory, fidelity_file, FakeEvaluator(fail_numbers=frozenset({0})))
+    evals, fake = evaluations(study), FakeEvaluator()
+    assert evals[(0, 1, 0)]["status"] == "failed" and summary.done == BUDGET
+    screens = {n: rec for (n, r, s), rec in evals.items() if r == 0 and rec["status"] == "ok"}
+    assert len(screens) == BUDGET - 1
+    for n, rec in screens.items():
+        assert rec["psnr"] == pytest.approx(fake.psnr(spec_of(study, n), 5, 0))
+    assert not list(study.glob("trials/*/*.pt"))
+
+
+def test_two_slots_confirm_the_knee_and_its_runner_up_together(tmp_path, fidelity_file):
+    from roadmap.search.scheduler import MAX_CONFIRMATIONS
+
+    study = tmp_path / "s"
+    summary = search(study, budget=BUDGET, fidelity=fidelity_file, concurrency=2)
+    evals = evaluations(study)
+    replicated = {n for (n, r, s) in evals if s == 1} - {0}
+    assert summary.knee["number"] in replicated and summary.knee["runs"] == 2
+    assert 2 <= len(replicated) <= MAX_CONFIRMATIONS
+    assert all((n, 1, 0) in evals for n in replicated)
