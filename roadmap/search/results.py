@@ -138,9 +138,9 @@ def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
 
 def load_candidates(study: Any) -> list[Candidate]:
     """Every trial of ``study`` as a `Candidate` with its evaluations, by trial number."""
-    from roadmap.search.study import INTERRUPTED_PREFIX, read_evaluations
+    from roadmap.search.study import INTERRUPTED_PREFIX, read_evaluations, read_latencies
 
-    evaluations = read_evaluations(study)
+    evaluations, latencies = read_evaluations(study), read_latencies(study)
     notes = study.user_attrs
     out = []
     for t in study.get_trials(deepcopy=False):
@@ -156,7 +156,8 @@ def load_candidates(study: Any) -> list[Candidate]:
             evals = [Evaluation(0, 0, str(metrics.get("status", "ok")), finite_or_none(t.values[0]),
                                 finite_or_none(metrics.get("ssim")), reason=metrics.get("reason"))]
         out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
-                             attrs.get("spec_yaml"), dict(attrs.get("metrics") or {}), evals, reason))
+                             attrs.get("spec_yaml"), {**(attrs.get("metrics") or {}), **latencies.get(t.number, {})},
+                             evals, reason))
     return sorted(out, key=lambda c: c.number)
 
 

@@ -67,6 +67,7 @@ MAXIMIZE = (True, False, False)
 DIRECTIONS = tuple("maximize" if m else "minimize" for m in MAXIMIZE)
 EVAL_PREFIX = "eval:"
 INTERRUPTED_PREFIX = "interrupted:"
+LATENCY_PREFIX = "latency:"
 
 # Settings that define what a study measures: resuming with another value is refused.
 # (budget, concurrency, address, resources and --quiet may change between runs.)
@@ -274,6 +275,18 @@ class StudyStore:
     def evaluations(self) -> dict[tuple[int, int, int], dict]:
         return read_evaluations(self.study)
 
+    def record_latency(self, number: int, figures: dict) -> None:
+        """The latency trial ``number`` keeps after it was timed again (study attribute, and
+        ``latency_remeasured`` in ``trials/<n>/metrics.json``); it replaces the first one."""
+        self.study.set_user_attr(f"{LATENCY_PREFIX}{number}", figures)
+        path = trial_dir(self.directory, number) / "metrics.json"
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            data = {}
+        if isinstance(data, dict):
+            write_json_atomic(path, {**data, "latency_remeasured": figures})
+
     def weights_path(self, number: int, rung: int, random_seed: int) -> Path:
         return trial_dir(self.directory, number) / f"rung{rung}-seed{random_seed}.pt"
 
@@ -291,6 +304,12 @@ class StudyStore:
             self.storage.engine.dispose()
         except Exception:  # noqa: BLE001 - tidiness only; the data is safe either way
             pass
+
+
+def read_latencies(study: Any) -> dict[int, dict]:
+    """Trial number -> the latency figures it keeps after a second measurement."""
+    return {int(key[len(LATENCY_PREFIX):]): value for key, value in study.user_attrs.items()
+            if key.startswith(LATENCY_PREFIX) and isinstance(value, dict)}
 
 
 def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,8 @@ class FakeEvaluator:
     ``fail_numbers``: trials whose training raises; ``fail_psnr_below``: report ``diverged``
     below this PSNR; ``noise_db``: spread of the PSNR between random seeds;
     ``inherited_iterations``: the head start, in training steps, that a screen's inherited
-    weights are worth (a screen without them starts from scratch)."""
+    weights are worth (a screen without them starts from scratch); ``unsteady_first``: the
+    first time a spec is timed, its latency reads 30 % high with a CV of 20 % (a busy machine)."""
 
     train_seconds: float = 0.0
     measure_seconds: float = 0.0
@@ -60,6 +61,8 @@ class FakeEvaluator:
     fail_psnr_below: float | None = None
     noise_db: float = 0.05
     inherited_iterations: int = 60
+    unsteady_first: bool = False
+    timed: dict = field(default_factory=dict, compare=False, repr=False)  # spec YAML -> times timed
 
     def check(self, spec: Any) -> dict:
         compute, memory, _ = _cost(spec)
@@ -71,6 +74,11 @@ class FakeEvaluator:
             time.sleep(self.measure_seconds)
         compute, memory, _ = _cost(spec)
         static = self.check(spec)
+        key = spec.to_yaml()
+        self.timed[key] = self.timed.get(key, 0) + 1
+        if self.unsteady_first and self.timed[key] == 1:
+            return {"latency_ms": 1.3 * (5.0 + compute / 200.0), "latency_cv": 0.2,
+                    "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
         return {"latency_ms": 5.0 + compute / 200.0, "latency_cv": 0.01,
                 "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
 

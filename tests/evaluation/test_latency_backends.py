@@ -158,6 +158,26 @@ def test_search_failing_command_is_a_failed_trial_and_the_study_goes_on(tmp_path
     assert stored["latency_backend"] == "command" and stored["latency_command"] == command
 
 
+def test_search_on_onnxruntime_runs_and_resumes(tmp_path, capsys):
+    from roadmap.search.study import open_study, read_settings
+
+    study = tmp_path / "study"
+    args = ["search", "--study", str(study), "--backend", "local", "--fidelity", "smoke", "--quiet",
+            "--latency-backend", "onnxruntime"]
+    assert main([*args, "--budget", "2"]) == 0
+    def complete():
+        return [t for t in open_study(study).get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+
+    first = {t.number: t.user_attrs["metrics"]["latency_ms"] for t in complete()}
+    assert len(first) == 2
+    assert main([*args, "--budget", "3"]) == 0, capsys.readouterr().err  # the same command, a larger budget
+    trials = complete()
+    assert len(trials) == 3
+    assert {t.number: t.user_attrs["metrics"]["latency_ms"] for t in trials[:2]} == first  # kept, not re-measured
+    assert all(t.user_attrs["metrics"]["latency_ms"] > 0 for t in trials)
+    assert read_settings(study)["latency_backend"] == "onnxruntime"
+
+
 def test_search_resume_with_another_backend_is_refused(tmp_path, capsys):
     from roadmap.search import resolve_settings, run_search
     from roadmap.search.testing import FakeEvaluator

@@ -153,7 +153,8 @@ def counted(study_dir: Path) -> int:
 
 def finished_records(study_dir: Path) -> dict:
     """number -> (state, values, metrics attr, metrics.json without its evaluations) of the
-    counted trials; evaluations are compared separately (a later rung adds to metrics.json)."""
+    counted trials; evaluations are compared separately (a later rung adds to metrics.json, and
+    so does a second latency measurement of a trial timed on a busy machine)."""
     from optuna.trial import TrialState
 
     out = {}
@@ -161,6 +162,7 @@ def finished_records(study_dir: Path) -> dict:
         if t.state in (TrialState.COMPLETE, TrialState.FAIL):
             metrics = json.loads((study_dir / "trials" / str(t.number) / "metrics.json").read_text())
             metrics.pop("evaluations", None)
+            metrics.pop("latency_remeasured", None)
             out[t.number] = (t.state.name, t.values, json.dumps(t.user_attrs.get("metrics"), sort_keys=True),
                              json.dumps(metrics, sort_keys=True))
     return out

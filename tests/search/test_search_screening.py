@@ -93,3 +93,21 @@ def test_two_slots_confirm_the_knee_and_its_runner_up_together(tmp_path, fidelit
     assert summary.knee["number"] in replicated and summary.knee["runs"] == 2
     assert 2 <= len(replicated) <= MAX_CONFIRMATIONS
     assert all((n, 1, 0) in evals for n in replicated)
+
+
+def test_latencies_timed_on_a_busy_machine_are_timed_again_when_it_is_idle(tmp_path, fidelity_file):
+    from roadmap.search.results import load_candidates
+    from roadmap.search.study import open_study
+
+    study = tmp_path / "s"
+    fake = FakeEvaluator(unsteady_first=True)
+    summary = search(study, fake, budget=BUDGET, fidelity=fidelity_file)
+    steady = FakeEvaluator()
+    candidates = [c for c in load_candidates(open_study(study)) if c.state == "COMPLETE"]
+    assert len(candidates) == BUDGET
+    for c in candidates:  # each timed twice, the steadier figure kept, the first one on record
+        assert c.metrics["latency_measurements"] == 2 and c.metrics["latency_cv"] == 0.01
+        assert c.metrics["latency_ms"] == pytest.approx(steady.measure(load_spec(c.spec_yaml), "cpu")["latency_ms"])
+        assert c.metrics["latency_first"]["latency_cv"] == 0.2
+    assert all(n == 2 for n in fake.timed.values())  # once again only
+    assert summary.knee is not None
