@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, NamedTuple
 
 from roadmap.addresses import parse_stage
@@ -180,6 +181,9 @@ def plot_pareto_3d(info: ParetoPlotInfo):
             "yaxis": {"title": {"text": "measured memory (MB)"}},
             "zaxis": {"title": {"text": "PSNR (dB)"}},
             "domain": {"x": [0.0, 1.0], "y": [0.0, 0.9]}, "aspectmode": "cube",
+            # further out and lower than plotly's default eye (1.25, 1.25, 1.25): the whole
+            # cube, tick labels and axis titles included, fits the scene's box
+            "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 0.95}},
         },
         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"},
         height=680, margin={"l": 10, "r": 10, "t": 90, "b": 10},
@@ -195,6 +199,17 @@ def _psnr_error_bars(bands: list[float | None]) -> dict[str, Any]:
     """Plotly ``error_y`` of the PSNR noise bands (hidden when the study has no noise estimate)."""
     return {"type": "data", "array": [b or 0.0 for b in bands], "visible": any(b for b in bands),
             "thickness": 1, "width": 3}
+
+
+def _label_sides(xs: list[float], all_xs: list[float]) -> list[str]:
+    """A label to the right of its marker, or to the left in the right quarter of the axis
+    (where it would run off the plot)."""
+    finite = [x for x in all_xs if x is not None and math.isfinite(x)]
+    if not finite:
+        return ["middle right"] * len(xs)
+    lo, hi = min(finite), max(finite)
+    edge = hi - 0.25 * (hi - lo)
+    return ["middle left" if x is not None and hi > lo and x > edge else "middle right" for x in xs]
 
 
 def plot_pareto_2d(info: ParetoPlotInfo):
@@ -215,7 +230,8 @@ def plot_pareto_2d(info: ParetoPlotInfo):
                 go.Scatter(
                     x=pts[xk], y=pts[yk], name=name, legendgroup=name, showlegend=col == 1,
                     mode="markers+text" if is_ref else "markers",
-                    text=pts["reference"] if is_ref else None, textposition="middle right",
+                    text=pts["reference"] if is_ref else None,
+                    textposition=_label_sides(pts[xk], getattr(info, xk)) if is_ref else None,
                     marker=marker, hovertext=pts["hover"], hoverinfo="text",
                     error_y=_psnr_error_bars(pts["psnr_band"]) if yk == "psnr" else None,
                 ),
