@@ -19,7 +19,14 @@ from blocks.sampling import (
     StridedConvDown,
     TransposedConvUp,
 )
-from blocks.fusion import AddFusion, ConcatFusion, NoFusion, ProjectAddFusion
+from blocks.fusion import (
+    AddFusion,
+    ConcatFusion,
+    DenseAddFusion,
+    DenseConcatFusion,
+    NoFusion,
+    ProjectAddFusion,
+)
 from blocks.unetmm import GRN, IEMHead, MSIAM, ConvNeXtV2Block, resize_levels
 from blocks.reparam import ERB, RRRB, SeparableRRRB, fold_reparam, fold_rrrb, has_reparam
 
@@ -30,7 +37,7 @@ __all__ = [
     "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct",
     "StridedConvDown", "SeparableStridedDown", "PoolConvDown", "PixelUnshuffleDown",
     "PixelShuffleUp", "TransposedConvUp", "ConvInterpUp",
-    "AddFusion", "ConcatFusion", "ProjectAddFusion", "NoFusion",
+    "AddFusion", "ConcatFusion", "ProjectAddFusion", "NoFusion", "DenseConcatFusion", "DenseAddFusion",
     "GRN", "ConvNeXtV2Block", "MSIAM", "IEMHead", "resize_levels",
     "RRRB", "SeparableRRRB", "ERB", "fold_rrrb", "fold_reparam", "has_reparam",
 ]

@@ -1,7 +1,8 @@
 """Skip fusions: merge the up-sampled decoder map ``x`` with the kept encoder map ``skip``.
 
 All take ``forward(x, skip)`` with ``x: (B, Cdec, H, W)``, ``skip: (B, Cskip, H, W)`` and
-return ``(B, Cdec, H, W)``.
+return ``(B, Cdec, H, W)``; the dense fusions of UNet++ take ``forward(x, skips)``, a list of
+the level's earlier nodes.
 """
 from __future__ import annotations
 
@@ -45,4 +46,30 @@ class NoFusion(nn.Module):
     """No skip connection at this level: returns ``x`` unchanged."""
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+
+class DenseConcatFusion(nn.Module):
+    """UNet++'s dense skip: concatenate ``x`` with every earlier node of its level, then a 1x1 conv
+    to ``Cdec`` (the classic U-Net's concat fusion, generalised to several skips).
+
+    ``forward(x, skips)``: ``x: (B, Cdec, H, W)``, ``skips``: the level's earlier nodes, each
+    ``(B, C_k, H, W)`` with ``C_k = skip_chs[k]`` -> ``(B, Cdec, H, W)``.
+    """
+
+    def __init__(self, dec_ch: int, skip_chs: list[int]):
+        super().__init__()
+        self.conv = nn.Conv2d(dec_ch + sum(skip_chs), dec_ch, 1)
+
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(torch.cat((x, *skips), dim=1))
+
+
+class DenseAddFusion(nn.Module):
+    """UNet++'s dense skip with additive fusion: ``x + sum(skips)`` (every map has ``Cdec``
+    channels): ``(B, Cdec, H, W)`` and a list of ``(B, Cdec, H, W)`` -> ``(B, Cdec, H, W)``."""
+
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        for skip in skips:
+            x = x + skip
         return x

@@ -10,7 +10,9 @@ An address is ``kind[index]`` or a bare ``kind``. Two vocabularies share that gr
 - **stage addresses**, the parts of a built network the analysis reports MACs for (its
   submodules ``UNet.encoder.2``, ``UNet.stem``, ...): ``encoder[i]``, ``down[i]``,
   ``middle[j]``, ``up[i]``, ``skips[i]``, ``decoder[i]``, ``iem[i]``, ``stem``, ``head``,
-  ``msiam``.
+  ``msiam``. In a UNet++ (``UNetPlusPlus``) every node ``x[i, j]`` has its own
+  ``up.i.j``, ``skips.i.j`` and ``decoder.i.j``, which count to ``up[i]``, ``skips[i]`` and
+  ``decoder[i]``; its heads ``head.j`` count to ``head``.
 
 This module imports neither torch nor the spec: it only reads ``spec.levels`` and
 ``spec.middle``.
@@ -47,6 +49,8 @@ ACCEPTED_FORMS = "encoder[1], middle[0], decoder[2], down[0], up[1], skips[0], l
 # The grammar. A negative index parses (the transforms then say it does not exist).
 _FORM = re.compile(r"([a-z]+)(?:\[(-?\d+)\])?")
 _MODULE = re.compile(r"UNet\.([a-z]+)(?:\.(\d+))?")
+# UNet++: the modules of node x[i, j] (``up.i.j``, ...) and its heads (``head.j``)
+_NESTED_MODULE = re.compile(r"UNetPlusPlus\.(?:(up|skips|decoder)\.(\d+)\.\d+|(head)\.\d+|([a-z]+)(?:\.(\d+))?)")
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,17 @@ def parse_stage(text: Any) -> Address | None:
 
 def stage_of_module(name: str) -> str | None:
     """The stage address of a top-level submodule name: ``UNet.encoder.2`` -> ``encoder[2]``,
-    ``UNet.stem`` -> ``stem``; deeper names (``UNet.encoder.2.0.conv1``) and others -> None."""
+    ``UNet.stem`` -> ``stem``; deeper names (``UNet.encoder.2.0.conv1``) and others -> None.
+    A UNet++ node's modules give their level's stage (``UNetPlusPlus.decoder.1.2`` ->
+    ``decoder[1]``; several modules then share one address), its heads ``head``."""
     m = _MODULE.fullmatch(name)
-    if m is None:
-        return None
-    address = Address(m.group(1), None if m.group(2) is None else int(m.group(2)))
+    if m is not None:
+        kind, index = m.group(1), m.group(2)
+    else:
+        m = _NESTED_MODULE.fullmatch(name)
+        if m is None:
+            return None
+        kind = m.group(1) or m.group(3) or m.group(4)
+        index = m.group(2) if m.group(1) else m.group(5)
+    address = Address(kind, None if index is None else int(index))
     return str(address) if _in_vocabulary(address, STAGE_INDEXED, STAGE_BARE) else None

@@ -90,7 +90,7 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 
 
 def _padded(spec: UNetSpec, hw: tuple[int, int]) -> tuple[int, int]:
-    m = 2 ** spec.levels
+    m = 2 ** spec.built_levels
     return tuple(-(-s // m) * m for s in hw)  # type: ignore[return-value]
 
 
@@ -108,8 +108,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dic
     for fqn, ops in counts.items():
         macs = sum(ops.values()) // 2
         address = stage_of_module(fqn)
-        if address is not None:
-            stages[address] = macs
+        if address is not None:  # a UNet++ level's nodes share their stage's address
+            stages[address] = stages.get(address, 0) + macs
         name = fqn.split(".", 1)[1] if "." in fqn else ""
         if name in leaves:
             layers[name] = macs
@@ -199,6 +199,8 @@ def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int
 
 def skip_memory_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[str, int]]:
     """Elements kept for skip connections after each step of the forward pass (UNet-- M_sc)."""
+    if spec.nested is not None:
+        return _nested_timeline(spec, input_hw)
     h, w = _padded(spec, input_hw)
     area = [(h >> i) * (w >> i) for i in range(spec.levels + 1)]
     used = [s.type != "none" for s in spec.skips]
@@ -219,6 +221,31 @@ def skip_memory_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tupl
         if spec.aggregate and i == last:
             kept = 0
         timeline.append((f"decoder[{i}]", kept))
+    return timeline
+
+
+def _nested_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[str, int]]:
+    """UNet++: elements kept after each node ``x[i, j]`` (in the order the forward pass computes
+    them: anti-diagonal ``i + j = s`` by anti-diagonal, the backbone node first) for a later node
+    of the same level to read. Every node of level ``i`` but the last is read by the level's last
+    node, ``x[i, d - i]``, so it stays alive until that one exists -- which is why UNet++ holds
+    more than a U-Net of the same widths."""
+    h, w = _padded(spec, input_hw)
+    d = spec.built_levels
+
+    def size(i: int, j: int) -> int:
+        width = spec.encoder[i].width if j == 0 else spec.decoder[i].width
+        return width * (h >> i) * (w >> i)
+
+    kept, timeline = 0, [("stem", 0)]
+    for s in range(d + 1):
+        for i in reversed(range(s + 1)):
+            j = s - i
+            if j < d - i:  # the level's last node will read it
+                kept += size(i, j)
+            elif j > 0:  # the level's last node: the nodes before it are free now
+                kept -= sum(size(i, k) for k in range(j))
+            timeline.append((f"x[{i},{j}]", kept))
     return timeline
 
 
@@ -259,7 +286,7 @@ def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
     timeline = skip_memory_timeline(spec, input_hw)
     notes = []
     if _padded(spec, input_hw) != tuple(input_hw):
-        notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.levels})")
+        notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.built_levels})")
     deployed = None
     if spec_has_reparam(spec):
         folded = analyze(fold_spec(spec), input_hw)

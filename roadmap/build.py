@@ -25,6 +25,8 @@ from roadmap.spec import (
     UNetSpec,
     aggregate_channels,
     aggregate_layout,
+    head_depths,
+    nested_nodes,
     stage_attention,
     stage_conv,
     validate,
@@ -178,8 +180,107 @@ class UNet(nn.Module):
         return x[..., :h, :w] if pad_h or pad_w else x
 
 
-def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet:
-    """Build the network a spec (or a seed name / spec file) describes.
+class UNetPlusPlus(nn.Module):
+    """UNet++ (Zhou et al., arXiv 1807.10165 / 1912.05074) assembled from a spec with ``nested``:
+    ``(B, Cin, H, W) -> (B, Cout, H, W)``.
+
+    Nodes (``d = spec.built_levels``): ``x[0, 0] = encoder[0](stem(x))``, ``x[i, 0] =
+    encoder[i](down[i-1](x[i-1, 0]))`` (``middle`` at level ``L``), and for ``j >= 1``,
+    ``i + j <= d``: ``x[i, j] = decoder.i.j(skips.i.j(up.i.j(x[i+1, j-1]), [x[i, 0..j-1]]))``,
+    each node with its own modules. ``forward`` returns ``head.d(x[0, d])`` (+ the input with
+    ``global_residual``); ``forward_heads`` every head's output, ``{j: (B, Cout, H, W)}`` -- one
+    per ``x[0, j]`` with deep supervision. Module names do not depend on ``d``: the network of a
+    pruned spec is a sub-network of the whole one, weights included (``load_state_dict`` of the
+    whole network's tensors whose names it has). Differs from the reference code in the blocks
+    the spec chooses (no BatchNorm in ``conv_relu``) and in the 1x1 conv of a ``concat`` fusion
+    (the reference feeds the concatenation to the node's first 3x3 conv).
+    """
+
+    def __init__(self, spec: UNetSpec):
+        super().__init__()
+        validate(spec)
+        self.levels, self.depth = spec.levels, spec.built_levels
+        self.global_residual = spec.global_residual
+        self.stem = blocks.ConvAct(spec.in_channels, spec.encoder[0].width,
+                                   {"kind": "vanilla", "kernel": spec.stem.kernel}, act=spec.stem.act)
+        self.encoder, self.down = nn.ModuleList(), nn.ModuleList()
+        for i in range(min(self.depth + 1, self.levels)):  # the backbone down to x[d, 0]
+            width = spec.encoder[i].width if i == 0 else spec.down_out_width(i - 1)
+            if i > 0:
+                self.down.append(build_down(spec.down[i - 1], spec.encoder[i - 1].width, width))
+            self.encoder.append(build_stage(spec.encoder[i], width))
+        self.middle = nn.Sequential()
+        if self.depth == self.levels:
+            self.down.append(build_down(spec.down[-1], spec.encoder[-1].width, spec.down_out_width(self.levels - 1)))
+            width = spec.down_out_width(self.levels - 1)
+            for j, stage in enumerate(spec.middle):
+                self.middle.add_module(str(j), build_stage(stage, width))
+                width = stage.width
+        # up.i.j, skips.i.j, decoder.i.j: node x[i, j] (levels the depth leaves out stay empty)
+        self.up = nn.ModuleList(nn.ModuleDict() for _ in range(self.levels))
+        self.skips = nn.ModuleList(nn.ModuleDict() for _ in range(self.levels))
+        self.decoder = nn.ModuleList(nn.ModuleDict() for _ in range(self.levels))
+        for i, j in nested_nodes(spec):
+            self._add_node(spec, i, j)
+        self.head = nn.ModuleDict({str(d): nn.Conv2d(spec.decoder[0].width, spec.out_channels, spec.head.kernel,
+                                                     padding=spec.head.kernel // 2) for d in head_depths(spec)})
+
+    def _add_node(self, spec: UNetSpec, i: int, j: int) -> None:
+        """The modules of node ``x[i, j]``: its up-sampler, its dense fusion and its stage."""
+        width, key = spec.decoder[i].width, str(j)
+        self.up[i][key] = build_up(spec.up[i], spec.up_in_width(i), width)
+        if spec.skips[i].type == "concat":
+            self.skips[i][key] = blocks.DenseConcatFusion(width, [width] * j)  # one width per level
+        else:
+            self.skips[i][key] = blocks.DenseAddFusion()
+        self.decoder[i][key] = build_stage(spec.decoder[i], width)
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        return self._run(inp, (self.depth,))[self.depth]
+
+    def forward_heads(self, inp: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every head's output: ``{j: head.j(x[0, j])}`` (deep supervision; the loss averages them)."""
+        return self._run(inp, tuple(int(d) for d in self.head))
+
+    def _backbone(self, s: int, above: torch.Tensor) -> torch.Tensor:
+        """``x[s, 0]`` from ``x[s-1, 0]`` (``x[0, 0]`` from the stem's output)."""
+        if s == 0:
+            return self.encoder[0](above)
+        x = self.down[s - 1](above)
+        return self.encoder[s](x) if s < self.levels else self.middle(x)
+
+    def _run(self, inp: torch.Tensor, wanted: tuple[int, ...]) -> dict[int, torch.Tensor]:
+        """Compute the nodes anti-diagonal by anti-diagonal (``rows[i]``: level ``i``'s nodes so
+        far); the heads in ``wanted`` as soon as their node exists. A level's nodes are all read
+        by its last node, so they are kept until then -- UNet++'s memory cost -- and dropped as
+        soon as they have been read for the last time (the measured peak follows the analysis)."""
+        h, w = inp.shape[-2:]
+        m = 2 ** self.depth
+        pad_h, pad_w = (m - h % m) % m, (m - w % m) % m
+        padded = F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp
+        rows: list[list[torch.Tensor]] = [[] for _ in range(self.depth + 1)]
+        rows[0].append(self._backbone(0, self.stem(padded)))
+        outputs = {}
+        for s in range(1, self.depth + 1):
+            rows[s].append(self._backbone(s, rows[s - 1][0]))
+            for i in reversed(range(s)):
+                key = str(s - i)
+                up = self.up[i][key](rows[i + 1][-1])  # x[i+1, j-1], just computed
+                node = self.decoder[i][key](self.skips[i][key](up, rows[i]))
+                del up
+                if s == self.depth:  # the level's last node: the level and the one below are spent
+                    rows[i], rows[i + 1] = [], []
+                rows[i].append(node)
+            if s in wanted:
+                out = self.head[str(s)](rows[0][-1])
+                out = out + padded if self.global_residual else out
+                outputs[s] = out[..., :h, :w] if pad_h or pad_w else out
+        return outputs
+
+
+def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet | UNetPlusPlus:
+    """Build the network a spec (or a seed name / spec file) describes: a `UNet`, or a
+    `UNetPlusPlus` for a spec with ``nested``.
 
     >>> import torch
     >>> model = build_model("nafnet", "w16")
@@ -190,7 +291,7 @@ def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet:
         from roadmap.seeds import resolve_spec
 
         spec = resolve_spec(spec, variant)
-    return UNet(spec)
+    return UNetPlusPlus(spec) if spec.nested is not None else UNet(spec)
 
 
 # --------------------------------------------------------------------------- re-parameterisation

@@ -10,7 +10,7 @@ from pathlib import Path
 from roadmap.errors import RoadmapError, SpecError
 from roadmap.spec import UNetSpec, load_spec
 
-DEFAULT_VARIANTS = {"nafnet": "w16", "pmrid": "rgb", "unet": "w16", "gama": "s"}
+DEFAULT_VARIANTS = {"nafnet": "w16", "pmrid": "rgb", "unet": "w16", "gama": "s", "unetpp": "w16"}
 
 
 def _seed_files() -> dict[tuple[str, str], Path]:

@@ -14,6 +14,16 @@ Forward pass a spec describes (``L = len(encoder)`` levels, level ``i`` at ``1/2
 
 With ``aggregate`` set (UNet--), skip i is reduced into one map at ``aggregate.target_level``
 (MSIAM) and rebuilt per decoder level (IEM) instead of being kept.
+
+With ``nested`` set (UNet++), the decoder is a grid of nodes ``x[i, j]`` (level ``i``, ``j``-th
+node of its skip pathway): ``x[i, 0]`` is the backbone (``encoder[i]``; ``x[L, 0]`` the middle)
+and, for ``j >= 1``::
+
+    x[i, j] = decoder[i](skips[i](up[i](x[i+1, j-1]), [x[i, 0], ..., x[i, j-1]]))
+
+each node with its own weights (``decoder[i]``, ``up[i]`` and ``skips[i]`` describe every node
+of level ``i``). The output is ``head(x[0, d])``; nodes with ``i + j > d`` are not built
+(``d = nested.depth``, default ``L``), and with ``deep_supervision`` every ``x[0, j]`` has a head.
 """
 from __future__ import annotations
 
@@ -44,6 +54,7 @@ ATTENTION_BLOCKS = tuple(b for b, t in BLOCK_TYPES.items() if t["attention"] is 
 DOWN_TYPES = ("strided_conv", "separable_strided", "pool_conv", "pixel_unshuffle", "pmrid_block")
 UP_TYPES = ("pixel_shuffle", "transposed_conv", "conv_interp")
 FUSION_TYPES = ("add", "concat", "proj_add", "none")
+NESTED_FUSIONS = ("concat", "add")  # UNet++: the fusions that take every earlier node of a level
 SAMPLERS_WITH_CONV = ("pool_conv", "conv_interp", "pmrid_block")
 AGGREGATE_TYPES = ("msiam",)
 ACTIVATIONS = ("none", "relu", "gelu")
@@ -132,6 +143,21 @@ class AggregateSpec:
 
 
 @dataclass
+class NestedSpec:
+    """UNet++ (Zhou et al. 2018, 2019): nested, densely connected skip pathways.
+
+    ``deep_supervision``: a head on every ``x[0, j]`` (``j = 1..depth``), trained with the loss
+    averaged over them, so that every depth is trained and the network can be pruned at
+    inference; without it only ``x[0, depth]`` has a head. ``depth``: the sub-network UNet++
+    ``L^d`` that is built -- nodes ``x[i, j]`` with ``i + j > depth`` are dropped -- in
+    ``[1, L - 1]``; ``None`` is the whole network (``d = L``).
+    """
+
+    deep_supervision: bool = False
+    depth: int | None = None
+
+
+@dataclass
 class StemSpec:
     """First conv ``in_channels -> encoder[0].width``, optional activation."""
 
@@ -162,6 +188,7 @@ class UNetSpec:
     stem: StemSpec = field(default_factory=StemSpec)
     head: HeadSpec = field(default_factory=HeadSpec)
     aggregate: AggregateSpec | None = None
+    nested: NestedSpec | None = None
     global_residual: bool = True
     provenance: dict = field(default_factory=dict)
 
@@ -193,6 +220,13 @@ class UNetSpec:
             return self.decoder[i + 1].width
         return self.middle[-1].width
 
+    @property
+    def built_levels(self) -> int:
+        """The down-samplings the built network does: ``levels``, or a pruned UNet++'s depth."""
+        if self.nested is not None and self.nested.depth is not None:
+            return self.nested.depth
+        return self.levels
+
 
 # --------------------------------------------------------------------------- (de)serialising
 
@@ -223,6 +257,7 @@ _NESTED = {
     (UNetSpec, "stem"): StemSpec,
     (UNetSpec, "head"): HeadSpec,
     (UNetSpec, "aggregate"): AggregateSpec,
+    (UNetSpec, "nested"): NestedSpec,
 }
 _LISTS = {"encoder": StageSpec, "middle": StageSpec, "decoder": StageSpec,
           "down": SamplerSpec, "up": SamplerSpec, "skips": FusionSpec}
@@ -488,6 +523,48 @@ def _check_aggregate(spec: UNetSpec) -> None:
                   f"{t} is impossible: the {total}-channel aggregate cannot be resized to level {level}")
 
 
+def nested_nodes(spec: UNetSpec) -> list[tuple[int, int]]:
+    """The decoder nodes ``(i, j)``, ``j >= 1``, a UNet++ spec builds, in the order the forward
+    pass computes them: anti-diagonal ``s = i + j`` by anti-diagonal, the deepest node first
+    (empty for a plain U-Net)."""
+    if spec.nested is None:
+        return []
+    d = spec.built_levels
+    return [(i, s - i) for s in range(1, d + 1) for i in reversed(range(s))]
+
+
+def head_depths(spec: UNetSpec) -> list[int]:
+    """The depths ``d`` whose node ``x[0, d]`` has a head: ``1..depth`` for a deep-supervised
+    UNet++, its own depth otherwise (a plain U-Net: its levels)."""
+    if spec.nested is not None and spec.nested.deep_supervision:
+        return list(range(1, spec.built_levels + 1))
+    return [spec.built_levels]
+
+
+def deep_supervised(spec: UNetSpec) -> bool:
+    """Whether ``spec`` is a UNet++ trained with deep supervision (one training scores every depth)."""
+    nested = getattr(spec, "nested", None)
+    return nested is not None and nested.deep_supervision is True
+
+
+def _check_nested(spec: UNetSpec) -> None:
+    """UNet++: one width per level, dense fusions (concat or add), no aggregate."""
+    nested, L = spec.nested, spec.levels
+    _bool("nested.deep_supervision", nested.deep_supervision)
+    depth = nested.depth
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth < L):
+        _fail("nested.depth", f"must be an integer in [1, {L - 1}] (leave it out for all {L} levels), got {depth!r}")
+    if spec.aggregate is not None:
+        _fail("aggregate", "a UNet++ (nested) decoder keeps every node of its skip pathways; it cannot aggregate them")
+    for i in range(L):
+        if spec.decoder[i].width != spec.encoder[i].width:
+            _fail(f"decoder[{i}].width", f"a UNet++ (nested) level has one width: encoder[{i}] has "
+                                         f"{spec.encoder[i].width}, got {spec.decoder[i].width}")
+        if spec.skips[i].type not in NESTED_FUSIONS:
+            _fail(f"skips[{i}].type", f"a UNet++ (nested) node fuses its level's earlier nodes with "
+                                      f"{' or '.join(NESTED_FUSIONS)}, got {spec.skips[i].type!r}")
+
+
 def validate(spec: UNetSpec) -> None:
     """Check every field of ``spec``; raise :class:`SpecError` naming the first bad one."""
     if not isinstance(spec.name, str) or not spec.name:
@@ -530,8 +607,10 @@ def validate(spec: UNetSpec) -> None:
         elif fusion.conv is not None:
             _fail(f"skips[{i}].conv", f"{fusion.type} takes no conv")
         _check_stage(f"decoder[{i}]", dec, dec.width)
-    if spec.aggregate is not None:
+    if spec.aggregate is not None and spec.nested is None:
         _check_aggregate(spec)
+    if spec.nested is not None:
+        _check_nested(spec)
     if not isinstance(spec.provenance, dict):
         _fail("provenance", "must be a mapping")
     steps = spec.provenance.get("steps", [])

@@ -45,6 +45,7 @@ def format_result(name: str, r: dict) -> str:
         f"  status            {r['status']}" + (f" -- {r['reason']}" if r.get("reason") else ""),
         f"  PSNR              {num('psnr', '.2f', ' dB')}  (noisy input {num('noisy_psnr', '.2f', ' dB')}, gain {gain})",
         f"  SSIM              {num('ssim', '.4f')}",
+        *_depth_lines(r),
         f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}"
         + (f" over {r['latency_rounds']} rounds ({r['latency_backend']})" if r.get("latency_rounds") else ""),
         f"  peak memory       measured {mib(r['peak_memory_measured_bytes']) if r.get('peak_memory_measured_bytes') else 'n/a'}, "
@@ -55,6 +56,15 @@ def format_result(name: str, r: dict) -> str:
         f"  training time     {num('train_seconds', '.1f', ' s')}",
     ]
     return "\n".join(lines)
+
+
+def _depth_lines(r: dict) -> list[str]:
+    """A deep-supervised UNet++: the PSNR of every depth its one training scored."""
+    by_depth = r.get("psnr_by_depth")
+    if not by_depth:
+        return []
+    shown = ", ".join(f"{d}: {'n/a' if v is None else f'{v:.2f}'}" for d, v in sorted(by_depth.items()))
+    return [f"  PSNR by depth     {shown} dB  (one training; prune to a depth without retraining)"]
 
 
 def run(args) -> int:

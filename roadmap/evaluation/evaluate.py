@@ -28,16 +28,17 @@ from roadmap.evaluation.data import DEFAULT_SIGMA, DenoiseData, load_data
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity
 from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, measure_with
 from roadmap.evaluation.memory import measure_peak_memory
-from roadmap.evaluation.quality import evaluate_quality
+from roadmap.evaluation.quality import evaluate_heads, evaluate_quality
 from roadmap.evaluation.threads import torch_threads
 from roadmap.evaluation.training import ProgressFn, train
+from roadmap.spec import deep_supervised
 
 LATENCY_HW = (256, 256)
 RESULT_KEYS = (
     "psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "latency_rounds", "latency_backend",
     "peak_memory_measured_bytes",
     "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "loss_curve", "status", "fidelity",
-    "device",
+    "device", "psnr_by_depth", "ssim_by_depth",
 )
 
 
@@ -109,6 +110,11 @@ def evaluate_spec(
     failing latency command fails the trial. Latency, memory, ``params`` and ``macs`` are the
     deployed network's: RRRBs (``reparam``) train multi-branch and are measured folded.
 
+    A deep-supervised UNet++ (``nested.deep_supervision``) trains with the loss averaged over
+    its heads, and one training scores every depth: ``psnr_by_depth`` / ``ssim_by_depth`` are
+    ``{depth: value}`` for each head (``None`` where its output is not finite; both ``None`` for
+    other networks), and ``psnr`` / ``ssim`` are those of the spec's own depth.
+
     ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
     ``ssim`` are ``None``) or ``failed`` (any other exception, e.g. a spec that
     does not build); both carry a one-line ``reason``. Raises `RoadmapError`
@@ -137,6 +143,8 @@ def evaluate_spec(
                 result.update(_measure(_deployed(model), (1, in_channels, *latency_hw), device, fid.threads,
                                        latency_repeats, latency))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
+            if result["status"] == "ok" and deep_supervised(spec):
+                _score_depths(model, dataset, fid, device, result)
             if save_weights is not None and result["status"] == "ok":
                 trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
                 save_weights_file(save_weights, model, spec, inherited + trained, result["psnr"])
@@ -267,6 +275,15 @@ def _train_and_score(model, data, fid, rungs, device, seed, progress, result) ->
         result.update(status="diverged", reason="the trained model's output is not finite")
         return
     result.update(psnr=scores["psnr"], ssim=scores["ssim"], noisy_psnr=scores["noisy_psnr"])
+
+
+def _score_depths(model, data, fid, device, result) -> None:
+    """``psnr_by_depth`` / ``ssim_by_depth`` of a deep-supervised UNet++ (every head, one pass);
+    its own depth's figures are ``psnr`` / ``ssim`` already."""
+    with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
+        scores = evaluate_heads(model, data.val_noisy.to(device), data.val_clean.to(device))
+    for key in ("psnr", "ssim"):
+        result[f"{key}_by_depth"] = {d: s[key] if math.isfinite(s[key]) else None for d, s in scores.items()}
 
 
 # ---------------------------------------------------------------- weights files

@@ -73,6 +73,18 @@ def ssim(
     return float(s.flatten(1).mean(dim=1).mean())
 
 
+def _score(out: torch.Tensor, clean: torch.Tensor, y_channel: bool = False) -> dict[str, float]:
+    """``psnr`` and ``ssim`` of the outputs ``out`` clamped to [0, 1] (nan when not finite)."""
+    out = out.float()
+    if not torch.isfinite(out).all():
+        return {"psnr": float("nan"), "ssim": float("nan")}
+    out = out.clamp(0.0, 1.0)
+    result = {"psnr": psnr(out, clean), "ssim": ssim(out, clean)}
+    if y_channel:
+        result.update(psnr_y=psnr(rgb_to_y(out), rgb_to_y(clean)), ssim_y=ssim(rgb_to_y(out), rgb_to_y(clean)))
+    return result
+
+
 @torch.inference_mode()
 def evaluate_quality(
     model: torch.nn.Module,
@@ -90,14 +102,23 @@ def evaluate_quality(
     """
     model.eval()
     outs = [model(noisy[i : i + batch]) for i in range(0, noisy.shape[0], batch)]
-    out = torch.cat(outs).float()
-    result = {"noisy_psnr": psnr(noisy.clamp(0, 1), clean)}
-    if not torch.isfinite(out).all():
-        result.update(psnr=float("nan"), ssim=float("nan"))
-        return result
-    out = out.clamp(0.0, 1.0)
-    result.update(psnr=psnr(out, clean), ssim=ssim(out, clean))
-    if y_channel:
-        result.update(psnr_y=psnr(rgb_to_y(out), rgb_to_y(clean)), ssim_y=ssim(rgb_to_y(out), rgb_to_y(clean)))
-    return result
+    return {"noisy_psnr": psnr(noisy.clamp(0, 1), clean), **_score(torch.cat(outs), clean, y_channel)}
 
+
+@torch.inference_mode()
+def evaluate_heads(
+    model: torch.nn.Module,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    batch: int = 4,
+) -> dict[int, dict[str, float]]:
+    """Score every head of a deep-supervised UNet++ (``model.forward_heads``) on the validation
+    crops in one pass: ``{depth: {"psnr", "ssim"}}``, each as :func:`evaluate_quality` scores
+    the network's one output (clamped to [0, 1]; nan where not finite). Head ``d`` is what the
+    network pruned to depth ``d`` outputs, so one trained network scores every depth."""
+    model.eval()
+    parts: dict[int, list[torch.Tensor]] = {}
+    for i in range(0, noisy.shape[0], batch):
+        for depth, out in model.forward_heads(noisy[i : i + batch]).items():
+            parts.setdefault(depth, []).append(out)
+    return {depth: _score(torch.cat(outs), clean) for depth, outs in sorted(parts.items())}

@@ -122,6 +122,19 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSS_FUNCTIONS = {"psnr": psnr_loss, "l1": l1_loss}
 
 
+def model_loss(model: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The training loss of ``model`` on one batch. A deep-supervised network (UNet++: a
+    ``forward_heads`` that returns ``{depth: output}``) is trained with the loss averaged over its
+    heads, so that every depth learns to restore and can be pruned to later; a network with one
+    output (or one head) gets ``loss_fn(model(noisy), clean)``."""
+    heads = getattr(model, "forward_heads", None)
+    if heads is None:
+        return loss_fn(model(noisy), clean)
+    outputs = heads(noisy)
+    return sum(loss_fn(out, clean) for out in outputs.values()) / len(outputs)
+
+
 def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
     """Learning rate of step ``step`` (0-based) of ``total``: cosine from ``lr`` to ``min_lr``."""
     if total <= 1:
@@ -153,7 +166,7 @@ def _step(model, opt, sampler, fidelity: Fidelity, step: int, device: torch.devi
     for group in opt.param_groups:
         group["lr"] = cosine_lr(step, fidelity.iterations, fidelity.lr, fidelity.min_lr)
     noisy, clean = sampler.next_batch()
-    loss = LOSS_FUNCTIONS[fidelity.loss](model(noisy.to(device)), clean.to(device))
+    loss = model_loss(model, noisy.to(device), clean.to(device), LOSS_FUNCTIONS[fidelity.loss])
     value = float(loss.detach())
     if not math.isfinite(value):
         return value

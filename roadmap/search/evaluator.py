@@ -24,7 +24,7 @@ from roadmap.evaluation.fidelity import Fidelity
 
 __all__ = ["TrainJob", "Evaluator", "RoadmapEvaluator", "run_job", "MEASURE_KEYS", "TRAIN_KEYS"]
 
-TRAIN_KEYS = ("psnr", "ssim", "noisy_psnr", "train_seconds", "status", "reason")
+TRAIN_KEYS = ("psnr", "ssim", "noisy_psnr", "train_seconds", "status", "reason", "psnr_by_depth", "ssim_by_depth")
 MEASURE_KEYS = ("latency_ms", "latency_cv", "peak_memory_measured_bytes", "peak_memory_predicted_bytes",
                 "params", "macs")
 
@@ -39,6 +39,10 @@ class TrainJob:
     candidate starts from the trained seed's weights (``inherit_from``, a weights file of the
     spec ``seed_yaml``) carried through its steps and fine-tunes ``fidelity.screen_iterations``
     steps. ``save_weights`` is where the trained weights go.
+
+    ``score_depth`` (deep-supervised UNet++ candidates): ``spec_yaml`` is then the whole network
+    the candidate is cut from, whose one training scores every depth (``psnr_by_depth``); the
+    candidate is its sub-network of this depth, and the search records that head's PSNR.
     """
 
     number: int
@@ -53,6 +57,7 @@ class TrainJob:
     save_weights: str | None = None
     inherit_from: str | None = None
     seed_yaml: str | None = None
+    score_depth: int | None = None
 
     @property
     def iterations(self) -> int:

@@ -23,6 +23,11 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
 
 Everything a phase decides is recomputed from the stored evaluations, so a study killed in
 the middle of a rung resumes with the jobs it had not finished; no finished rung is lost.
+
+Deep-supervised UNet++ candidates that differ only in their depth share one training
+(`roadmap.search.trainings`): before a batch is handed out, a job whose network a sibling
+already trained at the same rung and random seed is recorded from the sibling's scores instead,
+and of two siblings in one batch only the first trains (the other is scored after it).
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory, Proposal
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
 from roadmap.search.settings import SearchSettings
-from roadmap.search.trainings import Trainings
+from roadmap.search.trainings import Trainings, score_at_depth, training_key
 
 __all__ = ["Scheduler", "MAX_CONFIRMATIONS", "REMEASURE_CV"]
 
@@ -111,7 +116,21 @@ class Scheduler:
 
     def next_batch(self) -> list[TrainJob] | None:
         """Up to ``concurrency`` jobs to train side by side; ``None`` when the search is done
-        or stopped."""
+        or stopped. Jobs a sibling's training already scores are recorded on the way."""
+        while True:
+            jobs = self._candidate_jobs()
+            if self.stop_requested:
+                self.abandon(jobs)
+                return None
+            trainable = self._share(jobs)
+            if trainable or not jobs:  # all shared: their records move the phases on, ask again
+                break
+        if trainable:
+            self.batches += 1
+        return trainable or None
+
+    def _candidate_jobs(self) -> list[TrainJob]:
+        """The next jobs of the current phase, at most ``concurrency``."""
         jobs = [] if self.stop_requested else (self._base_jobs() or self._explore_batch())
         if not jobs and not self.stop_requested:
             self._steady_latencies()
@@ -119,12 +138,31 @@ class Scheduler:
         jobs = jobs[: self.concurrency]
         if 0 < len(jobs) < self.concurrency:  # a free slot: the seed's replicate needs nobody
             jobs += [j for j in self._seed_replicate() if j.number not in {x.number for x in jobs}][:1]
-        if self.stop_requested:
-            self.abandon(jobs)
-            return None
-        if jobs:
-            self.batches += 1
-        return jobs or None
+        return jobs
+
+    def _share(self, jobs: list[TrainJob]) -> list[TrainJob]:
+        """The jobs that must train: a job whose network a sibling already trained (same rung and
+        random seed) is recorded now from the sibling's scores; of siblings in ``jobs`` only the
+        first trains, the others wait for its result (see the module docstring)."""
+        done = self.store.evaluations() if any(j.score_depth is not None for j in jobs) else {}
+        trainable, training = [], set()
+        for job in jobs:
+            key = training_key(job)
+            shared = self.trainings.shared_result(job, done) if key is not None else None
+            if shared is not None:
+                self.finished(job, shared)
+            elif key is not None and (key, job.rung, job.random_seed) in training:
+                self._defer(job)
+            else:
+                training.add((key, job.rung, job.random_seed))
+                trainable.append(job)
+        return trainable
+
+    def _defer(self, job: TrainJob) -> None:
+        """A job left for a later batch: a new candidate's first job goes back to the front of the
+        queue; any other job is recomputed from the stored evaluations anyway."""
+        if job.number in self.proposals and job.rung == 0 and job.random_seed == self.settings.random_seed:
+            self.pending.insert(0, self.proposals[job.number])
 
     def _base_jobs(self) -> list[TrainJob]:
         """Screening: the seed's top-rung run (its weights start every screen) and its
@@ -244,11 +282,16 @@ class Scheduler:
         record = {k: result.get(k) for k in TRAIN_KEYS if result.get(k) is not None}
         record.update(iterations=job.iterations, job_iterations=job.job_iterations, job_seconds=seconds,
                       status=result.get("status") or "failed")
-        self.iterations_this_run += job.job_iterations
+        shared = result.get("shared_from")
+        if training_key(job) is not None:  # a UNet++ depth: its head's scores, its network's key
+            record.update(score_at_depth(record, job.score_depth), training=training_key(job), depth=job.score_depth)
+            if shared is not None:
+                record["shared_from"] = shared
+        self.iterations_this_run += 0 if shared is not None else job.job_iterations
         if record["status"] == "ok" and res.finite_or_none(record.get("psnr")) is None:
             record.update(status="failed", reason=record.get("reason") or "no finite PSNR")
         self.store.record(job.number, job.rung, job.random_seed, record)
-        if job.resume_from:  # the previous rung's weights are spent
+        if job.resume_from and shared is None:  # the previous rung's weights are spent
             _remove(job.resume_from)
         first_rung = job.rung == 0 and job.random_seed == self.settings.random_seed
         trial = self.asked.pop(job.number, None) if first_rung else None

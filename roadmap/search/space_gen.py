@@ -77,6 +77,7 @@ def _attention_steps(spec: Any) -> list[dict]:
 
 def _skip_steps(spec: Any) -> list[dict]:
     with_skip = [lv for lv in range(spec.levels) if spec.skips[lv].type != "none"]
+    droppable = [lv for lv in with_skip if _applies(spec, "drop_skips", levels=[lv]) is not None]  # UNet++: none
     steps = []
     ratio_sets = [None] + [[r] * spec.levels for r in (0.125, 0.25)]
     valid = [(t, r) for t in range(spec.levels) for r in ratio_sets
@@ -85,8 +86,8 @@ def _skip_steps(spec: Any) -> list[dict]:
         targets = sorted({t for t, _ in valid})
         ratios = [r for r in ratio_sets if any(v == r for _, v in valid)]
         steps.append(_step("msiam", {"target_level": {"choice": targets}, "ratios": {"choice": ratios}}))
-    if with_skip:
-        steps.append(_step("drop_skips", {"levels": {"subset": with_skip, "min_size": 1}}))
+    if droppable:
+        steps.append(_step("drop_skips", {"levels": {"subset": droppable, "min_size": 1}}))
     return steps
 
 
@@ -105,6 +106,11 @@ def default_space_data(spec: Any, seed_label: str | None = None) -> dict:
     if pdw and pdw[0]:
         steps.append(_step("pdwconv", {"threshold": {"choice": pdw[0]}}))
     steps += _attention_steps(spec) + _skip_steps(spec)
+    # last, so that the other steps apply to the whole network: a deep-supervised UNet++'s
+    # depth at inference (candidates differing only in it share one training)
+    prunes = [d for d in range(1, spec.built_levels) if _applies(spec, "prune", depth=d) is not None]
+    if prunes:
+        steps.append(_step("prune", {"depth": {"choice": prunes}}))
     if not steps:
         raise SpecError(f"{spec.name}: no transform applies to this spec, so there is nothing to search")
     return {"version": 1, "seed": seed_label,

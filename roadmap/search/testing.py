@@ -2,7 +2,9 @@
 
 Pass ``FakeEvaluator(...)`` to :func:`roadmap.search.run_search`. Its figures are a smooth
 function of the spec (portions, widths, skips, depth) and of the training steps, so samplers
-and promotions have something to learn, but nothing is trained or timed.
+and promotions have something to learn, but nothing is trained or timed. Like the real
+evaluator, a deep-supervised UNet++ reports ``psnr_by_depth`` / ``ssim_by_depth``: the fake PSNR
+of the network pruned to each depth.
 """
 from __future__ import annotations
 
@@ -16,11 +18,22 @@ from typing import Any
 __all__ = ["FakeEvaluator"]
 
 
+def _stages(spec: Any) -> list[tuple[Any, int]]:
+    """(stage, down-scaling) of every stage the network runs: a UNet++ runs ``decoder[i]`` once
+    per node of level ``i`` and, pruned, only the levels its depth keeps."""
+    if spec.nested is None:
+        stages = [(s, 2**i) for i, s in enumerate(spec.encoder)] + [(s, 2**i) for i, s in enumerate(spec.decoder)]
+        return stages + [(s, 2 ** spec.levels) for s in spec.middle]
+    d = spec.built_levels
+    stages = [(spec.encoder[i], 2**i) for i in range(min(d + 1, spec.levels))]
+    stages += [(spec.decoder[i], 2**i) for i in range(d) for _ in range(d - i)]
+    return stages + ([(s, 2 ** spec.levels) for s in spec.middle] if d == spec.levels else [])
+
+
 def _cost(spec: Any) -> tuple[float, float, float]:
     """(relative compute, relative memory, capacity) of a spec, from its structure."""
     compute = memory = capacity = 0.0
-    stages = [(s, 2**i) for i, s in enumerate(spec.encoder)] + [(s, 2**i) for i, s in enumerate(spec.decoder)]
-    stages += [(s, 2 ** spec.levels) for s in spec.middle]
+    stages = _stages(spec)
     for stage, scale in stages:
         conv = stage.conv
         portion = 1.0
@@ -32,9 +45,10 @@ def _cost(spec: Any) -> tuple[float, float, float]:
         compute += work * (0.3 + 0.7 * portion)
         capacity += work * (0.5 + 0.5 * portion) ** 0.5
     for i, skip in enumerate(spec.skips):
+        nodes = 1 if spec.nested is None else max(spec.built_levels - i, 0)  # UNet++: a skip per node
         if skip.type != "none":
-            memory += spec.encoder[i].width / 4**i
-            capacity += 40.0 / 2**i
+            memory += nodes * spec.encoder[i].width / 4**i
+            capacity += nodes * 40.0 / 2**i
     if spec.aggregate is not None:
         memory *= 0.3
         capacity *= 0.97
@@ -103,12 +117,23 @@ class FakeEvaluator:
         if job.inherit_from is not None:
             Path(job.inherit_from).read_bytes()
             steps += self.inherited_iterations
-        psnr = self.psnr(load_spec(job.spec_yaml), steps, job.random_seed)
+        spec = load_spec(job.spec_yaml)
+        psnr = self.psnr(spec, steps, job.random_seed)
         out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "noisy_psnr": 20.2,
                "train_seconds": time.perf_counter() - t0, "status": "ok"}
+        if spec.nested is not None and spec.nested.deep_supervision:
+            out.update(self._by_depth(spec, steps, job.random_seed))
         if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
             out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {self.fail_psnr_below}")
         elif job.save_weights is not None:
             Path(job.save_weights).parent.mkdir(parents=True, exist_ok=True)
             Path(job.save_weights).write_text(f"fake weights of trial {job.number} at rung {job.rung}\n")
         return out
+
+    def _by_depth(self, spec: Any, steps: int, random_seed: int) -> dict:
+        """``psnr_by_depth`` / ``ssim_by_depth`` of a deep-supervised UNet++: each depth's PSNR is
+        the fake PSNR of the network pruned to it (the whole network at its own depth)."""
+        from roadmap.transforms.prune import at_depth
+
+        by_depth = {d: self.psnr(at_depth(spec, d), steps, random_seed) for d in range(1, spec.built_levels + 1)}
+        return {"psnr_by_depth": by_depth, "ssim_by_depth": {d: min(0.99, p / 40.0) for d, p in by_depth.items()}}

@@ -9,16 +9,28 @@ Two plans, set by the study's `Fidelity`:
   from the trained seed's weights carried through its steps and fine-tunes a few steps; search
   rung 1 trains the whole chain from scratch, where the front is declared. The seed's own
   rung-1 run (main random seed) leaves the weights every screen starts from (`base_weights`).
+
+**Shared trainings** (deep-supervised UNet++). One training of the whole network scores every
+depth, and ``prune`` keeps the trained weights, so candidates that differ only in their
+inference depth are one training: a candidate's job trains the whole network it was cut from
+(`unpruned`; ``TrainJob.score_depth`` is its own depth) and its evaluation records that head's
+PSNR (`score_at_depth`), with the network's ``training`` key. A job whose training a sibling
+already did at the same rung and random seed is not run: `shared_result` reads its result off the
+sibling's evaluation (``shared_from``). Latency and memory are each candidate's own, measured on
+the pruned network before any training.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from pathlib import Path
 
 from roadmap.search import study as st
-from roadmap.search.evaluator import TrainJob
+from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
 from roadmap.search.settings import SearchSettings
 
-__all__ = ["Trainings"]
+__all__ = ["Trainings", "training_key", "score_at_depth"]
 
 
 class Trainings:
@@ -45,8 +57,9 @@ class Trainings:
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
+        spec_yaml, depth = trained_form(spec_yaml)
         common = dict(number=number, rung=rung, random_seed=seed, spec_yaml=spec_yaml, fidelity=self.fidelity,
-                      data=self.settings.data, device=self.settings.device)
+                      data=self.settings.data, device=self.settings.device, score_depth=depth)
         if self.screening:
             return self._screening_job(common, number, rung, seed)
         save = self.store.weights_path(number, rung, seed) if rung < self.top_rung else None
@@ -59,8 +72,71 @@ class Trainings:
         base = self.base_weights()
         if rung == 0:
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
+            seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
             return TrainJob(**common, chain=None, inherit_from=str(base) if usable else None,
-                            seed_yaml=self.settings.seed_spec().to_yaml() if usable else None)
+                            seed_yaml=seed_yaml if usable else None)
         keep = number == self.seed_number and seed == self.settings.random_seed
         return TrainJob(**common, chain=(0, len(self.fidelity.rung_iterations) - 1),
                         save_weights=str(base) if keep else None)
+
+    def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict]) -> dict | None:
+        """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
+        network trained at the same rung with the same random seed; ``None`` when there is none
+        (the job has to train)."""
+        key = training_key(job)
+        if key is None:
+            return None
+        for (number, rung, seed), record in sorted(done.items()):
+            if (rung, seed) == (job.rung, job.random_seed) and number != job.number and record.get("training") == key:
+                if record.get("status") == "ok" and str(job.score_depth) not in (record.get("psnr_by_depth") or {}):
+                    continue  # a record without this depth's score (cannot happen with one network)
+                result = {k: record[k] for k in TRAIN_KEYS if k in record}
+                result.update(score_at_depth(record, job.score_depth), train_seconds=0.0, job_seconds=0.0,
+                              shared_from=record.get("shared_from", number))
+                return result
+        return None
+
+
+@functools.lru_cache(maxsize=512)
+def trained_form(spec_yaml: str) -> tuple[str, int | None]:
+    """``(YAML of the network a job trains, the depth to score)``: a deep-supervised UNet++ trains
+    the whole network it was cut from and is scored at its own depth; any other spec trains
+    itself (depth ``None``)."""
+    from roadmap.spec import deep_supervised, load_spec
+    from roadmap.transforms.prune import unpruned
+
+    spec = load_spec(spec_yaml)
+    if not deep_supervised(spec):
+        return spec_yaml, None
+    return unpruned(spec).to_yaml(), spec.built_levels
+
+
+def training_key(job: TrainJob) -> str | None:
+    """What ``job`` trains, where other candidates may share it (``None``: not shareable): the
+    whole UNet++ (its architecture, and its steps: a screen starts from the seed's weights
+    carried through them)."""
+    return None if job.score_depth is None else _network_key(job.spec_yaml)
+
+
+@functools.lru_cache(maxsize=512)
+def _network_key(spec_yaml: str) -> str:
+    from roadmap.search.candidates import architecture_key
+    from roadmap.spec import load_spec
+
+    spec = load_spec(spec_yaml)
+    text = json.dumps([architecture_key(spec), spec.provenance.get("steps") or []], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def score_at_depth(record: dict, depth: int) -> dict:
+    """``psnr`` / ``ssim`` of head ``depth`` of a deep-supervised training's result, and its
+    by-depth scores keyed by text (as JSON stores them). A result without scores (diverged,
+    failed) keeps what it has."""
+    out = {}
+    for key in ("psnr", "ssim"):
+        by_depth = record.get(f"{key}_by_depth")
+        if isinstance(by_depth, dict):
+            out[f"{key}_by_depth"] = {str(d): v for d, v in by_depth.items()}
+            if record.get("status", "ok") == "ok":
+                out[key] = out[f"{key}_by_depth"].get(str(depth))
+    return out

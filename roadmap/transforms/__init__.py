@@ -5,7 +5,16 @@
 >>> spec.provenance["steps"]
 [{'transform': 'pconv', 'params': {'portion': 0.25}}]
 """
-from roadmap.transforms import attention, depth, partial, reparam, sampling, scaling, skips  # noqa: F401  (registers them)
+from roadmap.transforms import (  # noqa: F401  (registers them)
+    attention,
+    depth,
+    partial,
+    prune,
+    reparam,
+    sampling,
+    scaling,
+    skips,
+)
 from roadmap.transforms.registry import (
     TRANSFORMS,
     apply_steps,

@@ -15,6 +15,9 @@ def depth(spec: UNetSpec, levels: int) -> UNetSpec:
     An MSIAM aggregate survives only if its target level is kept.
     """
     L = spec.levels
+    if spec.nested is not None:
+        raise param_error("depth", "levels", "a UNet++ (nested) spec is cut to a shallower depth with prune "
+                          "(keeps the trained weights), not depth")
     if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels < L:
         raise param_error("depth", "levels", f"must be an integer in [1, {L - 1}] (fewer than the {L} levels), got {levels!r}")
     bottleneck = spec.encoder[levels]

@@ -10,6 +10,7 @@ from roadmap.transforms.weights import (
     carries,
     conv_sites,
     default_carry,
+    module_prefixes,
     reset_prefix,
     write_conv,
 )
@@ -80,21 +81,22 @@ def carry_decouple(before: UNetSpec, after: UNetSpec, params: dict, state: State
     out = default_carry(before, after, params, state, fresh)
     new_sites = {s.prefix: s for s in conv_sites(after)}
     for kind in ("down", "up"):
-        for i, (old, new) in enumerate(zip(getattr(before, kind), getattr(after, kind))):
+        for i, prefix in module_prefixes(after, kind):  # a UNet++ has an up-sampler per node
+            old, new = getattr(before, kind)[i], getattr(after, kind)[i]
             if old == new:
                 continue
-            reset_prefix(out, fresh, f"{kind}.{i}.")
-            parts = _sampler_parts(kind, i, old.type, state)
-            site = new_sites[f"down.{i}.1" if kind == "down" else f"up.{i}.conv"]
+            reset_prefix(out, fresh, f"{prefix}.")
+            parts = _sampler_parts(prefix, old.type, state)
+            site = new_sites[f"{prefix}.1" if kind == "down" else f"{prefix}.conv"]
             if parts is not None:
                 write_conv(site, parts, out)
     return out
 
 
-def _sampler_parts(kind: str, i: int, old_type: str, state: State) -> ConvParts | None:
-    """The old sampler at ``<kind>.<i>`` as an identity spatial part and a ``(C_out, C_in)``
-    pointwise (see :func:`carry_decouple`), or ``None`` where there is no cheap approximation."""
-    p = f"{kind}.{i}"
+def _sampler_parts(p: str, old_type: str, state: State) -> ConvParts | None:
+    """The old sampler at module path ``p`` (``down.1``, ``up.0.2``) as an identity spatial part
+    and a ``(C_out, C_in)`` pointwise (see :func:`carry_decouple`), or ``None`` where there is no
+    cheap approximation."""
     if old_type == "strided_conv":  # Sequential(Conv2d(C_in, C_out, k, stride=2))
         return ConvParts(None, state[f"{p}.0.weight"].sum((2, 3)), state.get(f"{p}.0.bias"))
     if old_type == "separable_strided":  # Sequential(depthwise (C_in, 1, k, k), 1x1 (C_out, C_in))

@@ -27,7 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from roadmap.spec import BLOCK_TYPES, ConvSpec, UNetSpec, block_conv_channels, partial_channels, stage_conv
+from roadmap.spec import (
+    BLOCK_TYPES,
+    ConvSpec,
+    UNetSpec,
+    block_conv_channels,
+    nested_nodes,
+    partial_channels,
+    stage_conv,
+)
 from roadmap.transforms.registry import apply_steps
 
 if TYPE_CHECKING:
@@ -191,28 +199,47 @@ class ConvSite:
                                        and self.d >= c.dw_threshold)
 
 
+def module_prefixes(spec: UNetSpec, kind: str) -> list[tuple[int, str]]:
+    """``(index into spec.<kind>, module path)`` of every module ``build_model(spec)`` builds for
+    the stages or samplers ``kind`` (``encoder``, ``middle``, ``decoder``, ``down``, ``up``,
+    ``skips``): one per entry in a U-Net (``decoder.2``); in a UNet++ one per node for the
+    decoder side (``decoder.2.1`` is node ``x[2, 1]``), and only what its depth builds."""
+    count = len(spec.middle) if kind == "middle" else spec.levels
+    if spec.nested is None:
+        return [(i, f"{kind}.{i}") for i in range(count)]
+    d = spec.built_levels
+    if kind in ("decoder", "up", "skips"):
+        return [(i, f"{kind}.{i}.{j}") for i, j in nested_nodes(spec)]
+    if kind == "middle":
+        return [(j, f"middle.{j}") for j in range(count)] if d == spec.levels else []
+    built = min(d + 1, count) if kind == "encoder" else d  # the backbone down to x[d, 0]
+    return [(i, f"{kind}.{i}") for i in range(built)]
+
+
 def conv_sites(spec: UNetSpec) -> list[ConvSite]:
     """Every configurable spatial conv of ``build_model(spec)`` (stages, samplers, fusions)."""
     sites: list[ConvSite] = []
-    for i, stage in enumerate(spec.encoder):
-        sites += _stage_sites(f"encoder.{i}", stage, stage.width)
-    for j, stage in enumerate(spec.middle):
-        sites += _stage_sites(f"middle.{j}", stage, spec.middle[j - 1].width if j else stage.width)
-    for i, stage in enumerate(spec.decoder):
-        sites += _stage_sites(f"decoder.{i}", stage, stage.width)
-    for i, s in enumerate(spec.down):
+    for i, prefix in module_prefixes(spec, "encoder"):
+        sites += _stage_sites(prefix, spec.encoder[i], spec.encoder[i].width)
+    for j, prefix in module_prefixes(spec, "middle"):
+        sites += _stage_sites(prefix, spec.middle[j], spec.middle[j - 1].width if j else spec.middle[j].width)
+    for i, prefix in module_prefixes(spec, "decoder"):
+        sites += _stage_sites(prefix, spec.decoder[i], spec.decoder[i].width)
+    for i, prefix in module_prefixes(spec, "down"):
+        s = spec.down[i]
         if s.type == "pool_conv":  # PoolConvDown = Sequential(AvgPool2d, conv)
-            sites.append(ConvSite(f"down.{i}.1", spec.encoder[i].width, spec.down_out_width(i), s.conv))
+            sites.append(ConvSite(f"{prefix}.1", spec.encoder[i].width, spec.down_out_width(i), s.conv))
         elif s.type == "pmrid_block":  # only its stride-1 conv2 is configurable
             out = spec.down_out_width(i)
-            sites.append(ConvSite(f"down.{i}.conv2", out // 4, out, s.conv or ConvSpec("separable", 5),
-                                  fold_bias=f"down.{i}.proj.1.bias"))
-    for i, s in enumerate(spec.up):
-        if s.type == "conv_interp":
-            sites.append(ConvSite(f"up.{i}.conv", spec.up_in_width(i), spec.decoder[i].width, s.conv))
-    for i, f in enumerate(spec.skips):
+            sites.append(ConvSite(f"{prefix}.conv2", out // 4, out, s.conv or ConvSpec("separable", 5),
+                                  fold_bias=f"{prefix}.proj.1.bias"))
+    for i, prefix in module_prefixes(spec, "up"):
+        if spec.up[i].type == "conv_interp":
+            sites.append(ConvSite(f"{prefix}.conv", spec.up_in_width(i), spec.decoder[i].width, spec.up[i].conv))
+    for i, prefix in module_prefixes(spec, "skips"):
+        f = spec.skips[i]
         if f.type == "proj_add":
-            sites.append(ConvSite(f"skips.{i}.conv", spec.encoder[i].width, spec.decoder[i].width,
+            sites.append(ConvSite(f"{prefix}.conv", spec.encoder[i].width, spec.decoder[i].width,
                                   f.conv or ConvSpec("separable", 3)))
     return sites
 

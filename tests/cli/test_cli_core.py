@@ -83,3 +83,16 @@ def test_console_script_reports_errors_without_traceback():
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("roadmap show: error: unknown variant 'nope' of seed 'nafnet'; "
                                    "known variants: w16, w32, w64")
+
+
+def test_unetpp_is_listed_shown_and_has_a_space(capsys):
+    code, out, _ = run(capsys, "seeds")
+    assert code == 0 and "unetpp   w16 (default), w32" in out
+    code, out, _ = run(capsys, "show", "unetpp")
+    assert code == 0 and "params            686,937" in out and "skip memory peak  4,456,448 elements (68*H*W" in out
+    assert "x[0,3] 0" in out and "decoder[0]" in out  # the node timeline; the nodes' MACs per level
+    code, out, _ = run(capsys, "show", "unetpp", "--json")
+    data = json.loads(out)
+    assert sum(data["stages"].values()) == data["macs"] and data["peak_activation_bytes"] > 0
+    code, out, _ = run(capsys, "space", "unetpp")
+    assert code == 0 and "transform: prune" in out and "transform: msiam" not in out

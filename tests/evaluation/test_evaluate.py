@@ -62,3 +62,13 @@ def test_measure_spec_keys_and_global_state_untouched(w16):
                         "peak_memory_predicted_bytes", "params", "macs"}
     assert out["peak_memory_measured_bytes"] > 0 and out["latency_ms"] > 0
     assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads
+
+
+def test_one_deep_supervised_training_scores_every_depth(embedded, smoke):
+    seed = roadmap.get_seed("unetpp", "w16")
+    r = evaluate_spec(seed, smoke, embedded, measure=False)
+    assert r["status"] == "ok" and sorted(r["psnr_by_depth"]) == [1, 2, 3] and sorted(r["ssim_by_depth"]) == [1, 2, 3]
+    assert r["psnr"] == r["psnr_by_depth"][3] and r["ssim"] == r["ssim_by_depth"][3]  # its own depth
+    assert len(set(r["psnr_by_depth"].values())) == 3  # three heads, three outputs
+    plain = evaluate_spec(roadmap.get_seed("unet", "w16"), smoke, embedded, measure=False)
+    assert plain["psnr_by_depth"] is None and plain["ssim_by_depth"] is None

@@ -54,6 +54,8 @@ BAD_VALUES = [
     ("attention", "overrides", [], {"overrides": {"per": ["encoder[0]"], "choice": ["sca", "bogus"]}}, "bogus",
      "attention.overrides[encoder[0]]: must be one of"),
     ("reparam", "targets", [], {"targets": ["bogus[0]"]}, '["bogus[0]"]', "'bogus[0]' is not an address"),
+    # depth 2 fits the unetpp seeds (a note for nafnet); 0 fits no network
+    ("prune", "depth", [], {"depth": {"choice": [2, 0]}}, "0", "prune.depth: prunes a deep-supervised UNet++"),
 ]
 
 
@@ -111,13 +113,13 @@ def test_a_value_of_another_variant_is_a_note_not_an_error():
 
 
 @pytest.mark.parametrize("seed,variant", [(s, v) for s, vs in list_seeds().items() for v in vs
-                                          if s in ("nafnet", "pmrid", "unet")])
+                                          if s in ("nafnet", "pmrid", "unet", "unetpp")])
 def test_every_shipped_space_passes_for_every_variant(seed, variant):
     check_space(load_space(default_space_path(seed), seed), get_seed(seed, variant))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", sorted(set(list_seeds()) - {"nafnet", "pmrid", "unet"}))
+@pytest.mark.parametrize("seed", sorted(set(list_seeds()) - {"nafnet", "pmrid", "unet", "unetpp"}))
 def test_the_other_shipped_spaces_pass(seed):
     """Slow: ``more_params`` with ``rule: cheap`` counts MACs on every spec it is tried on."""
     for variant in list_seeds()[seed]:

@@ -10,7 +10,7 @@ from roadmap.search.space import default_space_path, load_space, parse_space
 from roadmap.transforms import apply_steps, apply_transform
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-SEEDS = ["nafnet", "pmrid", "unet"]
+SEEDS = ["nafnet", "pmrid", "unet", "unetpp"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -9,6 +9,7 @@ import roadmap
 from roadmap.analysis import analyze
 from roadmap.cli import main
 from roadmap.seeds import list_seeds
+from roadmap.transforms import apply_transform
 
 
 def test_nafnet_w16_matches_mofa_baseline_exactly():
@@ -110,3 +111,19 @@ def test_unknown_seed_and_variant_are_named():
         roadmap.get_seed("resnet")
     with pytest.raises(roadmap.RoadmapError, match="unknown variant 'w8' of seed 'nafnet'"):
         roadmap.get_seed("nafnet", "w8")
+
+
+def test_unetpp_keeps_every_node_alive_so_its_memory_exceeds_the_unets():
+    unet, upp = analyze(roadmap.get_seed("unet", "w16")), analyze(roadmap.get_seed("unetpp", "w16"))
+    assert unet.skip_memory_elements_peak == (16 + 32 / 4 + 64 / 16) * 256 * 256  # one skip per level
+    # before the last anti-diagonal: x[0,0..2] (3 x 16), x[1,0..1] (2 x 32 / 4), x[2,0] (64 / 16)
+    assert upp.skip_memory_elements_peak == (3 * 16 + 2 * 8 + 4) * 256 * 256
+    assert upp.skip_memory_timeline[-1] == ("x[0,3]", 0)
+    assert upp.peak_activation_bytes > unet.peak_activation_bytes
+    assert upp.params == 686_937 and upp.macs > unet.macs
+    assert sum(upp.stages.values()) == upp.macs  # each node's modules count to their level's stage
+    assert upp.stages["decoder[0]"] == 3 * unet.stages["decoder[0]"]  # three nodes at level 0
+    pruned = analyze(apply_transform(roadmap.get_seed("unetpp", "w16"), "prune", depth=2))
+    assert pruned.params == 164_966 and pruned.macs < upp.macs and "middle[0]" not in pruned.stages
+    assert pruned.skip_memory_elements_peak == (2 * 16 + 8) * 256 * 256
+    assert pruned.peak_activation_bytes < upp.peak_activation_bytes

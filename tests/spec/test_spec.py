@@ -85,3 +85,35 @@ def test_unreadable_yaml_and_missing_file(tmp_path):
         load_spec(tmp_path / "missing.yaml")
     with pytest.raises(roadmap.RoadmapError, match="no such spec file"):
         roadmap.resolve_spec(str(tmp_path / "nope.yaml"))
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d["nested"].update(depth=3),
+     "nested.depth: must be an integer in [1, 2] (leave it out for all 3 levels), got 3"),
+    (lambda d: d["nested"].update(depth=0), "nested.depth: must be an integer in [1, 2]"),
+    (lambda d: d["nested"].update(deep_supervision="yes"), "nested.deep_supervision: must be true or false, got 'yes'"),
+    (lambda d: d["nested"].update(heads=3), "nested.heads: unknown field (expected one of deep_supervision, depth)"),
+    (lambda d: d["decoder"][1].update(width=48),
+     "decoder[1].width: a UNet++ (nested) level has one width: encoder[1] has 32, got 48"),
+    (lambda d: d["skips"][0].update(type="none"),
+     "skips[0].type: a UNet++ (nested) node fuses its level's earlier nodes with concat or add, got 'none'"),
+    (lambda d: d.update(aggregate={"target_level": 2, "ratios": [0.5, 0.5, 0.5]}),
+     "aggregate: a UNet++ (nested) decoder keeps every node of its skip pathways; it cannot aggregate them"),
+])
+def test_nested_validation_names_the_field(mutate, message):
+    data = seed_dict("unetpp", "w16")
+    mutate(data)
+    with pytest.raises(SpecError) as info:
+        load_spec(data)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_pruned_unetpp_round_trips_and_keeps_its_depth():
+    from roadmap.transforms import apply_transform
+
+    spec = apply_transform(roadmap.get_seed("unetpp"), "prune", depth=2)
+    assert spec.nested.depth == 2 and spec.built_levels == 2 and spec.levels == 3
+    assert "depth: 2" in spec.to_yaml() and load_spec(spec.to_yaml()) == spec
+    plain = seed_dict("unetpp", "w16")
+    plain["nested"] = {}  # a UNet++ without deep supervision, all levels
+    assert load_spec(plain).nested == roadmap.spec.NestedSpec(deep_supervision=False, depth=None)

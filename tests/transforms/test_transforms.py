@@ -18,7 +18,7 @@ SEEDS = [(s, v) for s, vs in list_seeds().items() for v in vs]
 
 def test_all_transforms_are_registered():
     assert list_transforms() == sorted(["pconv", "more_params", "pdwconv", "decouple", "msiam", "drop_skips", "depth",
-                                        "attention", "width", "blocks", "reparam"])
+                                        "attention", "width", "blocks", "reparam", "prune"])
 
 
 def test_transforms_do_not_modify_their_input():
@@ -78,6 +78,9 @@ def test_pconv_never_touches_stem_head_or_strided_convs():
     ("reparam", {"targets": ["encoder[5]"]}, "reparam.targets: encoder[5] does not exist (valid indices 0..2)"),
     ("reparam", {"targets": ["down[0]"]}, "reparam.targets: no conv left to re-parameterise at down[0]"),
     ("reparam", {"target": ["middle"]}, "reparam: unknown parameter 'target'"),
+    ("prune", {"depth": 1}, "prune.depth: prunes a deep-supervised UNet++ (nested.deep_supervision: true) only; "
+                            "this spec is not a UNet++ (no nested)"),
+    ("prune", {}, "prune.depth: required parameter is missing"),
 ])
 def test_invalid_parameters_are_refused_naming_the_parameter(name, params, message):
     with pytest.raises(SpecError) as info:
@@ -212,11 +215,13 @@ def random_reparam(spec, rng: random.Random) -> tuple[str, dict]:
 def random_step(spec, rng: random.Random) -> tuple[str, dict]:
     """A transform with random *valid* parameters for the current spec."""
     partial = [s for s in conv_slots(spec) if s.get().is_partial]
-    options = ["pconv", "decouple", "drop_skips", "msiam", "width", "blocks", "reparam"]
+    options = ["pconv", "decouple", "width", "blocks", "reparam"]
+    if spec.nested is None:  # a UNet++ keeps its dense skips and is cut with prune, not depth
+        options += ["drop_skips", "msiam"] + (["depth"] if spec.levels > 1 else [])
+    elif spec.built_levels > 1:
+        options.append("prune")
     if partial:
         options += ["more_params", "pdwconv"]
-    if spec.levels > 1:
-        options.append("depth")
     if attention_stages(spec):
         options.append("attention")
     name = rng.choice(options)
@@ -229,6 +234,8 @@ def random_step(spec, rng: random.Random) -> tuple[str, dict]:
         return random_reparam(spec, rng)
     if name == "pconv":
         return name, {"portion": rng.choice([0.25, 0.5, 0.75, 1.0])}
+    if name == "prune":
+        return name, {"depth": rng.randint(1, spec.built_levels - 1)}
     if name == "more_params":
         low = min(s.get().portion for s in partial)
         targets = [s.address for s in partial if s.get().portion == low]
@@ -286,3 +293,27 @@ def test_random_valid_transforms_always_build_and_keep_the_shape():
                 y = roadmap.build_model(spec).eval()(torch.randn(*x_shape))
         assert tuple(y.shape) == x_shape, (seed, variant, spec.provenance["steps"])
     assert drawn == set(list_transforms())  # every transform was drawn
+
+
+@pytest.mark.parametrize("name,params,message", [
+    ("prune", {"depth": 3}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got 3"),
+    ("prune", {"depth": "2"}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got '2'"),
+    ("depth", {"levels": 2}, "depth.levels: a UNet++ (nested) spec is cut to a shallower depth with prune"),
+    ("msiam", {}, "msiam cannot be applied here: aggregate: a UNet++ (nested) decoder keeps every node"),
+    ("drop_skips", {"levels": [1]}, "drop_skips cannot be applied here: skips[1].type: a UNet++ (nested) node fuses"),
+    ("attention", {}, "attention.targets: no nafblock or gama stage in this network"),
+])
+def test_transforms_that_do_not_fit_a_unetpp_refuse_it_in_one_line(name, params, message):
+    with pytest.raises(SpecError) as info:
+        apply_transform(roadmap.get_seed("unetpp", "w16"), name, **params)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_prune_cuts_a_pruned_unetpp_further_and_replays():
+    seed = roadmap.get_seed("unetpp", "w16")
+    spec = apply_steps(seed, [{"transform": "pconv", "params": {"portion": 0.5}},
+                              {"transform": "prune", "params": {"depth": 2}},
+                              {"transform": "prune", "params": {"depth": 1}}])
+    assert spec.built_levels == 1 and apply_steps(seed, spec.provenance["steps"]) == spec
+    with pytest.raises(SpecError, match="prune.depth: nothing left to prune: the network is at depth 1 already"):
+        apply_transform(spec, "prune", depth=1)  # nothing left to cut

@@ -10,6 +10,7 @@ from roadmap.transforms import CARRY_RULES, apply_steps, carry_weights, list_tra
 from roadmap.transforms.weights import conv_sites, read_conv
 
 PCONV = {"transform": "pconv", "params": {"portion": 0.25}}
+PRUNE2 = {"transform": "prune", "params": {"depth": 2}}
 # A roadmap for the vanilla-conv U-Net (MOFA has no settings for it) through every transform.
 UNET_STEPS = [
     PCONV,
@@ -59,11 +60,14 @@ def test_every_transform_declares_a_carry_rule():
     assert sorted(CARRY_RULES) == list_transforms()
 
 
-@pytest.mark.parametrize("seed,variant", [("nafnet", "w16"), ("pmrid", "raw"), ("unet", "w16")])
+@pytest.mark.parametrize("seed,variant", [("nafnet", "w16"), ("pmrid", "raw"), ("unet", "w16"), ("unetpp", "w16")])
 def test_conv_sites_name_the_modules_of_the_built_network(seed, variant):
     spec = roadmap.get_seed(seed, variant)
     steps = [PCONV, {"transform": "decouple", "params": {}}, {"transform": "pdwconv", "params": {"threshold": 8}}]
-    for s in (spec, apply_steps(spec, steps[:1]), apply_steps(spec, steps)):
+    specs = [spec, apply_steps(spec, steps[:1]), apply_steps(spec, steps)]
+    if seed == "unetpp":  # a pruned UNet++ builds (and has conv sites for) its first levels only
+        specs.append(apply_steps(specs[-1], [PRUNE2]))
+    for s in specs:
         with torch.device("meta"):
             state = roadmap.build_model(s).state_dict()
         sites = conv_sites(s)
@@ -101,6 +105,13 @@ def test_empty_step_list_returns_the_seed_state_unchanged():
     ("nafnet", "w16", [{"transform": "blocks", "params": {"depth": {"level[1]": 3, "middle": 0}}}]),
     ("pmrid", "rgb", [{"transform": "blocks", "params": {"depth": {"encoder[3]": 1, "decoder[2]": 2}}}]),
     ("unet", "w16", [{"transform": "blocks", "params": {"depth": {"middle[0]": 4}}}]),
+    ("unetpp", "w16", [PCONV, {"transform": "more_params", "params": {"rule": "cheap"}},
+                       {"transform": "decouple", "params": {"direction": "both"}},
+                       {"transform": "pdwconv", "params": {"threshold": 8}}, PRUNE2,
+                       {"transform": "blocks", "params": {"depth": {"level[0]": 3}}},
+                       {"transform": "prune", "params": {"depth": 1}}]),
+    ("unetpp", "w16", [{"transform": "reparam", "params": {}}, PRUNE2,
+                       {"transform": "width", "params": {"multiplier": 0.5}}]),
     ("gama", "s", [{"transform": "width", "params": {"multiplier": 0.5}},
                    {"transform": "attention", "params": {"attention": "sca", "targets": ["level[0]"]}},
                    {"transform": "blocks", "params": {"depth": {"middle": 2}}}]),
@@ -148,10 +159,10 @@ def test_pconv_of_a_separable_conv_keeps_its_pointwise_and_folds_pmrid_biases():
                                state["down.1.proj.1.bias"] + state["down.1.conv2.1.bias"])
 
 
-@pytest.mark.parametrize("seed,variant", [("nafnet", "w16"), ("pmrid", "rgb"), ("unet", "w16")])
+@pytest.mark.parametrize("seed,variant", [("nafnet", "w16"), ("pmrid", "rgb"), ("unet", "w16"), ("unetpp", "w16")])
 def test_more_params_after_pconv_is_function_preserving(seed, variant):
     spec, state = seed_state(seed, variant)
-    steps = get_roadmap("mofa", spec)[1:3] if seed != "unet" else UNET_STEPS[1:2]
+    steps = get_roadmap("mofa", spec)[1:3] if seed not in ("unet", "unetpp") else UNET_STEPS[1:2]
     spec = apply_steps(spec, [PCONV])
     state = carry_weights(roadmap.get_seed(seed, variant), state, [PCONV])
     x = torch.randn(1, 3, 64, 64)
