@@ -132,16 +132,10 @@ def evaluate_spec(
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
             spec = _resolve(spec)
-            result.update(_analysis(spec, latency_hw, device))
-            in_channels = _check_channels(spec, dataset)
-            torch.manual_seed(random_seed)  # weight initialisation
-            model = _build(spec)
-            inherited = 0 if init_weights is None else load_init_weights(model, init_weights)
-            if result["params"] is None:
-                result["params"] = sum(p.numel() for p in _deployed(model).parameters())
+            model, inherited = _prepared_model(spec, dataset, random_seed, init_weights, latency_hw, device, result)
             if measure:
-                result.update(_measure(_deployed(model), (1, in_channels, *latency_hw), device, fid.threads,
-                                       latency_repeats, latency))
+                result.update(_measure(_deployed(model), (1, _check_channels(spec, dataset), *latency_hw), device,
+                                       fid.threads, latency_repeats, latency))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
             if result["status"] == "ok" and deep_supervised(spec):
                 _score_depths(model, dataset, fid, device, result)
@@ -153,6 +147,20 @@ def evaluate_spec(
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
             result.update(status="failed", reason=_short(exc), psnr=None, ssim=None)
     return result
+
+
+def _prepared_model(spec, dataset, random_seed: int, init_weights, latency_hw, device, result: dict):
+    """``(model, iterations its init_weights record)``: ``spec`` checked against the data's
+    channels, built with the seeded initialisation, ``init_weights`` loaded; its static figures
+    go into ``result``."""
+    result.update(_analysis(spec, latency_hw, device))
+    _check_channels(spec, dataset)
+    torch.manual_seed(random_seed)  # weight initialisation
+    model = _build(spec)
+    inherited = 0 if init_weights is None else load_init_weights(model, init_weights)
+    if result["params"] is None:
+        result["params"] = sum(p.numel() for p in _deployed(model).parameters())
+    return model, inherited
 
 
 def _rung_range(fid: Fidelity, rungs: tuple[int, int] | None, init_weights) -> tuple[int, int]:
