@@ -83,8 +83,12 @@ def test_pconv_never_touches_stem_head_or_strided_convs():
     ("prune", {}, "prune.depth: required parameter is missing"),
 ])
 def test_invalid_parameters_are_refused_naming_the_parameter(name, params, message):
+    assert_refused_in_one_line(roadmap.get_seed("nafnet", "w16"), name, params, message)
+
+
+def assert_refused_in_one_line(spec, name: str, params: dict, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        apply_transform(roadmap.get_seed("nafnet", "w16"), name, **params)
+        apply_transform(spec, name, **params)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
@@ -304,9 +308,7 @@ def test_random_valid_transforms_always_build_and_keep_the_shape():
     ("attention", {}, "attention.targets: no nafblock or gama stage in this network"),
 ])
 def test_transforms_that_do_not_fit_a_unetpp_refuse_it_in_one_line(name, params, message):
-    with pytest.raises(SpecError) as info:
-        apply_transform(roadmap.get_seed("unetpp", "w16"), name, **params)
-    assert message in str(info.value) and "\n" not in str(info.value)
+    assert_refused_in_one_line(roadmap.get_seed("unetpp", "w16"), name, params, message)
 
 
 def test_prune_cuts_a_pruned_unetpp_further_and_replays():
