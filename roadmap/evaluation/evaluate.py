@@ -26,7 +26,7 @@ import torch
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.data import DEFAULT_SIGMA, DenoiseData, load_data
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity
-from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, measure_with
+from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, measure_models, measure_with
 from roadmap.evaluation.memory import measure_peak_memory
 from roadmap.evaluation.quality import evaluate_heads, evaluate_quality
 from roadmap.evaluation.threads import torch_threads
@@ -254,6 +254,25 @@ def measure_spec(
     shape = (1, getattr(spec, "in_channels", 3), *latency_hw)
     out.update(_measure(model, shape, device, threads, latency_repeats, latency))
     return out
+
+
+def measure_latencies(specs, device: str = "cpu", threads: int | None = 1, latency_hw: tuple[int, int] = LATENCY_HW,
+                      latency_repeats: int = 15, latency: LatencyConfig | None = None) -> list[dict]:
+    """Latencies of the untrained, folded models of ``specs`` timed **side by side**: one
+    interleaved measurement (round k of every model before round k + 1 of any), so a machine
+    whose speed drifts while it runs slows them alike and their ratios hold. One dict per spec:
+    ``latency_ms``, ``latency_cv``, ``latency_rounds``, ``latency_backend``. The specs share
+    the first one's input channels."""
+    from roadmap.build import fold_spec
+
+    with torch.random.fork_rng(devices=_rng_devices(device)):
+        torch.manual_seed(0)
+        models = [_build(fold_spec(spec)) for spec in specs]
+    shape = (1, getattr(specs[0], "in_channels", 3), *latency_hw)
+    config = latency or LatencyConfig()
+    reports = measure_models([(m, config) for m in models], shape, device, threads, Clock(repeats=latency_repeats))
+    return [{"latency_ms": r.median_ms, "latency_cv": r.cv, "latency_rounds": r.rounds, "latency_backend": r.backend}
+            for r in reports]
 
 
 def _noisy_psnr(data: DenoiseData) -> float:

@@ -181,18 +181,32 @@ class CandidateFactory:
         latencies (lower CV); ``first``: its metrics. Recorded either way, so once per trial."""
         from roadmap.spec import load_spec
 
+        again = self._timed(lambda: self.evaluator.measure(load_spec(spec_yaml), self.settings.device))
+        steadier = again if (again.get("latency_cv") or math.inf) < (first.get("latency_cv") or math.inf) else first
+        self.store.record_latency(number, _latency_record(steadier, first, "timed again: its CV was over 5 %"))
+
+    def retime_side_by_side(self, candidates: list) -> None:
+        """Time ``candidates`` again in one interleaved measurement and record those latencies
+        over the earlier ones: measured minutes apart on a machine whose speed drifts, they
+        did not compare; side by side they do. Nothing is recorded when it fails."""
+        from roadmap.spec import load_spec
+
+        specs = [load_spec(c.spec_yaml) for c in candidates]
+        figures = self._timed(lambda: self.evaluator.measure_side_by_side(specs, self.settings.device)) or []
+        for c, again in zip(candidates, figures):
+            self.store.record_latency(c.number, _latency_record(again, c.metrics,
+                                                                f"timed side by side with {len(candidates)} candidates"))
+
+    def _timed(self, measure: Any) -> Any:
+        """``measure()`` counted as measurement time; ``{}`` when it raises."""
         t0 = time.perf_counter()
         try:
-            again = dict(self.evaluator.measure(load_spec(spec_yaml), self.settings.device))
-        except Exception:  # noqa: BLE001 - the first measurement stands
-            again = {}
+            return measure()
+        except Exception:  # noqa: BLE001 - the earlier measurement stands
+            return {}
         finally:
             self.measure_seconds += time.perf_counter() - t0
             self.busy.append((t0, time.perf_counter()))
-        keys = ("latency_ms", "latency_cv")
-        steadier = again if (again.get("latency_cv") or math.inf) < (first.get("latency_cv") or math.inf) else first
-        self.store.record_latency(number, {**{k: steadier.get(k) for k in keys}, "latency_measurements": 2,
-                                           "latency_first": {k: first.get(k) for k in keys}})
 
     # ------------------------------------------------------------------ outcomes without training
 
@@ -216,3 +230,9 @@ class CandidateFactory:
         self._close(trial, "PRUNED", f"rejected: {reason}", metrics)
         self.rejected += 1
         self.rejected_in_a_row += 1
+
+
+def _latency_record(kept: dict, before: dict, how: str) -> dict:
+    """What `StudyStore.record_latency` stores: the latency kept, the one before, and why."""
+    keys = ("latency_ms", "latency_cv")
+    return {**{k: kept.get(k) for k in keys}, "latency_how": how, "latency_before": {k: before.get(k) for k in keys}}

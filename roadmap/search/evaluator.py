@@ -4,7 +4,9 @@ An `Evaluator` answers three questions about a spec:
 
 1. ``check`` (cheap, static): MACs, params, predicted peak memory; for the memory limit.
 2. ``measure`` (exclusive): latency and measured peak memory of the *untrained* model
-   (neither depends on the weights). The search runs it only while nothing trains.
+   (neither depends on the weights). The search runs it only while nothing trains; once the
+   top rung is decided, ``measure_side_by_side`` times its candidates again in one
+   interleaved run, so that their latencies compare whatever the machine's speed did.
 3. ``train``: one `TrainJob` (a rung of the proxy training, from given weights or fresh),
    then PSNR / SSIM on the validation crops. Jobs train side by side.
 
@@ -82,6 +84,10 @@ class Evaluator(Protocol):
     def measure(self, spec: Any, device: str) -> dict:
         """Latency and memory of the untrained model: the :data:`MEASURE_KEYS`."""
 
+    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+        """Latencies of ``specs`` timed in one interleaved measurement (their ratios hold while
+        the machine's speed drifts): ``latency_ms`` and ``latency_cv`` per spec."""
+
     def train(self, job: TrainJob) -> dict:
         """Train and validate one job: the :data:`TRAIN_KEYS` (``status`` ok / diverged / failed)."""
 
@@ -118,6 +124,11 @@ class RoadmapEvaluator:
 
         out = measure_spec(spec, device=device, threads=self.threads, latency=self.latency)
         return {k: out.get(k) for k in MEASURE_KEYS}
+
+    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+        from roadmap.evaluation import measure_latencies
+
+        return measure_latencies(specs, device=device, threads=self.threads, latency=self.latency)
 
     def load_data(self, data: str | None, fidelity: Fidelity) -> Any:
         """The data of ``data`` (None: the embedded photos) as the fidelity crops them; a bad

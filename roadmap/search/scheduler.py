@@ -18,7 +18,8 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
 3. **Replicate** -- at the top rung, the seed and then the knee of the front are trained again
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
-   A slot the knee leaves free confirms the runner-up (the front point next nearest the
+   Before it, the top rung's candidates are timed again side by side (one interleaved run),
+   so that the front's latencies compare. A slot the knee leaves free confirms the runner-up (the front point next nearest the
    ideal) at the same time, which is where a knee usually moves once replicated.
 
 Everything a phase decides is recomputed from the stored evaluations, so a study killed in
@@ -134,7 +135,10 @@ class Scheduler:
         jobs = [] if self.stop_requested else (self._base_jobs() or self._explore_batch())
         if not jobs and not self.stop_requested:
             self._steady_latencies()
-            jobs = self._promotion_jobs() or self._replicate_jobs()
+            jobs = self._promotion_jobs()
+            if not jobs:
+                self._side_by_side_latencies()
+                jobs = self._replicate_jobs()
         jobs = jobs[: self.concurrency]
         if 0 < len(jobs) < self.concurrency:  # a free slot: the seed's replicate needs nobody
             jobs += [j for j in self._seed_replicate() if j.number not in {x.number for x in jobs}][:1]
@@ -217,8 +221,17 @@ class Scheduler:
         busy, e.g. the seed while Ray started) is timed again once, now that nothing trains."""
         for c in self.results(0).finished():
             cv = res.finite_or_none(c.metrics.get("latency_cv"))
-            if cv is not None and cv > REMEASURE_CV and "latency_measurements" not in c.metrics and c.spec_yaml:
+            if cv is not None and cv > REMEASURE_CV and "latency_how" not in c.metrics and c.spec_yaml:
                 self.factory.remeasure_latency(c.number, c.spec_yaml, c.metrics)
+
+    def _side_by_side_latencies(self) -> None:
+        """Once the top rung is decided (more than one rung), its candidates are timed again
+        side by side, so the front compares latencies of one measurement (`REMEASURE_CV`'s
+        re-timing only catches noisy measurements, not a machine that was slower for minutes)."""
+        top = [c for c in self.results().finished() if c.spec_yaml]
+        if self.top_rung >= 1 and len(top) >= 2 and any("side by side" not in c.metrics.get("latency_how", "")
+                                                         for c in top):
+            self.factory.retime_side_by_side(top)
 
     def _promotion_jobs(self) -> list[TrainJob]:
         seed = self.settings.random_seed

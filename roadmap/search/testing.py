@@ -96,6 +96,10 @@ class FakeEvaluator:
         return {"latency_ms": 5.0 + compute / 200.0, "latency_cv": 0.01,
                 "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
 
+    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+        self.timed["side by side"] = self.timed.get("side by side", 0) + 1
+        return [{"latency_ms": 5.0 + _cost(spec)[0] / 200.0, "latency_cv": 0.01} for spec in specs]
+
     def psnr(self, spec: Any, iterations: int, random_seed: int) -> float:
         """The fake PSNR: capacity helps, more steps help, the seed adds a little noise."""
         _, _, capacity = _cost(spec)

@@ -72,3 +72,14 @@ def test_one_deep_supervised_training_scores_every_depth(embedded, smoke):
     assert len(set(r["psnr_by_depth"].values())) == 3  # three heads, three outputs
     plain = evaluate_spec(roadmap.get_seed("unet", "w16"), smoke, embedded, measure=False)
     assert plain["psnr_by_depth"] is None and plain["ssim_by_depth"] is None
+
+
+def test_latencies_side_by_side_one_per_spec_bigger_is_slower():
+    import roadmap
+    from roadmap.evaluation import measure_latencies
+
+    small, big = roadmap.get_seed("nafnet", "w16"), roadmap.get_seed("nafnet", "w32")
+    out = measure_latencies([small, big], latency_hw=(64, 64), latency_repeats=6)
+    assert [set(o) for o in out] == [{"latency_ms", "latency_cv", "latency_rounds", "latency_backend"}] * 2
+    assert 0 < out[0]["latency_ms"] < out[1]["latency_ms"]  # 29 M params against 0.29 M
+    assert {o["latency_backend"] for o in out} == {"torch"}
