@@ -86,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _onnx_first(args: argparse.Namespace, spec):
     """Export the ONNX graph to a temporary file next to ``--onnx``: (that file, the result)."""
-    from pathlib import Path
-
     from roadmap.review.onnx_export import export_onnx
 
     target = spec

@@ -214,8 +214,20 @@ def _measure(model, shape, device, threads, repeats, latency: LatencyConfig | No
     """Latency on the configured backend (same threads as training) and measured peak memory."""
     lat = measure_with(model, shape, latency, device, threads, Clock(repeats=repeats))
     mem = measure_peak_memory(model, shape, device, threads=threads)
-    return {"latency_ms": lat.median_ms, "latency_cv": lat.cv, "latency_rounds": lat.rounds,
-            "latency_backend": lat.backend, "peak_memory_measured_bytes": mem.peak_bytes}
+    return {**_latency_figures(lat), "peak_memory_measured_bytes": mem.peak_bytes}
+
+
+def _latency_figures(report) -> dict:
+    """The latency keys of a result from a `LatencyReport`."""
+    return {"latency_ms": report.median_ms, "latency_cv": report.cv, "latency_rounds": report.rounds,
+            "latency_backend": report.backend}
+
+
+def _untrained(spec, device, random_seed: int) -> torch.nn.Module:
+    """``spec`` built with the initialisation of ``random_seed``, the caller's RNG untouched."""
+    with torch.random.fork_rng(devices=_rng_devices(device)):
+        torch.manual_seed(random_seed)
+        return _build(spec)
 
 
 def measure_spec(
@@ -246,9 +258,7 @@ def measure_spec(
     spec = fold_spec(spec)  # latency and memory do not depend on the weights: build it folded
     out = {"params": None, "macs": None, "peak_memory_predicted_bytes": None}
     out.update(_analysis(spec, latency_hw, device))
-    with torch.random.fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(random_seed)
-        model = _build(spec)
+    model = _untrained(spec, device, random_seed)
     if out["params"] is None:
         out["params"] = sum(p.numel() for p in model.parameters())
     shape = (1, getattr(spec, "in_channels", 3), *latency_hw)
@@ -265,14 +275,11 @@ def measure_latencies(specs, device: str = "cpu", threads: int | None = 1, laten
     the first one's input channels."""
     from roadmap.build import fold_spec
 
-    with torch.random.fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(0)
-        models = [_build(fold_spec(spec)) for spec in specs]
+    models = [_untrained(fold_spec(spec), device, 0) for spec in specs]
     shape = (1, getattr(specs[0], "in_channels", 3), *latency_hw)
     config = latency or LatencyConfig()
     reports = measure_models([(m, config) for m in models], shape, device, threads, Clock(repeats=latency_repeats))
-    return [{"latency_ms": r.median_ms, "latency_cv": r.cv, "latency_rounds": r.rounds, "latency_backend": r.backend}
-            for r in reports]
+    return [_latency_figures(r) for r in reports]
 
 
 def _noisy_psnr(data: DenoiseData) -> float:

@@ -176,14 +176,15 @@ class CandidateFactory:
                 measured[key] = value
         return {k: measured.get(k) for k in MEASURE_KEYS}
 
-    def remeasure_latency(self, number: int, spec_yaml: str, first: dict) -> None:
-        """Time trial ``number`` again (while nothing trains) and keep the steadier of the two
-        latencies (lower CV); ``first``: its metrics. Recorded either way, so once per trial."""
+    def remeasure_latency(self, candidate: Any) -> None:
+        """Time ``candidate`` (a `roadmap.search.results.Candidate`) again, while nothing trains,
+        and keep the steadier of its two latencies (lower CV). Recorded either way: once a trial."""
         from roadmap.spec import load_spec
 
-        again = self._timed(lambda: self.evaluator.measure(load_spec(spec_yaml), self.settings.device))
+        first = candidate.metrics
+        again = self._timed(lambda: self.evaluator.measure(load_spec(candidate.spec_yaml), self.settings.device))
         steadier = again if (again.get("latency_cv") or math.inf) < (first.get("latency_cv") or math.inf) else first
-        self.store.record_latency(number, _latency_record(steadier, first, "timed again: its CV was over 5 %"))
+        self.store.record_latency(candidate.number, _latency_record(steadier, first, "timed again: its CV was over 5 %"))
 
     def retime_side_by_side(self, candidates: list) -> None:
         """Time ``candidates`` again in one interleaved measurement and record those latencies
@@ -194,8 +195,8 @@ class CandidateFactory:
         specs = [load_spec(c.spec_yaml) for c in candidates]
         figures = self._timed(lambda: self.evaluator.measure_side_by_side(specs, self.settings.device)) or []
         for c, again in zip(candidates, figures):
-            self.store.record_latency(c.number, _latency_record(again, c.metrics,
-                                                                f"timed side by side with {len(candidates)} candidates"))
+            record = _latency_record(again, c.metrics, f"timed side by side with {len(candidates)} candidates")
+            self.store.record_latency(c.number, {**record, "latency_side_by_side": len(candidates)})
 
     def _timed(self, measure: Any) -> Any:
         """``measure()`` counted as measurement time; ``{}`` when it raises."""

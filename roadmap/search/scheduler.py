@@ -222,15 +222,14 @@ class Scheduler:
         for c in self.results(0).finished():
             cv = res.finite_or_none(c.metrics.get("latency_cv"))
             if cv is not None and cv > REMEASURE_CV and "latency_how" not in c.metrics and c.spec_yaml:
-                self.factory.remeasure_latency(c.number, c.spec_yaml, c.metrics)
+                self.factory.remeasure_latency(c)
 
     def _side_by_side_latencies(self) -> None:
         """Once the top rung is decided (more than one rung), its candidates are timed again
         side by side, so the front compares latencies of one measurement (`REMEASURE_CV`'s
         re-timing only catches noisy measurements, not a machine that was slower for minutes)."""
         top = [c for c in self.results().finished() if c.spec_yaml]
-        if self.top_rung >= 1 and len(top) >= 2 and any("side by side" not in c.metrics.get("latency_how", "")
-                                                         for c in top):
+        if self.top_rung >= 1 and len(top) >= 2 and any("latency_side_by_side" not in c.metrics for c in top):
             self.factory.retime_side_by_side(top)
 
     def _promotion_jobs(self) -> list[TrainJob]:

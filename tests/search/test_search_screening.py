@@ -113,6 +113,7 @@ def test_latencies_timed_on_a_busy_machine_are_timed_again_when_it_is_idle(tmp_p
     top = {n for (n, r, s) in evaluations(study) if r == 1}
     assert fake.timed["side by side"] == 1
     assert {c.number for c in candidates if "side by side" in c.metrics["latency_how"]} == top
+    assert {c.metrics.get("latency_side_by_side") for c in candidates if c.number in top} == {len(top)}
     assert {c.metrics["latency_how"] for c in candidates if c.number not in top} == {
         "timed again: its CV was over 5 %"}
     assert summary.knee is not None
