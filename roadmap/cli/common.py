@@ -142,6 +142,44 @@ def add_data_argument(parser, help: str | None = None) -> None:
                                      "(default: photographs shipped with scikit-image)")
 
 
+TASK_OPTIONS = ("sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
+
+
+def add_task_arguments(parser) -> None:
+    """``--task denoise|deblur|sr|jpeg`` and the options of each task (``args.task`` ...): one
+    definition for show, eval, search and train. Values are checked by `Task` (one line naming
+    the option); ``None`` means not given."""
+    g = parser.add_argument_group("task", "what the network restores (default: denoise at sigma 25)")
+    g.add_argument("--task", default=None, metavar="TASK",
+                   help="denoise, deblur, sr (super-resolution) or jpeg (artefact removal)")
+    g.add_argument("--sigma", default=None, metavar="S|A:B",
+                   help="denoise: Gaussian noise std on 0-255, a value or a range drawn per crop (default 25)")
+    g.add_argument("--blur", default=None, metavar="KIND",
+                   help="deblur: gaussian, motion (camera shake) or mixed (default mixed)")
+    g.add_argument("--blur-sigma", default=None, metavar="A:B", help="deblur: Gaussian kernel std in px (default 1:3)")
+    g.add_argument("--motion-length", default=None, metavar="A:B",
+                   help="deblur: motion trajectory length in px (default 5:15)")
+    g.add_argument("--blur-noise", default=None, metavar="A:B",
+                   help="deblur: noise std on 0-255 added after the blur (default 0:2)")
+    g.add_argument("--scale", type=positive_int, default=None, metavar="S",
+                   help="sr: up-scaling factor 2, 3 or 4 (default 2); any seed gets an up-sampling head")
+    g.add_argument("--quality", default=None, metavar="Q|A:B",
+                   help="jpeg: JPEG quality 1-100, a value or a range drawn per crop (default 20)")
+
+
+def task_options(args) -> dict:
+    """The task options of ``args`` (``add_task_arguments``) as a dict, ``None`` = not given."""
+    return {"task": getattr(args, "task", None), **{k: getattr(args, k, None) for k in TASK_OPTIONS}}
+
+
+def task_of(args):
+    """The `Task` the command's options describe (denoise at sigma 25 when none is given)."""
+    from roadmap.evaluation.tasks import task_from_options
+
+    options = task_options(args)
+    return task_from_options(options.pop("task"), **options)
+
+
 def add_json_argument(parser, help: str | None = None) -> None:
     """``--json``: machine-readable output on stdout."""
     parser.add_argument("--json", action="store_true", help=help or "print JSON")

@@ -5,8 +5,8 @@ import sys
 import time
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
-                                add_random_seed_argument, add_spec_argument, finite_float, human, mib,
-                                positive_int, print_json)
+                                add_random_seed_argument, add_spec_argument, add_task_arguments, human, mib,
+                                positive_int, print_json, task_of)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.errors import RoadmapError
 
@@ -39,11 +39,13 @@ def format_result(name: str, r: dict) -> str:
     if r.get("peak_memory_measured_bytes") and r.get("peak_memory_predicted_bytes"):
         ratio = f"{r['peak_memory_measured_bytes'] / r['peak_memory_predicted_bytes']:.2f}"
     params = "n/a" if r.get("params") is None else f"{r['params']:,}"
-    gain = "n/a" if r.get("psnr") is None else f"{r['psnr'] - r['noisy_psnr']:+.2f} dB"
     lines = [
-        f"{name}  (fidelity {r['fidelity']}, device {r['device']})",
+        f"{name}  (fidelity {r['fidelity']}, device {r['device']}, task {_task_name(r)})",
         f"  status            {r['status']}" + (f" -- {r['reason']}" if r.get("reason") else ""),
-        f"  PSNR              {num('psnr', '.2f', ' dB')}  (noisy input {num('noisy_psnr', '.2f', ' dB')}, gain {gain})",
+        f"  PSNR validation   {_psnr_line(r, 'psnr', 'input_psnr')}",
+        f"  PSNR test         {_psnr_line(r, 'test_psnr', 'test_input_psnr')}",
+        *([f"  PSNR RGB          {num('psnr_rgb', '.2f', ' dB')}  (the PSNR above is the Y channel's, "
+           f"borders shaved)"] if r.get("psnr_rgb") is not None else []),
         f"  SSIM              {num('ssim', '.4f')}",
         *_depth_lines(r),
         f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}"
@@ -56,6 +58,21 @@ def format_result(name: str, r: dict) -> str:
         f"  training time     {num('train_seconds', '.1f', ' s')}",
     ]
     return "\n".join(lines)
+
+
+def _task_name(r: dict) -> str:
+    task = r.get("task") or {"name": "denoise"}
+    return f"{task['name']} x{task['scale']}" if task["name"] == "sr" else task["name"]
+
+
+def _psnr_line(r: dict, key: str, baseline: str) -> str:
+    """``28.41 dB  (degraded input 20.17 dB, gain +8.24 dB)``, n/a where a figure is missing."""
+    value, base = r.get(key), r.get(baseline)
+    shown = "n/a" if value is None else f"{value:.2f} dB"
+    if base is None:
+        return shown if key == "psnr" else f"{shown}  (no test images in this data)"
+    gain = "n/a" if value is None else f"{value - base:+.2f} dB"
+    return f"{shown}  (degraded input {base:.2f} dB, gain {gain})"
 
 
 def _depth_lines(r: dict) -> list[str]:
@@ -71,28 +88,27 @@ def run(args) -> int:
     from roadmap.evaluation import evaluate_spec
     from roadmap.evaluation.data import load_data
     from roadmap.evaluation.fidelity import Fidelity, load_fidelity
+    from roadmap.evaluation.tasks import for_task
     from roadmap.seeds import resolve_spec
 
     from roadmap.evaluation.device import check_device
 
     check_device(args.device)
     latency = latency_config(args)  # a bad backend or command is a usage error, before any work
-    spec = resolve_spec(args.spec, args.variant)
+    task = task_of(args)
+    spec = for_task(resolve_spec(args.spec, args.variant), task)
     fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:
         if args.threads < 1:
             raise RoadmapError(f"--threads: must be >= 1, got {args.threads}")
         fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": args.threads})
-    if args.sigma is not None and not args.sigma > 0:
-        raise RoadmapError(f"--sigma: must be > 0, got {args.sigma}")
-    sigma = 25.0 if args.sigma is None else args.sigma
     # Load (and check) the data here so a bad folder fails before anything is built.
-    data = load_data(args.data, sigma=sigma, val_crop=fidelity.val_crop,
+    data = load_data(args.data, task=task, val_crop=fidelity.val_crop,
                      val_count=fidelity.val_count, train_crop=fidelity.crop)
     quiet = args.json or args.quiet
     result = evaluate_spec(
         spec, fidelity, data, device=args.device, random_seed=args.random_seed,
-        measure=not args.no_measure, sigma=sigma,
+        measure=not args.no_measure,
         progress=None if quiet else progress_printer(), latency=latency,
     )
     if args.json:
@@ -105,7 +121,8 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="proxy-train a seed or spec and measure PSNR, SSIM, latency, memory",
-        description="Proxy-train a seed or spec on denoising data and measure it. Exit code 0 when "
+        description="Proxy-train a seed or spec on a restoration task (--task) and measure it: PSNR on the "
+                    "validation and the test images next to the degraded input's. Exit code 0 when "
                     "the status is ok, 1 when the model diverged or failed (the numbers known are "
                     "still printed), 2 for a usage or data error.",
     )
@@ -114,8 +131,7 @@ def register(sub) -> None:
                                   "fields, as `search` takes (default: default, the search's top rung, 150 + "
                                   "300 + 900 iterations)")
     add_data_argument(p)
-    p.add_argument("--sigma", type=finite_float, default=None,
-                   help="synthetic Gaussian noise, 0-255 scale (default 25; ignored for pairs)")
+    add_task_arguments(p)
     add_random_seed_argument(p)
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for training, latency and memory (default: the preset's, 1)")

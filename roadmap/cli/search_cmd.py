@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
-                                add_random_seed_argument, add_spec_argument)
+from roadmap.cli.common import (TASK_OPTIONS, add_data_argument, add_device_argument, add_fidelity_argument,
+                                add_json_argument, add_random_seed_argument, add_spec_argument, add_task_arguments)
 from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
 from roadmap.search.settings import DEFAULT_BUDGET, SAMPLERS
 
@@ -43,10 +43,11 @@ def register(subparsers: Any) -> None:
     add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
     g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
     g.add_argument("--budget", type=int, help=f"completed + failed trials to reach (default {DEFAULT_BUDGET})")
-    g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>])")
+    g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>][-<task>], e.g. nafnet-sr-x2)")
     add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long) or a "
                                                 "YAML/JSON file of fidelity fields (default: default)")
     add_data_argument(g, help="training/validation images (default: the built-in photos)")
+    add_task_arguments(p)
     g = p.add_argument_group("sampler")
     g.add_argument("--sampler", choices=SAMPLERS, help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random")
     g.add_argument("--population-size", type=int, help="NSGA-II population / TPE start-up trials (default 10)")
@@ -75,7 +76,8 @@ def register(subparsers: Any) -> None:
 
 OPTION_KEYS = ("seed", "variant", "space", "budget", "fidelity", "data", "sampler", "population_size",
                "random_seed", "max_latency_ms", "max_memory_mb", "min_psnr", "backend", "address",
-               "concurrency", "cpus_per_trial", "gpus_per_trial", "device", *LATENCY_OPTION_KEYS)
+               "concurrency", "cpus_per_trial", "gpus_per_trial", "device", *LATENCY_OPTION_KEYS,
+               "task", *TASK_OPTIONS)
 
 
 def run(args: Any) -> int:
@@ -86,7 +88,7 @@ def run(args: Any) -> int:
     options = {key: getattr(args, key) for key in OPTION_KEYS}
     study_dir = Path(args.study) if args.study else None
     if study_dir is None:
-        study_dir = st.default_study_dir(args.seed or "nafnet", args.variant)
+        study_dir = st.default_study_dir(args.seed or "nafnet", args.variant, args.task, args.scale)
     stored = st.read_settings(study_dir) if study_dir.is_dir() else None
     settings = resolve_settings(options, study_dir, stored)
     summary = run_search(settings, progress=Progress(settings.budget, enabled=not args.quiet))

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_random_seed_argument, add_spec_argument,
-                                finite_float, positive_int)
+                                add_task_arguments, finite_float, positive_int, task_of)
 
 EXAMPLES = """examples:
   roadmap train winner.yaml --data ~/data/sidd --iterations 20000 --out winner.pt
@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a spec for real with the evaluation data pipeline (resumable)",
         description=(
             "Full training of a spec (e.g. the output of roadmap export) with the same data pipeline "
-            "as the search's proxy training: random crops and flips, synthetic Gaussian noise (or real "
-            "input/target pairs), PSNR loss, AdamW with cosine decay; PSNR/SSIM on the fixed validation "
+            "as the search's proxy training: random crops and flips, the task's synthetic degradation (or "
+            "real input/target pairs), PSNR loss, AdamW with cosine decay; PSNR/SSIM on the fixed validation "
             "crops at the end. A checkpoint <out>.ckpt is written every --checkpoint-every iterations; "
             "running the same command again resumes from it."
         ),
@@ -30,11 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_spec_argument(p, help="spec YAML file (e.g. from roadmap export) or seed name")
     add_data_argument(p, help="clean images, input/target pairs, or train/ + val/ (default: embedded photographs)")
+    add_task_arguments(p)
     p.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: 3000)")
     p.add_argument("--batch", type=positive_int, default=None, help="batch size (default: 8)")
     p.add_argument("--crop", type=positive_int, default=None, help="training crop size (default: 128)")
     p.add_argument("--lr", type=finite_float, default=None, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--sigma", type=finite_float, default=None, help="synthetic noise level on 0-255 (default: 25)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     add_device_argument(p, help="torch device: cpu, cuda or cuda:N (default: cpu)")
     add_random_seed_argument(p, old_flag="--seed", help="random seed of weights and batches (default: 0)")
@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     random_seed = args.random_seed
-    spec = resolve_spec(args.spec, args.variant)
+    from roadmap.evaluation.tasks import for_task
+
+    task = task_of(args)
+    spec = for_task(resolve_spec(args.spec, args.variant), task)
     fid = full_fidelity(iterations=args.iterations, batch=args.batch, crop=args.crop, lr=args.lr,
                         threads=args.threads)
     if args.lr is not None and fid.min_lr > fid.lr:
@@ -69,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
     if ckpt.exists() and not args.restart:
         print(f"resuming from {ckpt}", file=sys.stderr)
     result = train_spec(spec, args.out, data=args.data, fidelity=fid, seed=random_seed, device=args.device,
-                        checkpoint_every=args.checkpoint_every, restart=args.restart, sigma=args.sigma,
+                        checkpoint_every=args.checkpoint_every, restart=args.restart, task=task,
                         progress=progress)
     if result.resumed_from:
         print(f"resumed at iteration {result.resumed_from}", file=sys.stderr)
-    print(f"wrote {result.out}: {result.iterations} iterations, validation PSNR {result.val.get('psnr', float('nan')):.3f} dB, "
+    test = result.val.get("test_psnr")
+    print(f"wrote {result.out}: {result.iterations} iterations, validation PSNR {result.val.get('psnr', float('nan')):.3f} dB "
+          f"(degraded input {result.val.get('input_psnr', float('nan')):.3f} dB), "
+          f"test PSNR {'n/a' if test is None else f'{test:.3f} dB'}, "
           f"SSIM {result.val.get('ssim', float('nan')):.4f} ({result.seconds:.0f} s)")
     return 0

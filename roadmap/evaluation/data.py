@@ -1,18 +1,22 @@
-"""Denoising data: the embedded photographs, user folders, crops and noise.
+"""Restoration data: the embedded photographs, user folders, crops and degradations.
 
-Three sources, all ending in a `DenoiseData`:
+Three sources, all ending in a `RestorationData`:
 
-* ``None`` -- photographs shipped inside scikit-image (no download): training on
-  ``astronaut``, ``coffee``, ``rocket``; validation on ``chelsea`` and the left view
-  of ``stereo_motorcycle``. The split is by image, so no scene is in both.
-* a folder of clean images -- split by image (every fifth file, in name order, goes
-  to validation), or explicit ``train/`` and ``val/`` sub-folders.
-* a folder of pairs ``input/`` + ``target/`` with matching file names (BasicSR's
-  SIDD / GoPro layout); split the same way, or ``train/{input,target}`` and
-  ``val/{input,target}``. Real noisy inputs are used as they are: no synthetic noise.
+* ``None`` -- the photographs shipped inside scikit-image's wheel (no download), split by
+  image into training (``EMBEDDED_TRAIN``), validation (``EMBEDDED_VAL``) and test
+  (``EMBEDDED_TEST``) so that no scene is in two of them. The test images are never trained
+  on and never used to choose anything: ``roadmap eval`` and ``export`` only report them.
+* a folder of clean images -- split by image in name order (every fifth file from the third
+  validates, every fifth from the fifth tests), or explicit ``train/``, ``val/`` (and
+  optionally ``test/``) sub-folders.
+* a folder of pairs ``input/`` + ``target/`` with matching file names (BasicSR's SIDD / GoPro /
+  DIV2K layout); split the same way, or ``train/{input,target}`` and ``val/{input,target}``.
+  Real inputs are used as they are: no synthetic degradation. For super-resolution an input
+  is ``scale`` times smaller than its target (DIV2K's LR / HR).
 
-Synthetic noise is additive Gaussian of standard deviation ``sigma / 255`` (images
-are in [0, 1]) and is not clipped, as in the DnCNN / NAFNet denoising setups.
+Synthetic inputs are the task's degradation of the clean crops
+(`roadmap.evaluation.degradations`), drawn from the sampler's generator for training and from
+fixed seeds for validation and test, so every trial is scored on the same inputs.
 """
 from __future__ import annotations
 
@@ -23,38 +27,61 @@ import numpy as np
 import torch
 
 from roadmap.errors import RoadmapError
+from roadmap.evaluation.degradations import degrade
+from roadmap.evaluation.tasks import DEFAULT_TASK, Task
 from roadmap.io import one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-DEFAULT_SIGMA = 25.0
-# Validation crops and validation noise come from this fixed seed, never from the
-# trial's random seed: every trial is scored on exactly the same noisy images.
+# Validation / test crops and their degradations come from these fixed seeds, never from the
+# trial's random seed: every trial is scored on exactly the same inputs.
 VAL_SEED = 20240917
-VAL_EVERY = 5  # every VAL_EVERY-th image (name order) of a user folder validates
+TEST_SEED = 20261203
+VAL_EVERY = 5  # every VAL_EVERY-th image (name order) of a user folder validates, another tests
 
-EMBEDDED_TRAIN = ("astronaut", "coffee", "rocket")
-EMBEDDED_VAL = ("chelsea", "motorcycle")
+# Every photograph scikit-image ships inside its wheel (README, "Data"), split by image. Left out:
+# the right view of the stereo motorcycle (the left view's scene), `clock` (a motion-blurred
+# photo with no sharp original), `microaneurysms` (102x102, smaller than a validation crop) and
+# the synthetic images (horse, logo, colorwheel, checkerboards, phantom, binary blobs).
+EMBEDDED_TRAIN = ("astronaut", "coffee", "rocket", "camera", "brick", "grass", "coins",
+                  "hubble_deep_field", "retina", "cell", "page")
+EMBEDDED_VAL = ("chelsea", "motorcycle", "gravel")
+EMBEDDED_TEST = ("immunohistochemistry", "moon", "text")
 
 
 @dataclass
-class DenoiseData:
-    """Training images and a fixed validation set.
+class RestorationData:
+    """Training images and fixed validation and test sets for one `Task`.
 
-    ``train_clean``: list of ``[3, H, W]`` float32 tensors in [0, 1].
-    ``train_noisy``: matching real noisy inputs (pairs) or ``None`` (synthetic noise).
-    ``val_clean`` / ``val_noisy``: ``[N, 3, h, w]`` float32, fixed for a given
-    ``val_crop`` / ``val_count``. ``sigma``: synthetic noise on the 0-255 scale,
-    ``None`` for real pairs. ``source``: where the images came from.
+    ``train_clean``: list of ``[3, H, W]`` float32 tensors in [0, 1]. ``train_input``: matching
+    real inputs (pairs; ``scale`` times smaller for ``sr``) or ``None`` (synthetic degradation).
+    ``val_clean`` ``[N, 3, h, w]`` / ``val_input`` ``[N, 3, h / s, w / s]`` (``s`` the task's
+    up-scaling, 1 but for ``sr``): fixed for a given ``val_crop`` / ``val_count``; ``test_clean``
+    / ``test_input`` likewise from the test images (``None`` when the source has none).
+    ``synthetic``: whether inputs are the task's degradation (False for real pairs).
+    ``source``: where the images came from.
     """
 
     train_clean: list[torch.Tensor]
-    train_noisy: list[torch.Tensor] | None
+    train_input: list[torch.Tensor] | None
     val_clean: torch.Tensor
-    val_noisy: torch.Tensor
-    sigma: float | None
+    val_input: torch.Tensor
+    task: Task
     source: str
+    test_clean: torch.Tensor | None = None
+    test_input: torch.Tensor | None = None
     train_names: list[str] = field(default_factory=list)
     val_names: list[str] = field(default_factory=list)
+    test_names: list[str] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the inputs are the task's synthetic degradation (not real pairs)."""
+        return self.train_input is None
+
+    @property
+    def description(self) -> str:
+        """What the inputs are, for fingerprints and logs: the task, or real pairs."""
+        return self.task.describe() if self.synthetic else f"{self.task.name} (real pairs)"
 
     @property
     def min_train_hw(self) -> tuple[int, int]:
@@ -143,8 +170,9 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def embedded_images() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The scikit-image photographs as ``(train, val)`` dicts name -> ``[3, H, W]``."""
+def embedded_images() -> tuple[dict[str, torch.Tensor], ...]:
+    """The scikit-image photographs as ``(train, val, test)`` dicts name -> ``[3, H, W]``
+    (grey ones repeated to three channels)."""
     import skimage.data
 
     def load(name: str) -> torch.Tensor:
@@ -153,29 +181,24 @@ def embedded_images() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
             return to_tensor(skimage.data.stereo_motorcycle()[0])
         return to_tensor(getattr(skimage.data, name)())
 
-    return ({n: load(n) for n in EMBEDDED_TRAIN}, {n: load(n) for n in EMBEDDED_VAL})
+    return tuple({n: load(n) for n in names} for names in (EMBEDDED_TRAIN, EMBEDDED_VAL, EMBEDDED_TEST))
 
 
-def split_by_image(names: list[str]) -> tuple[list[str], list[str]]:
-    """Deterministic split of sorted names: every VAL_EVERY-th (starting at the
-    third) validates, at least one; needs two images."""
+def split_by_image(names: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Deterministic split of sorted names into ``(train, val, test)``: every VAL_EVERY-th
+    (starting at the third) validates, at least one; every VAL_EVERY-th starting at the fifth
+    tests (none below five images); needs two images."""
     if len(names) < 2:
         raise RoadmapError(
             f"need at least 2 images to split into training and validation, found {len(names)}"
         )
     start = min(2, len(names) - 1)
-    val = names[start::VAL_EVERY]
-    train = [n for n in names if n not in set(val)]
-    return train, val
+    val, test = names[start::VAL_EVERY], names[4::VAL_EVERY]
+    held_out = set(val) | set(test)
+    return [n for n in names if n not in held_out], val, test
 
 
-# ---------------------------------------------------------------- crops and noise
-
-
-def add_noise(clean: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """``clean + N(0, (sigma/255)^2)``, unclipped; the noise comes from ``generator``."""
-    noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
-    return clean + noise * (sigma / 255.0)
+# ---------------------------------------------------------------- crops and degradations
 
 
 def _check_fits(images: dict[str, torch.Tensor], crop: int, what: str) -> None:
@@ -186,12 +209,17 @@ def _check_fits(images: dict[str, torch.Tensor], crop: int, what: str) -> None:
         )
 
 
+def task_crop(crop: int, task: Task) -> int:
+    """The clean (output) crop for ``task``: ``crop`` rounded down to a multiple of the task's
+    up-scaling, so the low-resolution input is whole (128 -> 126 at x3)."""
+    return crop - crop % task.upscale
+
+
 def fixed_crops(
     images: dict[str, torch.Tensor], count: int, crop: int, generator: torch.Generator
 ) -> tuple[list[tuple[str, int, int]], torch.Tensor]:
     """``count`` crops spread round-robin over ``images`` at positions drawn from
     ``generator``; returns the positions ``(name, top, left)`` and ``[count, 3, crop, crop]``."""
-    _check_fits(images, crop, "validation")
     names = list(images)
     positions, crops = [], []
     for k in range(count):
@@ -204,33 +232,54 @@ def fixed_crops(
     return positions, torch.stack(crops)
 
 
-def make_validation(
+def input_crop(image: torch.Tensor, top: int, left: int, crop: int, scale: int) -> torch.Tensor:
+    """The crop of a real input matching the clean crop at ``(top, left)`` of side ``crop``: the
+    same window, ``scale`` times smaller for super-resolution (``crop``, ``top`` and ``left``
+    multiples of ``scale``)."""
+    t, l, c = top // scale, left // scale, crop // scale
+    return image[:, t : t + c, l : l + c]
+
+
+def make_fixed_set(
     clean: dict[str, torch.Tensor],
-    noisy: dict[str, torch.Tensor] | None,
+    inputs: dict[str, torch.Tensor] | None,
     count: int,
     crop: int,
-    sigma: float | None,
+    task: Task,
+    seed: int,
+    what: str = "validation",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed ``(val_noisy, val_clean)`` crops, each ``[count, 3, crop, crop]``:
-    crops and synthetic noise come from ``VAL_SEED`` only."""
-    gen = torch.Generator().manual_seed(VAL_SEED)
-    positions, val_clean = fixed_crops(clean, count, crop, gen)
-    if noisy is None:
-        return add_noise(val_clean, float(sigma), gen), val_clean
-    val_noisy = torch.stack([noisy[n][:, t : t + crop, l : l + crop] for n, t, l in positions])
-    return val_noisy, val_clean
+    """Fixed ``(inputs, clean)`` crops (``[count, 3, crop / s, crop / s]``, ``[count, 3, crop,
+    crop]``): crop positions and synthetic degradations come from ``seed`` only. Real ``inputs``
+    are cropped at the same places; for ``sr`` positions are multiples of the scale."""
+    s = task.upscale
+    crop = task_crop(crop, task)
+    _check_fits(clean, crop, what)
+    gen = torch.Generator().manual_seed(seed)
+    if s > 1:  # whole low-resolution pixels: draw positions on the LR grid
+        lr = {n: t[:, : t.shape[1] // s, : t.shape[2] // s] for n, t in clean.items()}
+        positions, _ = fixed_crops(lr, count, crop // s, gen)
+        positions = [(n, t * s, l * s) for n, t, l in positions]
+    else:
+        positions, _ = fixed_crops(clean, count, crop, gen)
+    clean_crops = torch.stack([clean[n][:, t : t + crop, l : l + crop] for n, t, l in positions])
+    if inputs is None:
+        return degrade(clean_crops, task, gen), clean_crops
+    return torch.stack([input_crop(inputs[n], t, l, crop, s) for n, t, l in positions]), clean_crops
 
 
 class TrainSampler:
-    """Random training batches: crops + horizontal / vertical flips (+ synthetic noise).
+    """Random training batches: crops + horizontal / vertical flips + the task's degradation.
 
     All randomness comes from one ``torch.Generator`` seeded with ``seed``, so the
     crop order is a function of the seed alone. ``next_batch()`` returns
-    ``(noisy, clean)``, each ``[batch, 3, crop, crop]``; ``last_positions`` holds the
-    ``(image index, top, left, hflip, vflip)`` of the last batch.
+    ``(inputs, clean)``: ``[batch, 3, crop / s, crop / s]`` and ``[batch, 3, crop, crop]``
+    (``s`` the task's up-scaling; ``crop`` rounded down to a multiple of it). ``last_positions``
+    holds the ``(image index, top, left, hflip, vflip)`` of the last batch.
     """
 
-    def __init__(self, data: DenoiseData, batch: int, crop: int, seed: int) -> None:
+    def __init__(self, data: RestorationData, batch: int, crop: int, seed: int) -> None:
+        crop = task_crop(crop, data.task)
         _check_fits(dict(zip(data.train_names or map(str, range(len(data.train_clean))),
                              data.train_clean)), crop, "training")
         self.data, self.batch, self.crop = data, batch, crop
@@ -238,30 +287,28 @@ class TrainSampler:
         self.last_positions: list[tuple[int, int, int, bool, bool]] = []
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        g, c, d = self.generator, self.crop, self.data
-        clean, noisy, positions = [], [], []
+        g, c, d, s = self.generator, self.crop, self.data, self.data.task.upscale
+        clean, inputs, positions = [], [], []
         for _ in range(self.batch):
             i = int(torch.randint(len(d.train_clean), (1,), generator=g))
             img = d.train_clean[i]
-            top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=g))
-            left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=g))
+            top = int(torch.randint((img.shape[1] - c) // s + 1, (1,), generator=g)) * s
+            left = int(torch.randint((img.shape[2] - c) // s + 1, (1,), generator=g)) * s
             hflip, vflip = (torch.rand(2, generator=g) < 0.5).tolist()
             positions.append((i, top, left, hflip, vflip))
-            pair = [img] if d.train_noisy is None else [img, d.train_noisy[i]]
-            pair = [t[:, top : top + c, left : left + c] for t in pair]
+            pair = [img[:, top : top + c, left : left + c]]
+            if d.train_input is not None:
+                pair.append(input_crop(d.train_input[i], top, left, c, s))
             dims = [dim for dim, flip in ((2, hflip), (1, vflip)) if flip]
             if dims:
                 pair = [t.flip(dims) for t in pair]
             clean.append(pair[0])
-            if d.train_noisy is not None:
-                noisy.append(pair[1])
+            if d.train_input is not None:
+                inputs.append(pair[1])
         clean_t = torch.stack(clean).contiguous()
-        if d.train_noisy is None:
-            noisy_t = add_noise(clean_t, float(d.sigma), g)
-        else:
-            noisy_t = torch.stack(noisy).contiguous()
+        inputs_t = degrade(clean_t, d.task, g) if d.train_input is None else torch.stack(inputs).contiguous()
         self.last_positions = positions
-        return noisy_t, clean_t
+        return inputs_t, clean_t
 
 
 # ---------------------------------------------------------------- loading
@@ -271,8 +318,9 @@ def _load_folder(folder: Path) -> dict[str, torch.Tensor]:
     return {p.name: read_image(p) for p in list_images(folder)}
 
 
-def _load_pairs(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """``(input, target)`` dicts from ``folder/input`` and ``folder/target``."""
+def _load_pairs(folder: Path, scale: int = 1) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(input, target)`` dicts from ``folder/input`` and ``folder/target``; each input must be
+    its target's size divided by ``scale`` (super-resolution: LR / HR)."""
     inputs = {p.name: p for p in list_images(folder / "input")}
     targets = {p.name: p for p in list_images(folder / "target")}
     only_in, only_tg = sorted(set(inputs) - set(targets)), sorted(set(targets) - set(inputs))
@@ -283,84 +331,104 @@ def _load_pairs(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.
         if only_tg:
             parts.append(f"only in target/: {', '.join(only_tg)}")
         raise RoadmapError(f"unmatched pair names in {folder}: {'; '.join(parts)}")
-    noisy = {n: read_image(p) for n, p in inputs.items()}
+    degraded = {n: read_image(p) for n, p in inputs.items()}
     clean = {n: read_image(p) for n, p in targets.items()}
-    for n in noisy:
-        if noisy[n].shape != clean[n].shape:
-            raise RoadmapError(
-                f"pair {n} has different sizes: input {tuple(noisy[n].shape[1:])}, "
-                f"target {tuple(clean[n].shape[1:])}"
-            )
-    return noisy, clean
+    for n in degraded:
+        lr, hr = tuple(degraded[n].shape[1:]), tuple(clean[n].shape[1:])
+        if (lr[0] * scale, lr[1] * scale) != hr:
+            expected = f"{scale} times smaller than" if scale > 1 else "the size of"
+            raise RoadmapError(f"pair {n} has sizes that do not match: input {lr[0]}x{lr[1]}, target "
+                               f"{hr[0]}x{hr[1]} (the input must be {expected} its target)")
+    return degraded, clean
 
 
 def _is_pairs(folder: Path) -> bool:
     return (folder / "input").is_dir() or (folder / "target").is_dir()
 
 
+Split = dict[str, torch.Tensor]
+
+
+def _load_explicit(root: Path, scale: int) -> tuple[list[Split], list[Split | None], bool]:
+    """``train/``, ``val/`` (and an optional ``test/``) sub-folders: ``(clean, inputs, pairs)``
+    per part, inputs ``None`` for clean folders."""
+    parts = ["train", "val"] + (["test"] if (root / "test").is_dir() else [])
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise RoadmapError(f"data folder not found: {root / part} (train/ and val/ go together)")
+    pairs = _is_pairs(root / "train")
+    clean: list[Split] = []
+    inputs: list[Split | None] = []
+    for part in parts:
+        if pairs:
+            degraded, target = _load_pairs(root / part, scale)
+            inputs.append(degraded)
+            clean.append(target)
+        else:
+            clean.append(_load_folder(root / part))
+            inputs.append(None)
+    if len(parts) == 2:
+        clean.append({})
+        inputs.append(None if not pairs else {})
+    return clean, inputs, pairs
+
+
+def _load_split(root: Path, scale: int) -> tuple[list[Split], list[Split | None], bool]:
+    """One folder of images or pairs, split by image (`split_by_image`)."""
+    pairs = _is_pairs(root)
+    if pairs:
+        inputs_all, clean_all = _load_pairs(root, scale)
+    else:
+        clean_all, inputs_all = _load_folder(root), None
+    names = split_by_image(sorted(clean_all))
+    clean = [{n: clean_all[n] for n in part} for part in names]
+    inputs = [None if inputs_all is None else {n: inputs_all[n] for n in part} for part in names]
+    return clean, inputs, pairs
+
+
+def _load_source(data: "str | Path | None", task: Task) -> tuple[list[Split], list[Split | None], str]:
+    """``([train, val, test] clean, the same real inputs or None, source)`` of a data source."""
+    if data is None:
+        return list(embedded_images()), [None, None, None], "embedded:scikit-image"
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise RoadmapError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise RoadmapError(f"data path is not a folder: {root}")
+    explicit = (root / "train").is_dir() or (root / "val").is_dir()
+    clean, inputs, pairs = (_load_explicit if explicit else _load_split)(root, task.upscale)
+    return clean, inputs, f"{'pairs' if pairs else 'folder'}:{root}"
+
+
 def load_data(
-    data: "str | Path | DenoiseData | None" = None,
+    data: "str | Path | RestorationData | None" = None,
     *,
-    sigma: float = DEFAULT_SIGMA,
+    task: Task = DEFAULT_TASK,
     val_crop: int = 128,
     val_count: int = 8,
     train_crop: int | None = None,
-) -> DenoiseData:
-    """Load a data source (see the module docstring) into a `DenoiseData`.
+) -> RestorationData:
+    """Load a data source (see the module docstring) into a `RestorationData` for ``task``.
 
-    ``val_crop`` / ``val_count`` size the fixed validation set; ``train_crop``, when
-    given, is checked against every training image. Raises `RoadmapError` with one
-    line for a missing folder, no images, an unreadable file, unmatched pair names
-    or images smaller than a crop. A `DenoiseData` passes through unchanged.
+    ``val_crop`` / ``val_count`` size the fixed validation and test sets; ``train_crop``, when
+    given, is checked against every training image. Raises `RoadmapError` with one line for a
+    missing folder, no images, an unreadable file, unmatched pair names, pair sizes that do not
+    match the task's scale or images smaller than a crop. A `RestorationData` passes through.
     """
-    if isinstance(data, DenoiseData):
+    if isinstance(data, RestorationData):
         return data
-    if not sigma > 0:
-        raise RoadmapError(f"sigma: must be > 0, got {sigma!r}")
-    noisy_train = noisy_val = None
-    if data is None:
-        train, val = embedded_images()
-        source = "embedded:scikit-image"
-    else:
-        root = Path(data).expanduser()
-        if not root.exists():
-            raise RoadmapError(f"data folder not found: {root}")
-        if not root.is_dir():
-            raise RoadmapError(f"data path is not a folder: {root}")
-        explicit = (root / "train").is_dir() or (root / "val").is_dir()
-        if explicit:
-            for part in ("train", "val"):
-                if not (root / part).is_dir():
-                    raise RoadmapError(f"data folder not found: {root / part} (train/ and val/ go together)")
-            pairs = _is_pairs(root / "train")
-            if pairs:
-                noisy_train, train = _load_pairs(root / "train")
-                noisy_val, val = _load_pairs(root / "val")
-            else:
-                train, val = _load_folder(root / "train"), _load_folder(root / "val")
-        else:
-            pairs = _is_pairs(root)
-            if pairs:
-                noisy_all, clean_all = _load_pairs(root)
-            else:
-                clean_all, noisy_all = _load_folder(root), None
-            train_names, val_names = split_by_image(sorted(clean_all))
-            train = {n: clean_all[n] for n in train_names}
-            val = {n: clean_all[n] for n in val_names}
-            if noisy_all is not None:
-                noisy_train = {n: noisy_all[n] for n in train_names}
-                noisy_val = {n: noisy_all[n] for n in val_names}
-        source = f"{'pairs' if pairs else 'folder'}:{root}"
+    clean, inputs, source = _load_source(data, task)
+    train, val, test = clean
     if train_crop is not None:
-        _check_fits(train, train_crop, "training")
-    val_noisy, val_clean = make_validation(val, noisy_val, val_count, val_crop, sigma if noisy_val is None else None)
-    return DenoiseData(
+        _check_fits(train, task_crop(train_crop, task), "training")
+    val_input, val_clean = make_fixed_set(val, inputs[1], val_count, val_crop, task, VAL_SEED)
+    test_input = test_clean = None
+    if test:
+        test_input, test_clean = make_fixed_set(test, inputs[2], val_count, val_crop, task, TEST_SEED, "test")
+    return RestorationData(
         train_clean=list(train.values()),
-        train_noisy=None if noisy_train is None else [noisy_train[n] for n in train],
-        val_clean=val_clean,
-        val_noisy=val_noisy,
-        sigma=None if noisy_val is not None else float(sigma),
-        source=source,
-        train_names=list(train),
-        val_names=list(val),
+        train_input=None if inputs[0] is None else [inputs[0][n] for n in train],
+        val_clean=val_clean, val_input=val_input, task=task, source=source,
+        test_clean=test_clean, test_input=test_input,
+        train_names=list(train), val_names=list(val), test_names=list(test),
     )

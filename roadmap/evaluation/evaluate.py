@@ -24,18 +24,19 @@ from pathlib import Path
 import torch
 
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.data import DEFAULT_SIGMA, DenoiseData, load_data
+from roadmap.evaluation.data import RestorationData, load_data
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity
 from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, measure_models, measure_with
 from roadmap.evaluation.memory import measure_peak_memory
 from roadmap.evaluation.quality import evaluate_heads, evaluate_quality
+from roadmap.evaluation.tasks import DEFAULT_TASK, Task
 from roadmap.evaluation.threads import torch_threads
 from roadmap.evaluation.training import ProgressFn, train
 from roadmap.spec import deep_supervised
 
 LATENCY_HW = (256, 256)
 RESULT_KEYS = (
-    "psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "latency_rounds", "latency_backend",
+    "psnr", "ssim", "input_psnr", "test_psnr", "test_input_psnr", "psnr_rgb", "task", "latency_ms", "latency_cv", "latency_rounds", "latency_backend",
     "peak_memory_measured_bytes",
     "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "loss_curve", "status", "fidelity",
     "device", "psnr_by_depth", "ssim_by_depth",
@@ -70,12 +71,12 @@ def _short(exc: BaseException) -> str:
 def evaluate_spec(
     spec,
     fidelity: "str | Fidelity | dict" = "default",
-    data: "None | str | Path | DenoiseData" = None,
+    data: "None | str | Path | RestorationData" = None,
     device: str = "cpu",
     random_seed: int = 0,
     measure: bool = True,
     *,
-    sigma: float = DEFAULT_SIGMA,
+    task: Task = DEFAULT_TASK,
     threads: int | None = None,
     latency_hw: tuple[int, int] = LATENCY_HW,
     latency_repeats: int = 15,
@@ -88,11 +89,18 @@ def evaluate_spec(
     """Train ``spec`` at ``fidelity`` and measure it; returns the `RESULT_KEYS` dict.
 
     ``spec``: a `UNetSpec`, or a seed name / spec path for `roadmap.resolve_spec`.
-    ``data``: ``None`` (embedded photographs), a folder, or a loaded `DenoiseData`
-    (a search loads it once). ``threads``: CPU threads for training, latency and
+    ``data``: ``None`` (embedded photographs), a folder, or a loaded `RestorationData`
+    (a search loads it once; its task then wins over ``task``). ``task``: what the network
+    restores (`Task`; the spec's ``head.upscale`` must be the task's: `roadmap.tasks.for_task`). ``threads``: CPU threads for training, latency and
     memory (default: ``fidelity.threads``, 1 for the presets). ``measure=False``
     skips latency and measured memory (their keys are ``None``). Latency and
-    memory use a ``1 x C x latency_hw`` input.
+    memory use the input that produces a ``latency_hw`` output (``latency_hw / upscale`` for a
+    super-resolution spec).
+
+    Scores: ``psnr`` / ``ssim`` on the validation crops (Y channel, borders shaved, for ``sr``:
+    ``psnr_rgb`` beside them), ``input_psnr`` the degraded input's own (the baseline: noisy,
+    blurred, bicubic, JPEG), ``test_psnr`` / ``test_input_psnr`` the same on the test images
+    (``None`` when the data has none; never used to choose anything).
 
     ``init_weights``: a weights file (``save_weights``'s, ``roadmap train``'s, or a bare
     state dict) loaded before training, which continues from it with a fresh optimiser
@@ -124,17 +132,17 @@ def evaluate_spec(
     first, last = _rung_range(fid, rungs, init_weights)
     if threads is not None:
         fid = Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
-    dataset = load_data(data, sigma=sigma, val_crop=fid.val_crop, val_count=fid.val_count,
+    dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count,
                         train_crop=fid.crop)
     result: dict = {key: None for key in RESULT_KEYS}
-    result.update(fidelity=fid.name, device=str(device), status="ok",
-                  noisy_psnr=_noisy_psnr(dataset))
+    result.update(fidelity=fid.name, device=str(device), status="ok", task=dataset.task.to_dict(),
+                  input_psnr=_input_psnr(dataset))
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
             spec = _resolve(spec)
             model, inherited = _prepared_model(spec, dataset, random_seed, init_weights, latency_hw, device, result)
             if measure:
-                result.update(_measure(_deployed(model), (1, _check_channels(spec, dataset), *latency_hw), device,
+                result.update(_measure(_deployed(model), _input_shape(spec, latency_hw), device,
                                        fid.threads, latency_repeats, latency))
             _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
             if result["status"] == "ok" and deep_supervised(spec):
@@ -181,14 +189,26 @@ def _resolve(spec):
     return spec
 
 
-def _check_channels(spec, dataset: DenoiseData) -> int:
-    """The spec's input channels; ValueError when the data has another count."""
+def _check_channels(spec, dataset: RestorationData) -> int:
+    """The spec's input channels; ValueError when the data has another count or another
+    up-scaling than the spec's head."""
     in_channels = getattr(spec, "in_channels", 3)
-    if in_channels != dataset.val_noisy.shape[1]:
+    if in_channels != dataset.val_input.shape[1]:
         raise ValueError(
-            f"the spec takes {in_channels} input channels, the data has {dataset.val_noisy.shape[1]}"
+            f"the spec takes {in_channels} input channels, the data has {dataset.val_input.shape[1]}"
         )
+    if spec.upscale != dataset.task.upscale:
+        raise ValueError(f"the spec up-scales x{spec.upscale}, the task {dataset.task.name} needs "
+                         f"x{dataset.task.upscale} (see `for_task`)")
     return in_channels
+
+
+def _input_shape(spec, output_hw: tuple[int, int]) -> tuple[int, ...]:
+    """``(1, C, h, w)``: the input of ``spec`` whose output is ``output_hw`` (smaller by the
+    spec's up-scaling)."""
+    from roadmap.spec import input_hw
+
+    return (1, getattr(spec, "in_channels", 3), *input_hw(spec, output_hw))
 
 
 def _rng_devices(device) -> list[int]:
@@ -261,8 +281,7 @@ def measure_spec(
     model = _untrained(spec, device, random_seed)
     if out["params"] is None:
         out["params"] = sum(p.numel() for p in model.parameters())
-    shape = (1, getattr(spec, "in_channels", 3), *latency_hw)
-    out.update(_measure(model, shape, device, threads, latency_repeats, latency))
+    out.update(_measure(model, _input_shape(spec, latency_hw), device, threads, latency_repeats, latency))
     return out
 
 
@@ -272,20 +291,21 @@ def measure_latencies(specs, device: str = "cpu", threads: int | None = 1, laten
     interleaved measurement (round k of every model before round k + 1 of any), so a machine
     whose speed drifts while it runs slows them alike and their ratios hold. One dict per spec:
     ``latency_ms``, ``latency_cv``, ``latency_rounds``, ``latency_backend``. The specs share
-    the first one's input channels."""
+    the first one's input size."""
     from roadmap.build import fold_spec
 
     models = [_untrained(fold_spec(spec), device, 0) for spec in specs]
-    shape = (1, getattr(specs[0], "in_channels", 3), *latency_hw)
+    shape = _input_shape(specs[0], latency_hw)
     config = latency or LatencyConfig()
     reports = measure_models([(m, config) for m in models], shape, device, threads, Clock(repeats=latency_repeats))
     return [_latency_figures(r) for r in reports]
 
 
-def _noisy_psnr(data: DenoiseData) -> float:
-    from roadmap.evaluation.quality import psnr
+def _input_psnr(data: RestorationData) -> float:
+    """The degraded validation input's own PSNR, measured like the network's output."""
+    from roadmap.evaluation.quality import baseline, score
 
-    return psnr(data.val_noisy.clamp(0, 1), data.val_clean)
+    return score(baseline(data.val_input, data.task), data.val_clean, data.task)["psnr"]
 
 
 def _train_and_score(model, data, fid, rungs, device, seed, progress, result) -> None:
@@ -303,19 +323,29 @@ def _train_and_score(model, data, fid, rungs, device, seed, progress, result) ->
     # Same thread count as training: CPU reductions depend on it, and the PSNR must
     # not depend on the caller's setting.
     with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
-        scores = evaluate_quality(model.to(device), data.val_noisy.to(device), data.val_clean.to(device))
+        scores = evaluate_quality(model.to(device), data.val_input.to(device), data.val_clean.to(device),
+                                  task=data.task)
+        test = None if data.test_input is None else evaluate_quality(
+            model, data.test_input.to(device), data.test_clean.to(device), task=data.task)
     result["train_seconds"] = time.perf_counter() - start
     if not math.isfinite(scores["psnr"]):
         result.update(status="diverged", reason="the trained model's output is not finite")
         return
-    result.update(psnr=scores["psnr"], ssim=scores["ssim"], noisy_psnr=scores["noisy_psnr"])
+    result.update(psnr=scores["psnr"], ssim=scores["ssim"], input_psnr=scores["input_psnr"],
+                  psnr_rgb=scores.get("psnr_rgb"))
+    if test is not None:
+        result.update(test_psnr=_finite(test["psnr"]), test_input_psnr=test["input_psnr"])
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _score_depths(model, data, fid, device, result) -> None:
     """``psnr_by_depth`` / ``ssim_by_depth`` of a deep-supervised UNet++ (every head, one pass);
     its own depth's figures are ``psnr`` / ``ssim`` already."""
     with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
-        scores = evaluate_heads(model, data.val_noisy.to(device), data.val_clean.to(device))
+        scores = evaluate_heads(model, data.val_input.to(device), data.val_clean.to(device), task=data.task)
     for key in ("psnr", "ssim"):
         result[f"{key}_by_depth"] = {d: s[key] if math.isfinite(s[key]) else None for d, s in scores.items()}
 

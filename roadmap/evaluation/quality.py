@@ -11,6 +11,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from roadmap.evaluation.degradations import bicubic_up
+from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+
 # ITU-R BT.601 luma on [0, 1] RGB, as MATLAB's rgb2ycbcr (BasicSR's "test_y_channel").
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 _Y_OFFSET = 16.0 / 255.0
@@ -73,52 +76,68 @@ def ssim(
     return float(s.flatten(1).mean(dim=1).mean())
 
 
-def _score(out: torch.Tensor, clean: torch.Tensor, y_channel: bool = False) -> dict[str, float]:
-    """``psnr`` and ``ssim`` of the outputs ``out`` clamped to [0, 1] (nan when not finite)."""
+def shave(x: torch.Tensor, pixels: int) -> torch.Tensor:
+    """``[N, C, H, W]`` without ``pixels`` rows / columns at each border (BasicSR's ``crop_border``)."""
+    return x[..., pixels:-pixels, pixels:-pixels] if pixels else x
+
+
+def score(out: torch.Tensor, clean: torch.Tensor, task: Task = DEFAULT_TASK) -> dict[str, float]:
+    """``psnr`` and ``ssim`` of the outputs ``out`` clamped to [0, 1] (nan when not finite).
+
+    For ``sr`` they are measured as FMEN and BasicSR do: on the Y channel (`rgb_to_y`) with
+    ``scale`` pixels shaved at each border; ``psnr_rgb`` (same border) is added."""
     out = out.float()
     if not torch.isfinite(out).all():
-        return {"psnr": float("nan"), "ssim": float("nan")}
+        return {"psnr": float("nan"), "ssim": float("nan"), **({"psnr_rgb": float("nan")} if task.y_channel else {})}
     out = out.clamp(0.0, 1.0)
-    result = {"psnr": psnr(out, clean), "ssim": ssim(out, clean)}
-    if y_channel:
-        result.update(psnr_y=psnr(rgb_to_y(out), rgb_to_y(clean)), ssim_y=ssim(rgb_to_y(out), rgb_to_y(clean)))
-    return result
+    if not task.y_channel:
+        return {"psnr": psnr(out, clean), "ssim": ssim(out, clean)}
+    out, clean = shave(out, task.scale), shave(clean, task.scale)
+    y_out, y_clean = rgb_to_y(out), rgb_to_y(clean)
+    return {"psnr": psnr(y_out, y_clean), "ssim": ssim(y_out, y_clean), "psnr_rgb": psnr(out, clean)}
+
+
+def baseline(inputs: torch.Tensor, task: Task = DEFAULT_TASK) -> torch.Tensor:
+    """What the degraded input itself gives at the output's size (the figure a network must
+    beat): the input clamped to [0, 1], bicubically up-sampled for ``sr``."""
+    return bicubic_up(inputs, task.scale) if task.upscale > 1 else inputs.clamp(0.0, 1.0)
 
 
 @torch.inference_mode()
 def evaluate_quality(
     model: torch.nn.Module,
-    noisy: torch.Tensor,
+    inputs: torch.Tensor,
     clean: torch.Tensor,
     batch: int = 4,
-    y_channel: bool = False,
+    task: Task = DEFAULT_TASK,
 ) -> dict[str, float]:
-    """Run ``model`` on the validation crops and score it.
+    """Run ``model`` on the fixed crops and score it like :func:`score`.
 
-    ``noisy``, ``clean``: ``[N, 3, H, W]``. Outputs are clamped to [0, 1] before
-    scoring (what saving an image would do). Returns ``psnr``, ``ssim``,
-    ``noisy_psnr`` (the input's own PSNR) and, with ``y_channel``, ``psnr_y`` /
-    ``ssim_y``. A non-finite output gives ``psnr = ssim = nan``.
+    ``inputs``: ``[N, 3, h, w]`` (``h = H / scale`` for ``sr``), ``clean``: ``[N, 3, H, W]``.
+    Returns ``psnr``, ``ssim`` (``psnr_rgb`` for ``sr``) and ``input_psnr``: the degraded
+    input's own PSNR, measured the same way (:func:`baseline`). A non-finite output gives
+    ``psnr = ssim = nan``.
     """
     model.eval()
-    outs = [model(noisy[i : i + batch]) for i in range(0, noisy.shape[0], batch)]
-    return {"noisy_psnr": psnr(noisy.clamp(0, 1), clean), **_score(torch.cat(outs), clean, y_channel)}
+    outs = [model(inputs[i : i + batch]) for i in range(0, inputs.shape[0], batch)]
+    return {"input_psnr": score(baseline(inputs, task), clean, task)["psnr"], **score(torch.cat(outs), clean, task)}
 
 
 @torch.inference_mode()
 def evaluate_heads(
     model: torch.nn.Module,
-    noisy: torch.Tensor,
+    inputs: torch.Tensor,
     clean: torch.Tensor,
     batch: int = 4,
+    task: Task = DEFAULT_TASK,
 ) -> dict[int, dict[str, float]]:
-    """Score every head of a deep-supervised UNet++ (``model.forward_heads``) on the validation
+    """Score every head of a deep-supervised UNet++ (``model.forward_heads``) on the fixed
     crops in one pass: ``{depth: {"psnr", "ssim"}}``, each as :func:`evaluate_quality` scores
     the network's one output (clamped to [0, 1]; nan where not finite). Head ``d`` is what the
     network pruned to depth ``d`` outputs, so one trained network scores every depth."""
     model.eval()
     parts: dict[int, list[torch.Tensor]] = {}
-    for i in range(0, noisy.shape[0], batch):
-        for depth, out in model.forward_heads(noisy[i : i + batch]).items():
+    for i in range(0, inputs.shape[0], batch):
+        for depth, out in model.forward_heads(inputs[i : i + batch]).items():
             parts.setdefault(depth, []).append(out)
-    return {depth: _score(torch.cat(outs), clean) for depth, outs in sorted(parts.items())}
+    return {depth: score(torch.cat(outs), clean, task) for depth, outs in sorted(parts.items())}

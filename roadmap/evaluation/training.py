@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from roadmap.evaluation.data import DenoiseData, TrainSampler
+from roadmap.evaluation.data import RestorationData, TrainSampler
 from roadmap.evaluation.fidelity import Fidelity
 from roadmap.evaluation.threads import deterministic, torch_threads
 
@@ -189,7 +189,7 @@ def _result(status: str, iterations: int, losses: list[float], seconds: float,
 
 def train(
     model: torch.nn.Module,
-    data: DenoiseData,
+    data: RestorationData,
     fidelity: Fidelity,
     seed: int,
     device: str | torch.device = "cpu",
@@ -201,8 +201,9 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place for ``fidelity.iterations`` steps on crops of ``data``.
 
-    Batches are ``[fidelity.batch, 3, fidelity.crop, fidelity.crop]`` from a
-    `TrainSampler` seeded with ``seed``. ``start`` resumes from a `TrainCheckpoint`
+    Batches are ``[fidelity.batch, 3, fidelity.crop, fidelity.crop]`` clean crops and their
+    degraded inputs (``crop / scale`` for super-resolution) from a `TrainSampler` seeded with
+    ``seed``. ``start`` resumes from a `TrainCheckpoint`
     (the caller has loaded the matching weights into ``model``): the run then ends
     with the same weights as an uninterrupted one. ``progress`` is called every
     ``progress_every`` iterations and at the end; ``on_step`` after every step, and

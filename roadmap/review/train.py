@@ -85,15 +85,16 @@ def _output_path(out: str | Path, checkpoint_every: int) -> Path:
     return out
 
 
-def _data_and_fingerprint(spec: Any, data: Any, fid: Any, sigma: float | None, seed: int):
-    """The loaded `DenoiseData` and the fingerprint a checkpoint must carry to be resumed:
-    the spec without provenance, the settings, the data source and noise, the seed."""
-    from roadmap.evaluation.data import DEFAULT_SIGMA, load_data
+def _data_and_fingerprint(spec: Any, data: Any, fid: Any, task: Any, seed: int):
+    """The loaded `RestorationData` and the fingerprint a checkpoint must carry to be resumed:
+    the spec without provenance, the settings, the data source and task, the seed."""
+    from roadmap.evaluation.data import load_data
+    from roadmap.evaluation.tasks import DEFAULT_TASK
 
-    sigma = DEFAULT_SIGMA if sigma is None else sigma
-    dataset = load_data(data, sigma=sigma, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+    dataset = load_data(data, task=task or DEFAULT_TASK, val_crop=fid.val_crop, val_count=fid.val_count,
+                        train_crop=fid.crop)
     body = dataclasses.replace(spec, provenance={}).to_yaml()
-    return dataset, _fingerprint(body, fid, f"{dataset.source}|sigma={dataset.sigma}", seed)
+    return dataset, _fingerprint(body, fid, f"{dataset.source}|{dataset.description}", seed)
 
 
 def _read_checkpoint(path: Path, fingerprint: str, model: Any) -> "TrainCheckpoint | None":
@@ -138,14 +139,21 @@ class _Checkpointer:
 
 
 def _validate(model: Any, dataset: Any, fid: Any, device: str) -> dict[str, float]:
-    """PSNR / SSIM on the fixed validation crops, at the training's thread count."""
+    """PSNR / SSIM on the fixed validation crops (and ``test_psnr`` on the test crops), at the
+    training's thread count."""
     import torch
 
     from roadmap.evaluation.quality import evaluate_quality
     from roadmap.evaluation.threads import torch_threads
 
     with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
-        return evaluate_quality(model.eval(), dataset.val_noisy.to(device), dataset.val_clean.to(device))
+        scores = evaluate_quality(model.eval(), dataset.val_input.to(device), dataset.val_clean.to(device),
+                                  task=dataset.task)
+        if dataset.test_input is not None:
+            test = evaluate_quality(model, dataset.test_input.to(device), dataset.test_clean.to(device),
+                                    task=dataset.task)
+            scores.update(test_psnr=test["psnr"], test_input_psnr=test["input_psnr"])
+        return scores
 
 
 def train_spec(
@@ -158,7 +166,7 @@ def train_spec(
     device: str = "cpu",
     checkpoint_every: int = 100,
     restart: bool = False,
-    sigma: float | None = None,
+    task: Any = None,
     progress: ProgressFn | None = None,
     stop_after: int | None = None,
 ) -> TrainOutcome:
@@ -173,7 +181,7 @@ def train_spec(
         device: torch device.
         checkpoint_every: iterations between checkpoints.
         restart: ignore an existing checkpoint.
-        sigma: synthetic noise level (0-255 scale); default the data pipeline's.
+        task: the restoration `Task` (default: denoising at sigma 25); ``spec`` must fit it.
         progress: called every 10 iterations and at the end.
         stop_after: stop (after checkpointing) once this many iterations are done in total;
             for tests of the resume and for time-boxed runs. The output is then not written.
@@ -190,7 +198,7 @@ def train_spec(
     fid = fidelity if fidelity is not None else full_fidelity()
     out = _output_path(out, checkpoint_every)
     ckpt_path = checkpoint_path(out)
-    dataset, key = _data_and_fingerprint(spec, data, fid, sigma, seed)
+    dataset, key = _data_and_fingerprint(spec, data, fid, task, seed)
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
     start = None if restart else _read_checkpoint(ckpt_path, key, model)
@@ -207,7 +215,7 @@ def train_spec(
     seconds = result.seconds + time.perf_counter() - t0
     _atomic_save(
         {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "spec_yaml": spec.to_yaml(),
-         "iterations": fid.iterations, "fidelity": fid.to_dict(), "data": dataset.source, "sigma": dataset.sigma,
+         "iterations": fid.iterations, "fidelity": fid.to_dict(), "data": dataset.source, "task": dataset.task.to_dict(),
          "seed": seed, "val": val, "seconds": seconds},
         out,
     )

@@ -104,7 +104,8 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
         from roadmap.evaluation import load_data
 
         fid = settings.fidelity
-        load_data(settings.data, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+        load_data(settings.data, task=settings.task, val_crop=fid.val_crop, val_count=fid.val_count,
+                  train_crop=fid.crop)
     notes: list[str] = []
     refs = _reference_steps(settings.seed_spec(), notes)
     _check_feasible(settings, evaluator, refs)  # an impossible limit says so, new study or not

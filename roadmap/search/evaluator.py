@@ -26,7 +26,7 @@ from roadmap.evaluation.fidelity import Fidelity
 
 __all__ = ["TrainJob", "Evaluator", "RoadmapEvaluator", "run_job", "MEASURE_KEYS", "TRAIN_KEYS"]
 
-TRAIN_KEYS = ("psnr", "ssim", "noisy_psnr", "train_seconds", "status", "reason", "psnr_by_depth", "ssim_by_depth")
+TRAIN_KEYS = ("psnr", "ssim", "input_psnr", "psnr_rgb", "test_psnr", "test_input_psnr", "train_seconds", "status", "reason", "psnr_by_depth", "ssim_by_depth")
 MEASURE_KEYS = ("latency_ms", "latency_cv", "peak_memory_measured_bytes", "peak_memory_predicted_bytes",
                 "params", "macs")
 
@@ -97,18 +97,20 @@ class RoadmapEvaluator:
     ``evaluate_spec``). Training data are loaded once per process and kept.
 
     ``latency``: the backend ``measure`` times on (a `LatencyConfig`; default eager torch);
-    ``threads``: the CPU threads of the measurement (the training's, ``fidelity.threads``).
+    ``threads``: the CPU threads of the measurement (the training's, ``fidelity.threads``);
+    ``task``: what the candidates restore (a `Task`; default denoising at sigma 25).
     """
 
-    def __init__(self, latency: Any = None, threads: int | None = 1) -> None:
+    def __init__(self, latency: Any = None, threads: int | None = 1, task: Any = None) -> None:
         self._data: dict[tuple, Any] = {}
         self.latency = latency
         self.threads = threads
+        self.task = task
 
     @classmethod
     def from_settings(cls, settings: Any) -> "RoadmapEvaluator":
-        """The evaluator of a search: its latency backend, its training's thread count."""
-        return cls(latency=settings.latency, threads=settings.fidelity.threads)
+        """The evaluator of a search: its latency backend, its training's thread count, its task."""
+        return cls(latency=settings.latency, threads=settings.fidelity.threads, task=settings.task)
 
     def check(self, spec: Any) -> dict:
         from roadmap.analysis import analyze
@@ -131,14 +133,17 @@ class RoadmapEvaluator:
         return measure_latencies(specs, device=device, threads=self.threads, latency=self.latency)
 
     def load_data(self, data: str | None, fidelity: Fidelity) -> Any:
-        """The data of ``data`` (None: the embedded photos) as the fidelity crops them; a bad
-        folder raises `RoadmapError` (the search calls this before it starts)."""
+        """The data of ``data`` (None: the embedded photos) for the evaluator's task, as the
+        fidelity crops them; a bad folder raises `RoadmapError` (the search calls this before it
+        starts)."""
         from roadmap.evaluation import load_data
+        from roadmap.evaluation.tasks import DEFAULT_TASK
 
-        key = (str(data), fidelity.crop, fidelity.val_crop, fidelity.val_count)
+        task = self.task or DEFAULT_TASK
+        key = (str(data), fidelity.crop, fidelity.val_crop, fidelity.val_count, task)
         if key not in self._data:
-            self._data[key] = load_data(data, val_crop=fidelity.val_crop, val_count=fidelity.val_count,
-                                        train_crop=fidelity.crop)
+            self._data[key] = load_data(data, task=task, val_crop=fidelity.val_crop,
+                                        val_count=fidelity.val_count, train_crop=fidelity.crop)
         return self._data[key]
 
     def train(self, job: TrainJob) -> dict:
@@ -159,7 +164,7 @@ class RoadmapEvaluator:
         return {**self.__dict__, "_data": {}}
 
     def __setstate__(self, state: dict) -> None:  # pickles of older versions lack the latency fields
-        self.__dict__.update({"latency": None, "threads": 1, **state})
+        self.__dict__.update({"latency": None, "threads": 1, "task": None, **state})
 
 
 def inherited_weights(job: TrainJob, spec: Any) -> dict | None:

@@ -20,6 +20,7 @@ from typing import Any
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
 from roadmap.evaluation.latency_backends import LatencyConfig
+from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
 __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET"]
@@ -96,6 +97,7 @@ class SearchSettings:
     execution: Execution = field(default_factory=Execution)
     seed_yaml: str | None = None  # the spec of a seed given as a file (the study keeps it)
     latency: LatencyConfig = field(default_factory=LatencyConfig)  # where latency is measured (binding)
+    task: Task = DEFAULT_TASK  # what the candidates restore (binding)
 
     def binding(self) -> dict[str, Any]:
         """The settings that define what the study measures (``settings.json``)."""
@@ -107,13 +109,17 @@ class SearchSettings:
             "max_memory_mb": self.constraints.max_memory_mb,
             "min_psnr": self.constraints.min_psnr, "device": self.device,
             **self.latency.binding(),  # latency_backend, latency_command
+            "task": self.task.to_dict(),
         }
 
     def seed_spec(self):
+        """The seed as the task needs it (an up-sampling head for ``sr``: `for_task`)."""
+        from roadmap.evaluation.tasks import for_task
         from roadmap.seeds import get_seed
         from roadmap.spec import load_spec
 
-        return load_spec(self.seed_yaml) if self.seed_yaml else get_seed(self.seed, self.variant)
+        spec = load_spec(self.seed_yaml) if self.seed_yaml else get_seed(self.seed, self.variant)
+        return for_task(spec, self.task)
 
 
 def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
@@ -186,6 +192,23 @@ def _latency(options: dict, stored: dict | None) -> LatencyConfig:
     return LatencyConfig.from_options(backend, command, options.get("latency_timeout"))
 
 
+TASK_OPTION_KEYS = ("task", "sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
+
+
+def _task(options: dict, stored: dict | None) -> Task:
+    """--task and its options given, else the study's: a task option left out keeps the study's
+    value when the task is the study's, its default otherwise."""
+    base = Task.from_dict(stored["task"]) if stored and stored.get("task") else None
+    name = options.get("task") or (base.name if base else DEFAULT_TASK.name)
+    given = {k: options.get(k) for k in TASK_OPTION_KEYS[1:] if options.get(k) is not None}
+    if base is not None and base.name == name:
+        from dataclasses import replace
+
+        task = task_from_options(name, **given)  # refuses an option the task does not take
+        return replace(base, **{k: getattr(task, k) for k in given})
+    return task_from_options(name, **given)
+
+
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
@@ -213,7 +236,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         constraints=Constraints(*(_pick(options, stored, k, None)
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
         execution=execution, seed_yaml=seed_yaml,
-        latency=_latency(options, stored),
+        latency=_latency(options, stored), task=_task(options, stored),
     )
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings

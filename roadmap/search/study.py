@@ -87,18 +87,24 @@ BINDING_SETTINGS = (
     "device",
     "latency_backend",
     "latency_command",
+    "task",
 )
 # The value a study created before a binding setting existed had (its settings.json lacks it).
-BINDING_DEFAULTS = {"latency_backend": "torch"}
+BINDING_DEFAULTS = {"latency_backend": "torch", "task": {"name": "denoise", "sigma": [25.0, 25.0]}}
 
 
-def default_study_dir(seed: str, variant: str | None = None) -> Path:
+def default_study_dir(seed: str, variant: str | None = None, task: str | None = None,
+                      scale: int | None = None) -> Path:
     """``studies/runs/<seed>`` (``<seed>-<variant>`` when a variant was named; the file name
-    without its suffix for a seed given as a spec file)."""
+    without its suffix for a seed given as a spec file), with the task appended unless it is
+    denoising: ``nafnet-deblur``, ``nafnet-sr-x2``, ``nafnet-jpeg``."""
     from roadmap.seeds import list_seeds
 
     name = seed if seed in list_seeds() else Path(seed).stem
-    return Path("studies") / "runs" / (f"{name}-{variant}" if variant else name)
+    name = f"{name}-{variant}" if variant else name
+    if task and task != "denoise":
+        name += f"-sr-x{scale or 2}" if task == "sr" else f"-{task}"
+    return Path("studies") / "runs" / name
 
 
 # --------------------------------------------------------------------------- settings
@@ -113,7 +119,7 @@ SETTINGS_TYPES: dict[str, tuple] = {
     "population_size": (int,), "random_seed": (int,), "max_latency_ms": (*_NUMBER, type(None)),
     "max_memory_mb": (*_NUMBER, type(None)), "min_psnr": (*_NUMBER, type(None)), "device": (str,),
     "budget": (int,), "created": (str,),
-    "latency_backend": (str,), "latency_command": (str, type(None)),
+    "latency_backend": (str,), "latency_command": (str, type(None)), "task": (dict,),
 }
 SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
 
@@ -151,9 +157,16 @@ def _type_names(types: tuple) -> str:
     return " or ".join(names)
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and "steps" in value:
         return "<search space>"
+    if key == "task" and isinstance(value, dict):
+        from roadmap.evaluation.tasks import Task
+
+        try:
+            return Task.from_dict(value).describe()
+        except (RoadmapError, TypeError):
+            pass  # a damaged entry is shown as it is
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -176,7 +189,7 @@ def check_settings(directory: Path, stored: dict, wanted: dict) -> None:
         have = stored.get(key, BINDING_DEFAULTS.get(key))
         if not _same(have, wanted.get(key)):
             label = "space (the search space content)" if key == "space" else key
-            diffs.append(f"{label}: study has {_short(have)}, command gives {_short(wanted.get(key))}")
+            diffs.append(f"{label}: study has {_short(have, key)}, command gives {_short(wanted.get(key), key)}")
     if diffs:
         raise RoadmapError(
             f"study {directory} was created with other settings ({'; '.join(diffs)}); "

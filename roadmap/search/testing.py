@@ -123,7 +123,7 @@ class FakeEvaluator:
             steps += self.inherited_iterations
         spec = load_spec(job.spec_yaml)
         psnr = self.psnr(spec, steps, job.random_seed)
-        out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "noisy_psnr": 20.2,
+        out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "input_psnr": 20.2,
                "train_seconds": time.perf_counter() - t0, "status": "ok"}
         if spec.nested is not None and spec.nested.deep_supervision:
             out.update(self._by_depth(spec, steps, job.random_seed))
