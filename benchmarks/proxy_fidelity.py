@@ -1,6 +1,6 @@
 """How well do cheap proxies rank architectures like long training does?
 
-    python benchmarks/proxy_fidelity.py [--jobs 2] [--only-table] [--draw]
+    python benchmarks/proxy_fidelity.py [--jobs 2] [--only-table] [--draw] [--task deblur | --task sr --scale 2]
 
 Candidates (``benchmarks/proxy_candidates.yaml``, written by ``--draw``): NAFNet-w16, its MOFA
 and UNet-- roadmaps, 17 random draws from ``search_spaces/nafnet.yaml`` and two drastic edits.
@@ -10,9 +10,14 @@ candidate. Each proxy is scored with Kendall tau and Spearman rho against the re
 difference exceeds twice the reference's own seed-to-seed spread, whether the reference's best
 candidate is in the proxy's top 3, the seed's rank, and the CPU seconds per candidate.
 
+``--task`` calibrates another restoration task (`roadmap.evaluation.tasks`) on 12 of the
+candidates (``TASK_SUBSET``: the references, seven draws, the drastic edits), built for that task
+(an up-sampling head for ``sr``), with the reference, the top rung and the inherited screen; the
+seed's top-rung run also gives the task's quality floor (test PSNR against the degraded input).
+
 Every training runs in a worker process with one thread and is cached in
 ``benchmarks/results/proxy_runs.json`` as soon as it ends, so a killed run resumes. The table
-goes to stdout and ``benchmarks/results/proxy_fidelity.json``.
+goes to stdout and ``benchmarks/results/proxy_fidelity[-<task>].json``.
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import table, write_json  # noqa: E402
 from benchmarks.proxy import halving, stats  # noqa: E402
-from benchmarks.proxy.candidates import load_candidates, write_candidates  # noqa: E402
-from benchmarks.proxy.methods import REFERENCE  # noqa: E402
+from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates, use_task, write_candidates  # noqa: E402
+from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
 from benchmarks.proxy.runs import RunCache, run_all  # noqa: E402
+from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
 
 # The training settings of every proxy below: the `default` preset's batch, crop, learning rate
 # and validation set (written out, so the cache stays valid if the presets change).
@@ -38,8 +44,6 @@ RUNGS = {"name": "rungs 150/450/1350", "kind": "rungs", "base": BASE, "rungs": [
 OLD_DEFAULT = {"name": "default 180", "kind": "train", "fidelity": {**BASE, "name": "default-180", "iterations": 180}}
 INHERIT = {"name": "inherit 1350 + 150/450", "kind": "rungs", "base": BASE, "rungs": [150, 450],
            "init": "seed", "seed_iterations": 1350}
-# (method, random seeds) to train for every candidate
-PLAN = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (OLD_DEFAULT, (0,)), (INHERIT, (0,)), (RUNGS, (1,))]
 # The PSNR a search's front is declared at: the top rung of the `default` fidelity.
 DEFAULT_PROXY = "rung 2: 1350 it"
 SCREEN = halving.SCREEN
@@ -87,17 +91,30 @@ def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
+    from roadmap.cli.common import add_task_arguments, task_of
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=2, help="trainings in parallel (1 thread each)")
     p.add_argument("--only-table", action="store_true", help="print from the cache, train nothing")
     p.add_argument("--draw", action="store_true", help="re-draw the candidate file, then stop")
+    add_task_arguments(p)
     args = p.parse_args(argv)
     if args.draw:
         print(f"wrote {write_candidates()}")
         return 0
+    task = task_of(args)
+    use_task(task)
+    global REFERENCE, RUNGS, OLD_DEFAULT, INHERIT  # the methods of this run are the task's
+    REFERENCE, RUNGS, OLD_DEFAULT, INHERIT = (for_task(m, task) for m in (REFERENCE, RUNGS, OLD_DEFAULT, INHERIT))
     cands, cache = load_candidates(), RunCache()
+    if task != DEFAULT_TASK:
+        cands = {c: cands[c] for c in TASK_SUBSET}
+    print(f"task: {task.describe()}, {len(cands)} candidates")
     if not args.only_table:
-        run_all([(c, m, cands[c], s) for m, seeds in PLAN for s in seeds for c in cands], cache, args.jobs)
+        plan = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (INHERIT, (0,))]
+        if task == DEFAULT_TASK:  # the full comparison of proxies, README "How far the PSNR axis can be trusted"
+            plan += [(OLD_DEFAULT, (0,)), (RUNGS, (1,))]
+        run_all([(c, m, cands[c], s) for m, seeds in plan for s in seeds for c in cands], cache, args.jobs)
     labels = list(cands)
     ref_runs = np.array([[(_get(cache, REFERENCE, cands[c], s) or {}).get("psnr", math.nan) for c in labels]
                          for s in (0, 1)])
@@ -130,13 +147,29 @@ def main(argv: list[str] | None = None) -> int:
               f"{top_noise['mean_abs_diff_db']:.3f} dB, single-run sigma {top_noise['sigma_db']:.3f} dB, "
               f"tau(seed 0, seed 1) {top_noise['kendall_tau']:.2f}")
     schemes = halving_table(cache, cands, reference, min_gap)
-    path = write_json("proxy_fidelity.json", {
+    floor = quality_floor(cache, cands)
+    suffix = "" if task == DEFAULT_TASK else f"-{task.name}" + (f"-x{task.scale}" if task.name == "sr" else "")
+    path = write_json(f"proxy_fidelity{suffix}.json", {"task": task.to_dict(), "quality_floor": floor,
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
                       "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
         "proxies": report, "default": DEFAULT_PROXY, "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
         "candidates": cands})
     print(f"\nwrote {path}")
     return 0
+
+
+def quality_floor(cache: RunCache, cands: dict[str, list]) -> dict | None:
+    """The seed at the top rung (the `default` fidelity's training, random seed 0): validation
+    and test PSNR against the degraded input's."""
+    record = _get(cache, RUNGS, cands["seed"], 0)
+    if record is None or "test_psnr" not in record:
+        return None
+    floor = {k: record[k] for k in ("psnr", "input_psnr", "test_psnr", "test_input_psnr")}
+    floor["test_gain_db"] = floor["test_psnr"] - floor["test_input_psnr"]
+    print(f"\nquality floor (the seed, top rung = `default`): validation {floor['psnr']:.2f} dB (input "
+          f"{floor['input_psnr']:.2f}), test {floor['test_psnr']:.2f} dB (input {floor['test_input_psnr']:.2f}): "
+          f"{floor['test_gain_db']:+.2f} dB on the test split")
+    return floor
 
 
 def _top_rung_noise(cache: RunCache, cands: dict[str, list]) -> dict | None:

@@ -13,6 +13,17 @@ import yaml
 CANDIDATES_FILE = Path(__file__).resolve().parents[1] / "proxy_candidates.yaml"
 SEED, VARIANT = "nafnet", "w16"
 DRAW_SEED = 2026
+# The task the candidates are built for (set once per benchmark run by `use_task`): an `sr` task
+# gives the seed an up-sampling head, so every candidate is the same edit of the SR seed.
+_TASK: dict = {"task": None}
+# The 12 candidates of the per-task calibrations (deblur, sr): the references, seven draws and
+# the two drastic edits that widen the PSNR span.
+TASK_SUBSET = ("seed", "mofa", "unet--", *(f"draw {i:02d}" for i in range(1, 8)), "no skips", "one level")
+
+
+def use_task(task) -> None:
+    """Build every candidate for ``task`` (a `roadmap.evaluation.tasks.Task`)."""
+    _TASK["task"] = task
 
 DRASTIC = {
     "no skips": [{"transform": "drop_skips", "params": {"levels": [0, 1, 2]}}],
@@ -22,8 +33,9 @@ DRASTIC = {
 
 def seed_spec():
     import roadmap
+    from roadmap.evaluation.tasks import DEFAULT_TASK, for_task
 
-    return roadmap.get_seed(SEED, VARIANT)
+    return for_task(roadmap.get_seed(SEED, VARIANT), _TASK["task"] or DEFAULT_TASK)
 
 
 def draw_candidates(count: int = 17) -> dict[str, list[dict]]:

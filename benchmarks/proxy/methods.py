@@ -14,22 +14,47 @@ from __future__ import annotations
 from benchmarks.proxy.candidates import build, seed_spec
 
 REFERENCE = {"name": "long", "kind": "train", "fidelity": "long"}
+SCORES = ("psnr", "input_psnr", "test_psnr", "test_input_psnr")
+
+
+def for_task(method: dict, task) -> dict:
+    """``method`` for ``task`` (its cache key then names the task)."""
+    return {**method, "task": task.to_dict()}
+
+
+def _task(method: dict):
+    from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+
+    return Task.from_dict(method["task"]) if "task" in method else DEFAULT_TASK
+
+
+def _data(method: dict, fid):
+    from roadmap.evaluation.data import load_data
+
+    return load_data(None, task=_task(method), val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
 
 
 def run_method(method: dict, steps: list[dict], seed: int) -> dict:
+    from benchmarks.proxy.candidates import use_task
+
+    use_task(_task(method))
     kind = method["kind"]
     if kind == "train":
         return _train(method, steps, seed)
     if kind == "rungs":
         return _rungs(method, steps, seed)
+    if kind == "task_quality":  # benchmarks/task_quality.py: the seed at the default fidelity
+        from benchmarks.task_quality import run_quality
+
+        return run_quality(method, steps, seed)
     raise ValueError(f"unknown proxy method kind {kind!r}")
 
 
 def _train(method: dict, steps: list[dict], seed: int) -> dict:
     from roadmap.evaluation import evaluate_spec
 
-    out = evaluate_spec(build(steps), method["fidelity"], None, random_seed=seed, measure=False)
-    return {k: out[k] for k in ("psnr", "ssim", "status", "train_seconds", "params", "macs")} | (
+    out = evaluate_spec(build(steps), method["fidelity"], None, random_seed=seed, measure=False, task=_task(method))
+    return {k: out[k] for k in (*SCORES, "ssim", "status", "train_seconds", "params", "macs")} | (
         {"reason": out["reason"]} if out.get("reason") else {})
 
 
@@ -64,13 +89,12 @@ def _seed_state(method: dict, seed: int) -> dict:
     import torch
 
     from roadmap.build import build_model
-    from roadmap.evaluation.data import load_data
     from roadmap.evaluation.training import train
 
-    key = (method["seed_iterations"], seed, repr(method.get("overrides")))
+    key = (method["seed_iterations"], seed, repr(method.get("overrides")), repr(method.get("task")))
     if key not in _SEED_STATES:
         fid = _fidelity(method, method["seed_iterations"])
-        data = load_data(None, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
+        data = _data(method, fid)
         torch.manual_seed(seed)
         model = build_model(seed_spec())
         train(model, data, fid, seed)
@@ -81,12 +105,10 @@ def _seed_state(method: dict, seed: int) -> dict:
 def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
     import time
 
-    from roadmap.evaluation.data import load_data
     from roadmap.evaluation.quality import evaluate_quality
     from roadmap.evaluation.training import train
 
-    fid0 = _fidelity(method, method["rungs"][0])
-    data = load_data(None, val_crop=fid0.val_crop, val_count=fid0.val_count, train_crop=fid0.crop)
+    data = _data(method, _fidelity(method, method["rungs"][0]))
     model = _initial_model(method, steps, seed)
     out: dict = {"rungs": [], "status": "ok"}
     done = 0
@@ -102,8 +124,11 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
         import torch
 
         with torch.no_grad():
-            scores = evaluate_quality(model, data.val_noisy, data.val_clean)
-        out["rungs"].append({"iterations": total, "psnr": scores["psnr"], "cpu_seconds": time.process_time() - t0,
+            scores = evaluate_quality(model, data.val_input, data.val_clean, task=data.task)
+            test = evaluate_quality(model, data.test_input, data.test_clean, task=data.task)
+        out["rungs"].append({"iterations": total, "psnr": scores["psnr"], "input_psnr": scores["input_psnr"],
+                             "test_psnr": test["psnr"], "test_input_psnr": test["input_psnr"],
+                             "cpu_seconds": time.process_time() - t0,
                              "mean_loss": sum(losses) / len(losses), "last_loss": sum(losses[-20:]) / len(losses[-20:])})
-    out["psnr"] = out["rungs"][-1]["psnr"] if out["rungs"] else None
+    out.update({k: out["rungs"][-1][k] for k in SCORES} if out["rungs"] else {"psnr": None})
     return out

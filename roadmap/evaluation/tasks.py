@@ -169,12 +169,12 @@ def for_task(spec: Any, task: Task) -> Any:
     """``spec`` made fit for ``task``: any seed becomes a super-resolution network for ``sr``
     (its head up-samples by ``scale``: `roadmap.spec.with_upscale`); a spec that already
     up-samples is refused for another scale or another task, naming both."""
-    from roadmap.spec import with_upscale
-
     if task.upscale == spec.upscale:
         return spec
     if spec.upscale != 1:
         wanted = f"--task sr --scale {spec.upscale}"
         raise RoadmapError(f"spec {spec.name!r} up-samples x{spec.upscale} (head.upscale): it is a "
                            f"super-resolution network, not one for {task.describe()}; use {wanted}")
+    from roadmap.spec import with_upscale
+
     return with_upscale(spec, task.upscale)

@@ -143,7 +143,7 @@ def test_saved_weights_load_back_to_the_saved_psnr(w16, embedded, smoke, tmp_pat
     model = roadmap.build_model(w16)
     assert load_init_weights(model, path) == smoke.iterations
     with torch_threads(smoke.threads):
-        scores = evaluate_quality(model.eval(), embedded.val_noisy, embedded.val_clean)
+        scores = evaluate_quality(model.eval(), embedded.val_input, embedded.val_clean)
     assert scores["psnr"] == first["psnr"]
 
 
