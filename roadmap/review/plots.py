@@ -318,9 +318,10 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     """The roadmap of ``trial``: the seed, then the spec after each of its transformations.
 
     Static metrics (params, MACs, predicted memory) come from ``roadmap.analysis.analyze``
-    for an output of ``input_hw`` (a super-resolution spec runs at its low-resolution input). Measured ones (latency, measured memory, PSNR) are shown only for the
-    specs some finished trial of the study measured (the seed reference trial, the trial
-    itself, or a trial whose transformation list is that prefix).
+    for an output of ``input_hw`` (a super-resolution spec runs at its low-resolution input).
+    Measured ones (latency, measured memory, PSNR) are shown only for the specs some finished
+    trial of the study measured (the seed reference trial, the trial itself, or a trial whose
+    transformation list is that prefix).
     """
     from roadmap.review.specs import seed_spec_of, spec_of, spec_after_steps
 
