@@ -10,6 +10,7 @@ from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
 from blocks.gama import GAMAAttention
 from blocks.pmrid import PMRIDDecoderBlock, PMRIDEncoderBlock
 from blocks.plain import ConvAct
+from blocks.head import UpscaleHead, upscale_image
 from blocks.sampling import (
     ConvInterpUp,
     PixelShuffleUp,
@@ -34,7 +35,7 @@ __all__ = [
     "ATTENTION_KINDS", "CONV_KINDS", "REPARAM_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv",
     "LayerNorm2d",
     "NAFBlock", "SimpleGate", "SimplifiedChannelAttention", "GAMAAttention",
-    "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct",
+    "PMRIDEncoderBlock", "PMRIDDecoderBlock", "ConvAct", "UpscaleHead", "upscale_image",
     "StridedConvDown", "SeparableStridedDown", "PoolConvDown", "PixelUnshuffleDown",
     "PixelShuffleUp", "TransposedConvUp", "ConvInterpUp",
     "AddFusion", "ConcatFusion", "ProjectAddFusion", "NoFusion", "DenseConcatFusion", "DenseAddFusion",

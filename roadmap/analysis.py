@@ -37,15 +37,19 @@ from torch.utils.weak import WeakIdKeyDictionary
 from roadmap.addresses import stage_of_module
 from roadmap.build import UNet, build_model, fold_spec, spec_has_reparam
 from roadmap.spec import UNetSpec, aggregate_channels, aggregate_layout
+from roadmap.spec import input_hw as network_input_hw
 
 CONV_LIKE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 
 
 @dataclass
 class Analysis:
-    """What a spec costs at ``input_hw`` (batch 1, float32)."""
+    """What a spec costs for an ``output_hw`` output (batch 1, float32): the network runs at
+    ``input_hw``, the same size unless the spec super-resolves (then the low-resolution input,
+    ``output_hw / upscale``, at which MACs and memory are counted)."""
 
     input_hw: tuple[int, int]
+    output_hw: tuple[int, int]
     params: int
     params_conv_only: int
     macs: int
@@ -70,6 +74,7 @@ class Analysis:
     def to_dict(self, layers: bool = True) -> dict:
         out = asdict(self)
         out["input_hw"] = list(self.input_hw)
+        out["output_hw"] = list(self.output_hw)
         out["skip_memory_timeline"] = [list(e) for e in self.skip_memory_timeline]
         if not layers:
             out.pop("layers")
@@ -198,7 +203,8 @@ def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int
 
 
 def skip_memory_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[str, int]]:
-    """Elements kept for skip connections after each step of the forward pass (UNet-- M_sc)."""
+    """Elements kept for skip connections after each step of the forward pass (UNet-- M_sc),
+    for a network input of ``input_hw`` (a super-resolution spec's low-resolution input)."""
     if spec.nested is not None:
         return _nested_timeline(spec, input_hw)
     h, w = _padded(spec, input_hw)
@@ -262,7 +268,14 @@ _CACHE_SIZE = 64
 
 
 def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
-    """Everything static about ``spec`` at a ``1 x C x H x W`` input.
+    """Everything static about ``spec`` for an image of ``input_hw = (H, W)``.
+
+    ``input_hw`` is the size of the network's OUTPUT (the image the user wants); it is the size
+    of the input too, except for a super-resolution spec, whose network runs at the
+    low-resolution input ``roadmap.spec.input_hw(spec, (H, W))`` = ``(H / s, W / s)``: MACs and
+    memory are counted there, and ``Analysis.input_hw`` is that size (``output_hw`` is
+    ``(H, W)``). Raises :class:`~roadmap.errors.SpecError` when ``(H, W)`` is not divisible by
+    the scale.
 
     >>> from roadmap.seeds import get_seed
     >>> analyze(get_seed("nafnet", "w16")).params_conv_only
@@ -277,7 +290,8 @@ def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
     return copy.deepcopy(_CACHE[key])  # callers may change what they get
 
 
-def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
+def _analyze(spec: UNetSpec, output_hw: tuple[int, int]) -> Analysis:
+    input_hw = network_input_hw(spec, output_hw)  # validates the size before anything is built
     model = meta_model(spec)
     params, params_conv = count_params(model)
     shape = (1, spec.in_channels, *input_hw)
@@ -289,13 +303,14 @@ def _analyze(spec: UNetSpec, input_hw: tuple[int, int]) -> Analysis:
         notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.built_levels})")
     deployed = None
     if spec_has_reparam(spec):
-        folded = analyze(fold_spec(spec), input_hw)
+        folded = analyze(fold_spec(spec), output_hw)
         deployed = {k: getattr(folded, k) for k in ("params", "params_conv_only", "macs", "peak_activation_bytes",
                                                     "peak_memory_cpu_bytes")}
         notes.append("re-parameterised convs (RRRB): the figures above are the training form; "
                      "'deployed' is the folded network (one conv per RRRB)")
     return Analysis(
         input_hw=tuple(input_hw),
+        output_hw=tuple(output_hw),
         params=params,
         params_conv_only=params_conv,
         macs=macs,

@@ -97,8 +97,41 @@ def build_fusion(kind: str, conv: ConvSpec | None, dec_ch: int, skip_ch: int) ->
     raise KeyError(kind)
 
 
+def build_head(spec: UNetSpec) -> nn.Conv2d:
+    """The last conv ``decoder[0].width -> out_channels``: a plain ``nn.Conv2d`` (the network of a
+    spec without super-resolution stays exactly what it was, module types included), or with
+    ``upscale`` s an `UpscaleHead` (``out_channels * s**2`` channels, pixel-shuffled), a
+    ``Conv2d`` too, with the same parameter names."""
+    width, out, kernel = spec.decoder[0].width, spec.out_channels, spec.head.kernel
+    if spec.upscale == 1:
+        return nn.Conv2d(width, out, kernel, padding=kernel // 2)
+    return blocks.UpscaleHead(width, out, kernel, spec.upscale)
+
+
+def _pad_input(inp: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``(B, C, H, W)`` zero-padded at the bottom and right to a multiple of ``multiple``."""
+    h, w = inp.shape[-2:]
+    pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
+    return F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp
+
+
+def _finish_output(out: torch.Tensor, inp: torch.Tensor, scale: int, residual: bool) -> torch.Tensor:
+    """A head's output ``(B, Cout, s*Hp, s*Wp)`` for the padded input, cropped to the unpadded
+    input ``inp`` ``(B, Cin, H, W)`` times the scale, plus (``residual``) the input bicubically
+    up-sampled by ``scale`` (``inp`` itself at scale 1): ``(B, Cout, s*H, s*W)``.
+
+    The residual is computed on the input as given, not on its padding, so that the zeros the
+    U-Net pads with never blur into the bicubic image at the bottom and right borders.
+    """
+    h, w = inp.shape[-2] * scale, inp.shape[-1] * scale
+    if out.shape[-2:] != (h, w):
+        out = out[..., :h, :w]
+    return out + blocks.upscale_image(inp, scale) if residual else out
+
+
 class UNet(nn.Module):
-    """A restoration U-Net assembled from a spec: ``(B, Cin, H, W) -> (B, Cout, H, W)``.
+    """A restoration U-Net assembled from a spec: ``(B, Cin, H, W) -> (B, Cout, s*H, s*W)``,
+    ``s = spec.upscale`` (1 unless the spec super-resolves).
 
     The input is zero-padded (bottom, right) to a multiple of ``2**levels`` and the output cropped
     back. Submodules are named after the spec's addresses (``encoder.2``, ``down.0``,
@@ -131,8 +164,8 @@ class UNet(nn.Module):
             self.up.append(build_up(spec.up[i], spec.up_in_width(i), dec.width))
             self.skips.append(build_fusion(spec.skips[i].type, spec.skips[i].conv, dec.width, spec.encoder[i].width))
             self.decoder.append(build_stage(dec, dec.width))
-        self.head = nn.Conv2d(spec.decoder[0].width, spec.out_channels, spec.head.kernel,
-                              padding=spec.head.kernel // 2)
+        self.upscale = spec.upscale
+        self.head = build_head(spec)
         self.uses_skip = [s.type != "none" for s in spec.skips]
         self.msiam: nn.Module | None = None
         self.iem = nn.ModuleDict()
@@ -148,11 +181,7 @@ class UNet(nn.Module):
                 self.iem[str(lv)] = blocks.IEMHead(agg, t, lv, c)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        h, w = inp.shape[-2:]
-        m = 2 ** self.levels
-        pad_h, pad_w = (m - h % m) % m, (m - w % m) % m
-        x = F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp
-        x = self.stem(x)
+        x = self.stem(_pad_input(inp, 2 ** self.levels))
         kept: list[torch.Tensor | None] = [None] * self.levels
         for i in range(self.levels):
             x = self.encoder[i](x)
@@ -174,21 +203,18 @@ class UNet(nn.Module):
                 del skip
             x = self.decoder[i](x)
         del aggregated
-        x = self.head(x)
-        if self.global_residual:
-            x = x + (F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp)
-        return x[..., :h, :w] if pad_h or pad_w else x
+        return _finish_output(self.head(x), inp, self.upscale, self.global_residual)
 
 
 class UNetPlusPlus(nn.Module):
     """UNet++ (Zhou et al., arXiv 1807.10165 / 1912.05074) assembled from a spec with ``nested``:
-    ``(B, Cin, H, W) -> (B, Cout, H, W)``.
+    ``(B, Cin, H, W) -> (B, Cout, s*H, s*W)``, ``s = spec.upscale``.
 
     Nodes (``d = spec.built_levels``): ``x[0, 0] = encoder[0](stem(x))``, ``x[i, 0] =
     encoder[i](down[i-1](x[i-1, 0]))`` (``middle`` at level ``L``), and for ``j >= 1``,
     ``i + j <= d``: ``x[i, j] = decoder.i.j(skips.i.j(up.i.j(x[i+1, j-1]), [x[i, 0..j-1]]))``,
     each node with its own modules. ``forward`` returns ``head.d(x[0, d])`` (+ the input with
-    ``global_residual``); ``forward_heads`` every head's output, ``{j: (B, Cout, H, W)}`` -- one
+    ``global_residual``); ``forward_heads`` every head's output, ``{j: (B, Cout, s*H, s*W)}`` -- one
     per ``x[0, j]`` with deep supervision. Module names do not depend on ``d``: the network of a
     pruned spec is a sub-network of the whole one, weights included (``load_state_dict`` of the
     whole network's tensors whose names it has). Differs from the reference code in the blocks
@@ -222,8 +248,8 @@ class UNetPlusPlus(nn.Module):
         self.decoder = nn.ModuleList(nn.ModuleDict() for _ in range(self.levels))
         for i, j in nested_nodes(spec):
             self._add_node(spec, i, j)
-        self.head = nn.ModuleDict({str(d): nn.Conv2d(spec.decoder[0].width, spec.out_channels, spec.head.kernel,
-                                                     padding=spec.head.kernel // 2) for d in head_depths(spec)})
+        self.upscale = spec.upscale
+        self.head = nn.ModuleDict({str(d): build_head(spec) for d in head_depths(spec)})
 
     def _add_node(self, spec: UNetSpec, i: int, j: int) -> None:
         """The modules of node ``x[i, j]``: its up-sampler, its dense fusion and its stage."""
@@ -254,12 +280,8 @@ class UNetPlusPlus(nn.Module):
         far); the heads in ``wanted`` as soon as their node exists. A level's nodes are all read
         by its last node, so they are kept until then -- UNet++'s memory cost -- and dropped as
         soon as they have been read for the last time (the measured peak follows the analysis)."""
-        h, w = inp.shape[-2:]
-        m = 2 ** self.depth
-        pad_h, pad_w = (m - h % m) % m, (m - w % m) % m
-        padded = F.pad(inp, (0, pad_w, 0, pad_h)) if pad_h or pad_w else inp
         rows: list[list[torch.Tensor]] = [[] for _ in range(self.depth + 1)]
-        rows[0].append(self._backbone(0, self.stem(padded)))
+        rows[0].append(self._backbone(0, self.stem(_pad_input(inp, 2 ** self.depth))))
         outputs = {}
         for s in range(1, self.depth + 1):
             rows[s].append(self._backbone(s, rows[s - 1][0]))
@@ -272,9 +294,7 @@ class UNetPlusPlus(nn.Module):
                     rows[i], rows[i + 1] = [], []
                 rows[i].append(node)
             if s in wanted:
-                out = self.head[str(s)](rows[0][-1])
-                out = out + padded if self.global_residual else out
-                outputs[s] = out[..., :h, :w] if pad_h or pad_w else out
+                outputs[s] = _finish_output(self.head[str(s)](rows[0][-1]), inp, self.upscale, self.global_residual)
         return outputs
 
 

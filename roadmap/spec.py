@@ -12,6 +12,11 @@ Forward pass a spec describes (``L = len(encoder)`` levels, level ``i`` at ``1/2
     for i in L-1..0:  x = up[i](x); x = skips[i](x, skip i); x = decoder[i](x)
     out = head(x) (+ inp when global_residual)
 
+With ``head.upscale = s > 1`` (super-resolution) all of this runs at the low-resolution input;
+the head makes ``s * s * out_channels`` channels that a pixel shuffle turns into the ``s``-times
+larger output, and the residual is the bicubic up-sampling of ``inp``. :func:`input_hw` is
+the input size of an output size, :func:`with_upscale` makes a spec super-resolve.
+
 With ``aggregate`` set (UNet--), skip i is reduced into one map at ``aggregate.target_level``
 (MSIAM) and rebuilt per decoder level (IEM) instead of being kept.
 
@@ -69,6 +74,7 @@ MAX_LEVELS = 8
 MAX_MIDDLE_STAGES = 16
 MAX_KERNEL = 31
 MAX_CHANNELS = 64  # image channels in/out (RGB 3, RAW 4, hyperspectral a few dozen)
+UPSCALES = (1, 2, 3, 4)  # super-resolution factors of the head (x2, x3, x4: the usual SR benchmarks)
 
 
 # --------------------------------------------------------------------------- dataclasses
@@ -167,9 +173,17 @@ class StemSpec:
 
 @dataclass
 class HeadSpec:
-    """Last conv ``decoder[0].width -> out_channels``."""
+    """Last conv ``decoder[0].width -> out_channels``.
+
+    ``upscale`` (super-resolution, in ``UPSCALES``): the network runs at the low-resolution input
+    and the head conv makes ``out_channels * upscale**2`` channels that a pixel shuffle turns
+    into the ``upscale``-times larger output; the global residual is then the bicubic
+    up-sampling of the input. 1 (the default, left out of the YAML) is restoration at the
+    input's size.
+    """
 
     kernel: int = 3
+    upscale: int = 1
 
 
 @dataclass
@@ -219,6 +233,11 @@ class UNetSpec:
         if i + 1 < self.levels:
             return self.decoder[i + 1].width
         return self.middle[-1].width
+
+    @property
+    def upscale(self) -> int:
+        """The super-resolution factor: the output is ``upscale`` times the input (``head.upscale``)."""
+        return self.head.upscale
 
     @property
     def built_levels(self) -> int:
@@ -577,6 +596,9 @@ def validate(spec: UNetSpec) -> None:
     _kernel("stem.kernel", spec.stem.kernel)
     _choice("stem.act", spec.stem.act, ACTIVATIONS)
     _kernel("head.kernel", spec.head.kernel)
+    upscale = spec.head.upscale
+    if isinstance(upscale, bool) or not isinstance(upscale, int) or upscale not in UPSCALES:
+        _fail("head.upscale", f"must be one of {', '.join(map(str, UPSCALES))}, got {upscale!r}")
     levels = len(spec.encoder)
     if not 1 <= levels <= MAX_LEVELS:
         _fail("encoder", f"needs 1 to {MAX_LEVELS} levels, got {levels}")
@@ -616,3 +638,48 @@ def validate(spec: UNetSpec) -> None:
     steps = spec.provenance.get("steps", [])
     if not isinstance(steps, list) or not all(isinstance(s, dict) and "transform" in s for s in steps):
         _fail("provenance.steps", "must be a list of {transform: NAME, params: {...}}")
+
+
+# --------------------------------------------------------------------------- super-resolution
+
+
+def input_hw(spec: UNetSpec, output_hw: tuple[int, int]) -> tuple[int, int]:
+    """The input size ``(h, w)`` that gives an output of ``output_hw``: the low-resolution input
+    of a super-resolution spec (``spec.upscale > 1``), ``output_hw`` itself otherwise. ``spec``
+    may be anything with an ``upscale`` (a built network has one).
+
+    >>> from roadmap.seeds import get_seed
+    >>> input_hw(with_upscale(get_seed("nafnet", "w16"), 2), (256, 192))
+    (128, 96)
+    >>> input_hw(with_upscale(get_seed("nafnet", "w16"), 2), (255, 256))
+    Traceback (most recent call last):
+    ...
+    roadmap.errors.SpecError: output size 255x256 is not divisible by the super-resolution scale 2
+    """
+    s = spec.upscale
+    h, w = (int(v) for v in output_hw)
+    if h % s or w % s:
+        raise SpecError(f"output size {h}x{w} is not divisible by the super-resolution scale {s}")
+    return h // s, w // s
+
+
+def with_upscale(spec: UNetSpec, scale: int) -> UNetSpec:
+    """A copy of ``spec`` that super-resolves by ``scale`` (``head.upscale``), recorded as
+    ``provenance["upscale"]``; ``spec`` itself when it already has that scale. A spec at another
+    scale than 1 is refused (:class:`SpecError`): scales do not compose.
+
+    >>> from roadmap.seeds import get_seed
+    >>> sr = with_upscale(get_seed("nafnet", "w16"), 2)
+    >>> sr.upscale, sr.provenance["upscale"], sr.to_dict()["head"]
+    (2, 2, {'upscale': 2})
+    """
+    if scale == spec.head.upscale and not isinstance(scale, bool):
+        return spec
+    if spec.head.upscale != 1:
+        _fail("head.upscale", f"the spec already super-resolves x{spec.head.upscale}; "
+                              f"x{scale} needs a spec at scale 1")
+    out = spec.copy()
+    out.head.upscale = scale
+    validate(out)
+    out.provenance = {**out.provenance, "upscale": scale}
+    return out

@@ -5,8 +5,8 @@ import sys
 
 from roadmap.analysis import analyze
 from roadmap.build import build_model
-from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, positive_int,
-                                print_json, table)
+from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human,
+                                network_input_size, positive_int, print_json, table)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
@@ -65,7 +65,9 @@ def _time_steps(rows, specs, input_hw, threads, repeats, backend, progress) -> N
     progress(f"timing {len(specs)} models side by side ({backend.describe()}) ...")
     torch.manual_seed(0)
     models = [build_model(s) for s in specs]
-    reports = measure_models([(m, backend) for m in models], (1, specs[0].in_channels, *input_hw),
+    # the network input: a super-resolution spec's LR input (no transform changes the scale)
+    shape = (1, specs[0].in_channels, *network_input_size(specs[0], input_hw))
+    reports = measure_models([(m, backend) for m in models], shape,
                              threads=threads, clock=Clock(repeats=repeats))
     for row, report in zip(rows, reports):
         row.update(latency_ms=report.median_ms, latency_cv=report.cv, latency_rounds=report.rounds)
@@ -82,6 +84,7 @@ def _cell(row: dict, key: str, fmt=human) -> str:
 
 def run(args) -> int:
     spec = resolve_spec(args.spec, args.variant)
+    lr_h, lr_w = network_input_size(spec, args.input_size)
     steps = get_roadmap(args.roadmap, spec)
     backend = latency_config(args)
     quiet = args.json or args.quiet
@@ -91,14 +94,15 @@ def run(args) -> int:
     if args.out:
         save_spec(final, args.out)
     if args.json:
-        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": list(args.input_size),
+        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": [lr_h, lr_w], "output": list(args.input_size),
                     "latency": None if args.no_latency else {
                         "device": "cpu", "threads": args.threads, "repeats": args.repeats, "backend": backend.backend,
                         "command": backend.command, "statistic": "median of round medians, steps interleaved"},
                     "steps": rows})
         return 0
     h, w = args.input_size
-    print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{h}x{w}"
+    size = f"{h}x{w}" if spec.upscale == 1 else f"{lr_h}x{lr_w} (LR) -> output {h}x{w} (x{spec.upscale})"
+    print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{size}"
           + ("" if args.no_latency else f", CPU latency ({backend.describe()}): median of {args.repeats}+ runs in "
                                          f"interleaved rounds, {args.threads} thread(s)"))
     body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),

@@ -100,11 +100,24 @@ def add_spec_argument(parser, flag: str | None = None, default: str | None = Non
 
 def add_input_size_argument(parser, default: tuple[int, int] | None = (256, 256), help: str | None = None) -> None:
     """``--input-size H W`` (``args.input_size``); ``--input`` is a hidden, warning alias."""
-    text = help or f"input size H W of the static analysis (default {default[0]} {default[1]})"
+    text = help or (f"image size H W of the static analysis (default {default[0]} {default[1]}); a "
+                    f"super-resolution spec (head.upscale s) makes this output from an H/s x W/s input")
     parser.add_argument("--input-size", nargs=2, type=image_side, metavar=("H", "W"),
                         default=list(default) if default else None, help=text)
     parser.add_argument("--input", nargs=2, type=image_side, dest="input_size", action=DeprecatedAlias,
                         new_flag="--input-size", help=argparse.SUPPRESS)
+
+
+def network_input_size(spec, size) -> tuple[int, int]:
+    """The network input of ``--input-size H W`` (the output size): ``(H / s, W / s)`` for a
+    super-resolution spec; `SpecError` naming the flag when the scale does not divide it."""
+    from roadmap.errors import SpecError
+    from roadmap.spec import input_hw
+
+    try:
+        return input_hw(spec, tuple(size))
+    except SpecError as exc:
+        raise SpecError(f"--input-size {size[0]} {size[1]}: {exc}") from None
 
 
 def add_fidelity_argument(parser, default: str | None = "default", help: str | None = None) -> None:

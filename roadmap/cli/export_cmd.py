@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from roadmap.cli.common import add_input_size_argument, finite_float
+from roadmap.cli.common import add_input_size_argument, finite_float, network_input_size
 
 EXAMPLES = """examples:
   roadmap export studies/runs/nafnet-w16 --pick knee --out winner.yaml
@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {folded_path(args.out)} (deployed form: RRRBs folded into single convs)")
     if onnx_tmp is not None:
         onnx_tmp.replace(args.onnx)
-        print(f"wrote {args.onnx} (input {'x'.join(map(str, onnx_result.input_shape))}, dynamic batch; "
+        sizes = "x".join(map(str, onnx_result.input_shape))
+        if onnx_result.output_shape[-2:] != onnx_result.input_shape[-2:]:  # super-resolution: the LR input
+            sizes += f" (LR) -> output {'x'.join(map(str, onnx_result.output_shape))}"
+        print(f"wrote {args.onnx} (input {sizes}, dynamic batch; "
               f"onnxruntime vs PyTorch max abs error {onnx_result.max_abs_error:.2g})")
     return 0
 
@@ -88,6 +91,7 @@ def _onnx_first(args: argparse.Namespace, spec):
     """Export the ONNX graph to a temporary file next to ``--onnx``: (that file, the result)."""
     from roadmap.review.onnx_export import export_onnx
 
+    network_input_size(spec, args.input_size)  # an SR scale that does not divide it: name the flag
     target = spec
     if args.weights:
         from roadmap.review.train import load_weights

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
 from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, mib,
-                                print_json, table)
+                                network_input_size, print_json, table)
 from roadmap.seeds import resolve_spec
 
 
@@ -12,6 +12,7 @@ def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
     form = "; training form, RRRBs unfolded" if a.deployed else ""
     lines = [
         f"{name} at 1x{channels}x{h}x{w}",
+        *_upscale_lines(a),
         f"  params            {a.params:,} ({a.params_conv_only:,} in conv layers, as thop counts{form})",
         *_deployed_lines(a),
         f"  MACs              {human(a.macs)} ({a.macs:,})",
@@ -30,6 +31,14 @@ def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _upscale_lines(a: Analysis) -> list[str]:
+    """For a super-resolution spec: the low-resolution input the figures are counted at."""
+    if a.output_hw == a.input_hw:
+        return []
+    (h, w), (oh, ow) = a.input_hw, a.output_hw
+    return [f"  input {h}x{w} (LR) -> output {oh}x{ow} (x{oh // h})"]
+
+
 def _deployed_lines(a: Analysis) -> list[str]:
     """The deployed (RRRBs folded) form's figures, for a spec with re-parameterised convs."""
     if not a.deployed:
@@ -41,6 +50,7 @@ def _deployed_lines(a: Analysis) -> list[str]:
 
 def run(args) -> int:
     spec = resolve_spec(args.spec, args.variant)
+    network_input_size(spec, args.input_size)  # an SR scale that does not divide it: name the flag
     a = analyze(spec, tuple(args.input_size))
     if args.json:
         out = {"name": spec.name, **a.to_dict(layers=args.layers)}

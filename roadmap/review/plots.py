@@ -318,9 +318,10 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     """The roadmap of ``trial``: the seed, then the spec after each of its transformations.
 
     Static metrics (params, MACs, predicted memory) come from ``roadmap.analysis.analyze``
-    at ``input_hw``. Measured ones (latency, measured memory, PSNR) are shown only for the
-    specs some finished trial of the study measured (the seed reference trial, the trial
-    itself, or a trial whose transformation list is that prefix).
+    for an output of ``input_hw`` (a super-resolution spec runs at its low-resolution input).
+    Measured ones (latency, measured memory, PSNR) are shown only for the specs some finished
+    trial of the study measured (the seed reference trial, the trial itself, or a trial whose
+    transformation list is that prefix).
     """
     from roadmap.review.specs import seed_spec_of, spec_of, spec_after_steps
 
@@ -366,7 +367,8 @@ _ANALYSIS_CACHE: dict[tuple[str, tuple[int, int]], Any] = {}
 
 
 def analyze_cached(spec: Any, input_hw: tuple[int, int]):
-    """``roadmap.analysis.analyze`` memoised on the spec (provenance ignored) and input size."""
+    """``roadmap.analysis.analyze`` memoised on the spec (provenance ignored) and image size
+    (``analyze``'s: the output size)."""
     import dataclasses
 
     from roadmap.analysis import analyze

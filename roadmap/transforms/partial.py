@@ -138,6 +138,8 @@ def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
         return [f"encoder[{level}]", f"decoder[{level}]", f"skips[{level}]"]
     from roadmap.analysis import count_macs, mac_shares, meta_model  # local: only this rule needs MACs
 
+    # A 256x256 network input (a super-resolution spec's LR input: its output is larger). The
+    # shares do not depend on the size, as long as it is a multiple of 2**levels, nor on the scale.
     _, stages, _ = count_macs(meta_model(spec), (1, spec.in_channels, 256, 256))
     shares = mac_shares(stages)
     stages = [a for a, share in shares.items()

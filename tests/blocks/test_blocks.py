@@ -152,3 +152,23 @@ def test_impossible_conv_requests_are_refused():
         create_spatial_conv(8, 16, "depthwise")
     with pytest.raises(ValueError, match="unknown conv kind"):
         create_spatial_conv(8, 8, "fancy")
+
+
+def test_upscale_head_is_a_conv_then_a_pixel_shuffle():
+    torch.manual_seed(0)
+    head = blocks.UpscaleHead(16, 3, 3, scale=3)
+    x = torch.randn(2, 16, 5, 7)
+    y = head(x)
+    assert y.shape == (2, 3, 15, 21) and tuple(head.weight.shape) == (27, 16, 3, 3)
+    conv = torch.nn.functional.conv2d(x, head.weight, head.bias, padding=1)
+    # output channel c at offset (i, j) of each 3x3 cell is conv channel c*9 + i*3 + j
+    assert torch.equal(y[:, 1, 2::3, 0::3], conv[:, 1 * 9 + 2 * 3 + 0])
+    plain = blocks.UpscaleHead(16, 3, 5)
+    assert [n for n, _ in plain.named_parameters()] == ["weight", "bias"] and plain(x).shape == (2, 3, 5, 7)
+
+
+def test_upscale_image_is_bicubic_and_the_identity_at_scale_1():
+    x = torch.rand(1, 3, 6, 5)
+    assert blocks.upscale_image(x, 1) is x
+    assert torch.equal(blocks.upscale_image(x, 2),
+                       torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False))

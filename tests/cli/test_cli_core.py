@@ -7,6 +7,7 @@ import pytest
 
 import roadmap
 from roadmap.cli import main
+from roadmap.spec import with_upscale
 
 
 def run(capsys, *argv):
@@ -75,6 +76,37 @@ def test_apply_json_rows_and_out_file(capsys, tmp_path):
     assert data["steps"][1]["params_changed"] == {"portion": 0.25}
     assert data["steps"][-1]["params"] == 221_955
     assert roadmap.load_spec(out_path).provenance["steps"][-1] == {"transform": "pdwconv", "params": {"threshold": 16}}
+
+
+def test_show_counts_a_super_resolution_spec_at_its_lr_input(capsys, tmp_path):
+    path = roadmap.save_spec(with_upscale(roadmap.get_seed("nafnet"), 2), tmp_path / "sr.yaml")
+    code, out, _ = run(capsys, "show", str(path), "--input-size", "256", "256")
+    assert code == 0
+    assert out.splitlines()[:2] == ["nafnet/w16 at 1x3x128x128", "  input 128x128 (LR) -> output 256x256 (x2)"]
+    assert "MACs              279M (279,013,888)" in out and "289,996" in out
+    code, out, _ = run(capsys, "show", str(path), "--input-size", "96", "64", "--json")
+    data = json.loads(out)
+    assert (code, data["input_hw"], data["output_hw"]) == (0, [48, 32], [96, 64])
+    assert "(LR)" not in run(capsys, "show", "nafnet")[1]
+
+
+def test_show_refuses_an_output_size_the_sr_scale_does_not_divide(capsys, tmp_path):
+    path = roadmap.save_spec(with_upscale(roadmap.get_seed("nafnet"), 3), tmp_path / "sr.yaml")
+    code, out, err = run(capsys, "show", str(path))
+    assert (code, out) == (2, "")
+    assert err == ("roadmap show: error: --input-size 256 256: output size 256x256 is not divisible by the "
+                   "super-resolution scale 3\n")
+
+
+def test_apply_times_a_super_resolution_spec_at_its_lr_input(capsys, tmp_path):
+    path = roadmap.save_spec(with_upscale(roadmap.get_seed("nafnet"), 4), tmp_path / "sr.yaml")
+    code, out, _ = run(capsys, "apply", str(path), "--roadmap", "mofa", "--json", "--input-size", "64", "64",
+                       "--repeats", "1", "--quiet")
+    data = json.loads(out)
+    assert (code, data["input"], data["output"]) == (0, [16, 16], [64, 64])
+    assert all(step["latency_ms"] > 0 for step in data["steps"])
+    code, out, _ = run(capsys, "apply", str(path), "--roadmap", "mofa", "--input-size", "64", "64", "--no-latency")
+    assert code == 0 and out.startswith("roadmap mofa on nafnet/w16, input 1x3x16x16 (LR) -> output 64x64 (x4)\n")
 
 
 def test_console_script_reports_errors_without_traceback():
