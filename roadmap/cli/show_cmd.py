@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
-from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human, mib,
-                                network_input_size, print_json, table)
+from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, add_task_arguments,
+                                human, mib, network_input_size, print_json, table, task_of)
 from roadmap.seeds import resolve_spec
 
 
@@ -49,7 +49,9 @@ def _deployed_lines(a: Analysis) -> list[str]:
 
 
 def run(args) -> int:
-    spec = resolve_spec(args.spec, args.variant)
+    from roadmap.evaluation.tasks import for_task
+
+    spec = for_task(resolve_spec(args.spec, args.variant), task_of(args))  # --task sr: the SR head
     network_input_size(spec, args.input_size)  # an SR scale that does not divide it: name the flag
     a = analyze(spec, tuple(args.input_size))
     if args.json:
@@ -64,6 +66,7 @@ def register(sub) -> None:
     p = sub.add_parser("show", help="static cost of a seed or spec: params, MACs, memory")
     add_spec_argument(p)
     add_input_size_argument(p)
+    add_task_arguments(p)
     add_json_argument(p)
     p.add_argument("--layers", action="store_true", help="with --json: include MACs per layer")
     p.set_defaults(func=run)

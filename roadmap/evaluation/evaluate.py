@@ -52,7 +52,7 @@ def _analysis(spec, hw: tuple[int, int], device: str = "cpu") -> dict:
         from roadmap.analysis import analyze
         from roadmap.build import fold_spec
 
-        a = analyze(fold_spec(spec), hw)
+        a = analyze(fold_spec(spec), measured_hw(spec, hw))
         cpu = torch.device(device).type == "cpu"
         predicted = a.peak_memory_cpu_bytes if cpu else a.peak_activation_bytes
         return {"params": int(a.params), "macs": int(a.macs), "peak_memory_predicted_bytes": int(predicted)}
@@ -203,12 +203,19 @@ def _check_channels(spec, dataset: RestorationData) -> int:
     return in_channels
 
 
+def measured_hw(spec, output_hw: tuple[int, int] = LATENCY_HW) -> tuple[int, int]:
+    """The output size latency and memory are measured at: ``output_hw`` rounded down to whole
+    low-resolution pixels of a super-resolution spec (255x255 at x3, whose input is 85x85)."""
+    s = getattr(spec, "upscale", 1)
+    return (output_hw[0] - output_hw[0] % s, output_hw[1] - output_hw[1] % s)
+
+
 def _input_shape(spec, output_hw: tuple[int, int]) -> tuple[int, ...]:
     """``(1, C, h, w)``: the input of ``spec`` whose output is ``output_hw`` (smaller by the
-    spec's up-scaling)."""
+    spec's up-scaling; see `measured_hw`)."""
     from roadmap.spec import input_hw
 
-    return (1, getattr(spec, "in_channels", 3), *input_hw(spec, output_hw))
+    return (1, getattr(spec, "in_channels", 3), *input_hw(spec, measured_hw(spec, output_hw)))
 
 
 def _rng_devices(device) -> list[int]:

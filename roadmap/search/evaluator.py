@@ -115,9 +115,9 @@ class RoadmapEvaluator:
     def check(self, spec: Any) -> dict:
         from roadmap.analysis import analyze
         from roadmap.build import fold_spec
-        from roadmap.evaluation.evaluate import LATENCY_HW
+        from roadmap.evaluation.evaluate import measured_hw
 
-        a = analyze(fold_spec(spec), input_hw=LATENCY_HW)  # what is deployed: RRRBs folded
+        a = analyze(fold_spec(spec), input_hw=measured_hw(spec))  # what is deployed: RRRBs folded
         return {"macs": int(a.macs), "params": int(a.params),
                 "peak_memory_predicted_bytes": int(a.peak_activation_bytes)}
 
