@@ -66,13 +66,13 @@ def _task_name(r: dict) -> str:
 
 
 def _psnr_line(r: dict, key: str, baseline: str) -> str:
-    """``28.41 dB  (degraded input 20.17 dB, gain +8.24 dB)``, n/a where a figure is missing."""
-    value, base = r.get(key), r.get(baseline)
-    shown = "n/a" if value is None else f"{value:.2f} dB"
-    if base is None:
-        return shown if key == "psnr" else f"{shown}  (no test images in this data)"
-    gain = "n/a" if value is None else f"{value - base:+.2f} dB"
-    return f"{shown}  (degraded input {base:.2f} dB, gain {gain})"
+    """``28.41 dB (degraded input 20.17 dB, gain +8.24 dB)`` (`psnr_with_baseline`); a test
+    line without a baseline says why (the data has no test images)."""
+    from roadmap.evaluation.tasks import psnr_with_baseline
+
+    if key != "psnr" and r.get(baseline) is None:
+        return "n/a (no test images in this data)"
+    return psnr_with_baseline(r.get(key), r.get(baseline))
 
 
 def _depth_lines(r: dict) -> list[str]:

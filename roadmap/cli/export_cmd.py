@@ -19,9 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export a trial of a study as a spec YAML (and ONNX)",
         description=(
             "Pick a finished trial and write its architecture as a spec YAML whose provenance "
-            "records the seed, the transformations, the study, the trial, the measured metrics "
-            "(PSNR at the top rung as the mean over its runs, with its noise band and the verdict "
-            "against the seed) and the device and fidelity they were measured at. Limits drop the trials above "
+            "records the seed, the transformations, the study, the trial, the task, the measured "
+            "metrics (PSNR at the top rung as the mean over its runs, with its noise band and the "
+            "verdict against the seed; the degraded input's PSNR beside it; the test images' PSNR, "
+            "which nothing is chosen by) and the device and fidelity they were measured at. Limits "
+            "drop the trials above "
             "them before picking. knee = the Pareto-front point closest to the ideal point once "
             "each objective is normalised to [0, 1] over the front."
         ),
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             onnx_tmp.unlink(missing_ok=True)
         raise
     print(f"trial {trial.number}" + (f" ({trial.reference})" if trial.reference else "")
-          + f": PSNR {_psnr(trial)}, {trial.latency_ms:.4g} ms, {trial.memory_mb:.4g} MB{_versus(trial)}; "
+          + f": PSNR {_psnr(trial)}, test PSNR {_test_psnr(trial)}, {trial.latency_ms:.4g} ms, "
+          f"{trial.memory_mb:.4g} MB{_versus(trial)}; "
           f"{short_transforms(trial.transforms)}")
     print(f"wrote {args.out}")
     if spec_has_reparam(spec):
@@ -108,10 +111,25 @@ def _onnx_first(args: argparse.Namespace, spec):
 
 
 def _psnr(trial) -> str:
-    """``29.600 ±0.255 dB (2 runs)``: the mean at the top rung with the band of the mean."""
+    """``29.600 ±0.255 dB (2 runs; degraded input 20.200 dB, gain +9.400 dB)``: the validation
+    mean at the top rung with the band of the mean and the baseline (`gain_text`)."""
+    from roadmap.evaluation.tasks import gain_text
+
     band = "" if trial.psnr_band is None else f" ±{trial.psnr_band:.3f}"
     runs = len(trial.psnr_runs)
-    return f"{trial.psnr:.3f}{band} dB ({runs} run{'s' if runs != 1 else ''})"
+    gain = gain_text(trial.psnr, trial.input_psnr, 3)
+    return f"{trial.psnr:.3f}{band} dB ({runs} run{'s' if runs != 1 else ''}{'; ' + gain if gain else ''})"
+
+
+def _test_psnr(trial) -> str:
+    """``29.100 dB (degraded input 20.500 dB, gain +8.600 dB)`` on the held-out test images,
+    reported for the winner, never used to choose it."""
+    from roadmap.evaluation.tasks import psnr_with_baseline
+
+    if trial.test_psnr is None:  # no test split, or a UNet++ depth the training did not score there
+        return "n/a (" + ("no test images in this data" if trial.test_input_psnr is None
+                          else "not recorded for this trial") + ")"
+    return psnr_with_baseline(trial.test_psnr, trial.test_input_psnr, 3)
 
 
 def _versus(trial) -> str:

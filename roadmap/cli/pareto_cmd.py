@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "mean over a trial's runs (random seeds) with the 95%% band of that mean (±); 'vs seed' "
             "is the PSNR difference to the seed and its verdict -- a difference inside the noise "
             "band is a tie -- and 'overall' the verdict in all three objectives (dominates only "
-            "when nothing is worse beyond the noise). Candidates screened out at lower rungs, "
+            "when nothing is worse beyond the noise). The header names the task and the degraded "
+            "input's PSNR, the baseline every PSNR improves on (a column input_psnr where it differs "
+            "between trials). Candidates screened out at lower rungs, "
             "failed and unfinished trials are counted, not shown."
         ),
         epilog=EXAMPLES,
@@ -39,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     fmt = p.add_mutually_exclusive_group()
-    add_json_argument(fmt, help='print {"trials", "front", "hypervolume", "noise", "top_rung", "screened_out", '
-                          '"failures", ...}; each trial with psnr_runs, psnr_band_db, versus_seed')
+    add_json_argument(fmt, help='print {"task", "input_psnr", "trials", "front", "hypervolume", "noise", '
+                          '"top_rung", "screened_out", "failures", ...}; each trial with psnr_runs, psnr_band_db, '
+                          'input_psnr, versus_seed')
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
     p.add_argument("--failed", action="store_true",
@@ -52,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.study import load_study_dir
-    from roadmap.review.summary import (display_frame, left_out_line, noise_line, parse_reference_point,
-                                        pareto_summary, rung_text, table_frame, to_json_dict)
+    from roadmap.review.summary import (baseline_line, display_frame, left_out_line, noise_line,
+                                        parse_reference_point, pareto_summary, rung_text, table_frame,
+                                        to_json_dict)
 
     if args.failed:
         return _print_left_out(load_study_dir(args.study, allow_empty=True), args.json)
@@ -70,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     ref = summary.reference_point
     print(f"study {review.directory}: {len(review.trials)} finished at the top rung ({rung_text(review)}), "
           f"{summary.failed} failed (ignored), {len(summary.front)} on the front")
+    print(baseline_line(review))
     print(noise_line(review))
-    print(format_table(display_frame(frame)))
+    print(format_table(display_frame(frame, review.input_psnr)))
     print(f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
           f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
     print(left_out_line(review))
@@ -105,7 +110,7 @@ def format_table(frame) -> str:
         return lambda v: "-" if v is None or v != v or str(v) == "<NA>" else fmt.format(v)
 
     formatters = {
-        "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"),
+        "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"), "input_psnr": num("{:.2f}"),
         "memory_mb": num("{:.1f}"), "pred_memory_mb (this device)": num("{:.1f}"),
         "params": num("{:,}"), "macs": num("{:,}"),
     }

@@ -108,12 +108,16 @@ def run(args: Any) -> int:
 
 
 def _text(summary: Any) -> str:
-    """The closing lines: counts, front, noise floor, the knee against the seed."""
+    """The closing lines: counts, front, the task and its baseline, noise floor, the knee
+    against the degraded input and the seed."""
+    from roadmap.evaluation.tasks import Task, gain_text, task_line
+
     hv = "n/a" if summary.hypervolume is None else f"{summary.hypervolume:.3f}"
     lines = [
         f"study {summary.study}: {summary.done}/{summary.budget} candidates ({summary.complete} complete, "
         f"{summary.failed} failed; {summary.rejected_or_requeued} rejected or re-queued, not counted); "
-        f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}"]
+        f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}",
+        task_line(Task.from_dict(summary.task), summary.input_psnr)]
     for reason, count in summary.failure_reasons[:5]:
         lines.append(f"failed x{count}: {reason}")
     sigma = summary.noise.get("sigma_db")
@@ -123,8 +127,9 @@ def _text(summary: Any) -> str:
     knee = summary.knee
     if knee is not None:
         band = "" if knee["psnr_band_db"] is None else f" +/-{knee['psnr_band_db']:.2f}"
+        gain = gain_text(knee["psnr"], knee.get("input_psnr"))
         lines.append(f"recommended (knee): trial {knee['number']}, PSNR {knee['psnr']:.2f}{band} dB over "
-                     f"{knee['runs']} run(s), {knee['latency_ms']:.1f} ms")
+                     f"{knee['runs']} run(s){' (' + gain + ')' if gain else ''}, {knee['latency_ms']:.1f} ms")
         if knee["verdict"]:
             lines.append(f"  against the seed: {knee['verdict']}")
     timing = summary.timing

@@ -178,3 +178,36 @@ def for_task(spec: Any, task: Task) -> Any:
     from roadmap.spec import with_upscale
 
     return with_upscale(spec, task.upscale)
+
+
+# --------------------------------------------------------------------------- the baseline
+# Every output that shows a PSNR shows the degraded input's beside it (noisy, blurred,
+# bicubic-upsampled, JPEG): a PSNR means little without what the network started from.
+
+
+def gain_text(value: float | None, baseline: float | None, digits: int = 2) -> str:
+    """``degraded input 20.17 dB, gain +8.24 dB`` (gain ``n/a`` without a PSNR); empty when
+    the baseline is unknown."""
+    if baseline is None:
+        return ""
+    gain = "n/a" if value is None else f"{value - baseline:+.{digits}f} dB"
+    return f"degraded input {baseline:.{digits}f} dB, gain {gain}"
+
+
+def psnr_with_baseline(value: float | None, baseline: float | None, digits: int = 2) -> str:
+    """``28.41 dB (degraded input 20.17 dB, gain +8.24 dB)``; ``n/a`` for a missing PSNR, the
+    PSNR alone when the baseline is unknown (:func:`gain_text`)."""
+    shown = "n/a" if value is None else f"{value:.{digits}f} dB"
+    return f"{shown} ({gain_text(value, baseline, digits)})" if baseline is not None else shown
+
+
+def task_line(task: Task, input_psnr: float | str | None) -> str:
+    """``task denoise (Gaussian noise sigma 25); degraded input PSNR 20.17 dB on the validation
+    images (the baseline)``: the header of pareto, plot and the search summary. ``input_psnr``
+    text says why there is no one figure; None: not recorded."""
+    if isinstance(input_psnr, str):
+        baseline = input_psnr
+    else:
+        baseline = ("not recorded" if input_psnr is None
+                    else f"{input_psnr:.2f} dB on the validation images (the baseline)")
+    return f"task {task.describe()}; degraded input PSNR {baseline}"

@@ -10,7 +10,11 @@ The exported spec is the spec the trial evaluated (``spec_yaml``), unchanged exc
   review judged it by: ``psnr`` and ``ssim`` at the study's top rung (means over the runs),
   ``psnr_runs`` (one PSNR per random seed), ``psnr_band_db`` (half-width of the 95 % band of
   the mean), ``versus_seed`` (differences, tie bands and verdicts against the seed), ``rung``
-  and ``iterations`` (the top rung and its cumulative training iterations);
+  and ``iterations`` (the top rung and its cumulative training iterations), and beside the
+  PSNR, means over the same runs: ``input_psnr`` (the degraded input's: the baseline),
+  ``test_psnr`` / ``test_input_psnr`` (the held-out test images, never used to choose; null
+  when the data has no test split) and, for ``sr``, ``psnr_rgb``;
+- ``task``: the study's task (`Task.to_dict`: what the network restores and how it was scored);
 - ``device`` and ``fidelity``: where and at which fidelity they were measured.
 
 ``load_spec`` accepts any keys in ``provenance`` (only ``steps`` is checked), so the file
@@ -32,6 +36,7 @@ from typing import Any
 from roadmap.errors import RoadmapError
 from roadmap.review.specs import spec_of
 from roadmap.review.study import StudyReview, TrialRecord
+from roadmap.search.results import SCORE_KEYS
 
 __all__ = ["exported_spec", "export_metrics", "export_trial", "folded_path"]
 
@@ -39,6 +44,8 @@ _NOT_METRICS = ("fidelity", "device", "status", "reason")
 # The trial's stored metrics hold its first run (rung 0, first random seed); these keys describe
 # that one run only, so they would misdescribe a PSNR averaged over runs at a later rung.
 _ONE_RUN = ("train_seconds", "job_iterations", "job_seconds", "evaluations")
+# An older study's name of ``input_psnr``, which the top rung's figure replaces.
+_RENAMED = ("noisy_psnr",)
 
 
 def _plain(x: Any) -> Any:
@@ -59,17 +66,22 @@ def _plain(x: Any) -> Any:
 
 def export_metrics(review: StudyReview, trial: TrialRecord) -> dict[str, Any]:
     """The provenance ``metrics`` of ``trial``: its measurements with the PSNR / SSIM of the
-    top rung (mean over ``psnr_runs``, ``psnr_band_db``), ``versus_seed``, the top ``rung`` and
-    its ``iterations``; without the per-job bookkeeping of the first rung's run."""
+    top rung (mean over ``psnr_runs``, ``psnr_band_db``), the baseline and test PSNRs of the same
+    runs (``input_psnr``, ``test_psnr``, ``test_input_psnr``; ``psnr_rgb`` for sr),
+    ``versus_seed``, the top ``rung`` and its ``iterations``; without the per-job bookkeeping
+    of the first rung's run."""
     from roadmap.review.summary import top_rung_iterations
 
-    metrics = {k: v for k, v in trial.metrics.items() if k not in _NOT_METRICS + _ONE_RUN}
+    metrics = {k: v for k, v in trial.metrics.items() if k not in _NOT_METRICS + _ONE_RUN + _RENAMED}
     metrics.setdefault("latency_ms", trial.latency_ms)
     metrics.setdefault("peak_memory_measured_bytes", round(trial.peak_memory_measured_bytes))
     metrics.update(
         psnr=trial.psnr, psnr_runs=list(trial.psnr_runs), psnr_band_db=trial.psnr_band,
         versus_seed=trial.versus_seed, rung=review.top_rung, iterations=top_rung_iterations(review),
+        **{key: getattr(trial, key) for key in SCORE_KEYS},  # the top rung's, not the first run's
     )
+    if metrics["psnr_rgb"] is None:  # only sr scores RGB beside Y
+        del metrics["psnr_rgb"]
     if trial.ssim is not None:
         metrics["ssim"] = trial.ssim
     return _plain(metrics)
@@ -92,6 +104,7 @@ def exported_spec(review: StudyReview, trial: TrialRecord):
             "trial": trial.number,
             "reference": trial.reference,
             "metrics": export_metrics(review, trial),
+            "task": review.task.to_dict(),
             "device": _plain(trial.metrics.get("device", review.settings.get("device"))),
             "fidelity": _plain(trial.metrics.get("fidelity", review.settings.get("fidelity"))),
         }

@@ -67,12 +67,17 @@ def _versus_hover(t: TrialRecord) -> str | None:
 
 
 def hover_text(t: TrialRecord) -> str:
-    """The hover label of a trial: number, reference, PSNR with its band and runs, the verdict
-    against the seed, the other metrics and the transformation list."""
+    """The hover label of a trial: number, reference, PSNR with its band and runs beside the
+    degraded input's, the verdict against the seed, the other metrics and the transformation
+    list."""
+    from roadmap.evaluation.tasks import gain_text
+
     head = f"<b>trial {t.number}</b>" + (f" ({t.reference})" if t.reference else "")
+    gain = gain_text(t.psnr, t.input_psnr, 3)
     lines = [
         head,
         _psnr_hover(t),
+        *([gain] if gain else []),
         f"latency {t.latency_ms:.3g} ms",
         f"memory {t.memory_mb:.3g} MB measured"
         + (

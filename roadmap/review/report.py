@@ -1,12 +1,13 @@
 """The self-contained HTML report of a study (``roadmap plot``).
 
 One HTML file with plotly.js embedded once (``include_plotlyjs=True`` on the first figure),
-so it opens offline. Sections: the recommendation (the knee's PSNR as mean ± noise band over
-its runs and its verdict against the seed, in the words of :func:`recommendation_text`), the
-3-D front and its 2-D projections (PSNR error bars: the noise band), the Pareto table, the
-candidates screened out at lower rungs and the failed trials, the hypervolume history, the
-roadmap table of the recommended (knee) point, and the per-level MACs and skip-memory timeline
-of the seed next to the recommended point.
+so it opens offline. Sections: the task and its baseline (the degraded input's PSNR), the
+recommendation (the knee's PSNR as mean ± noise band over its runs beside the baseline and its
+verdict against the seed, in the words of :func:`recommendation_text`), the 3-D front and its
+2-D projections (PSNR error bars: the noise band), the Pareto table, the candidates screened
+out at lower rungs and the failed trials, the hypervolume history, the roadmap table of the
+recommended (knee) point, and the per-level MACs and skip-memory timeline of the seed next to
+the recommended point.
 """
 from __future__ import annotations
 
@@ -76,14 +77,18 @@ def _fig_html(fig, first: bool, div_id: str) -> str:
 
 def recommendation_text(review: StudyReview, knee: TrialRecord, summary: ParetoSummary) -> str:
     """The recommendation in plain words: which trial, why, its PSNR as mean ± band over its
-    runs (saying so when it rests on one run only), and its verdict against the seed."""
+    runs (saying so when it rests on one run only) beside the degraded input's, and its verdict
+    against the seed."""
+    from roadmap.evaluation.tasks import gain_text
     from roadmap.review.summary import psnr_text, rung_text, versus_seed_text
 
     name = f"trial {knee.number}" + (f" ({knee.reference})" if knee.reference else "")
+    gain = gain_text(knee.psnr, knee.input_psnr)
     return (
         f"Recommended point: {name}, the knee of the front (the front point closest to the ideal "
         "point once each objective is normalised to [0, 1] over the front). "
-        f"PSNR {psnr_text(knee)} at the top rung ({rung_text(review)}), latency {knee.latency_ms:.4g} ms, "
+        f"PSNR {psnr_text(knee)} at the top rung ({rung_text(review)}){'; ' + gain if gain else ''}; "
+        f"latency {knee.latency_ms:.4g} ms, "
         f"measured memory {knee.memory_mb:.4g} MB. Trial {knee.number} {versus_seed_text(review, knee)}."
     )
 
@@ -93,10 +98,11 @@ def _sentence(text: str) -> str:
 
 
 def _overview_html(review: StudyReview, summary: ParetoSummary, knee: TrialRecord) -> str:
-    from roadmap.review.summary import noise_line
+    from roadmap.review.summary import baseline_line, noise_line
 
     ref = summary.reference_point
     return (
+        f'<p class="note" id="task">{html.escape(_sentence(baseline_line(review)))}.</p>'
         f'<p class="note">{len(review.trials)} finished trials at the top rung, {review.failed} failed '
         f"(ignored), {len(review.screened)} screened out at lower rungs; {len(summary.front)} on the "
         "Pareto front (maximise PSNR, minimise latency and measured memory). "
@@ -167,7 +173,7 @@ def build_report(
     sections = [
         f"<h1>{html.escape(title)}</h1>" + _overview_html(review, summary, knee),
         "<h2>Pareto front</h2>" + parts[0] + parts[1],
-        "<h2>Pareto table</h2>" + _frame_html(display_frame(table_frame(summary))),
+        "<h2>Pareto table</h2>" + _frame_html(display_frame(table_frame(summary), review.input_psnr)),
         "<h2>Screened out and failed</h2>" + _left_out_html(review),
         "<h2>Hypervolume</h2>" + parts[2],
         f"<h2>Roadmap of the recommended point (trial {knee.number})</h2>"

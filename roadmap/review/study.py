@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from roadmap.errors import RoadmapError
-from roadmap.search.results import Candidate, Noise, StudyResults, finite_or_none, overall, study_results
+from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+from roadmap.search.results import (SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none, overall,
+                                    study_results)
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
 
 __all__ = [
@@ -38,7 +40,13 @@ REFERENCE_NAMES = ("seed", "mofa", "unet--")
 class TrialRecord:
     """One finished trial: its PSNR at the top rung (mean of ``psnr_runs``, one per random
     seed) with ``psnr_band`` (half-width of its 95 % noise band), its measurements, and how it
-    compares with the seed beyond the noise (``versus_seed``)."""
+    compares with the seed beyond the noise (``versus_seed``).
+
+    ``input_psnr`` (the degraded validation input's PSNR: the baseline), ``test_psnr`` /
+    ``test_input_psnr`` (the held-out test images; None without a test split) and ``psnr_rgb``
+    (sr: the RGB PSNR beside the Y channel's ``psnr``) are means over the same runs. The test
+    figures are for the exported winner only: nothing is chosen by them, so the pareto table
+    and the report leave them out."""
 
     number: int
     psnr: float
@@ -56,6 +64,10 @@ class TrialRecord:
     psnr_band: float | None = None
     versus_seed: dict[str, Any] | None = None
     feasible: bool = True
+    input_psnr: float | None = None
+    test_psnr: float | None = None
+    test_input_psnr: float | None = None
+    psnr_rgb: float | None = None
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -73,6 +85,8 @@ class TrialRecord:
             "psnr": self.psnr,
             "psnr_runs": self.psnr_runs,
             "psnr_band_db": self.psnr_band,
+            "input_psnr": self.input_psnr,
+            "psnr_rgb": self.psnr_rgb,
             "ssim": self.ssim,
             "latency_ms": self.latency_ms,
             "latency_cv": self.metrics.get("latency_cv"),
@@ -90,7 +104,8 @@ class TrialRecord:
 @dataclass
 class StudyReview:
     """The finished trials of a study (ordered by number), its front and noise floor, and
-    what was left out (failed, screened out at a lower rung, unfinished)."""
+    what was left out (failed, screened out at a lower rung, unfinished); its ``task`` and
+    ``input_psnr``, the degraded input's PSNR when every trial shares it (the baseline)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -102,6 +117,8 @@ class StudyReview:
     front_numbers: list[int] = field(default_factory=list)
     noise: Noise = field(default_factory=lambda: Noise(None, 0, 0))
     top_rung: int = 0
+    task: Task = DEFAULT_TASK
+    input_psnr: float | None = None
 
     def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
@@ -169,6 +186,7 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
         versus_seed=None if versus is None else {"overall": overall(versus), **{
             k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()}},
         feasible=not m.get("violations") and (results.min_psnr is None or psnr >= results.min_psnr),
+        **{key: c.score(rung, key) for key in SCORE_KEYS},
     )
 
 
@@ -206,13 +224,14 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
         RoadmapError: the directory or its ``study.db`` does not exist, the storage has no
             ``roadmap`` study, or no trial finished (unless ``allow_empty``).
     """
-    from roadmap.search.study import open_study, read_settings
+    from roadmap.search.study import open_study, read_settings, study_task
 
     directory = Path(directory)
     if not directory.is_dir():
         raise RoadmapError(f"study directory {directory} does not exist")
     study = open_study(directory)
     settings = read_settings(directory) or {}
+    task = study_task(settings, directory)  # a damaged entry fails here, before the study is read
     results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
     records = [_record(c, results) for c in results.finished()]
     failures, screened, unfinished = _left_out(results)
@@ -220,7 +239,8 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
         extra = f" ({len(failures)} failed; see `roadmap pareto {directory} --failed`)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
     return StudyReview(directory, records, len(failures), settings, failures, unfinished, screened,
-                       [c.number for c in results.front()], results.noise, results.top_rung)
+                       [c.number for c in results.front()], results.noise, results.top_rung,
+                       task, results.input_psnr())
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

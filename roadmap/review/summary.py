@@ -22,7 +22,8 @@ from roadmap.search.results import describe_versus_seed
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
-           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "versus_seed_text", "left_out_line", "psnr_text"]
+           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "versus_seed_text", "left_out_line",
+           "psnr_text", "baseline_line"]
 
 
 @dataclass
@@ -133,7 +134,8 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     every other finished trial when ``all_trials``). ``psnr`` is the mean over ``psnr_runs``
     runs at the top rung, ``psnr_band_db`` the half-width of its 95 % band; ``vs_seed_psnr_db``
     is the difference to the seed, ``vs_seed_psnr`` its verdict (better / tie / worse /
-    unknown) inside ``vs_seed_psnr_band_db``, ``vs_seed`` the overall verdict.
+    unknown) inside ``vs_seed_psnr_band_db``, ``vs_seed`` the overall verdict; ``input_psnr``
+    the degraded input's PSNR (the baseline). No test PSNR: nothing is chosen by the test split.
     """
     import pandas as pd
 
@@ -144,6 +146,7 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
         records.append({
             "trial": t.number, "front": "*" if t.number in on_front else "", "reference": t.reference or "",
             "psnr": t.psnr, "psnr_band_db": t.psnr_band, "psnr_runs": len(t.psnr_runs) or 1,
+            "input_psnr": t.input_psnr,
             "vs_seed_psnr_db": psnr_vs.get("delta"), "vs_seed_psnr_band_db": psnr_vs.get("band"),
             "vs_seed_psnr": psnr_vs.get("verdict", ""), "vs_seed": (t.versus_seed or {}).get("overall", ""),
             "ssim": t.ssim, "latency_ms": t.latency_ms, "memory_mb": t.memory_mb,
@@ -154,7 +157,7 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     frame = pd.DataFrame.from_records(records)
     for col in ("params", "macs", "psnr_runs"):
         frame[col] = frame[col].astype("Int64")
-    for col in ("psnr_band_db", "vs_seed_psnr_db", "vs_seed_psnr_band_db"):
+    for col in ("psnr_band_db", "vs_seed_psnr_db", "vs_seed_psnr_band_db", "input_psnr"):
         frame[col] = frame[col].astype(float)
     return frame
 
@@ -175,11 +178,15 @@ def _versus_cell(row: Any) -> str:
     return f"{row['vs_seed_psnr_db']:+.2f} {verdict}"
 
 
-def display_frame(frame):
+def display_frame(frame, input_psnr: float | None = None):
     """:func:`table_frame` for people: ``psnr`` as ``30.01 ±0.08 n=2`` (band of the mean, run
     count where more than one), ``vs seed`` as ``-0.05 tie`` and the overall verdict against
-    the seed; the band and verdict columns are folded into those."""
+    the seed; the band and verdict columns are folded into those. ``input_psnr``: the study's
+    one baseline (`StudyReview.input_psnr`), which the header shows (:func:`baseline_line`), so
+    the column goes; it stays when the trials' baselines differ."""
     out = frame.copy()
+    if input_psnr is not None or out["input_psnr"].isna().all():
+        out = out.drop(columns=["input_psnr"])
     out["psnr"] = [_psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"])]
     out["vs seed"] = [_versus_cell(row) for _, row in frame.iterrows()]
     out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"])]
@@ -197,6 +204,16 @@ def psnr_text(t: TrialRecord) -> str:
     if runs > 1:
         return f"{t.psnr:.2f}{band} dB (mean of {runs} runs)"
     return f"{t.psnr:.2f}{band} dB (one run only: not confirmed with a second random seed)"
+
+
+def baseline_line(review: StudyReview) -> str:
+    """The study's task and its baseline in one line (`roadmap.evaluation.tasks.task_line`):
+    ``task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation
+    images (the baseline)``; when the trials' baselines differ, the table's column holds them."""
+    from roadmap.evaluation.tasks import task_line
+
+    varies = review.input_psnr is None and any(t.input_psnr is not None for t in review.trials)
+    return task_line(review.task, "differs between trials (column input_psnr)" if varies else review.input_psnr)
 
 
 def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
@@ -252,9 +269,12 @@ def _numbers(reasons: dict[int, str], limit: int = 12) -> str:
 
 
 def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
-    """``{"trials", "front", "hypervolume", "hypervolume_reference_point",
+    """``{"task", "input_psnr", "trials", "front", "hypervolume", "hypervolume_reference_point",
     "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "noise",
     "top_rung", "top_rung_iterations"}``.
+
+    ``task`` is the study's task (`Task.to_dict`), ``input_psnr`` the degraded input's PSNR
+    when every trial shares it (else None; each trial has its own ``input_psnr``).
 
     ``trials`` holds every finished trial (with ``psnr_runs``, ``psnr_band_db``,
     ``versus_seed``, ``feasible``), ``front`` the numbers of the non-dominated ones,
@@ -263,6 +283,8 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     """
     review = summary.review
     return {
+        "task": review.task.to_dict(),
+        "input_psnr": review.input_psnr,
         "trials": [t.to_dict() for t in review.trials],
         "front": list(summary.front),
         "hypervolume": summary.hypervolume,

@@ -47,6 +47,8 @@ class SearchSummary:
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # most common first
     notes: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)  # the study's task (`Task.to_dict`)
+    input_psnr: float | None = None  # the degraded validation input's PSNR: every trial's baseline
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -263,6 +265,7 @@ def knee_summary(results: StudyResults) -> dict | None:
     versus = results.versus_seed(knee)
     seed = results.reference("seed")
     summary = {"number": knee.number, "psnr": knee.psnr(results.top_rung), "runs": len(knee.runs(results.top_rung)),
+               "input_psnr": knee.score(results.top_rung, "input_psnr"),
                "psnr_band_db": results.noise.mean_band(len(knee.runs(results.top_rung))),
                "latency_ms": knee.latency_ms, "peak_memory_bytes": knee.memory_bytes,
                "transforms": knee.transforms, "versus_seed": None, "verdict": None}
@@ -281,7 +284,7 @@ def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, 
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
                          counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
                          results.noise.to_dict(), knee_summary(results), interrupted,
-                         _failure_reasons(results), notes, timing)
+                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr())
 
 
 def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:

@@ -22,7 +22,12 @@ from roadmap import pareto
 
 __all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
            "study_results", "compare", "noise_floor", "finite_or_none",
-           "describe_versus_seed", "overall"]
+           "describe_versus_seed", "overall", "SCORE_KEYS"]
+
+# The scores an evaluation records beside ``psnr`` (`roadmap.search.evaluator.TRAIN_KEYS`):
+# the degraded input's PSNR (the baseline), the held-out test images' PSNR and their input's,
+# and the RGB PSNR of a super-resolution task (whose ``psnr`` is the Y channel's).
+SCORE_KEYS = ("input_psnr", "test_psnr", "test_input_psnr", "psnr_rgb")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class Evaluation:
     psnr: float | None = None  # validation PSNR (dB) when ok
     ssim: float | None = None
     reason: str | None = None  # one line when not ok
+    input_psnr: float | None = None  # the degraded validation input's own PSNR (the baseline)
+    test_psnr: float | None = None  # the test images' (None when the data has no test split)
+    test_input_psnr: float | None = None
+    psnr_rgb: float | None = None  # sr: RGB PSNR beside the Y channel's ``psnr``
 
     @property
     def ok(self) -> bool:
@@ -60,8 +69,15 @@ class Candidate:
         return [e for e in self.evaluations if e.rung == rung and e.ok]
 
     def psnr(self, rung: int) -> float | None:
-        runs = self.runs(rung)
-        return float(np.mean([e.psnr for e in runs])) if runs else None
+        """The mean validation PSNR of the runs at ``rung`` (None without one)."""
+        return self.score(rung, "psnr")
+
+    def score(self, rung: int, key: str) -> float | None:
+        """The mean of ``key`` (``psnr`` or one of :data:`SCORE_KEYS`) over the successful runs
+        at ``rung`` that recorded it, as ``psnr`` is averaged; None when none did (an older
+        study, data without a test split)."""
+        values = [v for v in (getattr(e, key) for e in self.runs(rung)) if v is not None]
+        return float(np.mean(values)) if values else None
 
     @property
     def highest_rung(self) -> int | None:
@@ -131,9 +147,18 @@ def _finite(x: Any) -> bool:
     return finite_or_none(x) is not None
 
 
+def _scores(rec: dict) -> dict[str, float | None]:
+    """The :data:`SCORE_KEYS` of a stored record; a study from before the tasks stored the
+    noisy input's PSNR as ``noisy_psnr`` (it was always denoising): that is ``input_psnr``."""
+    scores = {k: finite_or_none(rec.get(k)) for k in SCORE_KEYS}
+    if scores["input_psnr"] is None:
+        scores["input_psnr"] = finite_or_none(rec.get("noisy_psnr"))
+    return scores
+
+
 def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
     return Evaluation(rung, seed, str(rec.get("status") or "failed"), finite_or_none(rec.get("psnr")),
-                      finite_or_none(rec.get("ssim")), rec.get("reason"))
+                      finite_or_none(rec.get("ssim")), rec.get("reason"), **_scores(rec))
 
 
 def load_candidates(study: Any) -> list[Candidate]:
@@ -154,7 +179,8 @@ def load_candidates(study: Any) -> list[Candidate]:
         if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
             metrics = attrs.get("metrics") or {}
             evals = [Evaluation(0, 0, str(metrics.get("status", "ok")), finite_or_none(t.values[0]),
-                                finite_or_none(metrics.get("ssim")), reason=metrics.get("reason"))]
+                                finite_or_none(metrics.get("ssim")), reason=metrics.get("reason"),
+                                **_scores(metrics))]
         out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
                              attrs.get("spec_yaml"), {**(attrs.get("metrics") or {}), **latencies.get(t.number, {})},
                              evals, reason))
@@ -261,6 +287,11 @@ def describe_versus_seed(versus: dict, seed_latency_ms: float, seed_memory_bytes
             f"{_OVERALL_WORDS.get(versus['overall'], versus['overall'])}")
 
 
+# Input PSNRs closer than this are one figure (a float64 mean whose summation order may differ
+# with the thread count); the text shows two decimals.
+INPUT_PSNR_TOLERANCE_DB = 1e-3
+
+
 @dataclass
 class StudyResults:
     """A study's candidates judged at its top rung: the front, the knee, the noise."""
@@ -301,6 +332,15 @@ class StudyResults:
 
     def reference(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.reference == name), None)
+
+    def input_psnr(self) -> float | None:
+        """The degraded validation input's PSNR at the top rung when every finished candidate
+        measured the same one (a study's validation set is fixed, so they do: the input is the
+        baseline of every trial alike), else None (none recorded it, or they differ)."""
+        values = [v for v in (c.score(self.top_rung, "input_psnr") for c in self.finished()) if v is not None]
+        if not values or max(values) - min(values) > INPUT_PSNR_TOLERANCE_DB:
+            return None
+        return float(np.mean(values))
 
     def versus_seed(self, candidate: Candidate) -> dict[str, Comparison] | None:
         seed = self.reference("seed")

@@ -49,6 +49,7 @@ __all__ = [
     "BINDING_SETTINGS",
     "default_study_dir",
     "read_settings",
+    "study_task",
     "check_settings",
     "write_settings",
     "open_study",
@@ -148,6 +149,19 @@ def read_settings(directory: Path) -> dict | None:
         if isinstance(value, bool) or not isinstance(value, types):
             raise RoadmapError(f"{label}: {key}: must be {_type_names(types)}, got {io.one_line(repr(value), 60)}")
     return data
+
+
+def study_task(settings: dict, directory: Path | str = "") -> Any:
+    """The `Task` a study was created with (``settings``: :func:`read_settings`'s dict); a
+    study from before the tasks lacks it and was denoising at sigma 25 (:data:`BINDING_DEFAULTS`).
+    A damaged entry is one `RoadmapError` line naming the file."""
+    from roadmap.evaluation.tasks import Task
+
+    data = settings.get("task", BINDING_DEFAULTS["task"])
+    try:
+        return Task.from_dict(data)
+    except (RoadmapError, TypeError) as exc:
+        raise RoadmapError(f"study settings {Path(directory) / 'settings.json'}: task: {exc}") from None
 
 
 def _type_names(types: tuple) -> str:

@@ -131,7 +131,11 @@ def _network_key(spec_yaml: str) -> str:
 def score_at_depth(record: dict, depth: int) -> dict:
     """``psnr`` / ``ssim`` of head ``depth`` of a deep-supervised training's result, and its
     by-depth scores keyed by text (as JSON stores them). A result without scores (diverged,
-    failed) keeps what it has."""
+    failed) keeps what it has.
+
+    ``test_psnr`` and ``psnr_rgb`` were scored on the whole network's own (deepest) head only:
+    for a shallower depth they are ``None`` (not recorded) rather than another head's figures.
+    The inputs' PSNRs do not depend on the depth and stay."""
     out = {}
     for key in ("psnr", "ssim"):
         by_depth = record.get(f"{key}_by_depth")
@@ -139,4 +143,7 @@ def score_at_depth(record: dict, depth: int) -> dict:
             out[f"{key}_by_depth"] = {str(d): v for d, v in by_depth.items()}
             if record.get("status", "ok") == "ok":
                 out[key] = out[f"{key}_by_depth"].get(str(depth))
+    heads = [int(d) for d in out.get("psnr_by_depth", {})]
+    if heads and depth != max(heads):
+        out.update(test_psnr=None, psnr_rgb=None)
     return out

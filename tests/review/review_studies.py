@@ -95,10 +95,20 @@ def _runs_by_rung(psnr, top_rung: int) -> dict[int, tuple]:
     return {r: (v if isinstance(v, tuple) else (v,)) for r, v in sorted(psnr.items())}
 
 
-def _eval_record(psnr, iterations: int) -> dict:
+INPUT_PSNR = 20.2  # the degraded validation input's PSNR: every trial's baseline
+TEST_INPUT_PSNR = 20.5  # the test images' input
+TEST_OFFSET = -0.3  # a trial's test PSNR: its validation PSNR plus this
+DEFAULT_TASK = {"name": "denoise", "sigma": [25.0, 25.0]}
+
+
+def _eval_record(psnr, iterations: int, legacy: bool = False) -> dict:
+    """One stored training; ``legacy``: as a study from before the tasks stored it (the noisy
+    input's PSNR as ``noisy_psnr``, no test split)."""
     if psnr == "failed":
         return {"status": "failed", "reason": "CUDA out of memory", "iterations": iterations}
-    return {"psnr": psnr, "ssim": 0.8 + psnr / 1000, "noisy_psnr": 20.2, "train_seconds": 1.5,
+    scores = ({"noisy_psnr": INPUT_PSNR} if legacy else
+              {"input_psnr": INPUT_PSNR, "test_psnr": psnr + TEST_OFFSET, "test_input_psnr": TEST_INPUT_PSNR})
+    return {"psnr": psnr, "ssim": 0.8 + psnr / 1000, **scores, "train_seconds": 1.5,
             "status": "ok", "iterations": iterations, "job_iterations": iterations, "job_seconds": 1.6}
 
 
@@ -131,20 +141,24 @@ def _metrics(first: dict, lat: float, mem_mb: float, params: int) -> dict:
 
 
 def write_study(directory: Path, trials: dict = TRIALS, *, with_files: bool = True, evals: bool = True,
-                rungs: tuple[int, ...] | None = None) -> Path:
+                rungs: tuple[int, ...] | None = None, legacy: bool = False, task: dict | None = None) -> Path:
     """Create a study directory like ``roadmap search`` does, with ``trials``: every training
-    an ``eval:<trial>:<rung>:<random seed>`` study attribute, the fidelity in settings.json
-    (``rungs``: cumulative iterations per rung). ``evals=False`` writes a study from before
-    rungs: no eval attributes, the fidelity as a preset name."""
+    an ``eval:<trial>:<rung>:<random seed>`` study attribute, the fidelity and the task
+    (default denoising at sigma 25) in settings.json (``rungs``: cumulative iterations per
+    rung). ``evals=False`` writes a study from before rungs: no eval attributes, the fidelity
+    as a preset name. ``legacy`` one from before the tasks: no task in settings.json, every
+    training's baseline stored as ``noisy_psnr``, no test PSNR."""
     import optuna
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
     fidelity = _fidelity(rungs)
     iterations = fidelity["rungs"] or [fidelity["iterations"]]
-    (directory / "settings.json").write_text(json.dumps(
-        {"seed": "nafnet", "variant": "w16", "fidelity": fidelity if evals else "smoke", "device": "cpu",
-         "random_seed": 0}))
+    settings = {"seed": "nafnet", "variant": "w16", "fidelity": fidelity if evals else "smoke", "device": "cpu",
+                "random_seed": 0}
+    if not legacy:
+        settings["task"] = task or DEFAULT_TASK
+    (directory / "settings.json").write_text(json.dumps(settings))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="roadmap", storage=f"sqlite:///{directory / 'study.db'}",
                                 directions=["maximize", "minimize", "minimize"])
@@ -154,9 +168,10 @@ def write_study(directory: Path, trials: dict = TRIALS, *, with_files: bool = Tr
             continue
         psnr, lat, mem_mb, reference, steps = row
         runs = _runs_by_rung(psnr, len(iterations) - 1)
-        records = {(r, seed): _eval_record(p, iterations[r]) for r, ps in runs.items() for seed, p in enumerate(ps)}
+        records = {(r, seed): _eval_record(p, iterations[r], legacy)
+                   for r, ps in runs.items() for seed, p in enumerate(ps)}
         if not evals:  # one rung, the mean of the runs as the trial's value
-            records = {(0, 0): _eval_record(sum(runs[0]) / len(runs[0]), iterations[0])}
+            records = {(0, 0): _eval_record(sum(runs[0]) / len(runs[0]), iterations[0], legacy)}
         text = make_spec(steps).to_yaml()
         metrics = _metrics(records[(0, 0)], lat, mem_mb, _params(text))
         study.add_trial(optuna.trial.create_trial(

@@ -143,5 +143,5 @@ def test_report_states_the_knee_runs_and_never_overclaims(review, rung_study_dir
 
 def test_export_confirms_psnr_with_its_band(study_dir, tmp_path, capsys):
     out = run_cli(capsys, "export", study_dir, "--pick", "knee", "--out", tmp_path / "w.yaml")
-    assert "trial 1 (mofa): PSNR 29.600 ±0.255 dB (2 runs), 55 ms" in out
+    assert "trial 1 (mofa): PSNR 29.600 ±0.255 dB (2 runs; degraded input 20.200 dB, gain +9.400 dB), " in out
     assert "vs seed: PSNR -0.40 dB (worse), overall trade-off" in out

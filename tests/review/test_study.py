@@ -46,7 +46,7 @@ def test_pruned_running_and_diverged_trials(tmp_path):
 def test_a_study_from_before_rungs_still_loads(tmp_path):
     """No eval attributes, the fidelity as a preset name: each trial's value is one run at
     rung 0, and without a second run there is no noise floor to judge PSNR differences."""
-    d = write_study(tmp_path / "old", evals=False, with_files=False)
+    d = write_study(tmp_path / "old", evals=False, with_files=False, legacy=True)
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
     assert not any(k.startswith("eval:") for k in study.user_attrs)
     review = load_study_dir(d)

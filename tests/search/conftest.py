@@ -133,9 +133,9 @@ def evaluations(study_dir: Path) -> dict[tuple[int, int, int], dict]:
 
 
 def trained_by_the_fake(evals: dict) -> bool:
-    """Whether every evaluation came from `FakeEvaluator` (its fixed ``noisy_psnr``): proves
+    """Whether every evaluation came from `FakeEvaluator` (its fixed ``input_psnr``): proves
     ``fake_cli.py`` did replace the real evaluator."""
-    return bool(evals) and all(rec.get("noisy_psnr") == 20.2 for rec in evals.values())
+    return bool(evals) and all(rec.get("input_psnr") == 20.2 for rec in evals.values())
 
 
 def counted(study_dir: Path) -> int:

@@ -10,7 +10,7 @@ from conftest import (counted, evaluations, finished_records, pareto_json, run_c
 
 from roadmap.search.testing import FakeEvaluator
 
-METRIC_KEYS = {"psnr", "ssim", "noisy_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
+METRIC_KEYS = {"psnr", "ssim", "input_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
                "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity", "device"}
 
 
@@ -39,6 +39,16 @@ def test_budget_references_and_files(tmp_path):
         assert stored_evals["rung 0, seed 0"]["psnr"] == metrics["psnr"]
     # one rung (smoke): the seed is trained again with random seed 1 (the noise floor)
     assert (ts[0].number, 0, 1) in evals and summary.noise["replicated_candidates"] >= 1
+    # the closing summary names the task and the baseline (FakeEvaluator's input PSNR, 20.2 dB)
+    from roadmap.cli.search_cmd import _text
+
+    assert summary.task == stored["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
+    assert summary.input_psnr == 20.2 and summary.knee["input_psnr"] == 20.2
+    text = _text(summary).splitlines()
+    assert text[1] == ("task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation "
+                       "images (the baseline)")
+    knee = next(line for line in text if line.startswith("recommended (knee)"))
+    assert f"(degraded input 20.20 dB, gain {summary.knee['psnr'] - 20.2:+.2f} dB)" in knee
 
 
 def test_resume_extends_without_rerunning_and_refuses_other_settings(tmp_path, capsys):

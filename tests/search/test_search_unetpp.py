@@ -96,3 +96,16 @@ def test_the_shared_score_is_the_pruned_network_and_so_are_its_costs(unetpp_stud
         iterations = record["iterations"] + (fake.inherited_iterations if "screen" in str(study) else 0)
         expected = fake.psnr(at_depth(specs[whole], spec.built_levels), iterations, 0)  # its head of the whole
         assert record["psnr"] == pytest.approx(expected)
+
+
+def test_a_shallower_depth_keeps_no_score_of_the_whole_networks_head():
+    """``test_psnr`` and ``psnr_rgb`` are scored on the deepest head only: a shallower depth
+    gets none rather than the whole network's; the inputs' PSNRs hold for every depth."""
+    from roadmap.search.trainings import score_at_depth
+
+    record = {"status": "ok", "psnr": 30.0, "psnr_by_depth": {1: 28.0, 2: 29.0, 3: 30.0}, "input_psnr": 20.2,
+              "test_psnr": 29.5, "test_input_psnr": 20.5, "psnr_rgb": 29.0}
+    deepest, shallow = score_at_depth(record, 3), score_at_depth(record, 2)
+    assert deepest["psnr"] == 30.0 and "test_psnr" not in deepest and "psnr_rgb" not in deepest
+    assert shallow["psnr"] == 29.0 and shallow["test_psnr"] is None and shallow["psnr_rgb"] is None
+    assert {**record, **shallow}["test_input_psnr"] == 20.5 and {**record, **shallow}["input_psnr"] == 20.2
