@@ -155,6 +155,17 @@ def add_data_argument(parser, help: str | None = None) -> None:
                                      "(default: photographs shipped with scikit-image)")
 
 
+def number_or_range(text: str) -> str:
+    """An argparse type: a finite number or a range ``A:B`` of them (its bounds are the task's
+    to check, `roadmap.evaluation.tasks.Task`)."""
+    parts = text.split(":")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"must be a number or a range A:B, got {text!r}")
+    for part in parts:
+        finite_float(part)  # 'must be a number' / 'must be a finite number', naming the text
+    return text
+
+
 TASK_OPTIONS = ("sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
 
 
@@ -165,18 +176,18 @@ def add_task_arguments(parser) -> None:
     g = parser.add_argument_group("task", "what the network restores (default: denoise at sigma 25)")
     g.add_argument("--task", default=None, metavar="TASK",
                    help="denoise, deblur, sr (super-resolution) or jpeg (artefact removal)")
-    g.add_argument("--sigma", default=None, metavar="S|A:B",
+    g.add_argument("--sigma", type=number_or_range, default=None, metavar="S|A:B",
                    help="denoise: Gaussian noise std on 0-255, a value or a range drawn per crop (default 25)")
     g.add_argument("--blur", default=None, metavar="KIND",
                    help="deblur: gaussian, motion (camera shake) or mixed (default mixed)")
-    g.add_argument("--blur-sigma", default=None, metavar="A:B", help="deblur: Gaussian kernel std in px (default 1:3)")
-    g.add_argument("--motion-length", default=None, metavar="A:B",
+    g.add_argument("--blur-sigma", type=number_or_range, default=None, metavar="A:B", help="deblur: Gaussian kernel std in px (default 1:3)")
+    g.add_argument("--motion-length", type=number_or_range, default=None, metavar="A:B",
                    help="deblur: motion trajectory length in px (default 5:15)")
-    g.add_argument("--blur-noise", default=None, metavar="A:B",
+    g.add_argument("--blur-noise", type=number_or_range, default=None, metavar="A:B",
                    help="deblur: noise std on 0-255 added after the blur (default 0:2)")
     g.add_argument("--scale", type=positive_int, default=None, metavar="S",
                    help="sr: up-scaling factor 2, 3 or 4 (default 2); any seed gets an up-sampling head")
-    g.add_argument("--quality", default=None, metavar="Q|A:B",
+    g.add_argument("--quality", type=number_or_range, default=None, metavar="Q|A:B",
                    help="jpeg: JPEG quality 1-100, a value or a range drawn per crop (default 20)")
 
 
