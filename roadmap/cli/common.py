@@ -196,12 +196,18 @@ def task_options(args) -> dict:
     return {"task": getattr(args, "task", None), **{k: getattr(args, k, None) for k in TASK_OPTIONS}}
 
 
-def task_of(args):
-    """The `Task` the command's options describe (denoise at sigma 25 when none is given)."""
-    from roadmap.evaluation.tasks import task_from_options
+def spec_and_task(args):
+    """``(spec, task)`` of a command's ``SEED_OR_SPEC [--variant]`` and task options: the task
+    the options describe (denoise at sigma 25 when none is given; a super-resolution spec file
+    alone is taken at its scale) and the spec made fit for it (`for_task`: an ``sr`` task gives
+    a seed its up-sampling head)."""
+    from roadmap.evaluation.tasks import for_task, task_of_spec
+    from roadmap.seeds import resolve_spec
 
+    spec = resolve_spec(args.spec, args.variant)
     options = task_options(args)
-    return task_from_options(options.pop("task"), **options)
+    task = task_of_spec(spec, options.pop("task"), **options)
+    return for_task(spec, task), task
 
 
 def add_json_argument(parser, help: str | None = None) -> None:

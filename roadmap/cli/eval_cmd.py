@@ -6,7 +6,7 @@ import time
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
                                 add_random_seed_argument, add_spec_argument, add_task_arguments, human, mib,
-                                positive_int, print_json, task_of)
+                                positive_int, print_json, spec_and_task)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.errors import RoadmapError
 
@@ -88,15 +88,12 @@ def run(args) -> int:
     from roadmap.evaluation import evaluate_spec
     from roadmap.evaluation.data import load_data
     from roadmap.evaluation.fidelity import Fidelity, load_fidelity
-    from roadmap.evaluation.tasks import for_task
-    from roadmap.seeds import resolve_spec
 
     from roadmap.evaluation.device import check_device
 
     check_device(args.device)
     latency = latency_config(args)  # a bad backend or command is a usage error, before any work
-    task = task_of(args)
-    spec = for_task(resolve_spec(args.spec, args.variant), task)
+    spec, task = spec_and_task(args)
     fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:
         if args.threads < 1:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
 from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, add_task_arguments,
-                                human, mib, network_input_size, print_json, table, task_of)
-from roadmap.seeds import resolve_spec
+                                human, mib, network_input_size, print_json, spec_and_task, table)
 
 
 def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:
@@ -49,9 +48,7 @@ def _deployed_lines(a: Analysis) -> list[str]:
 
 
 def run(args) -> int:
-    from roadmap.evaluation.tasks import for_task
-
-    spec = for_task(resolve_spec(args.spec, args.variant), task_of(args))  # --task sr: the SR head
+    spec, _ = spec_and_task(args)  # --task sr: the seed's up-sampling head
     network_input_size(spec, args.input_size)  # an SR scale that does not divide it: name the flag
     a = analyze(spec, tuple(args.input_size))
     if args.json:

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_random_seed_argument, add_spec_argument,
-                                add_task_arguments, finite_float, positive_int, task_of)
+                                add_task_arguments, finite_float, positive_int, spec_and_task)
 
 EXAMPLES = """examples:
   roadmap train winner.yaml --data ~/data/sidd --iterations 20000 --out winner.pt
@@ -47,16 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.train import checkpoint_path, full_fidelity, train_spec
-    from roadmap.seeds import resolve_spec
 
     from roadmap.evaluation.device import check_device
 
     check_device(args.device)
     random_seed = args.random_seed
-    from roadmap.evaluation.tasks import for_task
-
-    task = task_of(args)
-    spec = for_task(resolve_spec(args.spec, args.variant), task)
+    spec, task = spec_and_task(args)
     fid = full_fidelity(iterations=args.iterations, batch=args.batch, crop=args.crop, lr=args.lr,
                         threads=args.threads)
     if args.lr is not None and fid.min_lr > fid.lr:

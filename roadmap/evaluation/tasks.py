@@ -165,6 +165,14 @@ def task_from_options(name: str | None, **options: Any) -> Task:
     return replace(task, **given)
 
 
+def task_of_spec(spec: Any, name: str | None, **options: Any) -> Task:
+    """`task_from_options`, except that a super-resolution spec given with no task option at all
+    is taken at its own scale (``roadmap show winner-x2.yaml`` needs no ``--task sr``)."""
+    if name is None and all(v is None for v in options.values()) and getattr(spec, "upscale", 1) > 1:
+        return Task(name="sr", scale=spec.upscale)
+    return task_from_options(name, **options)
+
+
 def for_task(spec: Any, task: Task) -> Any:
     """``spec`` made fit for ``task``: any seed becomes a super-resolution network for ``sr``
     (its head up-samples by ``scale``: `roadmap.spec.with_upscale`); a spec that already
