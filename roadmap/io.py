@@ -327,3 +327,13 @@ def parse_json(text: str, label: str) -> Any:
         raise RoadmapError(f"{label}: {one_line(exc, 120)}") from None
     check_plain(data, label)
     return data
+
+
+def check_known_fields(cls: type, data: dict, label: str) -> None:
+    """Refuse keys of ``data`` that are not fields of the dataclass ``cls`` (they are typos),
+    naming them: ``<label>: unknown field(s) a, b``."""
+    import dataclasses
+
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise RoadmapError(f"{label}: unknown field(s) {', '.join(map(str, unknown))}")

@@ -6,6 +6,23 @@ and known even if training fails), then the proxy training and the validation
 scores. A model that diverges or fails comes back with a status, never an
 exception, so a search can record it and go on.
 
+Scores: ``psnr`` / ``ssim`` on the validation crops (for ``sr`` on the Y channel with borders
+shaved, ``psnr_rgb`` beside them), ``input_psnr`` the degraded input's own (the baseline: noisy,
+blurred, bicubic, JPEG), ``test_psnr`` / ``test_input_psnr`` the same on the test images (``None``
+when the data has none; never used to choose anything). ``loss_curve``: mean loss of each block
+of 10 iterations (``None`` when training did not run).
+
+Rungs: rung ``k`` of ``fidelity.rungs`` is its own training segment (`Fidelity.rung_fidelity`)
+with the batch seed ``random_seed + 1000 k``, so a search that trains rung ``k`` from the
+weights rung ``k - 1`` saved gets exactly the network one call trains in one go.
+
+Latency, memory, ``params`` and ``macs`` are the deployed network's: RRRBs (``reparam``) train
+multi-branch and are measured folded; a failing latency command fails the trial. A
+deep-supervised UNet++ (``nested.deep_supervision``) trains with the loss averaged over its heads,
+and one training scores every depth: ``psnr_by_depth`` / ``ssim_by_depth`` are ``{depth: value}``
+for each head (``None`` where its output is not finite; both ``None`` for other networks), and
+``psnr`` / ``ssim`` are those of the spec's own depth.
+
 Weights in and out (multi-fidelity rungs, weight inheritance): ``init_weights`` loads a
 file into the freshly built model so training continues from it; ``save_weights`` writes
 the trained weights (``{"state_dict", "spec_yaml", "iterations", "psnr"}``) atomically.
@@ -88,52 +105,25 @@ def evaluate_spec(
 ) -> dict:
     """Train ``spec`` at ``fidelity`` and measure it; returns the `RESULT_KEYS` dict.
 
-    ``spec``: a `UNetSpec`, or a seed name / spec path for `roadmap.resolve_spec`.
-    ``data``: ``None`` (embedded photographs), a folder, or a loaded `RestorationData`
-    (a search loads it once; its task then wins over ``task``). ``task``: what the network
-    restores (`Task`; the spec's ``head.upscale`` must be the task's: `roadmap.tasks.for_task`). ``threads``: CPU threads for training, latency and
-    memory (default: ``fidelity.threads``, 1 for the presets). ``measure=False``
-    skips latency and measured memory (their keys are ``None``). Latency and
-    memory use the input that produces a ``latency_hw`` output (``latency_hw / upscale`` for a
-    super-resolution spec).
+    ``spec``: a `UNetSpec`, or a seed name / spec path. ``data``: ``None`` (embedded
+    photographs), a folder, or a loaded `RestorationData` (its task then wins over ``task``, the
+    `Task` whose up-scaling the spec's head must have: `for_task`). ``threads``: CPU threads for
+    training, latency and memory (default ``fidelity.threads``). ``measure=False`` skips latency
+    and measured memory; both use the input that produces a ``latency_hw`` output (`measured_hw`).
+    Scores (module docstring): ``psnr``, ``ssim``, ``input_psnr``, ``test_psnr``, ``psnr_rgb``.
 
-    Scores: ``psnr`` / ``ssim`` on the validation crops (Y channel, borders shaved, for ``sr``:
-    ``psnr_rgb`` beside them), ``input_psnr`` the degraded input's own (the baseline: noisy,
-    blurred, bicubic, JPEG), ``test_psnr`` / ``test_input_psnr`` the same on the test images
-    (``None`` when the data has none; never used to choose anything).
+    ``init_weights``: a weights file or state dict to continue from (fresh optimiser and schedule);
+    ``save_weights``: where the weights go after an ``ok`` training (module docstring).
+    ``rungs``: ``(first, last)`` rungs of ``fidelity.rungs`` to train (default: all, from scratch;
+    a first rung above 0 needs ``init_weights``). ``latency``: the timing backend (`LatencyConfig`).
 
-    ``init_weights``: a weights file (``save_weights``'s, ``roadmap train``'s, or a bare
-    state dict) loaded before training, which continues from it with a fresh optimiser
-    and schedule. ``save_weights``: where to write the weights after an ``ok`` training
-    (its ``iterations`` include those ``init_weights`` records). ``loss_curve``: mean
-    loss of each block of 10 iterations (``None`` when training did not run).
-
-    ``rungs``: ``(first, last)`` rung indices of ``fidelity.rungs`` to train (default: all of
-    them, from scratch). Rung ``k`` is its own training segment (`Fidelity.rung_fidelity`)
-    with the batch seed ``random_seed + 1000 k``, so a search that trains rung ``k`` from the
-    weights rung ``k - 1`` saved gets exactly the network this function trains in one go.
-    A first rung above 0 needs ``init_weights``.
-
-    ``latency``: the backend that times the model (`LatencyConfig`; default eager torch); a
-    failing latency command fails the trial. Latency, memory, ``params`` and ``macs`` are the
-    deployed network's: RRRBs (``reparam``) train multi-branch and are measured folded.
-
-    A deep-supervised UNet++ (``nested.deep_supervision``) trains with the loss averaged over
-    its heads, and one training scores every depth: ``psnr_by_depth`` / ``ssim_by_depth`` are
-    ``{depth: value}`` for each head (``None`` where its output is not finite; both ``None`` for
-    other networks), and ``psnr`` / ``ssim`` are those of the spec's own depth.
-
-    ``status`` is ``ok``, ``diverged`` (non-finite loss or output; ``psnr`` and
-    ``ssim`` are ``None``) or ``failed`` (any other exception, e.g. a spec that
-    does not build); both carry a one-line ``reason``. Raises `RoadmapError`
-    only for bad data (folder, files, crop sizes) or a bad fidelity.
+    ``status``: ``ok``, ``diverged`` (non-finite loss or output) or ``failed`` (any other
+    exception), with a one-line ``reason``. Raises `RoadmapError` only for bad data or fidelity.
     """
     fid = get_fidelity(fidelity)
     first, last = _rung_range(fid, rungs, init_weights)
-    if threads is not None:
-        fid = Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
-    dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count,
-                        train_crop=fid.crop)
+    fid = fid if threads is None else Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
+    dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
     result: dict = {key: None for key in RESULT_KEYS}
     result.update(fidelity=fid.name, device=str(device), status="ok", task=dataset.task.to_dict(),
                   input_psnr=_input_psnr(dataset))

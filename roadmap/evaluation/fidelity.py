@@ -7,10 +7,11 @@ they ran at the same fidelity (and random seed).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from roadmap.errors import RoadmapError
+from roadmap.io import check_known_fields
 
 LOSSES = ("psnr", "l1")
 
@@ -159,10 +160,7 @@ class Fidelity:
     @classmethod
     def from_dict(cls, data: dict) -> "Fidelity":
         """Inverse of :meth:`to_dict`; unknown keys are an error (they are typos)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RoadmapError(f"fidelity: unknown field(s) {', '.join(unknown)}")
+        check_known_fields(cls, data, "fidelity")
         data = dict(data)
         if data.get("rungs") and "iterations" not in data:
             data["iterations"] = list(data["rungs"])[-1]

@@ -20,10 +20,11 @@ resume with another one, and `roadmap.evaluation.degradations` applies it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from roadmap.errors import RoadmapError
+from roadmap.io import check_known_fields
 
 TASKS = ("denoise", "deblur", "sr", "jpeg")
 BLUR_KINDS = ("gaussian", "motion", "mixed")
@@ -68,8 +69,9 @@ def _show(r: Range, unit: str = "") -> str:
 class Task:
     """What the network restores (see the module docstring for each task's meaning).
 
-    Only the fields of ``name``'s task matter; :meth:`to_dict` stores just those, so two tasks
-    compare equal exactly when they train and score alike. Ranges are inclusive ``(low, high)``.
+    Only the fields of ``name``'s task matter, and :meth:`to_dict` stores just those (the others
+    keep their defaults: `task_from_options` refuses options of another task). Ranges are
+    inclusive ``(low, high)``.
     """
 
     name: str = "denoise"
@@ -111,10 +113,7 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RoadmapError(f"task: unknown field(s) {', '.join(unknown)}")
+        check_known_fields(cls, data, "task")
         return cls(**data)
 
     def describe(self) -> str:
@@ -166,10 +165,15 @@ def task_from_options(name: str | None, **options: Any) -> Task:
 
 
 def task_of_spec(spec: Any, name: str | None, **options: Any) -> Task:
-    """`task_from_options`, except that a super-resolution spec given with no task option at all
-    is taken at its own scale (``roadmap show winner-x2.yaml`` needs no ``--task sr``)."""
-    if name is None and all(v is None for v in options.values()) and getattr(spec, "upscale", 1) > 1:
-        return Task(name="sr", scale=spec.upscale)
+    """`task_from_options`, except for a spec given with no task option at all: an exported
+    spec's own task (``provenance.task``, what ``roadmap export`` writes), else a
+    super-resolution spec at its scale (``roadmap train winner.yaml`` trains what was searched)."""
+    if name is None and all(v is None for v in options.values()):
+        recorded = getattr(spec, "provenance", {}).get("task")
+        if isinstance(recorded, dict):
+            return Task.from_dict(recorded)
+        if getattr(spec, "upscale", 1) > 1:
+            return Task(name="sr", scale=spec.upscale)
     return task_from_options(name, **options)
 
 

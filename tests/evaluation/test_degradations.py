@@ -145,3 +145,22 @@ def test_task_round_trips_and_stores_only_its_fields(task):
     assert Task.from_dict(data) == task
     assert set(data) - {"name"} <= {"sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality"}
     assert ("scale" in data) == (task.name == "sr")
+
+
+def test_a_spec_brings_its_task_and_for_task_fits_the_spec():
+    from roadmap.evaluation.tasks import for_task, task_of_spec
+    from roadmap.seeds import get_seed
+    from roadmap.spec import with_upscale
+
+    seed = get_seed("nafnet", "w16")
+    sr = with_upscale(seed, 2)
+    assert task_of_spec(sr, None, scale=None) == Task(name="sr", scale=2)
+    assert task_of_spec(seed, None, scale=None) == Task()
+    exported = seed.copy()
+    exported.provenance = {**exported.provenance, "task": {"name": "jpeg", "quality": [10, 40]}}
+    assert task_of_spec(exported, None) == task_from_options("jpeg", quality="10:40")
+    assert task_of_spec(exported, "deblur") == task_from_options("deblur")  # options win
+    assert for_task(seed, Task(name="sr", scale=3)).upscale == 3 and for_task(sr, Task(name="sr")) is sr
+    with pytest.raises(RoadmapError, match=r"up-samples x2 \(head.upscale\): it is a super-resolution network, "
+                                           r"not one for denoise .*; use --task sr --scale 2"):
+        for_task(sr, Task())

@@ -1,0 +1,35 @@
+"""A smoke search per restoration task with the real evaluator (3 training steps a candidate,
+in process): the study binds its task, the trials are trained and scored on it (an SR seed gets
+its up-sampling head), `pareto` names the task and its baseline, and a resume with another task
+is refused naming both."""
+import json
+
+import pytest
+from conftest import pareto_json, run_cli, trials
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("options, name", [(["--task", "deblur", "--blur", "motion"], "deblur"),
+                                           (["--task", "sr", "--scale", "2"], "sr"),
+                                           (["--task", "jpeg", "--quality", "10:40"], "jpeg")])
+def test_smoke_search_per_task(tmp_path, capsys, options, name):
+    study = tmp_path / "study"
+    code, out, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", "smoke",
+                             "--backend", "local", "--study", str(study), "--quiet", *options)
+    assert code == 0, err
+    stored = json.loads((study / "settings.json").read_text())
+    assert stored["task"]["name"] == name
+    seed = [t for t in trials(study) if t.user_attrs.get("reference") == "seed"][0]
+    assert seed.state.name == "COMPLETE"
+    metrics = seed.user_attrs["metrics"]
+    assert metrics["input_psnr"] > 10 and metrics["psnr"] > 5
+    assert ("head: {upscale: 2}" in seed.user_attrs["spec_yaml"]) == (name == "sr")
+    # costs are counted at the input that gives a 256x256 output: 128x128 at x2
+    assert metrics["macs"] == (279_013_888 if name == "sr" else 1_031_039_488)
+    report = pareto_json(capsys, study)
+    assert report["task"]["name"] == name and report["input_psnr"] == pytest.approx(metrics["input_psnr"])
+    assert len(report["front"]) >= 1
+    other = ["--task", "denoise"] if name != "denoise" else ["--task", "jpeg"]
+    code, _, err = run_cli(capsys, "search", "--study", str(study), "--backend", "local", "--quiet", *other)
+    assert code == 2 and "task: study has" in err and "command gives denoise (Gaussian noise sigma 25)" in err
