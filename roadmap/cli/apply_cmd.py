@@ -83,6 +83,10 @@ def _cell(row: dict, key: str, fmt=human) -> str:
 
 
 def run(args) -> int:
+    from roadmap import files
+
+    if args.out:
+        files.check_writable(args.out, "--out")  # before the analysis and the timing
     spec = resolve_spec(args.spec, args.variant)
     lr_h, lr_w = network_input_size(spec, args.input_size)
     steps = get_roadmap(args.roadmap, spec)
@@ -92,7 +96,7 @@ def run(args) -> int:
     rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, args.threads, args.repeats,
                             progress, backend)
     if args.out:
-        save_spec(final, args.out)
+        save_spec(final, args.out, "--out")
     if args.json:
         print_json({"seed": spec.name, "roadmap": args.roadmap, "input": [lr_h, lr_w], "output": list(args.input_size),
                     "latency": None if args.no_latency else {

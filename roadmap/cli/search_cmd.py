@@ -21,6 +21,7 @@ from typing import Any
 from roadmap.cli.common import (TASK_OPTIONS, add_data_argument, add_device_argument, add_fidelity_argument,
                                 add_json_argument, add_random_seed_argument, add_spec_argument, add_task_arguments)
 from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
+from roadmap.errors import RoadmapError
 from roadmap.search.settings import DEFAULT_BUDGET, SAMPLERS
 
 
@@ -81,7 +82,7 @@ OPTION_KEYS = ("seed", "variant", "space", "budget", "fidelity", "data", "sample
 
 
 def run(args: Any) -> int:
-    from roadmap.search import resolve_settings, run_search
+    from roadmap.search import resolve_settings
     from roadmap.search import study as st
     from roadmap.search.progress import Progress
 
@@ -91,7 +92,7 @@ def run(args: Any) -> int:
         study_dir = st.default_study_dir(args.seed or "nafnet", args.variant, args.task, args.scale)
     stored = st.read_settings(study_dir) if study_dir.is_dir() else None
     settings = resolve_settings(options, study_dir, stored)
-    summary = run_search(settings, progress=Progress(settings.budget, enabled=not args.quiet))
+    summary = _searched(settings, Progress(settings.budget, enabled=not args.quiet))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
@@ -105,6 +106,21 @@ def run(args: Any) -> int:
               f"`roadmap pareto {study_dir} --failed`", file=sys.stderr)
         return 1
     return 0
+
+
+def _searched(settings: Any, progress: Any) -> Any:
+    """`run_search`, with SQLite's own shape of a full or read-only disk (sqlalchemy's
+    ``OperationalError: database or disk is full``) named as a write to the study's study.db."""
+    from roadmap.files import WriteError, os_fault
+    from roadmap.search import run_search
+
+    try:
+        return run_search(settings, progress=progress)
+    except Exception as exc:
+        if isinstance(exc, (OSError, RoadmapError)) or os_fault(exc) is None:
+            raise
+        raise WriteError(f"study {settings.study_dir / 'study.db'}: cannot write ({os_fault(exc)}); the "
+                         "search stopped and keeps its finished trials") from exc
 
 
 def _text(summary: Any) -> str:

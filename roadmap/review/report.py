@@ -196,7 +196,6 @@ def write_report(study_dir: str | Path, out: str | Path = "report.html", **kwarg
     """Load the study in ``study_dir`` and write its report to ``out``."""
     review = load_study_dir(study_dir)
     text = build_report(review, **kwargs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
+    from roadmap import files
+
+    return files.write_text(out, text, "report")

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from roadmap import pareto
+from roadmap import files, pareto
 from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
@@ -100,8 +100,7 @@ def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict) 
 def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict | None, dict, list[str]]:
     """Validate everything before the study is touched: ``(stored settings, reference steps, notes)``."""
     directory = settings.study_dir
-    if directory.exists() and not directory.is_dir():
-        raise RoadmapError(f"--study {directory}: exists and is not a directory")
+    files.check_folder(directory, "study folder")  # a read-only or forbidden folder: before any work
     if settings.data is not None:
         from roadmap.evaluation import load_data
 
@@ -213,6 +212,9 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
         if progress is not None:
             progress.message(_start_line(settings, stored is None, scheduler, concurrency))
         interrupted = _execute(settings, scheduler, evaluator, concurrency, progress)
+        if scheduler.write_fault is not None:
+            raise files.WriteError(f"{scheduler.write_fault}; the search stopped and keeps its finished trials: "
+                                   "make room, then run the same command to resume")
         timing = _timing(scheduler, factory, runtime, t_start)
         _append_run(store, settings, concurrency, interrupted, timing)
         return _summary(settings, scheduler, interrupted, notes, timing)

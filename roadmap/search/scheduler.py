@@ -61,6 +61,7 @@ class Scheduler:
         self.trainings = Trainings(settings, store)
         self.pending: list[Proposal] = []  # asked and measured, rung-0 job not handed out yet
         self.stop_requested = False
+        self.write_fault: str | None = None  # a job could not write its files: why the search stopped
         self.asked: dict[int, Any] = {}  # trial number -> Optuna trial trained at rung 0 now
         self.proposals: dict[int, Proposal] = {}
         self.batches = 0
@@ -286,7 +287,14 @@ class Scheduler:
         """Executors call this when a job starts (kept for symmetry; timing is per job)."""
 
     def finished(self, job: TrainJob, result: dict) -> None:
-        """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL)."""
+        """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL). A job that
+        could not write its files (``write_fault``: a full disk) is not the candidate's failure:
+        it is queued again and the search stops (`write_fault`; `run_search` says why)."""
+        if result.get("write_fault"):
+            self.write_fault = self.write_fault or str(result.get("reason"))
+            self.stop_requested = True
+            self.abandon([job])
+            return
         seconds = float(result.get("job_seconds") or 0.0)
         self.train_seconds += seconds
         now = time.perf_counter()

@@ -461,29 +461,17 @@ def trial_dir(directory: Path, number: int) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    """A study file as JSON, whole or not at all (`roadmap.files`: a failure names the file)."""
+    from roadmap import files
+
+    files.write_json(path, data, "study file")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """A study file, whole or not at all (`roadmap.files`: a failure names the file)."""
+    from roadmap import files
 
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
+    files.write_text(path, text, "study file")
 
 
 def count_trials(study: Any) -> dict[str, int]:
