@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "plot",
     "export",
     "train",
+    "restore",
 ]
 
 

@@ -113,6 +113,10 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
     stored = st.read_settings(directory) if directory.is_dir() else None
     if stored is not None:
         st.check_settings(directory, stored, settings.binding())
+    if (directory / "study.db").exists():
+        from roadmap.search.resume_point import check_database
+
+        check_database(directory)  # a damaged study is refused, never opened (Optuna would fail half-way)
     st.check_unlocked(directory)
     return stored, refs, notes
 
@@ -157,14 +161,30 @@ def _executor(settings: SearchSettings, stack: contextlib.ExitStack) -> tuple[An
 def _open_store(settings: SearchSettings, stored: dict | None, stack: contextlib.ExitStack) -> st.StudyStore:
     from roadmap.search.samplers import make_sampler
 
+    from roadmap.search.resume_point import save_resume_point
+
     settings.study_dir.mkdir(parents=True, exist_ok=True)
     stack.enter_context(st.StudyLock(settings.study_dir))
+    if stored is not None:
+        save_resume_point(settings.study_dir)  # the study as this run found it (checked good)
+    stack.callback(_final_resume_point, settings.study_dir)  # after store.close (callbacks run last-in first)
     budget = max(settings.budget, (stored or {}).get("budget", 0))
     st.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
     store = st.StudyStore(settings.study_dir, make_sampler(settings.sampler, settings.random_seed,
                                                            settings.population_size))
     stack.callback(store.close)
     return store
+
+
+def _final_resume_point(directory: Any) -> None:
+    """The resume point at the end of a run; a failure to write it (a full disk) keeps the
+    previous copy and must not hide how the run ended."""
+    from roadmap.search.resume_point import save_resume_point
+
+    try:
+        save_resume_point(directory)
+    except (RoadmapError, OSError):
+        pass
 
 
 def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int,

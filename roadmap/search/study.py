@@ -135,7 +135,7 @@ def read_settings(directory: Path) -> dict | None:
     path = Path(directory) / "settings.json"
     if not path.exists():
         if (Path(directory) / "study.db").exists():
-            raise RoadmapError(f"{directory}: has a study.db but no settings.json; not a roadmap study")
+            raise RoadmapError(_settings_lost(Path(directory)))
         return None
     label = f"study settings {path}"
     data = io.parse_json(io.read_text(path, "study settings", SETTINGS_MAX_BYTES), label)
@@ -149,6 +149,19 @@ def read_settings(directory: Path) -> dict | None:
         if isinstance(value, bool) or not isinstance(value, types):
             raise RoadmapError(f"{label}: {key}: must be {_type_names(types)}, got {io.one_line(repr(value), 60)}")
     return data
+
+
+def _settings_lost(directory: Path) -> str:
+    """The refusal of a study.db without its settings.json, with what is intact and what to do."""
+    from roadmap.search.resume_point import database_problem, resume_point_text
+
+    intact = "study.db is intact" if database_problem(directory / "study.db") is None else "study.db is damaged too"
+    copy = resume_point_text(directory)
+    todo = (f"restore it from the last good copy ({copy}) with `roadmap restore {directory}`" if copy else
+            "no copy of it was kept (resume-point/); keep study.db for optuna-dashboard, or to start over, remove "
+            "the folder")
+    return f"study {directory}: settings.json is missing ({intact}, but a study needs the settings it was created " \
+           f"with); {todo}"
 
 
 def study_task(settings: dict, directory: Path | str = "") -> Any:
@@ -237,11 +250,17 @@ def open_study(directory: str | Path):
     db = directory / "study.db"
     if not db.is_file():
         raise RoadmapError(f"{directory}: not a study directory (no study.db)")
+    from roadmap.search.resume_point import check_database
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_database(directory)  # truncated or overwritten: say so, and how to recover
     if not _initialised(db):
         # Opening a half-created storage would make Optuna stamp its schema version too,
-        # racing the search that is creating it.
-        raise RoadmapError(f"{db}: the study is still being created")
+        # racing the search that is creating it; with no search running, the creation died.
+        if is_locked(directory):
+            raise RoadmapError(f"{db}: the study is still being created")
+        raise RoadmapError(f"study {directory}: study.db holds no study (the search that created it stopped "
+                           "before it wrote one); to start over, remove the folder")
     try:
         storage = RDBStorage(_sqlite_url(directory), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
