@@ -101,9 +101,15 @@ def run(args: Any) -> int:
         resume = shlex.join(["roadmap", "search", "--study", str(study_dir), "--budget", str(settings.budget)])
         print(f"roadmap search: stopped; finished trials are kept. Resume with: {resume}", file=sys.stderr)
         return 130
+    if summary.exhausted:
+        print(f"roadmap search: stopped before the budget: {summary.exhausted}", file=sys.stderr)
     if summary.complete == 0:
         print(f"roadmap search: no candidate finished ({summary.failed} failed); see "
               f"`roadmap pareto {study_dir} --failed`", file=sys.stderr)
+        return 1
+    if summary.no_feasible:
+        print(f"roadmap search: no feasible trial: {summary.no_feasible}; see `roadmap pareto {study_dir} --failed`",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -130,10 +136,13 @@ def _text(summary: Any) -> str:
 
     hv = "n/a" if summary.hypervolume is None else f"{summary.hypervolume:.3f}"
     lines = [
-        f"study {summary.study}: {summary.done}/{summary.budget} candidates ({summary.complete} complete, "
-        f"{summary.failed} failed; {summary.rejected_or_requeued} rejected or re-queued, not counted); "
+        f"study {summary.study}: {summary.done}/{summary.budget} candidates and {summary.references} reference "
+        f"point{'' if summary.references == 1 else 's'} ({summary.complete} complete, {summary.failed} failed; "
+        f"{summary.rejected_or_requeued} rejected or re-queued, not counted); "
         f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}",
         task_line(Task.from_dict(summary.task), summary.input_psnr)]
+    if summary.no_feasible:
+        lines.append(f"no feasible trial: {summary.no_feasible}")
     for reason, count in summary.failure_reasons[:5]:
         lines.append(f"failed x{count}: {reason}")
     sigma = summary.noise.get("sigma_db")

@@ -21,7 +21,7 @@ from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
-from roadmap.search.results import StudyResults, describe_versus_seed, overall
+from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, overall
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
 
@@ -49,6 +49,9 @@ class SearchSummary:
     timing: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)  # the study's task (`Task.to_dict`)
     input_psnr: float | None = None  # the degraded validation input's PSNR: every trial's baseline
+    references: int = 0  # reference points trained (complete + failed), besides the budget
+    no_feasible: str | None = None  # finished trials, none within the limits: which limit, by how much
+    exhausted: str | None = None  # why the search stopped asking for candidates before the budget
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -237,7 +240,9 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
                                    "make room, then run the same command to resume")
         timing = _timing(scheduler, factory, runtime, t_start)
         _append_run(store, settings, concurrency, interrupted, timing)
-        return _summary(settings, scheduler, interrupted, notes, timing)
+        summary = _summary(settings, scheduler, interrupted, notes, timing)
+        summary.exhausted = factory.exhausted
+        return summary
 
 
 def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
@@ -306,7 +311,8 @@ def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, 
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
                          counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
                          results.noise.to_dict(), knee_summary(results), interrupted,
-                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr())
+                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr(),
+                         counts["references"], no_feasible_reason(results, asdict(settings.constraints)))
 
 
 def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:

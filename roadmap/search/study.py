@@ -22,8 +22,10 @@ Trial states and the budget
     ``PRUNED``    never trained: rejected by a constraint before training, a duplicate of an
                   earlier candidate (``failure_reason``), or interrupted (Ctrl-C, SIGKILL) and
                   queued again (study attribute ``interrupted:<trial>``).
-    The budget counts ``COMPLETE + FAIL`` trials only, so a trial is counted once, when it
-    ends; a rejected or interrupted one never is.
+    The budget counts ``COMPLETE + FAIL`` candidates only, so a trial is counted once, when it
+    ends; a rejected or interrupted one never is, and neither are the reference points (seed,
+    mofa, unet--): they are trained besides the budget, so that ``--budget N`` always tries N
+    candidates of the sampler.
 """
 from __future__ import annotations
 
@@ -494,11 +496,12 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def count_trials(study: Any) -> dict[str, int]:
-    """``complete``, ``failed``, ``pruned`` (rejected / interrupted), ``running``, ``waiting``
-    and ``budget_used`` (= complete + failed)."""
+    """``complete``, ``failed``, ``pruned`` (rejected / interrupted), ``running``, ``waiting``,
+    ``references`` (the reference points among complete + failed) and ``budget_used`` (= complete
+    + failed - references: the reference points are trained besides the budget)."""
     from optuna.trial import TrialState
 
-    counts = {"complete": 0, "failed": 0, "pruned": 0, "running": 0, "waiting": 0}
+    counts = {"complete": 0, "failed": 0, "pruned": 0, "running": 0, "waiting": 0, "references": 0}
     key = {
         TrialState.COMPLETE: "complete",
         TrialState.FAIL: "failed",
@@ -508,5 +511,7 @@ def count_trials(study: Any) -> dict[str, int]:
     }
     for t in study.get_trials(deepcopy=False):
         counts[key[t.state]] += 1
-    counts["budget_used"] = counts["complete"] + counts["failed"]
+        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and t.user_attrs.get("reference"):
+            counts["references"] += 1
+    counts["budget_used"] = counts["complete"] + counts["failed"] - counts["references"]
     return counts
