@@ -596,6 +596,8 @@ class _SpaceCheck:
     def run(self) -> list[str]:
         for i, step in enumerate(self.steps):
             for key, d in step.params.items():
+                if d.per is not None:
+                    self._check_addresses(i, key, d.per)
                 for field_name, value, tries in self._probes(i, key, d):
                     self._check_value(i, f"params.{field_name}", value, tries)
         return self.notes
@@ -614,6 +616,27 @@ class _SpaceCheck:
             alt = next((v for v in values if v != value), value)  # so that something changes
             mixed = {a: value if k == 0 else alt for k, a in enumerate(d.per)}
             yield key, shown, [{key: {a: value for a in d.per}}, {key: mixed}] + [{key: {a: value}} for a in d.per]
+
+    def _check_addresses(self, i: int, key: str, addresses: tuple[str, ...]) -> None:
+        """Every ``per`` address names a part of the seed (or of a network the steps before
+        ``i`` lead to), as `roadmap apply` requires of a roadmap; one that names nothing is
+        refused with the valid ones, not dropped from every draw without a word. An address
+        of another variant of the same seed (a space written for all of them) is a note."""
+        from roadmap.addresses import address_exists, valid_addresses
+
+        seed = self.main.seed
+        missing = [a for a in addresses if not address_exists(seed, a)]
+        missing = [a for a in missing if not any(address_exists(base, a) for base in self.main.bases(i))]
+        if not missing:
+            return
+        where = f"{self.space.source}: steps[{i}].params.{key}.per: {', '.join(missing)}"
+        has = f"{self.main.name} has {valid_addresses(seed)}"
+        family = self.main.name.split("/")[0]
+        variants = [o.seed for o in self._other_networks() if o.name.split("/")[0] == family]
+        if all(any(address_exists(v, a) for v in variants) for a in missing):
+            self.notes.append(f"{where}: never applies to {self.main.name} ({has})")
+            return
+        raise RoadmapError(f"{where}: {'is' if len(missing) == 1 else 'are'} not a part of the seed ({has})")
 
     def _check_value(self, i: int, field_name: str, value: Any, tries: list[dict]) -> None:
         """Accepted on this seed with any of ``tries`` (each over the step's reference
