@@ -363,12 +363,13 @@ def default_space_path(seed: str) -> Path:
     return path
 
 
-def load_space(source: str | Path | dict, seed: str | None = None) -> SearchSpace:
-    """Load and validate a search space from a path, YAML text or a dict.
+def load_space(source: str | Path | dict, seed: str | None = None, label: str = "<dict>") -> SearchSpace:
+    """Load and validate a search space from a path, YAML text or a dict (``label``: what a
+    dict's errors name, e.g. the settings.json it was stored in).
 
     ``seed``: the seed the search runs on; a space written for another seed is refused.
     """
-    space = parse_space(source) if isinstance(source, dict) else _load_yaml_space(source)
+    space = parse_space(source, label) if isinstance(source, dict) else _load_yaml_space(source)
     if seed is not None and space.seed is not None and space.seed != seed:
         raise RoadmapError(f"{space.source}: seed: written for seed {space.seed!r}, not {seed!r}")
     return space

@@ -189,6 +189,8 @@ def _type_names(types: tuple) -> str:
 def _short(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and "steps" in value:
         return "<search space>"
+    if key == "seed_spec":
+        return "a spec file's content" if value else "none (a named seed)"
     if key == "task" and isinstance(value, dict):
         from roadmap.evaluation.tasks import Task
 
@@ -197,7 +199,7 @@ def _short(value: Any, key: str = "") -> str:
         except (RoadmapError, TypeError):
             pass  # a damaged entry is shown as it is
     text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -210,20 +212,71 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def check_settings(directory: Path, stored: dict, wanted: dict) -> None:
-    """Refuse to resume the study in ``directory`` with settings other than its own."""
+    """Refuse to resume the study in ``directory`` with settings other than its own, naming its
+    settings.json and, for a setting that is a document (the fidelity, the search space, a seed
+    spec file's content), only the fields that differ."""
     diffs = []
     for key in BINDING_SETTINGS:
         if key not in stored and key not in wanted:
             continue
         have = stored.get(key, BINDING_DEFAULTS.get(key))
         if not _same(have, wanted.get(key)):
-            label = "space (the search space content)" if key == "space" else key
-            diffs.append(f"{label}: study has {_short(have, key)}, command gives {_short(wanted.get(key), key)}")
+            diffs += _differences(key, have, wanted.get(key))
     if diffs:
+        shown = diffs[:MAX_DIFFERENCES] + ([f"... {len(diffs) - MAX_DIFFERENCES} more"]
+                                           if len(diffs) > MAX_DIFFERENCES else [])
         raise RoadmapError(
-            f"study {directory} was created with other settings ({'; '.join(diffs)}); "
-            "rerun with the study's settings or use another --study"
+            f"study {directory} was created with other settings ({Path(directory) / 'settings.json'}: "
+            f"{'; '.join(shown)}); rerun with the study's settings or use another --study"
         )
+
+
+MAX_DIFFERENCES = 6  # differing fields a refusal lists
+
+
+def _differences(key: str, have: Any, want: Any) -> list[str]:
+    """``field: study has X, command gives Y`` for each differing field of one setting: a spec
+    file's YAML content is compared as a document, a task by its description."""
+    if key == "task" or not (isinstance(have, (dict, str)) and isinstance(want, (dict, str))):
+        return [f"{key}: study has {_short(have, key)}, command gives {_short(want, key)}"]
+    documents = [_document(v) for v in (have, want)]
+    if not all(isinstance(d, (dict, list)) for d in documents):
+        return [f"{key}: study has {_short(have, key)}, command gives {_short(want, key)}"]
+    return _leaf_differences(key, *documents) or [f"{key}: the same fields in another order or form"]
+
+
+def _document(value: Any) -> Any:
+    """A dict as it is; a spec's YAML text as its data (None when it is not a document)."""
+    if isinstance(value, (dict, list)):
+        return value
+    import yaml
+
+    try:
+        return yaml.safe_load(value) if "\n" in value else None
+    except yaml.YAMLError:
+        return None
+
+
+_ABSENT = object()
+
+
+def _leaf_differences(path: str, have: Any, want: Any) -> list[str]:
+    """The differing leaves of two documents (mappings by key, equal-length lists by index)."""
+    if isinstance(have, dict) and isinstance(want, dict):
+        keys = list(have) + [k for k in want if k not in have]
+        return [d for k in keys for d in _leaf_differences(f"{path}.{k}", have.get(k, _ABSENT), want.get(k, _ABSENT))]
+    if isinstance(have, list) and isinstance(want, list) and len(have) == len(want):
+        return [d for i, (a, b) in enumerate(zip(have, want)) for d in _leaf_differences(f"{path}[{i}]", a, b)]
+    if have is not _ABSENT and want is not _ABSENT and _same(have, want):
+        return []
+    return [f"{path}: study has {_leaf(have)}, command gives {_leaf(want)}"]
+
+
+def _leaf(value: Any) -> str:
+    if value is _ABSENT:
+        return "nothing"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def write_settings(directory: Path, settings: dict) -> None:

@@ -149,7 +149,8 @@ def test_unet_skips_mofa_with_a_note(tmp_path):
 
 
 BAD_INPUT = [
-    pytest.param(("--seed", "nosuch"), "unknown seed 'nosuch'", None, id="seed"),
+    pytest.param(("--seed", "nosuch"), "unknown seed 'nosuch'", 'seed: study has "nafnet", command gives "nosuch"',
+                 id="seed"),
     pytest.param(("--space", "BAD"), "steps[0].transform", None, id="space"),
     pytest.param(("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint", None,
                  id="memory-impossible"),
