@@ -246,7 +246,9 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")
     budget = _pick(options, stored, "budget", DEFAULT_BUDGET)
     if not 1 <= budget <= MAX_BUDGET:
-        raise RoadmapError(f"--budget: must be in [1, {MAX_BUDGET}], got {budget}")
+        where = ("--budget" if options.get("budget") is not None else
+                 f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)")
+        raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
     settings = SearchSettings(
         study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml, study_dir),
