@@ -31,6 +31,7 @@ __all__ = [
     "parse_address",
     "expand_address",
     "address_exists",
+    "valid_addresses",
     "parse_stage",
     "stage_of_module",
 ]
@@ -118,6 +119,17 @@ def address_exists(spec: Any, text: Any) -> bool:
     if address.index is None:
         return bool(spec.middle)
     return 0 <= address.index < _size(spec, address.kind)
+
+
+def valid_addresses(spec: Any) -> str:
+    """The transform addresses ``spec`` has, in short: ``encoder[0-2], middle[0], decoder[0-2],
+    down[0-2], up[0-2], skips[0-2], level[0-2], middle`` (what a refusal lists as valid)."""
+    parts = []
+    for kind in TRANSFORM_INDEXED:
+        size = _size(spec, kind)
+        if size:
+            parts.append(f"{kind}[0]" if size == 1 else f"{kind}[0-{size - 1}]")
+    return ", ".join(parts + (["middle"] if spec.middle else []))
 
 
 def parse_stage(text: Any) -> Address | None:

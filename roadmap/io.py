@@ -102,8 +102,16 @@ def _mark_line(mark: Any) -> str:
     return f"line {mark.line + 1}: " if mark is not None else ""
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """``at line L, column C: problem`` of a PyYAML error, on one line."""
+def _yaml_problem(exc: yaml.YAMLError, text: str = "") -> str:
+    """``at line L, column C: problem`` of a PyYAML error, on one line. A character YAML does
+    not allow (NUL, other control characters) is a ``ReaderError``, which carries an offset
+    into ``text`` instead of a mark."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        return (f"not valid YAML at line {line}, column {column}: the control character 0x{code:02x} is not "
+                "allowed in YAML (binary data, or a file saved in another encoding?)")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
@@ -167,7 +175,7 @@ def check_events(text: str, label: str, max_depth: int = MAX_DEPTH, max_values: 
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             budget.feed(event)
     except yaml.YAMLError as exc:
-        raise RoadmapError(f"{label}: {_yaml_problem(exc)}") from None
+        raise RoadmapError(f"{label}: {_yaml_problem(exc, text)}") from None
 
 
 def parse_yaml(text: str, label: str, *, free: tuple[str, ...] = ()) -> Any:
@@ -177,7 +185,7 @@ def parse_yaml(text: str, label: str, *, free: tuple[str, ...] = ()) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RoadmapError(f"{label}: {_yaml_problem(exc)}") from None
+        raise RoadmapError(f"{label}: {_yaml_problem(exc, text)}") from None
     except (ValueError, OverflowError, TypeError, RecursionError) as exc:
         # PyYAML's constructors call int() / float() / base64 on the text and let their
         # errors through (a 5,000-digit integer raises ValueError in Python >= 3.11).

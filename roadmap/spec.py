@@ -350,14 +350,12 @@ def load_spec(source: str | Path | dict) -> UNetSpec:
         raise doc.error(str(exc), SpecError) from None
 
 
-def save_spec(spec: UNetSpec, path: str | Path) -> Path:
-    """Write ``spec`` as YAML to ``path`` (parent folders are created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(spec.to_yaml())
-    tmp.replace(path)  # a reader never sees half a file
-    return path
+def save_spec(spec: UNetSpec, path: str | Path, label: str = "spec") -> Path:
+    """Write ``spec`` as YAML to ``path`` (parent folders are created), whole or not at all;
+    `roadmap.files.WriteError` ``<label> <path>: cannot write (<reason>)`` when it cannot."""
+    from roadmap import files
+
+    return files.write_text(path, spec.to_yaml(), label)
 
 
 # --------------------------------------------------------------------------- validation

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "plot",
     "export",
     "train",
+    "restore",
 ]
 
 
@@ -53,20 +54,36 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    parser.set_defaults(_commands=sub.choices)
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that an unknown flag is the sub-command's usage error
+    (``roadmap eval: error: unrecognized arguments: --bogus``), as every other one is."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        args._commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _error(command: str, message: str) -> int:
+    """One line on stderr whatever the message quotes (a file name or value with a newline in
+    it), exit code 2."""
+    print(one_line(f"roadmap {command}: error: {message}", 1000), file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from roadmap.files import fault_line
+
+    args = parse_args(build_parser(), argv)
     try:
         code = args.func(args)
     except RoadmapError as exc:
         if os.environ.get("ROADMAP_DEBUG"):
             raise
-        # one line whatever the message quotes (a file name or value with a newline in it)
-        print(one_line(f"roadmap {args.command}: error: {exc}", 1000), file=sys.stderr)
-        return 2
+        return _error(args.command, str(exc))
     except KeyboardInterrupt:
         print(f"roadmap {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -75,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except Exception as exc:  # noqa: BLE001 - only the operating system's failures are caught
+        # A write no helper of roadmap.files wrapped (a lock file, SQLite's study.db, a
+        # library's own file): still one line naming the path and the reason.
+        line = fault_line(exc)
+        if line is None or os.environ.get("ROADMAP_DEBUG"):
+            raise
+        return _error(args.command, line)
     return int(code or 0)
 
 

@@ -5,8 +5,8 @@ import sys
 
 from roadmap.analysis import analyze
 from roadmap.build import build_model
-from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, human,
-                                network_input_size, positive_int, print_json, table)
+from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, add_threads_argument,
+                                human, network_input_size, positive_int, print_json, table, threads_of)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
@@ -83,20 +83,25 @@ def _cell(row: dict, key: str, fmt=human) -> str:
 
 
 def run(args) -> int:
+    from roadmap import files
+
+    if args.out:
+        files.check_writable(args.out, "--out")  # before the analysis and the timing
     spec = resolve_spec(args.spec, args.variant)
     lr_h, lr_w = network_input_size(spec, args.input_size)
     steps = get_roadmap(args.roadmap, spec)
     backend = latency_config(args)
     quiet = args.json or args.quiet
     progress = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, args.threads, args.repeats,
+    threads = threads_of(args)
+    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, threads, args.repeats,
                             progress, backend)
     if args.out:
-        save_spec(final, args.out)
+        save_spec(final, args.out, "--out")
     if args.json:
         print_json({"seed": spec.name, "roadmap": args.roadmap, "input": [lr_h, lr_w], "output": list(args.input_size),
                     "latency": None if args.no_latency else {
-                        "device": "cpu", "threads": args.threads, "repeats": args.repeats, "backend": backend.backend,
+                        "device": "cpu", "threads": threads, "repeats": args.repeats, "backend": backend.backend,
                         "command": backend.command, "statistic": "median of round medians, steps interleaved"},
                     "steps": rows})
         return 0
@@ -104,7 +109,7 @@ def run(args) -> int:
     size = f"{h}x{w}" if spec.upscale == 1 else f"{lr_h}x{lr_w} (LR) -> output {h}x{w} (x{spec.upscale})"
     print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{size}"
           + ("" if args.no_latency else f", CPU latency ({backend.describe()}): median of {args.repeats}+ runs in "
-                                         f"interleaved rounds, {args.threads} thread(s)"))
+                                         f"interleaved rounds, {threads} thread(s)"))
     body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),
              _cell(r, "skip_memory_elements_peak"), _cell(r, "peak_activation_elements"),
              _cell(r, "latency_ms", lambda v: f"{v:.1f} ms")] for r in rows]
@@ -124,7 +129,7 @@ def register(sub) -> None:
     add_json_argument(p)
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
     add_latency_arguments(p)
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for latency (default 1)")
+    add_threads_argument(p, "the latency measurement")
     p.add_argument("--repeats", type=positive_int, default=10,
                    help="timed runs per step, over 3 rounds, more rounds when they disagree (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

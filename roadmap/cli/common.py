@@ -2,9 +2,9 @@
 
 One flag, one meaning, one definition: every command that takes an architecture, an input
 size, a fidelity, a random seed, a device, a data folder or ``--json`` adds it here, so the
-name, the type checks and the help text agree across commands. Renamed flags stay as hidden
-aliases that warn (``--input`` -> ``--input-size``; ``train --seed`` -> ``--random-seed``:
-``--seed`` means the architecture in ``roadmap search``).
+name, the type checks, the default and the help text agree across commands. Renamed flags stay
+as hidden aliases that warn (``--input`` -> ``--input-size``); ``train --seed`` was removed
+(``--seed`` is the architecture in ``roadmap search``), and using it says what to use instead.
 """
 from __future__ import annotations
 
@@ -47,6 +47,33 @@ def random_seed(text: str) -> int:
     value = nonnegative_int(text)
     if value > MAX_RANDOM_SEED:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_RANDOM_SEED}, got {value}")
+    return value
+
+
+def int_in(minimum: int, maximum: int):
+    """An argparse type: an integer in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        value = _int_at_least(text, minimum)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -128,16 +155,12 @@ def add_fidelity_argument(parser, default: str | None = "default", help: str | N
     parser.add_argument("--fidelity", default=default, metavar="PRESET_OR_FILE", help=text)
 
 
-def add_random_seed_argument(parser, default: int | None = 0, help: str | None = None,
-                             old_flag: str | None = None) -> None:
-    """``--random-seed N`` (``args.random_seed``); ``old_flag`` is a hidden, warning alias."""
+def add_random_seed_argument(parser, default: int | None = 0, help: str | None = None) -> None:
+    """``--random-seed N`` (``args.random_seed``)."""
     text = help or "seed of the random numbers: weights, crops and noise"
     if help is None and default is not None:
         text += f" (default {default})"
     parser.add_argument("--random-seed", type=random_seed, default=default, metavar="N", help=text)
-    if old_flag:
-        parser.add_argument(old_flag, type=random_seed, dest="random_seed", action=DeprecatedAlias,
-                            new_flag="--random-seed", help=argparse.SUPPRESS)
 
 
 def add_device_argument(parser, default: str | None = "cpu", help: str | None = None) -> None:
@@ -146,6 +169,39 @@ def add_device_argument(parser, default: str | None = "cpu", help: str | None = 
     if help is None and default is not None:
         text += f" (default {default})"
     parser.add_argument("--device", default=default, help=text)
+
+
+# One default for every command that computes (apply, eval, search, train): latency and memory
+# are measured at a fixed thread count so that figures compare between commands and runs, the
+# trials a search trains side by side do not fight over the cores, and a CPU training is
+# deterministic. More threads train faster (`roadmap train --threads 8`); the figures then
+# describe that setting.
+DEFAULT_THREADS = 1
+MAX_THREADS = 1024
+
+
+def add_threads_argument(parser, what: str) -> None:
+    """``--threads N`` (``args.threads``; ``None`` = not given: :data:`DEFAULT_THREADS`, or what
+    a ``--fidelity`` file sets)."""
+    parser.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None, metavar="N",
+                        help=f"CPU threads for {what} (default {DEFAULT_THREADS} in every command, so that "
+                             "latencies compare; a --fidelity file may set threads)")
+
+
+def threads_of(args) -> int:
+    """The thread count ``--threads`` gives (:data:`DEFAULT_THREADS` when left out)."""
+    return DEFAULT_THREADS if args.threads is None else args.threads
+
+
+class RemovedFlag(argparse.Action):
+    """A hidden flag that was removed: using it is a usage error saying what to use instead."""
+
+    def __init__(self, option_strings, dest, instead: str = "", **kwargs):
+        self.instead = instead
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was removed from this command: {self.instead}")
 
 
 def add_data_argument(parser, help: str | None = None) -> None:

@@ -5,10 +5,9 @@ import sys
 import time
 
 from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
-                                add_random_seed_argument, add_spec_argument, add_task_arguments, human, mib,
-                                positive_int, print_json, spec_and_task)
+                                add_random_seed_argument, add_spec_argument, add_task_arguments, add_threads_argument,
+                                human, mib, print_json, spec_and_task)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
-from roadmap.errors import RoadmapError
 
 
 def progress_printer(stream=sys.stderr, min_interval: float = 2.0):
@@ -96,8 +95,6 @@ def run(args) -> int:
     spec, task = spec_and_task(args)
     fidelity = load_fidelity(args.fidelity)
     if args.threads is not None:
-        if args.threads < 1:
-            raise RoadmapError(f"--threads: must be >= 1, got {args.threads}")
         fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": args.threads})
     # Load (and check) the data here so a bad folder fails before anything is built.
     data = load_data(args.data, task=task, val_crop=fidelity.val_crop,
@@ -130,8 +127,7 @@ def register(sub) -> None:
     add_data_argument(p)
     add_task_arguments(p)
     add_random_seed_argument(p)
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads for training, latency and memory (default: the preset's, 1)")
+    add_threads_argument(p, "training, latency and memory")
     add_device_argument(p)
     p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
     add_latency_arguments(p)

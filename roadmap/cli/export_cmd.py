@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roadmap.errors import RoadmapError
+    from roadmap import files
     from roadmap.build import spec_has_reparam
+    from roadmap.errors import RoadmapError
     from roadmap.review.export import check_out_path, export_trial, exported_spec, folded_path
     from roadmap.review.select import parse_pick, pick_trial
     from roadmap.review.study import load_study_dir, short_transforms
@@ -59,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
     pick = parse_pick(args.pick)
     if args.weights and not args.onnx:
         raise RoadmapError("--weights only applies with --onnx")
+    check_out_path(args.out)  # where it writes, before the study is read
+    if args.onnx:
+        files.check_writable(args.onnx, "--onnx")
     review = load_study_dir(args.study)
     trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
-    check_out_path(args.out)
-    if args.onnx and Path(args.onnx).is_dir():
-        raise RoadmapError(f"--onnx {args.onnx} is a directory; give a .onnx file name")
     # Every check (weights, ONNX export and its parity) runs before the first file is written:
     # a failing export leaves nothing behind.
     onnx_tmp, onnx_result = _onnx_first(args, exported_spec(review, trial)) if args.onnx else (None, None)

@@ -59,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
                                         parse_reference_point, pareto_summary, rung_text, table_frame,
                                         to_json_dict)
 
+    ref = parse_reference_point(args.hv_ref)  # a bad value is refused before the study is read
     if args.failed:
         return _print_left_out(load_study_dir(args.study, allow_empty=True), args.json)
     review = load_study_dir(args.study)
-    summary = pareto_summary(review, parse_reference_point(args.hv_ref))
+    summary = pareto_summary(review, ref)
     if args.json:
         json.dump(to_json_dict(summary), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -71,33 +72,52 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         frame.to_csv(sys.stdout, index=False, float_format="%.6g")
         return 0
-    ref = summary.reference_point
     print(f"study {review.directory}: {len(review.trials)} finished at the top rung ({rung_text(review)}), "
           f"{summary.failed} failed (ignored), {len(summary.front)} on the front")
     print(baseline_line(review))
     print(noise_line(review))
     print(format_table(display_frame(frame, review.input_psnr)))
-    print(f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
-          f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
+    print(_hypervolume_line(summary))
     print(left_out_line(review))
-    print("* = on the Pareto front (of the means); reference = seed / mofa / unet-- roadmap points; psnr = mean "
-          "±band of the mean (n runs); vs seed = PSNR difference and its verdict (a tie inside the noise band); "
-          "overall = all three objectives against the seed beyond the noise (dominates: nothing worse)")
+    print("* = on the Pareto front (of the means); x = over a limit of the study (pareto --failed says which); "
+          "reference = seed / mofa / unet-- roadmap points; psnr = mean ±band of the mean (n runs); vs seed = PSNR "
+          "difference and its verdict (a tie inside the noise band); overall = all three objectives against the "
+          "seed beyond the noise (dominates: nothing worse)")
     return 0
 
 
+def _hypervolume_line(summary) -> str:
+    """The hypervolume and its reference point, or why there is none (no feasible trial)."""
+    from roadmap.review.summary import no_feasible_line
+
+    ref = summary.reference_point
+    if summary.hypervolume is None:
+        return f"{no_feasible_line(summary.review)}; hypervolume n/a"
+    return (f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
+            f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
+
+
 def _print_left_out(review, as_json: bool) -> int:
-    """``--failed``: one row per trial that is not finished at the top rung, with why."""
-    rows = [(n, kind, why) for kind, reasons in (("failed", review.failures), ("screened out", review.screened),
-                                                 ("not counted", review.unfinished))
-            for n, why in reasons.items()]
+    """``--failed``: one row per trial that is not on the table for a reason -- failed,
+    finished over a limit (infeasible), screened out at a lower rung, rejected before training,
+    interrupted, running or waiting -- with why."""
+    from roadmap.review.summary import no_feasible_line, unfinished_counts, unfinished_kind
+
+    rows = [(n, kind, why) for kind, reasons in (("failed", review.failures), ("infeasible", review.infeasible),
+                                                 ("screened out", review.screened)) for n, why in reasons.items()]
+    rows += [(n, unfinished_kind(why), why.partition(": ")[2]) for n, why in review.unfinished.items()]
     rows.sort()
     if as_json:
-        json.dump({"trials": [{"number": n, "kind": k, "reason": r} for n, k, r in rows]}, sys.stdout, indent=2)
+        json.dump({"trials": [{"number": n, "kind": k, "reason": r} for n, k, r in rows],
+                   "no_feasible": review.no_feasible}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"study {review.directory}: {len(review.failures)} failed, {len(review.screened)} screened out at "
-          f"lower rungs, {len(review.unfinished)} rejected, interrupted or unfinished (not counted)")
+    counts = {"failed": len(review.failures), "infeasible (finished over a limit)": len(review.infeasible),
+              "screened out at lower rungs": len(review.screened),
+              **{f"{k} (not counted)": n for k, n in unfinished_counts(review).items()}}
+    print(f"study {review.directory}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if review.no_feasible:
+        print(no_feasible_line(review))
     for n, kind, why in rows:
         print(f"  trial {n:>4}  {kind:<12}  {why}")
     return 0

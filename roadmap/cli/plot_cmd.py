@@ -36,20 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from roadmap.errors import RoadmapError
+    from roadmap import files
     from roadmap.review.report import build_report
     from roadmap.review.study import load_study_dir
     from roadmap.review.summary import parse_reference_point, pareto_summary
 
+    out = files.check_writable(args.out, "--out")  # before the study is read and the report built
+    ref = parse_reference_point(args.hv_ref)
     review = load_study_dir(args.study)
-    summary = pareto_summary(review, parse_reference_point(args.hv_ref))
+    summary = pareto_summary(review, ref)
     text = build_report(review, summary=summary, input_hw=tuple(args.input_size))
-    out = Path(args.out)
-    if out.is_dir():
-        raise RoadmapError(f"--out {out} is a directory; give an .html file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    files.write_text(out, text, "--out")
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, works offline)")
     return 0

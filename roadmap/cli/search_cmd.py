@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from roadmap.cli.common import (TASK_OPTIONS, add_data_argument, add_device_argument, add_fidelity_argument,
-                                add_json_argument, add_random_seed_argument, add_spec_argument, add_task_arguments)
+                                add_json_argument, add_random_seed_argument, add_spec_argument, add_task_arguments,
+                                add_threads_argument, int_in, nonnegative_float, positive_float)
 from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
-from roadmap.search.settings import DEFAULT_BUDGET, SAMPLERS
+from roadmap.errors import RoadmapError
+from roadmap.search.settings import DEFAULT_BUDGET, MAX_BUDGET, SAMPLERS
 
 
 def register(subparsers: Any) -> None:
@@ -34,15 +36,19 @@ def register(subparsers: Any) -> None:
             "--study and the same command resumes it towards --budget."
         ),
         epilog=(
-            "budget = completed + failed trials; candidates rejected by a constraint before "
-            "training, duplicates and interrupted trials do not count. Options left out on a "
-            "resumed study take the study's settings."
+            "budget = completed + failed candidates of the sampler; the reference points (seed, mofa, "
+            "unet--) are trained besides it, and candidates rejected by a constraint before training, "
+            "duplicates and interrupted trials do not count. Options left out on a resumed study take "
+            "the study's settings. Exit codes: 0 done, 1 no candidate finished or no trial is feasible "
+            "(the study is kept), 2 bad input or a fault of the machine (one line), 130 stopped."
         ),
     )
     g = p.add_argument_group("what to search")
     add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
     g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
-    g.add_argument("--budget", type=int, help=f"completed + failed trials to reach (default {DEFAULT_BUDGET})")
+    g.add_argument("--budget", type=int_in(1, MAX_BUDGET), metavar="N",
+                   help=f"completed + failed candidates to reach, 1 to {MAX_BUDGET} (default {DEFAULT_BUDGET}); the "
+                        "reference points train besides them")
     g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>][-<task>], e.g. nafnet-sr-x2)")
     add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long) or a "
                                                 "YAML/JSON file of fidelity fields (default: default)")
@@ -64,8 +70,10 @@ def register(subparsers: Any) -> None:
                    help="ray: Ray Tune trials (default); local: one trial at a time in this process")
     g.add_argument("--address", help="address of a running Ray cluster (default: start a local Ray)")
     g.add_argument("--concurrency", type=int, help="trials training at once (default: CPUs / --cpus-per-trial)")
-    g.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
-    g.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0)")
+    g.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="CPUs per trial, > 0 (default 1)")
+    g.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0,
+                   help="GPUs per trial, fractions allowed (default 0)")
+    add_threads_argument(g, "each trial's training, latency and memory (binding: part of the study's fidelity)")
     add_device_argument(g, default=None, help="device to train and measure on: cpu, cuda, cuda:N (default cpu; "
                                               "cuda with --gpus-per-trial)")
     g = p.add_argument_group("output")
@@ -76,12 +84,12 @@ def register(subparsers: Any) -> None:
 
 OPTION_KEYS = ("seed", "variant", "space", "budget", "fidelity", "data", "sampler", "population_size",
                "random_seed", "max_latency_ms", "max_memory_mb", "min_psnr", "backend", "address",
-               "concurrency", "cpus_per_trial", "gpus_per_trial", "device", *LATENCY_OPTION_KEYS,
+               "concurrency", "cpus_per_trial", "gpus_per_trial", "threads", "device", *LATENCY_OPTION_KEYS,
                "task", *TASK_OPTIONS)
 
 
 def run(args: Any) -> int:
-    from roadmap.search import resolve_settings, run_search
+    from roadmap.search import resolve_settings
     from roadmap.search import study as st
     from roadmap.search.progress import Progress
 
@@ -91,7 +99,7 @@ def run(args: Any) -> int:
         study_dir = st.default_study_dir(args.seed or "nafnet", args.variant, args.task, args.scale)
     stored = st.read_settings(study_dir) if study_dir.is_dir() else None
     settings = resolve_settings(options, study_dir, stored)
-    summary = run_search(settings, progress=Progress(settings.budget, enabled=not args.quiet))
+    summary = _searched(settings, Progress(settings.budget, enabled=not args.quiet))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
@@ -100,11 +108,32 @@ def run(args: Any) -> int:
         resume = shlex.join(["roadmap", "search", "--study", str(study_dir), "--budget", str(settings.budget)])
         print(f"roadmap search: stopped; finished trials are kept. Resume with: {resume}", file=sys.stderr)
         return 130
+    if summary.exhausted:
+        print(f"roadmap search: stopped before the budget: {summary.exhausted}", file=sys.stderr)
     if summary.complete == 0:
         print(f"roadmap search: no candidate finished ({summary.failed} failed); see "
               f"`roadmap pareto {study_dir} --failed`", file=sys.stderr)
         return 1
+    if summary.no_feasible:
+        print(f"roadmap search: no feasible trial: {summary.no_feasible}; see `roadmap pareto {study_dir} --failed`",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _searched(settings: Any, progress: Any) -> Any:
+    """`run_search`, with SQLite's own shape of a full or read-only disk (sqlalchemy's
+    ``OperationalError: database or disk is full``) named as a write to the study's study.db."""
+    from roadmap.files import WriteError, os_fault
+    from roadmap.search import run_search
+
+    try:
+        return run_search(settings, progress=progress)
+    except Exception as exc:
+        if isinstance(exc, (OSError, RoadmapError)) or os_fault(exc) is None:
+            raise
+        raise WriteError(f"study {settings.study_dir / 'study.db'}: cannot write ({os_fault(exc)}); the "
+                         "search stopped and keeps its finished trials") from exc
 
 
 def _text(summary: Any) -> str:
@@ -114,10 +143,13 @@ def _text(summary: Any) -> str:
 
     hv = "n/a" if summary.hypervolume is None else f"{summary.hypervolume:.3f}"
     lines = [
-        f"study {summary.study}: {summary.done}/{summary.budget} candidates ({summary.complete} complete, "
-        f"{summary.failed} failed; {summary.rejected_or_requeued} rejected or re-queued, not counted); "
+        f"study {summary.study}: {summary.done}/{summary.budget} candidates and {summary.references} reference "
+        f"point{'' if summary.references == 1 else 's'} ({summary.complete} complete, {summary.failed} failed; "
+        f"{summary.rejected_or_requeued} rejected or re-queued, not counted); "
         f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}",
         task_line(Task.from_dict(summary.task), summary.input_psnr)]
+    if summary.no_feasible:
+        lines.append(f"no feasible trial: {summary.no_feasible}")
     for reason, count in summary.failure_reasons[:5]:
         lines.append(f"failed x{count}: {reason}")
     sigma = summary.noise.get("sigma_db")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from roadmap.cli.common import add_spec_argument
 
@@ -28,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from roadmap.search.space_gen import default_space_data
     from roadmap.seeds import list_seeds, resolve_spec
 
+    from roadmap import files
+
+    if args.out is not None:
+        files.check_writable(args.out, "--out")
     spec = resolve_spec(args.spec, args.variant)
     if args.spec in list_seeds():
         text = default_space_path(args.spec).read_text()
@@ -39,9 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    out = files.write_text(args.out, text, "--out")
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roadmap.cli.common import (add_data_argument, add_device_argument, add_random_seed_argument, add_spec_argument,
-                                add_task_arguments, finite_float, positive_int, spec_and_task)
+from roadmap.cli.common import (RemovedFlag, add_data_argument, add_device_argument, add_random_seed_argument,
+                                add_spec_argument, add_task_arguments, add_threads_argument, finite_float, positive_int,
+                                spec_and_task, threads_of)
 
 EXAMPLES = """examples:
   roadmap train winner.yaml --data ~/data/sidd --iterations 20000 --out winner.pt
@@ -35,9 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=None, help="batch size (default: 8)")
     p.add_argument("--crop", type=positive_int, default=None, help="training crop size (default: 128)")
     p.add_argument("--lr", type=finite_float, default=None, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_argument(p, "training and validation")
     add_device_argument(p, help="torch device: cpu, cuda or cuda:N (default: cpu)")
-    add_random_seed_argument(p, old_flag="--seed", help="random seed of weights and batches (default: 0)")
+    add_random_seed_argument(p, help="random seed of weights and batches (default: 0)")
+    p.add_argument("--seed", action=RemovedFlag, instead="the architecture is SEED_OR_SPEC (--seed is the "
+                   "architecture in `roadmap search`), the random seed is --random-seed")
     p.add_argument("--out", default="weights.pt", help="weights file to write (default: weights.pt)")
     p.add_argument("--checkpoint-every", type=positive_int, default=100, metavar="N",
                    help="iterations between checkpoints (default: 100)")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     random_seed = args.random_seed
     spec, task = spec_and_task(args)
     fid = full_fidelity(iterations=args.iterations, batch=args.batch, crop=args.crop, lr=args.lr,
-                        threads=args.threads)
+                        threads=threads_of(args))
     if args.lr is not None and fid.min_lr > fid.lr:
         import dataclasses
 

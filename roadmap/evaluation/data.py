@@ -156,12 +156,20 @@ def _check_image_size(path: Path) -> None:
                                     f"{MAX_IMAGE_PIXELS // 2**20} megapixels"))
 
 
+def data_folder(folder: str | Path) -> Path:
+    """``--data`` (or one of its sub-folders) as an existing folder: the one wording of a
+    missing one, whichever command reads it (``--data X: no such folder``)."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise RoadmapError(f"--data {folder}: no such folder")
+    if not folder.is_dir():
+        raise RoadmapError(f"--data {folder}: not a folder")
+    return folder
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name; errors when missing or empty."""
-    if not folder.exists():
-        raise RoadmapError(f"data folder not found: {folder}")
-    if not folder.is_dir():
-        raise RoadmapError(f"data path is not a folder: {folder}")
+    folder = data_folder(folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise RoadmapError(
@@ -390,11 +398,7 @@ def _load_source(data: "str | Path | None", task: Task) -> tuple[list[Split], li
     """``([train, val, test] clean, the same real inputs or None, source)`` of a data source."""
     if data is None:
         return list(embedded_images()), [None, None, None], "embedded:scikit-image"
-    root = Path(data).expanduser()
-    if not root.exists():
-        raise RoadmapError(f"data folder not found: {root}")
-    if not root.is_dir():
-        raise RoadmapError(f"data path is not a folder: {root}")
+    root = data_folder(data)
     explicit = (root / "train").is_dir() or (root / "val").is_dir()
     clean, inputs, pairs = (_load_explicit if explicit else _load_split)(root, task.upscale)
     return clean, inputs, f"{'pairs' if pairs else 'folder'}:{root}"

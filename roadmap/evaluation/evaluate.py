@@ -32,7 +32,6 @@ reason naming the file.
 from __future__ import annotations
 
 import math
-import os
 import time
 import traceback
 from collections.abc import Mapping
@@ -49,6 +48,7 @@ from roadmap.evaluation.quality import evaluate_heads, evaluate_quality
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
 from roadmap.evaluation.threads import torch_threads
 from roadmap.evaluation.training import ProgressFn, train
+from roadmap.files import WriteError
 from roadmap.spec import deep_supervised
 
 LATENCY_HW = (256, 256)
@@ -140,6 +140,8 @@ def evaluate_spec(
             if save_weights is not None and result["status"] == "ok":
                 trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
                 save_weights_file(save_weights, model, spec, inherited + trained, result["psnr"])
+        except WriteError as exc:  # the disk, not the candidate: the search stops on it (write_fault)
+            result.update(status="failed", reason=str(exc), psnr=None, ssim=None, write_fault=True)
         except (WeightsError, LatencyError) as exc:  # one line already naming the file / the command
             result.update(status="failed", reason=str(exc), psnr=None, ssim=None)
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
@@ -410,16 +412,9 @@ def load_init_weights(model: torch.nn.Module, source: "str | Path | Mapping[str,
 def save_weights_file(path: str | Path, model: torch.nn.Module, spec, iterations: int, psnr: float) -> Path:
     """Write ``{"state_dict", "spec_yaml", "iterations", "psnr"}`` to ``path`` atomically
     (a temporary file then ``os.replace``: a reader never sees half a file). Raises
-    `WeightsError` naming the file when it cannot be written."""
-    path = Path(path)
+    `roadmap.files.WriteError` naming the file when it cannot be written."""
+    from roadmap import files
+
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: trials may share a folder
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": state, "spec_yaml": spec.to_yaml(), "iterations": int(iterations),
-                    "psnr": psnr}, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"save_weights {path}: cannot write it ({_short(exc)})") from None
-    return path
+    return files.save_torch({"state_dict": state, "spec_yaml": spec.to_yaml(), "iterations": int(iterations),
+                             "psnr": psnr}, path, "save_weights")

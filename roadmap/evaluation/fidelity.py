@@ -7,6 +7,7 @@ they ran at the same fidelity (and random seed).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -199,7 +200,15 @@ def load_fidelity(value: "str | Fidelity | dict") -> Fidelity:
     A file's errors name it and, where they can, the line (:mod:`roadmap.io`)."""
     if isinstance(value, str) and value not in PRESETS and Path(value).exists():
         return _fidelity_file(value)
+    if isinstance(value, str) and value not in PRESETS and _looks_like_a_path(value):
+        raise RoadmapError(f"--fidelity {value}: no such file (a fidelity is a preset: {', '.join(PRESETS)}, "
+                           "or a YAML/JSON file of fidelity fields)")
     return get_fidelity(value)
+
+
+def _looks_like_a_path(value: str) -> bool:
+    """Whether ``--fidelity`` text names a file rather than a preset: a folder or a suffix."""
+    return "/" in value or os.sep in value or Path(value).suffix.lower() in (".yaml", ".yml", ".json")
 
 
 def _fidelity_file(value: str) -> Fidelity:

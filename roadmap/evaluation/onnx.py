@@ -44,6 +44,10 @@ def export_model_onnx(model: torch.nn.Module, path: str | Path, x: torch.Tensor)
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
             )
         except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
+            from roadmap.files import WriteError, os_fault
+
+            if os_fault(exc) is not None:  # the file system, not the network: say so
+                raise WriteError(f"ONNX file {path}: cannot write ({os_fault(exc)})") from exc
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RoadmapError(f"ONNX export to {path} failed: {msg}") from exc
     return path

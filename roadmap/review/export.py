@@ -33,7 +33,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from roadmap.errors import RoadmapError
 from roadmap.review.specs import spec_of
 from roadmap.review.study import StudyReview, TrialRecord
 from roadmap.search.results import SCORE_KEYS
@@ -131,16 +130,16 @@ def export_trial(review: StudyReview, trial: TrialRecord, out: str | Path):
 
     spec = exported_spec(review, trial)
     path = check_out_path(out)
-    save_spec(spec, path)
+    save_spec(spec, path, "--out")
     load_spec(path)  # what the user will do next: fail here, not later
     if spec_has_reparam(spec):
-        load_spec(save_spec(fold_spec(spec), folded_path(path)))
+        load_spec(save_spec(fold_spec(spec), folded_path(path), "--out"))
     return spec
 
 
 def check_out_path(out: str | Path) -> Path:
-    """``--out`` as a path, refused before anything is written when it cannot be a file."""
-    path = Path(out)
-    if path.is_dir():
-        raise RoadmapError(f"--out {path} is a directory; give a .yaml file name")
-    return path
+    """``--out`` as a path, refused before anything is written when no file can be written
+    there (a folder, a read-only or forbidden folder: `roadmap.files.check_writable`)."""
+    from roadmap import files
+
+    return files.check_writable(out, "--out")

@@ -123,8 +123,8 @@ def _left_out_html(review: StudyReview, limit: int = 20) -> str:
     parts = [
         f'<p class="note" id="screened-out">Screened out: {screened} candidate{"" if screened == 1 else "s"} '
         "stopped at a lower rung (the search trained them no further), so they are not on the front"
-        + (f"; {len(review.unfinished)} did not finish (pruned, duplicate or interrupted)" if review.unfinished
-           else "") + ". <code>roadmap pareto --json</code> lists each with its reason.</p>"
+        + (f"; {_unfinished_words(review)} did not finish" if review.unfinished else "")
+        + ". <code>roadmap pareto --failed</code> lists each with its reason.</p>"
     ]
     if review.failures:
         rows = sorted(review.failures.items())
@@ -134,6 +134,13 @@ def _left_out_html(review: StudyReview, limit: int = 20) -> str:
     else:
         parts.append('<p class="note">Failed trials: none.</p>')
     return '<div id="failed-trials">' + "".join(parts) + "</div>"
+
+
+def _unfinished_words(review: StudyReview) -> str:
+    """``12 rejected, 1 interrupted``."""
+    from roadmap.review.summary import unfinished_counts
+
+    return ", ".join(f"{n} {kind}" for kind, n in unfinished_counts(review).items())
 
 
 def _roadmap_parts(review: StudyReview, knee: TrialRecord, input_hw: tuple[int, int]) -> tuple[str, list]:
@@ -163,6 +170,8 @@ def build_report(
 ) -> str:
     """The report of ``review`` as one HTML string (plotly.js embedded)."""
     summary = summary or pareto_summary(review)
+    if not summary.front:
+        return _page(f"roadmap study {review.directory.name}", _no_feasible_sections(review, summary))
     knee = pick_trial(review, "knee")
     info = plots.pareto_plot_info(summary, knee=knee.number)
     figs = [("pareto-3d", plots.plot_pareto_3d(info)), ("pareto-2d", plots.plot_pareto_2d(info)),
@@ -184,6 +193,10 @@ def build_report(
     ]
     if extra_figs:
         sections.append(f"<h2>Seed vs recommended point (trial {knee.number})</h2>" + "".join(parts[3:]))
+    return _page(title, sections)
+
+
+def _page(title: str, sections: list[str]) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
@@ -192,11 +205,29 @@ def build_report(
     )
 
 
+def _no_feasible_sections(review: StudyReview, summary: ParetoSummary) -> list[str]:
+    """A study where every finished trial breaks a limit: why, the table of what finished (each
+    marked x) and what was left out; no front, hypervolume or recommendation to show."""
+    from roadmap.review.summary import baseline_line, no_feasible_line, noise_line
+
+    why = no_feasible_line(review)
+    return [
+        f"<h1>{html.escape(f'roadmap study {review.directory.name}')}</h1>"
+        f'<p class="note" id="task">{html.escape(_sentence(baseline_line(review)))}.</p>'
+        f'<p class="recommendation" id="no-feasible">{html.escape(_sentence(why))}. Nothing is recommended and '
+        "there is no Pareto front or hypervolume: loosen the limit and search again, or export a trial by number "
+        "(<code>roadmap export --pick trial:N</code>).</p>"
+        f'<p class="note">{html.escape(_sentence(noise_line(review)))}.</p>',
+        "<h2>Finished trials (x: over a limit)</h2>" + _frame_html(display_frame(table_frame(summary),
+                                                                                   review.input_psnr)),
+        "<h2>Screened out and failed</h2>" + _left_out_html(review),
+    ]
+
+
 def write_report(study_dir: str | Path, out: str | Path = "report.html", **kwargs: Any) -> Path:
     """Load the study in ``study_dir`` and write its report to ``out``."""
     review = load_study_dir(study_dir)
     text = build_report(review, **kwargs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
+    from roadmap import files
+
+    return files.write_text(out, text, "report")

@@ -53,6 +53,16 @@ def _limits_text(max_latency_ms: float | None, max_memory_mb: float | None) -> s
     return " and ".join(parts)
 
 
+def _no_feasible_text(review: StudyReview) -> str:
+    """The refusal of a pick in a study where every finished trial breaks a limit: why, and how
+    to export one of them anyway (by number, which names the trial chosen)."""
+    from roadmap.review.study import _ranges
+    from roadmap.review.summary import no_feasible_line
+
+    return (f"study {review.directory}: {no_feasible_line(review)}; nothing to pick from. To export a trial "
+            f"anyway, name it: --pick trial:N (finished: {_ranges([t.number for t in review.trials])})")
+
+
 def pick_trial(
     review: StudyReview,
     pick: str | int,
@@ -76,12 +86,14 @@ def pick_trial(
                 f"{_limits_text(max_latency_ms, max_memory_mb)}"
             )
         return t
+    if not review.feasible():
+        raise RoadmapError(_no_feasible_text(review))
     pool = [t for t in review.feasible() if within_limits(t, max_latency_ms, max_memory_mb)]
     if not pool:
-        best_lat = min(t.latency_ms for t in review.trials)
-        best_mem = min(t.memory_mb for t in review.trials)
+        best_lat = min(t.latency_ms for t in review.feasible())
+        best_mem = min(t.memory_mb for t in review.feasible())
         raise RoadmapError(
-            f"no finished trial satisfies {_limits_text(max_latency_ms, max_memory_mb)} "
+            f"no feasible trial satisfies {_limits_text(max_latency_ms, max_memory_mb)} "
             f"(fastest {best_lat:.3g} ms, smallest {best_mem:.3g} MB)"
         )
     if pick == "knee":

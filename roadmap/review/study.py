@@ -17,8 +17,8 @@ import numpy as np
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
-from roadmap.search.results import (SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none, overall,
-                                    study_results)
+from roadmap.search.results import (LIMIT_FLAGS, SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none,
+                                    no_feasible_reason, overall, study_results)
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
 
 __all__ = [
@@ -104,8 +104,10 @@ class TrialRecord:
 @dataclass
 class StudyReview:
     """The finished trials of a study (ordered by number), its front and noise floor, and
-    what was left out (failed, screened out at a lower rung, unfinished); its ``task`` and
-    ``input_psnr``, the degraded input's PSNR when every trial shares it (the baseline)."""
+    what was left out (failed, screened out at a lower rung, unfinished: ``kind: why`` with kind
+    rejected, interrupted, running or waiting); its ``task`` and ``input_psnr``, the degraded
+    input's PSNR when every trial shares it (the baseline); the finished trials that break a
+    limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -119,6 +121,8 @@ class StudyReview:
     top_rung: int = 0
     task: Task = DEFAULT_TASK
     input_psnr: float | None = None
+    infeasible: dict[int, str] = field(default_factory=dict)  # finished, over a limit: number -> which
+    no_feasible: str | None = None  # every finished trial breaks a limit: which, and by how much at best
 
     def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
@@ -185,13 +189,40 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
         psnr_band=results.noise.mean_band(len(runs)),
         versus_seed=None if versus is None else {"overall": overall(versus), **{
             k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()}},
-        feasible=not m.get("violations") and (results.min_psnr is None or psnr >= results.min_psnr),
+        feasible=_limits_broken(c, results) is None,
         **{key: c.score(rung, key) for key in SCORE_KEYS},
     )
 
 
-def _left_out(results: StudyResults) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
-    """(failures, screened out, unfinished): trial number -> why, for trials not finished."""
+def _limits_broken(c: Candidate, results: StudyResults) -> str | None:
+    """The limits a finished candidate breaks, in words (a reference point is trained over a
+    latency / memory limit as an anchor; any trial may end below ``--min-psnr``), else None."""
+    broken = [str(v) for v in c.metrics.get("violations") or []]
+    psnr = c.psnr(results.top_rung)
+    if results.min_psnr is not None and psnr is not None and psnr < results.min_psnr:
+        broken.append(f"PSNR {psnr:.2f} dB < --min-psnr {results.min_psnr:g}")
+    return "; ".join(broken) or None
+
+
+def _unfinished(c: Candidate, live: bool) -> str:
+    """``kind: why`` of a trial that neither finished nor failed: ``rejected`` (a limit or a
+    duplicate, before training), ``interrupted`` (its search stopped: re-queued, or RUNNING in a
+    study no search holds -- killed), ``running`` (a search trains it now) or ``waiting``."""
+    reason = str(c.failure_reason or "")
+    if c.state == "PRUNED":
+        if reason.startswith("interrupted"):
+            return reason
+        return "rejected: " + (reason[len("rejected: "):] if reason.startswith("rejected: ") else reason or "pruned")
+    if c.state == "RUNNING":
+        return ("running: a search trains it now" if live else
+                "interrupted: its search stopped (killed?) before it finished; the next search of this study "
+                "trains it again")
+    return "waiting: queued for the next run of the search"
+
+
+def _left_out(results: StudyResults, live: bool) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """(failures, screened out, unfinished): trial number -> why, for trials not finished
+    (``live``: a search holds the study, so a RUNNING trial is training, not interrupted)."""
     finished = {c.number for c in results.finished()}
     failures, screened, unfinished = {}, {}, {}
     for c in results.candidates:
@@ -204,7 +235,7 @@ def _left_out(results: StudyResults) -> tuple[dict[int, str], dict[int, str], di
         elif c.state == "COMPLETE" and highest is not None and highest < results.top_rung:
             screened[c.number] = f"screened out after rung {highest} (PSNR {c.psnr(highest):.2f} dB there)"
         else:
-            unfinished[c.number] = c.state.lower() + (f": {c.failure_reason}" if c.failure_reason else "")
+            unfinished[c.number] = _unfinished(c, live)
     return failures, screened, unfinished
 
 
@@ -224,7 +255,7 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
         RoadmapError: the directory or its ``study.db`` does not exist, the storage has no
             ``roadmap`` study, or no trial finished (unless ``allow_empty``).
     """
-    from roadmap.search.study import open_study, read_settings, study_task
+    from roadmap.search.study import is_locked, open_study, read_settings, study_task
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -234,13 +265,16 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
     task = study_task(settings, directory)  # a damaged entry fails here, before the study is read
     results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
     records = [_record(c, results) for c in results.finished()]
-    failures, screened, unfinished = _left_out(results)
+    failures, screened, unfinished = _left_out(results, live=is_locked(directory))
     if not records and not allow_empty:
         extra = f" ({len(failures)} failed; see `roadmap pareto {directory} --failed`)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
+    limits = {key: settings.get(key) for key in LIMIT_FLAGS}
     return StudyReview(directory, records, len(failures), settings, failures, unfinished, screened,
                        [c.number for c in results.front()], results.noise, results.top_rung,
-                       task, results.input_psnr())
+                       task, results.input_psnr(),
+                       {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
+                       no_feasible_reason(results, limits))
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord,
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
            "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "versus_seed_text", "left_out_line",
-           "psnr_text", "baseline_line"]
+           "psnr_text", "baseline_line", "unfinished_kind", "unfinished_counts", "no_feasible_line"]
 
 
 @dataclass
@@ -32,9 +32,9 @@ class ParetoSummary:
 
     review: StudyReview
     front: list[int]  # trial numbers on the front, by decreasing PSNR
-    hypervolume: float  # normalised, see roadmap.pareto
-    reference_point: dict[str, float]  # objective units
-    ideal_point: dict[str, float]  # objective units
+    hypervolume: float | None  # normalised, see roadmap.pareto; None without a feasible trial
+    reference_point: dict[str, float] | None  # objective units
+    ideal_point: dict[str, float] | None  # objective units
 
     @property
     def failed(self) -> int:
@@ -52,7 +52,8 @@ def _to_objective_units(loss_point: np.ndarray) -> dict[str, float]:
 
 
 def parse_reference_point(text: str | None) -> np.ndarray | None:
-    """``"PSNR,LATENCY_MS,MEMORY_MB"`` -> reference point in loss form (None stays None)."""
+    """``"PSNR,LATENCY_MS,MEMORY_MB"`` -> reference point in loss form (None stays None);
+    three finite numbers (``nan`` and ``inf`` would make every hypervolume 0 or NaN)."""
     if text is None:
         return None
     parts = [p.strip() for p in text.split(",")]
@@ -62,6 +63,9 @@ def parse_reference_point(text: str | None) -> np.ndarray | None:
         raise RoadmapError(
             f"--hv-ref: expected PSNR,LATENCY_MS,MEMORY_MB (three numbers), got {text!r}"
         ) from None
+    bad = [name for name, v in zip(("PSNR", "LATENCY_MS", "MEMORY_MB"), (psnr, lat, mem_mb)) if not math.isfinite(v)]
+    if bad:
+        raise RoadmapError(f"--hv-ref: {', '.join(bad)} must be a finite number, got {text!r}")
     return np.array([-psnr, lat, mem_mb * 2**20])
 
 
@@ -75,6 +79,8 @@ def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> Pareto
             nadir + 10 % of the range (:func:`roadmap.pareto.reference_point`).
     """
     feasible = review.feasible()
+    if not feasible:  # a normal outcome (every trial breaks a limit): nothing to measure a volume of
+        return ParetoSummary(review, [], None, None, None)
     loss = review.loss(feasible)
     if ref is not None:
         ideal = pareto.ideal_point(loss)
@@ -120,9 +126,12 @@ def _versus(t: TrialRecord, key: str) -> dict[str, Any]:
 
 
 def _rows(summary: ParetoSummary, all_trials: bool) -> list[TrialRecord]:
+    """The front, then the reference points off it; every finished trial with ``all_trials``
+    or when nothing is on the front (no feasible trial: the table says what there is)."""
     on_front = set(summary.front)
     rows = list(summary.front_trials())
-    rest = [t for t in summary.review.trials if t.number not in on_front and (all_trials or t.reference)]
+    every = all_trials or not summary.front
+    rest = [t for t in summary.review.trials if t.number not in on_front and (every or t.reference)]
     return rows + sorted(rest, key=lambda t: -t.psnr)
 
 
@@ -131,7 +140,8 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     writes; :func:`display_frame` turns it into the terminal / report table).
 
     Rows: the front (by decreasing PSNR), then the reference points that are not on it (and
-    every other finished trial when ``all_trials``). ``psnr`` is the mean over ``psnr_runs``
+    every other finished trial when ``all_trials`` or the front is empty); ``front`` is ``*``
+    on the front, ``x`` for a trial over a limit of the study. ``psnr`` is the mean over ``psnr_runs``
     runs at the top rung, ``psnr_band_db`` the half-width of its 95 % band; ``vs_seed_psnr_db``
     is the difference to the seed, ``vs_seed_psnr`` its verdict (better / tie / worse /
     unknown) inside ``vs_seed_psnr_band_db``, ``vs_seed`` the overall verdict; ``input_psnr``
@@ -144,7 +154,8 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     for t in _rows(summary, all_trials):
         psnr_vs = _versus(t, "psnr")
         records.append({
-            "trial": t.number, "front": "*" if t.number in on_front else "", "reference": t.reference or "",
+            "trial": t.number, "front": _front_mark(t.number, on_front, summary.review),
+            "reference": t.reference or "",
             "psnr": t.psnr, "psnr_band_db": t.psnr_band, "psnr_runs": len(t.psnr_runs) or 1,
             "input_psnr": t.input_psnr,
             "vs_seed_psnr_db": psnr_vs.get("delta"), "vs_seed_psnr_band_db": psnr_vs.get("band"),
@@ -160,6 +171,11 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     for col in ("psnr_band_db", "vs_seed_psnr_db", "vs_seed_psnr_band_db", "input_psnr"):
         frame[col] = frame[col].astype(float)
     return frame
+
+
+def _front_mark(number: int, on_front: set[int], review: StudyReview) -> str:
+    """``*`` on the front, ``x`` over a limit of the study (infeasible), else empty."""
+    return "*" if number in on_front else ("x" if number in review.infeasible else "")
 
 
 def _missing(v: Any) -> bool:
@@ -247,13 +263,36 @@ def noise_line(review: StudyReview) -> str:
 
 
 def left_out_line(review: StudyReview) -> str:
-    """How many candidates were screened out at lower rungs, failed or did not finish."""
+    """How many candidates were screened out at lower rungs, failed, broke a limit or did not
+    finish (rejected, interrupted, running, waiting)."""
     parts = [f"{_count(len(review.screened), 'candidate')} screened out at lower rungs"
              + (f" (not on the front: {_numbers(review.screened)})" if review.screened else ""),
              f"{review.failed} failed" + (f" ({_numbers(review.failures)})" if review.failed else "")]
-    if review.unfinished:
-        parts.append(f"{len(review.unfinished)} unfinished (pruned, duplicate or interrupted)")
+    if review.infeasible:
+        parts.append(f"{len(review.infeasible)} finished over a limit ({_numbers(review.infeasible)})")
+    kinds = unfinished_counts(review)
+    if kinds:
+        parts.append(", ".join(f"{n} {kind}" for kind, n in kinds.items()) + " (not counted)")
     return "; ".join(parts)
+
+
+def unfinished_kind(why: str) -> str:
+    """The kind of an entry of `StudyReview.unfinished` (``rejected``, ``interrupted``, ...)."""
+    return why.partition(":")[0]
+
+
+def unfinished_counts(review: StudyReview) -> dict[str, int]:
+    """``{"rejected": 12, "interrupted": 1}``: the unfinished trials by kind, in that order."""
+    from collections import Counter
+
+    counts = Counter(unfinished_kind(why) for why in review.unfinished.values())
+    order = ("rejected", "interrupted", "running", "waiting")
+    return {kind: counts[kind] for kind in sorted(counts, key=lambda k: (order + (k,)).index(k))}
+
+
+def no_feasible_line(review: StudyReview) -> str:
+    """``no feasible trial: every trial breaks --min-psnr 50 (...)``: why the front is empty."""
+    return f"no feasible trial: {review.no_feasible or 'every finished trial breaks a limit of the study'}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -270,11 +309,16 @@ def _numbers(reasons: dict[int, str], limit: int = 12) -> str:
 
 def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     """``{"task", "input_psnr", "trials", "front", "hypervolume", "hypervolume_reference_point",
-    "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "noise",
+    "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "infeasible",
+    "no_feasible", "noise",
     "top_rung", "top_rung_iterations"}``.
 
     ``task`` is the study's task (`Task.to_dict`), ``input_psnr`` the degraded input's PSNR
     when every trial shares it (else None; each trial has its own ``input_psnr``).
+
+    ``infeasible`` maps the finished trials over a limit to the limits they break; when no
+    trial is feasible, ``no_feasible`` says why and ``front`` is empty, ``hypervolume`` and its
+    points null.
 
     ``trials`` holds every finished trial (with ``psnr_runs``, ``psnr_band_db``,
     ``versus_seed``, ``feasible``), ``front`` the numbers of the non-dominated ones,
@@ -294,6 +338,8 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
         "failures": {str(n): r for n, r in sorted(review.failures.items())},
         "screened_out": {str(n): r for n, r in sorted(review.screened.items())},
         "unfinished": {str(n): r for n, r in sorted(review.unfinished.items())},
+        "infeasible": {str(n): r for n, r in sorted(review.infeasible.items())},
+        "no_feasible": review.no_feasible,
         "noise": review.noise.to_dict(),
         "top_rung": review.top_rung,
         "top_rung_iterations": top_rung_iterations(review),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,23 +65,21 @@ def _fingerprint(spec_yaml_no_prov: str, fidelity: Any, data_source: str, seed: 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    import torch
+def _atomic_save(obj: Any, path: Path, label: str) -> None:
+    """``torch.save`` whole or not at all; a full disk or a forbidden folder is one line."""
+    from roadmap import files
 
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    files.save_torch(obj, path, label)
 
 
 def _output_path(out: str | Path, checkpoint_every: int) -> Path:
-    """``out`` as a Path whose folder exists; RoadmapError for bad arguments."""
+    """``out`` as a Path where the weights and their checkpoint can be written, checked
+    before any work (`roadmap.files.check_writable`); RoadmapError for bad arguments."""
+    from roadmap import files
+
     if checkpoint_every < 1:
         raise RoadmapError(f"--checkpoint-every: must be >= 1, got {checkpoint_every}")
-    out = Path(out)
-    if out.is_dir():
-        raise RoadmapError(f"--out {out} is a directory; give a .pt file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+    return files.check_writable(out, "--out")
 
 
 def _data_and_fingerprint(spec: Any, data: Any, fid: Any, task: Any, seed: int):
@@ -134,7 +131,7 @@ class _Checkpointer:
         if stop or state.step % self.every == 0 or state.step == state.total:
             weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
             _atomic_save({"fingerprint": self.fingerprint, "model": weights, "spec_yaml": self.spec_yaml,
-                          **state.checkpoint().to_dict()}, self.path)
+                          **state.checkpoint().to_dict()}, self.path, "checkpoint")
         return stop
 
 
@@ -217,7 +214,7 @@ def train_spec(
         {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "spec_yaml": spec.to_yaml(),
          "iterations": fid.iterations, "fidelity": fid.to_dict(), "data": dataset.source, "task": dataset.task.to_dict(),
          "seed": seed, "val": val, "seconds": seconds},
-        out,
+        out, "--out",
     )
     return TrainOutcome(out, fid.iterations, resumed_from, val, seconds)
 

@@ -58,6 +58,7 @@ class CandidateFactory:
         self.seed_spec = settings.seed_spec()
         self.seen: dict[str, int] = {}
         self.rejected = self.rejected_in_a_row = 0
+        self.exhausted: str | None = None  # why no more candidates are asked for, before the budget
         self.measure_seconds = 0.0
         self.busy: list[tuple[float, float]] = []
 
@@ -81,12 +82,12 @@ class CandidateFactory:
         """One new trial made into a measured proposal; ``None`` when it failed or was rejected
         (already recorded as such)."""
         if self.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW:
-            from roadmap.errors import RoadmapError
-
-            raise RoadmapError(
-                f"{self.rejected_in_a_row} candidates in a row were rejected (constraints or duplicates); "
-                "the constraints leave too little of the search space, or it is exhausted. Loosen the "
-                "constraints or widen the space; the study keeps its trials")
+            # No point asking on: exploring ends here (`exhausted`), the search finishes the rest.
+            self.exhausted = self.exhausted or (
+                f"{self.rejected_in_a_row} candidates in a row were rejected (constraints or duplicates): the "
+                f"constraints leave too little of the search space, or it is exhausted{self._best_figures()}; "
+                "loosen the constraints or widen the space")
+            return None
         trial = self.store.study.ask()
         spec = self._spec(trial)
         if spec is None:
@@ -100,6 +101,16 @@ class CandidateFactory:
         self.seen[architecture_key(spec)] = trial.number
         self.rejected_in_a_row = 0
         return Proposal(trial, spec_yaml, measured)
+
+    def _best_figures(self) -> str:
+        """``(best so far: --max-latency-ms 15 (the fastest candidate took 183.2 ms, 12.2x the
+        limit))``, or nothing without a limit."""
+        from dataclasses import asdict
+
+        from roadmap.search.results import against_limits, study_results
+
+        figures = against_limits(study_results(self.store.study, 0), asdict(self.settings.constraints))
+        return f" (best so far: {'; '.join(text for _, text in figures)})" if figures else ""
 
     def _spec(self, trial: Any) -> Any:
         reference = trial.user_attrs.get("reference")

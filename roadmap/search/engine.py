@@ -16,12 +16,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from roadmap import pareto
+from roadmap import files, pareto
 from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
-from roadmap.search.results import StudyResults, describe_versus_seed, overall
+from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, overall
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
 
@@ -49,6 +49,9 @@ class SearchSummary:
     timing: dict = field(default_factory=dict)
     task: dict = field(default_factory=dict)  # the study's task (`Task.to_dict`)
     input_psnr: float | None = None  # the degraded validation input's PSNR: every trial's baseline
+    references: int = 0  # reference points trained (complete + failed), besides the budget
+    no_feasible: str | None = None  # finished trials, none within the limits: which limit, by how much
+    exhausted: str | None = None  # why the search stopped asking for candidates before the budget
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,8 +103,7 @@ def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict) 
 def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict | None, dict, list[str]]:
     """Validate everything before the study is touched: ``(stored settings, reference steps, notes)``."""
     directory = settings.study_dir
-    if directory.exists() and not directory.is_dir():
-        raise RoadmapError(f"--study {directory}: exists and is not a directory")
+    files.check_folder(directory, "study folder")  # a read-only or forbidden folder: before any work
     if settings.data is not None:
         from roadmap.evaluation import load_data
 
@@ -114,6 +116,10 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict |
     stored = st.read_settings(directory) if directory.is_dir() else None
     if stored is not None:
         st.check_settings(directory, stored, settings.binding())
+    if (directory / "study.db").exists():
+        from roadmap.search.resume_point import check_database
+
+        check_database(directory)  # a damaged study is refused, never opened (Optuna would fail half-way)
     st.check_unlocked(directory)
     return stored, refs, notes
 
@@ -158,14 +164,30 @@ def _executor(settings: SearchSettings, stack: contextlib.ExitStack) -> tuple[An
 def _open_store(settings: SearchSettings, stored: dict | None, stack: contextlib.ExitStack) -> st.StudyStore:
     from roadmap.search.samplers import make_sampler
 
+    from roadmap.search.resume_point import save_resume_point
+
     settings.study_dir.mkdir(parents=True, exist_ok=True)
     stack.enter_context(st.StudyLock(settings.study_dir))
+    if stored is not None:
+        save_resume_point(settings.study_dir)  # the study as this run found it (checked good)
+    stack.callback(_final_resume_point, settings.study_dir)  # after store.close (callbacks run last-in first)
     budget = max(settings.budget, (stored or {}).get("budget", 0))
     st.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
     store = st.StudyStore(settings.study_dir, make_sampler(settings.sampler, settings.random_seed,
                                                            settings.population_size))
     stack.callback(store.close)
     return store
+
+
+def _final_resume_point(directory: Any) -> None:
+    """The resume point at the end of a run; a failure to write it (a full disk) keeps the
+    previous copy and must not hide how the run ended."""
+    from roadmap.search.resume_point import save_resume_point
+
+    try:
+        save_resume_point(directory)
+    except (RoadmapError, OSError):
+        pass
 
 
 def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int,
@@ -213,9 +235,14 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
         if progress is not None:
             progress.message(_start_line(settings, stored is None, scheduler, concurrency))
         interrupted = _execute(settings, scheduler, evaluator, concurrency, progress)
+        if scheduler.write_fault is not None:
+            raise files.WriteError(f"{scheduler.write_fault}; the search stopped and keeps its finished trials: "
+                                   "make room, then run the same command to resume")
         timing = _timing(scheduler, factory, runtime, t_start)
         _append_run(store, settings, concurrency, interrupted, timing)
-        return _summary(settings, scheduler, interrupted, notes, timing)
+        summary = _summary(settings, scheduler, interrupted, notes, timing)
+        summary.exhausted = factory.exhausted
+        return summary
 
 
 def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
@@ -284,7 +311,8 @@ def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, 
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
                          counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
                          results.noise.to_dict(), knee_summary(results), interrupted,
-                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr())
+                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr(),
+                         counts["references"], no_feasible_reason(results, asdict(settings.constraints)))
 
 
 def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:

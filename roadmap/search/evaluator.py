@@ -26,7 +26,10 @@ from roadmap.evaluation.fidelity import Fidelity
 
 __all__ = ["TrainJob", "Evaluator", "RoadmapEvaluator", "run_job", "MEASURE_KEYS", "TRAIN_KEYS"]
 
-TRAIN_KEYS = ("psnr", "ssim", "input_psnr", "psnr_rgb", "test_psnr", "test_input_psnr", "train_seconds", "status", "reason", "psnr_by_depth", "ssim_by_depth")
+# ``write_fault``: the job failed because a file could not be written (a full disk, a read-only
+# folder): the machine's fault, not the candidate's, so the search stops instead of recording it.
+TRAIN_KEYS = ("psnr", "ssim", "input_psnr", "psnr_rgb", "test_psnr", "test_input_psnr", "train_seconds", "status",
+              "reason", "psnr_by_depth", "ssim_by_depth", "write_fault")
 MEASURE_KEYS = ("latency_ms", "latency_cv", "peak_memory_measured_bytes", "peak_memory_predicted_bytes",
                 "params", "macs")
 
@@ -195,6 +198,10 @@ def run_job(evaluator: Evaluator, job: TrainJob) -> dict:
         result = dict(evaluator.train(job))
         result.setdefault("status", "ok")
     except Exception as exc:  # noqa: BLE001 - a trial must never take the study down
+        from roadmap.files import WriteError
+
         result = {"status": "failed", "reason": _short_reason(exc), "traceback": traceback.format_exc()[-4000:]}
+        if isinstance(exc, WriteError):
+            result.update(reason=str(exc), write_fault=True)
     result["job_seconds"] = time.perf_counter() - t0
     return result

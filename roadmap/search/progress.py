@@ -29,14 +29,16 @@ def format_seconds(seconds: float) -> str:
 
 
 def planned_iterations(budget: int, fidelity: Any, references: int = 3) -> int:
-    """Training steps a search of ``budget`` candidates plans: every rung's promotions
+    """Training steps a search of ``budget`` candidates plans: the candidates and the
+    ``references`` (trained besides the budget) at the first rung, every rung's promotions
     (``ceil(n / eta)`` plus the references), the top-rung replicates (seed and knee), and with
     a screening rung the seed's base run."""
     top = fidelity.rung_iterations[-1]
+    first = budget + references
     if fidelity.screen_iterations:
-        promoted = min(budget, math.ceil(budget / fidelity.eta) + references)
-        return budget * fidelity.screen_iterations + (promoted + 2) * top
-    total, n, start = 0, budget, 0
+        promoted = min(first, math.ceil(first / fidelity.eta) + references)
+        return first * fidelity.screen_iterations + (promoted + 2) * top
+    total, n, start = 0, first, 0
     for k, end in enumerate(fidelity.rung_iterations):
         if k:
             n = min(n, math.ceil(n / fidelity.eta) + references)

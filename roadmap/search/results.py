@@ -22,7 +22,7 @@ from roadmap import pareto
 
 __all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
            "study_results", "compare", "noise_floor", "finite_or_none",
-           "describe_versus_seed", "overall", "SCORE_KEYS"]
+           "describe_versus_seed", "overall", "SCORE_KEYS", "LIMIT_FLAGS", "against_limits", "no_feasible_reason"]
 
 # The scores an evaluation records beside ``psnr`` (`roadmap.search.evaluator.TRAIN_KEYS`):
 # the degraded input's PSNR (the baseline), the held-out test images' PSNR and their input's,
@@ -347,6 +347,60 @@ class StudyResults:
         if seed is None or not seed.runs(self.top_rung) or not candidate.runs(self.top_rung):
             return None
         return compare(candidate, seed, self.top_rung, self.noise)
+
+
+LIMIT_FLAGS = {"max_latency_ms": "--max-latency-ms", "max_memory_mb": "--max-memory-mb", "min_psnr": "--min-psnr"}
+
+
+def _memory_mb(c: Candidate) -> float | None:
+    """Measured peak memory in MB, else the predicted one (a candidate rejected before it was
+    measured has only that)."""
+    memory = c.memory_bytes or finite_or_none(c.metrics.get("peak_memory_predicted_bytes"))
+    return None if memory is None else memory / 2**20
+
+
+def _best_against(limit: str, value: float, results: StudyResults) -> tuple[bool, str] | None:
+    """(whether the best candidate breaks ``limit``, the best figure in words), None without one."""
+    pool = results.candidates
+    if limit == "min_psnr":
+        psnrs = [c.psnr(results.top_rung) for c in results.finished()]
+        best = max(psnrs, default=None)
+        return None if best is None else (best < value, f"the best PSNR is {best:.2f} dB, {value - best:.2f} dB short")
+    if limit == "max_latency_ms":
+        best = min((c.latency_ms for c in pool if c.latency_ms is not None), default=None)
+        return None if best is None else (best > value, f"the fastest candidate took {best:.1f} ms, "
+                                                        f"{best / value:.1f}x the limit")
+    best = min((m for m in map(_memory_mb, pool) if m is not None), default=None)
+    return None if best is None else (best > value, f"the smallest candidate needs {best:.1f} MB, "
+                                                    f"{best / value:.1f}x the limit")
+
+
+def against_limits(results: StudyResults, limits: dict[str, float | None]) -> list[tuple[bool, str]]:
+    """For each limit set in ``limits`` (keys of :data:`LIMIT_FLAGS`) that some candidate has a
+    figure for: (whether the best candidate breaks it, ``--max-latency-ms 15 (the fastest
+    candidate took 183.2 ms, 12.2x the limit)``)."""
+    out = []
+    for key, flag in LIMIT_FLAGS.items():
+        if limits.get(key) is None:
+            continue
+        best = _best_against(key, float(limits[key]), results)
+        if best is not None:
+            out.append((best[0], f"{flag} {limits[key]:g} ({best[1]})"))
+    return out
+
+
+def no_feasible_reason(results: StudyResults, limits: dict[str, float | None]) -> str | None:
+    """Why no finished candidate is feasible, naming each limit every candidate broke and by how
+    much at best (``every trial breaks --min-psnr 50 (the best PSNR is 29.31 dB, 20.69 dB
+    short)``); when each limit alone is met by someone, that no candidate meets them all at
+    once. None when a candidate is feasible or none finished (nothing to judge)."""
+    if results.feasible() or not results.finished():
+        return None
+    figures = against_limits(results, limits)
+    broken = [text for is_broken, text in figures if is_broken]
+    if broken:
+        return "every trial breaks " + "; ".join(broken)
+    return "no trial meets every limit at once: " + "; ".join(text for _, text in figures)
 
 
 def study_results(study: Any, top_rung: int, min_psnr: float | None = None) -> StudyResults:

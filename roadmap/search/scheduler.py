@@ -6,8 +6,8 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
 0. **Base** (screening fidelities only, `roadmap.search.trainings`) -- the seed trains through
    every rung first, with its replicate beside it: every candidate's screen starts from the
    seed's trained weights.
-1. **Explore** -- new candidates from the sampler, trained at rung 0, until ``budget``
-   candidates are counted. Optuna is told each candidate's rung-0 values. Before the next
+1. **Explore** -- the reference points (seed, mofa, unet--; besides the budget), then new
+   candidates from the sampler, trained at rung 0, until ``budget`` candidates are counted. Optuna is told each candidate's rung-0 values. Before the next
    phase, a candidate whose latency CV is over `REMEASURE_CV` is timed again on the idle
    machine, and the steadier latency is the one every later comparison uses.
 2. **Promote** (MO-ASHA style successive halving) -- for each later rung ``k``: the best
@@ -61,6 +61,7 @@ class Scheduler:
         self.trainings = Trainings(settings, store)
         self.pending: list[Proposal] = []  # asked and measured, rung-0 job not handed out yet
         self.stop_requested = False
+        self.write_fault: str | None = None  # a job could not write its files: why the search stopped
         self.asked: dict[int, Any] = {}  # trial number -> Optuna trial trained at rung 0 now
         self.proposals: dict[int, Proposal] = {}
         self.batches = 0
@@ -214,7 +215,12 @@ class Scheduler:
         return [self.trainings.job(p.trial.number, p.spec_yaml, 0, self.settings.random_seed) for p in batch]
 
     def _remaining(self) -> int:
-        return max(0, self.settings.budget - self.counts()["budget_used"] - len(self.asked))
+        """Candidates still to ask for: the reference points are trained besides the budget;
+        none once too many in a row were rejected (`CandidateFactory.exhausted`)."""
+        if self.factory.exhausted:
+            return 0
+        asked = sum(1 for trial in self.asked.values() if not trial.user_attrs.get("reference"))
+        return max(0, self.settings.budget - self.counts()["budget_used"] - asked)
 
     def _steady_latencies(self) -> None:
         """Every candidate whose latency CV is over `REMEASURE_CV` (timed while the machine was
@@ -286,7 +292,14 @@ class Scheduler:
         """Executors call this when a job starts (kept for symmetry; timing is per job)."""
 
     def finished(self, job: TrainJob, result: dict) -> None:
-        """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL)."""
+        """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL). A job that
+        could not write its files (``write_fault``: a full disk) is not the candidate's failure:
+        it is queued again and the search stops (`write_fault`; `run_search` says why)."""
+        if result.get("write_fault"):
+            self.write_fault = self.write_fault or str(result.get("reason"))
+            self.stop_requested = True
+            self.abandon([job])
+            return
         seconds = float(result.get("job_seconds") or 0.0)
         self.train_seconds += seconds
         now = time.perf_counter()

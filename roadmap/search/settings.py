@@ -23,13 +23,16 @@ from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
-__all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET"]
+__all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET", "MAX_BUDGET"]
 
 SAMPLERS = ("tpe", "nsga2", "random")
 # Chosen on benchmarks/search_efficiency.py: TPE beat random search (Mann-Whitney, 10 and 20 seeds)
 # where NSGA-II with a population of 10 did not (README, "Samplers").
 DEFAULT_SAMPLER = "tpe"
 DEFAULT_BUDGET = 50
+# Candidates one study may ask for: 10,000 screens of the default fidelity are ~36 CPU hours
+# on this 2-core machine; more is a typo (10**9 was stored and promised an ETA of 2.9M hours).
+MAX_BUDGET = 10_000
 BACKENDS = ("ray", "local")
 
 
@@ -69,8 +72,10 @@ class Execution:
             raise RoadmapError("--address needs --backend ray")
         if self.concurrency is not None and self.concurrency < 1:
             raise RoadmapError(f"--concurrency: must be >= 1, got {self.concurrency}")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise RoadmapError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial > 0):
+            raise RoadmapError(f"--cpus-per-trial: must be > 0, got {self.cpus_per_trial:g}")
+        if not (math.isfinite(self.gpus_per_trial) and self.gpus_per_trial >= 0):
+            raise RoadmapError(f"--gpus-per-trial: must be >= 0, got {self.gpus_per_trial:g}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,11 @@ class SearchSettings:
         return for_task(spec, self.task)
 
 
+def _given(value: Any, default: Any) -> Any:
+    """``value`` unless it was not given (``None``); a 0 stays 0, to be checked, not replaced."""
+    return default if value is None else value
+
+
 def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
     value = options.get(key)
     if value is None and stored:
@@ -143,14 +153,14 @@ def _seed(options: dict, stored: dict | None) -> tuple[str, str, str | None]:
     return seed, "", resolve_spec(seed, options.get("variant")).to_yaml()
 
 
-def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None) -> SearchSpace:
+def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None, study_dir: Path) -> SearchSpace:
     """--space, else the study's, else the shipped space of a named seed, else one generated
     from the seed file's structure (`space_gen`)."""
     named = None if seed_yaml else seed
     if options.get("space"):
         return load_space(Path(options["space"]), named)
     if stored and stored.get("space"):
-        return load_space(stored["space"], named)
+        return load_space(stored["space"], named, f"study settings {Path(study_dir) / 'settings.json'}: space")
     if named:
         return load_space(default_space_path(seed), seed)
     from roadmap.search.space_gen import default_space_data
@@ -160,20 +170,26 @@ def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None)
 
 
 def _fidelity(options: dict, stored: dict | None) -> Fidelity:
+    """--fidelity, else the study's, else ``default``; --threads sets its thread count (a
+    resume with another count is refused: latencies at other counts do not compare)."""
     if options.get("fidelity") is not None:
-        return load_fidelity(options["fidelity"])
-    if stored and stored.get("fidelity") is not None:
+        fidelity = load_fidelity(options["fidelity"])
+    elif stored and stored.get("fidelity") is not None:
         value = stored["fidelity"]
-        return Fidelity.from_dict(value) if isinstance(value, dict) else get_fidelity(value)
-    return get_fidelity("default")
+        fidelity = Fidelity.from_dict(value) if isinstance(value, dict) else get_fidelity(value)
+    else:
+        fidelity = get_fidelity("default")
+    if options.get("threads") is not None:
+        fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": int(options["threads"])})
+    return fidelity
 
 
 def _data(value: str | None) -> str | None:
     if value is None:
         return None
-    if not Path(value).is_dir():
-        raise RoadmapError(f"--data {value}: no such folder")
-    return str(Path(value).resolve())
+    from roadmap.evaluation.data import data_folder
+
+    return str(data_folder(value).resolve())
 
 
 def _device(value: str, execution: Execution) -> str:
@@ -219,11 +235,16 @@ def _task(options: dict, stored: dict | None, seed_yaml: str | None) -> Task:
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
+    if stored and options.get("seed") is not None:
+        from roadmap.search.study import check_settings
+
+        # another seed than the study's: say so first, before its settings are read for this one
+        check_settings(study_dir, {"seed": stored.get("seed")}, {"seed": options["seed"]})
     seed, variant, seed_yaml = _seed(options, stored)
     execution = Execution(
         backend=options.get("backend") or "ray", address=options.get("address"),
-        concurrency=options.get("concurrency"), cpus_per_trial=options.get("cpus_per_trial") or 1.0,
-        gpus_per_trial=options.get("gpus_per_trial") or 0.0)
+        concurrency=options.get("concurrency"), cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
+        gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0))
     sampler = _pick(options, stored, "sampler", DEFAULT_SAMPLER)
     if sampler not in SAMPLERS:
         raise RoadmapError(f"--sampler: unknown sampler {sampler!r} (choose from {', '.join(SAMPLERS)})")
@@ -231,11 +252,13 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
     if not isinstance(population, int) or population < 2:
         raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")
     budget = _pick(options, stored, "budget", DEFAULT_BUDGET)
-    if budget < 1:
-        raise RoadmapError(f"--budget: must be >= 1, got {budget}")
+    if not 1 <= budget <= MAX_BUDGET:
+        where = ("--budget" if options.get("budget") is not None else
+                 f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)")
+        raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
     settings = SearchSettings(
-        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml),
+        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml, study_dir),
         fidelity=_fidelity(options, stored), budget=budget,
         data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
         random_seed=_pick(options, stored, "random_seed", 0),

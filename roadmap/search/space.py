@@ -363,12 +363,13 @@ def default_space_path(seed: str) -> Path:
     return path
 
 
-def load_space(source: str | Path | dict, seed: str | None = None) -> SearchSpace:
-    """Load and validate a search space from a path, YAML text or a dict.
+def load_space(source: str | Path | dict, seed: str | None = None, label: str = "<dict>") -> SearchSpace:
+    """Load and validate a search space from a path, YAML text or a dict (``label``: what a
+    dict's errors name, e.g. the settings.json it was stored in).
 
     ``seed``: the seed the search runs on; a space written for another seed is refused.
     """
-    space = parse_space(source) if isinstance(source, dict) else _load_yaml_space(source)
+    space = parse_space(source, label) if isinstance(source, dict) else _load_yaml_space(source)
     if seed is not None and space.seed is not None and space.seed != seed:
         raise RoadmapError(f"{space.source}: seed: written for seed {space.seed!r}, not {seed!r}")
     return space
@@ -596,6 +597,8 @@ class _SpaceCheck:
     def run(self) -> list[str]:
         for i, step in enumerate(self.steps):
             for key, d in step.params.items():
+                if d.per is not None:
+                    self._check_addresses(i, key, d.per)
                 for field_name, value, tries in self._probes(i, key, d):
                     self._check_value(i, f"params.{field_name}", value, tries)
         return self.notes
@@ -614,6 +617,27 @@ class _SpaceCheck:
             alt = next((v for v in values if v != value), value)  # so that something changes
             mixed = {a: value if k == 0 else alt for k, a in enumerate(d.per)}
             yield key, shown, [{key: {a: value for a in d.per}}, {key: mixed}] + [{key: {a: value}} for a in d.per]
+
+    def _check_addresses(self, i: int, key: str, addresses: tuple[str, ...]) -> None:
+        """Every ``per`` address names a part of the seed (or of a network the steps before
+        ``i`` lead to), as `roadmap apply` requires of a roadmap; one that names nothing is
+        refused with the valid ones, not dropped from every draw without a word. An address
+        of another variant of the same seed (a space written for all of them) is a note."""
+        from roadmap.addresses import address_exists, valid_addresses
+
+        seed = self.main.seed
+        missing = [a for a in addresses if not address_exists(seed, a)]
+        missing = [a for a in missing if not any(address_exists(base, a) for base in self.main.bases(i))]
+        if not missing:
+            return
+        where = f"{self.space.source}: steps[{i}].params.{key}.per: {', '.join(missing)}"
+        has = f"{self.main.name} has {valid_addresses(seed)}"
+        family = self.main.name.split("/")[0]
+        variants = [o.seed for o in self._other_networks() if o.name.split("/")[0] == family]
+        if all(any(address_exists(v, a) for v in variants) for a in missing):
+            self.notes.append(f"{where}: never applies to {self.main.name} ({has})")
+            return
+        raise RoadmapError(f"{where}: {'is' if len(missing) == 1 else 'are'} not a part of the seed ({has})")
 
     def _check_value(self, i: int, field_name: str, value: Any, tries: list[dict]) -> None:
         """Accepted on this seed with any of ``tries`` (each over the step's reference

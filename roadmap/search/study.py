@@ -22,8 +22,10 @@ Trial states and the budget
     ``PRUNED``    never trained: rejected by a constraint before training, a duplicate of an
                   earlier candidate (``failure_reason``), or interrupted (Ctrl-C, SIGKILL) and
                   queued again (study attribute ``interrupted:<trial>``).
-    The budget counts ``COMPLETE + FAIL`` trials only, so a trial is counted once, when it
-    ends; a rejected or interrupted one never is.
+    The budget counts ``COMPLETE + FAIL`` candidates only, so a trial is counted once, when it
+    ends; a rejected or interrupted one never is, and neither are the reference points (seed,
+    mofa, unet--): they are trained besides the budget, so that ``--budget N`` always tries N
+    candidates of the sampler.
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ def read_settings(directory: Path) -> dict | None:
     path = Path(directory) / "settings.json"
     if not path.exists():
         if (Path(directory) / "study.db").exists():
-            raise RoadmapError(f"{directory}: has a study.db but no settings.json; not a roadmap study")
+            raise RoadmapError(_settings_lost(Path(directory)))
         return None
     label = f"study settings {path}"
     data = io.parse_json(io.read_text(path, "study settings", SETTINGS_MAX_BYTES), label)
@@ -149,6 +151,19 @@ def read_settings(directory: Path) -> dict | None:
         if isinstance(value, bool) or not isinstance(value, types):
             raise RoadmapError(f"{label}: {key}: must be {_type_names(types)}, got {io.one_line(repr(value), 60)}")
     return data
+
+
+def _settings_lost(directory: Path) -> str:
+    """The refusal of a study.db without its settings.json, with what is intact and what to do."""
+    from roadmap.search.resume_point import database_problem, resume_point_text
+
+    intact = "study.db is intact" if database_problem(directory / "study.db") is None else "study.db is damaged too"
+    copy = resume_point_text(directory)
+    todo = (f"restore it from the last good copy ({copy}) with `roadmap restore {directory}`" if copy else
+            "no copy of it was kept (resume-point/); keep study.db for optuna-dashboard, or to start over, remove "
+            "the folder")
+    return f"study {directory}: settings.json is missing ({intact}, but a study needs the settings it was created " \
+           f"with); {todo}"
 
 
 def study_task(settings: dict, directory: Path | str = "") -> Any:
@@ -174,6 +189,8 @@ def _type_names(types: tuple) -> str:
 def _short(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and "steps" in value:
         return "<search space>"
+    if key == "seed_spec":
+        return "a spec file's content" if value else "none (a named seed)"
     if key == "task" and isinstance(value, dict):
         from roadmap.evaluation.tasks import Task
 
@@ -182,7 +199,7 @@ def _short(value: Any, key: str = "") -> str:
         except (RoadmapError, TypeError):
             pass  # a damaged entry is shown as it is
     text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -195,20 +212,71 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def check_settings(directory: Path, stored: dict, wanted: dict) -> None:
-    """Refuse to resume the study in ``directory`` with settings other than its own."""
+    """Refuse to resume the study in ``directory`` with settings other than its own, naming its
+    settings.json and, for a setting that is a document (the fidelity, the search space, a seed
+    spec file's content), only the fields that differ."""
     diffs = []
     for key in BINDING_SETTINGS:
         if key not in stored and key not in wanted:
             continue
         have = stored.get(key, BINDING_DEFAULTS.get(key))
         if not _same(have, wanted.get(key)):
-            label = "space (the search space content)" if key == "space" else key
-            diffs.append(f"{label}: study has {_short(have, key)}, command gives {_short(wanted.get(key), key)}")
+            diffs += _differences(key, have, wanted.get(key))
     if diffs:
+        shown = diffs[:MAX_DIFFERENCES] + ([f"... {len(diffs) - MAX_DIFFERENCES} more"]
+                                           if len(diffs) > MAX_DIFFERENCES else [])
         raise RoadmapError(
-            f"study {directory} was created with other settings ({'; '.join(diffs)}); "
-            "rerun with the study's settings or use another --study"
+            f"study {directory} was created with other settings ({Path(directory) / 'settings.json'}: "
+            f"{'; '.join(shown)}); rerun with the study's settings or use another --study"
         )
+
+
+MAX_DIFFERENCES = 6  # differing fields a refusal lists
+
+
+def _differences(key: str, have: Any, want: Any) -> list[str]:
+    """``field: study has X, command gives Y`` for each differing field of one setting: a spec
+    file's YAML content is compared as a document, a task by its description."""
+    if key == "task" or not (isinstance(have, (dict, str)) and isinstance(want, (dict, str))):
+        return [f"{key}: study has {_short(have, key)}, command gives {_short(want, key)}"]
+    documents = [_document(v) for v in (have, want)]
+    if not all(isinstance(d, (dict, list)) for d in documents):
+        return [f"{key}: study has {_short(have, key)}, command gives {_short(want, key)}"]
+    return _leaf_differences(key, *documents) or [f"{key}: the same fields in another order or form"]
+
+
+def _document(value: Any) -> Any:
+    """A dict as it is; a spec's YAML text as its data (None when it is not a document)."""
+    if isinstance(value, (dict, list)):
+        return value
+    import yaml
+
+    try:
+        return yaml.safe_load(value) if "\n" in value else None
+    except yaml.YAMLError:
+        return None
+
+
+_ABSENT = object()
+
+
+def _leaf_differences(path: str, have: Any, want: Any) -> list[str]:
+    """The differing leaves of two documents (mappings by key, equal-length lists by index)."""
+    if isinstance(have, dict) and isinstance(want, dict):
+        keys = list(have) + [k for k in want if k not in have]
+        return [d for k in keys for d in _leaf_differences(f"{path}.{k}", have.get(k, _ABSENT), want.get(k, _ABSENT))]
+    if isinstance(have, list) and isinstance(want, list) and len(have) == len(want):
+        return [d for i, (a, b) in enumerate(zip(have, want)) for d in _leaf_differences(f"{path}[{i}]", a, b)]
+    if have is not _ABSENT and want is not _ABSENT and _same(have, want):
+        return []
+    return [f"{path}: study has {_leaf(have)}, command gives {_leaf(want)}"]
+
+
+def _leaf(value: Any) -> str:
+    if value is _ABSENT:
+        return "nothing"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def write_settings(directory: Path, settings: dict) -> None:
@@ -237,11 +305,17 @@ def open_study(directory: str | Path):
     db = directory / "study.db"
     if not db.is_file():
         raise RoadmapError(f"{directory}: not a study directory (no study.db)")
+    from roadmap.search.resume_point import check_database
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_database(directory)  # truncated or overwritten: say so, and how to recover
     if not _initialised(db):
         # Opening a half-created storage would make Optuna stamp its schema version too,
-        # racing the search that is creating it.
-        raise RoadmapError(f"{db}: the study is still being created")
+        # racing the search that is creating it; with no search running, the creation died.
+        if is_locked(directory):
+            raise RoadmapError(f"{db}: the study is still being created")
+        raise RoadmapError(f"study {directory}: study.db holds no study (the search that created it stopped "
+                           "before it wrote one); to start over, remove the folder")
     try:
         storage = RDBStorage(_sqlite_url(directory), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
@@ -461,37 +535,26 @@ def trial_dir(directory: Path, number: int) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    """A study file as JSON, whole or not at all (`roadmap.files`: a failure names the file)."""
+    from roadmap import files
+
+    files.write_json(path, data, "study file")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """A study file, whole or not at all (`roadmap.files`: a failure names the file)."""
+    from roadmap import files
 
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
+    files.write_text(path, text, "study file")
 
 
 def count_trials(study: Any) -> dict[str, int]:
-    """``complete``, ``failed``, ``pruned`` (rejected / interrupted), ``running``, ``waiting``
-    and ``budget_used`` (= complete + failed)."""
+    """``complete``, ``failed``, ``pruned`` (rejected / interrupted), ``running``, ``waiting``,
+    ``references`` (the reference points among complete + failed) and ``budget_used`` (= complete
+    + failed - references: the reference points are trained besides the budget)."""
     from optuna.trial import TrialState
 
-    counts = {"complete": 0, "failed": 0, "pruned": 0, "running": 0, "waiting": 0}
+    counts = {"complete": 0, "failed": 0, "pruned": 0, "running": 0, "waiting": 0, "references": 0}
     key = {
         TrialState.COMPLETE: "complete",
         TrialState.FAIL: "failed",
@@ -501,5 +564,7 @@ def count_trials(study: Any) -> dict[str, int]:
     }
     for t in study.get_trials(deepcopy=False):
         counts[key[t.state]] += 1
-    counts["budget_used"] = counts["complete"] + counts["failed"]
+        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and t.user_attrs.get("reference"):
+            counts["references"] += 1
+    counts["budget_used"] = counts["complete"] + counts["failed"] - counts["references"]
     return counts

@@ -130,8 +130,10 @@ class FakeEvaluator:
         if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
             out.update(status="diverged", reason=f"fake PSNR {psnr:.2f} below {self.fail_psnr_below}")
         elif job.save_weights is not None:
-            Path(job.save_weights).parent.mkdir(parents=True, exist_ok=True)
-            Path(job.save_weights).write_text(f"fake weights of trial {job.number} at rung {job.rung}\n")
+            from roadmap import files  # the real writer: a full disk fails the fake job as a real one
+
+            files.write_text(job.save_weights, f"fake weights of trial {job.number} at rung {job.rung}\n",
+                             "save_weights")
         return out
 
     def _by_depth(self, spec: Any, steps: int, random_seed: int) -> dict:

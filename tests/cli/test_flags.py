@@ -63,6 +63,7 @@ SHARED = {  # flag -> the commands that take it: one definition (roadmap/cli/com
     "--device": ("eval", "search", "train"),
     "--data": ("eval", "search", "train"),
     "--json": ("seeds", "show", "apply", "eval", "search", "pareto"),
+    "--threads": ("apply", "eval", "search", "train"),  # every command that trains or times
 }
 
 
@@ -96,12 +97,32 @@ def test_input_is_a_deprecated_alias_of_input_size(capsys):
     assert "unet/w16 at 1x3x64x48" in out and err == ""
 
 
-def test_train_seed_is_a_deprecated_alias_of_random_seed(capsys):
+def test_train_seed_is_removed_and_says_what_to_use(capsys):
+    """``--seed`` is the architecture in ``roadmap search``; in ``train`` it was the random seed."""
     parser = subparsers()["train"]
     assert parser.parse_args(["nafnet", "--random-seed", "7"]).random_seed == 7
-    assert capsys.readouterr().err == ""
-    assert parser.parse_args(["nafnet", "--seed", "5"]).random_seed == 5
-    assert capsys.readouterr().err == "roadmap train: warning: --seed is deprecated; use --random-seed\n"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "nafnet", "--seed", "5"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "roadmap train: error: --seed was removed from this command: the architecture is SEED_OR_SPEC (--seed is "
+        "the architecture in `roadmap search`), the random seed is --random-seed")
+
+
+def test_threads_has_one_default_everywhere():
+    from roadmap.cli.common import DEFAULT_THREADS
+
+    for name in SHARED["--threads"]:
+        action = next(a for a in subparsers()[name]._actions if "--threads" in a.option_strings)
+        assert action.default is None and f"(default {DEFAULT_THREADS} in every command" in action.help, name
+    assert DEFAULT_THREADS == 1
+
+
+def test_an_unknown_flag_is_the_sub_commands_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "nafnet", "--bogus", "3"])
+    assert (info.value.code, capsys.readouterr().err.splitlines()[-1]) == (
+        2, "roadmap eval: error: unrecognized arguments: --bogus 3")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -112,6 +133,12 @@ def test_train_seed_is_a_deprecated_alias_of_random_seed(capsys):
     (["eval", "nafnet", "--sigma", "nan"], "argument --sigma: must be a finite number, got nan"),
     (["apply", "nafnet", "--roadmap", "mofa", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
     (["export", "x", "--out", "y.yaml", "--max-latency-ms", "inf"], "argument --max-latency-ms: must be a finite"),
+    (["search", "--budget", "1000000000"], "argument --budget: must be at most 10000, got 1000000000"),
+    (["search", "--budget", "0"], "argument --budget: must be >= 1, got 0"),
+    (["search", "--cpus-per-trial", "0"], "argument --cpus-per-trial: must be > 0, got 0"),
+    (["search", "--cpus-per-trial", "nan"], "argument --cpus-per-trial: must be a finite number, got nan"),
+    (["search", "--gpus-per-trial", "-1"], "argument --gpus-per-trial: must be >= 0, got -1"),
+    (["train", "nafnet", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
 ])
 def test_bad_option_values_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as info:

@@ -63,7 +63,7 @@ def test_pairs_use_the_real_inputs(tmp_path):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(RoadmapError, match="data folder not found"):
+    with pytest.raises(RoadmapError, match="no such folder"):
         load_data(tmp_path / "nope")
 
 

@@ -39,7 +39,7 @@ def test_cli_bad_data_folder_exits_2_with_one_line(tmp_path, capsys):
     code = main(["eval", "nafnet", "--fidelity", "smoke", "--data", str(tmp_path / "missing")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("roadmap eval: error: data folder not found")
+    assert err == f"roadmap eval: error: --data {tmp_path / 'missing'}: no such folder\n"
 
 
 def test_cli_json(capsys):

@@ -112,6 +112,32 @@ def test_a_value_of_another_variant_is_a_note_not_an_error():
                for n in notes), notes
 
 
+def test_a_per_address_that_names_nothing_is_refused_with_the_valid_ones(tmp_path, capsys):
+    """Like `roadmap apply` refuses a roadmap step on encoder[9], the search refuses a space
+    that draws for it (it used to drop the address from every draw without a word)."""
+    from roadmap.cli import main
+
+    space = tmp_path / "bad.yaml"
+    space.write_text(yaml.safe_dump({"version": 1, "steps": [{"transform": "pconv", "params": {
+        "portion": 0.25, "overrides": {"per": ["encoder[9]", "middle[0]", "level[7]"], "choice": [0.125, 0.5]}}}]}))
+    study = tmp_path / "study"
+    code = main(["search", "--space", str(space), "--study", str(study), "--backend", "local", "--fidelity", "smoke",
+                 "--budget", "2", "--quiet"])
+    assert (code, capsys.readouterr().err) == (2, (
+        "roadmap search: error: search space bad.yaml: steps[0].params.overrides.per: encoder[9], level[7]: are not a "
+        "part of the seed (nafnet/w16 has encoder[0-2], middle[0], decoder[0-2], down[0-2], up[0-2], skips[0-2], "
+        "level[0-2], middle)\n"))
+    assert not study.exists()
+
+
+def test_a_per_address_of_another_variant_is_a_note():
+    space = parse_space({"steps": [{"transform": "pconv", "params": {
+        "overrides": {"per": ["level[0]", "level[3]"], "choice": [0.125, 0.5]}}}]}, "search space all.yaml")
+    assert check_space(space, get_seed("nafnet", "w16"))[0] == (
+        "search space all.yaml: steps[0].params.overrides.per: level[3]: never applies to nafnet/w16 (nafnet/w16 has "
+        "encoder[0-2], middle[0], decoder[0-2], down[0-2], up[0-2], skips[0-2], level[0-2], middle)")
+
+
 @pytest.mark.parametrize("seed,variant", [(s, v) for s, vs in list_seeds().items() for v in vs
                                           if s in ("nafnet", "pmrid", "unet", "unetpp")])
 def test_every_shipped_space_passes_for_every_variant(seed, variant):

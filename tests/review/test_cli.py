@@ -187,7 +187,7 @@ def test_no_trial_within_limits(study_dir, tmp_path, capsys):
     code, _, err = run_cli(capsys, "export", study_dir, "--pick", "knee", "--max-latency-ms", "10",
                            "--out", tmp_path / "w.yaml")
     assert code == 2
-    assert "no finished trial satisfies --max-latency-ms 10" in _one_line_error(err, "export")
+    assert "no feasible trial satisfies --max-latency-ms 10 (fastest 50 ms, smallest 90 MB)" in _one_line_error(err, "export")
     code, _, err = run_cli(capsys, "export", study_dir, "--pick", "trial:0", "--max-memory-mb", "150",
                            "--out", tmp_path / "w.yaml")
     assert code == 2

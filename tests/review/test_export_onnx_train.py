@@ -99,4 +99,4 @@ def test_train_cli(tmp_path, capsys):
     assert code == 2
     code = main(["train", str(spec_path), "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "x.pt")])
     err = capsys.readouterr().err
-    assert code == 2 and "data folder not found" in err
+    assert code == 2 and err.splitlines()[-1] == f"roadmap train: error: --data {tmp_path / 'nodata'}: no such folder"

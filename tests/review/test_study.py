@@ -32,13 +32,22 @@ def test_pruned_running_and_diverged_trials(tmp_path):
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
                                               user_attrs={"failure_reason": "duplicate"}))
+    study.ask()  # RUNNING: left so by a search that was killed (SIGKILL)
     study.enqueue_trial({})  # WAITING
     review = load_study_dir(d)
     assert [t.number for t in review.trials] == [0]
     assert review.failed == 1 and review.failures == {1: "diverged: loss became nan"}
-    assert review.unfinished == {2: "pruned: duplicate", 3: "waiting"}
-    with pytest.raises(RoadmapError, match="trial 2 did not finish .pruned: duplicate"):
+    assert review.unfinished == {
+        2: "rejected: duplicate",
+        3: "interrupted: its search stopped (killed?) before it finished; the next search of this study trains it "
+           "again",
+        4: "waiting: queued for the next run of the search"}
+    with pytest.raises(RoadmapError, match="trial 2 did not finish .rejected: duplicate"):
         review.trial(2)
+    from roadmap.search.study import StudyLock
+
+    with StudyLock(d):  # a search holds the study: its RUNNING trial trains now
+        assert load_study_dir(d).unfinished[3] == "running: a search trains it now"
     with pytest.raises(RoadmapError, match="trial 1 failed .diverged: loss became nan"):
         review.trial(1)
 

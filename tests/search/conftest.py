@@ -139,7 +139,8 @@ def trained_by_the_fake(evals: dict) -> bool:
 
 
 def counted(study_dir: Path) -> int:
-    """COMPLETE + FAIL trials (the budget); 0 while the study does not exist yet."""
+    """COMPLETE + FAIL candidates (the budget: the reference points are trained besides it);
+    0 while the study does not exist yet."""
     from optuna.trial import TrialState
 
     from roadmap.errors import RoadmapError
@@ -148,7 +149,7 @@ def counted(study_dir: Path) -> int:
         ts = trials(study_dir)
     except RoadmapError:  # not created yet
         return 0
-    return sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in ts)
+    return sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) and not t.user_attrs.get("reference") for t in ts)
 
 
 def finished_records(study_dir: Path) -> dict:

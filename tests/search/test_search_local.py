@@ -18,6 +18,7 @@ def test_budget_references_and_files(tmp_path):
     study = tmp_path / "s"
     summary = search(study, budget=8, fidelity="smoke")
     assert summary.done == 8 and counted(study) == 8 and not summary.interrupted
+    assert summary.references == 3  # trained besides the budget: --budget 8 tries 8 candidates
     ts = trials(study)
     assert [t.user_attrs.get("reference") for t in ts[:3]] == ["seed", "mofa", "unet--"]
     assert ts[0].user_attrs["transforms"] == []
@@ -26,7 +27,7 @@ def test_budget_references_and_files(tmp_path):
     assert (stored["seed"], stored["variant"], stored["sampler"], stored["budget"]) == ("nafnet", "w16", "tpe", 8)
     evals = evaluations(study)
     complete = [t for t in ts if t.state.name == "COMPLETE"]
-    assert len(complete) == 8
+    assert len(complete) == 8 + 3
     for t in complete:
         d = study / "trials" / str(t.number)
         metrics = json.loads((d / "metrics.json").read_text())
@@ -43,7 +44,7 @@ def test_budget_references_and_files(tmp_path):
     from roadmap.cli.search_cmd import _text
 
     assert summary.task == stored["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
-    assert summary.input_psnr == 20.2 and summary.knee["input_psnr"] == 20.2
+    assert summary.input_psnr == pytest.approx(20.2) and summary.knee["input_psnr"] == 20.2
     text = _text(summary).splitlines()
     assert text[1] == ("task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation "
                        "images (the baseline)")
@@ -55,7 +56,7 @@ def test_resume_extends_without_rerunning_and_refuses_other_settings(tmp_path, c
     study = tmp_path / "s"
     search(study, budget=5, fidelity="smoke", sampler="tpe")
     before, evals_before = finished_records(study), evaluations(study)
-    assert len(before) == 5
+    assert len(before) == 5 + 3  # and the reference points
     # options left out take the study's settings; 3 more candidates
     summary = search(study, budget=8)
     assert summary.done == 8 and counted(study) == 8 and summary.timing["trials_this_run"] == 3
@@ -96,7 +97,7 @@ def test_forced_failure_is_stored_and_the_study_goes_on(tmp_path):
         assert ts[n].user_attrs["failure_reason"].startswith("rejected: duplicate")
     # the study went on: every other counted trial completed, and trials after the failures too
     assert all(ts[n].state.name in ("COMPLETE", "PRUNED") for n in ts if n not in failed)
-    assert summary.complete == 7 - len(failed)
+    assert summary.complete == 7 + 3 - len(failed)  # the reference points are trained besides the budget
     assert any(t.state.name == "COMPLETE" for n, t in ts.items() if n > min(failed))
 
 
@@ -104,7 +105,7 @@ def test_diverged_trials_fail_with_reason(tmp_path):
     study = tmp_path / "s"
     summary = search(study, FakeEvaluator(fail_psnr_below=100), budget=3, fidelity="smoke")
     ts = trials(study)
-    assert summary.done == 3 and summary.failed == 3 and len(ts) == 3
+    assert summary.done == 3 and summary.failed == 3 + 3 and len(ts) == 3 + 3  # and the reference points
     for t in ts:
         assert t.state.name == "FAIL" and t.user_attrs["failure_reason"].startswith("diverged: fake PSNR")
     assert summary.front_size == 0 and summary.knee is None
@@ -118,7 +119,7 @@ def test_memory_constraint_rejects_before_training_without_budget(tmp_path, caps
     rejected = [t for t in ts if t.state.name == "PRUNED"]
     assert rejected and all(t.user_attrs["failure_reason"].startswith("rejected: ") for t in rejected)
     assert any("predicted peak memory" in t.user_attrs["failure_reason"] for t in rejected)  # not even measured
-    assert summary.done == counted(study) == 6 and len(ts) == 6 + len(rejected)
+    assert summary.done == counted(study) == 6 and len(ts) == 6 + 3 + len(rejected)
     evals = evaluations(study)
     assert not any(n == t.number for t in rejected for (n, _, _) in evals)  # never trained
     complete = [t for t in ts if t.state.name == "COMPLETE"]
@@ -148,7 +149,8 @@ def test_unet_skips_mofa_with_a_note(tmp_path):
 
 
 BAD_INPUT = [
-    pytest.param(("--seed", "nosuch"), "unknown seed 'nosuch'", None, id="seed"),
+    pytest.param(("--seed", "nosuch"), "unknown seed 'nosuch'", 'seed: study has "nafnet", command gives "nosuch"',
+                 id="seed"),
     pytest.param(("--space", "BAD"), "steps[0].transform", None, id="space"),
     pytest.param(("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint", None,
                  id="memory-impossible"),
