@@ -106,11 +106,16 @@ def test_report_shows_the_task_and_the_baseline_not_the_test_psnr(review):
     assert "test_psnr" not in text and "test PSNR" not in text
 
 
-def test_export_records_the_task_and_the_test_psnr(study_dir, tmp_path, capsys):
+def _export(study, tmp_path, capsys) -> tuple[dict, str]:
+    """``export --pick trial:1``: (the written spec's provenance, what the command printed)."""
     out = tmp_path / "w.yaml"
-    code, stdout, err = run_cli(capsys, "export", study_dir, "--pick", "trial:1", "--out", out)
+    code, stdout, err = run_cli(capsys, "export", study, "--pick", "trial:1", "--out", out)
     assert code == 0, err
-    prov = yaml.safe_load(out.read_text())["provenance"]
+    return yaml.safe_load(out.read_text())["provenance"], stdout
+
+
+def test_export_records_the_task_and_the_test_psnr(study_dir, tmp_path, capsys):
+    prov, stdout = _export(study_dir, tmp_path, capsys)
     assert prov["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
     m = prov["metrics"]
     assert m["psnr"] == pytest.approx(29.6) and m["input_psnr"] == pytest.approx(INPUT_PSNR)
@@ -121,10 +126,7 @@ def test_export_records_the_task_and_the_test_psnr(study_dir, tmp_path, capsys):
 
 
 def test_export_of_an_old_study(legacy_dir, tmp_path, capsys):
-    out = tmp_path / "w.yaml"
-    code, stdout, err = run_cli(capsys, "export", legacy_dir, "--pick", "trial:1", "--out", out)
-    assert code == 0, err
-    prov = yaml.safe_load(out.read_text())["provenance"]
+    prov, stdout = _export(legacy_dir, tmp_path, capsys)
     assert prov["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
     assert prov["metrics"]["input_psnr"] == pytest.approx(INPUT_PSNR) and "noisy_psnr" not in prov["metrics"]
     assert prov["metrics"]["test_psnr"] is None
