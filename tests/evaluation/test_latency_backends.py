@@ -169,11 +169,11 @@ def test_search_on_onnxruntime_runs_and_resumes(tmp_path, capsys):
         return [t for t in open_study(study).get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
 
     first = {t.number: t.user_attrs["metrics"]["latency_ms"] for t in complete()}
-    assert len(first) == 2
+    assert len(first) == 2 + 3  # the budget's candidates and the three reference points, trained besides it
     assert main([*args, "--budget", "3"]) == 0, capsys.readouterr().err  # the same command, a larger budget
     trials = complete()
-    assert len(trials) == 3
-    assert {t.number: t.user_attrs["metrics"]["latency_ms"] for t in trials[:2]} == first  # kept, not re-measured
+    assert len(trials) == 3 + 3
+    assert {t.number: t.user_attrs["metrics"]["latency_ms"] for t in trials[:5]} == first  # kept, not re-measured
     assert all(t.user_attrs["metrics"]["latency_ms"] > 0 for t in trials)
     assert read_settings(study)["latency_backend"] == "onnxruntime"
 
