@@ -110,13 +110,10 @@ def evaluate_spec(
     `Task` whose up-scaling the spec's head must have: `for_task`). ``threads``: CPU threads for
     training, latency and memory (default ``fidelity.threads``). ``measure=False`` skips latency
     and measured memory; both use the input that produces a ``latency_hw`` output (`measured_hw`).
-    Scores (module docstring): ``psnr``, ``ssim``, ``input_psnr``, ``test_psnr``, ``psnr_rgb``.
-
-    ``init_weights``: a weights file or state dict to continue from (fresh optimiser and schedule);
+    Scores: see the module docstring. ``init_weights``: a weights file or state dict to continue from (fresh optimiser and schedule);
     ``save_weights``: where the weights go after an ``ok`` training (module docstring).
     ``rungs``: ``(first, last)`` rungs of ``fidelity.rungs`` to train (default: all, from scratch;
     a first rung above 0 needs ``init_weights``). ``latency``: the timing backend (`LatencyConfig`).
-
     ``status``: ``ok``, ``diverged`` (non-finite loss or output) or ``failed`` (any other
     exception), with a one-line ``reason``. Raises `RoadmapError` only for bad data or fidelity.
     """

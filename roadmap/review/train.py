@@ -207,16 +207,24 @@ def train_spec(
         raise RoadmapError(f"training diverged: {result.reason} (last checkpoint: {last}); try a lower --lr")
     if result.status == "stopped":
         return TrainOutcome(out, result.iterations, resumed_from, {}, result.seconds)
+    val, seconds = _validate_and_save(model, spec, dataset, fid, device, seed, result.seconds, out)
+    return TrainOutcome(out, fid.iterations, resumed_from, val, seconds)
+
+
+def _validate_and_save(model: Any, spec: Any, dataset: Any, fid: Any, device: str, seed: int,
+                       trained_seconds: float, out: Path) -> tuple[dict, float]:
+    """Score the trained model (`_validate`) and write the weights file with what produced it;
+    ``(scores, seconds including the validation)``."""
     t0 = time.perf_counter()
     val = _validate(model, dataset, fid, device)
-    seconds = result.seconds + time.perf_counter() - t0
+    seconds = trained_seconds + time.perf_counter() - t0
     _atomic_save(
         {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "spec_yaml": spec.to_yaml(),
          "iterations": fid.iterations, "fidelity": fid.to_dict(), "data": dataset.source, "task": dataset.task.to_dict(),
          "seed": seed, "val": val, "seconds": seconds},
         out, "--out",
     )
-    return TrainOutcome(out, fid.iterations, resumed_from, val, seconds)
+    return val, seconds
 
 
 def load_weights(spec: Any, path: str | Path):
