@@ -211,11 +211,13 @@ def _latency(options: dict, stored: dict | None) -> LatencyConfig:
 TASK_OPTION_KEYS = ("task", "sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
 
 
-def _task(options: dict, stored: dict | None, seed_yaml: str | None) -> Task:
+def _task(options: dict, stored: dict | None, seed_yaml: str | None, stored_dir: Path) -> Task:
     """--task and its options given, else the study's: a task option left out keeps the study's
     value when the task is the study's, its default otherwise. A new study of a
     super-resolution spec file with no task option is super-resolution at the spec's scale."""
-    base = Task.from_dict(stored["task"]) if stored and stored.get("task") else None
+    from roadmap.search.study import study_task  # the one reader of a stored task
+
+    base = study_task(stored, stored_dir) if stored else None
     if base is None and seed_yaml is not None:
         from roadmap.evaluation.tasks import task_of_spec
         from roadmap.spec import load_spec
@@ -266,7 +268,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         constraints=Constraints(*(_pick(options, stored, k, None)
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
         execution=execution, seed_yaml=seed_yaml,
-        latency=_latency(options, stored), task=_task(options, stored, seed_yaml),
+        latency=_latency(options, stored), task=_task(options, stored, seed_yaml, study_dir),
     )
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings
