@@ -235,7 +235,8 @@ def add_task_arguments(parser) -> None:
     g.add_argument("--sigma", type=number_or_range, default=None, metavar="S|A:B",
                    help="denoise: Gaussian noise std on 0-255, a value or a range drawn per crop (default 25)")
     g.add_argument("--blur", default=None, metavar="KIND",
-                   help="deblur: gaussian, motion (camera shake) or mixed (default mixed)")
+                   help="deblur: gaussian, motion (camera shake) or mixed (default gaussian: the blur a proxy "
+                        "training learns, README \"Tasks\")")
     g.add_argument("--blur-sigma", type=number_or_range, default=None, metavar="A:B", help="deblur: Gaussian kernel std in px (default 1:3)")
     g.add_argument("--motion-length", type=number_or_range, default=None, metavar="A:B",
                    help="deblur: motion trajectory length in px (default 5:15)")

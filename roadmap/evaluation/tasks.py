@@ -76,7 +76,7 @@ class Task:
 
     name: str = "denoise"
     sigma: Range = (25.0, 25.0)
-    blur: str = "mixed"
+    blur: str = "gaussian"
     blur_sigma: Range = (1.0, 3.0)
     motion_length: Range = (5.0, 15.0)
     blur_noise: Range = (0.0, 2.0)
@@ -117,7 +117,7 @@ class Task:
         return cls(**data)
 
     def describe(self) -> str:
-        """One phrase, e.g. ``deblur (mixed: Gaussian std 1-3 px, motion 5-15 px, noise 0-2)``."""
+        """One phrase, e.g. ``deblur (gaussian: Gaussian std 1-3 px, noise 0-2)``."""
         if self.name == "denoise":
             return f"denoise (Gaussian noise sigma {_show(self.sigma)})"
         if self.name == "sr":
