@@ -141,7 +141,7 @@ class Noise:
     runs: int
     dof: int = 0
     kind: str = "none"
-    source: str = "none: no calibrated prior and no candidate trained twice at the top rung"
+    source: str = "none"
     prior: "NoisePrior | None" = None
     study_sigma: float | None = None
 
