@@ -21,3 +21,13 @@ def table(rows: list[list], header: list[str]) -> str:
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def task_of(args):
+    """The `Task` of the options `roadmap.cli.common.add_task_arguments` put on ``args``
+    (denoise at sigma 25 when none is given)."""
+    from roadmap.cli.common import task_options
+    from roadmap.evaluation.tasks import task_from_options
+
+    options = task_options(args)
+    return task_from_options(options.pop("task"), **options)

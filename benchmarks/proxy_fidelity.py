@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
+from benchmarks._common import table, task_of, write_json  # noqa: E402
 from benchmarks.proxy import halving, stats  # noqa: E402
 from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates, use_task, write_candidates  # noqa: E402
 from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
@@ -91,7 +91,7 @@ def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from roadmap.cli.common import add_task_arguments, task_of
+    from roadmap.cli.common import add_task_arguments
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=2, help="trainings in parallel (1 thread each)")
@@ -148,14 +148,18 @@ def main(argv: list[str] | None = None) -> int:
               f"tau(seed 0, seed 1) {top_noise['kendall_tau']:.2f}")
     schemes = halving_table(cache, cands, reference, min_gap)
     floor = quality_floor(cache, cands)
-    suffix = "" if task == DEFAULT_TASK else f"-{task.name}" + (f"-x{task.scale}" if task.name == "sr" else "")
-    path = write_json(f"proxy_fidelity{suffix}.json", {"task": task.to_dict(), "quality_floor": floor,
+    path = write_json(f"proxy_fidelity{task_suffix(task)}.json", {"task": task.to_dict(), "quality_floor": floor,
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
                       "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
         "proxies": report, "default": DEFAULT_PROXY, "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
         "candidates": cands})
     print(f"\nwrote {path}")
     return 0
+
+
+def task_suffix(task) -> str:
+    """The suffix of a task's result files: none for the default task, ``-sr-x2``, ``-deblur``."""
+    return "" if task == DEFAULT_TASK else f"-{task.name}" + (f"-x{task.scale}" if task.name == "sr" else "")
 
 
 def quality_floor(cache: RunCache, cands: dict[str, list]) -> dict | None:

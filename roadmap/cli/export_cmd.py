@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from roadmap.cli.common import add_input_size_argument, finite_float, network_input_size
 
 EXAMPLES = """examples:
   roadmap export studies/runs/nafnet-w16 --pick knee --out winner.yaml
+  roadmap export studies/runs/nafnet-w16 --pick fastest-no-loss --out fast-no-loss.yaml
   roadmap export studies/runs/nafnet-w16 --pick max-psnr --max-latency-ms 40 --out fast.yaml
   roadmap export studies/runs/nafnet-w16 --pick trial:17 --out t17.yaml --onnx t17.onnx
 """
@@ -25,14 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "which nothing is chosen by) and the device and fidelity they were measured at. Limits "
             "drop the trials above "
             "them before picking. knee = the Pareto-front point closest to the ideal point once "
-            "each objective is normalised to [0, 1] over the front."
+            "each objective is normalised to [0, 1] over the front; fastest-no-loss = the fastest "
+            "trial that ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
+            "faster than the seed (exit 1 when none qualifies)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     p.add_argument("--pick", default="knee", metavar="PICK",
-                   help="knee | max-psnr | min-latency | min-memory | trial:N (default: knee)")
+                   help="knee | fastest-no-loss | max-psnr | min-latency | min-memory | trial:N (default: knee)")
     p.add_argument("--max-latency-ms", type=finite_float, default=None, metavar="X",
                    help="only trials with measured latency <= X ms")
     p.add_argument("--max-memory-mb", type=finite_float, default=None, metavar="Y",
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from roadmap.build import spec_has_reparam
     from roadmap.errors import RoadmapError
     from roadmap.review.export import check_out_path, export_trial, exported_spec, folded_path
-    from roadmap.review.select import parse_pick, pick_trial
+    from roadmap.review.select import NoQualifyingTrial, parse_pick, pick_trial
     from roadmap.review.study import load_study_dir, short_transforms
 
     for flag, value in (("--max-latency-ms", args.max_latency_ms), ("--max-memory-mb", args.max_memory_mb)):
@@ -64,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx:
         files.check_writable(args.onnx, "--onnx")
     review = load_study_dir(args.study)
-    trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
+    try:
+        trial = pick_trial(review, pick, max_latency_ms=args.max_latency_ms, max_memory_mb=args.max_memory_mb)
+    except NoQualifyingTrial as exc:  # an answer about the study (like no feasible trial in a search): exit 1
+        print(f"roadmap export: {exc}", file=sys.stderr)
+        return 1
     # Every check (weights, ONNX export and its parity) runs before the first file is written:
     # a failing export leaves nothing behind.
     onnx_tmp, onnx_result = _onnx_first(args, exported_spec(review, trial)) if args.onnx else (None, None)

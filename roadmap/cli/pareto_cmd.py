@@ -28,12 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "The non-dominated finished trials of a study at its top rung (maximise PSNR, minimise "
             "latency and measured peak memory) with the reference points (seed, mofa, unet--) "
             "marked, and the normalised hypervolume with the reference point it used. PSNR is the "
-            "mean over a trial's runs (random seeds) with the 95%% band of that mean (±); 'vs seed' "
+            "mean over a trial's runs (random seeds) with the 95%% band of that mean (±: Student's t for "
+            "the degrees of freedom of the noise estimate, the fidelity's calibrated prior pooled with the "
+            "study's replicated candidates); 'vs seed' "
             "is the PSNR difference to the seed and its verdict -- a difference inside the noise "
             "band is a tie -- and 'overall' the verdict in all three objectives (dominates only "
             "when nothing is worse beyond the noise). The header names the task and the degraded "
             "input's PSNR, the baseline every PSNR improves on (a column input_psnr where it differs "
-            "between trials). Candidates screened out at lower rungs, "
+            "between trials). Two recommendations follow the table: the knee, and the fastest trial that "
+            "ties with or beats the seed in PSNR, uses no more memory and is faster. Candidates screened "
+            "out at lower rungs, "
             "failed and unfinished trials are counted, not shown."
         ),
         epilog=EXAMPLES,
@@ -42,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     fmt = p.add_mutually_exclusive_group()
     add_json_argument(fmt, help='print {"task", "input_psnr", "trials", "front", "hypervolume", "noise", '
-                          '"top_rung", "screened_out", "failures", ...}; each trial with psnr_runs, psnr_band_db, '
-                          'input_psnr, versus_seed')
+                          '"recommendations", "top_rung", "screened_out", "failures", ...}; noise with sigma_db, '
+                          'dof, source; recommendations {"knee", "fastest_no_loss"}; each trial with psnr_runs, '
+                          'psnr_band_db, input_psnr, versus_seed')
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
     p.add_argument("--failed", action="store_true",
@@ -56,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.study import load_study_dir
     from roadmap.review.summary import (baseline_line, display_frame, left_out_line, noise_line,
-                                        parse_reference_point, pareto_summary, rung_text, table_frame,
-                                        to_json_dict)
+                                        parse_reference_point, pareto_summary, recommendations_line, rung_text,
+                                        table_frame, to_json_dict)
 
     ref = parse_reference_point(args.hv_ref)  # a bad value is refused before the study is read
     if args.failed:
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(noise_line(review))
     print(format_table(display_frame(frame, review.input_psnr)))
     print(_hypervolume_line(summary))
+    print(recommendations_line(review))
     print(left_out_line(review))
     print("* = on the Pareto front (of the means); x = over a limit of the study (pareto --failed says which); "
           "reference = seed / mofa / unet-- roadmap points; psnr = mean ±band of the mean (n runs); vs seed = PSNR "

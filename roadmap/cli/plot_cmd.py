@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "One self-contained HTML file (plotly.js embedded, works offline): the recommended "
             "(knee) point with its PSNR as mean ± noise band over its runs and its verdict against "
-            "the seed, the Pareto front in 3-D and its three 2-D projections (PSNR error bars: the "
+            "the seed, the fastest point with no loss against the seed (ties with or beats it in PSNR, "
+            "no more memory, faster; a marker of its own), the noise floor (sigma, its degrees of "
+            "freedom and source), the Pareto front in 3-D and its three 2-D projections (PSNR error bars: the "
             "noise band), the Pareto table, the candidates screened out and the failed trials, "
             "hypervolume vs trial number, the roadmap table of the recommended point, and the "
             "per-level MACs and skip-memory timeline of the seed next to the recommended point."

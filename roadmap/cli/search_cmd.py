@@ -136,10 +136,45 @@ def _searched(settings: Any, progress: Any) -> Any:
                          "search stopped and keeps its finished trials") from exc
 
 
+def _noise_text(noise: dict) -> str:
+    """The noise floor: one run's sigma, its degrees of freedom and where it came from."""
+    if noise.get("t_quantile") is None:
+        return f"noise floor unknown ({noise['source']}): PSNR differences are not judged"
+    return (f"noise floor: one run's PSNR varies by {noise['sigma_db']:.3f} dB between random seeds, "
+            f"{noise['dof']} degrees of freedom ({noise['source']}); tie bands use Student's t = "
+            f"{noise['t_quantile']:.2f}")
+
+
+def _recommendation_lines(summary: Any) -> list[str]:
+    """The knee and the fastest point with no loss against the seed, each with its PSNR over
+    its runs and its verdict against the seed (said once when they are the same trial)."""
+    from roadmap.evaluation.tasks import gain_text
+
+    lines, knee, fast = [], summary.knee, summary.fastest_no_loss
+    same = fast is not None and knee is not None and fast["number"] == knee["number"]
+    for name, point in (("recommended (knee)", knee), ("fastest with no loss against the seed", None if same else fast)):
+        if point is None:
+            continue
+        band = "" if point["psnr_band_db"] is None else f" +/-{point['psnr_band_db']:.2f}"
+        gain = gain_text(point["psnr"], point.get("input_psnr"))
+        lines.append(f"{name}: trial {point['number']}, PSNR {point['psnr']:.2f}{band} dB over "
+                     f"{point['runs']} run(s){' (' + gain + ')' if gain else ''}, {point['latency_ms']:.1f} ms")
+        if point["verdict"]:
+            lines.append(f"  against the seed: {point['verdict']}")
+    if same:
+        lines.append(f"fastest with no loss against the seed: the knee itself (trial {knee['number']})")
+    elif knee is not None and fast is None:
+        why = ("no trial ties with or beats the seed in PSNR, uses no more memory and is faster"
+               if summary.noise.get("t_quantile") is not None else "no noise estimate to tell a tie from a loss")
+        lines.append(f"fastest with no loss against the seed: none ({why})")
+    return lines
+
+
 def _text(summary: Any) -> str:
-    """The closing lines: counts, front, the task and its baseline, noise floor, the knee
-    against the degraded input and the seed."""
-    from roadmap.evaluation.tasks import Task, gain_text, task_line
+    """The closing lines: counts, front, the task and its baseline, noise floor, the two
+    recommendations (the knee; the fastest point with no loss) against the degraded input and
+    the seed."""
+    from roadmap.evaluation.tasks import Task, task_line
 
     hv = "n/a" if summary.hypervolume is None else f"{summary.hypervolume:.3f}"
     lines = [
@@ -152,18 +187,8 @@ def _text(summary: Any) -> str:
         lines.append(f"no feasible trial: {summary.no_feasible}")
     for reason, count in summary.failure_reasons[:5]:
         lines.append(f"failed x{count}: {reason}")
-    sigma = summary.noise.get("sigma_db")
-    if sigma is not None:
-        lines.append(f"noise floor: one run's PSNR varies by {sigma:.3f} dB between random seeds "
-                     f"({summary.noise['replicated_candidates']} candidate(s) trained twice)")
-    knee = summary.knee
-    if knee is not None:
-        band = "" if knee["psnr_band_db"] is None else f" +/-{knee['psnr_band_db']:.2f}"
-        gain = gain_text(knee["psnr"], knee.get("input_psnr"))
-        lines.append(f"recommended (knee): trial {knee['number']}, PSNR {knee['psnr']:.2f}{band} dB over "
-                     f"{knee['runs']} run(s){' (' + gain + ')' if gain else ''}, {knee['latency_ms']:.1f} ms")
-        if knee["verdict"]:
-            lines.append(f"  against the seed: {knee['verdict']}")
+    lines.append(_noise_text(summary.noise))
+    lines += _recommendation_lines(summary)
     timing = summary.timing
     if not timing.get("iterations_this_run") and not timing.get("trials_this_run"):
         lines.append("this run: nothing to run (budget spent, every promotion and replicate done)")

@@ -186,6 +186,45 @@ PRESETS: dict[str, Fidelity] = {
 }
 
 
+@dataclass(frozen=True)
+class NoisePrior:
+    """What the calibration benchmark measured of the PSNR noise of one training: the
+    seed-to-seed standard deviation ``sigma_db`` of a single run at a fidelity's top rung,
+    with its degrees of freedom ``dof`` (one per candidate trained with two random seeds) and
+    ``source``, where it was measured. A study pools its own replicated candidates with it
+    (`roadmap.search.results.noise_floor`): the prior counts as ``dof`` pseudo-observations."""
+
+    fidelity: str  # the preset's name
+    task: str  # the task's name (`roadmap.evaluation.tasks.Task.name`)
+    sigma_db: float
+    dof: int
+    source: str
+
+    def label(self) -> str:
+        """``the default fidelity's denoise prior (0.091 dB, 22 dof)``."""
+        return f"the {self.fidelity} fidelity's {self.task} prior ({self.sigma_db:.3f} dB, {self.dof} dof)"
+
+
+# The one table of noise priors, by (preset, task name). Only measured values belong here: a
+# missing entry means "no prior" and a study then relies on its own pairs alone.
+NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
+    ("default", "denoise"): NoisePrior(
+        "default", "denoise", 0.091, 22,
+        "benchmarks/proxy_fidelity.py: 22 candidates trained at the top rung (150 + 300 + 900 iterations "
+        "from scratch) with random seeds 0 and 1, denoising at sigma 25 on the older 3-image training data"),
+}
+
+
+def noise_prior(fidelity: Fidelity, task: str) -> NoisePrior | None:
+    """The prior of ``fidelity`` for the task named ``task``, or None: a fidelity has one only
+    when it is a preset of :data:`NOISE_PRIORS` field for field (the thread count aside, which
+    a search may set), since any other training changes the spread that was measured."""
+    preset = PRESETS.get(fidelity.name)
+    if preset is None or replace(fidelity, threads=preset.threads) != preset:
+        return None
+    return NOISE_PRIORS.get((fidelity.name, task))
+
+
 # Sizes a fidelity file may ask for. Far beyond any proxy training (the `long` preset: 2500
 # iterations of batch 8 at crop 48), low enough that a typo is refused before a batch of
 # 10**9 crops is allocated.
@@ -250,3 +289,4 @@ def get_fidelity(fidelity: "str | Fidelity | dict") -> Fidelity:
     raise RoadmapError(
         f"fidelity: unknown preset {fidelity!r} (choose from {', '.join(PRESETS)})"
     )
+

@@ -5,7 +5,7 @@ only by the functions that need them):
 
 - :mod:`~roadmap.review.study`: a study directory -> finished :class:`TrialRecord` s;
 - :mod:`~roadmap.review.summary`: front + hypervolume + the ``roadmap pareto`` table / JSON;
-- :mod:`~roadmap.review.select`: ``--pick knee|max-psnr|min-latency|min-memory|trial:N``;
+- :mod:`~roadmap.review.select`: ``--pick knee|fastest-no-loss|max-psnr|min-latency|min-memory|trial:N``;
 - :mod:`~roadmap.review.plots` / :mod:`~roadmap.review.report`: plot data, figures, the HTML;
 - :mod:`~roadmap.review.export` / :mod:`~roadmap.review.onnx_export`: spec YAML and ONNX;
 - :mod:`~roadmap.review.train`: resumable full training of a spec.

@@ -15,7 +15,9 @@ The exported spec is the spec the trial evaluated (``spec_yaml``), unchanged exc
   ``test_psnr`` / ``test_input_psnr`` (the held-out test images, never used to choose; null
   when the data has no test split) and, for ``sr``, ``psnr_rgb``;
 - ``task``: the study's task (`Task.to_dict`: what the network restores and how it was scored);
-- ``device`` and ``fidelity``: where and at which fidelity they were measured.
+- ``device`` and ``fidelity``: where and at which fidelity they were measured;
+- ``noise``: the noise floor the bands and verdicts used (`roadmap.search.results.Noise.to_dict`:
+  ``sigma_db``, ``source``, ``kind``, ``dof``, ``t_quantile``, the prior and the study's pairs).
 
 ``load_spec`` accepts any keys in ``provenance`` (only ``steps`` is checked), so the file
 loads and builds exactly the network the trial evaluated.
@@ -106,6 +108,7 @@ def exported_spec(review: StudyReview, trial: TrialRecord):
             "task": review.task.to_dict(),
             "device": _plain(trial.metrics.get("device", review.settings.get("device"))),
             "fidelity": _plain(trial.metrics.get("fidelity", review.settings.get("fidelity"))),
+            "noise": _plain(review.noise.to_dict()),
         }
     )
     if prov["reference"] is None:

@@ -38,6 +38,7 @@ _C_DOMINATED = "rgba(140,140,140,0.55)"
 _C_FRONT = "#1f77b4"
 _C_REF = "#d62728"
 _C_KNEE = "#2ca02c"
+_C_NO_LOSS = "#ff7f0e"
 
 
 def _fmt_int(x: int | float | None) -> str:
@@ -109,11 +110,13 @@ class ParetoPlotInfo(NamedTuple):
     reference: list[str | None]
     hover: list[str]
     knee: int | None  # trial number of the recommended point
+    fastest_no_loss: int | None = None  # the fastest trial that loses nothing against the seed
 
 
-def pareto_plot_info(summary: ParetoSummary, knee: int | None = None) -> ParetoPlotInfo:
+def pareto_plot_info(summary: ParetoSummary, knee: int | None = None,
+                     fastest_no_loss: int | None = None) -> ParetoPlotInfo:
     """All finished trials (PSNR with its noise band), which are on the front, which are
-    references, and the recommended one."""
+    references, and the two recommended ones (the knee; the fastest point with no loss)."""
     trials = summary.review.trials
     front = set(summary.front)
     return ParetoPlotInfo(
@@ -126,6 +129,7 @@ def pareto_plot_info(summary: ParetoSummary, knee: int | None = None) -> ParetoP
         reference=[t.reference for t in trials],
         hover=[hover_text(t) for t in trials],
         knee=knee,
+        fastest_no_loss=fastest_no_loss,
     )
 
 
@@ -135,11 +139,13 @@ def _subset(info: ParetoPlotInfo, keep: list[bool]) -> dict[str, list[Any]]:
 
 
 REFERENCE_GROUPS = ("reference on the front", "reference off the front")
+NO_LOSS_GROUP = "fastest with no loss vs seed"
 
 
 def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[str, Any]]]:
     """(legend name, points, marker style) of dominated, front, references on and off the
-    front (filled vs open diamonds) and the knee."""
+    front (filled vs open diamonds), the knee (a green ring) and the fastest point with no loss
+    against the seed (an orange open square)."""
     is_ref = [r is not None for r in info.reference]
     groups = [
         ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref)]),
@@ -156,6 +162,11 @@ def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[
             ("recommended (knee)", _subset(info, [n == info.knee for n in info.numbers]),
              {"color": _C_KNEE, "size": 14, "symbol": "circle-open", "line": {"width": 3, "color": _C_KNEE}})
         )
+    if info.fastest_no_loss is not None:
+        groups.append(
+            (NO_LOSS_GROUP, _subset(info, [n == info.fastest_no_loss for n in info.numbers]),
+             {"color": _C_NO_LOSS, "size": 16, "symbol": "square-open", "line": {"width": 3, "color": _C_NO_LOSS}})
+        )
     return groups
 
 
@@ -167,8 +178,8 @@ def plot_pareto_3d(info: ParetoPlotInfo):
     for name, pts, marker in _groups(info):
         is_ref = name in REFERENCE_GROUPS
         marker = dict(marker)
-        if marker.get("symbol") == "circle-open":
-            marker = {"color": _C_KNEE, "size": 9, "symbol": "circle-open"}
+        if marker.get("symbol") in ("circle-open", "square-open"):  # the recommendations' rings, 3-D sized
+            marker = {"color": marker["color"], "size": 9, "symbol": marker["symbol"]}
         fig.add_trace(
             go.Scatter3d(
                 x=pts["latency_ms"], y=pts["memory_mb"], z=pts["psnr"], name=name,

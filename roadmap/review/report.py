@@ -3,7 +3,8 @@
 One HTML file with plotly.js embedded once (``include_plotlyjs=True`` on the first figure),
 so it opens offline. Sections: the task and its baseline (the degraded input's PSNR), the
 recommendation (the knee's PSNR as mean ± noise band over its runs beside the baseline and its
-verdict against the seed, in the words of :func:`recommendation_text`), the 3-D front and its
+verdict against the seed, in the words of :func:`recommendation_text`) and the second one (the
+fastest trial with no loss against the seed, :func:`no_loss_text`), the 3-D front and its
 2-D projections (PSNR error bars: the noise band), the Pareto table, the candidates screened
 out at lower rungs and the failed trials, the hypervolume history, the roadmap table of the
 recommended (knee) point, and the per-level MACs and skip-memory timeline of the seed next to
@@ -23,7 +24,7 @@ from roadmap.review.specs import seed_spec_of, spec_of
 from roadmap.review.study import StudyReview, TrialRecord, load_study_dir, short_transforms
 from roadmap.review.summary import ParetoSummary, display_frame, pareto_summary, table_frame
 
-__all__ = ["build_report", "write_report", "recommendation_text"]
+__all__ = ["build_report", "write_report", "recommendation_text", "no_loss_text"]
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
@@ -93,6 +94,21 @@ def recommendation_text(review: StudyReview, knee: TrialRecord, summary: ParetoS
     )
 
 
+def no_loss_text(review: StudyReview) -> str:
+    """The second recommendation in words: the fastest trial that ties with or beats the seed in
+    PSNR, uses no more memory and is faster, with its verdict against the seed; or why none does."""
+    from roadmap.review.summary import psnr_text, versus_seed_text, why_no_loss
+
+    if not review.no_loss:
+        return f"Fastest point with no loss against the seed: none ({why_no_loss(review)})."
+    t = review.trial(review.no_loss[0])
+    name = f"trial {t.number}" + (f" ({t.reference})" if t.reference else "")
+    return (f"Fastest point with no loss against the seed: {name} (roadmap export --pick fastest-no-loss), the "
+            "fastest trial that ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
+            f"faster. PSNR {psnr_text(t)}; latency {t.latency_ms:.4g} ms, measured memory {t.memory_mb:.4g} MB. "
+            f"Trial {t.number} {versus_seed_text(review, t)}.")
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -112,6 +128,7 @@ def _overview_html(review: StudyReview, summary: ParetoSummary, knee: TrialRecor
         f'<p class="note">{html.escape(_sentence(noise_line(review)))}. PSNR error bars show the '
         "band of each trial's mean.</p>"
         f'<p class="recommendation" id="recommendation">{html.escape(recommendation_text(review, knee, summary))}</p>'
+        f'<p class="recommendation" id="fastest-no-loss">{html.escape(no_loss_text(review))}</p>'
     )
 
 
@@ -173,7 +190,8 @@ def build_report(
     if not summary.front:
         return _page(f"roadmap study {review.directory.name}", _no_feasible_sections(review, summary))
     knee = pick_trial(review, "knee")
-    info = plots.pareto_plot_info(summary, knee=knee.number)
+    info = plots.pareto_plot_info(summary, knee=knee.number,
+                                  fastest_no_loss=review.no_loss[0] if review.no_loss else None)
     figs = [("pareto-3d", plots.plot_pareto_3d(info)), ("pareto-2d", plots.plot_pareto_2d(info)),
             ("hypervolume", plots.plot_hv_history(plots.hypervolume_info(summary)))]
     roadmap_html, extra_figs = _roadmap_parts(review, knee, input_hw)

@@ -1,4 +1,4 @@
-"""Choosing one trial of a study: ``--pick knee|max-psnr|min-latency|min-memory|trial:N``.
+"""Choosing one trial of a study: ``--pick knee|fastest-no-loss|max-psnr|min-latency|min-memory|trial:N``.
 
 PSNR is a trial's mean over its runs at the study's top rung (see :mod:`roadmap.review.study`).
 Limits (``--max-latency-ms``, ``--max-memory-mb``; MB = 2**20 bytes of measured peak memory)
@@ -7,6 +7,10 @@ first remove the trials that exceed them. Then:
 - ``knee``: the knee of the remaining trials' Pareto front -- the front point closest to the
   ideal point once each objective is normalised over the front to [0, 1] (see
   :func:`roadmap.pareto.knee_index`);
+- ``fastest-no-loss``: the fastest trial that ties with or beats the seed in PSNR beyond the
+  noise, uses no more memory and is faster than the seed
+  (`roadmap.search.results.StudyResults.no_loss_ranked`); when none qualifies,
+  :class:`NoQualifyingTrial`;
 - ``max-psnr`` / ``min-latency`` / ``min-memory``: the best trial in that objective, ties
   broken by the other objectives (PSNR, then latency, then memory), then the trial number;
 - ``trial:N``: trial N, which must be finished and within the limits.
@@ -19,9 +23,14 @@ from roadmap.errors import RoadmapError
 from roadmap import pareto
 from roadmap.review.study import MAXIMIZE, StudyReview, TrialRecord
 
-__all__ = ["PICKS", "parse_pick", "pick_trial", "within_limits"]
+__all__ = ["PICKS", "NoQualifyingTrial", "parse_pick", "pick_trial", "within_limits"]
 
-PICKS = ("knee", "max-psnr", "min-latency", "min-memory")
+PICKS = ("knee", "fastest-no-loss", "max-psnr", "min-latency", "min-memory")
+
+
+class NoQualifyingTrial(RoadmapError):
+    """A pick that no trial of the study satisfies (``fastest-no-loss``): an answer about the
+    study, not an error in the request (``roadmap export`` says so and exits 1)."""
 _TRIAL_RE = re.compile(r"^trial:(\d+)$")
 
 
@@ -96,6 +105,8 @@ def pick_trial(
             f"no feasible trial satisfies {_limits_text(max_latency_ms, max_memory_mb)} "
             f"(fastest {best_lat:.3g} ms, smallest {best_mem:.3g} MB)"
         )
+    if pick == "fastest-no-loss":
+        return _fastest_no_loss(review, pool, _limits_text(max_latency_ms, max_memory_mb))
     if pick == "knee":
         from roadmap.pareto import to_loss
 
@@ -107,3 +118,16 @@ def pick_trial(
         "min-memory": lambda t: (t.peak_memory_measured_bytes, -t.psnr, t.latency_ms, t.number),
     }
     return min(pool, key=keys[pick])
+
+
+def _fastest_no_loss(review: StudyReview, pool: list[TrialRecord], limits: str) -> TrialRecord:
+    """The first of ``review.no_loss`` within the limits (``pool``), else why none qualifies."""
+    from roadmap.review.summary import why_no_loss
+
+    allowed = {t.number for t in pool}
+    chosen = next((n for n in review.no_loss if n in allowed), None)
+    if chosen is not None:
+        return review.trial(chosen)
+    why = f"the trials that lose nothing against the seed break {limits}" if review.no_loss else why_no_loss(review)
+    raise NoQualifyingTrial(f"study {review.directory}: no trial qualifies for --pick fastest-no-loss: {why}; "
+                            "--pick knee names the knee of the front")

@@ -107,7 +107,9 @@ class StudyReview:
     what was left out (failed, screened out at a lower rung, unfinished: ``kind: why`` with kind
     rejected, interrupted, running or waiting); its ``task`` and ``input_psnr``, the degraded
     input's PSNR when every trial shares it (the baseline); the finished trials that break a
-    limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``)."""
+    limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``);
+    ``no_loss``: the feasible trials that tie with or beat the seed in PSNR, use no more memory
+    and are faster, fastest first (the first is the fastest-no-loss recommendation)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -123,6 +125,8 @@ class StudyReview:
     input_psnr: float | None = None
     infeasible: dict[int, str] = field(default_factory=dict)  # finished, over a limit: number -> which
     no_feasible: str | None = None  # every finished trial breaks a limit: which, and by how much at best
+    # the trials that lose nothing against the seed, fastest first (`StudyResults.no_loss_ranked`)
+    no_loss: list[int] = field(default_factory=list)
 
     def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
@@ -247,6 +251,21 @@ def top_rung_of(settings: dict[str, Any]) -> int:
     return Fidelity.from_dict(fidelity).search_top_rung if isinstance(fidelity, dict) else 0
 
 
+def study_noise_prior(settings: dict[str, Any], task: Task):
+    """The noise prior (`roadmap.evaluation.fidelity.noise_prior`) of a study's fidelity and
+    task; None for a fidelity stored as a preset name (an older study: what the name meant
+    then is unknown) or one the prior was not measured at."""
+    from roadmap.evaluation.fidelity import Fidelity, noise_prior
+
+    fidelity = settings.get("fidelity")
+    if not isinstance(fidelity, dict):
+        return None
+    try:
+        return noise_prior(Fidelity.from_dict(fidelity), task.name)
+    except (RoadmapError, TypeError, ValueError):
+        return None
+
+
 def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> StudyReview:
     """Load the finished trials of the study in ``directory`` (``allow_empty``: also a study
     where no trial finished, e.g. to list why they failed).
@@ -263,7 +282,7 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
     study = open_study(directory)
     settings = read_settings(directory) or {}
     task = study_task(settings, directory)  # a damaged entry fails here, before the study is read
-    results = study_results(study, top_rung_of(settings), settings.get("min_psnr"))
+    results = study_results(study, top_rung_of(settings), settings.get("min_psnr"), study_noise_prior(settings, task))
     records = [_record(c, results) for c in results.finished()]
     failures, screened, unfinished = _left_out(results, live=is_locked(directory))
     if not records and not allow_empty:
@@ -274,7 +293,7 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
                        [c.number for c in results.front()], results.noise, results.top_rung,
                        task, results.input_psnr(),
                        {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
-                       no_feasible_reason(results, limits))
+                       no_feasible_reason(results, limits), [c.number for c in results.no_loss_ranked()])
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

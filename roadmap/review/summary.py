@@ -22,7 +22,8 @@ from roadmap.search.results import describe_versus_seed
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
-           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "versus_seed_text", "left_out_line",
+           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "recommendations",
+           "recommendations_line", "why_no_loss", "versus_seed_text", "left_out_line",
            "psnr_text", "baseline_line", "unfinished_kind", "unfinished_counts", "no_feasible_line"]
 
 
@@ -252,14 +253,61 @@ def rung_text(review: StudyReview) -> str:
 
 
 def noise_line(review: StudyReview) -> str:
-    """One sentence on the noise floor: sigma and how many candidates were trained twice."""
+    """One sentence on the noise floor: sigma, its degrees of freedom and source (the fidelity's
+    prior, the study's replicated candidates or both), and the Student-t factor of the bands."""
     noise = review.noise
-    if noise.sigma is None:
-        return ("noise floor unknown: no candidate was trained twice at the top rung, so PSNR "
-                "differences are not judged (verdict '?')")
-    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, pooled over "
-            f"{_count(noise.pairs, 'candidate')} trained twice at the top rung; ± = 2 sigma/sqrt(n runs); a PSNR difference "
-            "inside 2 sigma sqrt(1/n_a + 1/n_b) is a tie")
+    if noise.quantile is None:
+        return (f"noise floor unknown ({noise.source}), so PSNR differences are not judged (verdict '?')")
+    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, {noise.dof} degrees of freedom "
+            f"({noise.source}); ± = t sigma/sqrt(n runs) with t = {noise.quantile:.2f} (Student's t, 95 %, "
+            f"{noise.dof} dof); a PSNR difference inside t sigma sqrt(1/n_a + 1/n_b) is a tie")
+
+
+def recommendations(review: StudyReview) -> dict[str, int | None]:
+    """``{"knee": n, "fastest_no_loss": m}``: the trial numbers of the two recommendations -- the
+    knee of the front, and the fastest trial that ties with or beats the seed in PSNR, uses no
+    more memory and is faster (`StudyReview.no_loss`); None where there is none (no feasible
+    trial; no trial that loses nothing)."""
+    from roadmap.review.select import pick_trial
+
+    knee = pick_trial(review, "knee").number if review.feasible() else None
+    return {"knee": knee, "fastest_no_loss": review.no_loss[0] if review.no_loss else None}
+
+
+def why_no_loss(review: StudyReview) -> str:
+    """Why no trial is the fastest-no-loss recommendation, in words."""
+    if review.reference("seed") is None:
+        return "the study has no finished seed trial to compare with"
+    if review.noise.quantile is None:
+        return "without a noise estimate a PSNR tie with the seed cannot be told from a loss"
+    return ("no trial ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
+            "faster than the seed")
+
+
+def _point_text(review: StudyReview, number: int) -> str:
+    """``trial 3 (mofa): 29.80 dB, 55 ms (-45 % against the seed), 150 MB``."""
+    t = review.trial(number)
+    seed = review.reference("seed")
+    faster = "" if seed is None or not seed.latency_ms else \
+        f" ({100 * (t.latency_ms / seed.latency_ms - 1):+.0f} % against the seed)"
+    name = f"trial {t.number}" + (f" ({t.reference})" if t.reference else "")
+    return f"{name}: {t.psnr:.2f} dB, {t.latency_ms:.4g} ms{faster}, {t.memory_mb:.4g} MB"
+
+
+def recommendations_line(review: StudyReview) -> str:
+    """The two recommendations in one line: the knee, and the fastest point that loses
+    nothing against the seed (or why there is none)."""
+    picks = recommendations(review)
+    if picks["knee"] is None:
+        return f"recommended: none ({no_feasible_line(review)})"
+    if picks["fastest_no_loss"] is None:
+        fast = f"fastest with no loss against the seed: none ({why_no_loss(review)})"
+    elif picks["fastest_no_loss"] == picks["knee"]:
+        fast = "fastest with no loss against the seed: the knee itself"
+    else:
+        fast = (f"fastest with no loss against the seed: {_point_text(review, picks['fastest_no_loss'])} "
+                "(export it with --pick fastest-no-loss)")
+    return f"recommended: the knee, {_point_text(review, picks['knee'])}; {fast}"
 
 
 def left_out_line(review: StudyReview) -> str:
@@ -310,7 +358,7 @@ def _numbers(reasons: dict[int, str], limit: int = 12) -> str:
 def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     """``{"task", "input_psnr", "trials", "front", "hypervolume", "hypervolume_reference_point",
     "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "infeasible",
-    "no_feasible", "noise",
+    "no_feasible", "noise", "recommendations",
     "top_rung", "top_rung_iterations"}``.
 
     ``task`` is the study's task (`Task.to_dict`), ``input_psnr`` the degraded input's PSNR
@@ -323,7 +371,9 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     ``trials`` holds every finished trial (with ``psnr_runs``, ``psnr_band_db``,
     ``versus_seed``, ``feasible``), ``front`` the numbers of the non-dominated ones,
     ``screened_out`` / ``failures`` / ``unfinished`` map trial numbers to why they are not
-    finished, ``noise`` is the pooled single-run PSNR sigma (``sigma_db``) with its evidence.
+    finished, ``noise`` is the single-run PSNR sigma (``sigma_db``) with its degrees of freedom
+    (``dof``), its ``source`` in words and ``kind`` (``prior``, ``study``, ``prior + study``,
+    ``none``), ``recommendations`` the knee's and the fastest-no-loss trial's numbers (or null).
     """
     review = summary.review
     return {
@@ -341,6 +391,7 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
         "infeasible": {str(n): r for n, r in sorted(review.infeasible.items())},
         "no_feasible": review.no_feasible,
         "noise": review.noise.to_dict(),
+        "recommendations": recommendations(review),
         "top_rung": review.top_rung,
         "top_rung_iterations": top_rung_iterations(review),
     }

@@ -13,7 +13,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator
 
 from roadmap import files, pareto
@@ -21,7 +21,8 @@ from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
-from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, overall
+from roadmap.evaluation.fidelity import noise_prior
+from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, noise_floor, overall
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
 
@@ -52,6 +53,8 @@ class SearchSummary:
     references: int = 0  # reference points trained (complete + failed), besides the budget
     no_feasible: str | None = None  # finished trials, none within the limits: which limit, by how much
     exhausted: str | None = None  # why the search stopped asking for candidates before the budget
+    # the second recommendation: the fastest point that loses nothing against the seed (as `knee`)
+    fastest_no_loss: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -286,16 +289,21 @@ def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int
 
 def knee_summary(results: StudyResults) -> dict | None:
     """The recommended point: its PSNR over its runs and its verdict against the seed."""
-    knee = results.knee()
-    if knee is None:
+    return point_summary(results, results.knee())
+
+
+def point_summary(results: StudyResults, point: Any) -> dict | None:
+    """A recommended candidate (None: none) with its PSNR over its runs and its verdict against
+    the seed."""
+    if point is None:
         return None
-    versus = results.versus_seed(knee)
+    versus = results.versus_seed(point)
     seed = results.reference("seed")
-    summary = {"number": knee.number, "psnr": knee.psnr(results.top_rung), "runs": len(knee.runs(results.top_rung)),
-               "input_psnr": knee.score(results.top_rung, "input_psnr"),
-               "psnr_band_db": results.noise.mean_band(len(knee.runs(results.top_rung))),
-               "latency_ms": knee.latency_ms, "peak_memory_bytes": knee.memory_bytes,
-               "transforms": knee.transforms, "versus_seed": None, "verdict": None}
+    summary = {"number": point.number, "psnr": point.psnr(results.top_rung), "runs": len(point.runs(results.top_rung)),
+               "input_psnr": point.score(results.top_rung, "input_psnr"),
+               "psnr_band_db": results.noise.mean_band(len(point.runs(results.top_rung))),
+               "latency_ms": point.latency_ms, "peak_memory_bytes": point.memory_bytes,
+               "transforms": point.transforms, "versus_seed": None, "verdict": None}
     if versus is not None:
         summary["versus_seed"] = {"overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}
         summary["verdict"] = describe_versus_seed(summary["versus_seed"], seed.latency_ms, seed.memory_bytes)
@@ -306,13 +314,17 @@ def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, 
              timing: dict) -> SearchSummary:
     counts = scheduler.counts()
     results = scheduler.results()
+    # the summary judges with the fidelity's calibrated prior pooled in, as the review does
+    prior = noise_prior(settings.fidelity, settings.task.name)
+    results = replace(results, noise=noise_floor(results.candidates, results.top_rung, prior))
     finished = results.feasible()
     hv = pareto.hypervolume(results.loss(finished)).value if finished else None
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
                          counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
                          results.noise.to_dict(), knee_summary(results), interrupted,
                          _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr(),
-                         counts["references"], no_feasible_reason(results, asdict(settings.constraints)))
+                         counts["references"], no_feasible_reason(results, asdict(settings.constraints)),
+                         fastest_no_loss=point_summary(results, results.fastest_no_loss()))
 
 
 def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:

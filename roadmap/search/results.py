@@ -4,24 +4,33 @@ Read by the search (promotions between rungs, its summary) and by the review (``
 ``plot``, ``export``), so both agree on every figure.
 
 The front is declared at the top rung only: a candidate's PSNR there is the mean of its runs
-(one per random seed). The noise floor is the pooled standard deviation of a single run,
-``sigma``, from the candidates trained at the top rung with two or more random seeds (the
-search always runs the seed twice there). Two mean PSNRs over ``n_a`` and ``n_b`` runs differ
-beyond the noise when ``|delta| > 2 sigma sqrt(1/n_a + 1/n_b)``; inside that band they tie.
-Latency ties within twice the combined spread of the two measurements (``latency_cv``).
+(one per random seed). The noise floor is the standard deviation of a single run, ``sigma``,
+pooled from the fidelity's calibrated prior (`roadmap.evaluation.fidelity.NOISE_PRIORS`, counted
+as its degrees of freedom of pseudo-observations) and the candidates trained at the top rung
+with two or more random seeds (the search always runs the seed twice there), with
+``dof = dof_prior + sum(n_i - 1)`` degrees of freedom. Two mean PSNRs over ``n_a`` and ``n_b``
+runs differ beyond the noise when ``|delta| > t sigma sqrt(1/n_a + 1/n_b)``, ``t`` the two-sided
+95 % quantile of Student's t with ``dof`` degrees of freedom (:func:`t_quantile`: sigma is an
+estimate, not a known value); inside that band they tie (:func:`verdict`). Without any degree
+of freedom there is no verdict (``unknown``). Latency ties within twice the combined spread of
+the two measurements (``latency_cv``).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from roadmap import pareto
 
+if TYPE_CHECKING:
+    from roadmap.evaluation.fidelity import NoisePrior
+
 __all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
-           "study_results", "compare", "noise_floor", "finite_or_none",
+           "study_results", "compare", "compare_psnr", "verdict", "t_quantile", "noise_floor", "finite_or_none",
            "describe_versus_seed", "overall", "SCORE_KEYS", "LIMIT_FLAGS", "against_limits", "no_feasible_reason"]
 
 # The scores an evaluation records beside ``psnr`` (`roadmap.search.evaluator.TRAIN_KEYS`):
@@ -102,26 +111,65 @@ class Candidate:
         return _finite(self.latency_ms) and _finite(self.memory_bytes)
 
 
+# The confidence of every PSNR band: a tie band, the band of a mean.
+CONFIDENCE = 0.95
+
+
+@functools.lru_cache(maxsize=None)
+def t_quantile(dof: int) -> float:
+    """The two-sided :data:`CONFIDENCE` quantile of Student's t with ``dof`` degrees of freedom
+    (12.71 at 1, 4.30 at 2, 2.07 at 22, 1.96 in the limit): the factor of a band whose sigma is
+    an estimate from ``dof`` degrees of freedom."""
+    if dof < 1:
+        raise ValueError(f"dof: must be >= 1, got {dof}")
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + CONFIDENCE / 2, dof))
+
+
 @dataclass(frozen=True)
 class Noise:
-    """Pooled standard deviation of one run's PSNR (dB) and the evidence behind it."""
+    """The standard deviation ``sigma`` (dB) of one run's PSNR at the top rung, with its degrees
+    of freedom ``dof`` and where it came from: ``kind`` is ``prior`` (the fidelity's calibrated
+    prior alone), ``study`` (the study's replicated candidates alone), ``prior + study`` (pooled)
+    or ``none``; ``source`` says it in words. ``pairs``: the study's candidates with two or more
+    runs at the rung; ``runs``: all its runs there; ``study_sigma``: the study's own pooled sigma
+    (None without a pair)."""
 
     sigma: float | None
-    pairs: int  # candidates with two or more runs at the rung
+    pairs: int
     runs: int
+    dof: int = 0
+    kind: str = "none"
+    source: str = "none"
+    prior: "NoisePrior | None" = None
+    study_sigma: float | None = None
+
+    @property
+    def quantile(self) -> float | None:
+        """Student's t quantile of the bands (None without a sigma or a degree of freedom)."""
+        return t_quantile(self.dof) if self.sigma is not None and self.dof >= 1 else None
 
     def band(self, n_a: int, n_b: int) -> float | None:
-        """Half-width of the tie band between means over ``n_a`` and ``n_b`` runs."""
-        if self.sigma is None:
-            return None
-        return 2.0 * self.sigma * math.sqrt(1.0 / n_a + 1.0 / n_b)
+        """Half-width of the tie band between means over ``n_a`` and ``n_b`` runs:
+        ``t sigma sqrt(1/n_a + 1/n_b)``."""
+        q = self.quantile
+        return None if q is None else q * self.sigma * math.sqrt(1.0 / n_a + 1.0 / n_b)
 
     def mean_band(self, n: int) -> float | None:
-        """Half-width of the 95 % band of a mean over ``n`` runs (``2 sigma / sqrt(n)``)."""
-        return None if self.sigma is None else 2.0 * self.sigma / math.sqrt(n)
+        """Half-width of the 95 % band of a mean over ``n`` runs (``t sigma / sqrt(n)``)."""
+        q = self.quantile
+        return None if q is None else q * self.sigma / math.sqrt(n)
 
     def to_dict(self) -> dict:
-        return {"sigma_db": self.sigma, "replicated_candidates": self.pairs, "runs": self.runs}
+        """``sigma_db``, ``source`` (words), ``kind``, ``dof``, ``t_quantile``, ``study_sigma_db``,
+        ``prior`` (its figures and origin, or None), ``replicated_candidates``, ``runs``."""
+        prior = None if self.prior is None else {
+            "fidelity": self.prior.fidelity, "task": self.prior.task, "sigma_db": self.prior.sigma_db,
+            "dof": self.prior.dof, "source": self.prior.source}
+        return {"sigma_db": self.sigma, "source": self.source, "kind": self.kind, "dof": self.dof,
+                "t_quantile": self.quantile, "study_sigma_db": self.study_sigma, "prior": prior,
+                "replicated_candidates": self.pairs, "runs": self.runs}
 
 
 @dataclass(frozen=True)
@@ -187,20 +235,44 @@ def load_candidates(study: Any) -> list[Candidate]:
     return sorted(out, key=lambda c: c.number)
 
 
-def noise_floor(candidates: list[Candidate], rung: int) -> Noise:
-    """Pooled single-run PSNR standard deviation at ``rung`` (see the module docstring)."""
-    sum_sq, dof, pairs, runs = 0.0, 0, 0, 0
+def noise_floor(candidates: list[Candidate], rung: int, prior: "NoisePrior | None" = None) -> Noise:
+    """The single-run PSNR sigma at ``rung``: the candidates' replicated runs pooled with
+    ``prior`` as ``prior.dof`` pseudo-observations of variance ``prior.sigma_db ** 2``:
+    ``sigma**2 = (dof_0 s_0**2 + sum_i sum_j (x_ij - mean_i)**2) / (dof_0 + sum_i (n_i - 1))``,
+    over that many degrees of freedom (see the module docstring)."""
+    sum_sq, study_dof, pairs, runs = 0.0, 0, 0, 0
     for c in candidates:
         values = [e.psnr for e in c.runs(rung)]
         runs += len(values)
         if len(values) >= 2:
             pairs += 1
             sum_sq += float(np.var(values, ddof=1)) * (len(values) - 1)
-            dof += len(values) - 1
-    return Noise(math.sqrt(sum_sq / dof) if dof else None, pairs, runs)
+            study_dof += len(values) - 1
+    prior_dof = prior.dof if prior is not None else 0
+    dof = study_dof + prior_dof
+    total = sum_sq + (prior_dof * prior.sigma_db ** 2 if prior is not None else 0.0)
+    kind = " + ".join(k for k, present in (("prior", prior_dof), ("study", study_dof)) if present) or "none"
+    return Noise(math.sqrt(total / dof) if dof else None, pairs, runs, dof, kind,
+                 _noise_source(kind, prior, pairs, study_dof), prior,
+                 math.sqrt(sum_sq / study_dof) if study_dof else None)
 
 
-def _verdict(delta: float, band: float | None, higher_is_better: bool) -> str:
+def _noise_source(kind: str, prior: "NoisePrior | None", pairs: int, study_dof: int) -> str:
+    """``kind`` in words, naming the prior and the study's replicated candidates."""
+    own = f"{pairs} candidate{'' if pairs == 1 else 's'} of this study trained twice at the top rung ({study_dof} dof)"
+    if kind == "prior + study":
+        return f"prior + study: {prior.label()} pooled with {own}"
+    if kind == "prior":
+        return f"prior: {prior.label()}; no candidate of this study was trained twice at the top rung"
+    if kind == "study":
+        return f"study: {own}; no calibrated prior for this fidelity and task"
+    return "none: no calibrated prior for this fidelity and task, and no candidate trained twice at the top rung"
+
+
+def verdict(delta: float, band: float | None, higher_is_better: bool) -> str:
+    """The verdict for the side of a difference ``delta`` (``a - b``): ``tie`` inside ``band``
+    (``|delta| <= band``), else ``better`` or ``worse``; ``unknown`` without a band. The one
+    rule every comparison of the tool applies."""
     if band is None:
         return "unknown"
     if abs(delta) <= band:
@@ -208,18 +280,25 @@ def _verdict(delta: float, band: float | None, higher_is_better: bool) -> str:
     return "better" if (delta > 0) == higher_is_better else "worse"
 
 
+def compare_psnr(a: Candidate, b: Candidate, rung: int, noise: Noise) -> Comparison:
+    """``a``'s mean PSNR at ``rung`` against ``b``'s, inside the tie band of their run counts."""
+    n_a, n_b = len(a.runs(rung)), len(b.runs(rung))
+    delta = (a.psnr(rung) or math.nan) - (b.psnr(rung) or math.nan)
+    band = noise.band(n_a, n_b) if n_a and n_b else None
+    return Comparison(delta, band, verdict(delta, band, True))
+
+
 def compare(a: Candidate, b: Candidate, rung: int, noise: Noise) -> dict[str, Comparison]:
     """``a`` against ``b`` in every objective, each with its tie band."""
-    n_a, n_b = len(a.runs(rung)), len(b.runs(rung))
-    d_psnr = (a.psnr(rung) or math.nan) - (b.psnr(rung) or math.nan)
-    psnr_band = noise.band(n_a, n_b) if n_a and n_b else None
     la, lb = a.latency_ms or math.nan, b.latency_ms or math.nan
+    # Latency's band is twice the timing spread of the two measurements: a heuristic of the
+    # machine's jitter (the CV of a few timing rounds), not an estimate of PSNR noise.
     spread = math.hypot((a.metrics.get("latency_cv") or 0.0) * la, (b.metrics.get("latency_cv") or 0.0) * lb)
     d_mem = (a.memory_bytes or math.nan) - (b.memory_bytes or math.nan)
     return {
-        "psnr": Comparison(d_psnr, psnr_band, _verdict(d_psnr, psnr_band, True)),
-        "latency_ms": Comparison(la - lb, 2.0 * spread, _verdict(la - lb, 2.0 * spread, False)),
-        "peak_memory_bytes": Comparison(d_mem, 0.0, _verdict(d_mem, 0.0, False)),
+        "psnr": compare_psnr(a, b, rung, noise),
+        "latency_ms": Comparison(la - lb, 2.0 * spread, verdict(la - lb, 2.0 * spread, False)),
+        "peak_memory_bytes": Comparison(d_mem, 0.0, verdict(d_mem, 0.0, False)),
     }
 
 
@@ -294,7 +373,8 @@ INPUT_PSNR_TOLERANCE_DB = 1e-3
 
 @dataclass
 class StudyResults:
-    """A study's candidates judged at its top rung: the front, the knee, the noise."""
+    """A study's candidates judged at its top rung: the front, the two recommendations (the
+    knee, the fastest point that loses nothing against the seed), the noise."""
 
     candidates: list[Candidate]
     top_rung: int
@@ -332,6 +412,32 @@ class StudyResults:
 
     def reference(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.reference == name), None)
+
+    def no_loss_ranked(self) -> list[Candidate]:
+        """The feasible candidates that lose nothing against the seed, fastest first (measured
+        latency; ties go to the lower trial number): their PSNR ties with or beats the seed's
+        (`compare`, beyond the noise), their measured memory is not larger, and they are faster
+        beyond the timing noise (a point no faster than the seed is no reason to leave it). The
+        seed itself does not count; without a finished seed or a noise estimate nothing
+        qualifies (a tie cannot be told from a loss)."""
+        seed = self.reference("seed")
+        if seed is None or not seed.runs(self.top_rung) or not seed.measured:
+            return []
+
+        def loses_nothing(c: Candidate) -> bool:
+            v = compare(c, seed, self.top_rung, self.noise)
+            return (v["psnr"].verdict in ("tie", "better") and v["peak_memory_bytes"].verdict in ("tie", "better")
+                    and v["latency_ms"].verdict == "better")
+
+        pool = [c for c in self.feasible() if c.reference != "seed" and loses_nothing(c)]
+        return sorted(pool, key=lambda c: (c.latency_ms, c.number))
+
+    def fastest_no_loss(self) -> Candidate | None:
+        """The second recommendation beside the knee: the fastest candidate that ties with or
+        beats the seed in PSNR and uses no more memory (:meth:`no_loss_ranked`), None when no
+        candidate qualifies."""
+        ranked = self.no_loss_ranked()
+        return ranked[0] if ranked else None
 
     def input_psnr(self) -> float | None:
         """The degraded validation input's PSNR at the top rung when every finished candidate
@@ -403,7 +509,10 @@ def no_feasible_reason(results: StudyResults, limits: dict[str, float | None]) -
     return "no trial meets every limit at once: " + "; ".join(text for _, text in figures)
 
 
-def study_results(study: Any, top_rung: int, min_psnr: float | None = None) -> StudyResults:
-    """The `StudyResults` of an Optuna study written by ``roadmap search``."""
+def study_results(study: Any, top_rung: int, min_psnr: float | None = None,
+                  prior: "NoisePrior | None" = None) -> StudyResults:
+    """The `StudyResults` of an Optuna study written by ``roadmap search``; ``prior``: the noise
+    prior of its fidelity and task (`roadmap.evaluation.fidelity.noise_prior`), pooled with its
+    replicated candidates."""
     candidates = load_candidates(study)
-    return StudyResults(candidates, top_rung, noise_floor(candidates, top_rung), min_psnr)
+    return StudyResults(candidates, top_rung, noise_floor(candidates, top_rung, prior), min_psnr)

@@ -9,7 +9,7 @@ import yaml
 
 from roadmap.cli import main
 
-from review_studies import MB, SIGMA, TRIALS, write_study
+from review_studies import MB, SIGMA, T2, TRIALS, write_study
 
 
 def run_cli(capsys, *argv):
@@ -113,7 +113,7 @@ def test_export_provenance_and_same_network(study_dir, review, tmp_path, capsys)
     assert prov["metrics"]["psnr"] == 29.0 and prov["metrics"]["latency_ms"] == 50.0
     assert prov["metrics"]["peak_memory_measured_bytes"] == 100 * MB
     assert prov["metrics"]["psnr_runs"] == [29.0]
-    assert prov["metrics"]["psnr_band_db"] == pytest.approx(2 * SIGMA)
+    assert prov["metrics"]["psnr_band_db"] == pytest.approx(T2 * SIGMA)
     assert prov["metrics"]["versus_seed"]["overall"] == "trade-off"
     assert prov["metrics"]["versus_seed"]["psnr"]["verdict"] == "worse"
     assert prov["metrics"]["rung"] == 0 and prov["metrics"]["iterations"] == 3

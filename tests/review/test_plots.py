@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from review_studies import SIGMA
+from review_studies import SIGMA, T2
 
 from roadmap.review import plots
 from roadmap.review.select import pick_trial
@@ -27,11 +27,11 @@ def test_pareto_plot_info(summary):
     assert dict(zip(info.numbers, info.reference))[2] == "unet--"
     assert info.memory_mb[0] == pytest.approx(200.0)
     bands = dict(zip(info.numbers, info.psnr_band))
-    assert bands[0] == pytest.approx(2 * SIGMA / 2**0.5) and bands[6] == pytest.approx(2 * SIGMA)
+    assert bands[0] == pytest.approx(T2 * SIGMA / 2**0.5) and bands[6] == pytest.approx(T2 * SIGMA)
     hover = dict(zip(info.numbers, info.hover))
     assert "trial 6" in hover[6] and "pconv(portion=0.25)" in hover[6] and "drop_skips(levels=[0])" in hover[6]
-    assert f"PSNR 29.000 ±{2 * SIGMA:.3f} dB (one run)" in hover[6] and "latency 50 ms" in hover[6]
-    assert "mean of 2 runs: 29.450, 29.750" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
+    assert f"PSNR 29.000 ±{T2 * SIGMA:.3f} dB (one run)" in hover[6] and "latency 50 ms" in hover[6]
+    assert "mean of 2 runs: 29.540, 29.660" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
     assert "(mofa)" in hover[1] and "none (seed)" in hover[0] and "vs seed" not in hover[0]
     groups = {name: pts["numbers"] for name, pts, _ in plots._groups(info)}
     assert groups == {"dominated": [4], "Pareto front": [3, 6, 8, 9], "reference on the front": [0, 1, 2],
@@ -48,7 +48,7 @@ def test_psnr_error_bars_in_the_projections_with_psnr(summary):
         bars = by_axis[axis].error_y
         if has_psnr:
             assert bars.visible and list(bars.array) == pytest.approx(
-                [2 * SIGMA / 2**0.5, 2 * SIGMA / 2**0.5, 2 * SIGMA])  # seed, mofa: 2 runs; unet--: 1
+                [T2 * SIGMA / 2**0.5, T2 * SIGMA / 2**0.5, T2 * SIGMA])  # seed, mofa: 2 runs; unet--: 1
         else:
             assert not bars.visible
 

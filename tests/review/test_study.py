@@ -20,7 +20,7 @@ def test_loaded_records(review):
     assert t.psnr_runs == [29.0]
     assert t.transforms == [PCONV, DROP0]
     assert t.metrics["device"] == "cpu"
-    assert review.trial(0).psnr_runs == [30.1, 29.9]
+    assert review.trial(0).psnr_runs == [30.06, 29.94]
     assert review.reference("mofa").number == 1
     assert review.settings["seed"] == "nafnet"
     assert review.top_rung == 0 and review.screened == {}
