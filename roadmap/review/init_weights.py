@@ -22,7 +22,7 @@ from typing import Any
 
 from roadmap.errors import RoadmapError
 
-__all__ = ["CarriedStart", "carried_start", "file_digest"]
+__all__ = ["CarriedStart", "carried_start", "file_digest", "spec_label"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,13 @@ def _read(path: Path) -> tuple[dict, str | None]:
     return state, spec_yaml if isinstance(spec_yaml, str) else None
 
 
+def spec_label(spec: Any) -> str:
+    """``nafnet/w16 + pconv, more_params``: the spec's name and the steps of its provenance
+    (a derived spec keeps its seed's name)."""
+    steps = [step.get("transform", "?") for step in (spec.provenance or {}).get("steps") or []]
+    return spec.name + (f" + {', '.join(steps)}" if steps else "")
+
+
 def _body(spec: Any) -> Any:
     """The architecture alone: the spec without its name and provenance."""
     return dataclasses.replace(spec, name="", provenance={})
@@ -90,16 +97,16 @@ def _remaining_steps(source: Any, spec: Any, path: Path) -> list[dict]:
     have = list((source.provenance or {}).get("steps") or [])
     want = list((spec.provenance or {}).get("steps") or [])
     if want[:len(have)] != have:
-        raise RoadmapError(f"--init {path}: its spec ({source.name} + {len(have)} step(s)) is not an earlier point "
-                           f"of {spec.name}'s roadmap ({len(want)} step(s)); nothing to carry its weights through")
+        raise RoadmapError(f"--init {path}: its spec ({spec_label(source)}) is not an earlier point of the roadmap "
+                           f"of {spec_label(spec)}; nothing to carry its weights through")
     rest = want[len(have):]
     try:
         reached = apply_steps(source, rest)
     except RoadmapError as exc:
-        raise RoadmapError(f"--init {path}: cannot replay {spec.name}'s steps on its spec ({exc})") from None
+        raise RoadmapError(f"--init {path}: cannot replay the steps of {spec_label(spec)} on its spec ({exc})") from None
     if _body(reached) != _body(spec):
-        raise RoadmapError(f"--init {path}: its spec ({source.name}) with {spec.name}'s remaining {len(rest)} step(s) "
-                           f"is another network than {spec.name} (another seed or variant?)")
+        raise RoadmapError(f"--init {path}: its spec ({spec_label(source)}) through the remaining {len(rest)} step(s) "
+                           f"is another network than {spec_label(spec)} (another seed or variant?)")
     return rest
 
 
@@ -125,7 +132,7 @@ def carried_start(spec: Any, path: str | Path, init_seed: int = 0) -> CarriedSta
         moved = carry_weights(source, noisy, steps, init_seed)
     except (ValueError, RuntimeError, RoadmapError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RoadmapError(f"--init {path}: its weights cannot be carried to {spec.name} ({why})") from None
+        raise RoadmapError(f"--init {path}: its weights cannot be carried to {spec_label(spec)} ({why})") from None
     with torch.device("meta"):  # names only
         names = [name for name, _ in build_model(spec).named_parameters()]
     total = sum(carried[n].numel() for n in names)

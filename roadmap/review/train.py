@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # annotations only: this module imports torch lazily, inside 
 
     from roadmap.evaluation.training import Replica
 
-__all__ = ["TrainOutcome", "TrainJob", "TrainSettings", "full_fidelity", "resolve_train_settings", "train_spec",
+__all__ = ["TrainOutcome", "TrainJob", "TrainSettings", "full_fidelity", "resolve_train_settings", "prepare_job", "train_spec",
            "run_replica", "checkpoint_path", "load_weights"]
 
 LogFn = Callable[[str], None]
@@ -116,8 +116,10 @@ def _read_checkpoint(path: Path, fingerprint: str, spec: Any) -> dict | None:
     if ckpt.get("fingerprint") != fingerprint:
         theirs = _spec_name(ckpt.get("spec_yaml"), load_spec)
         if theirs is not None and dataclasses.replace(theirs, provenance={}) != dataclasses.replace(spec, provenance={}):
-            raise RoadmapError(f"checkpoint {path} is for another spec ({theirs.name}), not {spec.name}; "
-                               "use --restart to start over, or another --out")
+            from roadmap.review.init_weights import spec_label
+
+            raise RoadmapError(f"checkpoint {path} is for another spec ({spec_label(theirs)}), not "
+                               f"{spec_label(spec)}; use --restart to start over, or another --out")
         raise RoadmapError(f"checkpoint {path} is for another spec, data or settings; use --restart to start over")
     return ckpt
 
@@ -130,9 +132,12 @@ def _spec_name(spec_yaml: Any, load_spec: Callable) -> Any:
         return None
 
 
-def _prepare(spec: Any, out: str | Path, settings: TrainSettings, data: Any, task: Any, log: LogFn) -> TrainJob:
-    """Every check before any work, in the order a user fixes them: where it writes, the data,
-    the checkpoint it would resume, the weights it would start from."""
+def prepare_job(spec: Any, out: str | Path, settings: TrainSettings, data: Any = None, task: Any = None,
+                log: LogFn | None = None) -> TrainJob:
+    """The `TrainJob` of a training, after every check that precedes any work, in the order a
+    user fixes them: where it writes, the data, the checkpoint it would resume (read into the
+    job), the ``--init`` weights it would start from (carried into the job, the share logged)."""
+    log = log or (lambda line: None)
     from roadmap.evaluation.data import load_data
     from roadmap.evaluation.tasks import DEFAULT_TASK
 
@@ -180,7 +185,7 @@ def train_spec(spec: Any, out: str | Path, settings: TrainSettings | None = None
     """
     settings = settings or TrainSettings()
     log = log or (lambda line: None)
-    job = _prepare(spec, out, settings, data, task, log)
+    job = prepare_job(spec, out, settings, data, task, log)
     resumed_from = int(job.start["step"]) if job.start else 0
     if settings.on_ray:
         from roadmap.review.ray_train import run_on_ray
