@@ -61,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_random_seed_argument(p, help="random seed of weights and batches (default: 0)")
     p.add_argument("--seed", action=RemovedFlag, instead="the architecture is SEED_OR_SPEC (--seed is the "
                    "architecture in `roadmap search`), the random seed is --random-seed")
+    _add_worker_arguments(p)
+    _add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("workers (Ray Train)")
     r.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="data-parallel workers (default 1: in this process, without Ray)")
@@ -68,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a running Ray cluster to train on (default: start Ray here when --workers > 1)")
     r.add_argument("--gpus-per-worker", type=nonnegative_int, default=None, metavar="G",
                    help="GPUs each worker reserves (default: 1 with --device cuda, else 0)")
+
+
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--out", default="weights.pt", help="weights file to write (default: weights.pt)")
     o.add_argument("--checkpoint-every", type=positive_int, default=100, metavar="N",
@@ -78,7 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="iterations between progress lines and rows of <out stem>.log.csv (default: 100)")
     o.add_argument("--tensorboard", default=None, metavar="DIR", help="also write TensorBoard scalars to DIR")
     o.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    p.set_defaults(func=run)
 
 
 def settings_of(args: argparse.Namespace):

@@ -222,7 +222,9 @@ def run_replica(job: TrainJob, replica: "Replica | None", device: "torch.device"
         model.load_state_dict(job.init_state)
     monitor = Monitor(job, model, precision, replica.world, log) if replica.rank == 0 else None
     if monitor is not None and log is not None:
-        log(f"training {load_spec(job.spec_yaml).name} on {replica.world} worker(s), {device.type}: "
+        from roadmap.review.init_weights import spec_label
+
+        log(f"training {spec_label(load_spec(job.spec_yaml))} on {replica.world} worker(s), {device.type}: "
             f"{s.describe(precision)}")
     result = train(model, job.data, s.fidelity, s.seed, device, start=start, replica=replica,
                    on_step=monitor or StopAt(s.stop_after), precision=precision)

@@ -252,8 +252,8 @@ def _load_best(model: "torch.nn.Module", path: Path) -> "torch.nn.Module":
 
 
 def _scored(model: "torch.nn.Module", job: Any, inputs: "torch.Tensor", clean: "torch.Tensor") -> dict:
-    import torch
-
+    """`evaluate_quality` of ``model`` on its device, at the training's thread count (CPU
+    reductions depend on it: the scores must not depend on the caller's setting)."""
     from roadmap.evaluation.quality import evaluate_quality
     from roadmap.evaluation.threads import torch_threads
 
