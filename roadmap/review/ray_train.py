@@ -112,13 +112,14 @@ def _roadmap_error(exc: BaseException) -> RoadmapError:
     for rank in sorted(failures):
         if isinstance(failures[rank], RoadmapError):
             return failures[rank]
-    if failures:
+    if failures:  # the worker's own exception: its message's first line
         rank = min(failures)
-        exc, who = failures[rank], f"worker {rank} of the Ray training"
-    else:
-        who = "the Ray training"
-    text = str(exc).strip().splitlines()
-    return RoadmapError(f"{who} failed: {type(exc).__name__}: {text[-1] if text else ''}".rstrip(": "))
+        failure = failures[rank]
+        text = str(failure).strip().splitlines()
+        return RoadmapError(f"worker {rank} of the Ray training failed: {type(failure).__name__}: "
+                            f"{text[0] if text else ''}".rstrip(": "))
+    text = str(exc).strip().splitlines()  # Ray's own summary ends with the error's last line
+    return RoadmapError(f"the Ray training failed: {type(exc).__name__}: {text[-1] if text else ''}".rstrip(": "))
 
 
 def _worker(config: dict) -> None:

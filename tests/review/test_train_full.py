@@ -215,3 +215,32 @@ def test_init_weights_that_cannot_be_carried_are_refused(tmp_path, capsys):
     assert err.startswith(f"--init {torn}: its weights cannot be carried to nafnet/w16 (")
     with pytest.raises(RoadmapError, match="no such file"):
         _settings(init=str(tmp_path / "missing.pt"))
+
+
+def test_a_cluster_without_the_workers_resources_is_refused():
+    from roadmap.review.ray_train import check_resources
+    from roadmap.review.train_settings import TrainSettings
+
+    cluster = TrainSettings(workers=4, address="10.0.0.1:6379")
+    with pytest.raises(RoadmapError, match=r"^--workers 4: needs 4 CPUs, the Ray cluster at 10.0.0.1:6379 has 2$"):
+        check_resources(cluster, {"CPU": 2.0})
+    gpus = TrainSettings(workers=2, gpus_per_worker=1, device="cuda", address="10.0.0.1:6379")
+    with pytest.raises(RoadmapError, match=r"^--gpus-per-worker 1: 2 worker\(s\) need 2 GPU\(s\), the Ray cluster"):
+        check_resources(gpus, {"CPU": 8.0, "GPU": 1.0})
+    check_resources(gpus, {"CPU": 8.0, "GPU": 2.0})  # enough: no error
+
+
+def test_a_failed_worker_is_one_line_and_its_own_error_wins():
+    """Ray Train raises a WorkerGroupError whose ``worker_failures`` maps ranks to what they
+    raised; a worker's RoadmapError (a diverged loss, a full disk) is the user's message."""
+    from roadmap.review.ray_train import _roadmap_error
+
+    class WorkerGroupError(Exception):
+        def __init__(self, failures):
+            super().__init__("Training failed due to worker errors:\nTraceback ...")
+            self.worker_failures = failures
+
+    own = RoadmapError("training diverged: loss became nan at iteration 3 (last checkpoint: none); try a lower --lr")
+    assert _roadmap_error(WorkerGroupError({1: ValueError("x"), 0: own})) is own
+    other = _roadmap_error(WorkerGroupError({1: MemoryError("out of memory\nmore")}))
+    assert str(other) == "worker 1 of the Ray training failed: MemoryError: out of memory"
