@@ -233,8 +233,11 @@ class Monitor:
             val = {**validation_scores(final, self.job), "raw_psnr": validation_scores(model, self.job)["psnr"]}
         val.update(test_scores(final, self.job))
         best = dict(self.best or {})
-        if best:
-            best.update(test_scores(_load_best(model, self.job.paths.best), self.job), path=str(self.job.paths.best))
+        if best:  # the final weights are the best ones when the last validation was the best
+            same = best["step"] == total
+            tests = {k: val[k] for k in ("test_psnr", "test_input_psnr")} if same else \
+                test_scores(_load_best(model, self.job.paths.best), self.job)
+            best.update(tests, path=str(self.job.paths.best))
         record = self.weights_record(model, total, val, seconds + time.perf_counter() - t0)
         files.save_torch({**record, "best": best}, self.job.paths.out, "--out")
         files.write_text(self.job.paths.log, csv_text(self.rows), "log")

@@ -96,7 +96,7 @@ def test_train_resumes_to_the_same_weights(tmp_path):
 def test_train_cli(tmp_path, capsys):
     spec_path = tmp_path / "s.yaml"
     spec_path.write_text(make_spec([]).to_yaml())
-    code = main(["train", str(spec_path), "--iterations", "2", "--batch", "1", "--crop", "32",
+    code = main(["train", str(spec_path), "--iterations", "2", "--batch", "1", "--crop", "32", "--validate-every", "2",
                  "--out", str(tmp_path / "w.pt"), "--threads", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
