@@ -115,6 +115,13 @@ def test_the_best_validated_weights_and_the_log(trained):
     assert any("ETA" in line and "img/s" in line for line in lines[1:])
 
 
+def test_tensorboard_scalars_when_a_writer_is_installed(tmp_path):
+    pytest.importorskip("tensorboardX")  # a dependency of ray[tune]; torch's writer needs tensorboard
+    train_spec(make_spec([]), tmp_path / "w.pt", _settings(2, tensorboard=str(tmp_path / "tb"), log_every=1))
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 100
+
+
 def test_only_rank_0_writes(tmp_path):
     """Rank 1 of 2 (a replica without DDP: the files are what is checked) trains its half of
     each batch and writes nothing; rank 0 writes the checkpoint, the log and the weights."""
