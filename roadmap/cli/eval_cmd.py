@@ -99,17 +99,40 @@ def run(args) -> int:
     # Load (and check) the data here so a bad folder fails before anything is built.
     data = load_data(args.data, task=task, val_crop=fidelity.val_crop,
                      val_count=fidelity.val_count, train_crop=fidelity.crop)
+    weights = _trained_weights(args, spec, data.task)  # a file that does not fit: exit 2, before any work
     quiet = args.json or args.quiet
     result = evaluate_spec(
         spec, fidelity, data, device=args.device, random_seed=args.random_seed,
         measure=not args.no_measure,
         progress=None if quiet else progress_printer(), latency=latency,
+        init_weights=weights, train=weights is None,
     )
+    if weights is not None:
+        result["fidelity"] = f"none: the trained weights of {args.weights}"
     if args.json:
         print_json(result)
     else:
         print(format_result(spec.name, result))
     return 0 if result["status"] == "ok" else 1
+
+
+def _trained_weights(args, spec, task):
+    """``--weights``: the state dict `roadmap train` exported (its weight average), checked
+    against the spec (RoadmapError naming the file); a warning when it was trained for another
+    task than the one it is scored on. None without the flag."""
+    if args.weights is None:
+        return None
+    import torch
+
+    from roadmap.review.train import load_weights
+
+    model = load_weights(spec, args.weights)
+    recorded = torch.load(args.weights, map_location="cpu", weights_only=False)
+    trained_for = recorded.get("task") if isinstance(recorded, dict) else None
+    if isinstance(trained_for, dict) and trained_for != task.to_dict():
+        print(f"roadmap eval: warning: {args.weights} was trained for {trained_for}, scored here on "
+              f"{task.describe()} (--task)", file=sys.stderr)
+    return model.state_dict()
 
 
 def register(sub) -> None:
@@ -129,6 +152,9 @@ def register(sub) -> None:
     add_random_seed_argument(p)
     add_threads_argument(p, "training, latency and memory")
     add_device_argument(p)
+    p.add_argument("--weights", default=None, metavar="PT",
+                   help="score these trained weights (from roadmap train: its exported weight average) instead "
+                        "of proxy-training: PSNR on the same validation and test crops, latency, memory")
     p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
     add_latency_arguments(p)
     add_json_argument(p, help="print the result as JSON (no progress)")

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx", default=None, metavar="FILE",
                    help="also export the network to ONNX (opset 17) and check it with onnxruntime")
     p.add_argument("--weights", default=None, metavar="PT",
-                   help="--onnx: load these weights (from roadmap train) instead of random ones")
+                   help="--onnx: load these weights (from roadmap train: its exported weight average) "
+                        "instead of random ones")
     add_input_size_argument(p, help="--onnx: the input size the graph is traced at (default: 256 256)")
     p.set_defaults(func=run)
 

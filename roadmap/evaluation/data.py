@@ -283,14 +283,25 @@ class TrainSampler:
     crop order is a function of the seed alone. ``next_batch()`` returns
     ``(inputs, clean)``: ``[batch, 3, crop / s, crop / s]`` and ``[batch, 3, crop, crop]``
     (``s`` the task's up-scaling; ``crop`` rounded down to a multiple of it). ``last_positions``
-    holds the ``(image index, top, left, hflip, vflip)`` of the last batch.
+    holds the ``(image index, top, left, hflip, vflip)`` of the last (global) batch.
+
+    ``shard=(rank, world)``: worker ``rank`` of a data-parallel training gets rows
+    ``[rank * batch / world, (rank + 1) * batch / world)`` of the global batch, ``[batch / world,
+    ...]``. Every worker draws the whole global batch from the same generator and keeps its
+    slice, so the crops of a step, and the generator state a checkpoint keeps, do not depend on
+    the number of workers.
     """
 
-    def __init__(self, data: RestorationData, batch: int, crop: int, seed: int) -> None:
+    def __init__(self, data: RestorationData, batch: int, crop: int, seed: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         crop = task_crop(crop, data.task)
         _check_fits(dict(zip(data.train_names or map(str, range(len(data.train_clean))),
                              data.train_clean)), crop, "training")
+        rank, world = shard
+        if batch % world or not 0 <= rank < world:
+            raise RoadmapError(f"batch {batch}: cannot be shared equally by {world} workers (rank {rank})")
         self.data, self.batch, self.crop = data, batch, crop
+        self.share = slice(rank * batch // world, (rank + 1) * batch // world)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.last_positions: list[tuple[int, int, int, bool, bool]] = []
 
@@ -316,7 +327,7 @@ class TrainSampler:
         clean_t = torch.stack(clean).contiguous()
         inputs_t = degrade(clean_t, d.task, g) if d.train_input is None else torch.stack(inputs).contiguous()
         self.last_positions = positions
-        return inputs_t, clean_t
+        return inputs_t[self.share], clean_t[self.share]
 
 
 # ---------------------------------------------------------------- loading

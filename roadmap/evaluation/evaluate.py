@@ -102,6 +102,7 @@ def evaluate_spec(
     save_weights: str | Path | None = None,
     rungs: tuple[int, int] | None = None,
     latency: LatencyConfig | None = None,
+    train: bool = True,
 ) -> dict:
     """Train ``spec`` at ``fidelity`` and measure it; returns the `RESULT_KEYS` dict.
 
@@ -114,6 +115,8 @@ def evaluate_spec(
     ``save_weights``: where the weights go after an ``ok`` training (module docstring).
     ``rungs``: ``(first, last)`` rungs of ``fidelity.rungs`` to train (default: all, from scratch;
     a first rung above 0 needs ``init_weights``). ``latency``: the timing backend (`LatencyConfig`).
+    ``train=False``: score ``init_weights`` as they are (``roadmap eval --weights``; the fidelity
+    then only sizes the validation set and the threads).
     ``status``: ``ok``, ``diverged`` (non-finite loss or output) or ``failed`` (any other
     exception), with a one-line ``reason``. Raises `RoadmapError` only for bad data or fidelity.
     """
@@ -131,7 +134,8 @@ def evaluate_spec(
             if measure:
                 result.update(_measure(_deployed(model), _input_shape(spec, latency_hw), device,
                                        fid.threads, latency_repeats, latency))
-            _train_and_score(model, dataset, fid, range(first, last + 1), device, random_seed, progress, result)
+            trained = range(first, last + 1) if train else range(0)
+            _train_and_score(model, dataset, fid, trained, device, random_seed, progress, result)
             if result["status"] == "ok" and deep_supervised(spec):
                 _score_depths(model, dataset, fid, device, result)
             if save_weights is not None and result["status"] == "ok":

@@ -6,11 +6,20 @@ deterministic kernels. A NaN or infinite loss stops the run with status
 ``diverged``; the caller decides what to report.
 
 The one step loop of the project: ``roadmap eval`` / the search train through it
-directly, ``roadmap train`` (`roadmap.review.train`) adds checkpoints through the
-``on_step`` hook and resumes with ``start`` (a `TrainCheckpoint`).
+directly, ``roadmap train`` (`roadmap.review.train`) adds checkpoints, validation and weight
+averaging through the ``on_step`` hook and resumes with ``start`` (a `TrainCheckpoint`).
+
+Data parallelism wraps this loop's step rather than copying it: a `Replica` says which worker
+this is (rank ``r`` of ``w``). Every worker draws the same global batch from the same
+generator and trains on its own ``batch / w`` slice of it; the replica's ``wrap`` (DDP) averages
+the gradients and its ``mean`` the loss, so ``w`` workers take the steps one worker would, up
+to floating-point noise, and a checkpoint (the generator included) resumes with any ``w``.
+Mixed precision (`MixedPrecision`: bf16, or fp16 with loss scaling) is an autocast around the
+forward pass and a scaled backward.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -52,31 +61,36 @@ class TrainResult:
 class TrainCheckpoint:
     """What `train` needs to resume besides the model weights (the caller loads those):
     ``step`` (iterations done), the AdamW ``optimizer`` state dict, the batch sampler's
-    ``generator`` state (a CPU ``ByteTensor``) and the ``seconds`` trained so far.
-    Tensors are CPU copies, so a checkpoint is a snapshot that later steps do not change."""
+    ``generator`` state (a CPU ``ByteTensor``), the ``seconds`` trained so far and the fp16
+    loss ``scaler`` state (``None`` in any other precision). Tensors are CPU copies, so a
+    checkpoint is a snapshot that later steps do not change."""
 
     step: int
     optimizer: dict
     generator: torch.Tensor
     seconds: float = 0.0
+    scaler: dict | None = None
 
     def to_dict(self) -> dict:
-        """Plain dict for ``torch.save`` (keys ``step``, ``optimizer``, ``generator``, ``seconds``)."""
+        """Plain dict for ``torch.save`` (keys ``step``, ``optimizer``, ``generator``, ``seconds``,
+        ``scaler``)."""
         return {"step": self.step, "optimizer": self.optimizer, "generator": self.generator,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "scaler": self.scaler}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainCheckpoint":
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
         return cls(int(data["step"]), data["optimizer"], data["generator"].cpu(),
-                   float(data.get("seconds", 0.0)))
+                   float(data.get("seconds", 0.0)), data.get("scaler"))
 
 
 @dataclass
 class StepState:
     """What an ``on_step`` hook sees after each optimiser step: ``step`` (iterations done
     in total), ``total``, this step's ``loss``, the live ``model``, ``optimizer`` and
-    ``sampler``, and ``seconds`` trained so far. :meth:`checkpoint` snapshots it."""
+    ``sampler``, and ``seconds`` trained so far. ``loss`` is the global batch's (the mean
+    over the workers), ``model`` the bare network (not its DDP wrapper) and ``lr`` the
+    learning rate of this step. :meth:`checkpoint` snapshots it."""
 
     step: int
     total: int
@@ -85,11 +99,18 @@ class StepState:
     optimizer: torch.optim.Optimizer
     sampler: TrainSampler
     seconds: float
+    scaler: "torch.amp.GradScaler | None" = None
+
+    @property
+    def lr(self) -> float:
+        """The learning rate this step took."""
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def checkpoint(self) -> TrainCheckpoint:
         """A `TrainCheckpoint` to resume from this point (copies, safe to keep)."""
+        scaler = None if self.scaler is None else cpu_copy(self.scaler.state_dict())
         return TrainCheckpoint(self.step, cpu_copy(self.optimizer.state_dict()),
-                               self.sampler.generator.get_state(), self.seconds)
+                               self.sampler.generator.get_state(), self.seconds, scaler)
 
 
 # on_step(state) -> True to stop training after this step
@@ -153,28 +174,106 @@ def make_optimizer(model: torch.nn.Module, fidelity: Fidelity) -> torch.optim.Ad
                              weight_decay=fidelity.weight_decay)
 
 
-def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainSampler) -> None:
+class LossOf(torch.nn.Module):
+    """The training loss as a module: ``forward(inputs, clean)`` is `model_loss` of ``model``
+    on the batch (``[N, C, h, w]`` inputs, ``[N, C, H, W]`` clean; a scalar), the outputs taken
+    in float32 so that a bf16 / fp16 forward pass does not round the loss. It is what DDP wraps:
+    DDP synchronises the gradients of what its own ``forward`` ran, and a deep-supervised
+    UNet++ trains through ``forward_heads``, not ``forward``."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, inputs: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return model_loss(self.model, inputs, clean, lambda out, target: self.loss_fn(out.float(), target))
+
+
+def _unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    return module
+
+
+def _item(value: torch.Tensor) -> float:
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One worker of a data-parallel training: rank ``rank`` of ``world``. ``wrap`` turns the
+    `LossOf` module into the one whose backward averages the gradients over the workers (DDP:
+    `roadmap.evaluation.parallel.ddp_replica`); ``mean`` averages a scalar tensor over them.
+    The default is a training alone (rank 0 of 1: nothing to wrap or average)."""
+
+    rank: int = 0
+    world: int = 1
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] = _unwrapped
+    mean: Callable[[torch.Tensor], float] = _item
+
+
+ALONE = Replica()
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class MixedPrecision:
+    """How a step computes: ``fp32``; ``bf16`` (autocast to bfloat16: the range of float32,
+    no loss scaling); ``fp16`` (autocast to float16 with a ``GradScaler`` so that small
+    gradients do not underflow). Where bf16 / fp16 are sensible (CUDA) is the caller's choice."""
+
+    def __init__(self, precision: str, device: torch.device):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+        self.device_type = device.type
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def autocast(self):
+        """The context of the forward pass (no autocast in fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, grad_clip: float | None) -> None:
+        """Backward, the optional gradient clipping (on the true, unscaled gradients) and the step."""
+        params = [p for group in opt.param_groups for p in group["params"]]
+        if self.scaler is None:
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        self.scaler.step(opt)  # skipped when the scaled gradients overflowed
+        self.scaler.update()
+
+
+def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainSampler,
+             mixed: MixedPrecision) -> None:
     # A fresh copy: load_state_dict keeps tensors that are already on the right device,
     # and the steps would then update the checkpoint's own tensors in place.
     opt.load_state_dict(cpu_copy(start.optimizer))
     sampler.generator.set_state(start.generator.cpu())
+    if mixed.scaler is not None and start.scaler is not None:
+        mixed.scaler.load_state_dict(start.scaler)
 
 
-def _step(model, opt, sampler, fidelity: Fidelity, step: int, device: torch.device) -> float:
-    """Iteration ``step`` (0-based): set the learning rate, one batch, one AdamW step.
-    Returns the loss; when it is not finite nothing was updated."""
+def _step(loss_of: torch.nn.Module, opt, sampler, fidelity: Fidelity, step: int, device: torch.device,
+          mixed: MixedPrecision, replica: Replica) -> float:
+    """Iteration ``step`` (0-based): set the learning rate, this worker's share of the global
+    batch, one AdamW step. Returns the global batch's loss (the workers' mean); when it is not
+    finite nothing was updated, on any worker."""
     for group in opt.param_groups:
         group["lr"] = cosine_lr(step, fidelity.iterations, fidelity.lr, fidelity.min_lr)
     noisy, clean = sampler.next_batch()
-    loss = model_loss(model, noisy.to(device), clean.to(device), LOSS_FUNCTIONS[fidelity.loss])
-    value = float(loss.detach())
+    with mixed.autocast():
+        loss = loss_of(noisy.to(device), clean.to(device))
+    value = replica.mean(loss.detach().float())  # every worker then takes the same decision
     if not math.isfinite(value):
         return value
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if fidelity.grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), fidelity.grad_clip)
-    opt.step()
+    mixed.backward_and_step(loss, opt, fidelity.grad_clip)
     return value
 
 
@@ -198,31 +297,36 @@ def train(
     on_step: StepHook | None = None,
     progress: ProgressFn | None = None,
     progress_every: int = 10,
+    replica: Replica = ALONE,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train ``model`` in place for ``fidelity.iterations`` steps on crops of ``data``.
 
     Batches are ``[fidelity.batch, 3, fidelity.crop, fidelity.crop]`` clean crops and their
     degraded inputs (``crop / scale`` for super-resolution) from a `TrainSampler` seeded with
-    ``seed``. ``start`` resumes from a `TrainCheckpoint`
+    ``seed``; a ``replica`` of a data-parallel training (see the module docstring) trains on
+    its ``fidelity.batch / world`` slice of each. ``start`` resumes from a `TrainCheckpoint`
     (the caller has loaded the matching weights into ``model``): the run then ends
     with the same weights as an uninterrupted one. ``progress`` is called every
     ``progress_every`` iterations and at the end; ``on_step`` after every step, and
     returning True stops the run there (status ``stopped``, unless it was the last
-    step). A non-finite loss ends the run with ``diverged``. Leaves ``model`` in eval
-    mode except when diverged.
+    step). A non-finite loss ends the run with ``diverged``. ``precision``: ``fp32``,
+    ``bf16`` or ``fp16`` (`MixedPrecision`). Leaves ``model`` in eval mode except when diverged.
     """
     device = torch.device(device)
     model.to(device).train()
-    sampler = TrainSampler(data, fidelity.batch, fidelity.crop, seed)
+    mixed = MixedPrecision(precision, device)
+    loss_of = replica.wrap(LossOf(model, LOSS_FUNCTIONS[fidelity.loss]))
+    sampler = TrainSampler(data, fidelity.batch, fidelity.crop, seed, shard=(replica.rank, replica.world))
     opt = make_optimizer(model, fidelity)
     if start is not None:
-        _restore(start, opt, sampler)
+        _restore(start, opt, sampler, mixed)
     first, total = (start.step if start else 0), fidelity.iterations
     losses: list[float] = []
     t0, before = time.perf_counter(), (start.seconds if start else 0.0)
     with torch_threads(fidelity.threads if device.type == "cpu" else None), deterministic():
         for step in range(first, total):
-            value = _step(model, opt, sampler, fidelity, step, device)
+            value = _step(loss_of, opt, sampler, fidelity, step, device, mixed, replica)
             seconds = before + time.perf_counter() - t0
             if not math.isfinite(value):
                 return _result("diverged", step, losses, seconds, final_loss=value,
@@ -231,7 +335,7 @@ def train(
             done = step + 1
             if progress is not None and (done % progress_every == 0 or done == total):
                 progress(done, total, value, seconds)
-            state = StepState(done, total, value, model, opt, sampler, seconds)
+            state = StepState(done, total, value, model, opt, sampler, seconds, mixed.scaler)
             if on_step is not None and on_step(state) and done < total:
                 model.eval()
                 return _result("stopped", done, losses, seconds)

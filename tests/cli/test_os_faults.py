@@ -114,7 +114,9 @@ def test_a_disk_that_fills_up_while_writing_names_the_file(name, written, study,
 def test_a_full_disk_during_training_names_the_checkpoint(tmp_path, capsys, monkeypatch):
     full_disk(monkeypatch)
     out = tmp_path / "w.pt"
-    code, _, err = run(capsys, "train", "unet", "--iterations", "1", "--crop", "32", "--batch", "1", "--out", out)
+    # (the first file written: a checkpoint at iteration 1, before any validation)
+    code, _, err = run(capsys, "train", "unet", "--iterations", "2", "--checkpoint-every", "1", "--validate-every", "2",
+                       "--crop", "32", "--batch", "1", "--out", out)
     assert code == 2
     assert err.splitlines()[-1] == (f"roadmap train: error: checkpoint {out}.ckpt: cannot write (no space left "
                                     "on the device)")

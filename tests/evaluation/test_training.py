@@ -14,6 +14,7 @@ from roadmap.evaluation import RESULT_KEYS, evaluate_spec
 from roadmap.evaluation.evaluate import load_init_weights
 from roadmap.evaluation.quality import evaluate_quality
 from roadmap.evaluation.threads import torch_threads
+from roadmap.evaluation.data import TrainSampler
 from roadmap.evaluation.training import StepState, TrainCheckpoint, train
 
 
@@ -110,12 +111,50 @@ def test_loss_curve_is_the_mean_of_each_block_of_ten(embedded, smoke):
     assert result.final_loss == pytest.approx(sum(losses[-10:]) / 10)
 
 
+def test_the_shards_of_a_global_batch_are_its_rows_whatever_the_worker_count(embedded):
+    """Data parallelism: worker r of w trains on rows [r b / w, (r + 1) b / w) of the global
+    batch, and every worker's generator moves as one worker's does (a checkpoint holds it)."""
+    whole = TrainSampler(embedded, 4, 32, seed=3)
+    halves = [TrainSampler(embedded, 4, 32, seed=3, shard=(rank, 2)) for rank in range(2)]
+    for _ in range(2):
+        inputs, clean = whole.next_batch()
+        parts = [half.next_batch() for half in halves]
+        assert parts[0][0].shape[0] == 2
+        assert torch.equal(torch.cat([p[0] for p in parts]), inputs) and torch.equal(torch.cat([p[1] for p in parts]), clean)
+    assert all(torch.equal(half.generator.get_state(), whole.generator.get_state()) for half in halves)
+    with pytest.raises(RoadmapError, match="batch 3: cannot be shared equally by 2 workers"):
+        TrainSampler(embedded, 3, 32, seed=3, shard=(0, 2))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_resumes_to_the_same_weights(embedded, smoke, precision):
+    """Autocast (and fp16's loss scaler, whose state the checkpoint keeps) run on the CPU too,
+    which is where the tests can exercise them; on a GPU it is the same code."""
+    fid = replace(smoke, name="t", iterations=4)
+    taken: dict = {}
+
+    def snapshot(state: StepState) -> None:
+        if state.step == 2:
+            taken.update(ckpt=state.checkpoint(), weights=_weights(state.model))
+
+    mixed, plain = _net(), _net()
+    result = train(mixed, embedded, fid, seed=0, precision=precision, on_step=snapshot)
+    train(plain, embedded, fid, seed=0)
+    assert result.status == "ok" and math.isfinite(result.final_loss)
+    assert any(not torch.equal(a, b) for a, b in zip(mixed.state_dict().values(), plain.state_dict().values()))
+    assert (taken["ckpt"].scaler is not None) == (precision == "fp16")
+    resumed = _net(seed=1)
+    resumed.load_state_dict(taken["weights"])
+    train(resumed, embedded, fid, seed=0, precision=precision, start=taken["ckpt"])
+    _assert_same_weights(mixed, resumed)
+
+
 def test_a_diverging_train_spec_names_the_checkpoint(w16, tmp_path):
-    from roadmap.review.train import full_fidelity, train_spec
+    from roadmap.review.train import full_fidelity, resolve_train_settings, train_spec
 
     fid = full_fidelity(iterations=5, batch=2, crop=32, val_crop=32, val_count=2, threads=1, lr=1e6, min_lr=1e6)
     with pytest.raises(RoadmapError, match="training diverged: loss became .* at iteration .*last checkpoint"):
-        train_spec(w16, tmp_path / "d.pt", fidelity=fid, checkpoint_every=1)
+        train_spec(w16, tmp_path / "d.pt", resolve_train_settings(fidelity=fid, checkpoint_every=1))
     assert not (tmp_path / "d.pt").exists()
 
 

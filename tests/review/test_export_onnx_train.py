@@ -58,31 +58,37 @@ def _tiny_fidelity(iterations: int):
     return full_fidelity(iterations=iterations, batch=2, crop=32, val_crop=32, val_count=2, threads=1)
 
 
+def _settings(iterations: int, **options):
+    from roadmap.review.train import resolve_train_settings
+
+    return resolve_train_settings(fidelity=_tiny_fidelity(iterations), **options)
+
+
 def test_train_resumes_to_the_same_weights(tmp_path):
     from roadmap.review.train import checkpoint_path, load_weights, train_spec
 
     spec = make_spec([PCONV])
-    fid = _tiny_fidelity(4)
-    straight = train_spec(spec, tmp_path / "a.pt", fidelity=fid, seed=3, checkpoint_every=2)
+    straight = train_spec(spec, tmp_path / "a.pt", _settings(4, seed=3, checkpoint_every=2))
     assert straight.iterations == 4 and straight.resumed_from == 0
     assert set(straight.val) >= {"psnr", "ssim"}
 
-    part = train_spec(spec, tmp_path / "b.pt", fidelity=fid, seed=3, checkpoint_every=2, stop_after=2)
+    part = train_spec(spec, tmp_path / "b.pt", _settings(4, seed=3, checkpoint_every=2, stop_after=2))
     assert part.iterations == 2 and not (tmp_path / "b.pt").exists()
     assert checkpoint_path(tmp_path / "b.pt").exists()
-    resumed = train_spec(spec, tmp_path / "b.pt", fidelity=fid, seed=3, checkpoint_every=2)
+    resumed = train_spec(spec, tmp_path / "b.pt", _settings(4, seed=3, checkpoint_every=2))
     assert resumed.resumed_from == 2 and resumed.iterations == 4
 
     a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
-    for k in a["state_dict"]:
-        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+    for key in ("state_dict", "raw_state_dict"):
+        for k in a[key]:
+            torch.testing.assert_close(a[key][k], b[key][k], rtol=0, atol=0)
     assert a["val"]["psnr"] == pytest.approx(b["val"]["psnr"])
     model = load_weights(spec, tmp_path / "b.pt")
     assert sum(p.numel() for p in model.parameters()) > 0
 
     # another spec or settings refuses the checkpoint
     with pytest.raises(RoadmapError, match="--restart"):
-        train_spec(make_spec([]), tmp_path / "b.pt", fidelity=fid, seed=3, stop_after=1)
+        train_spec(make_spec([]), tmp_path / "b.pt", _settings(4, seed=3, stop_after=1))
     with pytest.raises(RoadmapError, match="do not fit"):
         load_weights(make_spec([]), tmp_path / "b.pt")
 
@@ -90,7 +96,7 @@ def test_train_resumes_to_the_same_weights(tmp_path):
 def test_train_cli(tmp_path, capsys):
     spec_path = tmp_path / "s.yaml"
     spec_path.write_text(make_spec([]).to_yaml())
-    code = main(["train", str(spec_path), "--iterations", "2", "--batch", "1", "--crop", "32",
+    code = main(["train", str(spec_path), "--iterations", "2", "--batch", "1", "--crop", "32", "--validate-every", "2",
                  "--out", str(tmp_path / "w.pt"), "--threads", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
