@@ -17,6 +17,7 @@ import numpy as np
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+from roadmap.search.cost import study_cost
 from roadmap.search.results import (LIMIT_FLAGS, SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none,
                                     no_feasible_reason, overall, study_results)
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
@@ -107,7 +108,8 @@ class StudyReview:
     what was left out (failed, screened out at a lower rung, unfinished: ``kind: why`` with kind
     rejected, interrupted, running or waiting); its ``task`` and ``input_psnr``, the degraded
     input's PSNR when every trial shares it (the baseline); the finished trials that break a
-    limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``)."""
+    limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``);
+    its training ``cost`` (`roadmap.search.cost.StudyCost.to_dict`)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -123,6 +125,7 @@ class StudyReview:
     input_psnr: float | None = None
     infeasible: dict[int, str] = field(default_factory=dict)  # finished, over a limit: number -> which
     no_feasible: str | None = None  # every finished trial breaks a limit: which, and by how much at best
+    cost: dict | None = None  # the training cost and the machine's reference (`roadmap.search.cost`)
 
     def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
@@ -274,7 +277,8 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
                        [c.number for c in results.front()], results.noise, results.top_rung,
                        task, results.input_psnr(),
                        {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
-                       no_feasible_reason(results, limits))
+                       no_feasible_reason(results, limits),
+                       study_cost(study, results.candidates, str(settings.get("device") or "cpu")).to_dict())
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:
