@@ -179,11 +179,6 @@ class TrainingTime:
     def seconds(self, steps: int, weight: float) -> float:
         return self.per_training + steps * (self.per_step + self.per_step_macs * weight)
 
-    @property
-    def seed_step(self) -> float:
-        """Seconds of one of the seed's steps: the ETA's unit of work (a seed step)."""
-        return self.per_step + self.per_step_macs
-
     @classmethod
     def fit(cls, records: dict, weights: dict[int, float]) -> "TrainingTime | None":
         """Least squares on ``records`` (evaluation key -> record) that ran to the end, with
@@ -232,8 +227,10 @@ class Overheads:
                        if rec.get("ended") is not None and rec.get("job_seconds") is not None
                        and rec.get("shared_from") is None)
         gaps: dict[bool, list[float]] = {True: [], False: []}
-        for i, (start, _, new) in enumerate(timed[1:], 1):  # the first: after Ray's start, the seed's timing
-            gaps[new].append(max(0.0, start - max(end for _, end, _ in timed[:i])))
+        latest = timed[0][1] if timed else 0.0  # the first has no gap: before it, Ray's start, the seed's timing
+        for start, end, new in timed[1:]:
+            gaps[new].append(max(0.0, start - latest))
+            latest = max(latest, end)
         new = sum(gaps[True]) / len(gaps[True]) if gaps[True] else 0.0
         other = sum(gaps[False]) / len(gaps[False]) if gaps[False] else new
         durations = sorted(b - a for a, b in measuring)
