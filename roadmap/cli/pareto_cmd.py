@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.study import load_study_dir
-    from roadmap.review.summary import (baseline_line, display_frame, left_out_line, noise_line,
+    from roadmap.review.summary import (baseline_line, cost_lines, display_frame, left_out_line, noise_line,
                                         parse_reference_point, pareto_summary, recommendations_line, rung_text,
                                         table_frame, to_json_dict)
 
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(_hypervolume_line(summary))
     print(recommendations_line(review))
     print(left_out_line(review))
+    print("\n".join(cost_lines(review.cost)))
     print("* = on the Pareto front (of the means); x = over a limit of the study (pareto --failed says which); "
           "reference = seed / mofa / unet-- roadmap points; psnr = mean ±band of the mean (n runs); vs seed = PSNR "
           "difference and its verdict (a tie inside the noise band); overall = all three objectives against the "

@@ -173,7 +173,7 @@ def _recommendation_lines(summary: Any) -> list[str]:
 def _text(summary: Any) -> str:
     """The closing lines: counts, front, the task and its baseline, noise floor, the two
     recommendations (the knee; the fastest point with no loss) against the degraded input and
-    the seed."""
+    the seed, this run's time, the study's cost."""
     from roadmap.evaluation.tasks import Task, task_line
 
     hv = "n/a" if summary.hypervolume is None else f"{summary.hypervolume:.3f}"
@@ -196,5 +196,8 @@ def _text(summary: Any) -> str:
         lines.append(f"this run: {timing.get('trials_this_run', 0)} new candidates, {timing['iterations_this_run']} "
                      f"training steps in {timing.get('total_seconds', 0):.0f} s; time outside training and "
                      f"measurement: {timing.get('overhead_share', 0):.1%} of the search loop")
+    from roadmap.review.summary import cost_lines
+
+    lines += cost_lines(summary.cost)  # every run of the study, this one included
     lines.append(f"review it with: roadmap pareto {summary.study}")
     return "\n".join(lines)

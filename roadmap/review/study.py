@@ -17,6 +17,7 @@ import numpy as np
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+from roadmap.search.cost import study_cost
 from roadmap.search.results import (LIMIT_FLAGS, SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none,
                                     no_feasible_reason, overall, study_results)
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
@@ -109,7 +110,8 @@ class StudyReview:
     input's PSNR when every trial shares it (the baseline); the finished trials that break a
     limit of the study (``infeasible``) and, when no trial is feasible, why (``no_feasible``);
     ``no_loss``: the feasible trials that tie with or beat the seed in PSNR, use no more memory
-    and are faster, fastest first (the first is the fastest-no-loss recommendation)."""
+    and are faster, fastest first (the first is the fastest-no-loss recommendation);
+    its training ``cost`` (`roadmap.search.cost.StudyCost.to_dict`)."""
 
     directory: Path
     trials: list[TrialRecord]
@@ -127,6 +129,7 @@ class StudyReview:
     no_feasible: str | None = None  # every finished trial breaks a limit: which, and by how much at best
     # the trials that lose nothing against the seed, fastest first (`StudyResults.no_loss_ranked`)
     no_loss: list[int] = field(default_factory=list)
+    cost: dict | None = None  # the training cost and the machine's reference (`roadmap.search.cost`)
 
     def loss(self, trials: list[TrialRecord] | None = None) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) of ``trials`` (default :attr:`trials`)."""
@@ -293,7 +296,8 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
                        [c.number for c in results.front()], results.noise, results.top_rung,
                        task, results.input_psnr(),
                        {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
-                       no_feasible_reason(results, limits), [c.number for c in results.no_loss_ranked()])
+                       no_feasible_reason(results, limits), [c.number for c in results.no_loss_ranked()],
+                       study_cost(study, results.candidates, str(settings.get("device") or "cpu")).to_dict())
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord,
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
            "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "recommendations",
            "recommendations_line", "why_no_loss", "versus_seed_text", "left_out_line",
-           "psnr_text", "baseline_line", "unfinished_kind", "unfinished_counts", "no_feasible_line"]
+           "psnr_text", "baseline_line", "unfinished_kind", "unfinished_counts", "no_feasible_line", "cost_lines"]
 
 
 @dataclass
@@ -343,6 +343,35 @@ def no_feasible_line(review: StudyReview) -> str:
     return f"no feasible trial: {review.no_feasible or 'every finished trial breaks a limit of the study'}"
 
 
+def cost_lines(cost: dict | None) -> list[str]:
+    """The study's cost in units that travel (``StudyCost.to_dict``, `roadmap.search.cost`):
+    seed trainings of the long preset, steps, seconds of training and wall time, then the
+    machine's speed reference (the seed's latency and seconds per training step)."""
+    from roadmap.search.progress import format_seconds
+
+    if not cost or not cost.get("trainings"):
+        return ["cost: no training recorded"]
+    units = cost.get("seed_long_trainings")
+    unit = (f"{units:.1f} seed trainings of the long preset ({cost['long_iterations']} steps each)"
+            if units is not None else "n/a seed trainings of the long preset (no seed training timed)")
+    parts = []
+    if cost.get("cpu_seconds") is not None:  # an older study's trainings did not record it
+        covered = "" if cost["cpu_trainings"] == cost["trainings"] else f" over {cost['cpu_trainings']} of them"
+        parts.append(f"CPU {cost['cpu_seconds']:,.0f} s{covered}")
+    if cost.get("gpu_seconds") is not None:
+        parts.append(f"GPU {cost['gpu_seconds']:,.0f} s")
+    extra = "; ".join(parts)
+    runs = cost.get("runs") or 0
+    wall = (f"wall {format_seconds(cost['wall_seconds'])} over {_count(runs, 'run')}" if runs
+            else "wall time not recorded")
+    latency, per_step = cost.get("seed_latency_ms"), cost.get("seed_seconds_per_iteration")
+    return [f"cost: {unit}: {_count(cost['trainings'], 'training')}, {cost['steps']:,} steps, "
+            f"{cost['train_seconds']:,.0f} s of training{f' ({extra})' if extra else ''}; {wall}",
+            f"machine reference ({cost.get('device', 'cpu')}): seed latency "
+            f"{'n/a' if latency is None else f'{latency:.1f} ms'}, seed training "
+            f"{'n/a' if per_step is None else f'{per_step:.4g} s'} per step"]
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -359,7 +388,7 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     """``{"task", "input_psnr", "trials", "front", "hypervolume", "hypervolume_reference_point",
     "hypervolume_ideal_point", "failed", "failures", "screened_out", "unfinished", "infeasible",
     "no_feasible", "noise", "recommendations",
-    "top_rung", "top_rung_iterations"}``.
+    "top_rung", "top_rung_iterations", "cost"}``.
 
     ``task`` is the study's task (`Task.to_dict`), ``input_psnr`` the degraded input's PSNR
     when every trial shares it (else None; each trial has its own ``input_psnr``).
@@ -373,7 +402,8 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
     ``screened_out`` / ``failures`` / ``unfinished`` map trial numbers to why they are not
     finished, ``noise`` is the single-run PSNR sigma (``sigma_db``) with its degrees of freedom
     (``dof``), its ``source`` in words and ``kind`` (``prior``, ``study``, ``prior + study``,
-    ``none``), ``recommendations`` the knee's and the fastest-no-loss trial's numbers (or null).
+    ``none``), ``recommendations`` the knee's and the fastest-no-loss trial's numbers (or null),
+    ``cost`` the study's training cost (`roadmap.search.cost.StudyCost.to_dict`).
     """
     review = summary.review
     return {
@@ -394,4 +424,5 @@ def to_json_dict(summary: ParetoSummary) -> dict[str, Any]:
         "recommendations": recommendations(review),
         "top_rung": review.top_rung,
         "top_rung_iterations": top_rung_iterations(review),
+        "cost": review.cost,
     }

@@ -20,9 +20,11 @@ from roadmap import files, pareto
 from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
+from roadmap.search.cost import study_cost
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
 from roadmap.evaluation.fidelity import noise_prior
 from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, noise_floor, overall
+from roadmap.search.rung_plan import RungPlan
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
 
@@ -55,6 +57,7 @@ class SearchSummary:
     exhausted: str | None = None  # why the search stopped asking for candidates before the budget
     # the second recommendation: the fastest point that loses nothing against the seed (as `knee`)
     fastest_no_loss: dict | None = None
+    cost: dict = field(default_factory=dict)  # the study's cost so far, every run (`StudyCost.to_dict`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -245,20 +248,17 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
         _append_run(store, settings, concurrency, interrupted, timing)
         summary = _summary(settings, scheduler, interrupted, notes, timing)
         summary.exhausted = factory.exhausted
+        summary.cost = _record_cost(store, settings, scheduler, summary.notes)
         return summary
 
 
 def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
     ex = settings.execution
     where = "in process" if ex.backend == "local" else (f"Ray at {ex.address}" if ex.address else "local Ray")
-    fid = settings.fidelity
-    chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations))
-    plan = (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
-            f"{chain} iterations from scratch" if fid.screen_iterations else
-            f"rungs {'/'.join(map(str, fid.rung_iterations))} iterations, 1/{fid.eta} promoted")
+    plan = RungPlan.of(settings, len(scheduler.factory.references), concurrency)
     return (f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "
             f"({scheduler.counts()['budget_used']}/{settings.budget} candidates; {settings.sampler}; fidelity "
-            f"{fid.name}: {plan}; {concurrency} at a time, {where})")
+            f"{settings.fidelity.name}: {plan.describe()}; {concurrency} at a time, {where})")
 
 
 def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict:
@@ -285,6 +285,17 @@ def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int
                  "backend": settings.execution.backend, "concurrency": concurrency,
                  "interrupted": interrupted, "budget": settings.budget})
     store.study.set_user_attr("runs", runs)
+
+
+def _record_cost(store: st.StudyStore, settings: SearchSettings, scheduler: Scheduler, notes: list[str]) -> dict:
+    """The study's cost over every run (`roadmap.search.cost`), written to ``<study>/cost.json``:
+    a copy of what study.db holds, so a failure to write it is a note, not the run's end."""
+    cost = study_cost(store.study, scheduler.results().candidates, settings.device).to_dict()
+    try:
+        st.write_json_atomic(settings.study_dir / "cost.json", cost)
+    except (RoadmapError, OSError) as exc:
+        notes.append(f"cost.json not written ({exc}); the costs stay in study.db")
+    return cost
 
 
 def knee_summary(results: StudyResults) -> dict | None:

@@ -192,8 +192,9 @@ def _short_reason(exc: BaseException) -> str:
 
 def run_job(evaluator: Evaluator, job: TrainJob) -> dict:
     """Train one job (in a worker or in process). Never raises: an exception becomes
-    ``status: failed`` with a one-line reason. Adds ``job_seconds`` (wall time)."""
-    t0 = time.perf_counter()
+    ``status: failed`` with a one-line reason. Adds ``job_seconds`` (wall time) and
+    ``cpu_seconds`` (this process's CPU time meanwhile, every thread: `roadmap.search.cost`)."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         result = dict(evaluator.train(job))
         result.setdefault("status", "ok")
@@ -204,4 +205,5 @@ def run_job(evaluator: Evaluator, job: TrainJob) -> dict:
         if isinstance(exc, WriteError):
             result.update(reason=str(exc), write_fault=True)
     result["job_seconds"] = time.perf_counter() - t0
+    result["cpu_seconds"] = time.process_time() - cpu0
     return result

@@ -41,12 +41,12 @@ from roadmap.search import results as res
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory, Proposal
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
+from roadmap.search.rung_plan import MAX_CONFIRMATIONS
 from roadmap.search.settings import SearchSettings
 from roadmap.search.trainings import Trainings, score_at_depth, training_key
 
 __all__ = ["Scheduler", "MAX_CONFIRMATIONS", "REMEASURE_CV"]
 
-MAX_CONFIRMATIONS = 3
 REMEASURE_CV = 0.05  # the clock aims at 3 %: above 5 % a candidate was timed on a busy machine
 INTERRUPTED = "interrupted before it finished; queued again"
 
@@ -71,6 +71,11 @@ class Scheduler:
         self.t0 = time.perf_counter()
         counts = st.count_trials(store.study)
         self.used_at_start = counts["budget_used"]
+        # what the progress line's ETA reads (`roadmap.search.rung_plan`): the trainings of earlier
+        # runs, the promotions decided (rung -> trial numbers), the jobs training now (key -> start)
+        self.done_at_start = set(store.evaluations())
+        self.promoted: dict[int, list[int]] = {}
+        self.running: dict[tuple[int, int, int], tuple[TrainJob, float]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -243,6 +248,7 @@ class Scheduler:
         for rung in range(1, self.top_rung + 1):
             below = [c for c in self.results(rung - 1).finished()]
             chosen = self._promoted(below, rung - 1)
+            self.promoted[rung] = [c.number for c in chosen]
             done = {c.number for c in self.results(rung).candidates if any(
                 e.rung == rung and e.random_seed == seed for e in c.evaluations)}
             # longest first: batches wait for their slowest job, so like costs train side by side
@@ -289,12 +295,14 @@ class Scheduler:
     # ------------------------------------------------------------------ outcomes
 
     def started(self, job: TrainJob) -> None:
-        """Executors call this when a job starts (kept for symmetry; timing is per job)."""
+        """Executors call this when a job starts: the ETA counts what it has left."""
+        self.running[_key(job)] = (job, time.perf_counter())
 
     def finished(self, job: TrainJob, result: dict) -> None:
         """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL). A job that
         could not write its files (``write_fault``: a full disk) is not the candidate's failure:
         it is queued again and the search stops (`write_fault`; `run_search` says why)."""
+        self.running.pop(_key(job), None)
         if result.get("write_fault"):
             self.write_fault = self.write_fault or str(result.get("reason"))
             self.stop_requested = True
@@ -306,6 +314,7 @@ class Scheduler:
         self.busy.append((now - seconds, now))
         record = {k: result.get(k) for k in TRAIN_KEYS if result.get(k) is not None}
         record.update(iterations=job.iterations, job_iterations=job.job_iterations, job_seconds=seconds,
+                      cpu_seconds=float(result.get("cpu_seconds") or 0.0), ended=round(time.time(), 3),
                       status=result.get("status") or "failed")
         shared = result.get("shared_from")
         if training_key(job) is not None:  # a UNet++ depth: its head's scores, its network's key
@@ -345,6 +354,7 @@ class Scheduler:
         """Jobs handed out but not finished (Ctrl-C): rung-0 trials are queued again; later
         rungs are recomputed by the next run."""
         for job in jobs:
+            self.running.pop(_key(job), None)
             if job.rung != 0 or job.random_seed != self.settings.random_seed:
                 continue  # a later rung or a replicate: the next run recomputes it
             trial = self.asked.pop(job.number, None)
@@ -360,6 +370,11 @@ class Scheduler:
     def _show(self, finished: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(self, finished)
+
+
+def _key(job: TrainJob) -> tuple[int, int, int]:
+    """The evaluation key a job is recorded under."""
+    return job.number, job.rung, job.random_seed
 
 
 def _screen_seconds(candidate: res.Candidate) -> float:

@@ -8,6 +8,7 @@ of the network pruned to each depth.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeEvaluator"]
+__all__ = ["FakeEvaluator", "step_cost"]
 
 
 def _stages(spec: Any) -> list[tuple[Any, int]]:
@@ -60,6 +61,24 @@ def _cost(spec: Any) -> tuple[float, float, float]:
     return compute, memory, capacity
 
 
+# A step's share that does not scale with the model (data, optimiser): a fake training's cost is
+# then not exactly proportional to its MACs, as a real one's is not.
+FIXED_STEP_SHARE = 0.2
+
+
+def step_cost(spec: Any) -> float:
+    """A fake training step's cost relative to the nafnet seed's: ``FIXED_STEP_SHARE`` plus the
+    rest in proportion to the fake MACs (`FakeEvaluator.check`)."""
+    return FIXED_STEP_SHARE + (1 - FIXED_STEP_SHARE) * _cost(spec)[0] / _seed_compute()
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_compute() -> float:
+    from roadmap.seeds import get_seed
+
+    return _cost(get_seed("nafnet"))[0]
+
+
 @dataclass(frozen=True)
 class FakeEvaluator:
     """See the module docstring. ``train_seconds`` / ``measure_seconds``: sleep that long;
@@ -67,7 +86,9 @@ class FakeEvaluator:
     below this PSNR; ``noise_db``: spread of the PSNR between random seeds;
     ``inherited_iterations``: the head start, in training steps, that a screen's inherited
     weights are worth (a screen without them starts from scratch); ``unsteady_first``: the
-    first time a spec is timed, its latency reads 30 % high with a CV of 20 % (a busy machine)."""
+    first time a spec is timed, its latency reads 30 % high with a CV of 20 % (a busy machine);
+    ``seconds_per_iteration``: a training also sleeps that long per step it trains, times the
+    spec's cost relative to the nafnet seed's (`step_cost`)."""
 
     train_seconds: float = 0.0
     measure_seconds: float = 0.0
@@ -76,6 +97,7 @@ class FakeEvaluator:
     noise_db: float = 0.05
     inherited_iterations: int = 60
     unsteady_first: bool = False
+    seconds_per_iteration: float = 0.0
     timed: dict = field(default_factory=dict, compare=False, repr=False)  # spec YAML -> times timed
 
     def check(self, spec: Any) -> dict:
@@ -113,6 +135,8 @@ class FakeEvaluator:
         t0 = time.perf_counter()
         if self.train_seconds:
             time.sleep(self.train_seconds)
+        if self.seconds_per_iteration:
+            time.sleep(self.seconds_per_iteration * job.job_iterations * step_cost(load_spec(job.spec_yaml)))
         if job.number in self.fail_numbers:
             raise RuntimeError(f"injected failure for trial {job.number}")
         steps = job.iterations

@@ -1,0 +1,175 @@
+"""The plan of a search's trainings: the one place that knows which rungs exist, how many steps
+one training trains at each, and how many trainings each phase plans in all and has left.
+
+Phases, in the order `roadmap.search.scheduler` runs them (``n_0 = budget + references``):
+
+*Screening* fidelity (``screen_iterations > 0``):
+
+====================  =====  ==============================================================
+phase                 rung   trainings (steps of one training)
+====================  =====  ==============================================================
+``base``              1      the seed through the whole chain, main and second random seed:
+                             2 (``rungs[-1]``, from scratch)
+``rung 0``            0      the screens: ``n_0`` (``screen_iterations``, from the seed's weights)
+``rung 1``            1      the promoted but the seed (whose run is the base's): ``n_1 - 1``
+                             (``rungs[-1]``, from scratch)
+``replicate``         1      the knee's confirmations with the second random seed (``rungs[-1]``)
+====================  =====  ==============================================================
+
+*Chain* fidelity: ``rung k`` for each rung of ``fidelity.rungs``, ``n_k`` trainings of
+``rungs[k] - rungs[k - 1]`` steps (continued from rung ``k - 1``'s weights), then ``replicate``:
+the seed and the knee's confirmations at the top rung with the second random seed, the whole
+chain from scratch (that random seed left no lower-rung weights).
+
+Counts. ``n_k = min(n_{k-1}, ceil(n_{k-1} / eta) + references)`` until the scheduler decides
+the promotion to rung ``k`` (``promoted``: rung -> the trial numbers it chose); from then on
+the count is exact. The estimate counts every reference point besides the best ``1 / eta``, so
+it is high by the references that are among the best. Confirmations: the knee, and runners-up
+in the slots a batch leaves free: ``min(MAX_CONFIRMATIONS, concurrency)`` (one slot less in the
+chain plan, where the seed's replicate shares the batch), at least one. A knee that moves once
+confirmed adds one more (up to `MAX_CONFIRMATIONS`), which no plan can foresee. Trainings a
+UNet++ sibling shares (`roadmap.search.trainings`) are planned like any other.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from roadmap.evaluation.fidelity import Fidelity
+
+__all__ = ["RungPlan", "Phase", "MAX_CONFIRMATIONS"]
+
+MAX_CONFIRMATIONS = 3  # candidates confirmed at the top rung with a second random seed, at most
+
+Key = tuple[int, int, int]  # (trial number, search rung, random seed) of an evaluation
+
+
+@dataclass(frozen=True)
+class Phase:
+    """The trainings of one phase of the plan: ``total`` planned, ``done`` recorded, ``running``
+    handed out and not recorded yet. ``known`` holds the trial numbers of the remaining
+    trainings the plan can name (a decided promotion, the seed's own runs); the others are
+    candidates not chosen yet, drawn from the candidates recorded at ``pool_rung`` (``None``:
+    new candidates of the sampler)."""
+
+    name: str
+    rung: int  # the search rung its trainings are recorded at
+    iterations: int  # steps one training of the phase trains
+    total: int
+    done: int
+    running: int = 0
+    known: tuple[int, ...] = ()
+    pool_rung: int | None = None
+
+    @property
+    def remaining(self) -> int:
+        """Trainings planned and neither recorded nor running."""
+        return max(self.total - self.done - self.running, 0)
+
+
+@dataclass(frozen=True)
+class RungPlan:
+    """The trainings a search of ``budget`` candidates plans (see the module docstring):
+    ``references`` reference points trained besides the budget, ``concurrency`` jobs per batch
+    (it sets how many runners-up are confirmed), ``random_seed`` the main random seed."""
+
+    fidelity: Fidelity
+    budget: int
+    references: int = 3
+    concurrency: int = 1
+    random_seed: int = 0
+
+    @classmethod
+    def of(cls, settings: Any, references: int, concurrency: int, budget: int | None = None) -> "RungPlan":
+        """The plan of a search's `SearchSettings` (``budget``: candidates, when not the settings')."""
+        return cls(settings.fidelity, settings.budget if budget is None else budget, references, concurrency,
+                   settings.random_seed)
+
+    @property
+    def screening(self) -> bool:
+        """Whether rung 0 is an inherited screen (else the rungs are the fidelity's chain)."""
+        return self.fidelity.screen_iterations > 0
+
+    @property
+    def top_rung(self) -> int:
+        return self.fidelity.search_top_rung
+
+    def iterations(self, rung: int) -> int:
+        """Steps one training trains at search rung ``rung`` (a promotion of the chain plan
+        continues from the rung below)."""
+        ends = self.fidelity.rung_iterations
+        if self.screening:
+            return self.fidelity.screen_iterations if rung == 0 else ends[-1]
+        return ends[rung] - (ends[rung - 1] if rung else 0)
+
+    def describe(self) -> str:
+        """The plan in words, e.g. ``screen 150 iterations from the trained seed, 1/4 promoted to
+        150+300+900 iterations from scratch``."""
+        fid = self.fidelity
+        chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations))
+        if self.screening:
+            return (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
+                    f"{chain} iterations from scratch")
+        return f"rungs {'/'.join(map(str, fid.rung_iterations))} iterations, 1/{fid.eta} promoted"
+
+    def counts(self, promoted: dict[int, list[int]] | None = None) -> list[int]:
+        """Candidates trained at each search rung with the main random seed (``n_k``)."""
+        promoted = promoted or {}
+        counts = [self.budget + self.references]
+        for rung in range(1, self.top_rung + 1):
+            if rung in promoted:
+                counts.append(len(promoted[rung]))
+            else:
+                counts.append(min(counts[-1], math.ceil(counts[-1] / self.fidelity.eta) + self.references))
+        return counts
+
+    @property
+    def confirmations(self) -> int:
+        """Candidates (not the seed) the plan confirms at the top rung with the second seed."""
+        free = self.concurrency - (0 if self.screening else 1)  # the chain's seed replicate takes a slot
+        return min(MAX_CONFIRMATIONS, max(free, 1))
+
+    def phases(self, done: Iterable[Key] = (), seed_number: int | None = None,
+               promoted: dict[int, list[int]] | None = None, running: Iterable[Key] = ()) -> list[Phase]:
+        """Every phase, in order, with what ``done`` (the recorded evaluations' keys) and
+        ``running`` (jobs handed out) leave of it; ``seed_number`` is the seed's trial."""
+        done, running, promoted = set(done), set(running), promoted or {}
+        main, top = self.random_seed, self.top_rung
+        phases = [self._base(done, running, seed_number)] if self.screening else []
+        for rung, count in enumerate(self.counts(promoted)):
+            skip = seed_number if self.screening and rung == top else None  # the base's run
+            chosen = [n for n in promoted.get(rung, []) if n != skip]
+            total = count - (1 if self.screening and rung == top else 0)
+            phases.append(self._phase(f"rung {rung}", rung, total, done, running, main, skip, chosen,
+                                      None if rung == 0 else rung - 1))
+        return phases + [self._replicate(done, running, seed_number)]
+
+    def _phase(self, name: str, rung: int, total: int, done: set, running: set, seed: int,
+               skip: int | None, chosen: list[int], pool_rung: int | None) -> Phase:
+        def at(keys: set) -> set[int]:
+            return {n for n, r, s in keys if r == rung and s == seed and n != skip}
+
+        finished, busy = at(done), at(running)
+        known = tuple(n for n in chosen if n not in finished and n not in busy)
+        return Phase(name, rung, self.iterations(rung), total, len(finished), len(busy), known, pool_rung)
+
+    def _base(self, done: set, running: set, seed_number: int | None) -> Phase:
+        """Screening: the seed's two runs through the whole chain, before any screen."""
+        keys = {(seed_number, self.top_rung, s) for s in (self.random_seed, self.random_seed + 1)}
+        left = [k for k in keys if k not in done and k not in running]
+        known = tuple(seed_number for _ in left) if seed_number is not None else ()
+        return Phase("base", self.top_rung, self.iterations(self.top_rung), 2, len(keys & done),
+                     len(keys & running), known, self.top_rung)
+
+    def _replicate(self, done: set, running: set, seed_number: int | None) -> Phase:
+        """The top rung with the second random seed: the knee's confirmations (and, in the
+        chain plan, the seed's replicate)."""
+        top, second = self.top_rung, self.random_seed + 1
+        seed_key = (seed_number, top, second)
+        own_seed = not self.screening  # with screening the seed's replicate is the base's
+        finished = {n for n, r, s in done if r == top and s == second and (own_seed or n != seed_number)}
+        busy = {n for n, r, s in running if r == top and s == second and (own_seed or n != seed_number)}
+        known = (seed_number,) if own_seed and seed_number is not None and seed_key not in done | running else ()
+        return Phase("replicate", top, self.fidelity.rung_iterations[-1], self.confirmations + own_seed,
+                     len(finished), len(busy), known, top)

@@ -1,0 +1,73 @@
+"""The plan of a search's trainings (`RungPlan`): its rungs, their steps, how many trainings
+each phase plans and has left, for the screening (``default``), chain and one-rung fidelities;
+and a finished search's trainings are exactly the plan's."""
+from conftest import evaluations, search, settings
+
+from roadmap.evaluation.fidelity import get_fidelity, load_fidelity
+from roadmap.search.rung_plan import MAX_CONFIRMATIONS, RungPlan
+
+
+def by_name(phases):
+    return {p.name: p for p in phases}
+
+
+def test_the_default_plan_screens_then_promotes_a_quarter_and_confirms_the_knee():
+    plan = RungPlan(get_fidelity("default"), budget=50, references=3, concurrency=2)
+    assert plan.screening and plan.top_rung == 1
+    assert [plan.iterations(0), plan.iterations(1)] == [150, 1350]  # a screen; the chain from scratch
+    assert plan.counts() == [53, 17]  # 50 + 3 references; ceil(53 / 4) + 3 references
+    phases = plan.phases()
+    assert [(p.name, p.rung, p.iterations, p.total) for p in phases] == [
+        ("base", 1, 1350, 2),  # the seed, two random seeds
+        ("rung 0", 0, 150, 53),
+        ("rung 1", 1, 1350, 16),  # the seed's own is the base's
+        ("replicate", 1, 1350, 2),  # the knee and its runner-up, side by side
+    ]
+    assert [p.pool_rung for p in phases] == [1, None, 0, 1]
+
+
+def test_the_default_plan_counts_what_is_done_running_and_chosen():
+    plan = RungPlan(get_fidelity("default"), budget=50, references=3, concurrency=2, random_seed=0)
+    done = {(0, 1, 0), (0, 1, 1)} | {(n, 0, 0) for n in range(53)} | {(n, 1, 0) for n in (1, 2, 3)}
+    promoted = {1: [0, 1, 2, 3, 7, 9, 11, 12, 20, 30, 31, 32, 40, 41, 50]}  # 15 chosen, the seed among them
+    phases = by_name(plan.phases(done, seed_number=0, promoted=promoted, running={(7, 1, 0), (9, 1, 0)}))
+    assert (phases["base"].remaining, phases["rung 0"].remaining) == (0, 0)
+    rung1 = phases["rung 1"]
+    assert (rung1.total, rung1.done, rung1.running, rung1.remaining) == (14, 3, 2, 9)
+    assert rung1.known == (11, 12, 20, 30, 31, 32, 40, 41, 50)  # the chosen left, the seed's excluded
+    assert phases["replicate"].remaining == 2
+
+
+def test_a_chain_plan_continues_each_rung_and_replicates_the_seed_at_the_top(rungs3):
+    fidelity = load_fidelity(rungs3)  # rungs 10/30/90; eta 4, the default's
+    plan = RungPlan(fidelity, budget=9, references=3, concurrency=1)
+    assert not plan.screening and plan.top_rung == 2 and fidelity.eta == 4
+    assert plan.counts() == [12, 6, 5]  # 9 + 3; ceil(12 / 4) + 3; min(6, ceil(6 / 4) + 3)
+    assert plan.counts({1: [0, 1, 2, 5]}) == [12, 4, 4]  # a decided promotion is exact
+    assert [(p.name, p.iterations, p.total) for p in plan.phases()] == [
+        ("rung 0", 10, 12), ("rung 1", 20, 6), ("rung 2", 60, 5),
+        ("replicate", 90, 2),  # the seed's replicate and one confirmation, the whole chain from scratch
+    ]
+    replicate = plan.phases(seed_number=0)[-1]
+    assert replicate.known == (0,)  # the seed's replicate is known before the knee
+
+
+def test_a_one_rung_plan_and_the_confirmations_a_wider_batch_allows():
+    plan = RungPlan(get_fidelity("smoke"), budget=8, references=3, concurrency=1)
+    assert [(p.name, p.iterations, p.total) for p in plan.phases()] == [("rung 0", 3, 11), ("replicate", 3, 2)]
+    assert RungPlan(get_fidelity("default"), 8, concurrency=1).confirmations == 1
+    assert RungPlan(get_fidelity("default"), 8, concurrency=8).confirmations == MAX_CONFIRMATIONS
+    assert RungPlan(get_fidelity("smoke"), 8, concurrency=3).confirmations == 2  # the seed's replicate takes a slot
+
+
+def test_every_training_of_a_finished_search_is_in_the_plan(tmp_path):
+    study = tmp_path / "s"
+    search(study, budget=8, fidelity="default")
+    evals = evaluations(study)
+    s = settings(study)
+    seed_number = 0  # the seed is queued first
+    promoted = {1: sorted(n for (n, r, rs) in evals if r == 1 and rs == s.random_seed)}
+    phases = by_name(RungPlan.of(s, references=3, concurrency=1).phases(evals, seed_number, promoted))
+    assert sum(p.done for p in phases.values()) == len(evals)  # each training in exactly one phase
+    assert [phases[n].remaining for n in ("base", "rung 0", "rung 1")] == [0, 0, 0]
+    assert phases["rung 0"].total == 11 and phases["replicate"].done >= 1
