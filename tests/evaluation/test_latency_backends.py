@@ -13,8 +13,8 @@ from torch import nn
 
 from roadmap.cli import main
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, _Timer, _time_rounds, measure_with
-from roadmap.evaluation.latency_backends import command_args
+from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, _time_rounds, measure_with
+from roadmap.evaluation.latency_backends import Timer, command_args
 
 REPO = Path(__file__).resolve().parents[2]
 PY = shlex.quote(sys.executable)
@@ -39,16 +39,16 @@ def conv() -> nn.Module:
 
 def test_unsteady_rounds_get_extra_rounds_and_the_median_of_round_medians():
     times = iter([99.0] * 3 + [10.0] * 5 + [20.0] * 5 + [10.0] * 5 + [10.0] * 100)  # warm-up, then rounds
-    rounds = _time_rounds([_Timer(lambda: next(times), "torch", "cpu", 1)],
+    rounds = _time_rounds([Timer(lambda: next(times), "torch", "cpu", 1)],
                           Clock(warmup=3, repeats=15, rounds=3, max_cv=0.03, extra_rounds=2))[0]
     assert len(rounds) == 5 and 99.0 not in sum(rounds, [])  # warm-up discarded, 2 extra rounds
-    steady = _time_rounds([_Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
+    steady = _time_rounds([Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
     assert [len(r) for r in steady] == [5, 5, 5]
 
 
 def test_interleaved_rounds_alternate_and_rotate():
     order: list[str] = []
-    timers = [_Timer(lambda n=n: order.append(n) or 1.0, "torch", "cpu", 1) for n in "ab"]
+    timers = [Timer(lambda n=n: order.append(n) or 1.0, "torch", "cpu", 1) for n in "ab"]
     _time_rounds(timers, Clock(warmup=0, repeats=2, rounds=2, max_cv=None))
     assert order == ["a", "b", "b", "a"]  # one call a round; b goes first in round 2
 
