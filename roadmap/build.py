@@ -87,8 +87,8 @@ def _conv_relu(in_ch: int, width: int, conv: dict | None, attention: str | None)
 
 def build_stage(stage: StageSpec, in_ch: int) -> nn.Sequential:
     """``stage.depth`` blocks; the first maps ``in_ch -> stage.width``."""
-    conv, attention = _conv_kwargs(stage_conv(stage)), stage_attention(stage)
     make = BLOCKS.lookup(stage.block)
+    conv, attention = _conv_kwargs(stage_conv(stage)), stage_attention(stage)
     layers = []
     for k in range(stage.depth):
         layers.append(make(in_ch if k == 0 else stage.width, stage.width, conv, attention))

@@ -14,7 +14,7 @@ from torch import nn
 from roadmap.cli import main
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, _time_rounds, measure_with
-from roadmap.evaluation.latency_backends import Timer, command_args
+from roadmap.evaluation.latency_backends import LATENCY_BACKENDS, Timer, command_args
 
 REPO = Path(__file__).resolve().parents[2]
 PY = shlex.quote(sys.executable)
@@ -57,6 +57,31 @@ def test_report_records_rounds_cv_and_backend():
     r = measure_with(conv(), SMALL, LatencyConfig("onnxruntime"), threads=1, clock=Clock(repeats=4, rounds=2))
     assert r.backend == "onnxruntime" and r.threads == 1 and r.rounds >= 2 and r.median_ms > 0
     assert len(r.round_medians_ms) == r.rounds and r.cv >= 0 and r.run_cv >= 0
+
+
+# --------------------------------------------------------------------------- every backend
+
+
+@pytest.mark.parametrize("name", LATENCY_BACKENDS.names())
+def test_every_backend_times_a_model(name):
+    """Parametrised over the registry: a new backend is tested by registering it."""
+    config = LatencyConfig(name, ORT_COMMAND if LATENCY_BACKENDS[name].takes_command else None)
+    r = measure_with(conv(), SMALL, config, clock=Clock(warmup=1, repeats=2, rounds=2))
+    assert r.backend == name and r.rounds >= 2 and r.median_ms > 0
+
+
+@pytest.mark.parametrize("name", [n for n in LATENCY_BACKENDS.names() if not LATENCY_BACKENDS[n].takes_command])
+def test_a_backend_without_a_command_refuses_one(name):
+    with pytest.raises(RoadmapError, match=f"--latency-command needs --latency-backend command \\(got {name}\\)"):
+        LatencyConfig(name, "run {onnx}")
+
+
+def test_an_unknown_backend_is_never_timed_as_a_command():
+    config = LatencyConfig("torch")
+    object.__setattr__(config, "backend", "tvm")  # past the check on creation
+    with pytest.raises(RoadmapError, match=f"^--latency-backend: must be one of {', '.join(LATENCY_BACKENDS)}, "
+                                           "got 'tvm'$"):
+        measure_with(conv(), SMALL, config, clock=Clock(repeats=1, rounds=1))
 
 
 # --------------------------------------------------------------------------- the command backend
