@@ -3,11 +3,10 @@ training, at most one per `LOG_EVERY_S` seconds for anything else (asks, rejecti
 import io
 import time
 
-from conftest import evaluations, settings
-
 from roadmap.search import run_search
 from roadmap.search.progress import LOG_EVERY_S, Progress
 from roadmap.search.testing import FakeEvaluator
+from tests.search.helpers import evaluations, settings
 
 
 def test_a_log_gets_a_line_per_finished_training_and_no_more(tmp_path):
