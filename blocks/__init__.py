@@ -1,9 +1,10 @@
 """Building blocks of restoration U-Nets: small ``nn.Module``s built from plain arguments.
 
 Nothing here knows about specs, search or training; ``roadmap.build`` assembles these
-into a network from an architecture spec.
+into a network from an architecture spec. The conv / attention kinds and the partial-conv
+channel rule are re-exported from the torch-free ``roadmap.channels`` (the spec checks them too).
 """
-from blocks.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels
+from roadmap.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels
 from blocks.conv import PartialConv, SeparableConv, create_spatial_conv
 from blocks.norm import LayerNorm2d
 from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention

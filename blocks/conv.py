@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks.channels import CONV_KINDS, partial_channels
+from roadmap.channels import CONV_KINDS, partial_channels
 
 
 class PartialConv(nn.Module):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks.channels import ATTENTION_KINDS
 from blocks.conv import create_spatial_conv
 from blocks.gama import GAMAAttention
 from blocks.norm import LayerNorm2d
+from roadmap.channels import ATTENTION_KINDS
 
 
 class SimpleGate(nn.Module):

@@ -11,14 +11,20 @@ and shapes of ``build_model(fold_spec(spec))`` and computes the same function.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 import blocks
+from roadmap.registry import Registry
 from roadmap.spec import (
     BLOCK_TYPES,
+    DOWN_TYPES,
+    FUSION_TYPES,
+    NESTED_FUSIONS,
+    UP_TYPES,
     ConvSpec,
     SamplerSpec,
     StageSpec,
@@ -33,68 +39,169 @@ from roadmap.spec import (
 )
 
 
+# Each block type, sampler and fusion a spec can name is built by the function registered under
+# that name. The spec (torch-free) declares the names and checks them: ``spec.BLOCK_TYPES``,
+# ``DOWN_TYPES``, ``UP_TYPES``, ``FUSION_TYPES``, ``NESTED_FUSIONS``; each registry holds exactly
+# those names (checked on import), so a new one is a spec entry plus one registered builder.
+BlockBuilder = Callable[[int, int, dict | None, str | None], nn.Module]
+SamplerBuilder = Callable[[SamplerSpec, int, int], nn.Module]
+FusionBuilder = Callable[[ConvSpec | None, int, int], nn.Module]
+
+BLOCKS: Registry[BlockBuilder] = Registry("block type")
+DOWN_SAMPLERS: Registry[SamplerBuilder] = Registry("down-sampler")
+UP_SAMPLERS: Registry[SamplerBuilder] = Registry("up-sampler")
+FUSIONS: Registry[FusionBuilder] = Registry("fusion")
+DENSE_FUSIONS: Registry[Callable[[int, int], nn.Module]] = Registry("UNet++ fusion")
+
+
 def _conv_kwargs(conv: ConvSpec | None) -> dict | None:
     return None if conv is None else dataclasses.asdict(conv)
 
 
-def _block(kind: str, in_ch: int, width: int, conv: dict, attention: str | None) -> nn.Module:
-    if kind in ("nafblock", "gama"):  # the same block; they differ in their default attention
-        return blocks.NAFBlock(width, conv=conv, attention=attention)
-    if kind == "pmrid_encoder":
-        return blocks.PMRIDEncoderBlock(in_ch, width, stride=1, conv=conv)
-    if kind == "pmrid_decoder":
-        return blocks.PMRIDDecoderBlock(width, conv=conv)
-    if kind == "conv_relu":
-        return blocks.ConvAct(in_ch, width, conv=conv, act="relu")
-    raise KeyError(kind)
+# --------------------------------------------------------------------------- block types:
+# ``(in_ch, width, conv kwargs, attention) -> nn.Module``, one block mapping in_ch -> width
 
 
-assert set(BLOCK_TYPES) == {"nafblock", "gama", "pmrid_encoder", "pmrid_decoder", "conv_relu"}
+@BLOCKS.register("nafblock")
+def _nafblock(in_ch: int, width: int, conv: dict | None, attention: str | None) -> nn.Module:
+    return blocks.NAFBlock(width, conv=conv, attention=attention)
+
+
+BLOCKS.add("gama", _nafblock)  # the same block; they differ in their default attention
+
+
+@BLOCKS.register("pmrid_encoder")
+def _pmrid_encoder(in_ch: int, width: int, conv: dict | None, attention: str | None) -> nn.Module:
+    return blocks.PMRIDEncoderBlock(in_ch, width, stride=1, conv=conv)
+
+
+@BLOCKS.register("pmrid_decoder")
+def _pmrid_decoder(in_ch: int, width: int, conv: dict | None, attention: str | None) -> nn.Module:
+    return blocks.PMRIDDecoderBlock(width, conv=conv)
+
+
+@BLOCKS.register("conv_relu")
+def _conv_relu(in_ch: int, width: int, conv: dict | None, attention: str | None) -> nn.Module:
+    return blocks.ConvAct(in_ch, width, conv=conv, act="relu")
 
 
 def build_stage(stage: StageSpec, in_ch: int) -> nn.Sequential:
     """``stage.depth`` blocks; the first maps ``in_ch -> stage.width``."""
+    make = BLOCKS.lookup(stage.block)
     conv, attention = _conv_kwargs(stage_conv(stage)), stage_attention(stage)
     layers = []
     for k in range(stage.depth):
-        layers.append(_block(stage.block, in_ch if k == 0 else stage.width, stage.width, conv, attention))
+        layers.append(make(in_ch if k == 0 else stage.width, stage.width, conv, attention))
     return nn.Sequential(*layers)
 
 
+# --------------------------------------------------------------------------- samplers:
+# ``(sampler spec, in_ch, out_ch) -> nn.Module``, halving (down) or doubling (up) the resolution
+
+
+@DOWN_SAMPLERS.register("strided_conv")
+def _strided_conv(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.StridedConvDown(in_ch, out_ch, s.kernel)
+
+
+@DOWN_SAMPLERS.register("separable_strided")
+def _separable_strided(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.SeparableStridedDown(in_ch, out_ch, s.kernel)
+
+
+@DOWN_SAMPLERS.register("pool_conv")
+def _pool_conv(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.PoolConvDown(in_ch, out_ch, _conv_kwargs(s.conv))
+
+
+@DOWN_SAMPLERS.register("pixel_unshuffle")
+def _pixel_unshuffle(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.PixelUnshuffleDown(in_ch, out_ch)
+
+
+@DOWN_SAMPLERS.register("pmrid_block")
+def _pmrid_block(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.PMRIDEncoderBlock(in_ch, out_ch, stride=2, conv=_conv_kwargs(s.conv))
+
+
+@UP_SAMPLERS.register("pixel_shuffle")
+def _pixel_shuffle(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.PixelShuffleUp(in_ch, out_ch)
+
+
+@UP_SAMPLERS.register("transposed_conv")
+def _transposed_conv(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.TransposedConvUp(in_ch, out_ch, s.kernel)
+
+
+@UP_SAMPLERS.register("conv_interp")
+def _conv_interp(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
+    return blocks.ConvInterpUp(in_ch, out_ch, _conv_kwargs(s.conv))
+
+
 def build_down(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
-    if s.type == "strided_conv":
-        return blocks.StridedConvDown(in_ch, out_ch, s.kernel)
-    if s.type == "separable_strided":
-        return blocks.SeparableStridedDown(in_ch, out_ch, s.kernel)
-    if s.type == "pool_conv":
-        return blocks.PoolConvDown(in_ch, out_ch, _conv_kwargs(s.conv))
-    if s.type == "pixel_unshuffle":
-        return blocks.PixelUnshuffleDown(in_ch, out_ch)
-    if s.type == "pmrid_block":
-        return blocks.PMRIDEncoderBlock(in_ch, out_ch, stride=2, conv=_conv_kwargs(s.conv))
-    raise KeyError(s.type)
+    """The down-sampler ``s``: ``(B, in_ch, H, W) -> (B, out_ch, H/2, W/2)``."""
+    return DOWN_SAMPLERS.lookup(s.type)(s, in_ch, out_ch)
 
 
 def build_up(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
-    if s.type == "pixel_shuffle":
-        return blocks.PixelShuffleUp(in_ch, out_ch)
-    if s.type == "transposed_conv":
-        return blocks.TransposedConvUp(in_ch, out_ch, s.kernel)
-    if s.type == "conv_interp":
-        return blocks.ConvInterpUp(in_ch, out_ch, _conv_kwargs(s.conv))
-    raise KeyError(s.type)
+    """The up-sampler ``s``: ``(B, in_ch, H, W) -> (B, out_ch, 2H, 2W)``."""
+    return UP_SAMPLERS.lookup(s.type)(s, in_ch, out_ch)
+
+
+# --------------------------------------------------------------------------- fusions:
+# ``(conv, decoder channels, skip channels) -> nn.Module`` taking ``(x, skip)``, giving dec_ch channels
+
+
+@FUSIONS.register("add")
+def _add(conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
+    return blocks.AddFusion()
+
+
+@FUSIONS.register("concat")
+def _concat(conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
+    return blocks.ConcatFusion(dec_ch, skip_ch)
+
+
+@FUSIONS.register("proj_add")
+def _proj_add(conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
+    return blocks.ProjectAddFusion(dec_ch, skip_ch, _conv_kwargs(conv))
+
+
+@FUSIONS.register("none")
+def _no_fusion(conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
+    return blocks.NoFusion()
 
 
 def build_fusion(kind: str, conv: ConvSpec | None, dec_ch: int, skip_ch: int) -> nn.Module:
-    if kind == "add":
-        return blocks.AddFusion()
-    if kind == "concat":
-        return blocks.ConcatFusion(dec_ch, skip_ch)
-    if kind == "proj_add":
-        return blocks.ProjectAddFusion(dec_ch, skip_ch, _conv_kwargs(conv))
-    if kind == "none":
-        return blocks.NoFusion()
-    raise KeyError(kind)
+    """The skip fusion ``kind`` of a decoder map (``dec_ch``) with its skip (``skip_ch``)."""
+    return FUSIONS.lookup(kind)(conv, dec_ch, skip_ch)
+
+
+# UNet++ fusions (``spec.NESTED_FUSIONS``): ``(width, j) -> nn.Module`` fusing the up-sampled map
+# with the ``j`` earlier nodes of its level, all ``width`` channels (one width per level)
+
+
+@DENSE_FUSIONS.register("concat")
+def _dense_concat(width: int, j: int) -> nn.Module:
+    return blocks.DenseConcatFusion(width, [width] * j)
+
+
+@DENSE_FUSIONS.register("add")
+def _dense_add(width: int, j: int) -> nn.Module:
+    return blocks.DenseAddFusion()
+
+
+def _check_registries() -> None:
+    """Every name the spec accepts has a builder and every builder a name the spec accepts."""
+    for registry, names in ((BLOCKS, BLOCK_TYPES), (DOWN_SAMPLERS, DOWN_TYPES), (UP_SAMPLERS, UP_TYPES),
+                            (FUSIONS, FUSION_TYPES), (DENSE_FUSIONS, NESTED_FUSIONS)):
+        if set(registry) != set(names):
+            raise RuntimeError(f"roadmap.build: the {registry.kind} builders {sorted(registry)} do not match "
+                              f"the spec's names {sorted(names)}")
+
+
+_check_registries()
 
 
 def build_head(spec: UNetSpec) -> nn.Conv2d:
@@ -255,10 +362,7 @@ class UNetPlusPlus(nn.Module):
         """The modules of node ``x[i, j]``: its up-sampler, its dense fusion and its stage."""
         width, key = spec.decoder[i].width, str(j)
         self.up[i][key] = build_up(spec.up[i], spec.up_in_width(i), width)
-        if spec.skips[i].type == "concat":
-            self.skips[i][key] = blocks.DenseConcatFusion(width, [width] * j)  # one width per level
-        else:
-            self.skips[i][key] = blocks.DenseAddFusion()
+        self.skips[i][key] = DENSE_FUSIONS.lookup(spec.skips[i].type)(width, j)
         self.decoder[i][key] = build_stage(spec.decoder[i], width)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from blocks.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels  # the blocks' own rules (plain Python)
+from roadmap.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels  # the blocks' own rules
 from roadmap.errors import RoadmapError, SpecError
 
 PARTIAL_KINDS = ("pconv", "pdwconv")

@@ -29,7 +29,7 @@ def _seconds(text: str) -> float:
 def add_latency_arguments(parser, default_note: str = "torch") -> None:
     """Add the three latency options to ``parser`` (a parser or an argument group)."""
     parser.add_argument(
-        "--latency-backend", choices=LATENCY_BACKENDS, default=None,
+        "--latency-backend", choices=LATENCY_BACKENDS.names(), default=None,
         help=f"where latency is measured: torch (eager PyTorch on --device), onnxruntime (the model "
              f"exported to ONNX, a CPU session with the same threads) or command (--latency-command on the "
              f"exported file) (default: {default_note})")

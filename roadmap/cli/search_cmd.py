@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     add_data_argument(g, help="training/validation images (default: the built-in photos)")
     add_task_arguments(p)
     g = p.add_argument_group("sampler")
-    g.add_argument("--sampler", choices=SAMPLERS, help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random")
+    g.add_argument("--sampler", choices=SAMPLERS.names(), help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random")
     g.add_argument("--population-size", type=int, help="NSGA-II population / TPE start-up trials (default 10)")
     add_random_seed_argument(g, default=None, help="seed of the sampler and of training (default 0)")
     g = p.add_argument_group("constraints")

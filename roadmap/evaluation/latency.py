@@ -23,15 +23,13 @@ import contextlib
 import copy
 import statistics
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
-from roadmap.evaluation.latency_backends import (LATENCY_BACKENDS, LatencyConfig, LatencyError, onnxruntime_session,
-                                                 ort_call, run_latency_command, shape_text)
+from roadmap.evaluation.latency_backends import LATENCY_BACKENDS, LatencyConfig, LatencyError, Timer
 from roadmap.evaluation.threads import torch_threads
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "Clock", "LatencyConfig", "LatencyError", "LatencyReport", "LATENCY_BACKENDS",
@@ -95,18 +93,6 @@ class LatencyReport:
         return d
 
 
-@dataclass
-class _Timer:
-    """One model on one backend: ``call()`` times one call (ms). ``whole`` calls (a command)
-    report a median themselves: one a round and no warm-up."""
-
-    call: Callable[[], float]
-    backend: str
-    device: str
-    threads: int | None
-    whole: bool = False
-
-
 def _cv(values: Sequence[float]) -> float:
     mean = statistics.fmean(values)
     return statistics.pstdev(values) / mean if len(values) > 1 and mean > 0 else 0.0
@@ -130,7 +116,7 @@ def _more_rounds(clock: Clock, rounds: list[list[list[float]]], done: int) -> bo
     return unsteady and done < first + clock.extra_rounds
 
 
-def _time_rounds(timers: Sequence[_Timer], clock: Clock) -> list[list[list[float]]]:
+def _time_rounds(timers: Sequence[Timer], clock: Clock) -> list[list[list[float]]]:
     """Warm every timer up, then time interleaved rounds; per timer, its rounds of call times."""
     for t in timers:
         for _ in range(0 if t.whole else clock.warmup):
@@ -147,7 +133,7 @@ def _time_rounds(timers: Sequence[_Timer], clock: Clock) -> list[list[list[float
     return rounds
 
 
-def _report(timer: _Timer, rounds: list[list[float]], shape: tuple[int, ...], clock: Clock) -> LatencyReport:
+def _report(timer: Timer, rounds: list[list[float]], shape: tuple[int, ...], clock: Clock) -> LatencyReport:
     times = [t for r in rounds for t in r]
     medians = [statistics.median(r) for r in rounds]
     return LatencyReport(
@@ -156,30 +142,6 @@ def _report(timer: _Timer, rounds: list[list[float]], shape: tuple[int, ...], cl
         mean_ms=statistics.fmean(times), min_ms=min(times), cv=_cv(medians), robust_cv=_robust_cv(times),
         times_ms=tuple(times), backend=timer.backend, rounds=len(rounds), run_cv=_cv(times),
         round_medians_ms=tuple(medians))
-
-
-def _torch_timer(model: torch.nn.Module, x: torch.Tensor, device: torch.device, threads: int | None) -> _Timer:
-    """Eager torch: ``perf_counter`` on the CPU, CUDA events on a GPU."""
-    model = model.eval().to(device)
-    x = x.to(device)
-    if device.type != "cuda":
-        def call() -> float:
-            t0 = time.perf_counter()
-            model(x)
-            return (time.perf_counter() - t0) * 1000.0
-
-        return _Timer(call, "torch", str(device), threads)
-
-    def cuda_call() -> float:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(device)  # the warm-up's (or the previous call's) work is done
-        start.record()
-        model(x)
-        end.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(end)
-
-    return _Timer(cuda_call, "torch", str(device), None)
 
 
 def _exported(model: torch.nn.Module, x: torch.Tensor, workdir: Path, index: int) -> Path:
@@ -191,17 +153,12 @@ def _exported(model: torch.nn.Module, x: torch.Tensor, workdir: Path, index: int
     return export_model_onnx(cpu_model, workdir / f"model{index}.onnx", x.cpu())
 
 
-def _backend_timer(model, x, config: LatencyConfig, device, threads, workdir: Path, index: int) -> _Timer:
-    """The timer of ``model`` on ``config.backend`` (``threads``: the resolved CPU count)."""
-    if config.backend == "torch":
-        return _torch_timer(model, x, device, None if device.type == "cuda" else threads)
-    path = _exported(model, x, workdir, index)
-    if config.backend == "onnxruntime":
-        session = onnxruntime_session(path, threads)
-        return _Timer(ort_call(session, x.cpu().numpy()), "onnxruntime", "cpu", threads)
-    shape = tuple(x.shape)
-    return _Timer(lambda: run_latency_command(config, path, shape, threads), "command",
-                  f"command ({shape_text(shape)})", threads, whole=True)
+def _backend_timer(model, x, config: LatencyConfig, device, threads, workdir: Path | None, index: int) -> Timer:
+    """The timer of ``model`` on ``config.backend`` (``threads``: the resolved CPU count; an
+    exporting backend gets the model's ONNX file, written in ``workdir``)."""
+    backend = LATENCY_BACKENDS.lookup(config.backend)
+    onnx = _exported(model, x, workdir, index) if backend.exports else None
+    return backend.timer(model, x, config, device, threads, onnx)
 
 
 def measure_models(
@@ -227,7 +184,7 @@ def measure_models(
         stack.enter_context(torch.inference_mode())
         used = torch.get_num_threads() if threads is None else int(threads)
         workdir = None
-        if any(cfg.backend != "torch" for _, cfg in entries):
+        if any(LATENCY_BACKENDS.lookup(cfg.backend).exports for _, cfg in entries):
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="roadmap-latency-")))
         timers = [_backend_timer(m, x, cfg, device, used, workdir, i) for i, (m, cfg) in enumerate(entries)]
         rounds = _time_rounds(timers, clock)

@@ -1,6 +1,11 @@
-"""Where a latency is measured: the backend settings and the two backends beyond eager torch.
+"""Where a latency is measured: the backend settings and the backends, registered by name.
 
-- ``torch``: eager PyTorch in this process (`roadmap.evaluation.latency`).
+Each backend is a `LatencyBackend` in `LATENCY_BACKENDS`: a function making the `Timer` of
+one model, and what the backend needs (an ONNX export, a command). The clock that calls the
+timers is `roadmap.evaluation.latency`. A new backend is one function registered with
+:func:`latency_backend` (its test is parametrised over the registry).
+
+- ``torch``: eager PyTorch in this process (``perf_counter`` on the CPU, CUDA events on a GPU).
 - ``onnxruntime``: the model exported to ONNX (`roadmap.evaluation.onnx`) and run in an
   onnxruntime CPU session with ``intra_op_num_threads`` = the torch measurement's thread count
   and one inter-op thread, so both backends get the same cores.
@@ -24,14 +29,16 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import torch
 
 from roadmap.errors import RoadmapError
+from roadmap.registry import Registry
 
-__all__ = ["LATENCY_BACKENDS", "PLACEHOLDERS", "LatencyConfig", "LatencyError", "command_args", "onnxruntime_session",
-           "ort_call", "run_latency_command", "shape_text"]
+__all__ = ["LATENCY_BACKENDS", "PLACEHOLDERS", "LatencyBackend", "LatencyConfig", "LatencyError", "Timer",
+           "command_args", "latency_backend", "onnxruntime_session", "ort_call", "run_latency_command", "shape_text"]
 
-LATENCY_BACKENDS = ("torch", "onnxruntime", "command")
 PLACEHOLDERS = ("onnx", "shape", "threads")
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -40,9 +47,56 @@ class LatencyError(RoadmapError):
     """A latency that could not be measured (one line: the backend's reason)."""
 
 
+@dataclass
+class Timer:
+    """One model on one backend: ``call()`` times one call (ms). ``whole`` calls (a command)
+    report a median themselves: one a round and no warm-up."""
+
+    call: Callable[[], float]
+    backend: str
+    device: str
+    threads: int | None
+    whole: bool = False
+
+
+@dataclass(frozen=True)
+class LatencyBackend:
+    """A place where latency is measured.
+
+    ``timer(model, x, config, device, threads, onnx) -> Timer`` times ``model`` on the input
+    ``x`` (``device``: where the torch model runs, ``threads``: the resolved CPU thread count,
+    ``onnx``: the model's exported file when ``exports``, else ``None``). ``takes_command``:
+    the backend runs `LatencyConfig.command` (the others refuse one). ``check()``, run when a
+    `LatencyConfig` names the backend, refuses a missing optional dependency (`RoadmapError`).
+    """
+
+    timer: Callable[..., Timer]
+    exports: bool = False
+    takes_command: bool = False
+    check: Callable[[], None] | None = None
+
+
+def _unknown_backend(name: str, known: tuple[str, ...]) -> RoadmapError:
+    return RoadmapError(f"--latency-backend: must be one of {', '.join(known)}, got {name!r}")
+
+
+LATENCY_BACKENDS: Registry[LatencyBackend] = Registry("latency backend", _unknown_backend)
+
+
+def latency_backend(name: str, *, exports: bool = False, takes_command: bool = False,
+                    check: Callable[[], None] | None = None) -> Callable[[Callable[..., Timer]], Callable[..., Timer]]:
+    """Decorator: register the timer function as the backend ``name`` (see `LatencyBackend`)."""
+
+    def deco(timer: Callable[..., Timer]) -> Callable[..., Timer]:
+        LATENCY_BACKENDS.add(name, LatencyBackend(timer, exports, takes_command, check))
+        return timer
+
+    return deco
+
+
 @dataclass(frozen=True)
 class LatencyConfig:
-    """Which backend times a model: ``backend`` (`LATENCY_BACKENDS`), the ``command`` template
+    """Which backend times a model: ``backend`` (a name in `LATENCY_BACKENDS`), the ``command`` template
     of the ``command`` backend and its ``timeout_s``. Validated on creation (`RoadmapError`
     naming the option)."""
 
@@ -51,20 +105,15 @@ class LatencyConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        if self.backend not in LATENCY_BACKENDS:
-            raise RoadmapError(f"--latency-backend: must be one of {', '.join(LATENCY_BACKENDS)}, "
-                               f"got {self.backend!r}")
+        backend = LATENCY_BACKENDS.lookup(self.backend)
         if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise RoadmapError(f"--latency-timeout: must be a number of seconds > 0, got {self.timeout_s!r}")
-        if self.backend == "command":
+        if backend.takes_command:
             _check_template(self.command)
         elif self.command is not None:
             raise RoadmapError(f"--latency-command needs --latency-backend command (got {self.backend})")
-        if self.backend in ("onnxruntime", "command"):
-            from roadmap.evaluation.onnx import onnxruntime_module
-
-            if self.backend == "onnxruntime":  # the command backend needs only the exporter
-                onnxruntime_module("--latency-backend onnxruntime")
+        if backend.check is not None:
+            backend.check()
 
     @classmethod
     def from_options(cls, backend: str | None, command: str | None, timeout_s: float | None) -> "LatencyConfig":
@@ -79,7 +128,7 @@ class LatencyConfig:
 
     def describe(self) -> str:
         """One line for output: ``onnxruntime`` or ``command: <template>``."""
-        return f"command: {self.command}" if self.backend == "command" else self.backend
+        return f"command: {self.command}" if LATENCY_BACKENDS[self.backend].takes_command else self.backend
 
 
 def _check_template(template: str | None) -> None:
@@ -189,3 +238,56 @@ def ort_call(session: Any, x: Any):
         return (time.perf_counter() - t0) * 1000.0
 
     return call
+
+
+# --------------------------------------------------------------------------- the backends
+
+
+@latency_backend("torch")
+def _torch_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
+                 threads: int | None, onnx: Path | None) -> Timer:
+    """Eager torch: ``perf_counter`` on the CPU, CUDA events on a GPU (no thread count there)."""
+    model = model.eval().to(device)
+    x = x.to(device)
+    if device.type != "cuda":
+        def call() -> float:
+            t0 = time.perf_counter()
+            model(x)
+            return (time.perf_counter() - t0) * 1000.0
+
+        return Timer(call, "torch", str(device), threads)
+
+    def cuda_call() -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)  # the warm-up's (or the previous call's) work is done
+        start.record()
+        model(x)
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end)
+
+    return Timer(cuda_call, "torch", str(device), None)
+
+
+def _onnxruntime_installed() -> None:
+    from roadmap.evaluation.onnx import onnxruntime_module
+
+    onnxruntime_module("--latency-backend onnxruntime")
+
+
+@latency_backend("onnxruntime", exports=True, check=_onnxruntime_installed)
+def _onnxruntime_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
+                       threads: int | None, onnx: Path | None) -> Timer:
+    """The exported file in an onnxruntime CPU session (`onnxruntime_session`)."""
+    session = onnxruntime_session(onnx, threads)
+    return Timer(ort_call(session, x.cpu().numpy()), "onnxruntime", "cpu", threads)
+
+
+@latency_backend("command", exports=True, takes_command=True)
+def _command_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
+                   threads: int | None, onnx: Path | None) -> Timer:
+    """The user's command on the exported file (`run_latency_command`): one run a round, no
+    warm-up (it warms up itself)."""
+    shape = tuple(x.shape)
+    return Timer(lambda: run_latency_command(config, onnx, shape, threads), "command",
+                 f"command ({shape_text(shape)})", threads, whole=True)

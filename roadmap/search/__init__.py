@@ -1,8 +1,9 @@
 """Multi-objective, multi-fidelity search over a seed's transformations (``roadmap search``).
 
 ``run_search(resolve_settings(options, study_dir, stored), evaluator)`` does the work. Modules:
-:mod:`.settings` (typed settings), :mod:`.space` (search-space YAML), :mod:`.sampling`
-(``suggest``), :mod:`.samplers` (Optuna samplers), :mod:`.evaluator` (the `Evaluator` protocol
+:mod:`.settings` (typed settings), :mod:`.space` (search-space YAML: parsed in ``.schema``,
+checked against the seed in ``.check``), :mod:`.sampling` (``suggest``), :mod:`.samplers`
+(Optuna samplers, by name), :mod:`.evaluator` (the `Evaluator` protocol
 and the `TrainJob` that crosses to workers), :mod:`.candidates` (trial -> measured candidate),
 :mod:`.scheduler` (explore, promote, replicate), :mod:`.executors` / :mod:`.ray_backend` (who
 trains; the latter is the only module importing Ray), :mod:`.study` (the study directory),

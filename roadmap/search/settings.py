@@ -21,11 +21,11 @@ from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
 from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
+from roadmap.search.samplers import SAMPLERS
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
 __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET", "MAX_BUDGET"]
 
-SAMPLERS = ("tpe", "nsga2", "random")
 # Chosen on benchmarks/search_efficiency.py: TPE beat random search (Mann-Whitney, 10 and 20 seeds)
 # where NSGA-II with a population of 10 did not (README, "Samplers").
 DEFAULT_SAMPLER = "tpe"
@@ -248,8 +248,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
         concurrency=options.get("concurrency"), cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
         gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0))
     sampler = _pick(options, stored, "sampler", DEFAULT_SAMPLER)
-    if sampler not in SAMPLERS:
-        raise RoadmapError(f"--sampler: unknown sampler {sampler!r} (choose from {', '.join(SAMPLERS)})")
+    SAMPLERS.lookup(sampler)  # an unknown name: one line naming the known ones
     population = _pick(options, stored, "population_size", 10)
     if not isinstance(population, int) or population < 2:
         raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")

@@ -11,18 +11,22 @@ import inspect
 from typing import Callable
 
 from roadmap.errors import SpecError
+from roadmap.registry import Registry
 from roadmap.spec import UNetSpec, validate
 
-TRANSFORMS: dict[str, Callable[..., UNetSpec]] = {}
+
+def _unknown_transform(name: str, known: tuple[str, ...]) -> SpecError:
+    return SpecError(f"unknown transform {name!r}; known: {', '.join(sorted(known))}")
+
+
+TRANSFORMS: Registry[Callable[..., UNetSpec]] = Registry("transform", _unknown_transform)
 
 
 def register(name: str) -> Callable:
     """Decorator: register a transform function under ``name`` (names are unique)."""
 
     def deco(fn: Callable[..., UNetSpec]) -> Callable[..., UNetSpec]:
-        if name in TRANSFORMS:
-            raise ValueError(f"transform {name!r} registered twice")
-        TRANSFORMS[name] = fn
+        TRANSFORMS.add(name, fn)
         fn.transform_name = name  # type: ignore[attr-defined]
         return fn
 
@@ -30,6 +34,7 @@ def register(name: str) -> Callable:
 
 
 def list_transforms() -> list[str]:
+    """The registered transform names, sorted."""
     return sorted(TRANSFORMS)
 
 
@@ -40,9 +45,8 @@ def transform_parameters(name: str) -> dict[str, object]:
 
 
 def get_transform(name: str) -> Callable[..., UNetSpec]:
-    if name not in TRANSFORMS:
-        raise SpecError(f"unknown transform {name!r}; known: {', '.join(list_transforms())}")
-    return TRANSFORMS[name]
+    """The transform function registered as ``name`` (`SpecError` naming the known ones)."""
+    return TRANSFORMS.lookup(name)
 
 
 def param_error(transform: str, param: str, message: str) -> SpecError:

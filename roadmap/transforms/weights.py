@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from roadmap.registry import Registry
 from roadmap.spec import (
     BLOCK_TYPES,
     ConvSpec,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 State = dict[str, "Tensor"]
 CarryRule = Callable[[UNetSpec, UNetSpec, dict, State, State], State]
-CARRY_RULES: dict[str, CarryRule] = {}
+CARRY_RULES: Registry[CarryRule] = Registry("carry rule")
 
 # The configurable spatial convs of each block type, in the order of spec.block_conv_channels.
 _BLOCK_CONVS = {"nafblock": ("conv2",), "gama": ("conv2",), "pmrid_encoder": ("conv1", "conv2"),
@@ -56,14 +57,7 @@ assert set(_BLOCK_CONVS) == set(BLOCK_TYPES)
 
 def carries(name: str) -> Callable[[CarryRule], CarryRule]:
     """Decorator: register ``fn(before, after, params, state, fresh) -> state`` for transform ``name``."""
-
-    def deco(fn: CarryRule) -> CarryRule:
-        if name in CARRY_RULES:
-            raise ValueError(f"carry rule for {name!r} registered twice")
-        CARRY_RULES[name] = fn
-        return fn
-
-    return deco
+    return CARRY_RULES.register(name)
 
 
 def carry_weights(seed_spec: UNetSpec, seed_state: State, steps: list[dict], init_seed: int = 0) -> State:

@@ -8,37 +8,25 @@ command line with `FakeEvaluator` trainings of half a second (nothing is trained
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-# The real `roadmap` entry point; only run_search's evaluator is replaced (trainings of ARGV[1] s).
-FAKE_SEARCH = """
-import sys
-import roadmap.search as search
-from roadmap.cli import main
-from roadmap.search.testing import FakeEvaluator
+from tests.search.helpers import REPO, fake_search_cmd, subprocess_env
 
-real = search.run_search
-search.run_search = lambda settings, evaluator=None, progress=None: real(
-    settings, FakeEvaluator(train_seconds=float(sys.argv[1])), progress)
-sys.exit(main(sys.argv[2:]))
-"""
 BUDGET = 6
 
 
 def start_search(study: Path, train_seconds: float = 0.5, budget: int = BUDGET) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    argv = [sys.executable, "-c", FAKE_SEARCH, str(train_seconds), "search", "--study", str(study),
-            "--backend", "local", "--fidelity", "smoke", "--budget", str(budget), "--quiet"]
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """The real ``roadmap search`` whose trainings take ``train_seconds`` (tests/search/fake_cli.py)."""
+    argv = fake_search_cmd(train_seconds, "--study", str(study), "--backend", "local", "--fidelity", "smoke",
+                           "--budget", str(budget), "--quiet")
+    return subprocess.Popen(argv, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:

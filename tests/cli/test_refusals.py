@@ -105,10 +105,7 @@ def test_a_control_character_in_yaml_names_its_line_and_column(byte, column, tmp
 
 @pytest.fixture(scope="module")
 def review_study(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
-    from review_studies import write_study
+    from tests.review.review_studies import write_study
 
     return write_study(tmp_path_factory.mktemp("hvref") / "study", with_files=False)
 

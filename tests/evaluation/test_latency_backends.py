@@ -13,8 +13,8 @@ from torch import nn
 
 from roadmap.cli import main
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, _Timer, _time_rounds, measure_with
-from roadmap.evaluation.latency_backends import command_args
+from roadmap.evaluation.latency import Clock, LatencyConfig, LatencyError, _time_rounds, measure_with
+from roadmap.evaluation.latency_backends import LATENCY_BACKENDS, Timer, command_args
 
 REPO = Path(__file__).resolve().parents[2]
 PY = shlex.quote(sys.executable)
@@ -39,16 +39,16 @@ def conv() -> nn.Module:
 
 def test_unsteady_rounds_get_extra_rounds_and_the_median_of_round_medians():
     times = iter([99.0] * 3 + [10.0] * 5 + [20.0] * 5 + [10.0] * 5 + [10.0] * 100)  # warm-up, then rounds
-    rounds = _time_rounds([_Timer(lambda: next(times), "torch", "cpu", 1)],
+    rounds = _time_rounds([Timer(lambda: next(times), "torch", "cpu", 1)],
                           Clock(warmup=3, repeats=15, rounds=3, max_cv=0.03, extra_rounds=2))[0]
     assert len(rounds) == 5 and 99.0 not in sum(rounds, [])  # warm-up discarded, 2 extra rounds
-    steady = _time_rounds([_Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
+    steady = _time_rounds([Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
     assert [len(r) for r in steady] == [5, 5, 5]
 
 
 def test_interleaved_rounds_alternate_and_rotate():
     order: list[str] = []
-    timers = [_Timer(lambda n=n: order.append(n) or 1.0, "torch", "cpu", 1) for n in "ab"]
+    timers = [Timer(lambda n=n: order.append(n) or 1.0, "torch", "cpu", 1) for n in "ab"]
     _time_rounds(timers, Clock(warmup=0, repeats=2, rounds=2, max_cv=None))
     assert order == ["a", "b", "b", "a"]  # one call a round; b goes first in round 2
 
@@ -57,6 +57,31 @@ def test_report_records_rounds_cv_and_backend():
     r = measure_with(conv(), SMALL, LatencyConfig("onnxruntime"), threads=1, clock=Clock(repeats=4, rounds=2))
     assert r.backend == "onnxruntime" and r.threads == 1 and r.rounds >= 2 and r.median_ms > 0
     assert len(r.round_medians_ms) == r.rounds and r.cv >= 0 and r.run_cv >= 0
+
+
+# --------------------------------------------------------------------------- every backend
+
+
+@pytest.mark.parametrize("name", LATENCY_BACKENDS.names())
+def test_every_backend_times_a_model(name):
+    """Parametrised over the registry: a new backend is tested by registering it."""
+    config = LatencyConfig(name, ORT_COMMAND if LATENCY_BACKENDS[name].takes_command else None)
+    r = measure_with(conv(), SMALL, config, clock=Clock(warmup=1, repeats=2, rounds=2))
+    assert r.backend == name and r.rounds >= 2 and r.median_ms > 0
+
+
+@pytest.mark.parametrize("name", [n for n in LATENCY_BACKENDS.names() if not LATENCY_BACKENDS[n].takes_command])
+def test_a_backend_without_a_command_refuses_one(name):
+    with pytest.raises(RoadmapError, match=f"--latency-command needs --latency-backend command \\(got {name}\\)"):
+        LatencyConfig(name, "run {onnx}")
+
+
+def test_an_unknown_backend_is_never_timed_as_a_command():
+    config = LatencyConfig("torch")
+    object.__setattr__(config, "backend", "tvm")  # past the check on creation
+    with pytest.raises(RoadmapError, match=f"^--latency-backend: must be one of {', '.join(LATENCY_BACKENDS)}, "
+                                           "got 'tvm'$"):
+        measure_with(conv(), SMALL, config, clock=Clock(repeats=1, rounds=1))
 
 
 # --------------------------------------------------------------------------- the command backend

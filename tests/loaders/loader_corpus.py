@@ -1,8 +1,7 @@
 """The files every loader is fed: the shipped YAML, a fidelity file and a study's settings.json,
 and the loaders themselves, keyed by kind (spec, space, roadmap, fidelity, settings).
 
-A module of its own, not conftest.py: other test folders import their ``conftest`` by name,
-and two modules called ``conftest`` cannot share one test session."""
+A plain module (``tests.loaders.loader_corpus``), not conftest.py: conftest files hold fixtures only."""
 from __future__ import annotations
 
 import functools

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from loader_corpus import REPO, file_name, shipped
-from loader_mutations import malformed
+from tests.loaders.loader_corpus import REPO, file_name, shipped
+from tests.loaders.loader_mutations import malformed
 
 CLI_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from loader_corpus import KINDS, file_name, load, shipped
-from loader_mutations import malformed
 from roadmap.errors import RoadmapError
+from tests.loaders.loader_corpus import KINDS, file_name, load, shipped
+from tests.loaders.loader_mutations import malformed
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

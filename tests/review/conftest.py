@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from review_studies import write_study
+
+from tests.review.review_studies import write_study
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,7 @@ def review(study_dir):
 def rung_study_dir(tmp_path_factory) -> Path:
     """A study with two rungs (2 and 6 iterations): one candidate screened out at rung 0, one
     failed at rung 1 (see review_studies.RUNG_TRIALS)."""
-    from review_studies import RUNG_TRIALS
+    from tests.review.review_studies import RUNG_TRIALS
 
     return write_study(tmp_path_factory.mktemp("rungs") / "nafnet-w16", RUNG_TRIALS, with_files=False,
                        rungs=(2, 6))

@@ -1,6 +1,6 @@
 """Synthetic studies for the review tests, written with Optuna directly (DESIGN.md section 5).
 
-Imported by the tests as ``review_studies`` (pytest puts this folder on ``sys.path``)."""
+Imported by the tests as ``tests.review.review_studies``."""
 from __future__ import annotations
 
 import json

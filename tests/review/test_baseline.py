@@ -9,12 +9,12 @@ import json
 
 import pytest
 import yaml
-from review_studies import INPUT_PSNR, TEST_INPUT_PSNR, TEST_OFFSET, write_study
 
 from roadmap.cli import main
 from roadmap.evaluation.tasks import Task, gain_text, psnr_with_baseline, task_line
 from roadmap.review.study import load_study_dir
 from roadmap.review.summary import baseline_line, display_frame, pareto_summary, table_frame
+from tests.review.review_studies import INPUT_PSNR, TEST_INPUT_PSNR, TEST_OFFSET, write_study
 
 DENOISE_25 = "task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation images"
 

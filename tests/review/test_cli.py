@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from roadmap.cli import main
-
-from review_studies import MB, SIGMA, T2, TRIALS, write_study
+from tests.review.review_studies import MB, SIGMA, T2, TRIALS, write_study
 
 
 def run_cli(capsys, *argv):

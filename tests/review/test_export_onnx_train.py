@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from review_studies import DROP0, PCONV, make_spec
 
 from roadmap.cli import main
 from roadmap.errors import RoadmapError
+from tests.review.review_studies import DROP0, PCONV, make_spec
 
 
 def _randomise(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:

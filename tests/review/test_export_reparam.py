@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from review_studies import write_study
+
+from tests.review.review_studies import write_study
 
 REPARAM = {"transform": "reparam", "params": {"targets": ["level[0]", "middle"]}}
 TRIALS = {0: ((30.0, 30.1), 100.0, 200.0, "seed", []), 1: (30.2, 60.0, 150.0, None, [REPARAM])}

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from review_studies import SIGMA, T2
 
 from roadmap.review import plots
 from roadmap.review.select import pick_trial
 from roadmap.review.specs import seed_spec_of, spec_of
 from roadmap.review.summary import pareto_summary
+from tests.review.review_studies import SIGMA, T2
 
 HW = (64, 64)
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import yaml
-from review_studies import PCONV, RUNG_TRIALS, write_study
+from tests.review.review_studies import PCONV, RUNG_TRIALS, write_study
 
 from roadmap.cli import main
 from roadmap.evaluation.fidelity import PRESETS

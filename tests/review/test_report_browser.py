@@ -158,10 +158,9 @@ def _probe(chromium: str, report: Path, tmp_path: Path) -> dict:
 def test_reference_markers_differ_on_and_off_the_front(chromium, tmp_path):
     """UNet-- made dominated by the seed (lower PSNR, slower, more memory): its marker is an
     open diamond, the references on the front filled ones, in the 3-D scene and the projections."""
-    from review_studies import TRIALS, write_study
-
     from roadmap.review.report import build_report
     from roadmap.review.study import load_study_dir
+    from tests.review.review_studies import TRIALS, write_study
 
     trials = dict(TRIALS)
     trials[2] = (28.5, 110.0, 230.0, "unet--", trials[2][4])

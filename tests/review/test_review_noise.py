@@ -7,11 +7,11 @@ import json
 import math
 
 import pytest
-from review_studies import SIGMA, T2, TRIALS
 
 from roadmap.cli import main
 from roadmap.review.study import load_study_dir
 from roadmap.review.summary import versus_seed_text
+from tests.review.review_studies import SIGMA, T2, TRIALS
 
 OBJECTIVE_KEYS = ("psnr", "latency_ms", "peak_memory_bytes")
 

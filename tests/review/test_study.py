@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from review_studies import DROP0, PCONV, write_study
 
 from roadmap.errors import RoadmapError
 from roadmap.review import plots
 from roadmap.review.study import load_study_dir, short_transforms
+from tests.review.review_studies import DROP0, PCONV, write_study
 
 
 def test_loaded_records(review):

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 import torch
-from review_studies import PCONV, make_spec
+from tests.review.review_studies import PCONV, make_spec
 
 import roadmap
 from roadmap.cli import main

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 import torch
-from review_studies import make_spec
+from tests.review.review_studies import make_spec
 
 from roadmap.review.train import checkpoint_path, full_fidelity, resolve_train_settings, train_spec
 

@@ -5,7 +5,7 @@ import json
 from types import SimpleNamespace as NS
 
 import pytest
-from conftest import evaluations, pareto_json, search
+from tests.search.helpers import evaluations, pareto_json, search
 
 from roadmap.review.summary import cost_lines
 from roadmap.search.cost import LONG_ITERATIONS, study_cost

@@ -4,11 +4,10 @@ import io
 import time
 
 import pytest
-from conftest import evaluations, settings
-
 from roadmap.search import run_search
 from roadmap.search.progress import LOG_EVERY_S, Progress
 from roadmap.search.testing import FakeEvaluator
+from tests.search.helpers import evaluations, settings
 
 
 def test_a_log_gets_a_line_per_finished_training_and_no_more(tmp_path):

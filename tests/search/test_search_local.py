@@ -6,9 +6,9 @@ import json
 import shutil
 
 import pytest
-from conftest import (counted, evaluations, finished_records, pareto_json, run_cli, search, snapshot, trials)
 
 from roadmap.search.testing import FakeEvaluator
+from tests.search.helpers import counted, evaluations, finished_records, pareto_json, run_cli, search, snapshot, trials
 
 METRIC_KEYS = {"psnr", "ssim", "input_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
                "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity", "device"}

@@ -1,6 +1,6 @@
 """The search's summary judges with the same noise as the review: the `default` fidelity's
 calibrated prior pooled with the study's replicated candidates, and both recommendations."""
-from conftest import pareto_json, search
+from tests.search.helpers import pareto_json, search
 
 
 def test_the_summary_pools_the_prior_and_agrees_with_the_review(tmp_path, capsys):

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group, subprocess_env,
-                      trained_by_the_fake, trials, wait_for)
 
 from roadmap.search.study import open_study
+from tests.search.helpers import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group,
+                                  subprocess_env, trained_by_the_fake, trials, wait_for)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -6,11 +6,11 @@ import re
 import numpy as np
 import optuna
 import pytest
-from conftest import (RUNGS3, check_promotion_plan, counted, dominates, evaluations, pareto_json, run_cli, search,
-                      trials)
 
 from roadmap import pareto
 from roadmap.search.study import OBJECTIVES, STUDY_NAME
+from tests.search.helpers import (RUNGS3, check_promotion_plan, counted, dominates, evaluations, pareto_json, run_cli,
+                                  search, trials)
 
 BUDGET = 18  # enough for candidates dominated at rung 0 that are not reference points
 

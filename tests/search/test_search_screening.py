@@ -4,10 +4,10 @@ first, every candidate is *screened* from the seed's trained weights (rung 0), a
 import math
 
 import pytest
-from conftest import check_promotion_plan, counted, evaluations, search, trials
 
 from roadmap.search.testing import FakeEvaluator
 from roadmap.spec import load_spec
+from tests.search.helpers import check_promotion_plan, counted, evaluations, search, trials
 
 BUDGET = 12
 SCREEN = ("rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\n"

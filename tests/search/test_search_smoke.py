@@ -9,8 +9,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import (counted, evaluations, finished_records, kill_group, pareto_json, search_cmd, subprocess_env,
-                      trials)
+
+from tests.search.helpers import (counted, evaluations, finished_records, kill_group, pareto_json, search_cmd,
+                                  subprocess_env, trials)
 
 pytestmark = pytest.mark.slow
 

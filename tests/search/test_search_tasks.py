@@ -5,7 +5,8 @@ is refused naming both."""
 import json
 
 import pytest
-from conftest import pareto_json, run_cli, trials
+
+from tests.search.helpers import pareto_json, run_cli, trials
 
 pytestmark = pytest.mark.slow
 

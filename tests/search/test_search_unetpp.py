@@ -4,11 +4,11 @@ one deep-supervised training, and a pruned candidate's PSNR is read off its sibl
 from __future__ import annotations
 
 import pytest
-from conftest import RUNGS3, evaluations, search, trials
 
 from roadmap.search.testing import FakeEvaluator
 from roadmap.spec import load_spec
 from roadmap.transforms.prune import at_depth
+from tests.search.helpers import RUNGS3, evaluations, search, trials
 
 # Every point of this space is a candidate: {seed, pconv} x {depth 3, 2, 1}.
 SPACE = """version: 1

@@ -1,7 +1,9 @@
 """The conv and attention kinds a block can use, and how many channels a partial conv convolves.
 
-Plain Python (no torch): ``roadmap.spec`` validates specs with the same rule the blocks are
-built with, so that a spec that validates always builds.
+Plain Python (no torch): ``roadmap.spec`` validates specs with the same rule the blocks in
+``blocks/`` are built with, so that a spec that validates always builds. It lives here, not in
+``blocks/``, because importing anything from ``blocks`` loads torch and every block; it is the
+one module ``blocks/`` imports from ``roadmap`` and it imports nothing itself.
 """
 from __future__ import annotations
 
