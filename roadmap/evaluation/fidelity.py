@@ -136,10 +136,16 @@ class Fidelity:
         return self.rungs or (self.iterations,)
 
     @property
+    def screens(self) -> bool:
+        """Whether a search's rung 0 is an inherited screen (``screen_iterations`` > 0) rather
+        than the first rung of the from-scratch chain: the one place that decides it."""
+        return self.screen_iterations > 0
+
+    @property
     def search_top_rung(self) -> int:
         """The rung a search declares its front at: 1 after a screening rung, else the last
         rung of the chain."""
-        return 1 if self.screen_iterations else len(self.rung_iterations) - 1
+        return 1 if self.screens else len(self.rung_iterations) - 1
 
     def screen_fidelity(self) -> "Fidelity":
         """The fine-tuning of a screening rung: ``screen_iterations`` steps, one cosine cycle."""

@@ -13,7 +13,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 from roadmap import files, pareto
@@ -22,8 +22,7 @@ from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.cost import study_cost
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
-from roadmap.evaluation.fidelity import noise_prior
-from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, noise_floor, overall
+from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, overall
 from roadmap.search.rung_plan import RungPlan
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.settings import SearchSettings
@@ -324,10 +323,7 @@ def point_summary(results: StudyResults, point: Any) -> dict | None:
 def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str],
              timing: dict) -> SearchSummary:
     counts = scheduler.counts()
-    results = scheduler.results()
-    # the summary judges with the fidelity's calibrated prior pooled in, as the review does
-    prior = noise_prior(settings.fidelity, settings.task.name)
-    results = replace(results, noise=noise_floor(results.candidates, results.top_rung, prior))
+    results = scheduler.results()  # judged with the fidelity's noise prior, as the review judges
     finished = results.feasible()
     hv = pareto.hypervolume(results.loss(finished)).value if finished else None
     return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],

@@ -89,7 +89,7 @@ class RungPlan:
     @property
     def screening(self) -> bool:
         """Whether rung 0 is an inherited screen (else the rungs are the fidelity's chain)."""
-        return self.fidelity.screen_iterations > 0
+        return self.fidelity.screens
 
     @property
     def top_rung(self) -> int:

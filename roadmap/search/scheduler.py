@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 from roadmap import pareto
+from roadmap.evaluation.fidelity import noise_prior
 from roadmap.search import results as res
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory, Proposal
@@ -81,7 +82,7 @@ class Scheduler:
 
     @property
     def top_rung(self) -> int:
-        return self.trainings.top_rung
+        return self.trainings.fidelity.search_top_rung
 
     @property
     def replicate_seed(self) -> int:
@@ -91,8 +92,12 @@ class Scheduler:
         return st.count_trials(self.store.study)
 
     def results(self, rung: int | None = None) -> res.StudyResults:
+        """The study's candidates judged at ``rung`` (default the top rung). At the top rung the
+        noise pools the fidelity's calibrated prior, so that the knee the search confirms is the
+        one its summary and ``roadmap pareto`` name; the prior says nothing of lower rungs."""
         rung = self.top_rung if rung is None else rung
-        return res.study_results(self.store.study, rung, self.settings.constraints.min_psnr)
+        prior = noise_prior(self.settings.fidelity, self.settings.task.name) if rung == self.top_rung else None
+        return res.study_results(self.store.study, rung, self.settings.constraints.min_psnr, prior)
 
     def prepare(self, new_study: bool) -> None:
         """Queue again what a killed run left running; remember every candidate (duplicates);
@@ -177,7 +182,7 @@ class Scheduler:
     def _base_jobs(self) -> list[TrainJob]:
         """Screening: the seed's top-rung run (its weights start every screen) and its
         replicate, before any candidate is screened."""
-        if not self.trainings.screening:
+        if not self.trainings.fidelity.screens:
             return []
         seed = self._seed_trial()
         if seed is None:

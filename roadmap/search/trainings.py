@@ -41,28 +41,20 @@ class Trainings:
         self.fidelity = settings.fidelity
         self.seed_number: int | None = None  # the seed's trial, once known
 
-    @property
-    def screening(self) -> bool:
-        return self.fidelity.screen_iterations > 0
-
-    @property
-    def top_rung(self) -> int:
-        return self.fidelity.search_top_rung
-
     def base_weights(self) -> Path | None:
         """The trained seed's weights every screen starts from (None before the seed is known)."""
         if self.seed_number is None:
             return None
-        return self.store.weights_path(self.seed_number, self.top_rung, self.settings.random_seed)
+        return self.store.weights_path(self.seed_number, self.fidelity.search_top_rung, self.settings.random_seed)
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
         spec_yaml, depth = trained_form(spec_yaml)
         common = dict(number=number, rung=rung, random_seed=seed, spec_yaml=spec_yaml, fidelity=self.fidelity,
                       data=self.settings.data, device=self.settings.device, score_depth=depth)
-        if self.screening:
+        if self.fidelity.screens:
             return self._screening_job(common, number, rung, seed)
-        save = self.store.weights_path(number, rung, seed) if rung < self.top_rung else None
+        save = self.store.weights_path(number, rung, seed) if rung < self.fidelity.search_top_rung else None
         previous = self.store.weights_path(number, rung - 1, seed) if rung > 0 else None
         resume = previous is not None and previous.is_file()
         return TrainJob(**common, chain=(rung if resume else 0, rung), resume_from=str(previous) if resume else None,
