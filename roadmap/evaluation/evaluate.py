@@ -85,6 +85,14 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}{where}"
 
 
+def _steps(fid: Fidelity, rungs_trained: range) -> int:
+    """Iterations trained by the rungs ``rungs_trained`` of ``fid`` (0 for none)."""
+    if not rungs_trained:
+        return 0
+    first, last = rungs_trained[0], rungs_trained[-1]
+    return fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
+
+
 def evaluate_spec(
     spec,
     fidelity: "str | Fidelity | dict" = "default",
@@ -111,22 +119,20 @@ def evaluate_spec(
     `Task` whose up-scaling the spec's head must have: `for_task`). ``threads``: CPU threads for
     training, latency and memory (default ``fidelity.threads``). ``measure=False`` skips latency
     and measured memory; both use the input that produces a ``latency_hw`` output (`measured_hw`).
-    Scores: see the module docstring. ``init_weights``: a weights file or state dict to continue from (fresh optimiser and schedule);
-    ``save_weights``: where the weights go after an ``ok`` training (module docstring).
+    Scores: see the module docstring. ``init_weights``: a weights file or state dict to continue
+    from (fresh optimiser and schedule); ``save_weights``: where an ``ok`` training's weights go.
     ``rungs``: ``(first, last)`` rungs of ``fidelity.rungs`` to train (default: all, from scratch;
     a first rung above 0 needs ``init_weights``). ``latency``: the timing backend (`LatencyConfig`).
-    ``train=False``: score ``init_weights`` as they are (``roadmap eval --weights``; the fidelity
-    then only sizes the validation set and the threads).
-    ``status``: ``ok``, ``diverged`` (non-finite loss or output) or ``failed`` (any other
-    exception), with a one-line ``reason``. Raises `RoadmapError` only for bad data or fidelity.
+    ``train=False``: score ``init_weights`` as they are (``eval --weights``: the fidelity only sizes
+    the validation and the threads). ``status``: ``ok``, ``diverged`` (non-finite loss or output)
+    or ``failed`` (else), with a one-line ``reason``. Raises `RoadmapError` for bad data or fidelity.
     """
     fid = get_fidelity(fidelity)
     first, last = _rung_range(fid, rungs, init_weights)
     fid = fid if threads is None else Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
     dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
-    result: dict = {key: None for key in RESULT_KEYS}
-    result.update(fidelity=fid.name, device=str(device), status="ok", task=dataset.task.to_dict(),
-                  input_psnr=_input_psnr(dataset))
+    result: dict = dict.fromkeys(RESULT_KEYS) | dict(fidelity=fid.name, device=str(device), status="ok",
+                                                     task=dataset.task.to_dict(), input_psnr=_input_psnr(dataset))
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
             spec = _resolve(spec)
@@ -134,13 +140,12 @@ def evaluate_spec(
             if measure:
                 result.update(_measure(_deployed(model), _input_shape(spec, latency_hw), device,
                                        fid.threads, latency_repeats, latency))
-            trained = range(first, last + 1) if train else range(0)
-            _train_and_score(model, dataset, fid, trained, device, random_seed, progress, result)
+            rungs_trained = range(first, last + 1) if train else range(0)
+            _train_and_score(model, dataset, fid, rungs_trained, device, random_seed, progress, result)
             if result["status"] == "ok" and deep_supervised(spec):
                 _score_depths(model, dataset, fid, device, result)
             if save_weights is not None and result["status"] == "ok":
-                trained = fid.rung_iterations[last] - (fid.rung_iterations[first - 1] if first else 0)
-                save_weights_file(save_weights, model, spec, inherited + trained, result["psnr"])
+                save_weights_file(save_weights, model, spec, inherited + _steps(fid, rungs_trained), result["psnr"])
         except WriteError as exc:  # the disk, not the candidate: the search stops on it (write_fault)
             result.update(status="failed", reason=str(exc), psnr=None, ssim=None, write_fault=True)
         except (WeightsError, LatencyError) as exc:  # one line already naming the file / the command
