@@ -87,6 +87,7 @@ class RayRuntime:
         if self.address:
             check_address(self.address)
         t0 = time.perf_counter()
+        self._environ_before = dict(os.environ)
         kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                       logging_level=logging.ERROR, configure_logging=True)
         try:
@@ -107,6 +108,10 @@ class RayRuntime:
     def __exit__(self, *exc: Any) -> None:
         if ray.is_initialized():
             ray.shutdown()
+        # ray.init leaves variables in this process's environment (RAY_AUTH_MODE=token among
+        # them) that a later `ray start` in a child process would inherit and fail on
+        for key in set(os.environ) - set(getattr(self, "_environ_before", os.environ)):
+            del os.environ[key]
 
 
 class SlotPlanner:
