@@ -12,7 +12,8 @@ candidate is in the proxy's top 3, the seed's rank, and the CPU seconds per cand
 
 ``--task`` calibrates another restoration task (`roadmap.evaluation.tasks`) on 12 of the
 candidates (``TASK_SUBSET``: the references, seven draws, the drastic edits), built for that task
-(an up-sampling head for ``sr``), with the reference, the top rung and the inherited screen; the
+(an up-sampling head for ``sr``), with the reference, the rungs (two random seeds: the top rung's
+own noise) and the inherited screen; the
 seed's top-rung run also gives the task's quality floor (test PSNR against the degraded input).
 
 Every training runs in a worker process with one thread and is cached in
@@ -35,6 +36,7 @@ from benchmarks.proxy import halving, stats  # noqa: E402
 from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates, use_task, write_candidates  # noqa: E402
 from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
 from benchmarks.proxy.runs import RunCache, run_all  # noqa: E402
+from roadmap.evaluation.fidelity import default_preset  # noqa: E402
 from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
 
 # The training settings of every proxy below: the `default` preset's batch, crop, learning rate
@@ -44,12 +46,21 @@ RUNGS = {"name": "rungs 150/450/1350", "kind": "rungs", "base": BASE, "rungs": [
 OLD_DEFAULT = {"name": "default 180", "kind": "train", "fidelity": {**BASE, "name": "default-180", "iterations": 180}}
 INHERIT = {"name": "inherit 1350 + 150/450", "kind": "rungs", "base": BASE, "rungs": [150, 450],
            "init": "seed", "seed_iterations": 1350}
-# The PSNR a search's front is declared at: the top rung of the `default` fidelity.
-DEFAULT_PROXY = "rung 2: 1350 it"
+# The `inherited` fidelity's top rung: 450 iterations in one cosine cycle from the trained seed.
+INHERIT_ONE = {"name": "inherit 1350 + 450 one cycle", "kind": "rungs", "base": BASE, "rungs": [450],
+               "init": "seed", "seed_iterations": 1350}
+# The proxy row that stands for each preset's top rung, where a search declares its front.
+PRESET_PROXY = {"default": "rung 2: 1350 it", "inherited": "inherit (seed 1350 it) + 450 it, one cycle"}
 SCREEN = halving.SCREEN
 SCHEMES = [halving.Scheme((SCREEN, 2), 4, True), halving.Scheme((SCREEN, 2), 3, True), halving.Scheme((SCREEN, 2), 4, False),
            halving.Scheme((0, 1, 2), 3, True), halving.Scheme((0, 1, 2), 3, False), halving.Scheme((0, 2), 2, True)]
 DEFAULT_SCHEME = SCHEMES[0]  # the `default` fidelity: screen 150 inherited, 1/4 promoted to 1350 from scratch
+
+
+def top_rung_run(preset: str) -> tuple[dict, int]:
+    """(the method, the rung index) of the cached runs that are ``preset``'s top rung (this run's
+    task's methods, once `main` has set them)."""
+    return {"default": (RUNGS, 2), "inherited": (INHERIT_ONE, 0)}[preset]
 
 
 def _get(cache: RunCache, method: dict, steps: list, seed: int) -> dict | None:
@@ -71,7 +82,8 @@ def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarr
     """proxy name -> (score per candidate, mean CPU seconds per candidate)."""
     labels = list(cands)
     rec = {name: [_get(cache, m, cands[c], s) for c in labels] for name, m, s in (
-        ("r0", RUNGS, 0), ("r1", RUNGS, 1), ("old", OLD_DEFAULT, 0), ("inh", INHERIT, 0))}
+        ("r0", RUNGS, 0), ("r1", RUNGS, 1), ("old", OLD_DEFAULT, 0), ("inh", INHERIT, 0), ("one", INHERIT_ONE, 0),
+        ("one1", INHERIT_ONE, 1))}
     out: dict[str, tuple[np.ndarray, float]] = {}
     out["old default: 180 it"] = (np.array([(r or {}).get("psnr", math.nan) for r in rec["old"]]),
                                   np.nanmean([(r or {}).get("cpu_seconds", math.nan) for r in rec["old"]]))
@@ -87,6 +99,10 @@ def proxies(cache: RunCache, cands: dict[str, list]) -> dict[str, tuple[np.ndarr
         out[f"inherit (seed 1350 it) + {its} it"] = (
             np.array([_rung(r, k) for r in rec["inh"]]),
             float(np.nanmean([_rung_cost(r, k) for r in rec["inh"]])))
+    one = (np.array([_rung(r, 0) for r in rec["one"]]), float(np.nanmean([_rung_cost(r, 0) for r in rec["one"]])))
+    out[PRESET_PROXY["inherited"]] = one
+    both = np.array([one[0], [_rung(r, 0) for r in rec["one1"]]])
+    out["inherit + 450 it one cycle, mean of 2 seeds"] = (both.mean(axis=0), 2 * one[1])
     return out
 
 
@@ -104,16 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     task = task_of(args)
     use_task(task)
-    global REFERENCE, RUNGS, OLD_DEFAULT, INHERIT  # the methods of this run are the task's
-    REFERENCE, RUNGS, OLD_DEFAULT, INHERIT = (for_task(m, task) for m in (REFERENCE, RUNGS, OLD_DEFAULT, INHERIT))
+    global REFERENCE, RUNGS, OLD_DEFAULT, INHERIT, INHERIT_ONE  # the methods of this run are the task's
+    REFERENCE, RUNGS, OLD_DEFAULT, INHERIT, INHERIT_ONE = (
+        for_task(m, task) for m in (REFERENCE, RUNGS, OLD_DEFAULT, INHERIT, INHERIT_ONE))
+    preset = default_preset(task.name)
     cands, cache = load_candidates(), RunCache()
     if task != DEFAULT_TASK:
         cands = {c: cands[c] for c in TASK_SUBSET}
     print(f"task: {task.describe()}, {len(cands)} candidates")
     if not args.only_table:
-        plan = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (INHERIT, (0,))]
+        # Rungs with a second random seed last: the top rung's own noise (the task's noise prior)
+        # and the verdict benchmark (benchmarks/verdicts.py) need them, the rankings do not.
+        plan = [(REFERENCE, (0, 1)), (RUNGS, (0,)), (INHERIT, (0,)), (INHERIT_ONE, (0,)), (RUNGS, (1,)),
+                (INHERIT_ONE, (1,))]
         if task == DEFAULT_TASK:  # the full comparison of proxies, README "How far the PSNR axis can be trusted"
-            plan += [(OLD_DEFAULT, (0,)), (RUNGS, (1,))]
+            plan.insert(3, (OLD_DEFAULT, (0,)))
         run_all([(c, m, cands[c], s) for m, seeds in plan for s in seeds for c in cands], cache, args.jobs)
     labels = list(cands)
     ref_runs = np.array([[(_get(cache, REFERENCE, cands[c], s) or {}).get("psnr", math.nan) for c in labels]
@@ -129,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         s = stats.summarise(score[use], reference[use], min_gap, int(np.flatnonzero(np.array(labels)[use] == "seed")[0]))
         report[name] = {**s, "cpu_seconds_per_candidate": cpu, "candidates": int(use.sum())}
-        mark = " (default)" if name == DEFAULT_PROXY else ""
+        mark = f" ({preset})" if name == PRESET_PROXY[preset] else ""
         rows.append([name + mark, f"{s['kendall_tau']:.2f} [{s['kendall_tau_90ci'][0]:.2f}, {s['kendall_tau_90ci'][1]:.2f}]",
                      f"{s['spearman_rho']:.2f} [{s['spearman_rho_90ci'][0]:.2f}, {s['spearman_rho_90ci'][1]:.2f}]",
                      f"{s['pair_accuracy']:.2f} ({s['pairs']})", "yes" if s["best_in_top3"] else "no",
@@ -141,17 +162,17 @@ def main(argv: list[str] | None = None) -> int:
           f"the reference difference exceeds {min_gap:.3f} dB\n")
     print(table(rows, ["proxy", "Kendall tau [90% CI]", "Spearman rho [90% CI]", "pair acc. (pairs)",
                        "best in top 3", "seed rank", "CPU s/cand.", "n"]))
-    top_noise = _top_rung_noise(cache, cands)
+    top_noise = _top_rung_noise(cache, cands, preset)
     if top_noise:
-        print(f"\ntop rung (1350 it) seed-to-seed, the noise a search's tie bands measure: mean |diff| "
+        print(f"\ntop rung of `{preset}` seed-to-seed, the noise a search's tie bands measure: mean |diff| "
               f"{top_noise['mean_abs_diff_db']:.3f} dB, single-run sigma {top_noise['sigma_db']:.3f} dB, "
               f"tau(seed 0, seed 1) {top_noise['kendall_tau']:.2f}")
     schemes = halving_table(cache, cands, reference, min_gap)
-    floor = quality_floor(cache, cands)
+    floor = quality_floor(cache, cands, preset)
     path = write_json(f"proxy_fidelity{task_suffix(task)}.json", {"task": task.to_dict(), "quality_floor": floor,
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
                       "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
-        "proxies": report, "default": DEFAULT_PROXY, "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
+        "proxies": report, "default_preset": preset, "default": PRESET_PROXY[preset], "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
         "candidates": cands})
     print(f"\nwrote {path}")
     return 0
@@ -162,23 +183,26 @@ def task_suffix(task) -> str:
     return "" if task == DEFAULT_TASK else f"-{task.name}" + (f"-x{task.scale}" if task.name == "sr" else "")
 
 
-def quality_floor(cache: RunCache, cands: dict[str, list]) -> dict | None:
-    """The seed at the top rung (the `default` fidelity's training, random seed 0): validation
-    and test PSNR against the degraded input's."""
-    record = _get(cache, RUNGS, cands["seed"], 0)
-    if record is None or "test_psnr" not in record:
+def quality_floor(cache: RunCache, cands: dict[str, list], preset: str) -> dict | None:
+    """The seed at ``preset``'s top rung (random seed 0): validation and test PSNR against the
+    degraded input's."""
+    method, k = top_rung_run(preset)
+    record = _get(cache, method, cands["seed"], 0)
+    rung = ((record or {}).get("rungs") or [])[k:k + 1]
+    if not rung or "test_psnr" not in rung[0]:
         return None
-    floor = {k: record[k] for k in ("psnr", "input_psnr", "test_psnr", "test_input_psnr")}
+    floor = {key: rung[0][key] for key in ("psnr", "input_psnr", "test_psnr", "test_input_psnr")}
     floor["test_gain_db"] = floor["test_psnr"] - floor["test_input_psnr"]
-    print(f"\nquality floor (the seed, top rung = `default`): validation {floor['psnr']:.2f} dB (input "
+    print(f"\nquality floor (the seed, top rung of `{preset}`): validation {floor['psnr']:.2f} dB (input "
           f"{floor['input_psnr']:.2f}), test {floor['test_psnr']:.2f} dB (input {floor['test_input_psnr']:.2f}): "
           f"{floor['test_gain_db']:+.2f} dB on the test split")
     return floor
 
 
-def _top_rung_noise(cache: RunCache, cands: dict[str, list]) -> dict | None:
-    """Seed-to-seed agreement of the top rung (random seeds 0 and 1), when both ran."""
-    runs = [[_rung(_get(cache, RUNGS, steps, s), 2) for steps in cands.values()] for s in (0, 1)]
+def _top_rung_noise(cache: RunCache, cands: dict[str, list], preset: str) -> dict | None:
+    """Seed-to-seed agreement of ``preset``'s top rung (random seeds 0 and 1), when both ran."""
+    method, k = top_rung_run(preset)
+    runs = [[_rung(_get(cache, method, steps, s), k) for steps in cands.values()] for s in (0, 1)]
     a, b = np.array(runs)
     ok = ~(np.isnan(a) | np.isnan(b))
     return stats.seed_spread(a[ok], b[ok]) if ok.sum() >= 5 else None

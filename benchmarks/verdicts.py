@@ -3,9 +3,10 @@
     python benchmarks/verdicts.py [--task deblur | --task sr --scale 2] [--without-prior]
 
 It trains nothing: it reads the calibration runs of ``benchmarks/proxy_fidelity.py`` (cached in
-``benchmarks/results/proxy_runs.json``): per candidate, the top rung of the ``default`` fidelity
-(150 + 300 + 900 iterations from scratch) with random seeds 0 and 1, and the ``long`` reference
-(2500 iterations) with random seeds 0 and 1.
+``benchmarks/results/proxy_runs.json``): per candidate, the top rung of the task's default
+fidelity (`roadmap.evaluation.fidelity.default_preset`: ``default``, 150 + 300 + 900 iterations
+from scratch; ``inherited``, 450 iterations from the trained seed) with random seeds 0 and 1,
+and the ``long`` reference (2500 iterations) with random seeds 0 and 1.
 
 Every pair of candidates is judged with the tool's own rule (`roadmap.search.results.compare_psnr`:
 a difference of mean PSNRs beyond ``t sigma sqrt(1/n_a + 1/n_b)`` is better / worse, inside it a
@@ -45,14 +46,14 @@ from benchmarks._common import table, task_of, write_json  # noqa: E402
 from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates  # noqa: E402
 from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
 from benchmarks.proxy.runs import CACHE_FILE, RunCache  # noqa: E402
-from benchmarks.proxy_fidelity import RUNGS, _get, _rung, task_suffix  # noqa: E402
+from benchmarks.proxy_fidelity import _get, _rung, task_suffix, top_rung_run  # noqa: E402
+from roadmap.evaluation.fidelity import default_preset  # noqa: E402
 from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
 from roadmap.search.results import Candidate, Evaluation, compare_psnr, noise_floor  # noqa: E402
 
 CONTRADICTED_TARGET = 0.05  # at most this share of better / worse verdicts reversed by the reference
 POWER_TARGET = 0.5  # at least this share of the clearly different pairs called different
 POWER_GAP_DB = 0.3  # "clearly different": reference means further apart than this
-TOP_RUNG = 2  # RUNGS's 1350-iteration rung, the `default` fidelity's top rung
 SCENARIOS = ("replicated", "one run")
 DIFFERENT = ("better", "worse")
 
@@ -60,10 +61,11 @@ DIFFERENT = ("better", "worse")
 def cached_runs(cache: RunCache, cands: dict[str, list], task) -> tuple[dict, dict]:
     """(top-rung PSNRs, reference PSNRs) per candidate label: the finished runs of random seeds
     0 and 1, in that order, of the task's methods."""
-    rungs, reference = for_task(RUNGS, task), for_task(REFERENCE, task)
+    method, top_rung = top_rung_run(default_preset(task.name))
+    rungs, reference = for_task(method, task), for_task(REFERENCE, task)
     top, ref = {}, {}
     for label, steps in cands.items():
-        runs = [_rung(_get(cache, rungs, steps, s), TOP_RUNG) for s in (0, 1)]
+        runs = [_rung(_get(cache, rungs, steps, s), top_rung) for s in (0, 1)]
         top[label] = [r for r in runs if math.isfinite(r)]
         long_runs = [(_get(cache, reference, steps, s) or {}).get("psnr") for s in (0, 1)]
         ref[label] = [float(r) for r in long_runs if r is not None and math.isfinite(r)]
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no calibration runs cached: run benchmarks/proxy_fidelity.py {_task_flags(task)} first "
               f"({args.cache})", file=sys.stderr)
         return 1
-    prior = None if args.without_prior else noise_prior(PRESETS["default"], task.name)
+    prior = None if args.without_prior else noise_prior(PRESETS[default_preset(task.name)], task.name)
     results = {scenario: judge_pairs(top, ref, prior, scenario) for scenario in SCENARIOS}
     ref_noise = results["replicated"]["reference_noise"]
     print(f"task: {task.describe()}; {results['replicated']['candidates']} candidates; prior: "
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(table_rows(results), HEADER))
     if all(r["unknown"] == r["pairs"] for r in results.values()):
         print("no verdict at all: no degree of freedom (no prior for this task, and the seed's top rung ran with one "
-              "random seed; benchmarks/proxy_fidelity.py trains the second only for denoise)")
+              "random seed)")
     path = write_json(f"verdicts{task_suffix(task)}{'-without-prior' if args.without_prior else ''}.json",
                       {"task": task.to_dict(), "prior": None if prior is None else asdict(prior),
                        "targets": {"contradicted_at_most": CONTRADICTED_TARGET, "power_at_least": POWER_TARGET,

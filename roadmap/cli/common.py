@@ -148,8 +148,10 @@ def network_input_size(spec, size) -> tuple[int, int]:
 
 
 def add_fidelity_argument(parser, default: str | None = "default", help: str | None = None) -> None:
-    """``--fidelity PRESET_OR_FILE``: a preset (smoke, quick, default, long) or a YAML/JSON file."""
-    text = help or "proxy training: a preset (smoke, quick, default, long) or a YAML/JSON file of fidelity fields"
+    """``--fidelity PRESET_OR_FILE``: a preset (`roadmap.evaluation.fidelity.PRESETS`) or a YAML/JSON file."""
+    from roadmap.evaluation.fidelity import PRESETS
+
+    text = help or f"proxy training: a preset ({', '.join(PRESETS)}) or a YAML/JSON file of fidelity fields"
     if help is None and default is not None:
         text += f" (default {default})"
     parser.add_argument("--fidelity", default=default, metavar="PRESET_OR_FILE", help=text)

@@ -50,8 +50,9 @@ def register(subparsers: Any) -> None:
                    help=f"completed + failed candidates to reach, 1 to {MAX_BUDGET} (default {DEFAULT_BUDGET}); the "
                         "reference points train besides them")
     g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>][-<task>], e.g. nafnet-sr-x2)")
-    add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long) or a "
-                                                "YAML/JSON file of fidelity fields (default: default)")
+    add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long, inherited) "
+                                                "or a YAML/JSON file of fidelity fields (default: the task's calibrated "
+                                                "preset, README 'How far the PSNR axis can be trusted')")
     add_data_argument(g, help="training/validation images (default: the built-in photos)")
     add_task_arguments(p)
     g = p.add_argument_group("sampler")

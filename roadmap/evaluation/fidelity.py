@@ -56,6 +56,8 @@ class Fidelity:
     the search's rung 0. The best ``1 / eta`` then train from scratch through ``rungs`` (the
     search's rung 1, where the front is declared). ``benchmarks/proxy_fidelity.py`` measured
     both: the inherited screen ranks like long training at a ninth of the from-scratch cost.
+    With ``front_on_screens`` the screens are the top rung: the front is declared on them, and
+    no candidate but the seed (whose base run every screen starts from) trains from scratch.
     """
 
     name: str = "custom"
@@ -74,6 +76,7 @@ class Fidelity:
     rungs: tuple[int, ...] = ()
     eta: int = 3
     screen_iterations: int = 0
+    front_on_screens: bool = False
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> RoadmapError:
@@ -129,6 +132,10 @@ class Fidelity:
         screen = self.screen_iterations
         if not isinstance(screen, int) or isinstance(screen, bool) or screen < 0:
             raise bad("screen_iterations", "must be an integer >= 0 (0: no inherited screening rung)")
+        if not isinstance(self.front_on_screens, bool):
+            raise bad("front_on_screens", "must be true or false")
+        if self.front_on_screens and not screen:
+            raise bad("front_on_screens", "needs screen_iterations > 0 (there are no screens to declare the front on)")
 
     @property
     def rung_iterations(self) -> tuple[int, ...]:
@@ -143,9 +150,17 @@ class Fidelity:
 
     @property
     def search_top_rung(self) -> int:
-        """The rung a search declares its front at: 1 after a screening rung, else the last
-        rung of the chain."""
-        return 1 if self.screens else len(self.rung_iterations) - 1
+        """The rung a search declares its front at: the screens' rung 0 with ``front_on_screens``,
+        1 after any other screening rung, else the last rung of the chain."""
+        if self.screens:
+            return 0 if self.front_on_screens else 1
+        return len(self.rung_iterations) - 1
+
+    @property
+    def base_rung(self) -> int:
+        """Screening: the search rung the seed's base run (the whole chain from scratch, whose
+        weights start every screen) is recorded at: 1, the top rung unless ``front_on_screens``."""
+        return 1
 
     def screen_fidelity(self) -> "Fidelity":
         """The fine-tuning of a screening rung: ``screen_iterations`` steps, one cosine cycle."""
@@ -180,6 +195,9 @@ class Fidelity:
 # (the screen ranks like long training: Kendall tau 0.80, where 150 iterations from scratch gave
 # 0.49); the best quarter by non-dominated sorting, plus the reference points, train the same
 # 1350 iterations from scratch (tau 0.87, pair accuracy 0.98), where the front is declared.
+# `inherited` declares the front on longer screens (450 iterations from the same trained seed):
+# no candidate trains from scratch; where weights carry well (super-resolution) it ranks better
+# than `default`'s from-scratch rung at two thirds of its cost.
 # `long` (2500 iterations, one rung) is that benchmark's reference; its fields are written out
 # so that no change of `default` can alter it.
 _BASE = dict(batch=8, crop=48, lr=2e-3, val_crop=128, val_count=8)
@@ -189,6 +207,8 @@ PRESETS: dict[str, Fidelity] = {
     "default": Fidelity(name="default", iterations=1350, rungs=(150, 450, 1350), eta=4, screen_iterations=150,
                         **_BASE),
     "long": Fidelity(name="long", iterations=2500, batch=8, crop=48, lr=2e-3, val_crop=128, val_count=8),
+    "inherited": Fidelity(name="inherited", iterations=1350, rungs=(150, 450, 1350), eta=4, screen_iterations=450,
+                          front_on_screens=True, **_BASE),
 }
 
 
@@ -219,6 +239,17 @@ NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
         "benchmarks/proxy_fidelity.py: 22 candidates trained at the top rung (150 + 300 + 900 iterations "
         "from scratch) with random seeds 0 and 1, denoising at sigma 25 on the older 3-image training data"),
 }
+
+
+# The preset a search trains at when no ``--fidelity`` is given, by task name, chosen from the
+# calibration of each task (benchmarks/proxy_fidelity.py --task ..., README "How far the PSNR
+# axis can be trusted"); a task not named here uses `default`.
+TASK_PRESETS: dict[str, str] = {}
+
+
+def default_preset(task: str) -> str:
+    """The name of the preset a search of the task named ``task`` uses by default."""
+    return TASK_PRESETS.get(task, "default")
 
 
 def noise_prior(fidelity: Fidelity, task: str) -> NoisePrior | None:

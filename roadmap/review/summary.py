@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from roadmap.errors import RoadmapError
 from roadmap import pareto
 from roadmap.search.results import describe_versus_seed
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
+
+if TYPE_CHECKING:
+    from roadmap.evaluation.fidelity import Fidelity
 
 __all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
            "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "recommendations",
@@ -106,20 +109,30 @@ def pareto_summary(review: StudyReview, ref: np.ndarray | None = None) -> Pareto
 
 def top_rung_iterations(review: StudyReview) -> int | None:
     """Training iterations (cumulative) of the study's top rung, where the front is declared;
-    None when the study does not record them."""
-    from roadmap.evaluation.fidelity import Fidelity
-
-    fidelity = review.settings.get("fidelity")
-    if isinstance(fidelity, dict):
-        try:
-            fid = Fidelity.from_dict(fidelity)  # after a screen, the top rung is the whole chain
-            return int(fid.rung_iterations[-1 if fid.screen_iterations else review.top_rung])
-        except (RoadmapError, TypeError, ValueError, IndexError):
-            pass
+    None when the study does not record them. Screens as the top rung count the seed's base
+    training their weights start from."""
+    fid = _study_fidelity(review)
+    if fid is not None:
+        if fid.front_on_screens:
+            return fid.rung_iterations[-1] + fid.screen_iterations
+        return int(fid.rung_iterations[-1 if fid.screens else review.top_rung])  # after a screen: the whole chain
     # An older study names a preset whose meaning may have changed since: trust what the
     # trials recorded (their first rung is the top rung there).
     iterations = review.trials[0].metrics.get("iterations") if review.top_rung == 0 else None
     return iterations if isinstance(iterations, int) else None
+
+
+def _study_fidelity(review: StudyReview) -> "Fidelity | None":
+    """The fidelity a study stored as a dict of fields; None for an older study (a preset name)."""
+    from roadmap.evaluation.fidelity import Fidelity
+
+    fidelity = review.settings.get("fidelity")
+    if not isinstance(fidelity, dict):
+        return None
+    try:
+        return Fidelity.from_dict(fidelity)
+    except (RoadmapError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _versus(t: TrialRecord, key: str) -> dict[str, Any]:
@@ -248,7 +261,9 @@ def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
 
 def rung_text(review: StudyReview) -> str:
     """``rung 2 (1350 iterations)``: the top rung, where the front is declared."""
-    iterations = top_rung_iterations(review)
+    iterations, fid = top_rung_iterations(review), _study_fidelity(review)
+    if fid is not None and fid.front_on_screens:
+        return f"rung 0, {fid.screen_iterations} iterations from the seed trained {fid.rung_iterations[-1]}"
     return f"rung {review.top_rung}" + (f", {iterations} iterations" if iterations else "")
 
 

@@ -149,7 +149,7 @@ def eta_seconds(scheduler: Any, now: float | None = None) -> float | None:
     extra = Overheads.observed(this_run, settings.random_seed, scheduler.factory.busy)
     new = sum(p.remaining for p in phases if p.pool_rung is None)  # new candidates' first trainings
     others = sum(p.remaining for p in phases) - new
-    side_by_side = plan.counts(scheduler.promoted)[-1] if plan.top_rung >= 1 and not (
+    side_by_side = plan.counts(scheduler.promoted)[-1] if plan.retimes_top and not (
         phases[-1].done or phases[-1].running) else 0  # the top rung is timed again before the replicates
     return (_running_left(scheduler.running, weights, model, slots, now) + remaining_seconds(phases, jobs, model, slots)
             + extra.per_candidate * new + extra.per_training * others + extra.per_measurement * side_by_side)

@@ -16,6 +16,10 @@ phase                 rung   trainings (steps of one training)
 ``replicate``         1      the knee's confirmations with the second random seed (``rungs[-1]``)
 ====================  =====  ==============================================================
 
+*Screens as the top rung* (``front_on_screens``): ``base`` (rung 1, the seed's two runs through
+the chain), then ``rung 0``, the screens, where the front is declared (``n_0``), then
+``replicate``: the seed's and the knee's confirmations, screened from the second base run.
+
 *Chain* fidelity: ``rung k`` for each rung of ``fidelity.rungs``, ``n_k`` trainings of
 ``rungs[k] - rungs[k - 1]`` steps (continued from rung ``k - 1``'s weights), then ``replicate``:
 the seed and the knee's confirmations at the top rung with the second random seed, the whole
@@ -95,6 +99,18 @@ class RungPlan:
     def top_rung(self) -> int:
         return self.fidelity.search_top_rung
 
+    @property
+    def base_is_top(self) -> bool:
+        """Whether the seed's base run is its top-rung run (a screening plan that trains the
+        promoted from scratch): then the seed has no top-rung training of its own."""
+        return self.screening and self.fidelity.base_rung == self.top_rung
+
+    @property
+    def retimes_top(self) -> bool:
+        """Whether the top rung's candidates are timed again side by side before the replicates:
+        when the top rung comes after another phase (promotions, or the base of the screens)."""
+        return self.top_rung >= 1 or self.screening
+
     def iterations(self, rung: int) -> int:
         """Steps one training trains at search rung ``rung`` (a promotion of the chain plan
         continues from the rung below)."""
@@ -108,6 +124,8 @@ class RungPlan:
         150+300+900 iterations from scratch``."""
         fid = self.fidelity
         chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations))
+        if self.screening and not self.base_is_top:
+            return f"screen {fid.screen_iterations} iterations from the seed trained {chain} iterations; front on the screens"
         if self.screening:
             return (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
                     f"{chain} iterations from scratch")
@@ -127,7 +145,7 @@ class RungPlan:
     @property
     def confirmations(self) -> int:
         """Candidates (not the seed) the plan confirms at the top rung with the second seed."""
-        free = self.concurrency - (0 if self.screening else 1)  # the chain's seed replicate takes a slot
+        free = self.concurrency - (0 if self.base_is_top else 1)  # the seed's own replicate takes a slot
         return min(MAX_CONFIRMATIONS, max(free, 1))
 
     def phases(self, done: Iterable[Key] = (), seed_number: int | None = None,
@@ -138,9 +156,9 @@ class RungPlan:
         main, top = self.random_seed, self.top_rung
         phases = [self._base(done, running, seed_number)] if self.screening else []
         for rung, count in enumerate(self.counts(promoted)):
-            skip = seed_number if self.screening and rung == top else None  # the base's run
+            skip = seed_number if self.base_is_top and rung == top else None  # the base's run
             chosen = [n for n in promoted.get(rung, []) if n != skip]
-            total = count - (1 if self.screening and rung == top else 0)
+            total = count - (1 if self.base_is_top and rung == top else 0)
             phases.append(self._phase(f"rung {rung}", rung, total, done, running, main, skip, chosen,
                                       None if rung == 0 else rung - 1))
         return phases + [self._replicate(done, running, seed_number)]
@@ -156,20 +174,21 @@ class RungPlan:
 
     def _base(self, done: set, running: set, seed_number: int | None) -> Phase:
         """Screening: the seed's two runs through the whole chain, before any screen."""
-        keys = {(seed_number, self.top_rung, s) for s in (self.random_seed, self.random_seed + 1)}
+        base = self.fidelity.base_rung
+        keys = {(seed_number, base, s) for s in (self.random_seed, self.random_seed + 1)}
         left = [k for k in keys if k not in done and k not in running]
         known = tuple(seed_number for _ in left) if seed_number is not None else ()
-        return Phase("base", self.top_rung, self.iterations(self.top_rung), 2, len(keys & done),
-                     len(keys & running), known, self.top_rung)
+        return Phase("base", base, self.iterations(base), 2, len(keys & done), len(keys & running), known, base)
 
     def _replicate(self, done: set, running: set, seed_number: int | None) -> Phase:
-        """The top rung with the second random seed: the knee's confirmations (and, in the
-        chain plan, the seed's replicate)."""
+        """The top rung with the second random seed: the knee's confirmations (and the seed's
+        replicate, unless the base's run is it)."""
         top, second = self.top_rung, self.random_seed + 1
         seed_key = (seed_number, top, second)
-        own_seed = not self.screening  # with screening the seed's replicate is the base's
+        own_seed = not self.base_is_top
         finished = {n for n, r, s in done if r == top and s == second and (own_seed or n != seed_number)}
         busy = {n for n, r, s in running if r == top and s == second and (own_seed or n != seed_number)}
         known = (seed_number,) if own_seed and seed_number is not None and seed_key not in done | running else ()
-        return Phase("replicate", top, self.fidelity.rung_iterations[-1], self.confirmations + own_seed,
+        iterations = self.iterations(top) if self.screening else self.fidelity.rung_iterations[-1]  # from scratch
+        return Phase("replicate", top, iterations, self.confirmations + own_seed,
                      len(finished), len(busy), known, top)

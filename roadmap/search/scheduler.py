@@ -42,7 +42,7 @@ from roadmap.search import results as res
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory, Proposal
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
-from roadmap.search.rung_plan import MAX_CONFIRMATIONS
+from roadmap.search.rung_plan import MAX_CONFIRMATIONS, RungPlan
 from roadmap.search.settings import SearchSettings
 from roadmap.search.trainings import Trainings, score_at_depth, training_key
 
@@ -83,6 +83,10 @@ class Scheduler:
     @property
     def top_rung(self) -> int:
         return self.trainings.fidelity.search_top_rung
+
+    def plan(self) -> RungPlan:
+        """The trainings this search plans (`roadmap.search.rung_plan`)."""
+        return RungPlan.of(self.settings, len(self.factory.references), self.concurrency)
 
     @property
     def replicate_seed(self) -> int:
@@ -188,9 +192,9 @@ class Scheduler:
         if seed is None:
             return []
         number, spec_yaml = seed
-        done = self.store.evaluations()
-        return [self.trainings.job(number, spec_yaml, self.top_rung, s)
-                for s in (self.settings.random_seed, self.replicate_seed) if (number, self.top_rung, s) not in done]
+        done, base = self.store.evaluations(), self.trainings.fidelity.base_rung
+        return [self.trainings.job(number, spec_yaml, base, s)
+                for s in (self.settings.random_seed, self.replicate_seed) if (number, base, s) not in done]
 
     def _seed_trial(self) -> tuple[int, str] | None:
         """(number, spec YAML) of the seed's trial; a new study asks it now (it is queued first)."""
@@ -245,7 +249,7 @@ class Scheduler:
         side by side, so the front compares latencies of one measurement (`REMEASURE_CV`'s
         re-timing only catches noisy measurements, not a machine that was slower for minutes)."""
         top = [c for c in self.results().finished() if c.spec_yaml]
-        if self.top_rung >= 1 and len(top) >= 2 and any("latency_side_by_side" not in c.metrics for c in top):
+        if self.plan().retimes_top and len(top) >= 2 and any("latency_side_by_side" not in c.metrics for c in top):
             self.factory.retime_side_by_side(top)
 
     def _promotion_jobs(self) -> list[TrainJob]:

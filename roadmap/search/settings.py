@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.fidelity import Fidelity, get_fidelity, load_fidelity
+from roadmap.evaluation.fidelity import Fidelity, default_preset, get_fidelity, load_fidelity
 from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
 from roadmap.search.samplers import SAMPLERS
@@ -169,8 +169,9 @@ def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None,
     return load_space(default_space_data(load_spec(seed_yaml)))
 
 
-def _fidelity(options: dict, stored: dict | None) -> Fidelity:
-    """--fidelity, else the study's, else ``default``; --threads sets its thread count (a
+def _fidelity(options: dict, stored: dict | None, task: Task) -> Fidelity:
+    """--fidelity, else the study's, else the task's default preset
+    (`roadmap.evaluation.fidelity.default_preset`); --threads sets its thread count (a
     resume with another count is refused: latencies at other counts do not compare)."""
     if options.get("fidelity") is not None:
         fidelity = load_fidelity(options["fidelity"])
@@ -178,7 +179,7 @@ def _fidelity(options: dict, stored: dict | None) -> Fidelity:
         value = stored["fidelity"]
         fidelity = Fidelity.from_dict(value) if isinstance(value, dict) else get_fidelity(value)
     else:
-        fidelity = get_fidelity("default")
+        fidelity = get_fidelity(default_preset(task.name))
     if options.get("threads") is not None:
         fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": int(options["threads"])})
     return fidelity
@@ -258,16 +259,17 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | No
                  f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)")
         raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
+    task = _task(options, stored, seed_yaml, study_dir)
     settings = SearchSettings(
         study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml, study_dir),
-        fidelity=_fidelity(options, stored), budget=budget,
+        fidelity=_fidelity(options, stored, task), budget=budget,
         data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
         random_seed=_pick(options, stored, "random_seed", 0),
         device=_device(_pick(options, stored, "device", default_device), execution),
         constraints=Constraints(*(_pick(options, stored, k, None)
                                   for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
         execution=execution, seed_yaml=seed_yaml,
-        latency=_latency(options, stored), task=_task(options, stored, seed_yaml, study_dir),
+        latency=_latency(options, stored), task=task,
     )
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings

@@ -9,6 +9,8 @@ Two plans, set by the study's `Fidelity`:
   from the trained seed's weights carried through its steps and fine-tunes a few steps; search
   rung 1 trains the whole chain from scratch, where the front is declared. The seed's own
   rung-1 run (main random seed) leaves the weights every screen starts from (`base_weights`).
+  With ``front_on_screens`` the screens are the top rung and rung 1 holds the seed's base runs
+  alone: each random seed's screens start from the base run of that random seed.
 
 **Shared trainings** (deep-supervised UNet++). One training of the whole network scores every
 depth, and ``prune`` keeps the trained weights, so candidates that differ only in their
@@ -41,11 +43,13 @@ class Trainings:
         self.fidelity = settings.fidelity
         self.seed_number: int | None = None  # the seed's trial, once known
 
-    def base_weights(self) -> Path | None:
-        """The trained seed's weights every screen starts from (None before the seed is known)."""
+    def base_weights(self, random_seed: int | None = None) -> Path | None:
+        """The trained seed's weights the screens of ``random_seed`` (default the main one) start
+        from (None before the seed is known)."""
         if self.seed_number is None:
             return None
-        return self.store.weights_path(self.seed_number, self.fidelity.search_top_rung, self.settings.random_seed)
+        seed = self.settings.random_seed if random_seed is None or not self.fidelity.front_on_screens else random_seed
+        return self.store.weights_path(self.seed_number, self.fidelity.base_rung, seed)
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
@@ -61,13 +65,13 @@ class Trainings:
                         save_weights=None if save is None else str(save))
 
     def _screening_job(self, common: dict, number: int, rung: int, seed: int) -> TrainJob:
-        base = self.base_weights()
+        base = self.base_weights(seed)
         if rung == 0:
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
             seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
             return TrainJob(**common, chain=None, inherit_from=str(base) if usable else None,
                             seed_yaml=seed_yaml if usable else None)
-        keep = number == self.seed_number and seed == self.settings.random_seed
+        keep = number == self.seed_number and (seed == self.settings.random_seed or self.fidelity.front_on_screens)
         return TrainJob(**common, chain=(0, len(self.fidelity.rung_iterations) - 1),
                         save_weights=str(base) if keep else None)
 

@@ -87,10 +87,10 @@ def test_a_damaged_stored_space_names_settings_json(user_study, tmp_path, capsys
 def test_a_missing_fidelity_file_is_not_an_unknown_preset(capsys):
     code, _, err = run(capsys, "eval", "nafnet", "--fidelity", "configs/fast.yaml")
     assert (code, err) == (2, "roadmap eval: error: --fidelity configs/fast.yaml: no such file (a fidelity is a "
-                              "preset: smoke, quick, default, long, or a YAML/JSON file of fidelity fields)\n")
+                              "preset: smoke, quick, default, long, inherited, or a YAML/JSON file of fidelity fields)\n")
     code, _, err = run(capsys, "eval", "nafnet", "--fidelity", "fastest")
     assert (code, err) == (2, "roadmap eval: error: fidelity: unknown preset 'fastest' (choose from smoke, quick, "
-                              "default, long)\n")
+                              "default, long, inherited)\n")
 
 
 @pytest.mark.parametrize("byte,column", [(b"\x00", 5), (b"\x07", 5), (b"\x1b", 5)])

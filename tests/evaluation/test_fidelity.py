@@ -45,3 +45,16 @@ def test_bad_fields_name_the_field(field, value):
 def test_unknown_preset_lists_the_choices():
     with pytest.raises(RoadmapError, match="smoke, quick, default, long"):
         get_fidelity("fast")
+
+
+def test_screens_on_top_need_screens_and_move_the_front_to_rung_0():
+    f = get_fidelity("inherited")
+    assert (f.screens, f.front_on_screens, f.search_top_rung, f.base_rung) == (True, True, 0, 1)
+    assert f.screen_iterations == 450 and f.rung_iterations == (150, 450, 1350)
+    assert Fidelity.from_dict(f.to_dict()) == f
+    with pytest.raises(RoadmapError, match=r"fidelity.front_on_screens: needs screen_iterations > 0"):
+        Fidelity(iterations=100, front_on_screens=True)
+    with pytest.raises(RoadmapError, match="fidelity.front_on_screens: must be true or false"):
+        Fidelity(screen_iterations=10, front_on_screens="yes")
+    old = {k: v for k, v in get_fidelity("default").to_dict().items() if k != "front_on_screens"}
+    assert Fidelity.from_dict(old) == get_fidelity("default")  # a study stored before the field

@@ -71,3 +71,18 @@ def test_every_training_of_a_finished_search_is_in_the_plan(tmp_path):
     assert sum(p.done for p in phases.values()) == len(evals)  # each training in exactly one phase
     assert [phases[n].remaining for n in ("base", "rung 0", "rung 1")] == [0, 0, 0]
     assert phases["rung 0"].total == 11 and phases["replicate"].done >= 1
+
+
+def test_the_inherited_plan_declares_the_front_on_the_screens():
+    plan = RungPlan(get_fidelity("inherited"), budget=50, references=3, concurrency=2)
+    assert plan.screening and plan.top_rung == 0 and not plan.base_is_top and plan.retimes_top
+    assert plan.counts() == [53]  # nothing promoted
+    assert [(p.name, p.rung, p.iterations, p.total) for p in plan.phases()] == [
+        ("base", 1, 1350, 2),  # the seed from scratch, two random seeds: what the screens start from
+        ("rung 0", 0, 450, 53),  # every candidate and the seed screened: the top rung
+        ("replicate", 0, 450, 2),  # the seed's own replicate, then one confirmation beside it
+    ]
+    assert plan.confirmations == 1 and "front on the screens" in plan.describe()
+    done = {(0, 1, 0), (0, 1, 1)} | {(n, 0, 0) for n in range(53)} | {(0, 0, 1)}
+    replicate = by_name(plan.phases(done, seed_number=0))["replicate"]
+    assert (replicate.done, replicate.remaining) == (1, 1)

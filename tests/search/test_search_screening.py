@@ -117,3 +117,58 @@ def test_latencies_timed_on_a_busy_machine_are_timed_again_when_it_is_idle(tmp_p
     assert {c.metrics["latency_how"] for c in candidates if c.number not in top} == {
         "timed again: its CV was over 5 %"}
     assert summary.knee is not None
+
+
+# --------------------------------------------------------------------------- screens as the top rung
+
+
+class RecordingEvaluator(FakeEvaluator):
+    """The fake, noting which weights each job started from: (trial, rung, random seed) -> file name."""
+
+    def train(self, job):
+        self.timed.setdefault("inherit", {})[(job.number, job.rung, job.random_seed)] = (
+            job.inherit_from and job.inherit_from.rsplit("/", 1)[-1])
+        return super().train(job)
+
+
+@pytest.fixture(scope="module")
+def screens_top_study(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fidelity") / "screens_top.yaml"
+    path.write_text(SCREEN + "front_on_screens: true\n")
+    study, fake = tmp_path_factory.mktemp("top") / "s", RecordingEvaluator()
+    return study, search(study, fake, budget=BUDGET, fidelity=str(path)), fake.timed["inherit"]
+
+
+def test_screens_as_the_top_rung_train_nobody_but_the_seed_from_scratch(screens_top_study):
+    study, summary, _ = screens_top_study
+    evals, fake = evaluations(study), FakeEvaluator()
+    assert summary.top_rung == 0 and summary.done == counted(study) == BUDGET and not summary.interrupted
+    # the seed's base runs, one per random seed, are the only trainings from scratch (rung 1)
+    assert {k for k in evals if k[1] == 1} == {(0, 1, 0), (0, 1, 1)}
+    assert evals[(0, 1, 0)]["job_iterations"] == 90
+    # every candidate is screened with the main random seed, the seed too, and nothing is promoted
+    complete = {t.number for t in trials(study) if t.state.name == "COMPLETE"}
+    assert {n for (n, r, s) in evals if r == 0 and s == 0} == complete and 0 in complete
+    for (n, r, s), rec in evals.items():
+        if r == 0:
+            assert (rec["iterations"], rec["job_iterations"]) == (5, 5)
+            assert rec["psnr"] == pytest.approx(fake.psnr(spec_of(study, n), 5 + fake.inherited_iterations, s))
+    # the seed and the knee are confirmed by screening again with the second random seed
+    assert (0, 0, 1) in evals and (summary.knee["number"], 0, 1) in evals and summary.knee["runs"] == 2
+    assert [p.relative_to(study).as_posix() for p in sorted(study.glob("trials/*/*.pt"))] == [
+        "trials/0/rung1-seed0.pt", "trials/0/rung1-seed1.pt"]
+
+
+def test_each_random_seed_screens_from_its_own_base_run(screens_top_study):
+    _, _, started_from = screens_top_study
+    screens = {key: name for key, name in started_from.items() if key[1] == 0}
+    assert screens and all(name == f"rung1-seed{seed}.pt" for (_, _, seed), name in screens.items())
+    assert {seed for (_, _, seed) in screens} == {0, 1}
+    assert started_from[(0, 1, 0)] is None and started_from[(0, 1, 1)] is None  # the base: from scratch
+
+
+def test_a_resumed_search_with_screens_on_top_trains_nothing_again(screens_top_study, tmp_path):
+    study, _, _ = screens_top_study
+    before = evaluations(study)
+    again = search(study, budget=BUDGET)
+    assert evaluations(study) == before and again.done == BUDGET and again.top_rung == 0
