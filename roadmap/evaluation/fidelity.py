@@ -242,9 +242,11 @@ NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
 
 
 # The preset a search trains at when no ``--fidelity`` is given, by task name, chosen from the
-# calibration of each task (benchmarks/proxy_fidelity.py --task ..., README "How far the PSNR
-# axis can be trusted"); a task not named here uses `default`.
-TASK_PRESETS: dict[str, str] = {}
+# calibration of each task (benchmarks/proxy_fidelity.py --task ..., README "How far the proxy
+# ranks each task"); a task not named here uses `default`. Super-resolution x2: `default`'s
+# from-scratch top rung ranked at Kendall tau 0.58 (pair accuracy 0.97), `inherited`'s screens
+# at 0.79 (0.97) for two thirds of the training.
+TASK_PRESETS: dict[str, str] = {"sr": "inherited"}
 
 
 def default_preset(task: str) -> str:

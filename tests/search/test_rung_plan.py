@@ -86,3 +86,12 @@ def test_the_inherited_plan_declares_the_front_on_the_screens():
     done = {(0, 1, 0), (0, 1, 1)} | {(n, 0, 0) for n in range(53)} | {(0, 0, 1)}
     replicate = by_name(plan.phases(done, seed_number=0))["replicate"]
     assert (replicate.done, replicate.remaining) == (1, 1)
+
+
+def test_a_search_without_fidelity_trains_at_its_tasks_calibrated_preset(tmp_path):
+    from roadmap.evaluation.fidelity import default_preset
+
+    assert default_preset("sr") == "inherited" and default_preset("denoise") == default_preset("jpeg") == "default"
+    assert settings(tmp_path / "a", seed="nafnet", task="sr", scale=2).fidelity == get_fidelity("inherited")
+    assert settings(tmp_path / "b", seed="nafnet", task="deblur").fidelity == get_fidelity("default")
+    assert settings(tmp_path / "c", seed="nafnet", task="sr", scale=2, fidelity="default").fidelity.name == "default"
