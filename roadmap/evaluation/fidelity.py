@@ -164,13 +164,13 @@ class Fidelity:
 
     def screen_fidelity(self) -> "Fidelity":
         """The fine-tuning of a screening rung: ``screen_iterations`` steps, one cosine cycle."""
-        return replace(self, iterations=self.screen_iterations, rungs=(), screen_iterations=0)
+        return replace(self, iterations=self.screen_iterations, rungs=(), screen_iterations=0, front_on_screens=False)
 
     def rung_fidelity(self, rung: int) -> "Fidelity":
         """The training of rung ``rung`` alone: its own iterations, no rungs."""
         ends = self.rung_iterations
         start = ends[rung - 1] if rung > 0 else 0
-        return replace(self, iterations=ends[rung] - start, rungs=(), screen_iterations=0)
+        return replace(self, iterations=ends[rung] - start, rungs=(), screen_iterations=0, front_on_screens=False)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of every field."""

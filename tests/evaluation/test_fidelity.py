@@ -52,6 +52,9 @@ def test_screens_on_top_need_screens_and_move_the_front_to_rung_0():
     assert (f.screens, f.front_on_screens, f.search_top_rung, f.base_rung) == (True, True, 0, 1)
     assert f.screen_iterations == 450 and f.rung_iterations == (150, 450, 1350)
     assert Fidelity.from_dict(f.to_dict()) == f
+    # the trainings a search runs of it: the screen, and each rung of the seed's base run
+    assert (f.screen_fidelity().iterations, f.screen_fidelity().search_top_rung) == (450, 0)
+    assert [f.rung_fidelity(k).iterations for k in range(3)] == [150, 300, 900]
     with pytest.raises(RoadmapError, match=r"fidelity.front_on_screens: needs screen_iterations > 0"):
         Fidelity(iterations=100, front_on_screens=True)
     with pytest.raises(RoadmapError, match="fidelity.front_on_screens: must be true or false"):

@@ -34,3 +34,19 @@ def test_smoke_search_per_task(tmp_path, capsys, options, name):
     other = ["--task", "denoise"] if name != "denoise" else ["--task", "jpeg"]
     code, _, err = run_cli(capsys, "search", "--study", str(study), "--backend", "local", "--quiet", *other)
     assert code == 2 and "task: study has" in err and "command gives denoise (Gaussian noise sigma 25)" in err
+
+
+def test_sr_search_on_inherited_screens_with_the_real_evaluator(tmp_path, capsys):
+    """`inherited`'s plan in miniature (the real trainings: the seed's base from scratch, then
+    screens carried from its weights, the front on them) on an SR seed."""
+    fidelity = tmp_path / "screens.yaml"
+    fidelity.write_text("rungs: [2, 4]\nscreen_iterations: 2\nfront_on_screens: true\nbatch: 2\ncrop: 32\n"
+                        "val_crop: 32\nval_count: 2\n")
+    study = tmp_path / "study"
+    code, _, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", str(fidelity),
+                           "--backend", "local", "--study", str(study), "--quiet", "--task", "sr", "--scale", "2")
+    assert code == 0, err
+    done = [t for t in trials(study) if t.state.name == "COMPLETE"]
+    assert len(done) == 5 and all(t.user_attrs["metrics"]["status"] == "ok" for t in done)
+    report = pareto_json(capsys, study)
+    assert report["top_rung"] == 0 and len(report["front"]) >= 1
