@@ -144,9 +144,9 @@ def register(sub) -> None:
                     "still printed), 2 for a usage or data error.",
     )
     add_spec_argument(p)
-    add_fidelity_argument(p, help="training preset (smoke, quick, default, long) or a YAML/JSON file of fidelity "
-                                  "fields, as `search` takes (default: default, the search's top rung, 150 + "
-                                  "300 + 900 iterations)")
+    add_fidelity_argument(p, help="training preset (smoke, quick, default, long, inherited) or a YAML/JSON file of "
+                                  "fidelity fields, as `search` takes; a screening preset trains its chain from "
+                                  "scratch here (default: default, the search's top rung, 150 + 300 + 900 iterations)")
     add_data_argument(p)
     add_task_arguments(p)
     add_random_seed_argument(p)

@@ -74,8 +74,8 @@ class Progress:
         parts = [f"[search] {counts['budget_used']}/{self.budget} candidates ({extra})"]
         rung, size = _front(scheduler)
         if rung is not None:
-            top = scheduler.top_rung
-            parts.append(f"front {size} at rung {rung}" + (" (top)" if rung == top and top else ""))
+            top = rung == scheduler.top_rung and scheduler.plan().retimes_top  # the top after other phases
+            parts.append(f"front {size} at rung {rung}" + (" (top)" if top else ""))
         elapsed = time.perf_counter() - self.t0
         parts += [format_seconds(elapsed), f"ETA ~{_eta(scheduler, elapsed)}"]
         return " | ".join(parts)

@@ -347,7 +347,9 @@ class StudyStore:
         from sqlalchemy.exc import IntegrityError
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.directory = Path(directory)
+        # absolute: the weights paths it hands out are opened by Ray Tune trials, whose working
+        # directory is their own trial folder (a relative path there lands in that folder)
+        self.directory = Path(directory).resolve()
         url, kwargs = _sqlite_url(directory), {"connect_args": {"timeout": 60}}
         try:
             self.storage = RDBStorage(url, engine_kwargs=kwargs)

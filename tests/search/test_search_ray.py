@@ -108,3 +108,26 @@ def test_search_on_an_existing_cluster_with_address(tmp_path):
         # stop that cluster by its own process ids: `ray start --block` and its children
         kill_group(head)
         head.wait(timeout=30)
+
+
+def test_screens_on_ray_start_from_the_seeds_weights_with_a_relative_study_path(tmp_path):
+    """A Ray Tune trial runs in its own working folder: the seed's weights saved under the
+    study's relative path must still be the ones every screen starts from (they once landed in
+    the trial folder, and every screen silently trained from scratch)."""
+    from roadmap.search.testing import FakeEvaluator
+    from roadmap.spec import load_spec
+
+    (tmp_path / "screen.yaml").write_text("rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\nbatch: 2\ncrop: 32\n"
+                                          "val_crop: 32\nval_count: 2\n")
+    cmd = fake_search_cmd(0.2, "--seed", "nafnet", "--budget", "3", "--study", "rel", "--fidelity", "screen.yaml",
+                          "--quiet")
+    done = subprocess.run(cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    study, fake = tmp_path / "rel", FakeEvaluator()
+    assert (study / "trials" / "0" / "rung1-seed0.pt").is_file()
+    specs = {t.number: load_spec(t.user_attrs["spec_yaml"]) for t in trials(study)}
+    screens = {n: rec for (n, r, s), rec in evaluations(study).items() if r == 0}
+    assert len(screens) == 6
+    for n, rec in screens.items():  # the fake counts inherited weights as a head start
+        assert rec["psnr"] == pytest.approx(fake.psnr(specs[n], 5 + fake.inherited_iterations, 0))
