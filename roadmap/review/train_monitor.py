@@ -43,7 +43,8 @@ class TrainPaths:
 
     @classmethod
     def of(cls, out: str | Path) -> "TrainPaths":
-        out = Path(out)
+        # absolute: Ray Train's workers run in Ray's own folder, where a relative path lands
+        out = Path(out).resolve()
         return cls(out, out.with_name(out.name + ".ckpt"), out.with_name(f"{out.stem}.best{out.suffix}"),
                    out.with_name(f"{out.stem}.log.csv"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,9 +36,11 @@ def _close(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
-def test_two_workers_train_as_one_and_a_kill_resumes_with_one(tmp_path, ray_tmpdir):
+def test_two_workers_train_as_one_and_a_kill_resumes_with_one(tmp_path, ray_tmpdir, monkeypatch):
     spec = make_spec([])
-    one, two = tmp_path / "one" / "w.pt", tmp_path / "two" / "w.pt"
+    # the Ray run's --out is relative: Ray Train's workers run in Ray's own folder, where it once landed
+    monkeypatch.chdir(tmp_path)
+    one, two = tmp_path / "one" / "w.pt", Path("two") / "w.pt"
     # one worker, in this process: its checkpoint at iteration 2, then the whole run
     train_spec(spec, one, _settings(stop_after=2))
     at_2 = torch.load(checkpoint_path(one), weights_only=False)
