@@ -238,6 +238,14 @@ NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
         "default", "denoise", 0.091, 22,
         "benchmarks/proxy_fidelity.py: 22 candidates trained at the top rung (150 + 300 + 900 iterations "
         "from scratch) with random seeds 0 and 1, denoising at sigma 25 on the older 3-image training data"),
+    ("default", "sr"): NoisePrior(
+        "default", "sr", 0.059, 12,
+        "benchmarks/proxy_fidelity.py --task sr --scale 2: 12 candidates trained at the top rung (150 + 300 + 900 "
+        "iterations from scratch) with random seeds 0 and 1, super-resolution x2"),
+    ("inherited", "sr"): NoisePrior(
+        "inherited", "sr", 0.039, 12,
+        "benchmarks/proxy_fidelity.py --task sr --scale 2: 12 candidates screened 450 iterations from the seed "
+        "trained 1350, each random seed (0, 1) from its own seed training, super-resolution x2"),
 }
 
 

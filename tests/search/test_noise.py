@@ -102,6 +102,9 @@ def test_the_prior_table_holds_the_calibrated_value():
     assert noise_prior(replace(default, name="mine"), "denoise") is None  # a file is not the preset
     assert noise_prior(PRESETS["smoke"], "denoise") is None
     assert isinstance(PRIOR, NoisePrior)
+    sr = noise_prior(PRESETS["inherited"], "sr")  # the SR default, measured on its own screens
+    assert (sr.fidelity, sr.sigma_db, sr.dof) == ("inherited", 0.039, 12) and "--task sr" in sr.source
+    assert noise_prior(PRESETS["inherited"], "denoise") is None
 
 
 # --------------------------------------------------------------------------- fastest no loss
