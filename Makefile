@@ -1,11 +1,12 @@
-# Two entry points, both doing all set-up on a fresh machine (a venv in .venv with the CPU torch pin):
+# Entry points, each doing all set-up on a fresh machine (a venv in .venv with the CPU torch pin):
 #   make search   -- the main job: roadmap search --seed nafnet --budget 50 on the embedded photos
 #   make test     -- the test suite
+#   make lint     -- ruff (lint, format) and mypy, configured in pyproject.toml
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup search test
+.PHONY: setup search test lint
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,3 +21,8 @@ search: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy

@@ -19,7 +19,7 @@ def table(rows: list[list], header: list[str]) -> str:
     """A plain left-aligned text table."""
     rows = [[str(v) for v in r] for r in rows]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 

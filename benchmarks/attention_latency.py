@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
-from benchmarks.latency_backends import load_average  # noqa: E402
+from benchmarks._common import table, write_json
+from benchmarks.latency_backends import load_average
 
 ATTENTIONS = ("sca", "gama", "none")
 BACKENDS = ("torch", "onnxruntime")
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     static = [analyze(spec, tuple(args.hw)) for _, spec in specs]
     rows = [[name, f"{a.params:,}", f"{a.macs / 1e9:.3f}G",
              *(f"{ms[b][i]:.1f} ({cv[b][i]:.1%}) x{ms[b][i] / ms[b][0]:.3f}" for b in BACKENDS)]
-            for i, ((name, _), a) in enumerate(zip(specs, static))]
+            for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))]
     print(f"{args.seed} attention on every stage at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), "
           f"interleaved rounds; {seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} "
           f"on {os.cpu_count()} CPUs")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds, "load_average": [load_before, load_after], "cpus": os.cpu_count(),
         "variants": [{"attention": name, "params": a.params, "macs": a.macs,
                       **{b: {"median_ms": ms[b][i], "cv": cv[b][i], "ratio_to_sca": ms[b][i] / ms[b][0]}
-                         for b in BACKENDS}} for i, ((name, _), a) in enumerate(zip(specs, static))]})
+                         for b in BACKENDS}} for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))]})
     print(f"wrote {path}")
     return 0
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, table, write_json  # noqa: E402
+from benchmarks._common import RESULTS, table, write_json
 
 CACHE = RESULTS / "carried_start_runs.json"
 WEIGHTS = RESULTS / "carried_start"

@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
-from roadmap.search.progress import Progress, eta_seconds  # noqa: E402
+from benchmarks._common import table, write_json
+from roadmap.search.progress import Progress, eta_seconds
 
 TARGET = 0.25
 

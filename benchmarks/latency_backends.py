@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
+from benchmarks._common import table, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ("torch", "onnxruntime", "command")
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = {b: [r.median_ms for r in reports[b]] for b in BACKENDS}
     rho = correlations(ms, macs)
     rows = [[label, f"{m / 1e9:.2f}G", *(f"{ms[b][i]:.1f} ({reports[b][i].cv:.0%})" for b in BACKENDS),
-             f"{ms['onnxruntime'][i] / ms['torch'][i]:.2f}"] for i, ((label, _), m) in enumerate(zip(specs, macs))]
+             f"{ms['onnxruntime'][i] / ms['torch'][i]:.2f}"] for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))]
     print(f"{len(specs)} specs at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), interleaved rounds; "
           f"{seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} CPUs")
     print(table(rows, ["spec", "MACs", *(f"{b} ms (CV)" for b in BACKENDS), "ort/torch"]))
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "input_hw": args.hw, "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
         "seconds": seconds, "load_average": [load_before, load_after], "cpus": os.cpu_count(),
         "specs": [{"label": label, "macs": m, **{b: reports[b][i].to_dict() for b in BACKENDS}}
-                  for i, ((label, _), m) in enumerate(zip(specs, macs))],
+                  for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))],
         "spearman": rho})
     print(f"wrote {path}")
     return 0

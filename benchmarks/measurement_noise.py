@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
+from benchmarks._common import table, write_json
 
 TARGET_CV = 0.03  # the median over the seeds of a measurement's CV, on a quiet machine
 
@@ -124,7 +124,7 @@ def run_latency(args) -> dict:
               f"{args.measurements} measurements of {args.repeats}+ runs in 3+ rounds")
         print(table([[i + 1, f"{m:.1f}", f"{c:.1%}", k, f"{rc:.1%}", f"{la:.2f}"] for i, (m, c, k, rc, la) in
                      enumerate(zip(lat["medians_ms"], lat["cv_within"], lat["rounds"], lat["run_cv_within"],
-                                   lat["load_average"]))],
+                                   lat["load_average"], strict=False))],
                     ["#", "median ms", "CV (rounds)", "rounds", "CV (runs)", "load avg"]))
         print(f"median CV {lat['median_cv_within']:.1%}; CV of the medians between measurements "
               f"{lat['cv_between_medians']:.1%}; load average {statistics.fmean(lat['load_average']):.2f} "

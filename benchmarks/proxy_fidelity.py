@@ -31,13 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, task_of, write_json  # noqa: E402
-from benchmarks.proxy import halving, stats  # noqa: E402
-from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates, use_task, write_candidates  # noqa: E402
-from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
-from benchmarks.proxy.runs import RunCache, run_all  # noqa: E402
-from roadmap.evaluation.fidelity import default_preset  # noqa: E402
-from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
+from benchmarks._common import table, task_of, write_json
+from benchmarks.proxy import halving, stats
+from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates, use_task, write_candidates
+from benchmarks.proxy.methods import REFERENCE, for_task
+from benchmarks.proxy.runs import RunCache, run_all
+from roadmap.evaluation.fidelity import default_preset
+from roadmap.evaluation.tasks import DEFAULT_TASK
 
 # The training settings of every proxy below: the `default` preset's batch, crop, learning rate
 # and validation set (written out, so the cache stays valid if the presets change).
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{s['pair_accuracy']:.2f} ({s['pairs']})", "yes" if s["best_in_top3"] else "no",
                      f"{s['seed_rank']} (ref {s['seed_rank_reference']})", f"{cpu:.0f}", int(use.sum())])
     print(f"reference: long (2500 it), random seeds 0 and 1, {int(ok.sum())} candidates, PSNR "
-          f"{np.nanmin(reference):.2f}-{np.nanmax(reference):.2f} dB (span {np.nanmax(reference) - np.nanmin(reference):.2f})")
+          f"{np.nanmin(reference):.2f}-{np.nanmax(reference):.2f} dB "
+          f"(span {np.nanmax(reference) - np.nanmin(reference):.2f})")
     print(f"reference seed-to-seed: mean |diff| {spread['mean_abs_diff_db']:.3f} dB, single-run sigma "
           f"{spread['sigma_db']:.3f} dB, tau(seed 0, seed 1) {spread['kendall_tau']:.2f}; pairs count when "
           f"the reference difference exceeds {min_gap:.3f} dB\n")
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = quality_floor(cache, cands, preset)
     path = write_json(f"proxy_fidelity{task_suffix(task)}.json", {"task": task.to_dict(), "quality_floor": floor,
         "reference": {"method": REFERENCE, "seed_spread": spread, "min_gap_db": min_gap,
-                      "psnr": dict(zip(labels, reference.tolist())), "runs": ref_runs.tolist()},
+                      "psnr": dict(zip(labels, reference.tolist(), strict=False)), "runs": ref_runs.tolist()},
         "proxies": report, "default_preset": preset, "default": PRESET_PROXY[preset], "top_rung_noise": top_noise, "schemes": schemes, "default_scheme": DEFAULT_SCHEME.name,
         "candidates": cands})
     print(f"\nwrote {path}")
@@ -220,9 +221,9 @@ def halving_table(cache: RunCache, cands: dict[str, list], reference: np.ndarray
         print("\n(successive halving: waiting for every rung and screen run)")
         return {}
     by_rung = np.array([[r["rungs"][k]["psnr"] for k in range(3)] + [i["rungs"][0]["psnr"]]
-                        for r, i in zip(runs, screens)])
+                        for r, i in zip(runs, screens, strict=False)])
     cpu = np.array([[r["rungs"][k]["cpu_seconds"] for k in range(3)] + [i["rungs"][0]["cpu_seconds"]]
-                    for r, i in zip(runs, screens)])
+                    for r, i in zip(runs, screens, strict=False)])
     static = [analyze(build(cands[c])) for c in labels]
     cost_axes = np.array([[a.macs, a.peak_activation_bytes] for a in static], dtype=float)
     rows, out = [], {}

@@ -46,8 +46,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
-from benchmarks.proxy import standin as si  # noqa: E402
+from benchmarks._common import table, write_json
+from benchmarks.proxy import standin as si
 
 ALPHA = 0.10
 PSNR_MARGIN_DB = 3.0  # reference point: this far below the seed's stand-in PSNR ...
@@ -250,27 +250,28 @@ def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict,
 # --------------------------------------------------------------------------- statistics and output
 
 
+def _p_vs(final: dict[str, np.ndarray], name: str, other: str) -> float | None:
+    """One-sided Mann-Whitney U p-value: ``name``'s final HVs greater than ``other``'s."""
+    from scipy.stats import mannwhitneyu
+
+    if other == name or other not in final:
+        return None
+    return float(mannwhitneyu(final[name], final[other], alternative="greater").pvalue)
+
+
 def summarize(runs: list[dict], samplers: list[str], budget: int) -> list[dict]:
     """Per sampler: final-HV median / IQR, median HV at each checkpoint, one-sided
     Mann-Whitney U p-value against random (and against NSGA-II, today's default)."""
-    from scipy.stats import mannwhitneyu
-
     final = {n: np.array([r["hv_at"][budget] for r in runs if r["sampler"] == n]) for n in samplers}
     rows = []
     for name in samplers:
         rs = [r for r in runs if r["sampler"] == name]
         hv = final[name]
-
-        def p_vs(other: str) -> float | None:
-            if other == name or other not in final:
-                return None
-            return float(mannwhitneyu(hv, final[other], alternative="greater").pvalue)
-
         rows.append({
             "sampler": name, "runs": len(rs), "hv_median": float(np.median(hv)),
             "hv_iqr": [float(np.percentile(hv, 25)), float(np.percentile(hv, 75))],
             "hv_at_median": {n: float(np.median([r["hv_at"][n] for r in rs])) for n in rs[0]["hv_at"]},
-            "p_vs_random": p_vs("random"), "p_vs_nsga2": p_vs("nsga2"),
+            "p_vs_random": _p_vs(final, name, "random"), "p_vs_nsga2": _p_vs(final, name, "nsga2"),
             "wall_seconds_median": float(np.median([r["wall_seconds"] for r in rs])),
             "sampler_seconds_per_trial_median": float(np.median([r["sampler_seconds_per_trial"] for r in rs])),
             "duplicates_median": float(np.median([r["pruned"] for r in rs])),
@@ -311,18 +312,18 @@ def standin_report(standin: si.StandIn) -> dict:
     print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(standin.names)}; fitted on "
           f"{len(ref)} calibration candidates ({both} with both reference seeds)")
     print("coefficients (dB per feature s.d.): " + ", ".join(
-        f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef)))
+        f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef, strict=False)))
     print(table([[lab, f"{r:.2f}", f"{p:.2f}", int(n)] for lab, r, p, n in
-                 zip(standin.labels, ref, loo, standin.seed_counts)],
+                 zip(standin.labels, ref, loo, standin.seed_counts, strict=False)],
                 ["candidate", "reference dB", "LOO stand-in dB", "seeds"]))
     print(f"leave-one-out vs reference: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}, RMSE {rmse:.2f} dB")
     print("latency is stood in by MACs; memory by analyze()'s predicted peak activation memory")
     return {"features": list(standin.names), "ridge_alpha": si.RIDGE, "n": len(ref), "both_seeds": both,
-            "coefficients": dict(zip(standin.names, map(float, standin.model.coef))),
+            "coefficients": dict(zip(standin.names, map(float, standin.model.coef), strict=False)),
             "intercept": standin.model.intercept, "kendall_tau_loo": tau, "spearman_rho_loo": rho,
             "rmse_loo_db": rmse, "candidates": [
                 {"label": lab, "reference": float(r), "loo": float(p), "seeds": int(n)}
-                for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts)]}
+                for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts, strict=False)]}
 
 
 def print_table(rows: list[dict], budget: int) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, write_json  # noqa: E402
-from benchmarks.proxy.runs import RESULTS, RunCache, run_all  # noqa: E402
+from benchmarks._common import table, write_json
+from benchmarks.proxy.runs import RESULTS, RunCache, run_all
 
 # (task options, the floor in dB the seed must gain over the degraded test input)
 # (the deblur key names its blur: the cache key is these options, and the default blur changed)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only_table:
         run_all(plan, cache, args.jobs)
     rows, report = [], []
-    for (options, floor), (_, m, steps, seed) in zip(TASKS, plan):
+    for (options, floor), (_, m, steps, seed) in zip(TASKS, plan, strict=False):
         r = cache.get(m, steps, seed)
         if not r or r.get("status") != "ok":
             rows.append([options["name"], "not run" if not r else r.get("reason", r.get("status")), "", "", "", "", ""])

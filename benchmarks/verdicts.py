@@ -42,14 +42,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table, task_of, write_json  # noqa: E402
-from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates  # noqa: E402
-from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
-from benchmarks.proxy.runs import CACHE_FILE, RunCache  # noqa: E402
-from benchmarks.proxy_fidelity import _get, _rung, task_suffix, top_rung_run  # noqa: E402
-from roadmap.evaluation.fidelity import default_preset  # noqa: E402
-from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
-from roadmap.search.results import Candidate, Evaluation, compare_psnr, noise_floor  # noqa: E402
+from benchmarks._common import table, task_of, write_json
+from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates
+from benchmarks.proxy.methods import REFERENCE, for_task
+from benchmarks.proxy.runs import CACHE_FILE, RunCache
+from benchmarks.proxy_fidelity import _get, _rung, task_suffix, top_rung_run
+from roadmap.evaluation.fidelity import default_preset
+from roadmap.evaluation.tasks import DEFAULT_TASK
+from roadmap.search.results import Candidate, Evaluation, compare_psnr, noise_floor
 
 CONTRADICTED_TARGET = 0.05  # at most this share of better / worse verdicts reversed by the reference
 POWER_TARGET = 0.5  # at least this share of the clearly different pairs called different
@@ -131,7 +131,8 @@ def table_rows(results: dict[str, dict]) -> list[list]:
     rows = []
     for scenario, r in results.items():
         sigma = "-" if r["study_sigma_db"] is None else \
-            f"{r['study_sigma_db'][0]:.3f}-{r['study_sigma_db'][1]:.3f} ({'/'.join(map(str, r['study_noise_dof']))})"
+            f"{r['study_sigma_db'][0]:.3f}-{r['study_sigma_db'][1]:.3f} " \
+            f"({'/'.join(map(str, r['study_noise_dof']))})"
         rows.append([scenario, r["pairs"], f"{r['better'] + r['worse']} / {r['tie']} / {r['unknown']}",
                      _share(r["contradicted"], r["called_different"]),
                      _share(r["wide_called_different"], r["wide"]), _share(r["wide_called_right"], r["wide"]),

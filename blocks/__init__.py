@@ -4,14 +4,22 @@ Nothing here knows about specs, search or training; ``roadmap.build`` assembles 
 into a network from an architecture spec. The conv / attention kinds and the partial-conv
 channel rule are re-exported from the torch-free ``roadmap.channels`` (the spec checks them too).
 """
-from roadmap.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels
 from blocks.conv import PartialConv, SeparableConv, create_spatial_conv
-from blocks.norm import LayerNorm2d
-from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
+from blocks.fusion import (
+    AddFusion,
+    ConcatFusion,
+    DenseAddFusion,
+    DenseConcatFusion,
+    NoFusion,
+    ProjectAddFusion,
+)
 from blocks.gama import GAMAAttention
-from blocks.pmrid import PMRIDDecoderBlock, PMRIDEncoderBlock
-from blocks.plain import ConvAct
 from blocks.head import UpscaleHead, upscale_image
+from blocks.nafnet import NAFBlock, SimpleGate, SimplifiedChannelAttention
+from blocks.norm import LayerNorm2d
+from blocks.plain import ConvAct
+from blocks.pmrid import PMRIDDecoderBlock, PMRIDEncoderBlock
+from blocks.reparam import ERB, RRRB, SeparableRRRB, fold_reparam, fold_rrrb, has_reparam
 from blocks.sampling import (
     ConvInterpUp,
     PixelShuffleUp,
@@ -21,16 +29,8 @@ from blocks.sampling import (
     StridedConvDown,
     TransposedConvUp,
 )
-from blocks.fusion import (
-    AddFusion,
-    ConcatFusion,
-    DenseAddFusion,
-    DenseConcatFusion,
-    NoFusion,
-    ProjectAddFusion,
-)
-from blocks.unetmm import GRN, IEMHead, MSIAM, ConvNeXtV2Block, resize_levels
-from blocks.reparam import ERB, RRRB, SeparableRRRB, fold_reparam, fold_rrrb, has_reparam
+from blocks.unetmm import GRN, MSIAM, ConvNeXtV2Block, IEMHead, resize_levels
+from roadmap.channels import ATTENTION_KINDS, CONV_KINDS, REPARAM_KINDS, partial_channels
 
 __all__ = [
     "ATTENTION_KINDS", "CONV_KINDS", "REPARAM_KINDS", "partial_channels", "PartialConv", "SeparableConv", "create_spatial_conv",

@@ -84,9 +84,9 @@ class MSIAM(nn.Module):
     def __init__(self, levels: list[int], channels: list[int], reduced: list[int], target_level: int):
         super().__init__()
         self.levels, self.target_level = list(levels), target_level
-        self.reducers = nn.ModuleList(nn.Conv2d(c, r, 1) for c, r in zip(channels, reduced))
+        self.reducers = nn.ModuleList(nn.Conv2d(c, r, 1) for c, r in zip(channels, reduced, strict=False))
         self.out_channels = 0
-        for level, r in zip(levels, reduced):
+        for level, r in zip(levels, reduced, strict=False):
             size = resized_channels(r, level, target_level)
             if size != int(size):
                 raise ValueError(

@@ -198,7 +198,7 @@ def peak_activation(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int
         peak_cpu = max(peak_cpu, live_b + workspace[step])
         if live_b > peak_b:
             peak_b, peak_e, peak_step = live_b, live_e, step
-    at = next((n for (s, _, f, _l), n in zip(recorder.buffers, recorder.names) if f == peak_step), "")
+    at = next((n for (s, _, f, _l), n in zip(recorder.buffers, recorder.names, strict=False) if f == peak_step), "")
     return peak_b, peak_e, at, peak_cpu
 
 

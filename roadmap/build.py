@@ -11,7 +11,7 @@ and shapes of ``build_model(fold_spec(spec))`` and computes the same function.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,7 +37,6 @@ from roadmap.spec import (
     stage_conv,
     validate,
 )
-
 
 # Each block type, sampler and fusion a spec can name is built by the function registered under
 # that name. The spec (torch-free) declares the names and checks them: ``spec.BLOCK_TYPES``,

@@ -19,6 +19,7 @@ the command line turns into the same one line (`roadmap.cli.main`).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -172,10 +173,9 @@ def write_bytes(path: str | Path, data: bytes, label: str = "file") -> Path:
         _write_all(_create(tmp), data)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        # OSError: the folder itself is unreachable: nothing was left there either
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the folder itself is unreachable: nothing was left there either
         raise WriteError(f"{label} {path}: cannot write ({reason(exc)})") from None
     return path
 

@@ -195,7 +195,7 @@ def parse_yaml(text: str, label: str, *, free: tuple[str, ...] = ()) -> Any:
 
 
 def load_yaml(path: str | Path, what: str, *, max_bytes: int = MAX_BYTES,
-              free: tuple[str, ...] = ()) -> "YamlDoc":
+              free: tuple[str, ...] = ()) -> YamlDoc:
     """Read and parse the YAML file ``path``; ``what`` names the kind of file in errors."""
     label = f"{what} {path}"
     text = read_text(path, what, max_bytes)
@@ -209,7 +209,7 @@ class YamlDoc:
         self.text, self.label, self.data = text, label, data
 
     @classmethod
-    def from_text(cls, text: str, label: str, *, free: tuple[str, ...] = ()) -> "YamlDoc":
+    def from_text(cls, text: str, label: str, *, free: tuple[str, ...] = ()) -> YamlDoc:
         return cls(text, label, parse_yaml(text, label, free=free))
 
     def error(self, message: str, cls: type = RoadmapError) -> RoadmapError:

@@ -210,7 +210,7 @@ class UNetSpec:
     def levels(self) -> int:
         return len(self.encoder)
 
-    def copy(self) -> "UNetSpec":
+    def copy(self) -> UNetSpec:
         return copy.deepcopy(self)
 
     def to_dict(self) -> dict:
@@ -220,7 +220,7 @@ class UNetSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "UNetSpec":
+    def from_dict(cls, data: Any) -> UNetSpec:
         spec = _parse(cls, data, "")
         validate(spec)
         return spec
@@ -308,9 +308,8 @@ def _parse(cls: type, data: Any, path: str) -> Any:
             value = [_parse(_LISTS[name], v, f"{sub}[{i}]") for i, v in enumerate(value)]
         elif (cls, name) in _NESTED and (value is not None or name in ("stem", "head")):
             value = _parse(_NESTED[(cls, name)], value, sub)  # stem / head: null is not "none"
-        elif name == "provenance":
-            if not isinstance(value, dict):
-                raise SpecError(f"{sub}: must be a mapping, got {type(value).__name__}")
+        elif name == "provenance" and not isinstance(value, dict):
+            raise SpecError(f"{sub}: must be a mapping, got {type(value).__name__}")
         kwargs[name] = value
     return cls(**kwargs)
 

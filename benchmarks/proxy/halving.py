@@ -58,7 +58,7 @@ def replay(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarr
     alive = np.ones(len(labels), dtype=bool)
     reached = np.full(len(labels), scheme.rungs[0])
     refs = np.isin(labels, REFERENCE_POINTS)
-    for prev, rung in zip(scheme.rungs, scheme.rungs[1:]):
+    for prev, rung in zip(scheme.rungs, scheme.rungs[1:], strict=False):
         best = _promote(scheme, np.flatnonzero(alive), by_rung[:, prev], cost_axes)
         alive = np.isin(np.arange(len(labels)), best) | (alive & refs)
         reached[alive] = rung

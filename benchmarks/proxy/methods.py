@@ -116,7 +116,8 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
         losses: list[float] = []
         t0 = time.process_time()
         result = train(model, data, _fidelity(method, total - done), seed + 1000 * k,
-                       progress=lambda i, n, loss, s: losses.append(loss), progress_every=1)
+                       progress=lambda i, n, loss, s: losses.append(loss),  # noqa: B023 - train() calls it before returning
+                       progress_every=1)
         done = total
         if result.status != "ok":
             out.update(status=result.status, reason=result.reason)

@@ -8,9 +8,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CACHE_FILE = RESULTS / "proxy_runs.json"

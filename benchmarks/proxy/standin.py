@@ -130,7 +130,7 @@ class Ridge:
     intercept: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> "Ridge":
+    def fit(cls, x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> Ridge:
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0  # a constant feature gets no weight instead of a division by 0
         z = (x - mean) / scale

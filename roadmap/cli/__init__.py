@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except Exception as exc:  # noqa: BLE001 - only the operating system's failures are caught
+    except Exception as exc:  # only the operating system's failures are caught
         # A write no helper of roadmap.files wrapped (a lock file, SQLite's study.db, a
         # library's own file): still one line naming the path and the reason.
         line = fault_line(exc)

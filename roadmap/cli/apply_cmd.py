@@ -5,12 +5,22 @@ import sys
 
 from roadmap.analysis import analyze
 from roadmap.build import build_model
-from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, add_threads_argument,
-                                human, network_input_size, positive_int, print_json, table, threads_of)
+from roadmap.cli.common import (
+    add_input_size_argument,
+    add_json_argument,
+    add_spec_argument,
+    add_threads_argument,
+    human,
+    network_input_size,
+    positive_int,
+    print_json,
+    table,
+    threads_of,
+)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
+from roadmap.errors import SpecError
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
-from roadmap.errors import SpecError
 from roadmap.spec import save_spec
 from roadmap.transforms import apply_transform
 
@@ -69,7 +79,7 @@ def _time_steps(rows, specs, input_hw, threads, repeats, backend, progress) -> N
     shape = (1, specs[0].in_channels, *network_input_size(specs[0], input_hw))
     reports = measure_models([(m, backend) for m in models], shape,
                              threads=threads, clock=Clock(repeats=repeats))
-    for row, report in zip(rows, reports):
+    for row, report in zip(rows, reports, strict=False):
         row.update(latency_ms=report.median_ms, latency_cv=report.cv, latency_rounds=report.rounds)
         progress(f"  {row['step']}: {report.median_ms:.1f} ms (CV {report.cv:.1%}, {report.rounds} rounds)")
 

@@ -297,5 +297,8 @@ def mib(n_bytes: float) -> str:
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain left-aligned text table."""
     widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
+    def line(r: list[str]) -> str:
+        return "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)).rstrip()
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])

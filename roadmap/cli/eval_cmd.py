@@ -4,9 +4,20 @@ from __future__ import annotations
 import sys
 import time
 
-from roadmap.cli.common import (add_data_argument, add_device_argument, add_fidelity_argument, add_json_argument,
-                                add_random_seed_argument, add_spec_argument, add_task_arguments, add_threads_argument,
-                                human, mib, print_json, spec_and_task)
+from roadmap.cli.common import (
+    add_data_argument,
+    add_device_argument,
+    add_fidelity_argument,
+    add_json_argument,
+    add_random_seed_argument,
+    add_spec_argument,
+    add_task_arguments,
+    add_threads_argument,
+    human,
+    mib,
+    print_json,
+    spec_and_task,
+)
 from roadmap.cli.latency_options import add_latency_arguments, latency_config
 
 
@@ -49,7 +60,8 @@ def format_result(name: str, r: dict) -> str:
         *_depth_lines(r),
         f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}"
         + (f" over {r['latency_rounds']} rounds ({r['latency_backend']})" if r.get("latency_rounds") else ""),
-        f"  peak memory       measured {mib(r['peak_memory_measured_bytes']) if r.get('peak_memory_measured_bytes') else 'n/a'}, "
+        "  peak memory       measured "
+        f"{mib(r['peak_memory_measured_bytes']) if r.get('peak_memory_measured_bytes') else 'n/a'}, "
         f"predicted {mib(r['peak_memory_predicted_bytes']) if r.get('peak_memory_predicted_bytes') else 'n/a'} "
         f"(measured/predicted {ratio})",
         f"  params            {params}",
@@ -86,9 +98,8 @@ def _depth_lines(r: dict) -> list[str]:
 def run(args) -> int:
     from roadmap.evaluation import evaluate_spec
     from roadmap.evaluation.data import load_data
-    from roadmap.evaluation.fidelity import Fidelity, load_fidelity
-
     from roadmap.evaluation.device import check_device
+    from roadmap.evaluation.fidelity import Fidelity, load_fidelity
 
     check_device(args.device)
     latency = latency_config(args)  # a bad backend or command is a usage error, before any work

@@ -60,9 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roadmap.review.study import load_study_dir
-    from roadmap.review.summary import (baseline_line, cost_lines, display_frame, left_out_line, noise_line,
-                                        parse_reference_point, pareto_summary, recommendations_line, rung_text,
-                                        table_frame, to_json_dict)
+    from roadmap.review.summary import (
+        baseline_line,
+        cost_lines,
+        display_frame,
+        left_out_line,
+        noise_line,
+        pareto_summary,
+        parse_reference_point,
+        recommendations_line,
+        rung_text,
+        table_frame,
+        to_json_dict,
+    )
 
     ref = parse_reference_point(args.hv_ref)  # a bad value is refused before the study is read
     if args.failed:

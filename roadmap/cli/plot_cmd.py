@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from roadmap import files
     from roadmap.review.report import build_report
     from roadmap.review.study import load_study_dir
-    from roadmap.review.summary import parse_reference_point, pareto_summary
+    from roadmap.review.summary import pareto_summary, parse_reference_point
 
     out = files.check_writable(args.out, "--out")  # before the study is read and the report built
     ref = parse_reference_point(args.hv_ref)

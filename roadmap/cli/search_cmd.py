@@ -18,9 +18,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roadmap.cli.common import (TASK_OPTIONS, add_data_argument, add_device_argument, add_fidelity_argument,
-                                add_json_argument, add_random_seed_argument, add_spec_argument, add_task_arguments,
-                                add_threads_argument, int_in, nonnegative_float, positive_float)
+from roadmap.cli.common import (
+    TASK_OPTIONS,
+    add_data_argument,
+    add_device_argument,
+    add_fidelity_argument,
+    add_json_argument,
+    add_random_seed_argument,
+    add_spec_argument,
+    add_task_arguments,
+    add_threads_argument,
+    int_in,
+    nonnegative_float,
+    positive_float,
+)
 from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
 from roadmap.errors import RoadmapError
 from roadmap.search.settings import DEFAULT_BUDGET, MAX_BUDGET, SAMPLERS

@@ -2,8 +2,18 @@
 from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
-from roadmap.cli.common import (add_input_size_argument, add_json_argument, add_spec_argument, add_task_arguments,
-                                human, mib, network_input_size, print_json, spec_and_task, table)
+from roadmap.cli.common import (
+    add_input_size_argument,
+    add_json_argument,
+    add_spec_argument,
+    add_task_arguments,
+    human,
+    mib,
+    network_input_size,
+    print_json,
+    spec_and_task,
+    table,
+)
 
 
 def format_analysis(name: str, a: Analysis, channels: int = 3) -> str:

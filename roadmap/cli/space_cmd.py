@@ -23,11 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
+    from roadmap import files
     from roadmap.search.space import default_space_path, load_space
     from roadmap.search.space_gen import default_space_data
     from roadmap.seeds import list_seeds, resolve_spec
-
-    from roadmap import files
 
     if args.out is not None:
         files.check_writable(args.out, "--out")

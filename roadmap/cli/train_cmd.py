@@ -4,9 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roadmap.cli.common import (RemovedFlag, add_data_argument, add_random_seed_argument, add_spec_argument,
-                                add_task_arguments, add_threads_argument, finite_float, nonnegative_int,
-                                positive_float, positive_int, spec_and_task, threads_of)
+from roadmap.cli.common import (
+    RemovedFlag,
+    add_data_argument,
+    add_random_seed_argument,
+    add_spec_argument,
+    add_task_arguments,
+    add_threads_argument,
+    finite_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    spec_and_task,
+    threads_of,
+)
 
 EXAMPLES = """examples:
   roadmap train winner.yaml --data ~/data/sidd --iterations 20000 --out winner.pt

@@ -129,7 +129,7 @@ def read_image(path: Path) -> torch.Tensor:
     _check_image_size(path)
     try:
         image = to_tensor(skimage.io.imread(str(path)))
-    except Exception as exc:  # any decoder failure is the same problem for the user
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the same problem for the user
         raise RoadmapError(one_line(f"cannot read image {path}: {type(exc).__name__}: {exc}".splitlines()[0])) from None
     if not bool(torch.isfinite(image).all()):
         raise RoadmapError(one_line(f"image {path}: has NaN or infinite pixel values"))
@@ -244,8 +244,8 @@ def input_crop(image: torch.Tensor, top: int, left: int, crop: int, scale: int) 
     """The crop of a real input matching the clean crop at ``(top, left)`` of side ``crop``: the
     same window, ``scale`` times smaller for super-resolution (``crop``, ``top`` and ``left``
     multiples of ``scale``)."""
-    t, l, c = top // scale, left // scale, crop // scale
-    return image[:, t : t + c, l : l + c]
+    y, x, c = top // scale, left // scale, crop // scale
+    return image[:, y : y + c, x : x + c]
 
 
 def make_fixed_set(
@@ -267,13 +267,13 @@ def make_fixed_set(
     if s > 1:  # whole low-resolution pixels: draw positions on the LR grid
         lr = {n: t[:, : t.shape[1] // s, : t.shape[2] // s] for n, t in clean.items()}
         positions, _ = fixed_crops(lr, count, crop // s, gen)
-        positions = [(n, t * s, l * s) for n, t, l in positions]
+        positions = [(n, y * s, x * s) for n, y, x in positions]
     else:
         positions, _ = fixed_crops(clean, count, crop, gen)
-    clean_crops = torch.stack([clean[n][:, t : t + crop, l : l + crop] for n, t, l in positions])
+    clean_crops = torch.stack([clean[n][:, y : y + crop, x : x + crop] for n, y, x in positions])
     if inputs is None:
         return degrade(clean_crops, task, gen), clean_crops
-    return torch.stack([input_crop(inputs[n], t, l, crop, s) for n, t, l in positions]), clean_crops
+    return torch.stack([input_crop(inputs[n], y, x, crop, s) for n, y, x in positions]), clean_crops
 
 
 class TrainSampler:
@@ -296,7 +296,7 @@ class TrainSampler:
                  shard: tuple[int, int] = (0, 1)) -> None:
         crop = task_crop(crop, data.task)
         _check_fits(dict(zip(data.train_names or map(str, range(len(data.train_clean))),
-                             data.train_clean)), crop, "training")
+                             data.train_clean, strict=False)), crop, "training")
         rank, world = shard
         if batch % world or not 0 <= rank < world:
             raise RoadmapError(f"batch {batch}: cannot be shared equally by {world} workers (rank {rank})")
@@ -405,7 +405,7 @@ def _load_split(root: Path, scale: int) -> tuple[list[Split], list[Split | None]
     return clean, inputs, pairs
 
 
-def _load_source(data: "str | Path | None", task: Task) -> tuple[list[Split], list[Split | None], str]:
+def _load_source(data: str | Path | None, task: Task) -> tuple[list[Split], list[Split | None], str]:
     """``([train, val, test] clean, the same real inputs or None, source)`` of a data source."""
     if data is None:
         return list(embedded_images()), [None, None, None], "embedded:scikit-image"
@@ -416,7 +416,7 @@ def _load_source(data: "str | Path | None", task: Task) -> tuple[list[Split], li
 
 
 def load_data(
-    data: "str | Path | RestorationData | None" = None,
+    data: str | Path | RestorationData | None = None,
     *,
     task: Task = DEFAULT_TASK,
     val_crop: int = 128,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ def draw(r: Range, count: int, generator: torch.Generator) -> torch.Tensor:
 # --------------------------------------------------------------------------- noise
 
 
-def add_noise(clean: torch.Tensor, sigma: "float | Range", generator: torch.Generator) -> torch.Tensor:
+def add_noise(clean: torch.Tensor, sigma: float | Range, generator: torch.Generator) -> torch.Tensor:
     """``clean + N(0, (sigma / 255)^2)``, unclipped (as DnCNN / NAFNet train), one sigma per image
     drawn from ``sigma`` (a number or a range on the 0-255 scale)."""
     r = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else sigma
@@ -72,7 +72,7 @@ def motion_kernel(length: float, generator: torch.Generator, steps: int = 64) ->
     moves = torch.stack([torch.sin(headings), torch.cos(headings)], 1) * (length / steps)
     path = torch.cat([torch.zeros(1, 2, dtype=torch.float64), torch.cumsum(moves, 0)])
     path = path - path.mean(0)
-    radius = int(math.ceil(float(path.abs().max()))) + 1
+    radius = math.ceil(float(path.abs().max())) + 1
     k = 2 * radius + 1
     pos = path + radius
     base = pos.floor()
@@ -145,7 +145,7 @@ def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- JPEG
 
 
-def jpeg(clean: torch.Tensor, quality: "int | Range", generator: torch.Generator) -> torch.Tensor:
+def jpeg(clean: torch.Tensor, quality: int | Range, generator: torch.Generator) -> torch.Tensor:
     """The ``jpeg`` input: each image quantised to 8 bits, JPEG-encoded in memory by Pillow at a
     quality drawn from ``quality`` (4:2:0 chroma sub-sampling, Pillow's default) and decoded."""
     from PIL import Image
@@ -153,7 +153,7 @@ def jpeg(clean: torch.Tensor, quality: "int | Range", generator: torch.Generator
     r = (float(quality), float(quality)) if isinstance(quality, (int, float)) else quality
     qualities = draw(r, clean.shape[0], generator).round().int().tolist()
     out = []
-    for image, q in zip(clean, qualities):
+    for image, q in zip(clean, qualities, strict=False):
         array = (image.clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
         grey = image.shape[0] == 1
         buffer = io.BytesIO()

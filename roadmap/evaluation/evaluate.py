@@ -95,8 +95,8 @@ def _steps(fid: Fidelity, rungs_trained: range) -> int:
 
 def evaluate_spec(
     spec,
-    fidelity: "str | Fidelity | dict" = "default",
-    data: "None | str | Path | RestorationData" = None,
+    fidelity: str | Fidelity | dict = "default",
+    data: str | Path | RestorationData | None = None,
     device: str = "cpu",
     random_seed: int = 0,
     measure: bool = True,
@@ -106,7 +106,7 @@ def evaluate_spec(
     latency_hw: tuple[int, int] = LATENCY_HW,
     latency_repeats: int = 15,
     progress: ProgressFn | None = None,
-    init_weights: "str | Path | Mapping[str, torch.Tensor] | None" = None,
+    init_weights: str | Path | Mapping[str, torch.Tensor] | None = None,
     save_weights: str | Path | None = None,
     rungs: tuple[int, int] | None = None,
     latency: LatencyConfig | None = None,
@@ -131,8 +131,8 @@ def evaluate_spec(
     first, last = _rung_range(fid, rungs, init_weights)
     fid = fid if threads is None else Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
     dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
-    result: dict = dict.fromkeys(RESULT_KEYS) | dict(fidelity=fid.name, device=str(device), status="ok",
-                                                     task=dataset.task.to_dict(), input_psnr=_input_psnr(dataset))
+    result: dict = dict.fromkeys(RESULT_KEYS) | {"fidelity": fid.name, "device": str(device), "status": "ok",
+                                                     "task": dataset.task.to_dict(), "input_psnr": _input_psnr(dataset)}
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
             spec = _resolve(spec)
@@ -399,7 +399,7 @@ def _misfit(expected: dict, state: dict) -> str | None:
     return "; ".join(parts) or None
 
 
-def load_init_weights(model: torch.nn.Module, source: "str | Path | Mapping[str, torch.Tensor]") -> int:
+def load_init_weights(model: torch.nn.Module, source: str | Path | Mapping[str, torch.Tensor]) -> int:
     """Load ``source`` -- a weights file, or a state dict (e.g. weights carried from a trained
     seed) -- into ``model`` (every tensor must fit); returns the iterations the file records
     (0 when none or for a state dict). Raises `WeightsError` naming the file."""

@@ -6,6 +6,7 @@ they ran at the same fidelity (and random seed).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import asdict, dataclass, replace
@@ -123,7 +124,7 @@ class Fidelity:
     def _check_rungs(self, bad) -> None:
         rungs = list(self.rungs)
         if any(not isinstance(r, int) or isinstance(r, bool) or r < 1 for r in rungs) or \
-                any(b <= a for a, b in zip(rungs, rungs[1:])):
+                any(b <= a for a, b in itertools.pairwise(rungs)):
             raise bad("rungs", "must be increasing positive integers (cumulative iterations)")
         if rungs and rungs[-1] != self.iterations:
             raise bad("rungs", f"must end at iterations ({self.iterations})")
@@ -162,11 +163,11 @@ class Fidelity:
         weights start every screen) is recorded at: 1, the top rung unless ``front_on_screens``."""
         return 1
 
-    def screen_fidelity(self) -> "Fidelity":
+    def screen_fidelity(self) -> Fidelity:
         """The fine-tuning of a screening rung: ``screen_iterations`` steps, one cosine cycle."""
         return replace(self, iterations=self.screen_iterations, rungs=(), screen_iterations=0, front_on_screens=False)
 
-    def rung_fidelity(self, rung: int) -> "Fidelity":
+    def rung_fidelity(self, rung: int) -> Fidelity:
         """The training of rung ``rung`` alone: its own iterations, no rungs."""
         ends = self.rung_iterations
         start = ends[rung - 1] if rung > 0 else 0
@@ -180,7 +181,7 @@ class Fidelity:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Fidelity":
+    def from_dict(cls, data: dict) -> Fidelity:
         """Inverse of :meth:`to_dict`; unknown keys are an error (they are typos)."""
         check_known_fields(cls, data, "fidelity")
         data = dict(data)
@@ -200,7 +201,7 @@ class Fidelity:
 # than `default`'s from-scratch rung at two thirds of its cost.
 # `long` (2500 iterations, one rung) is that benchmark's reference; its fields are written out
 # so that no change of `default` can alter it.
-_BASE = dict(batch=8, crop=48, lr=2e-3, val_crop=128, val_count=8)
+_BASE = {"batch": 8, "crop": 48, "lr": 2e-3, "val_crop": 128, "val_count": 8}
 PRESETS: dict[str, Fidelity] = {
     "smoke": Fidelity(name="smoke", iterations=3, batch=2, crop=32, val_crop=32, val_count=2),
     "quick": Fidelity(name="quick", iterations=100, batch=8, crop=48, lr=2e-3, val_crop=96, val_count=6),
@@ -279,7 +280,7 @@ FILE_LIMITS = {"iterations": 10**7, "batch": 4096, "crop": 4096, "val_crop": 409
                "threads": 1024, "eta": 100}
 
 
-def load_fidelity(value: "str | Fidelity | dict") -> Fidelity:
+def load_fidelity(value: str | Fidelity | dict) -> Fidelity:
     """A preset name, a YAML/JSON file of fidelity fields (missing ones take the ``default``
     preset's values, except that a file setting ``iterations`` or ``rungs`` screens only if it
     sets ``screen_iterations``), a dict, or a `Fidelity`: what every ``--fidelity`` option accepts.
@@ -325,7 +326,7 @@ def _fidelity_file(value: str) -> Fidelity:
         raise doc.error(f"fidelity: {exc}") from None
 
 
-def get_fidelity(fidelity: "str | Fidelity | dict") -> Fidelity:
+def get_fidelity(fidelity: str | Fidelity | dict) -> Fidelity:
     """Resolve a preset name, a dict of fields, or a `Fidelity` to a `Fidelity`."""
     if isinstance(fidelity, Fidelity):
         return fidelity

@@ -23,9 +23,9 @@ import contextlib
 import copy
 import statistics
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -190,7 +190,7 @@ def measure_models(
         rounds = _time_rounds(timers, clock)
         if cuda:
             torch.cuda.synchronize(device)
-    return [_report(t, r, input_shape, clock) for t, r in zip(timers, rounds)]
+    return [_report(t, r, input_shape, clock) for t, r in zip(timers, rounds, strict=False)]
 
 
 def measure_with(

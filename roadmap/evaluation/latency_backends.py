@@ -27,9 +27,10 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -116,7 +117,7 @@ class LatencyConfig:
             backend.check()
 
     @classmethod
-    def from_options(cls, backend: str | None, command: str | None, timeout_s: float | None) -> "LatencyConfig":
+    def from_options(cls, backend: str | None, command: str | None, timeout_s: float | None) -> LatencyConfig:
         """From CLI options (``None`` = not given): a command alone implies ``backend=command``."""
         backend = backend or ("command" if command is not None else "torch")
         return cls(backend, command, DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)

@@ -116,9 +116,8 @@ def _quiet_native_stderr():
 def _measure_cpu(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int, int]:
     from torch.profiler import ProfilerActivity, profile
 
-    with _quiet_native_stderr():
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            out = model(x)
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = model(x)
     peak, count = running_peak(_allocation_events(prof))
     return peak, out.numel() * out.element_size(), count
 

@@ -43,7 +43,7 @@ def export_model_onnx(model: torch.nn.Module, path: str | Path, x: torch.Tensor)
                 input_names=["input"], output_names=["output"],
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
             )
-        except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
+        except Exception as exc:  # exporter errors come in many types
             from roadmap.files import WriteError, os_fault
 
             if os_fault(exc) is not None:  # the file system, not the network: say so

@@ -61,7 +61,7 @@ def ssim(
     channel_axis=0`` (up to its border crop), i.e. the reference MATLAB ``ssim_index``.
     """
     x, y = pred.detach().double(), target.detach().double()
-    n, c = x.shape[:2]
+    _n, c = x.shape[:2]
     win = _gaussian_window(window, sigma, c, x.dtype, x.device)
 
     def blur(t: torch.Tensor) -> torch.Tensor:

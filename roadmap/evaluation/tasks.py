@@ -111,7 +111,7 @@ class Task:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in keep}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Task":
+    def from_dict(cls, data: dict) -> Task:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
         check_known_fields(cls, data, "task")
         return cls(**data)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -78,7 +79,7 @@ class TrainCheckpoint:
                 "seconds": self.seconds, "scaler": self.scaler}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainCheckpoint":
+    def from_dict(cls, data: dict) -> TrainCheckpoint:
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
         return cls(int(data["step"]), data["optimizer"], data["generator"].cpu(),
                    float(data.get("seconds", 0.0)), data.get("scaler"))
@@ -99,7 +100,7 @@ class StepState:
     optimizer: torch.optim.Optimizer
     sampler: TrainSampler
     seconds: float
-    scaler: "torch.amp.GradScaler | None" = None
+    scaler: torch.amp.GradScaler | None = None
 
     @property
     def lr(self) -> float:

@@ -9,8 +9,8 @@ import json
 import math
 from typing import Any, NamedTuple
 
-from roadmap.addresses import parse_stage
 from roadmap import pareto
+from roadmap.addresses import parse_stage
 from roadmap.review.study import StudyReview, TrialRecord, short_transforms
 from roadmap.review.summary import ParetoSummary
 
@@ -135,7 +135,7 @@ def pareto_plot_info(summary: ParetoSummary, knee: int | None = None,
 
 def _subset(info: ParetoPlotInfo, keep: list[bool]) -> dict[str, list[Any]]:
     cols = ("numbers", "psnr", "psnr_band", "latency_ms", "memory_mb", "reference", "hover")
-    return {c: [v for v, k in zip(getattr(info, c), keep) if k] for c in cols}
+    return {c: [v for v, k in zip(getattr(info, c), keep, strict=False) if k] for c in cols}
 
 
 REFERENCE_GROUPS = ("reference on the front", "reference off the front")
@@ -148,13 +148,13 @@ def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[
     against the seed (an orange open square)."""
     is_ref = [r is not None for r in info.reference]
     groups = [
-        ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref)]),
+        ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
          {"color": _C_DOMINATED, "size": 6, "symbol": "circle"}),
-        ("Pareto front", _subset(info, [f and not r for f, r in zip(info.on_front, is_ref)]),
+        ("Pareto front", _subset(info, [f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
          {"color": _C_FRONT, "size": 9, "symbol": "circle"}),
-        (REFERENCE_GROUPS[0], _subset(info, [f and r for f, r in zip(info.on_front, is_ref)]),
+        (REFERENCE_GROUPS[0], _subset(info, [f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
          {"color": _C_REF, "size": 11, "symbol": "diamond", "line": {"width": 2, "color": _C_FRONT}}),
-        (REFERENCE_GROUPS[1], _subset(info, [not f and r for f, r in zip(info.on_front, is_ref)]),
+        (REFERENCE_GROUPS[1], _subset(info, [not f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
          {"color": _C_REF, "size": 10, "symbol": "diamond-open", "line": {"width": 2, "color": _C_REF}}),
     ]
     if info.knee is not None:
@@ -339,7 +339,7 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     trial of the study measured (the seed reference trial, the trial itself, or a trial whose
     transformation list is that prefix).
     """
-    from roadmap.review.specs import seed_spec_of, spec_of, spec_after_steps
+    from roadmap.review.specs import seed_spec_of, spec_after_steps, spec_of
 
     measured: dict[str, TrialRecord] = {}
     for t in review.trials:
@@ -359,8 +359,10 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     for k in range(len(steps) + 1):
         if k == len(steps):
             spec = spec_of(trial)
+        elif seed is not None:
+            spec = spec_after_steps(seed, steps[:k])
         else:
-            spec = spec_after_steps(seed, steps[:k]) if seed is not None else None
+            spec = None
         label = "seed" if k == 0 else f"{k}. {short_transforms([steps[k - 1]])}"
         stat = _static(spec, input_hw)
         m = measured.get(_steps_key(steps[:k]))

@@ -13,10 +13,12 @@ Rank 0's progress lines come back through a Ray queue and are printed here. A wo
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from roadmap.errors import RoadmapError
 
@@ -95,10 +97,8 @@ def _fit_relaying(trainer: Any, queue: Any, log: LogFn) -> None:
     thread = threading.Thread(target=fit, name="roadmap-train-fit", daemon=True)
     thread.start()
     while thread.is_alive():
-        try:
+        with contextlib.suppress(Empty):
             log(queue.get(block=True, timeout=0.5))
-        except Empty:
-            pass
     while not queue.empty():
         log(queue.get_nowait())
     if failure:

@@ -62,7 +62,7 @@ def _frame_html(frame) -> str:
     rows = []
     for rec in frame.itertuples(index=False):
         cells = []
-        for col, v in zip(frame.columns, rec):
+        for col, v in zip(frame.columns, rec, strict=False):
             text = _fmt(v)
             if str(col).startswith("Δ") and text:
                 text = f"{float(v):+.3g}"

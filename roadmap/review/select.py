@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 
-from roadmap.errors import RoadmapError
 from roadmap import pareto
+from roadmap.errors import RoadmapError
 from roadmap.review.study import MAXIMIZE, StudyReview, TrialRecord
 
 __all__ = ["PICKS", "NoQualifyingTrial", "parse_pick", "pick_trial", "within_limits"]
@@ -48,9 +48,7 @@ def within_limits(t: TrialRecord, max_latency_ms: float | None, max_memory_mb: f
     """Whether ``t``'s measured latency and memory are within the limits (None: no limit)."""
     if max_latency_ms is not None and t.latency_ms > max_latency_ms:
         return False
-    if max_memory_mb is not None and t.memory_mb > max_memory_mb:
-        return False
-    return True
+    return not (max_memory_mb is not None and t.memory_mb > max_memory_mb)
 
 
 def _limits_text(max_latency_ms: float | None, max_memory_mb: float | None) -> str:

@@ -18,8 +18,17 @@ import numpy as np
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
 from roadmap.search.cost import study_cost
-from roadmap.search.results import (LIMIT_FLAGS, SCORE_KEYS, Candidate, Noise, StudyResults, finite_or_none,
-                                    no_feasible_reason, overall, study_results)
+from roadmap.search.results import (
+    LIMIT_FLAGS,
+    SCORE_KEYS,
+    Candidate,
+    Noise,
+    StudyResults,
+    finite_or_none,
+    no_feasible_reason,
+    overall,
+    study_results,
+)
 from roadmap.search.study import MAXIMIZE, STUDY_NAME
 
 __all__ = [
@@ -161,7 +170,7 @@ class StudyReview:
 
 
 def _int_or_none(x: float | None) -> int | None:
-    return None if x is None or not math.isfinite(x) else int(round(x))
+    return None if x is None or not math.isfinite(x) else round(x)
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -169,7 +178,7 @@ def _ranges(numbers: list[int]) -> str:
         return "none"
     numbers = sorted(numbers)
     parts, start, prev = [], numbers[0], numbers[0]
-    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+    for n in [*numbers[1:], None]:  # type: ignore[list-item]
         if n is not None and n == prev + 1:
             prev = n
             continue

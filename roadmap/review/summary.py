@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from roadmap.errors import RoadmapError
 from roadmap import pareto
-from roadmap.search.results import describe_versus_seed
+from roadmap.errors import RoadmapError
 from roadmap.review.study import MAXIMIZE, OBJECTIVES, StudyReview, TrialRecord, short_transforms
+from roadmap.search.results import describe_versus_seed
 
 if TYPE_CHECKING:
     from roadmap.evaluation.fidelity import Fidelity
@@ -52,7 +52,7 @@ class ParetoSummary:
 
 def _to_objective_units(loss_point: np.ndarray) -> dict[str, float]:
     signs = np.where(np.asarray(MAXIMIZE), -1.0, 1.0)
-    return {name: float(v) for name, v in zip(OBJECTIVES, loss_point * signs)}
+    return {name: float(v) for name, v in zip(OBJECTIVES, loss_point * signs, strict=False)}
 
 
 def parse_reference_point(text: str | None) -> np.ndarray | None:
@@ -67,7 +67,7 @@ def parse_reference_point(text: str | None) -> np.ndarray | None:
         raise RoadmapError(
             f"--hv-ref: expected PSNR,LATENCY_MS,MEMORY_MB (three numbers), got {text!r}"
         ) from None
-    bad = [name for name, v in zip(("PSNR", "LATENCY_MS", "MEMORY_MB"), (psnr, lat, mem_mb)) if not math.isfinite(v)]
+    bad = [name for name, v in zip(("PSNR", "LATENCY_MS", "MEMORY_MB"), (psnr, lat, mem_mb), strict=False) if not math.isfinite(v)]
     if bad:
         raise RoadmapError(f"--hv-ref: {', '.join(bad)} must be a finite number, got {text!r}")
     return np.array([-psnr, lat, mem_mb * 2**20])
@@ -122,7 +122,7 @@ def top_rung_iterations(review: StudyReview) -> int | None:
     return iterations if isinstance(iterations, int) else None
 
 
-def _study_fidelity(review: StudyReview) -> "Fidelity | None":
+def _study_fidelity(review: StudyReview) -> Fidelity | None:
     """The fidelity a study stored as a dict of fields; None for an older study (a preset name)."""
     from roadmap.evaluation.fidelity import Fidelity
 
@@ -217,9 +217,9 @@ def display_frame(frame, input_psnr: float | None = None):
     out = frame.copy()
     if input_psnr is not None or out["input_psnr"].isna().all():
         out = out.drop(columns=["input_psnr"])
-    out["psnr"] = [_psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"])]
+    out["psnr"] = [_psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"], strict=False)]
     out["vs seed"] = [_versus_cell(row) for _, row in frame.iterrows()]
-    out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"])]
+    out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"], strict=False)]
     out = out.drop(columns=["psnr_band_db", "psnr_runs", "vs_seed_psnr_db", "vs_seed_psnr_band_db",
                             "vs_seed_psnr", "vs_seed"])
     out = out.rename(columns={"pred_memory_mb": "pred_memory_mb (this device)"})
@@ -350,7 +350,7 @@ def unfinished_counts(review: StudyReview) -> dict[str, int]:
 
     counts = Counter(unfinished_kind(why) for why in review.unfinished.values())
     order = ("rejected", "interrupted", "running", "waiting")
-    return {kind: counts[kind] for kind in sorted(counts, key=lambda k: (order + (k,)).index(k))}
+    return {kind: counts[kind] for kind in sorted(counts, key=lambda k: ((*order, k)).index(k))}
 
 
 def no_feasible_line(review: StudyReview) -> str:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from roadmap.errors import RoadmapError
 from roadmap.review.train_monitor import TrainPaths
@@ -198,7 +199,7 @@ def train_spec(spec: Any, out: str | Path, settings: TrainSettings | None = None
     return _outcome(job, resumed_from)
 
 
-def run_replica(job: TrainJob, replica: "Replica | None", device: "torch.device", log: LogFn | None) -> None:
+def run_replica(job: TrainJob, replica: Replica | None, device: torch.device, log: LogFn | None) -> None:
     """Train ``job`` as one worker: ``replica`` (None: alone, in this process) on ``device``.
     Rank 0 monitors (weight average, validation, checkpoints, log lines to ``log``) and
     writes the weights file; every rank raises `RoadmapError` when the loss diverges."""

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +43,7 @@ class TrainPaths:
     log: Path
 
     @classmethod
-    def of(cls, out: str | Path) -> "TrainPaths":
+    def of(cls, out: str | Path) -> TrainPaths:
         # absolute: Ray Train's workers run in Ray's own folder, where a relative path lands
         out = Path(out).resolve()
         return cls(out, out.with_name(out.name + ".ckpt"), out.with_name(f"{out.stem}.best{out.suffix}"),
@@ -63,7 +64,7 @@ class WeightAverage:
     warm-up keeps a short training's average from being mostly its random start. ``model`` is
     the averaged network (a copy, in eval mode), ready to validate or save."""
 
-    def __init__(self, model: "torch.nn.Module", decay: float, state: dict | None = None):
+    def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None):
         self.decay = decay
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
@@ -72,12 +73,12 @@ class WeightAverage:
             self.model.load_state_dict(state)
         self._pairs: list | None = None
 
-    def update(self, model: "torch.nn.Module", step: int) -> None:
+    def update(self, model: torch.nn.Module, step: int) -> None:
         """Fold ``model``'s weights after step ``step`` (1-based) into the average."""
         import torch
 
         if self._pairs is None:  # state_dict() tensors share the parameters' storage
-            self._pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
+            self._pairs = list(zip(self.model.state_dict().values(), model.state_dict().values(), strict=False))
         d = min(self.decay, (1 + step) / (10 + step))
         with torch.no_grad():
             for avg, w in self._pairs:
@@ -94,18 +95,18 @@ class StopAt:
     def __init__(self, stop_after: int | None):
         self.stop_after = stop_after
 
-    def __call__(self, state: "StepState") -> bool:
+    def __call__(self, state: StepState) -> bool:
         return self.stop_after is not None and state.step >= self.stop_after
 
 
-def cpu_state(model: "torch.nn.Module") -> dict:
+def cpu_state(model: torch.nn.Module) -> dict:
     """``model``'s state dict as CPU tensors (a snapshot)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def clock(seconds: float) -> str:
     """``1h02m``, ``3m05s``, ``12s``."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
@@ -127,7 +128,7 @@ class Monitor:
     ``world``: the number of workers; ``log``: where progress lines go (``None``: nowhere).
     """
 
-    def __init__(self, job: Any, model: "torch.nn.Module", precision: str, world: int, log: LogFn | None):
+    def __init__(self, job: Any, model: torch.nn.Module, precision: str, world: int, log: LogFn | None):
         self.job, self.settings, self.precision, self.world = job, job.settings, precision, world
         self.log = log or (lambda line: None)
         start = job.start or {}
@@ -141,11 +142,11 @@ class Monitor:
         self.last_val: tuple[int, dict] | None = None
         self.tensorboard = _TensorBoard(self.settings.tensorboard) if self.settings.tensorboard else None
 
-    def exported(self, model: "torch.nn.Module") -> "torch.nn.Module":
+    def exported(self, model: torch.nn.Module) -> torch.nn.Module:
         """The weights that are validated and exported: the average, or ``model`` without one."""
         return self.average.model if self.average is not None else model
 
-    def __call__(self, state: "StepState") -> bool:
+    def __call__(self, state: StepState) -> bool:
         t0 = time.perf_counter()
         s = self.settings
         if self.average is not None:
@@ -161,7 +162,7 @@ class Monitor:
         self.overhead += time.perf_counter() - t0
         return stop
 
-    def _validate(self, state: "StepState") -> dict:
+    def _validate(self, state: StepState) -> dict:
         """Score the exported weights (and the raw ones beside an average) on the validation
         crops; keep them as the best when they beat it."""
         from roadmap import files
@@ -176,7 +177,7 @@ class Monitor:
                              self.job.paths.best, "best weights")
         return {"val_psnr": val["psnr"], "val_ssim": val["ssim"], "raw_val_psnr": raw["psnr"]}
 
-    def _row(self, state: "StepState", scores: dict | None) -> None:
+    def _row(self, state: StepState, scores: dict | None) -> None:
         """One CSV row and one progress line: the loss since the last row, throughput, ETA."""
         step0, seconds0 = self.mark
         trained = state.seconds - self.overhead
@@ -195,7 +196,7 @@ class Monitor:
         self.log(f"iteration {state.step}/{state.total}  loss {loss:.4f}  lr {state.lr:.3g}  {rate:.1f} img/s"
                  f"{val}  {clock(state.seconds)} elapsed, ETA {clock(eta)}")
 
-    def _checkpoint(self, state: "StepState") -> None:
+    def _checkpoint(self, state: StepState) -> None:
         """``<out>.ckpt``: raw and averaged weights, the loop's `TrainCheckpoint`, the best
         score and the log rows; the CSV beside it."""
         from roadmap import files
@@ -207,7 +208,7 @@ class Monitor:
                           **state.checkpoint().to_dict()}, job.paths.checkpoint, "checkpoint")
         files.write_text(job.paths.log, csv_text(self.rows), "log")
 
-    def weights_record(self, model: "torch.nn.Module", step: int, val: dict, seconds: float) -> dict:
+    def weights_record(self, model: torch.nn.Module, step: int, val: dict, seconds: float) -> dict:
         """The weights file: ``state_dict`` (the exported weights: the average when there is one),
         ``raw_state_dict`` (the trained weights themselves, beside an average), what produced them
         and their scores ``val``."""
@@ -220,7 +221,7 @@ class Monitor:
             record["raw_state_dict"] = cpu_state(model)
         return record
 
-    def finish(self, model: "torch.nn.Module", seconds: float) -> None:
+    def finish(self, model: torch.nn.Module, seconds: float) -> None:
         """After the last step: the test scores of the final and of the best weights, then the
         weights file ``out`` (scores under ``val``, the best under ``best``) and the log."""
         from roadmap import files
@@ -246,7 +247,7 @@ class Monitor:
             self.tensorboard.close()
 
 
-def _load_best(model: "torch.nn.Module", path: Path) -> "torch.nn.Module":
+def _load_best(model: torch.nn.Module, path: Path) -> torch.nn.Module:
     """A copy of ``model`` holding the best validated weights."""
     import torch
 
@@ -255,7 +256,7 @@ def _load_best(model: "torch.nn.Module", path: Path) -> "torch.nn.Module":
     return best.eval()
 
 
-def _scored(model: "torch.nn.Module", job: Any, inputs: "torch.Tensor", clean: "torch.Tensor") -> dict:
+def _scored(model: torch.nn.Module, job: Any, inputs: torch.Tensor, clean: torch.Tensor) -> dict:
     """`evaluate_quality` of ``model`` on its device, at the training's thread count (CPU
     reductions depend on it: the scores must not depend on the caller's setting)."""
     from roadmap.evaluation.quality import evaluate_quality
@@ -266,12 +267,12 @@ def _scored(model: "torch.nn.Module", job: Any, inputs: "torch.Tensor", clean: "
         return evaluate_quality(model.eval(), inputs.to(device), clean.to(device), task=job.data.task)
 
 
-def validation_scores(model: "torch.nn.Module", job: Any) -> dict:
+def validation_scores(model: torch.nn.Module, job: Any) -> dict:
     """``psnr``, ``ssim``, ``input_psnr`` (and ``psnr_rgb`` for sr) on the fixed validation crops."""
     return _scored(model, job, job.data.val_input, job.data.val_clean)
 
 
-def test_scores(model: "torch.nn.Module", job: Any) -> dict:
+def test_scores(model: torch.nn.Module, job: Any) -> dict:
     """``test_psnr`` and ``test_input_psnr`` on the test crops (both ``None`` without test images):
     reported at the end, never used to choose anything."""
     if job.data.test_input is None:

@@ -106,8 +106,8 @@ def resolve_train_settings(*, iterations: int | None = None, batch: int | None =
     the `full_fidelity` base; ``rest``: the plain fields (``seed``, ``checkpoint_every``,
     ``log_every``, ``restart``, ``stop_after``). Raises `RoadmapError` naming the option."""
     fid = fidelity if fidelity is not None else full_fidelity()
-    fid = dataclasses.replace(fid, **{k: v for k, v in dict(iterations=iterations, batch=batch, crop=crop, lr=lr,
-                                                            grad_clip=grad_clip, threads=threads).items()
+    fid = dataclasses.replace(fid, **{k: v for k, v in {"iterations": iterations, "batch": batch, "crop": crop, "lr": lr,
+                                                            "grad_clip": grad_clip, "threads": threads}.items()
                                       if v is not None})
     if lr is not None and fid.min_lr > fid.lr:  # a lower peak keeps the schedule's shape
         fid = dataclasses.replace(fid, min_lr=fid.lr * 1e-3)

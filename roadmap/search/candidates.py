@@ -42,14 +42,14 @@ class Proposal:
 
     trial: Any
     spec_yaml: str
-    measured: dict
+    measured: dict[str, Any]
 
 
 class CandidateFactory:
     """Asks the study for trials and turns them into `Proposal`s (see the module docstring)."""
 
     def __init__(self, settings: SearchSettings, store: st.StudyStore, evaluator: Evaluator,
-                 references: dict[str, list[dict]]):
+                 references: dict[str, list[dict[str, Any]]]):
         from roadmap.transforms import apply_steps, apply_transform
 
         self.settings, self.store, self.evaluator = settings, store, evaluator
@@ -114,8 +114,8 @@ class CandidateFactory:
 
     def _spec(self, trial: Any) -> Any:
         reference = trial.user_attrs.get("reference")
-        skipped: list[dict] = []
-        steps: list[dict] = []
+        skipped: list[dict[str, Any]] = []
+        steps: list[dict[str, Any]] = []
         try:
             steps = suggest(trial, self.settings.space, self.seed_spec, self.apply_transform, skipped)
             if reference:
@@ -134,7 +134,7 @@ class CandidateFactory:
             return None
         return spec
 
-    def _checked_measurements(self, trial: Any, spec: Any) -> dict | None:
+    def _checked_measurements(self, trial: Any, spec: Any) -> dict[str, Any] | None:
         """Measurements of a candidate within the limits. A reference point over a limit is
         measured and trained anyway -- the seed anchors every comparison -- with its
         ``violations`` recorded, which keeps it off the front."""
@@ -157,7 +157,7 @@ class CandidateFactory:
             return None
         return {**measured, **({"violations": over} if over else {})}
 
-    def _violations(self, figures: dict, predicted: bool) -> list[str]:
+    def _violations(self, figures: dict[str, Any], predicted: bool) -> list[str]:
         """The limits ``figures`` break, each as one line."""
         limits, out = self.settings.constraints, []
         memory = figures.get("peak_memory_predicted_bytes" if predicted else "peak_memory_measured_bytes")
@@ -169,7 +169,7 @@ class CandidateFactory:
             out.append(f"latency {latency:.1f} ms > --max-latency-ms {limits.max_latency_ms:g}")
         return out
 
-    def _measure(self, trial: Any, spec: Any, static: dict) -> dict | None:
+    def _measure(self, trial: Any, spec: Any, static: dict[str, Any]) -> dict[str, Any] | None:
         t0 = time.perf_counter()
         try:
             measured = dict(self.evaluator.measure(spec, self.settings.device))
@@ -197,7 +197,7 @@ class CandidateFactory:
         steadier = again if (again.get("latency_cv") or math.inf) < (first.get("latency_cv") or math.inf) else first
         self.store.record_latency(candidate.number, _latency_record(steadier, first, "timed again: its CV was over 5 %"))
 
-    def retime_side_by_side(self, candidates: list) -> None:
+    def retime_side_by_side(self, candidates: list[Any]) -> None:
         """Time ``candidates`` again in one interleaved measurement and record those latencies
         over the earlier ones: measured minutes apart on a machine whose speed drifts, they
         did not compare; side by side they do. Nothing is recorded when it fails."""
@@ -205,7 +205,7 @@ class CandidateFactory:
 
         specs = [load_spec(c.spec_yaml) for c in candidates]
         figures = self._timed(lambda: self.evaluator.measure_side_by_side(specs, self.settings.device)) or []
-        for c, again in zip(candidates, figures):
+        for c, again in zip(candidates, figures, strict=False):
             record = _latency_record(again, c.metrics, f"timed side by side with {len(candidates)} candidates")
             self.store.record_latency(c.number, {**record, "latency_side_by_side": len(candidates)})
 
@@ -222,7 +222,7 @@ class CandidateFactory:
 
     # ------------------------------------------------------------------ outcomes without training
 
-    def _close(self, trial: Any, state: str, reason: str, metrics: dict) -> None:
+    def _close(self, trial: Any, state: str, reason: str, metrics: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
         trial.set_user_attr("metrics", metrics)
@@ -230,13 +230,13 @@ class CandidateFactory:
         st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json", metrics)
         self.store.study.tell(trial, state=getattr(TrialState, state))
 
-    def fail(self, trial: Any, reason: str, extra: dict) -> None:
+    def fail(self, trial: Any, reason: str, extra: dict[str, Any]) -> None:
         """A candidate that counts against the budget without a result."""
         if "transforms" in extra:
             trial.set_user_attr("transforms", extra.pop("transforms"))
         self._close(trial, "FAIL", reason, {"status": "failed", "reason": reason, **extra})
 
-    def reject(self, trial: Any, reason: str, measured: dict) -> None:
+    def reject(self, trial: Any, reason: str, measured: dict[str, Any]) -> None:
         """A candidate that is never trained and does not count (constraint, duplicate)."""
         metrics = {"status": "rejected", "reason": reason, **{k: v for k, v in measured.items() if v is not None}}
         self._close(trial, "PRUNED", f"rejected: {reason}", metrics)
@@ -244,7 +244,7 @@ class CandidateFactory:
         self.rejected_in_a_row += 1
 
 
-def _latency_record(kept: dict, before: dict, how: str) -> dict:
+def _latency_record(kept: dict[str, Any], before: dict[str, Any], how: str) -> dict[str, Any]:
     """What `StudyStore.record_latency` stores: the latency kept, the one before, and why."""
     keys = ("latency_ms", "latency_cv")
     return {**{k: kept.get(k) for k in keys}, "latency_how": how, "latency_before": {k: before.get(k) for k in keys}}

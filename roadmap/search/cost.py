@@ -60,7 +60,7 @@ class StudyCost:
             return None
         return self.train_seconds / (self.seed_seconds_per_iteration * LONG_ITERATIONS)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON of ``cost.json``, ``pareto --json`` and the search's summary."""
         return {**asdict(self), "seed_long_trainings": self.seed_long_trainings, "long_iterations": LONG_ITERATIONS}
 
@@ -85,7 +85,7 @@ def training_totals(records: Any) -> dict[str, float]:
     return out
 
 
-def study_cost(study: Any, candidates: list, device: str) -> StudyCost:
+def study_cost(study: Any, candidates: list[Any], device: str) -> StudyCost:
     """The cost of ``study`` (an Optuna study of a search) whose `Candidate`\\ s are
     ``candidates`` (`roadmap.search.results.StudyResults.candidates`), trained on ``device``."""
     from roadmap.search.study import read_evaluations

@@ -13,8 +13,9 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from roadmap import files, pareto
 from roadmap.errors import RoadmapError
@@ -43,31 +44,31 @@ class SearchSummary:
     top_rung: int
     front_size: int
     hypervolume: float | None
-    noise: dict
-    knee: dict | None
+    noise: dict[str, Any]
+    knee: dict[str, Any] | None
     interrupted: bool
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # most common first
     notes: list[str] = field(default_factory=list)
-    timing: dict = field(default_factory=dict)
-    task: dict = field(default_factory=dict)  # the study's task (`Task.to_dict`)
+    timing: dict[str, Any] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)  # the study's task (`Task.to_dict`)
     input_psnr: float | None = None  # the degraded validation input's PSNR: every trial's baseline
     references: int = 0  # reference points trained (complete + failed), besides the budget
     no_feasible: str | None = None  # finished trials, none within the limits: which limit, by how much
     exhausted: str | None = None  # why the search stopped asking for candidates before the budget
     # the second recommendation: the fastest point that loses nothing against the seed (as `knee`)
-    fastest_no_loss: dict | None = None
-    cost: dict = field(default_factory=dict)  # the study's cost so far, every run (`StudyCost.to_dict`)
+    fastest_no_loss: dict[str, Any] | None = None
+    cost: dict[str, Any] = field(default_factory=dict)  # the study's cost so far, every run (`StudyCost.to_dict`)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _reference_steps(seed_spec: Any, notes: list[str]) -> dict[str, list[dict]]:
+def _reference_steps(seed_spec: Any, notes: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Steps of the reference points (seed, mofa, unet--) that apply to this seed."""
     from roadmap.roadmaps import get_roadmap
     from roadmap.transforms import apply_steps
 
-    refs: dict[str, list[dict]] = {"seed": []}
+    refs: dict[str, list[dict[str, Any]]] = {"seed": []}
     for name in ("mofa", "unet--"):
         try:
             steps = [{"transform": s["transform"], "params": dict(s.get("params") or {})}
@@ -80,7 +81,7 @@ def _reference_steps(seed_spec: Any, notes: list[str]) -> dict[str, list[dict]]:
     return refs
 
 
-def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict) -> None:
+def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict[str, Any]) -> None:
     """Refuse constraints no candidate can meet (references and 64 random candidates, static
     analysis; latency from one measurement of the seed scaled by MACs, generously)."""
     limits = settings.constraints
@@ -105,7 +106,7 @@ def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict) 
                                f"{seed_latency:.1f} ms and the cheapest candidate about {cheapest:.1f} ms")
 
 
-def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict | None, dict, list[str]]:
+def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict[str, Any] | None, dict[str, Any], list[str]]:
     """Validate everything before the study is touched: ``(stored settings, reference steps, notes)``."""
     directory = settings.study_dir
     files.check_folder(directory, "study folder")  # a read-only or forbidden folder: before any work
@@ -166,10 +167,9 @@ def _executor(settings: SearchSettings, stack: contextlib.ExitStack) -> tuple[An
     return runtime, concurrency
 
 
-def _open_store(settings: SearchSettings, stored: dict | None, stack: contextlib.ExitStack) -> st.StudyStore:
-    from roadmap.search.samplers import make_sampler
-
+def _open_store(settings: SearchSettings, stored: dict[str, Any] | None, stack: contextlib.ExitStack) -> st.StudyStore:
     from roadmap.search.resume_point import save_resume_point
+    from roadmap.search.samplers import make_sampler
 
     settings.study_dir.mkdir(parents=True, exist_ok=True)
     stack.enter_context(st.StudyLock(settings.study_dir))
@@ -189,10 +189,8 @@ def _final_resume_point(directory: Any) -> None:
     previous copy and must not hide how the run ended."""
     from roadmap.search.resume_point import save_resume_point
 
-    try:
+    with contextlib.suppress(RoadmapError, OSError):
         save_resume_point(directory)
-    except (RoadmapError, OSError):
-        pass
 
 
 def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int,
@@ -260,7 +258,7 @@ def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concu
             f"{settings.fidelity.name}: {plan.describe()}; {concurrency} at a time, {where})")
 
 
-def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict:
+def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict[str, Any]:
     """Wall time split into work (a measurement or at least one training ran) and the rest."""
     wall = time.perf_counter() - scheduler.t0
     work, end = 0.0, -math.inf
@@ -278,7 +276,7 @@ def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_sta
 
 
 def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int, interrupted: bool,
-                timing: dict) -> None:
+                timing: dict[str, Any]) -> None:
     runs = list(store.study.user_attrs.get("runs", []))
     runs.append({**{k: round(v, 3) if isinstance(v, float) else v for k, v in timing.items()},
                  "backend": settings.execution.backend, "concurrency": concurrency,
@@ -286,7 +284,7 @@ def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int
     store.study.set_user_attr("runs", runs)
 
 
-def _record_cost(store: st.StudyStore, settings: SearchSettings, scheduler: Scheduler, notes: list[str]) -> dict:
+def _record_cost(store: st.StudyStore, settings: SearchSettings, scheduler: Scheduler, notes: list[str]) -> dict[str, Any]:
     """The study's cost over every run (`roadmap.search.cost`), written to ``<study>/cost.json``:
     a copy of what study.db holds, so a failure to write it is a note, not the run's end."""
     cost = study_cost(store.study, scheduler.results().candidates, settings.device).to_dict()
@@ -297,12 +295,12 @@ def _record_cost(store: st.StudyStore, settings: SearchSettings, scheduler: Sche
     return cost
 
 
-def knee_summary(results: StudyResults) -> dict | None:
+def knee_summary(results: StudyResults) -> dict[str, Any] | None:
     """The recommended point: its PSNR over its runs and its verdict against the seed."""
     return point_summary(results, results.knee())
 
 
-def point_summary(results: StudyResults, point: Any) -> dict | None:
+def point_summary(results: StudyResults, point: Any) -> dict[str, Any] | None:
     """A recommended candidate (None: none) with its PSNR over its runs and its verdict against
     the seed."""
     if point is None:
@@ -321,7 +319,7 @@ def point_summary(results: StudyResults, point: Any) -> dict | None:
 
 
 def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str],
-             timing: dict) -> SearchSummary:
+             timing: dict[str, Any]) -> SearchSummary:
     counts = scheduler.counts()
     results = scheduler.results()  # judged with the fidelity's noise prior, as the review judges
     finished = results.feasible()

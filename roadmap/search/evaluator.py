@@ -81,17 +81,17 @@ class TrainJob:
 
 
 class Evaluator(Protocol):
-    def check(self, spec: Any) -> dict:
+    def check(self, spec: Any) -> dict[str, Any]:
         """Static figures: ``macs``, ``params``, ``peak_memory_predicted_bytes``."""
 
-    def measure(self, spec: Any, device: str) -> dict:
+    def measure(self, spec: Any, device: str) -> dict[str, Any]:
         """Latency and memory of the untrained model: the :data:`MEASURE_KEYS`."""
 
-    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+    def measure_side_by_side(self, specs: list[Any], device: str) -> list[dict[str, Any]]:
         """Latencies of ``specs`` timed in one interleaved measurement (their ratios hold while
         the machine's speed drifts): ``latency_ms`` and ``latency_cv`` per spec."""
 
-    def train(self, job: TrainJob) -> dict:
+    def train(self, job: TrainJob) -> dict[str, Any]:
         """Train and validate one job: the :data:`TRAIN_KEYS` (``status`` ok / diverged / failed)."""
 
 
@@ -105,17 +105,17 @@ class RoadmapEvaluator:
     """
 
     def __init__(self, latency: Any = None, threads: int | None = 1, task: Any = None) -> None:
-        self._data: dict[tuple, Any] = {}
+        self._data: dict[tuple[Any, ...], Any] = {}
         self.latency = latency
         self.threads = threads
         self.task = task
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "RoadmapEvaluator":
+    def from_settings(cls, settings: Any) -> RoadmapEvaluator:
         """The evaluator of a search: its latency backend, its training's thread count, its task."""
         return cls(latency=settings.latency, threads=settings.fidelity.threads, task=settings.task)
 
-    def check(self, spec: Any) -> dict:
+    def check(self, spec: Any) -> dict[str, Any]:
         from roadmap.analysis import analyze
         from roadmap.build import fold_spec
         from roadmap.evaluation.evaluate import measured_hw
@@ -124,13 +124,13 @@ class RoadmapEvaluator:
         return {"macs": int(a.macs), "params": int(a.params),
                 "peak_memory_predicted_bytes": int(a.peak_activation_bytes)}
 
-    def measure(self, spec: Any, device: str) -> dict:
+    def measure(self, spec: Any, device: str) -> dict[str, Any]:
         from roadmap.evaluation import measure_spec
 
         out = measure_spec(spec, device=device, threads=self.threads, latency=self.latency)
         return {k: out.get(k) for k in MEASURE_KEYS}
 
-    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+    def measure_side_by_side(self, specs: list[Any], device: str) -> list[dict[str, Any]]:
         from roadmap.evaluation import measure_latencies
 
         return measure_latencies(specs, device=device, threads=self.threads, latency=self.latency)
@@ -149,7 +149,7 @@ class RoadmapEvaluator:
                                         val_count=fidelity.val_count, train_crop=fidelity.crop)
         return self._data[key]
 
-    def train(self, job: TrainJob) -> dict:
+    def train(self, job: TrainJob) -> dict[str, Any]:
         from roadmap.evaluation import evaluate_spec
         from roadmap.spec import load_spec
 
@@ -163,14 +163,14 @@ class RoadmapEvaluator:
                             save_weights=job.save_weights, rungs=rungs)
         return {k: out.get(k) for k in TRAIN_KEYS}
 
-    def __getstate__(self) -> dict:  # workers load their own data
+    def __getstate__(self) -> dict[str, Any]:  # workers load their own data
         return {**self.__dict__, "_data": {}}
 
-    def __setstate__(self, state: dict) -> None:  # pickles of older versions lack the latency fields
+    def __setstate__(self, state: dict[str, Any]) -> None:  # pickles of older versions lack the latency fields
         self.__dict__.update({"latency": None, "threads": 1, "task": None, **state})
 
 
-def inherited_weights(job: TrainJob, spec: Any) -> dict | None:
+def inherited_weights(job: TrainJob, spec: Any) -> dict[str, Any] | None:
     """The trained seed's weights carried through the candidate's steps (None when the seed
     has no weights to give: the candidate then starts from scratch)."""
     if job.inherit_from is None or job.seed_yaml is None:
@@ -190,7 +190,7 @@ def _short_reason(exc: BaseException) -> str:
         else reason
 
 
-def run_job(evaluator: Evaluator, job: TrainJob) -> dict:
+def run_job(evaluator: Evaluator, job: TrainJob) -> dict[str, Any]:
     """Train one job (in a worker or in process). Never raises: an exception becomes
     ``status: failed`` with a one-line reason. Adds ``job_seconds`` (wall time) and
     ``cpu_seconds`` (this process's CPU time meanwhile, every thread: `roadmap.search.cost`)."""

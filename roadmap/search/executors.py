@@ -8,7 +8,7 @@ measure new candidates while nothing trains.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from roadmap.search.evaluator import Evaluator, TrainJob, run_job
 
@@ -24,7 +24,7 @@ class JobSource(Protocol):
     def started(self, job: TrainJob) -> None:
         """A job begins training."""
 
-    def finished(self, job: TrainJob, result: dict) -> None:
+    def finished(self, job: TrainJob, result: dict[str, Any]) -> None:
         """A job ended (``result["status"]`` says how)."""
 
     def abandon(self, jobs: list[TrainJob]) -> None:

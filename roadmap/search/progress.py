@@ -8,9 +8,10 @@ line is written when a training finishes, at most one per `LOG_EVERY_S` seconds 
 The ETA (`eta_seconds`) is the time the trainings still planned will take. The plan
 (`roadmap.search.rung_plan.RungPlan`) says which remain: the screens or first rung of the
 candidates and reference points (those it has, once the sampler's ran out), every promotion,
-the seed's runs and the knee's confirmations. Each is weighed by its candidate's MACs over the seed's, ``w`` (a candidate not chosen yet
-weighs the mean of those it will be drawn from; every ``w`` is 1 while the seed's MACs are
-unknown). This run's trainings give the throughput, fitted by least squares (`TrainingTime`)::
+the seed's runs and the knee's confirmations. Each is weighed by its candidate's MACs over
+the seed's, ``w`` (a candidate not chosen yet weighs the mean of those it will be drawn from;
+every ``w`` is 1 while the seed's MACs are unknown). This run's trainings give the throughput,
+fitted by least squares (`TrainingTime`)::
 
     seconds of a training = c + steps x (a + b x w)
 
@@ -49,7 +50,7 @@ LOG_EVERY_S = 30.0
 
 
 def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     if h:
@@ -155,7 +156,7 @@ def eta_seconds(scheduler: Any, now: float | None = None) -> float | None:
             + extra.per_candidate * new + extra.per_training * others + extra.per_measurement * side_by_side)
 
 
-def _budget(scheduler: Any, records: dict, references: set) -> int:
+def _budget(scheduler: Any, records: dict[str, Any], references: set[Any]) -> int:
     """The candidates rung 0 will hold: the budget, or once the sampler's candidates ran out
     (`CandidateFactory.exhausted`) those screened, training or waiting."""
     if not scheduler.factory.exhausted:
@@ -180,7 +181,7 @@ class TrainingTime:
         return self.per_training + steps * (self.per_step + self.per_step_macs * weight)
 
     @classmethod
-    def fit(cls, records: dict, weights: dict[int, float]) -> "TrainingTime | None":
+    def fit(cls, records: dict[str, Any], weights: dict[int, float]) -> TrainingTime | None:
         """Least squares on ``records`` (evaluation key -> record) that ran to the end, with
         coefficients >= 0: the fullest model the records determine (the three terms; then
         without the per-training term, without the MAC-free step; at least time per seed step
@@ -200,7 +201,7 @@ class TrainingTime:
                 continue  # e.g. only the seed's runs so far: one weight, one length
             coef = np.linalg.lstsq(sub, y, rcond=None)[0]
             if np.all(coef >= 0):
-                full = dict(zip(terms, coef))
+                full = dict(zip(terms, coef, strict=False))
                 return cls(float(full.get(0, 0.0)), float(full.get(1, 0.0)), float(full.get(2, 0.0)))
         return None
 
@@ -219,7 +220,7 @@ class Overheads:
     per_measurement: float = 0.0
 
     @classmethod
-    def observed(cls, records: dict, random_seed: int, measuring: list[tuple[float, float]]) -> "Overheads":
+    def observed(cls, records: dict[str, Any], random_seed: int, measuring: list[tuple[float, float]]) -> Overheads:
         """From this run's evaluation ``records`` (their ``ended`` and ``job_seconds``) and
         measuring intervals (`CandidateFactory.busy`)."""
         timed = sorted((rec["ended"] - rec["job_seconds"], rec["ended"], (rung, seed) == (0, random_seed))
@@ -242,7 +243,7 @@ def remaining_seconds(phases: list[Phase], jobs: list[list[float]], model: Train
     the seed's) of the trainings ``phases[i]`` has left, each taking ``model.seconds``; batches
     of ``slots`` jobs, each as long as its longest job."""
     total = 0.0
-    for phase, weights in zip(phases, jobs):
+    for phase, weights in zip(phases, jobs, strict=False):
         seconds = sorted((model.seconds(phase.iterations, w) for w in weights), reverse=True)
         total += sum(seconds[::max(slots, 1)])  # every batch's longest job
     return total
@@ -260,8 +261,8 @@ def _relative_costs(scheduler: Any) -> tuple[dict[int, float], set[int]]:
     return ({n: m / seed_macs for n, m in macs.items()} if seed_macs else {}), references
 
 
-def _pool_weight(pool_rung: int | None, weights: dict, references: set, seed_number: int | None,
-                 records: dict, random_seed: int) -> float:
+def _pool_weight(pool_rung: int | None, weights: dict[str, Any], references: set[Any], seed_number: int | None,
+                 records: dict[str, Any], random_seed: int) -> float:
     """The weight of a training whose candidate is not chosen yet: the mean over the candidates
     recorded at ``pool_rung`` but the seed, whose runs are always known (``None``: the
     sampler's candidates so far); 1 without any."""
@@ -274,14 +275,14 @@ def _pool_weight(pool_rung: int | None, weights: dict, references: set, seed_num
     return sum(values) / len(values) if values else 1.0
 
 
-def _job_weights(phase: Phase, weights: dict, pool: float) -> list[float]:
+def _job_weights(phase: Phase, weights: dict[str, Any], pool: float) -> list[float]:
     """The weights of the trainings ``phase`` has left: its known candidates', the pool's mean
     for the others."""
     known = list(phase.known[:phase.remaining])
     return [weights.get(n, pool) for n in known] + [pool] * (phase.remaining - len(known))
 
 
-def _running_left(running: dict, weights: dict, model: TrainingTime, slots: int, now: float) -> float:
+def _running_left(running: dict[str, Any], weights: dict[str, Any], model: TrainingTime, slots: int, now: float) -> float:
     """What the jobs training now have left: side by side the longest counts, in process the sum."""
     left = [max(0.0, model.seconds(job.job_iterations, weights.get(job.number, 1.0)) - (now - started))
             for job, started in running.values()]

@@ -28,6 +28,7 @@ Stopping
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,7 +37,8 @@ import socket
 import tempfile
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 from ray import tune
@@ -81,28 +83,28 @@ class RayRuntime:
         self.address, self.num_cpus = address, num_cpus
         self.started_seconds = 0.0
 
-    def __enter__(self) -> "RayRuntime":
+    def __enter__(self) -> RayRuntime:
         for k, v in _TUNE_ENV.items():
             os.environ.setdefault(k, v)
         if self.address:
             check_address(self.address)
         t0 = time.perf_counter()
         self._environ_before = dict(os.environ)
-        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                      logging_level=logging.ERROR, configure_logging=True)
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "logging_level": logging.ERROR, "configure_logging": True}
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
             else:  # "local": always a new runtime, even if `ray start` left an address file
                 ray.init(address="local", num_cpus=self.num_cpus, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ...
+        except Exception as exc:  # ConnectionError, RuntimeError, ...
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RoadmapError(f"cannot start or reach {where}: {first}") from exc
         self.started_seconds = time.perf_counter() - t0
         return self
 
-    def resources(self) -> dict:
+    def resources(self) -> dict[str, Any]:
         return dict(ray.cluster_resources())
 
     def __exit__(self, *exc: Any) -> None:
@@ -163,7 +165,7 @@ class SlotPlanner:
             self.error = exc
             return None
 
-    def complete(self, trial_id: str, result: dict | None) -> None:
+    def complete(self, trial_id: str, result: dict[str, Any] | None) -> None:
         """A Tune trial ended; ``result`` is the job's result (None: it errored)."""
         if trial_id in self.holds:
             self.holds.discard(trial_id)
@@ -227,17 +229,17 @@ class BatchSearcher(Searcher):
             return {"hold": {"actor": self.epoch_actor_name, "epoch": value}}
         return {"job": value}
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         ok = not error and result and "result_json" in result
         self.planner.complete(trial_id, json.loads(result["result_json"]) if ok else None)
 
     def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return {}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         return None
 
 
@@ -247,7 +249,7 @@ class ErrorText(tune.Callback):
     def __init__(self, planner: SlotPlanner):
         self.planner = planner
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         reason = "the trial's Ray worker failed"
         err = trial.get_error() if hasattr(trial, "get_error") else None
         lines = [line for line in str(err or "").splitlines() if line.strip()]
@@ -262,14 +264,14 @@ class StopAll(tune.Stopper):
     def __init__(self, source: JobSource):
         self.source = source
 
-    def __call__(self, trial_id: str, result: dict) -> bool:
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
         return bool(self.source.stop_requested)
 
 
-def _ray_trial(config: dict, evaluator: Evaluator) -> None:
+def _ray_trial(config: dict[str, Any], evaluator: Evaluator) -> None:
     """The Tune trainable: hold a slot until the epoch moves on, or train one job."""
     if "hold" in config:
         actor = ray.get_actor(config["hold"]["actor"])
@@ -306,7 +308,5 @@ def run_on_ray(source: JobSource, evaluator: Evaluator, *, concurrency: int, cpu
     finally:
         source.abandon(planner.abandoned())
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
+        with contextlib.suppress(Exception):  # Ray may already be down
             ray.kill(epoch)
-        except Exception:  # noqa: BLE001 - Ray may already be down
-            pass

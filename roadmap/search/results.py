@@ -67,9 +67,9 @@ class Candidate:
     number: int
     state: str
     reference: str | None = None
-    transforms: list = field(default_factory=list)
+    transforms: list[Any] = field(default_factory=list)
     spec_yaml: str | None = None
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     evaluations: list[Evaluation] = field(default_factory=list)
     failure_reason: str | None = None
 
@@ -115,7 +115,7 @@ class Candidate:
 CONFIDENCE = 0.95
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def t_quantile(dof: int) -> float:
     """The two-sided :data:`CONFIDENCE` quantile of Student's t with ``dof`` degrees of freedom
     (12.71 at 1, 4.30 at 2, 2.07 at 22, 1.96 in the limit): the factor of a band whose sigma is
@@ -142,7 +142,7 @@ class Noise:
     dof: int = 0
     kind: str = "none"
     source: str = "none"
-    prior: "NoisePrior | None" = None
+    prior: NoisePrior | None = None
     study_sigma: float | None = None
 
     @property
@@ -161,7 +161,7 @@ class Noise:
         q = self.quantile
         return None if q is None else q * self.sigma / math.sqrt(n)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """``sigma_db``, ``source`` (words), ``kind``, ``dof``, ``t_quantile``, ``study_sigma_db``,
         ``prior`` (its figures and origin, or None), ``replicated_candidates``, ``runs``."""
         prior = None if self.prior is None else {
@@ -195,7 +195,7 @@ def _finite(x: Any) -> bool:
     return finite_or_none(x) is not None
 
 
-def _scores(rec: dict) -> dict[str, float | None]:
+def _scores(rec: dict[str, Any]) -> dict[str, float | None]:
     """The :data:`SCORE_KEYS` of a stored record; a study from before the tasks stored the
     noisy input's PSNR as ``noisy_psnr`` (it was always denoising): that is ``input_psnr``."""
     scores = {k: finite_or_none(rec.get(k)) for k in SCORE_KEYS}
@@ -204,7 +204,7 @@ def _scores(rec: dict) -> dict[str, float | None]:
     return scores
 
 
-def _evaluation(rung: int, seed: int, rec: dict) -> Evaluation:
+def _evaluation(rung: int, seed: int, rec: dict[str, Any]) -> Evaluation:
     return Evaluation(rung, seed, str(rec.get("status") or "failed"), finite_or_none(rec.get("psnr")),
                       finite_or_none(rec.get("ssim")), rec.get("reason"), **_scores(rec))
 
@@ -235,7 +235,7 @@ def load_candidates(study: Any) -> list[Candidate]:
     return sorted(out, key=lambda c: c.number)
 
 
-def noise_floor(candidates: list[Candidate], rung: int, prior: "NoisePrior | None" = None) -> Noise:
+def noise_floor(candidates: list[Candidate], rung: int, prior: NoisePrior | None = None) -> Noise:
     """The single-run PSNR sigma at ``rung``: the candidates' replicated runs pooled with
     ``prior`` as ``prior.dof`` pseudo-observations of variance ``prior.sigma_db ** 2``:
     ``sigma**2 = (dof_0 s_0**2 + sum_i sum_j (x_ij - mean_i)**2) / (dof_0 + sum_i (n_i - 1))``,
@@ -257,7 +257,7 @@ def noise_floor(candidates: list[Candidate], rung: int, prior: "NoisePrior | Non
                  math.sqrt(sum_sq / study_dof) if study_dof else None)
 
 
-def _noise_source(kind: str, prior: "NoisePrior | None", pairs: int, study_dof: int) -> str:
+def _noise_source(kind: str, prior: NoisePrior | None, pairs: int, study_dof: int) -> str:
     """``kind`` in words, naming the prior and the study's replicated candidates."""
     own = f"{pairs} candidate{'' if pairs == 1 else 's'} of this study trained twice at the top rung ({study_dof} dof)"
     if kind == "prior + study":
@@ -356,7 +356,7 @@ _OVERALL_WORDS = {
 }
 
 
-def describe_versus_seed(versus: dict, seed_latency_ms: float, seed_memory_bytes: float) -> str:
+def describe_versus_seed(versus: dict[str, Any], seed_latency_ms: float, seed_memory_bytes: float) -> str:
     """``versus`` (``{"overall", "psnr": {delta, band, verdict}, "latency_ms": ..., "peak_memory_bytes":
     ...}``, `compare` in dict form) in words, e.g. ``ties with the seed in PSNR (-0.05 dB, within
     ±0.20 dB), is 38 % faster and uses 12 % less memory: it dominates the seed beyond the noise``.
@@ -399,7 +399,7 @@ class StudyResults:
     def front(self) -> list[Candidate]:
         """The non-dominated feasible candidates, in trial order."""
         pool = self.feasible()
-        return [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool))) if keep] if pool else []
+        return [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool)), strict=False) if keep] if pool else []
 
     def knee(self) -> Candidate | None:
         ranked = self.knee_ranked()
@@ -510,7 +510,7 @@ def no_feasible_reason(results: StudyResults, limits: dict[str, float | None]) -
 
 
 def study_results(study: Any, top_rung: int, min_psnr: float | None = None,
-                  prior: "NoisePrior | None" = None) -> StudyResults:
+                  prior: NoisePrior | None = None) -> StudyResults:
     """The `StudyResults` of an Optuna study written by ``roadmap search``; ``prior``: the noise
     prior of its fidelity and task (`roadmap.evaluation.fidelity.noise_prior`), pooled with its
     replicated candidates."""

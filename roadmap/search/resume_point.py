@@ -21,6 +21,7 @@ import datetime
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from roadmap.errors import RoadmapError
 
@@ -32,7 +33,7 @@ SETTINGS = "settings.json"
 _SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside study.db
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
+def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on ``db`` opened read-only (closed afterwards)."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
         return conn.execute(sql).fetchall()

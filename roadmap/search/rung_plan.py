@@ -37,8 +37,9 @@ UNet++ sibling shares (`roadmap.search.trainings`) are planned like any other.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from roadmap.evaluation.fidelity import Fidelity
 
@@ -85,7 +86,7 @@ class RungPlan:
     random_seed: int = 0
 
     @classmethod
-    def of(cls, settings: Any, references: int, concurrency: int, budget: int | None = None) -> "RungPlan":
+    def of(cls, settings: Any, references: int, concurrency: int, budget: int | None = None) -> RungPlan:
         """The plan of a search's `SearchSettings` (``budget``: candidates, when not the settings')."""
         return cls(settings.fidelity, settings.budget if budget is None else budget, references, concurrency,
                    settings.random_seed)
@@ -123,9 +124,10 @@ class RungPlan:
         """The plan in words, e.g. ``screen 150 iterations from the trained seed, 1/4 promoted to
         150+300+900 iterations from scratch``."""
         fid = self.fidelity
-        chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations))
+        chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations, strict=False))
         if self.screening and not self.base_is_top:
-            return f"screen {fid.screen_iterations} iterations from the seed trained {chain} iterations; front on the screens"
+            return (f"screen {fid.screen_iterations} iterations from the seed trained {chain} iterations; "
+                    "front on the screens")
         if self.screening:
             return (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
                     f"{chain} iterations from scratch")
@@ -161,18 +163,18 @@ class RungPlan:
             total = count - (1 if self.base_is_top and rung == top else 0)
             phases.append(self._phase(f"rung {rung}", rung, total, done, running, main, skip, chosen,
                                       None if rung == 0 else rung - 1))
-        return phases + [self._replicate(done, running, seed_number)]
+        return [*phases, self._replicate(done, running, seed_number)]
 
-    def _phase(self, name: str, rung: int, total: int, done: set, running: set, seed: int,
+    def _phase(self, name: str, rung: int, total: int, done: set[Any], running: set[Any], seed: int,
                skip: int | None, chosen: list[int], pool_rung: int | None) -> Phase:
-        def at(keys: set) -> set[int]:
+        def at(keys: set[Any]) -> set[int]:
             return {n for n, r, s in keys if r == rung and s == seed and n != skip}
 
         finished, busy = at(done), at(running)
         known = tuple(n for n in chosen if n not in finished and n not in busy)
         return Phase(name, rung, self.iterations(rung), total, len(finished), len(busy), known, pool_rung)
 
-    def _base(self, done: set, running: set, seed_number: int | None) -> Phase:
+    def _base(self, done: set[Any], running: set[Any], seed_number: int | None) -> Phase:
         """Screening: the seed's two runs through the whole chain, before any screen."""
         base = self.fidelity.base_rung
         keys = {(seed_number, base, s) for s in (self.random_seed, self.random_seed + 1)}
@@ -180,7 +182,7 @@ class RungPlan:
         known = tuple(seed_number for _ in left) if seed_number is not None else ()
         return Phase("base", base, self.iterations(base), 2, len(keys & done), len(keys & running), known, base)
 
-    def _replicate(self, done: set, running: set, seed_number: int | None) -> Phase:
+    def _replicate(self, done: set[Any], running: set[Any], seed_number: int | None) -> Phase:
         """The top rung with the second random seed: the knee's confirmations (and the seed's
         replicate, unless the base's run is it)."""
         top, second = self.top_rung, self.random_seed + 1

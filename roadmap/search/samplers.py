@@ -7,7 +7,8 @@ function (its test is parametrised over `SAMPLERS`).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from roadmap.errors import RoadmapError
 from roadmap.registry import Registry

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from roadmap.addresses import address_exists
 from roadmap.errors import SpecError
@@ -36,7 +37,7 @@ __all__ = ["suggest", "params_for_steps"]
 # --------------------------------------------------------------------------- suggesting
 
 
-def _encoded(choices: tuple) -> bool:
+def _encoded(choices: tuple[Any, ...]) -> bool:
     """Whether the choices are stored as JSON text (Optuna only stores scalars)."""
     return any(isinstance(c, (list, dict)) for c in choices)
 
@@ -47,9 +48,22 @@ def _suggest_scalar(trial: Any, name: str, d: Domain) -> Any:
             text = trial.suggest_categorical(name, [json.dumps(c, sort_keys=True) for c in d.choices])
             return json.loads(text)
         return trial.suggest_categorical(name, list(d.choices))
+    low, high = _bounds(d)
     if d.integer:
-        return trial.suggest_int(name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
-    return trial.suggest_float(name, float(d.low), float(d.high), step=d.step, log=d.log)
+        return trial.suggest_int(name, int(low), int(high), step=int(d.step or 1), log=d.log)
+    return trial.suggest_float(name, float(low), float(high), step=d.step, log=d.log)
+
+
+def _bounds(d: Domain) -> tuple[float, float]:
+    """A range's ``(low, high)``: the space's parser sets both for every ``range``."""
+    assert d.low is not None and d.high is not None, d
+    return d.low, d.high
+
+
+def _addresses(d: Domain) -> tuple[str, ...]:
+    """A ``per`` domain's addresses (called only for those)."""
+    assert d.per is not None, d
+    return d.per
 
 
 def _suggest_value(trial: Any, name: str, d: Domain) -> tuple[Any, bool]:
@@ -67,7 +81,7 @@ def _suggest_per(trial: Any, name: str, d: Domain, spec: Any) -> dict[str, Any]:
     """One draw per address; kept where it is not ``null`` and ``spec`` has the address."""
     inner = replace(d, per=None)
     mapping = {}
-    for address in d.per:
+    for address in _addresses(d):
         value, ok = _suggest_value(trial, f"{name}[{address}]", inner)
         if ok and value is not None and address_exists(spec, address):
             mapping[address] = value
@@ -95,8 +109,8 @@ def suggest(
     space: SearchSpace,
     seed_spec: Any,
     apply_transform: Callable[..., Any] | None = None,
-    skipped: list[dict] | None = None,
-) -> list[dict]:
+    skipped: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Suggest every parameter of ``space`` on ``trial`` and return the transform steps
     (``[{"transform": name, "params": {...}}, ...]``) to apply to ``seed_spec``.
 
@@ -113,9 +127,11 @@ def suggest(
     So the returned steps always apply cleanly to ``seed_spec``.
     """
     if apply_transform is None:
-        from roadmap.transforms import apply_transform
+        from roadmap.transforms import apply_transform as default_transform
+
+        apply_transform = default_transform
     spec = seed_spec
-    steps: list[dict] = []
+    steps: list[dict[str, Any]] = []
     for step in space.steps:
         on = trial.suggest_categorical(step.name, [True, False]) if step.optional else True
         params, ok = _suggest_params(trial, step, spec)
@@ -134,7 +150,7 @@ def suggest(
 # --------------------------------------------------------------------------- the inverse
 
 
-def params_for_steps(space: SearchSpace, steps: list[dict]) -> dict[str, Any] | None:
+def params_for_steps(space: SearchSpace, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Optuna parameters of ``space`` that make :func:`suggest` return exactly ``steps``
     (assuming every step applies), or ``None`` when the steps are not a point of the space.
     Used to enqueue the reference roadmaps. Parameters of switched-off steps are left out
@@ -159,7 +175,7 @@ def params_for_steps(space: SearchSpace, steps: list[dict]) -> dict[str, Any] | 
     return params if not remaining else None
 
 
-def _step_params(step: StepSpace, given: dict) -> dict[str, Any] | None:
+def _step_params(step: StepSpace, given: dict[str, Any]) -> dict[str, Any] | None:
     """The parameters of one step that give the params ``given``, or None."""
     chosen: dict[str, Any] = {}
     for key, d in step.params.items():
@@ -177,11 +193,11 @@ def _step_params(step: StepSpace, given: dict) -> dict[str, Any] | None:
 def _per_params(name: str, d: Domain, value: Any) -> dict[str, Any] | None:
     """The parameters of a ``per`` domain that give the mapping ``value`` (missing = ``null``)."""
     value = value or {}
-    if not isinstance(value, dict) or set(value) - set(d.per):
+    if not isinstance(value, dict) or set(value) - set(_addresses(d)):
         return None
     inner = replace(d, per=None)
     chosen: dict[str, Any] = {}
-    for address in d.per:
+    for address in _addresses(d):
         sub = _value_params(f"{name}[{address}]", inner, value.get(address))
         if sub is None:
             return None
@@ -192,7 +208,7 @@ def _per_params(name: str, d: Domain, value: Any) -> dict[str, Any] | None:
 def _same_choice(choice: Any, value: Any) -> bool:
     """Numbers compare by value (0.5 == 0.5, 1 == 1.0), anything else by its JSON text."""
     if is_number(choice) and is_number(value):
-        return choice == value
+        return bool(choice == value)
     return not is_number(choice) and json.dumps(choice, sort_keys=True) == json.dumps(value, sort_keys=True)
 
 
@@ -211,16 +227,17 @@ def _value_params(name: str, d: Domain, value: Any) -> dict[str, Any] | None:
         if not isinstance(value, list) or any(v not in d.choices for v in value):
             return None
         return {f"{name}.{v}": v in value for v in d.choices}
-    if not is_number(value) or not d.low <= value <= d.high:
+    low, high = _bounds(d)
+    if not is_number(value) or not low <= value <= high:
         return None
     if d.step is not None:
-        k = (value - d.low) / d.step
+        k = (value - low) / d.step
         if abs(k - round(k)) > 1e-9:
             return None
     return {name: int(value) if d.integer else float(value)}
 
 
-def random_steps(space: SearchSpace, seed_spec: Any, count: int, seed: int) -> list[list[dict]]:
+def random_steps(space: SearchSpace, seed_spec: Any, count: int, seed: int) -> list[list[dict[str, Any]]]:
     """``count`` step lists drawn at random from ``space`` (Optuna's random sampler, seeded,
     in memory): for constraint checks and calibration sets."""
     import optuna

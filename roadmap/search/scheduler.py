@@ -7,9 +7,10 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
    every rung first, with its replicate beside it: every candidate's screen starts from the
    seed's trained weights.
 1. **Explore** -- the reference points (seed, mofa, unet--; besides the budget), then new
-   candidates from the sampler, trained at rung 0, until ``budget`` candidates are counted. Optuna is told each candidate's rung-0 values. Before the next
-   phase, a candidate whose latency CV is over `REMEASURE_CV` is timed again on the idle
-   machine, and the steadier latency is the one every later comparison uses.
+   candidates from the sampler, trained at rung 0, until ``budget`` candidates are counted.
+   Optuna is told each candidate's rung-0 values. Before the next phase, a candidate whose
+   latency CV is over `REMEASURE_CV` is timed again on the idle machine, and the steadier
+   latency is the one every later comparison uses.
 2. **Promote** (MO-ASHA style successive halving) -- for each later rung ``k``: the best
    ``ceil(n / eta)`` of the ``n`` candidates with a rung ``k - 1`` result, by non-dominated
    sorting on (PSNR at rung ``k - 1``, latency, memory) and crowding distance, plus every
@@ -19,8 +20,8 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
    Before it, the top rung's candidates are timed again side by side (one interleaved run),
-   so that the front's latencies compare. A slot the knee leaves free confirms the runner-up (the front point next nearest the
-   ideal) at the same time, which is where a knee usually moves once replicated.
+   so that the front's latencies compare. A slot the knee leaves free confirms the runner-up
+   (the front point next nearest the ideal) at the same time, which is where a knee usually moves once replicated.
 
 Everything a phase decides is recomputed from the stored evaluations, so a study killed in
 the middle of a rung resumes with the jobs it had not finished; no finished rung is lost.
@@ -117,7 +118,7 @@ class Scheduler:
         if new_study:
             self.factory.enqueue_references()
 
-    def _requeue(self, number: int, params: dict, attrs: dict) -> None:
+    def _requeue(self, number: int, params: dict[str, Any], attrs: dict[str, Any]) -> None:
         """An interrupted rung-0 trial: PRUNED (never counted) and its candidate queued again."""
         from optuna.trial import TrialState
 
@@ -255,7 +256,7 @@ class Scheduler:
     def _promotion_jobs(self) -> list[TrainJob]:
         seed = self.settings.random_seed
         for rung in range(1, self.top_rung + 1):
-            below = [c for c in self.results(rung - 1).finished()]
+            below = list(self.results(rung - 1).finished())
             chosen = self._promoted(below, rung - 1)
             self.promoted[rung] = [c.number for c in chosen]
             done = {c.number for c in self.results(rung).candidates if any(
@@ -307,7 +308,7 @@ class Scheduler:
         """Executors call this when a job starts: the ETA counts what it has left."""
         self.running[_key(job)] = (job, time.perf_counter())
 
-    def finished(self, job: TrainJob, result: dict) -> None:
+    def finished(self, job: TrainJob, result: dict[str, Any]) -> None:
         """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL). A job that
         could not write its files (``write_fault``: a full disk) is not the candidate's failure:
         it is queued again and the search stops (`write_fault`; `run_search` says why)."""
@@ -342,7 +343,7 @@ class Scheduler:
             self._tell(trial, record)
         self._show(finished=True)
 
-    def _tell(self, trial: Any, record: dict) -> None:
+    def _tell(self, trial: Any, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
         proposal = self.proposals.pop(trial.number)
@@ -391,7 +392,7 @@ def _screen_seconds(candidate: res.Candidate) -> float:
     return float(res.finite_or_none(candidate.metrics.get("job_seconds")) or 0.0)
 
 
-def _remove(path: str) -> None:  # noqa: D103
+def _remove(path: str) -> None:
     try:
         import os
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, default_preset, get_fidelity, load_fidelity
@@ -23,6 +23,9 @@ from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
 from roadmap.search.samplers import SAMPLERS
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
+
+if TYPE_CHECKING:
+    from roadmap.spec import UNetSpec
 
 __all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET", "MAX_BUDGET"]
 
@@ -117,7 +120,7 @@ class SearchSettings:
             "task": self.task.to_dict(),
         }
 
-    def seed_spec(self):
+    def seed_spec(self) -> UNetSpec:
         """The seed as the task needs it (an up-sampling head for ``sr``: `for_task`)."""
         from roadmap.evaluation.tasks import for_task
         from roadmap.seeds import get_seed
@@ -132,14 +135,14 @@ def _given(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def _pick(options: dict, stored: dict | None, key: str, default: Any) -> Any:
+def _pick(options: dict[str, Any], stored: dict[str, Any] | None, key: str, default: Any) -> Any:
     value = options.get(key)
     if value is None and stored:
         value = stored.get(key)
     return default if value is None else value
 
 
-def _seed(options: dict, stored: dict | None) -> tuple[str, str, str | None]:
+def _seed(options: dict[str, Any], stored: dict[str, Any] | None) -> tuple[str, str, str | None]:
     """(seed, variant, spec YAML of a seed file): a seed name, or a spec file (a resumed study
     keeps the spec it was created with; a changed file is refused as a changed setting)."""
     from roadmap.seeds import get_seed, list_seeds, resolve_spec
@@ -153,7 +156,7 @@ def _seed(options: dict, stored: dict | None) -> tuple[str, str, str | None]:
     return seed, "", resolve_spec(seed, options.get("variant")).to_yaml()
 
 
-def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None, study_dir: Path) -> SearchSpace:
+def _space(options: dict[str, Any], stored: dict[str, Any] | None, seed: str, seed_yaml: str | None, study_dir: Path) -> SearchSpace:
     """--space, else the study's, else the shipped space of a named seed, else one generated
     from the seed file's structure (`space_gen`)."""
     named = None if seed_yaml else seed
@@ -169,7 +172,7 @@ def _space(options: dict, stored: dict | None, seed: str, seed_yaml: str | None,
     return load_space(default_space_data(load_spec(seed_yaml)))
 
 
-def _fidelity(options: dict, stored: dict | None, task: Task) -> Fidelity:
+def _fidelity(options: dict[str, Any], stored: dict[str, Any] | None, task: Task) -> Fidelity:
     """--fidelity, else the study's, else the task's default preset
     (`roadmap.evaluation.fidelity.default_preset`); --threads sets its thread count (a
     resume with another count is refused: latencies at other counts do not compare)."""
@@ -199,7 +202,7 @@ def _device(value: str, execution: Execution) -> str:
     return check_device(value, remote=bool(execution.address))
 
 
-def _latency(options: dict, stored: dict | None) -> LatencyConfig:
+def _latency(options: dict[str, Any], stored: dict[str, Any] | None) -> LatencyConfig:
     """--latency-backend / --latency-command given, else the study's; a command given alone means
     the command backend, and the study's command is kept only for the command backend."""
     backend, command = options.get("latency_backend"), options.get("latency_command")
@@ -212,7 +215,7 @@ def _latency(options: dict, stored: dict | None) -> LatencyConfig:
 TASK_OPTION_KEYS = ("task", "sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
 
 
-def _task(options: dict, stored: dict | None, seed_yaml: str | None, stored_dir: Path) -> Task:
+def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str | None, stored_dir: Path) -> Task:
     """--task and its options given, else the study's: a task option left out keeps the study's
     value when the task is the study's, its default otherwise. A new study of a
     super-resolution spec file with no task option is super-resolution at the spec's scale."""
@@ -235,7 +238,7 @@ def _task(options: dict, stored: dict | None, seed_yaml: str | None, stored_dir:
     return task_from_options(name, **given)
 
 
-def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict | None) -> SearchSettings:
+def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str, Any] | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
     if stored and options.get("seed") is not None:

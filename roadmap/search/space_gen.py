@@ -36,17 +36,17 @@ def _stages(spec: Any) -> list[str]:
             + [f"decoder[{i}]" for i in range(spec.levels)])
 
 
-def _step(transform: str, params: dict, name: str | None = None) -> dict:
+def _step(transform: str, params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     return {"transform": transform, **({"name": name} if name else {}), "optional": True, "params": params}
 
 
-def _pconv_steps(spec: Any) -> tuple[list[dict], Any]:
+def _pconv_steps(spec: Any) -> tuple[list[dict[str, Any]], Any]:
     portions = [p for p in PORTIONS if _applies(spec, "pconv", portion=p) is not None]
     if not portions:
         return [], None
     with_pconv = _applies(spec, "pconv", portion=portions[0])  # the lowest: every raise applies
     per = [a for a in _stages(spec) if any(_applies(spec, "pconv", portion=p, overrides={a: p}) for p in portions)]
-    params: dict = {"portion": {"choice": portions}}
+    params: dict[str, Any] = {"portion": {"choice": portions}}
     if per:
         params["overrides"] = {"per": per, "choice": [None, *portions]}
     steps = [_step("pconv", params)]
@@ -58,7 +58,7 @@ def _pconv_steps(spec: Any) -> tuple[list[dict], Any]:
     return steps, (thresholds, with_pconv)
 
 
-def _size_steps(spec: Any) -> list[dict]:
+def _size_steps(spec: Any) -> list[dict[str, Any]]:
     """``width`` (a multiplier for the whole U) and ``blocks`` (per stage), where they apply."""
     steps = []
     multipliers = [m for m in (0.5, 0.75, 1.5) if _applies(spec, "width", multiplier=m) is not None]
@@ -70,12 +70,12 @@ def _size_steps(spec: Any) -> list[dict]:
     return steps
 
 
-def _attention_steps(spec: Any) -> list[dict]:
+def _attention_steps(spec: Any) -> list[dict[str, Any]]:
     kinds = [k for k in ("sca", "gama", "none") if _applies(spec, "attention", attention=k) is not None]
     return [_step("attention", {"attention": {"choice": kinds}})] if kinds else []
 
 
-def _skip_steps(spec: Any) -> list[dict]:
+def _skip_steps(spec: Any) -> list[dict[str, Any]]:
     with_skip = [lv for lv in range(spec.levels) if spec.skips[lv].type != "none"]
     droppable = [lv for lv in with_skip if _applies(spec, "drop_skips", levels=[lv]) is not None]  # UNet++: none
     steps = []
@@ -91,9 +91,9 @@ def _skip_steps(spec: Any) -> list[dict]:
     return steps
 
 
-def default_space_data(spec: Any, seed_label: str | None = None) -> dict:
+def default_space_data(spec: Any, seed_label: str | None = None) -> dict[str, Any]:
     """The default search space of ``spec`` as plain data (``version``, ``seed``, ``steps``)."""
-    steps: list[dict] = []
+    steps: list[dict[str, Any]] = []
     depths = [n for n in range(1, spec.levels) if _applies(spec, "depth", levels=n) is not None]
     if depths:
         steps.append(_step("depth", {"levels": {"choice": depths}}))

@@ -38,9 +38,12 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roadmap.errors import RoadmapError
+
+if TYPE_CHECKING:  # optuna is imported where it is used: the CLI starts faster
+    import optuna
 
 __all__ = [
     "StudyStore",
@@ -116,7 +119,7 @@ def default_study_dir(seed: str, variant: str | None = None, task: str | None = 
 # settings.json: each key and the JSON types it may hold (None = null). What the values mean
 # is checked by `resolve_settings` when a search resumes; this refuses what would crash it.
 _NUMBER = (int, float)
-SETTINGS_TYPES: dict[str, tuple] = {
+SETTINGS_TYPES: dict[str, tuple[Any, ...]] = {
     "seed": (str,), "variant": (str, type(None)), "seed_spec": (str, type(None)),
     "space": (dict, type(None)), "fidelity": (dict, str), "data": (str, type(None)), "sampler": (str,),
     "population_size": (int,), "random_seed": (int,), "max_latency_ms": (*_NUMBER, type(None)),
@@ -127,7 +130,7 @@ SETTINGS_TYPES: dict[str, tuple] = {
 SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
 
 
-def read_settings(directory: Path) -> dict | None:
+def read_settings(directory: Path) -> dict[str, Any] | None:
     """The settings of an existing study, ``None`` when ``directory`` holds no study.
 
     Any content gives a dict whose keys and types are those of :data:`SETTINGS_TYPES`, or
@@ -166,7 +169,7 @@ def _settings_lost(directory: Path) -> str:
            f"with); {todo}"
 
 
-def study_task(settings: dict, directory: Path | str = "") -> Any:
+def study_task(settings: dict[str, Any], directory: Path | str = "") -> Any:
     """The `Task` a study was created with (``settings``: :func:`read_settings`'s dict); a
     study from before the tasks lacks it and was denoising at sigma 25 (:data:`BINDING_DEFAULTS`).
     A damaged entry is one `RoadmapError` line naming the file."""
@@ -179,7 +182,7 @@ def study_task(settings: dict, directory: Path | str = "") -> Any:
         raise RoadmapError(f"study settings {Path(directory) / 'settings.json'}: task: {exc}") from None
 
 
-def _type_names(types: tuple) -> str:
+def _type_names(types: tuple[Any, ...]) -> str:
     """``(int, float, NoneType)`` -> ``a number or null``."""
     words = {int: "an integer", float: "a number", str: "text", dict: "an object", type(None): "null"}
     names = [words[t] for t in types if not (t is int and float in types)]
@@ -211,7 +214,7 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def check_settings(directory: Path, stored: dict, wanted: dict) -> None:
+def check_settings(directory: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
     """Refuse to resume the study in ``directory`` with settings other than its own, naming its
     settings.json and, for a setting that is a document (the fidelity, the search space, a seed
     spec file's content), only the fields that differ."""
@@ -266,7 +269,7 @@ def _leaf_differences(path: str, have: Any, want: Any) -> list[str]:
         keys = list(have) + [k for k in want if k not in have]
         return [d for k in keys for d in _leaf_differences(f"{path}.{k}", have.get(k, _ABSENT), want.get(k, _ABSENT))]
     if isinstance(have, list) and isinstance(want, list) and len(have) == len(want):
-        return [d for i, (a, b) in enumerate(zip(have, want)) for d in _leaf_differences(f"{path}[{i}]", a, b)]
+        return [d for i, (a, b) in enumerate(zip(have, want, strict=False)) for d in _leaf_differences(f"{path}[{i}]", a, b)]
     if have is not _ABSENT and want is not _ABSENT and _same(have, want):
         return []
     return [f"{path}: study has {_leaf(have)}, command gives {_leaf(want)}"]
@@ -279,7 +282,7 @@ def _leaf(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def write_settings(directory: Path, settings: dict) -> None:
+def write_settings(directory: Path, settings: dict[str, Any]) -> None:
     data = dict(settings)
     data.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
     write_json_atomic(Path(directory) / "settings.json", data)
@@ -292,7 +295,7 @@ def _sqlite_url(directory: Path) -> str:
     return f"sqlite:///{(Path(directory) / 'study.db').resolve()}"
 
 
-def open_study(directory: str | Path):
+def open_study(directory: str | Path) -> optuna.Study:
     """Load the study in ``directory`` for reading (review, tests). Creates nothing.
 
     Raises:
@@ -321,7 +324,7 @@ def open_study(directory: str | Path):
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
     except KeyError as exc:
         raise RoadmapError(f"{db}: no study named {STUDY_NAME!r}") from exc
-    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises many kinds
+    except Exception as exc:  # sqlalchemy raises many kinds
         raise RoadmapError(f"{db}: cannot read the Optuna storage ({type(exc).__name__}: {exc})") from exc
 
 
@@ -363,7 +366,7 @@ class StudyStore:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.study.set_metric_names(list(OBJECTIVES))
 
-    def record(self, number: int, rung: int, random_seed: int, record: dict) -> None:
+    def record(self, number: int, rung: int, random_seed: int, record: dict[str, Any]) -> None:
         """Store one evaluation (study attribute and ``trials/<n>/metrics.json``)."""
         self.study.set_user_attr(f"{EVAL_PREFIX}{number}:{rung}:{random_seed}", record)
         path = trial_dir(self.directory, number) / "metrics.json"
@@ -375,10 +378,10 @@ class StudyStore:
         data.setdefault("evaluations", {})[f"rung {rung}, seed {random_seed}"] = record
         write_json_atomic(path, data)
 
-    def evaluations(self) -> dict[tuple[int, int, int], dict]:
+    def evaluations(self) -> dict[tuple[int, int, int], dict[str, Any]]:
         return read_evaluations(self.study)
 
-    def record_latency(self, number: int, figures: dict) -> None:
+    def record_latency(self, number: int, figures: dict[str, Any]) -> None:
         """The latency trial ``number`` keeps after it was timed again (study attribute, and
         ``latency_remeasured`` in ``trials/<n>/metrics.json``); it replaces the first one."""
         self.study.set_user_attr(f"{LATENCY_PREFIX}{number}", figures)
@@ -409,13 +412,13 @@ class StudyStore:
             pass
 
 
-def read_latencies(study: Any) -> dict[int, dict]:
+def read_latencies(study: Any) -> dict[int, dict[str, Any]]:
     """Trial number -> the latency figures it keeps after a second measurement."""
     return {int(key[len(LATENCY_PREFIX):]): value for key, value in study.user_attrs.items()
             if key.startswith(LATENCY_PREFIX) and isinstance(value, dict)}
 
 
-def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict]:
+def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
     """Every evaluation of ``study``: ``(trial, rung, random seed) -> record``."""
     out = {}
     for key, value in study.user_attrs.items():
@@ -458,7 +461,7 @@ class StudyLock:
         self.directory = Path(directory)
         self._fd: int | None = None
 
-    def __enter__(self) -> "StudyLock":
+    def __enter__(self) -> StudyLock:
         fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

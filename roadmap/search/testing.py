@@ -98,14 +98,14 @@ class FakeEvaluator:
     inherited_iterations: int = 60
     unsteady_first: bool = False
     seconds_per_iteration: float = 0.0
-    timed: dict = field(default_factory=dict, compare=False, repr=False)  # spec YAML -> times timed
+    timed: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # spec YAML -> times timed
 
-    def check(self, spec: Any) -> dict:
+    def check(self, spec: Any) -> dict[str, Any]:
         compute, memory, _ = _cost(spec)
         return {"macs": int(compute * 1e5), "peak_memory_predicted_bytes": int(memory * 65536 * 4),
                 "params": int(compute * 100)}
 
-    def measure(self, spec: Any, device: str) -> dict:
+    def measure(self, spec: Any, device: str) -> dict[str, Any]:
         if self.measure_seconds:
             time.sleep(self.measure_seconds)
         compute, memory, _ = _cost(spec)
@@ -118,7 +118,7 @@ class FakeEvaluator:
         return {"latency_ms": 5.0 + compute / 200.0, "latency_cv": 0.01,
                 "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
 
-    def measure_side_by_side(self, specs: list, device: str) -> list[dict]:
+    def measure_side_by_side(self, specs: list[Any], device: str) -> list[dict[str, Any]]:
         self.timed["side by side"] = self.timed.get("side by side", 0) + 1
         return [{"latency_ms": 5.0 + _cost(spec)[0] / 200.0, "latency_cv": 0.01} for spec in specs]
 
@@ -129,7 +129,7 @@ class FakeEvaluator:
         noise = (digest[0] / 255.0 - 0.5) * 2 * self.noise_db
         return 26.0 + 4.0 * capacity / (capacity + 2000.0) - 2.0 * math.exp(-iterations / 50.0) + noise
 
-    def train(self, job: Any) -> dict:
+    def train(self, job: Any) -> dict[str, Any]:
         from roadmap.spec import load_spec
 
         t0 = time.perf_counter()
@@ -160,7 +160,7 @@ class FakeEvaluator:
                              "save_weights")
         return out
 
-    def _by_depth(self, spec: Any, steps: int, random_seed: int) -> dict:
+    def _by_depth(self, spec: Any, steps: int, random_seed: int) -> dict[str, Any]:
         """``psnr_by_depth`` / ``ssim_by_depth`` of a deep-supervised UNet++: each depth's PSNR is
         the fake PSNR of the network pruned to it (the whole network at its own depth)."""
         from roadmap.transforms.prune import at_depth

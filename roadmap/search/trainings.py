@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from roadmap.search import study as st
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
@@ -54,8 +55,8 @@ class Trainings:
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
         spec_yaml, depth = trained_form(spec_yaml)
-        common = dict(number=number, rung=rung, random_seed=seed, spec_yaml=spec_yaml, fidelity=self.fidelity,
-                      data=self.settings.data, device=self.settings.device, score_depth=depth)
+        common = {"number": number, "rung": rung, "random_seed": seed, "spec_yaml": spec_yaml, "fidelity": self.fidelity,
+                      "data": self.settings.data, "device": self.settings.device, "score_depth": depth}
         if self.fidelity.screens:
             return self._screening_job(common, number, rung, seed)
         save = self.store.weights_path(number, rung, seed) if rung < self.fidelity.search_top_rung else None
@@ -64,7 +65,7 @@ class Trainings:
         return TrainJob(**common, chain=(rung if resume else 0, rung), resume_from=str(previous) if resume else None,
                         save_weights=None if save is None else str(save))
 
-    def _screening_job(self, common: dict, number: int, rung: int, seed: int) -> TrainJob:
+    def _screening_job(self, common: dict[str, Any], number: int, rung: int, seed: int) -> TrainJob:
         base = self.base_weights(seed)
         if rung == 0:
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
@@ -75,7 +76,7 @@ class Trainings:
         return TrainJob(**common, chain=(0, len(self.fidelity.rung_iterations) - 1),
                         save_weights=str(base) if keep else None)
 
-    def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict]) -> dict | None:
+    def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict[str, Any]]) -> dict[str, Any] | None:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
         network trained at the same rung with the same random seed; ``None`` when there is none
         (the job has to train)."""
@@ -124,7 +125,7 @@ def _network_key(spec_yaml: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def score_at_depth(record: dict, depth: int) -> dict:
+def score_at_depth(record: dict[str, Any], depth: int) -> dict[str, Any]:
     """``psnr`` / ``ssim`` of head ``depth`` of a deep-supervised training's result, and its
     by-depth scores keyed by text (as JSON stores them). A result without scores (diverged,
     failed) keeps what it has.

@@ -1,8 +1,9 @@
 """Where transforms act: spec addresses (``encoder[2]``, ``skips[0]``, ...) and their conv slots."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from roadmap.addresses import expand_address, parse_address
 from roadmap.errors import SpecError

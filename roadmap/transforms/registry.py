@@ -8,7 +8,7 @@ steps on the seed gives an equal spec.
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from roadmap.errors import SpecError
 from roadmap.registry import Registry

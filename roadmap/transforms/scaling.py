@@ -105,7 +105,7 @@ def carry_width(before: UNetSpec, after: UNetSpec, params: dict, state: State, f
         old = state.get(key)
         if old is None or old.shape == new.shape or old.dim() != new.dim():
             continue
-        region = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, new.shape))
+        region = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, new.shape, strict=False))
         merged = new.clone()
         merged[region] = old[region]
         out[key] = merged

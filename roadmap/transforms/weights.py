@@ -24,8 +24,9 @@ rules here and stay importable without torch.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from roadmap.registry import Registry
 from roadmap.spec import (
@@ -152,7 +153,7 @@ def copy_prefix(state: State, out: State, src: str, dst: str) -> None:
                 out[key] = old
 
 
-def put(out: State, key: str, value: "Tensor") -> None:
+def put(out: State, key: str, value: Tensor) -> None:
     """``out[key] = value`` for an existing parameter of the same shape (catches naming bugs)."""
     import torch
 
@@ -243,7 +244,7 @@ def _stage_sites(prefix: str, stage, in_ch: int) -> list[ConvSite]:
     for k in range(stage.depth):
         block_in = in_ch if k == 0 else width
         names = _BLOCK_CONVS[stage.block]
-        for name, (ci, co) in zip(names, block_conv_channels(stage.block, block_in, width)):
+        for name, (ci, co) in zip(names, block_conv_channels(stage.block, block_in, width), strict=False):
             # A PMRID encoder block that changes width has a separable proj branch with a bias.
             fold = f"{prefix}.{k}.proj.1.bias" if (stage.block == "pmrid_encoder" and name == "conv2"
                                                     and block_in != width) else None
@@ -263,9 +264,9 @@ class ConvParts:
     ``bias``: ``(C_out,)`` or ``None``.
     """
 
-    spatial: "Tensor | None"
-    pointwise: "Tensor | None"
-    bias: "Tensor | None"
+    spatial: Tensor | None
+    pointwise: Tensor | None
+    bias: Tensor | None
 
 
 def read_conv(site: ConvSite, state: State) -> ConvParts:
@@ -366,7 +367,7 @@ def carry_changed_convs(before: UNetSpec, after: UNetSpec, state: State, fresh: 
 # --------------------------------------------------------------------------- kernels
 
 
-def delta_kernel(channels: int, kernel: int, like: "Tensor") -> "Tensor":
+def delta_kernel(channels: int, kernel: int, like: Tensor) -> Tensor:
     """The identity conv: ``(channels, channels, k, k)``, 1 at the centre tap of the diagonal."""
     import torch
 
@@ -376,7 +377,7 @@ def delta_kernel(channels: int, kernel: int, like: "Tensor") -> "Tensor":
     return w
 
 
-def diag_embed(depthwise: "Tensor") -> "Tensor":
+def diag_embed(depthwise: Tensor) -> Tensor:
     """A depthwise weight ``(C, 1, k, k)`` as the dense conv it equals: ``(C, C, k, k)``, zero off
     the diagonal."""
     import torch
@@ -384,12 +385,12 @@ def diag_embed(depthwise: "Tensor") -> "Tensor":
     return torch.diag_embed(depthwise[:, 0].permute(1, 2, 0)).permute(2, 3, 0, 1)
 
 
-def take_diagonal(dense: "Tensor") -> "Tensor":
+def take_diagonal(dense: Tensor) -> Tensor:
     """The diagonal of a dense conv ``(C, C, k, k)`` as a depthwise weight ``(C, 1, k, k)``."""
     return dense.diagonal(dim1=0, dim2=1).permute(2, 0, 1).unsqueeze(1)
 
 
-def embed_in_identity(block: "Tensor", channels: int) -> "Tensor":
+def embed_in_identity(block: Tensor, channels: int) -> Tensor:
     """A partial conv's ``(d, d, k, k)`` weight as the dense conv it equals on all ``channels``:
     ``block`` top-left, a delta kernel on the rest of the diagonal (the pass-through channels)."""
     d, k = block.shape[0], block.shape[-1]

@@ -10,12 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks folder is not installed
 
-from benchmarks import _common, verdicts  # noqa: E402
-from benchmarks.proxy.methods import REFERENCE, for_task  # noqa: E402
-from benchmarks.proxy.runs import RunCache  # noqa: E402
-from roadmap.evaluation.fidelity import NoisePrior  # noqa: E402
-from roadmap.evaluation.tasks import DEFAULT_TASK  # noqa: E402
-from roadmap.search import results  # noqa: E402
+from benchmarks import _common, verdicts
+from benchmarks.proxy.methods import REFERENCE, for_task
+from benchmarks.proxy.runs import RunCache
+from roadmap.evaluation.fidelity import NoisePrior
+from roadmap.evaluation.tasks import DEFAULT_TASK
+from roadmap.search import results
 
 # label: (top-rung mean, reference mean). Top-rung runs repeat the mean (no spread); the two
 # reference runs are the mean +- 0.05 (reference sigma 0.0707 dB over 5 dof: band 0.18 dB for

@@ -8,8 +8,18 @@ import pytest
 import torch
 
 from roadmap import spec as spec_module
-from roadmap.build import (BLOCKS, DENSE_FUSIONS, DOWN_SAMPLERS, FUSIONS, UP_SAMPLERS, build_down, build_fusion,
-                           build_model, build_stage, build_up)
+from roadmap.build import (
+    BLOCKS,
+    DENSE_FUSIONS,
+    DOWN_SAMPLERS,
+    FUSIONS,
+    UP_SAMPLERS,
+    build_down,
+    build_fusion,
+    build_model,
+    build_stage,
+    build_up,
+)
 from roadmap.errors import RoadmapError
 from roadmap.seeds import get_seed
 from roadmap.spec import ConvSpec, FusionSpec, SamplerSpec, StageSpec, validate

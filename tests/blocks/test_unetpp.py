@@ -112,5 +112,5 @@ def test_without_deep_supervision_only_the_last_node_has_a_head(seed):
     spec.nested.deep_supervision = False
     model = roadmap.build_model(spec)
     assert sorted(model.head) == ["3"] and n_params(model) == 686_937 - 2 * 435
-    with pytest.raises(roadmap.errors.SpecError, match="prune.depth: prunes a deep-supervised UNet"):
+    with pytest.raises(roadmap.errors.SpecError, match=r"prune.depth: prunes a deep-supervised UNet"):
         apply_transform(spec, "prune", depth=2)

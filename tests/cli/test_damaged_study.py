@@ -85,7 +85,8 @@ def test_a_damaged_study_is_diagnosed_by_every_review_command(good, study, how, 
     code, out, err = run(capsys, argv[0], study, *argv[1:])
     assert (code, out, err.count("\n")) == (2, "", 1)
     assert err.startswith(refusal(study, WHY[how], argv[0]))
-    assert err.endswith(f", {trial_count(good / 'study.db')} trials) with `roadmap restore {study}`, or to start over, remove the folder\n")
+    assert err.endswith(f", {trial_count(good / 'study.db')} trials) with `roadmap restore {study}`, "
+                        "or to start over, remove the folder\n")
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "w.yaml").exists()
 
 

@@ -50,7 +50,7 @@ def test_device_is_checked_like_other_input(capsys, command, device):
 
     if device != "bogus" and torch.cuda.is_available():  # the check is about a machine without one
         device = f"cuda:{torch.cuda.device_count()}"
-    code, out, err = run(capsys, *command, "--device", device)
+    code, _out, err = run(capsys, *command, "--device", device)
     assert code == 2 and err.count("\n") == 1 and f"--device {device}:" in err
 
 
@@ -86,7 +86,7 @@ def test_a_failing_export_writes_nothing(small_study, tmp_path, capsys, case):
 
 def test_a_good_export_writes_both(small_study, tmp_path, capsys):
     out, onnx = tmp_path / "winner.yaml", tmp_path / "winner.onnx"
-    code, stdout, _ = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
+    code, _stdout, _ = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
                           "--input-size", "64", "64")
     assert code == 0 and out.is_file() and onnx.is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["winner.onnx", "winner.yaml"]

@@ -89,7 +89,7 @@ def test_pareto_json_and_csv_say_no_feasible_trial(min_psnr_study, capsys):
     data = trials_json(capsys, study)
     assert data["front"] == [] and data["hypervolume"] is None and data["hypervolume_reference_point"] is None
     assert data["no_feasible"] == reason(data)
-    assert {n: r for n, r in data["infeasible"].items()} == {
+    assert dict(data["infeasible"].items()) == {
         str(t["number"]): f"PSNR {t['psnr']:.2f} dB < --min-psnr 50" for t in data["trials"]}
     assert all(t["feasible"] is False for t in data["trials"])
     code, out, _ = run(capsys, "pareto", study, "--csv")
@@ -130,7 +130,7 @@ def test_export_refuses_and_says_how_to_export_a_trial_anyway(min_psnr_study, ca
     assert (code, err) == (2, f"roadmap export: error: study {study}: no feasible trial: {reason(data)}; nothing "
                               "to pick from. To export a trial anyway, name it: --pick trial:N (finished: 0-5)\n")
     assert not (tmp_path / "w.yaml").exists()
-    code, out, _ = run(capsys, "export", study, "--pick", "trial:3", "--out", tmp_path / "w.yaml")
+    code, _out, _ = run(capsys, "export", study, "--pick", "trial:3", "--out", tmp_path / "w.yaml")
     assert code == 0 and (tmp_path / "w.yaml").exists()
 
 

@@ -54,7 +54,7 @@ def test_an_edited_seed_spec_shows_the_fields_that_differ(edited, capsys):
 
 
 def test_another_fidelity_shows_the_fields_that_differ(user_study, tmp_path, capsys):
-    study, spec = user_study
+    study, _spec = user_study
     fidelity = tmp_path / "f.yaml"
     fidelity.write_text("iterations: 5\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
     code, _, err = run(capsys, "search", "--study", study, "--fidelity", fidelity, "--backend", "local")

@@ -16,11 +16,13 @@ MY_SPEC = """name: my-unet
 in_channels: 3
 out_channels: 3
 stem: {kernel: 3}
-encoder: [{block: nafblock, depth: 1, width: 24}, {block: nafblock, depth: 2, width: 48}, {block: nafblock, depth: 1, width: 96}]
+encoder: [{block: nafblock, depth: 1, width: 24}, {block: nafblock, depth: 2, width: 48},
+  {block: nafblock, depth: 1, width: 96}]
 down: [{type: strided_conv, kernel: 2}, {type: strided_conv, kernel: 2}, {type: strided_conv, kernel: 2}]
 middle: [{block: nafblock, depth: 2, width: 192}]
 up: [{type: pixel_shuffle}, {type: pixel_shuffle}, {type: pixel_shuffle}]
-decoder: [{block: nafblock, depth: 1, width: 24}, {block: nafblock, depth: 1, width: 48}, {block: nafblock, depth: 2, width: 96}]
+decoder: [{block: nafblock, depth: 1, width: 24}, {block: nafblock, depth: 1, width: 48},
+  {block: nafblock, depth: 2, width: 96}]
 skips: [{type: concat}, {type: concat}, {type: concat}]
 head: {kernel: 3}
 global_residual: true

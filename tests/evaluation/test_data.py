@@ -76,7 +76,7 @@ def test_no_images(tmp_path):
 def test_unreadable_file_is_named(tmp_path):
     _write(tmp_path, ["a.png", "b.png"])
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(RoadmapError, match="broken.png"):
+    with pytest.raises(RoadmapError, match=r"broken.png"):
         load_data(tmp_path)
 
 

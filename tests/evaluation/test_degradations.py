@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from roadmap.errors import RoadmapError
-from roadmap.evaluation.degradations import (add_noise, bicubic_down, bicubic_up, blur_kernels, convolve, degrade,
-                                             gaussian_kernel, jpeg, motion_kernel)
+from roadmap.evaluation.degradations import (
+    add_noise,
+    bicubic_down,
+    bicubic_up,
+    blur_kernels,
+    convolve,
+    degrade,
+    gaussian_kernel,
+    jpeg,
+    motion_kernel,
+)
 from roadmap.evaluation.quality import psnr, score
 from roadmap.evaluation.tasks import Task, parse_range, task_from_options
 

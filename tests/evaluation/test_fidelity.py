@@ -19,9 +19,9 @@ def test_round_trip_and_rungs():
     assert f.screen_fidelity().iterations == 150 and f.screen_fidelity().rungs == ()
     assert [f.rung_fidelity(k).iterations for k in range(3)] == [150, 300, 900]
     assert f.rung_fidelity(2).rungs == ()
-    with pytest.raises(RoadmapError, match="fidelity.rungs: must end at iterations"):
+    with pytest.raises(RoadmapError, match=r"fidelity.rungs: must end at iterations"):
         Fidelity(iterations=100, rungs=(10, 50))
-    with pytest.raises(RoadmapError, match="fidelity.rungs: must be increasing"):
+    with pytest.raises(RoadmapError, match=r"fidelity.rungs: must be increasing"):
         Fidelity(iterations=100, rungs=(50, 10, 100))
 
 
@@ -57,7 +57,7 @@ def test_screens_on_top_need_screens_and_move_the_front_to_rung_0():
     assert [f.rung_fidelity(k).iterations for k in range(3)] == [150, 300, 900]
     with pytest.raises(RoadmapError, match=r"fidelity.front_on_screens: needs screen_iterations > 0"):
         Fidelity(iterations=100, front_on_screens=True)
-    with pytest.raises(RoadmapError, match="fidelity.front_on_screens: must be true or false"):
+    with pytest.raises(RoadmapError, match=r"fidelity.front_on_screens: must be true or false"):
         Fidelity(screen_iterations=10, front_on_screens="yes")
     old = {k: v for k, v in get_fidelity("default").to_dict().items() if k != "front_on_screens"}
     assert Fidelity.from_dict(old) == get_fidelity("default")  # a study stored before the field

@@ -2,7 +2,9 @@
 report a failing latency command or a resume with another backend."""
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import shlex
 import sys
 from pathlib import Path
@@ -41,7 +43,7 @@ def test_unsteady_rounds_get_extra_rounds_and_the_median_of_round_medians():
     times = iter([99.0] * 3 + [10.0] * 5 + [20.0] * 5 + [10.0] * 5 + [10.0] * 100)  # warm-up, then rounds
     rounds = _time_rounds([Timer(lambda: next(times), "torch", "cpu", 1)],
                           Clock(warmup=3, repeats=15, rounds=3, max_cv=0.03, extra_rounds=2))[0]
-    assert len(rounds) == 5 and 99.0 not in sum(rounds, [])  # warm-up discarded, 2 extra rounds
+    assert len(rounds) == 5 and 99.0 not in functools.reduce(operator.iadd, rounds, [])  # warm-up discarded, 2 extra rounds
     steady = _time_rounds([Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
     assert [len(r) for r in steady] == [5, 5, 5]
 
@@ -129,7 +131,7 @@ def test_placeholders_are_filled_inside_each_argument():
 
 def eval_json(capsys, *extra: str) -> tuple[int, dict]:
     code = main(["eval", "nafnet", "--fidelity", "smoke", "--json", *extra])
-    out, err = capsys.readouterr()
+    out, _err = capsys.readouterr()
     return code, json.loads(out)
 
 
@@ -170,7 +172,7 @@ def test_search_failing_command_is_a_failed_trial_and_the_study_goes_on(tmp_path
     study = tmp_path / "study"
     code = main(["search", "--study", str(study), "--backend", "local", "--budget", "2", "--fidelity", "smoke",
                  "--quiet", "--json", "--latency-command", command, "--latency-timeout", "60"])
-    out, err = capsys.readouterr()
+    _out, _err = capsys.readouterr()
     from roadmap.search.study import open_study, read_settings
 
     trials = {t.number: t for t in open_study(study).get_trials(deepcopy=False)}

@@ -11,10 +11,10 @@ import torch
 import roadmap
 from roadmap.errors import RoadmapError
 from roadmap.evaluation import RESULT_KEYS, evaluate_spec
+from roadmap.evaluation.data import TrainSampler
 from roadmap.evaluation.evaluate import load_init_weights
 from roadmap.evaluation.quality import evaluate_quality
 from roadmap.evaluation.threads import torch_threads
-from roadmap.evaluation.data import TrainSampler
 from roadmap.evaluation.training import StepState, TrainCheckpoint, train
 
 
@@ -35,7 +35,7 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=False):
         assert ka == kb and torch.equal(va, vb), ka
 
 
@@ -141,7 +141,7 @@ def test_mixed_precision_trains_and_resumes_to_the_same_weights(embedded, smoke,
     result = train(mixed, embedded, fid, seed=0, precision=precision, on_step=snapshot)
     train(plain, embedded, fid, seed=0)
     assert result.status == "ok" and math.isfinite(result.final_loss)
-    assert any(not torch.equal(a, b) for a, b in zip(mixed.state_dict().values(), plain.state_dict().values()))
+    assert any(not torch.equal(a, b) for a, b in zip(mixed.state_dict().values(), plain.state_dict().values(), strict=False))
     assert (taken["ckpt"].scaler is not None) == (precision == "fp16")
     resumed = _net(seed=1)
     resumed.load_state_dict(taken["weights"])
@@ -153,7 +153,7 @@ def test_a_diverging_train_spec_names_the_checkpoint(w16, tmp_path):
     from roadmap.review.train import full_fidelity, resolve_train_settings, train_spec
 
     fid = full_fidelity(iterations=5, batch=2, crop=32, val_crop=32, val_count=2, threads=1, lr=1e6, min_lr=1e6)
-    with pytest.raises(RoadmapError, match="training diverged: loss became .* at iteration .*last checkpoint"):
+    with pytest.raises(RoadmapError, match=r"training diverged: loss became .* at iteration .*last checkpoint"):
         train_spec(w16, tmp_path / "d.pt", resolve_train_settings(fidelity=fid, checkpoint_every=1))
     assert not (tmp_path / "d.pt").exists()
 

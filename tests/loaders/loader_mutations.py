@@ -73,7 +73,7 @@ def _structured(draw, base: bytes, how: str) -> bytes:
     as_json = _is_json(base)
     data = json.loads(base) if as_json else yaml.safe_load(base)
     if how == "root":
-        return _dump(draw(st.sampled_from(NASTY + [[data], "text"])), as_json)
+        return _dump(draw(st.sampled_from([*NASTY, [data], "text"])), as_json)
     data = copy.deepcopy(data)
     places = _containers(data, [])
     place = draw(st.sampled_from(places))

@@ -120,7 +120,7 @@ def test_large_file_and_not_a_file(tmp_path):
         load_spec(big)
     folder = tmp_path / "dir.yaml"
     folder.mkdir()
-    with pytest.raises(RoadmapError, match="dir.yaml: not a regular file"):
+    with pytest.raises(RoadmapError, match=r"dir.yaml: not a regular file"):
         load_spec(folder)
 
 

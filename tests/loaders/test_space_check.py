@@ -72,7 +72,7 @@ def test_a_refused_value_exits_2_before_the_study_exists(transform, param, befor
     from roadmap.cli import main
 
     space = tmp_path / "bad.yaml"
-    space.write_text(yaml.safe_dump({"version": 1, "steps": before + [{"transform": transform, "params": params}]}))
+    space.write_text(yaml.safe_dump({"version": 1, "steps": [*before, {"transform": transform, "params": params}]}))
     study = tmp_path / "study"
     code = main(["search", "--space", str(space), "--study", str(study), "--backend", "local",
                  "--fidelity", "smoke", "--budget", "2", "--quiet"])
@@ -124,9 +124,9 @@ def test_a_per_address_that_names_nothing_is_refused_with_the_valid_ones(tmp_pat
     code = main(["search", "--space", str(space), "--study", str(study), "--backend", "local", "--fidelity", "smoke",
                  "--budget", "2", "--quiet"])
     assert (code, capsys.readouterr().err) == (2, (
-        "roadmap search: error: search space bad.yaml: steps[0].params.overrides.per: encoder[9], level[7]: are not a "
-        "part of the seed (nafnet/w16 has encoder[0-2], middle[0], decoder[0-2], down[0-2], up[0-2], skips[0-2], "
-        "level[0-2], middle)\n"))
+        "roadmap search: error: search space bad.yaml: steps[0].params.overrides.per: encoder[9], level[7]: "
+        "are not a part of the seed (nafnet/w16 has encoder[0-2], middle[0], decoder[0-2], down[0-2], up[0-2], "
+        "skips[0-2], level[0-2], middle)\n"))
     assert not study.exists()
 
 

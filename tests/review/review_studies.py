@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 MB = 2**20
 
 
@@ -26,7 +25,7 @@ def _manual_steps(spec, steps):
         else:  # pragma: no cover
             raise AssertionError(step)
         spec.provenance = dict(spec.provenance)
-        spec.provenance["steps"] = list(spec.provenance.get("steps", [])) + [step]
+        spec.provenance["steps"] = [*list(spec.provenance.get("steps", [])), step]
     return spec
 
 

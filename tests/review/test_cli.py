@@ -76,7 +76,7 @@ def test_pareto_user_reference_point(study_dir, capsys):
 ])
 def test_export_picks(study_dir, tmp_path, capsys, pick, expected):
     out = tmp_path / "winner.yaml"
-    code, stdout, err = run_cli(capsys, "export", study_dir, "--pick", pick, "--out", out)
+    code, _stdout, err = run_cli(capsys, "export", study_dir, "--pick", pick, "--out", out)
     assert code == 0, err
     data = yaml.safe_load(out.read_text())
     assert data["provenance"]["trial"] == expected

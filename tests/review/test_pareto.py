@@ -1,7 +1,6 @@
 """Non-dominated sets, hypervolume and knee on plain arrays (roadmap.pareto)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -22,13 +22,13 @@ def summary(review):
 def test_pareto_plot_info(summary):
     info = plots.pareto_plot_info(summary, knee=1)
     assert info.numbers == [0, 1, 2, 3, 4, 6, 8, 9]
-    on_front = dict(zip(info.numbers, info.on_front))
+    on_front = dict(zip(info.numbers, info.on_front, strict=False))
     assert on_front == {0: True, 1: True, 2: True, 3: True, 4: False, 6: True, 8: True, 9: True}
-    assert dict(zip(info.numbers, info.reference))[2] == "unet--"
+    assert dict(zip(info.numbers, info.reference, strict=False))[2] == "unet--"
     assert info.memory_mb[0] == pytest.approx(200.0)
-    bands = dict(zip(info.numbers, info.psnr_band))
+    bands = dict(zip(info.numbers, info.psnr_band, strict=False))
     assert bands[0] == pytest.approx(T2 * SIGMA / 2**0.5) and bands[6] == pytest.approx(T2 * SIGMA)
-    hover = dict(zip(info.numbers, info.hover))
+    hover = dict(zip(info.numbers, info.hover, strict=False))
     assert "trial 6" in hover[6] and "pconv(portion=0.25)" in hover[6] and "drop_skips(levels=[0])" in hover[6]
     assert f"PSNR 29.000 ±{T2 * SIGMA:.3f} dB (one run)" in hover[6] and "latency 50 ms" in hover[6]
     assert "mean of 2 runs: 29.540, 29.660" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]

@@ -7,13 +7,13 @@ import math
 
 import pytest
 import yaml
-from tests.review.review_studies import PCONV, RUNG_TRIALS, write_study
 
 from roadmap.cli import main
 from roadmap.evaluation.fidelity import PRESETS
 from roadmap.review import plots
 from roadmap.review.study import load_study_dir
 from roadmap.review.summary import pareto_summary
+from tests.review.review_studies import PCONV, RUNG_TRIALS, write_study
 
 T24 = 2.0638985616280245  # Student's t, two-sided 95 %, 24 degrees of freedom
 

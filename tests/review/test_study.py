@@ -42,13 +42,13 @@ def test_pruned_running_and_diverged_trials(tmp_path):
         3: "interrupted: its search stopped (killed?) before it finished; the next search of this study trains it "
            "again",
         4: "waiting: queued for the next run of the search"}
-    with pytest.raises(RoadmapError, match="trial 2 did not finish .rejected: duplicate"):
+    with pytest.raises(RoadmapError, match=r"trial 2 did not finish .rejected: duplicate"):
         review.trial(2)
     from roadmap.search.study import StudyLock
 
     with StudyLock(d):  # a search holds the study: its RUNNING trial trains now
         assert load_study_dir(d).unfinished[3] == "running: a search trains it now"
-    with pytest.raises(RoadmapError, match="trial 1 failed .diverged: loss became nan"):
+    with pytest.raises(RoadmapError, match=r"trial 1 failed .diverged: loss became nan"):
         review.trial(1)
 
 

@@ -9,19 +9,26 @@ import socket
 
 import pytest
 import torch
-from tests.review.review_studies import PCONV, make_spec
 
 import roadmap
 from roadmap.cli import main
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.training import Replica
 from roadmap.review.init_weights import carried_start
-from roadmap.review.train import full_fidelity, load_weights, prepare_job, resolve_train_settings, run_replica, train_spec
+from roadmap.review.train import (
+    full_fidelity,
+    load_weights,
+    prepare_job,
+    resolve_train_settings,
+    run_replica,
+    train_spec,
+)
 from roadmap.review.train_monitor import WeightAverage
 from roadmap.review.train_settings import available_cpus
 from roadmap.transforms import carry_weights
+from tests.review.review_studies import PCONV, make_spec
 
-TINY = dict(batch=2, crop=32, val_crop=32, val_count=2, threads=1)
+TINY = {"batch": 2, "crop": 32, "val_crop": 32, "val_count": 2, "threads": 1}
 
 
 def _settings(iterations: int = 4, **options):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.review.review_studies import make_spec
 
 from roadmap.review.train import checkpoint_path, full_fidelity, resolve_train_settings, train_spec
+from tests.review.review_studies import make_spec
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -8,6 +8,7 @@ trains with `FakeEvaluator` (see that file).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -86,10 +87,8 @@ def kill_group(proc: subprocess.Popen) -> None:
     spawned (all share the session's process group unless Ray moved them)."""
     import signal
 
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def free_port() -> int:
@@ -196,7 +195,7 @@ def check_promotion_plan(study_dir: Path) -> dict[int, dict]:
         references = {c.number for c in pool if c.reference}
         assert trained == best | references, f"rung {k}"
         assert len(trained) == count + len(references - best), f"rung {k}"
-        ranks = dict(zip((c.number for c in pool), pareto.non_dominated_ranks(loss).tolist()))
+        ranks = dict(zip((c.number for c in pool), pareto.non_dominated_ranks(loss).tolist(), strict=False))
         on_merit, left = trained - references, {c.number for c in pool} - trained
         if on_merit and left:
             assert max(ranks[n] for n in on_merit) <= min(ranks[n] for n in left), f"rung {k}"

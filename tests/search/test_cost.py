@@ -5,12 +5,12 @@ import json
 from types import SimpleNamespace as NS
 
 import pytest
-from tests.search.helpers import evaluations, pareto_json, search
 
 from roadmap.review.summary import cost_lines
 from roadmap.search.cost import LONG_ITERATIONS, study_cost
 from roadmap.search.study import open_study
 from roadmap.search.testing import FakeEvaluator
+from tests.search.helpers import evaluations, pareto_json, search
 
 
 def fake_study(records: dict, runs: list) -> NS:

@@ -9,8 +9,16 @@ from dataclasses import replace
 import pytest
 
 from roadmap.evaluation.fidelity import NOISE_PRIORS, PRESETS, NoisePrior, noise_prior
-from roadmap.search.results import (Candidate, Evaluation, Noise, StudyResults, compare_psnr, noise_floor,
-                                    t_quantile, verdict)
+from roadmap.search.results import (
+    Candidate,
+    Evaluation,
+    Noise,
+    StudyResults,
+    compare_psnr,
+    noise_floor,
+    t_quantile,
+    verdict,
+)
 
 # Student's t, two-sided 95 %, from the tables: 1, 2, 22 and 24 degrees of freedom.
 T1, T2, T22, T24 = 12.706204736174694, 4.302652729749462, 2.0738730679040254, 2.0638985616280245

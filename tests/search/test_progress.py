@@ -4,6 +4,7 @@ import io
 import time
 
 import pytest
+
 from roadmap.search import run_search
 from roadmap.search.progress import LOG_EVERY_S, Progress
 from roadmap.search.testing import FakeEvaluator
@@ -107,7 +108,7 @@ class _Known:
     def results(self, rung):
         from types import SimpleNamespace as NS
 
-        return NS(finished=lambda: [], front=lambda: [])
+        return NS(finished=list, front=list)
 
 
 # The gaps: 1 s before the seed's second run (a training that is not a new candidate's); 1 s

@@ -1,10 +1,9 @@
 """The plan of a search's trainings (`RungPlan`): its rungs, their steps, how many trainings
 each phase plans and has left, for the screening (``default``), chain and one-rung fidelities;
 and a finished search's trainings are exactly the plan's."""
-from tests.search.helpers import evaluations, search, settings
-
 from roadmap.evaluation.fidelity import get_fidelity, load_fidelity
 from roadmap.search.rung_plan import MAX_CONFIRMATIONS, RungPlan
+from tests.search.helpers import evaluations, search, settings
 
 
 def by_name(phases):

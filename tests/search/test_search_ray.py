@@ -12,8 +12,18 @@ from pathlib import Path
 import pytest
 
 from roadmap.search.study import open_study
-from tests.search.helpers import (counted, evaluations, fake_search_cmd, finished_records, free_port, kill_group,
-                                  subprocess_env, trained_by_the_fake, trials, wait_for)
+from tests.search.helpers import (
+    counted,
+    evaluations,
+    fake_search_cmd,
+    finished_records,
+    free_port,
+    kill_group,
+    subprocess_env,
+    trained_by_the_fake,
+    trials,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -30,7 +40,7 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         procs.append(p)
         wait_for(lambda: counted(study) >= 2, p, 120)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        _out, err = p.communicate(timeout=60)
         assert p.returncode == 130, err
         assert f"Resume with: roadmap search --study {study} --budget 10" in err
         assert not [t for t in trials(study) if t.state.name == "RUNNING"]
@@ -45,7 +55,7 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         before, evals_before = finished_records(study), evaluations(study)
         assert 5 <= len(before) < 10
         # 3. The same command finishes the study at exactly 10 counted trials.
-        done = subprocess.run(cmd + ["--quiet"], env=env, capture_output=True, text=True, timeout=240,
+        done = subprocess.run([*cmd, "--quiet"], env=env, capture_output=True, text=True, timeout=240,
                               start_new_session=True)
         assert done.returncode == 0, done.stderr
     finally:

@@ -7,8 +7,18 @@ import subprocess
 
 import pytest
 
-from tests.search.helpers import (check_promotion_plan, counted, evaluations, fake_search_cmd, kill_group, search,
-                                  subprocess_env, trained_by_the_fake, trials, wait_for)
+from tests.search.helpers import (
+    check_promotion_plan,
+    counted,
+    evaluations,
+    fake_search_cmd,
+    kill_group,
+    search,
+    subprocess_env,
+    trained_by_the_fake,
+    trials,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,17 @@ import pytest
 
 from roadmap import pareto
 from roadmap.search.study import OBJECTIVES, STUDY_NAME
-from tests.search.helpers import (RUNGS3, check_promotion_plan, counted, dominates, evaluations, pareto_json, run_cli,
-                                  search, trials)
+from tests.search.helpers import (
+    RUNGS3,
+    check_promotion_plan,
+    counted,
+    dominates,
+    evaluations,
+    pareto_json,
+    run_cli,
+    search,
+    trials,
+)
 
 BUDGET = 18  # enough for candidates dominated at rung 0 that are not reference points
 
@@ -130,7 +139,7 @@ def test_min_psnr_keeps_candidates_below_it_off_the_front(rung_study, fidelity_f
     feasible = [t for t in result["trials"] if t["feasible"]]
     loss = pareto.to_loss([(t["psnr"], t["latency_ms"], t["peak_memory_measured_bytes"]) for t in feasible],
                           (True, False, False))
-    expected = {t["number"] for t, keep in zip(feasible, pareto.is_non_dominated(loss)) if keep}
+    expected = {t["number"] for t, keep in zip(feasible, pareto.is_non_dominated(loss), strict=False) if keep}
     assert set(result["front"]) == expected
     assert summary.front_size == len(result["front"])
     assert summary.knee["number"] in expected
@@ -177,7 +186,7 @@ def test_select_best_never_takes_a_dominated_row_before_a_non_dominated_one(seed
     ranks = pareto.non_dominated_ranks(loss)
     assert ranks.max() >= 2  # several fronts to order
     fronts_cut = 0
-    for count in range(0, 31):
+    for count in range(31):
         chosen = pareto.select_best(loss, count)
         assert len(chosen) == len(set(chosen)) == count
         left = sorted(set(range(30)) - set(chosen))
@@ -191,6 +200,6 @@ def test_select_best_never_takes_a_dominated_row_before_a_non_dominated_one(seed
         cut = np.flatnonzero(ranks == last)
         if set(cut) - set(chosen):
             fronts_cut += 1
-            crowd = dict(zip(cut.tolist(), pareto.crowding_distance(loss[cut])))
+            crowd = dict(zip(cut.tolist(), pareto.crowding_distance(loss[cut]), strict=False))
             assert min(crowd[j] for j in chosen if ranks[j] == last) >= max(crowd[i] for i in cut if i not in chosen)
     assert fronts_cut >= 10

@@ -10,8 +10,16 @@ import time
 
 import pytest
 
-from tests.search.helpers import (counted, evaluations, finished_records, kill_group, pareto_json, search_cmd,
-                                  subprocess_env, trials)
+from tests.search.helpers import (
+    counted,
+    evaluations,
+    finished_records,
+    kill_group,
+    pareto_json,
+    search_cmd,
+    subprocess_env,
+    trials,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +37,7 @@ def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path, caps
             try:
                 if counted(study) >= 5:
                     break
-            except Exception:
+            except Exception:  # noqa: BLE001 - the study is being written: read it again
                 pass
             time.sleep(0.2)
         os.kill(p.pid, signal.SIGKILL)
@@ -47,7 +55,7 @@ def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path, caps
     evals_after = evaluations(study)
     assert {k: evals_after[k] for k in evals_before} == evals_before
     assert all(t.state.name in ("COMPLETE", "FAIL", "PRUNED") for t in trials(study))
-    seed = [t for t in trials(study) if t.user_attrs.get("reference") == "seed"][0]
+    seed = next(t for t in trials(study) if t.user_attrs.get("reference") == "seed")
     assert seed.state.name == "COMPLETE" and seed.user_attrs["metrics"]["fidelity"] == "smoke"
     assert (seed.number, 0, 1) in evals_after  # trained again with random seed 1: the noise floor
     # what the search printed is what `roadmap pareto` shows

@@ -67,7 +67,7 @@ def test_malformed_space_names_the_field(data, field):
 def test_space_file_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: [\n")
-    with pytest.raises(RoadmapError, match="bad.yaml: not valid YAML at line"):
+    with pytest.raises(RoadmapError, match=r"bad.yaml: not valid YAML at line"):
         load_space(bad)
     with pytest.raises(RoadmapError, match="no such file"):
         load_space(tmp_path / "missing.yaml")
@@ -127,5 +127,5 @@ def test_per_accepts_every_transform_address_form():
     spec0 = get_seed("nafnet")
     trial = optuna.create_study(directions=["minimize"]).ask()
     steps = suggest(trial, space, spec0)
-    assert steps[0]["params"]["overrides"] == {a: 0.5 for a in addresses}
+    assert steps[0]["params"]["overrides"] == dict.fromkeys(addresses, 0.5)
     apply_steps(spec0, steps)  # the transform takes every one of them

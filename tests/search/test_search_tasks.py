@@ -16,12 +16,12 @@ pytestmark = pytest.mark.slow
                                            (["--task", "jpeg", "--quality", "10:40"], "jpeg")])
 def test_smoke_search_per_task(tmp_path, capsys, options, name):
     study = tmp_path / "study"
-    code, out, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", "smoke",
+    code, _out, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", "smoke",
                              "--backend", "local", "--study", str(study), "--quiet", *options)
     assert code == 0, err
     stored = json.loads((study / "settings.json").read_text())
     assert stored["task"]["name"] == name
-    seed = [t for t in trials(study) if t.user_attrs.get("reference") == "seed"][0]
+    seed = next(t for t in trials(study) if t.user_attrs.get("reference") == "seed")
     assert seed.state.name == "COMPLETE"
     metrics = seed.user_attrs["metrics"]
     assert metrics["input_psnr"] > 10 and metrics["psnr"] > 5

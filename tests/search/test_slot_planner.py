@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("ray")  # roadmap.search.ray_backend imports it; no runtime is started
 
-from roadmap.evaluation.fidelity import get_fidelity  # noqa: E402
-from roadmap.search.evaluator import TrainJob  # noqa: E402
-from roadmap.search.ray_backend import SlotPlanner  # noqa: E402
+from roadmap.evaluation.fidelity import get_fidelity
+from roadmap.search.evaluator import TrainJob
+from roadmap.search.ray_backend import SlotPlanner
 
 SMOKE = get_fidelity("smoke")
 OK = {"status": "ok", "psnr": 30.0}

@@ -18,7 +18,7 @@ def replay(seed, variant, name):
 
 
 def test_mofa_on_nafnet_w16_ends_on_nafnet_mofa():
-    spec, steps = replay("nafnet", "w16", "mofa")
+    _spec, steps = replay("nafnet", "w16", "mofa")
     final = steps[-1][1]
     assert final.params == 221_955
     assert final.params_conv_only == 219_843  # the paper's 222.1K
@@ -26,7 +26,7 @@ def test_mofa_on_nafnet_w16_ends_on_nafnet_mofa():
 
 
 def test_mofa_on_pmrid_ends_on_pmrid_mofa_and_follows_table_1():
-    spec, steps = replay("pmrid", "rgb", "mofa")
+    _spec, steps = replay("pmrid", "rgb", "mofa")
     params = [a.params for _, a in steps]
     assert abs(params[-1] / 970_915 - 1) < 0.01 and params[-1] < params[0]
     # MOFA Table 1 / Table 3 parameter column: 1.03M, 2.84M, 3.86M, 4.44M, 4.42M (up-sampling), 0.97M
@@ -37,7 +37,7 @@ def test_mofa_on_pmrid_ends_on_pmrid_mofa_and_follows_table_1():
 def test_each_mofa_step_moves_params_and_macs_in_the_papers_direction(seed, variant):
     _, steps = replay(seed, variant, "mofa")
     up = {"pconv": True, "more_params": True, "decouple": False, "pdwconv": False}
-    for (name, after), (_, before) in zip(steps[1:], steps[:-1]):
+    for (name, after), (_, before) in zip(steps[1:], steps[:-1], strict=False):
         sign = 1 if up[name] else -1
         assert sign * (after.params - before.params) > 0, name
         assert sign * (after.macs - before.macs) > 0, name

@@ -94,7 +94,7 @@ def assert_refused_in_one_line(spec, name: str, params: dict, message: str) -> N
 
 def test_dropping_a_skip_twice_is_refused():
     spec = apply_transform(roadmap.get_seed("nafnet"), "drop_skips", levels=[1])
-    with pytest.raises(SpecError, match="drop_skips.levels: level 1 has no skip connection to drop"):
+    with pytest.raises(SpecError, match=r"drop_skips.levels: level 1 has no skip connection to drop"):
         apply_transform(spec, "drop_skips", levels=[1])
 
 
@@ -317,5 +317,5 @@ def test_prune_cuts_a_pruned_unetpp_further_and_replays():
                               {"transform": "prune", "params": {"depth": 2}},
                               {"transform": "prune", "params": {"depth": 1}}])
     assert spec.built_levels == 1 and apply_steps(seed, spec.provenance["steps"]) == spec
-    with pytest.raises(SpecError, match="prune.depth: nothing left to prune: the network is at depth 1 already"):
+    with pytest.raises(SpecError, match=r"prune.depth: nothing left to prune: the network is at depth 1 already"):
         apply_transform(spec, "prune", depth=1)  # nothing left to cut

@@ -11,6 +11,7 @@ import copy
 import itertools
 import json
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -35,7 +36,8 @@ def check_space(space: SearchSpace, seed_spec: Any) -> list[str]:
     seeds the same way: refused there too, it is an error naming the file, the step and the
     value, quoting the transform::
 
-        search space my.yaml: steps[1].params.portion: 1.7 is refused by pconv (pconv.portion: must be in (0, 1], got 1.7)
+        search space my.yaml: steps[1].params.portion: 1.7 is refused by pconv
+            (pconv.portion: must be in (0, 1], got 1.7)
 
     accepted on another seed, it only does not fit this one (e.g. level 3 of a 3-level seed in
     a space written for all variants): returned as a note. Values that fail for some
@@ -53,7 +55,7 @@ def check_space(space: SearchSpace, seed_spec: Any) -> list[str]:
 _APPLIED: dict[tuple[str, str, str], tuple[Any, str | None]] = {}  # one check_space run's memo
 
 
-def _apply(spec: Any, transform: str, params: dict) -> tuple[Any, str | None]:
+def _apply(spec: Any, transform: str, params: dict[str, Any]) -> tuple[Any, str | None]:
     """``(new spec, None)`` or ``(None, why the transform refused)``; memoised within a check
     (the same step on the same architecture comes up from several chains)."""
     from roadmap.transforms import apply_transform
@@ -90,7 +92,7 @@ class _Network:
         self.seed, self.steps = seed_spec, steps
         self.fulls: list[Any] = [seed_spec]
         self.skip_lists: list[list[Any]] = [[]]
-        self.refs: dict[int, dict] = {}
+        self.refs: dict[int, dict[str, Any]] = {}
         self.name = str(seed_spec.provenance.get("seed") or seed_spec.name)
 
     def _step(self, spec: Any, k: int) -> Any:
@@ -108,7 +110,7 @@ class _Network:
             self.skip_lists.append([self._step(s, k) for s in self.skip_lists[k]] + [self.full(k)])
         return self.skip_lists[i]
 
-    def bases(self, i: int):
+    def bases(self, i: int) -> Iterator[Any]:
         """The distinct bases of step ``i``: the full chain, the seed, then the skip chains."""
         seen: set[str] = set()
         for spec in itertools.chain((self.full(i), self.seed), _later(lambda: self.skips(i))):
@@ -117,13 +119,13 @@ class _Network:
                 seen.add(key)
                 yield spec
 
-    def reference(self, i: int) -> dict:
+    def reference(self, i: int) -> dict[str, Any]:
         """Parameters of step ``i`` that apply to some base (the first combination if none does)."""
         if i not in self.refs:
             self.refs[i] = _reference(self.steps[i], list(itertools.islice(self.bases(i), 2)))
         return self.refs[i]
 
-    def accepts(self, i: int, params: dict) -> tuple[bool, str | None]:
+    def accepts(self, i: int, params: dict[str, Any]) -> tuple[bool, str | None]:
         """Whether some base takes step ``i`` with ``params``; else the seed's refusal (or the
         first one). A ``per`` mapping keeps the addresses a base has, as sampling does."""
         reasons = []
@@ -138,12 +140,12 @@ class _Network:
         return False, min(reasons, key=lambda r: r[0])[1] if reasons else None
 
 
-def _later(make):
+def _later(make: Callable[[], Iterable[Any]]) -> Iterator[Any]:
     """Iterate over ``make()``, called only when the iteration gets that far."""
     yield from make()
 
 
-def _fit_addresses(step: StepSpace, params: dict, spec: Any) -> dict | None:
+def _fit_addresses(step: StepSpace, params: dict[str, Any], spec: Any) -> dict[str, Any] | None:
     """``params`` with each ``per`` mapping cut to the addresses ``spec`` has (``None`` when
     one is left empty: sampling leaves that parameter out, so there is nothing to try)."""
     from roadmap.addresses import address_exists
@@ -174,7 +176,7 @@ def _probe_values(d: Domain) -> list[Any]:
             return [int(d.low) + k * step for k in range(count)]
         return [int(d.low), int(d.low) + (count // 2) * step, int(d.low) + (count - 1) * step]
     if d.step:
-        count = int(math.floor((d.high - d.low) / d.step + 1e-9))
+        count = math.floor((d.high - d.low) / d.step + 1e-9)
         return [d.low, d.low + (count // 2) * d.step, d.low + count * d.step]
     return [d.low, (d.low + d.high) / 2, d.high]
 
@@ -190,13 +192,13 @@ def _reference_values(d: Domain) -> list[Any]:
     return ([_OMIT] if d.kind == "choice" and None in d.choices else []) + values
 
 
-def _reference(step: StepSpace, bases: list[Any]) -> dict:
+def _reference(step: StepSpace, bases: list[Any]) -> dict[str, Any]:
     keys = list(step.params)
     combos = itertools.islice(itertools.product(*(_reference_values(step.params[k]) for k in keys)),
                               _REFERENCE_COMBOS)
     first = None
     for combo in combos:
-        params = {k: v for k, v in zip(keys, combo) if v is not _OMIT}
+        params = {k: v for k, v in zip(keys, combo, strict=False) if v is not _OMIT}
         first = params if first is None else first
         if any(_apply(spec, step.transform, params)[0] is not None for spec in bases):
             return params
@@ -225,7 +227,7 @@ class _SpaceCheck:
                     self._check_value(i, f"params.{field_name}", value, tries)
         return self.notes
 
-    def _probes(self, i: int, key: str, d: Domain):
+    def _probes(self, i: int, key: str, d: Domain) -> Iterator[tuple[str, Any, list[dict[str, Any]]]]:
         """``(field, shown value, params, addresses)`` for each value: a ``per`` value at every
         address at once (alone, a value equal to the seed's may change nothing), then, if
         that is refused, at each address alone."""
@@ -238,7 +240,7 @@ class _SpaceCheck:
                 continue
             alt = next((v for v in values if v != value), value)  # so that something changes
             mixed = {a: value if k == 0 else alt for k, a in enumerate(d.per)}
-            yield key, shown, [{key: {a: value for a in d.per}}, {key: mixed}] + [{key: {a: value}} for a in d.per]
+            yield key, shown, [{key: dict.fromkeys(d.per, value)}, {key: mixed}] + [{key: {a: value}} for a in d.per]
 
     def _check_addresses(self, i: int, key: str, addresses: tuple[str, ...]) -> None:
         """Every ``per`` address names a part of the seed (or of a network the steps before
@@ -261,7 +263,7 @@ class _SpaceCheck:
             return
         raise RoadmapError(f"{where}: {'is' if len(missing) == 1 else 'are'} not a part of the seed ({has})")
 
-    def _check_value(self, i: int, field_name: str, value: Any, tries: list[dict]) -> None:
+    def _check_value(self, i: int, field_name: str, value: Any, tries: list[dict[str, Any]]) -> None:
         """Accepted on this seed with any of ``tries`` (each over the step's reference
         values): fine; else on another seed: a note; else an error."""
         why = None

@@ -42,6 +42,7 @@ steps a candidate cannot take, the Optuna parameter names) is :mod:`roadmap.sear
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -83,7 +84,7 @@ class Domain:
 
     kind: str
     value: Any = None  # const
-    choices: tuple = ()  # choice / subset items
+    choices: tuple[Any, ...] = ()  # choice / subset items
     low: float | int | None = None
     high: float | int | None = None
     step: float | int | None = None
@@ -125,7 +126,7 @@ class StepSpace:
     optional: bool
     params: dict[str, Domain] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The YAML form of the step."""
         return {
             "transform": self.transform,
@@ -143,7 +144,7 @@ class SearchSpace:
     seed: str | None = None
     source: str = "<dict>"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The YAML form of the space."""
         return {"version": 1, "seed": self.seed, "steps": [s.to_dict() for s in self.steps]}
 
@@ -201,7 +202,7 @@ def _parse_per(where: str, addresses: Any) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-def _domain_kind(where: str, raw: dict) -> str:
+def _domain_kind(where: str, raw: dict[str, Any]) -> str:
     """``choice``, ``subset`` or ``range``: exactly one, and no key of another kind."""
     kinds = [k for k in ("choice", "subset") if k in raw] + (["range"] if {"low", "high"} & set(raw) else [])
     if len(kinds) != 1:
@@ -213,7 +214,7 @@ def _domain_kind(where: str, raw: dict) -> str:
     return kind
 
 
-def _parse_choice(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
+def _parse_choice(where: str, raw: dict[str, Any], per: tuple[str, ...] | None) -> Domain:
     values = raw["choice"]
     if not isinstance(values, list) or not values:
         raise _fail(f"{where}.choice", "must be a non-empty list")
@@ -221,12 +222,12 @@ def _parse_choice(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
         if isinstance(v, float) and not math.isfinite(v):
             raise _fail(f"{where}.choice[{i}]", f"must be finite, got {v!r}")
         _check_const(f"{where}.choice[{i}]", v)
-    if len(set(json.dumps(v, sort_keys=True) for v in values)) != len(values):
+    if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
         raise _fail(f"{where}.choice", "values must be unique")
     return Domain("choice", choices=tuple(values), per=per)
 
 
-def _parse_subset(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
+def _parse_subset(where: str, raw: dict[str, Any], per: tuple[str, ...] | None) -> Domain:
     values = raw["subset"]
     if not isinstance(values, list) or not values:
         raise _fail(f"{where}.subset", "must be a non-empty list")
@@ -244,7 +245,7 @@ def _parse_subset(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
     return Domain("subset", choices=tuple(values), min_size=lo, max_size=hi, per=per)
 
 
-def _parse_range(where: str, raw: dict, per: tuple[str, ...] | None) -> Domain:
+def _parse_range(where: str, raw: dict[str, Any], per: tuple[str, ...] | None) -> Domain:
     for key in ("low", "high"):
         if key not in raw:
             raise _fail(where, f"a range needs both low and high (missing {key})")
@@ -347,10 +348,8 @@ def default_space_path(seed: str) -> Path:
     """The shipped search space of ``seed`` (``search_spaces/<seed>.yaml``)."""
     folder = Path(__file__).resolve().parents[3] / "search_spaces"  # a source checkout
     if not folder.is_dir():
-        try:
+        with contextlib.suppress(ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
             folder = Path(str(resources.files("search_spaces")))  # installed package data
-        except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover
-            pass
     path = folder / f"{seed}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
@@ -361,7 +360,7 @@ def default_space_path(seed: str) -> Path:
     return path
 
 
-def load_space(source: str | Path | dict, seed: str | None = None, label: str = "<dict>") -> SearchSpace:
+def load_space(source: str | Path | dict[str, Any], seed: str | None = None, label: str = "<dict>") -> SearchSpace:
     """Load and validate a search space from a path, YAML text or a dict (``label``: what a
     dict's errors name, e.g. the settings.json it was stored in).
 
