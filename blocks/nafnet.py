@@ -54,6 +54,7 @@ class NAFBlock(nn.Module):
         self.conv1 = nn.Conv2d(c, dw, 1, bias=True)
         self.conv2 = create_spatial_conv(dw, dw, **conv)
         self.gate = SimpleGate()
+        self.attention: nn.Module
         if attention == "sca":
             self.attention = SimplifiedChannelAttention(dw // 2)
         elif attention == "gama":

@@ -117,6 +117,7 @@ class RRRB(nn.Module):
                          bias=bias is not None, device=weight.device, dtype=weight.dtype)
         conv.weight.copy_(weight)
         if bias is not None:
+            assert conv.bias is not None  # built with bias=True just above
             conv.bias.copy_(bias)
         return conv.train(self.training)
 
@@ -136,15 +137,18 @@ class SeparableRRRB(nn.Sequential):
     @torch.no_grad()
     def fold(self) -> SeparableConv:
         rrrb, pointwise = self[0], self[1]
+        assert isinstance(rrrb, RRRB) and isinstance(pointwise, nn.Conv2d)  # as __init__ built them
         weight, bias = rrrb.folded_weights()
         out = SeparableConv(rrrb.in_ch, pointwise.out_channels, rrrb.kernel, bias=pointwise.bias is not None)
         out = out.to(device=weight.device, dtype=weight.dtype)
-        out[0].weight.copy_(weight)
-        out[1].weight.copy_(pointwise.weight)
-        if pointwise.bias is not None:
+        depthwise, out_pointwise = out[0], out[1]
+        assert isinstance(depthwise, nn.Conv2d) and isinstance(out_pointwise, nn.Conv2d)
+        depthwise.weight.copy_(weight)
+        out_pointwise.weight.copy_(pointwise.weight)
+        if pointwise.bias is not None and out_pointwise.bias is not None:  # built alike (bias=)
             # pointwise(dw(x) + b) = pointwise(dw(x)) + P b: the depthwise bias moves into the 1x1's
             pushed = pointwise.weight[:, :, 0, 0].double() @ bias.double() if bias is not None else 0
-            out[1].bias.copy_(pointwise.bias.double() + pushed)
+            out_pointwise.bias.copy_(pointwise.bias.double() + pushed)
         return out.train(self.training)
 
 

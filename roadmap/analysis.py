@@ -96,7 +96,7 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 
 def _padded(spec: UNetSpec, hw: tuple[int, int]) -> tuple[int, int]:
     m = 2 ** spec.built_levels
-    return tuple(-(-s // m) * m for s in hw)  # type: ignore[return-value]
+    return tuple(-(-s // m) * m for s in hw)
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dict[str, int], dict[str, int]]:

@@ -50,7 +50,7 @@ MAX_INT = 2**53  # integers a float holds exactly; widths and iterations are far
 _MAX_MESSAGE = 300
 
 
-def one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+def one_line(text: object, limit: int = _MAX_MESSAGE) -> str:
     """``text`` as one printable line: control characters escaped, at most ``limit`` chars.
 
     Error messages quote what the user wrote; a quoted newline or escape sequence must not

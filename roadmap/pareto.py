@@ -125,7 +125,8 @@ def select_best(loss: np.ndarray, count: int) -> list[int]:
 
 def ideal_point(loss: np.ndarray) -> np.ndarray:
     """Best (smallest) loss of each objective."""
-    return np.min(np.asarray(loss, dtype=float), axis=0)
+    best: np.ndarray = np.min(np.asarray(loss, dtype=float), axis=0)
+    return best
 
 
 def reference_point(loss: np.ndarray, margin: float = 0.1) -> np.ndarray:
@@ -137,7 +138,8 @@ def reference_point(loss: np.ndarray, margin: float = 0.1) -> np.ndarray:
     worst = loss.max(axis=0)
     span = worst - loss.min(axis=0)
     span = np.where(span > 0, span, np.where(worst != 0, np.abs(worst), 1.0))
-    return worst + margin * span
+    point: np.ndarray = worst + margin * span
+    return point
 
 
 def _area_2d(points: np.ndarray, ref: np.ndarray) -> float:

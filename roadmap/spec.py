@@ -36,7 +36,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeGuard
 
 import yaml
 
@@ -360,7 +360,7 @@ def save_spec(spec: UNetSpec, path: str | Path, label: str = "spec") -> Path:
 # --------------------------------------------------------------------------- validation
 
 
-def _fail(path: str, message: str) -> None:
+def _fail(path: str, message: str) -> NoReturn:
     raise SpecError(f"{path}: {message}")
 
 
@@ -392,7 +392,7 @@ def _choice(path: str, value: Any, choices: tuple[str, ...]) -> None:
         _fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -485,6 +485,7 @@ def _check_sampler(path: str, s: SamplerSpec, in_ch: int, out_ch: int, kinds: tu
                 _fail(f"{path}", f"pmrid_block needs output channels divisible by 4, got {out_ch}")
             check_conv(f"{path}.conv", conv, out_ch // 4, out_ch)
         else:
+            assert s.conv is not None  # refused above
             check_conv(f"{path}.conv", s.conv, in_ch, out_ch)
     elif s.conv is not None:
         _fail(f"{path}.conv", f"{s.type} takes no conv")
@@ -495,6 +496,7 @@ def _check_sampler(path: str, s: SamplerSpec, in_ch: int, out_ch: int, kinds: tu
 def aggregate_layout(spec: UNetSpec) -> list[tuple[int, int, int]]:
     """``(level, skip channels, reduced channels)`` for each level MSIAM aggregates."""
     agg = spec.aggregate
+    assert agg is not None, "a spec with an aggregate"
     return [
         (i, spec.encoder[i].width, round(spec.encoder[i].width * agg.ratios[i]))
         for i in range(spec.levels)
@@ -504,12 +506,14 @@ def aggregate_layout(spec: UNetSpec) -> list[tuple[int, int, int]]:
 
 def aggregate_channels(spec: UNetSpec) -> int:
     """Channels of the aggregated map at ``aggregate.target_level``."""
+    assert spec.aggregate is not None, "a spec with an aggregate"
     t = spec.aggregate.target_level
     return int(sum(r * 4.0 ** (t - level) for level, _, r in aggregate_layout(spec)))
 
 
 def _check_aggregate(spec: UNetSpec) -> None:
     agg, path = spec.aggregate, "aggregate"
+    assert agg is not None  # checked only when there is one
     _choice(f"{path}.type", agg.type, AGGREGATE_TYPES)
     t = agg.target_level
     if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < spec.levels:
@@ -566,6 +570,7 @@ def deep_supervised(spec: UNetSpec) -> bool:
 def _check_nested(spec: UNetSpec) -> None:
     """UNet++: one width per level, dense fusions (concat or add), no aggregate."""
     nested, L = spec.nested, spec.levels
+    assert nested is not None  # checked only when there is one
     _bool("nested.deep_supervision", nested.deep_supervision)
     depth = nested.depth
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth < L):

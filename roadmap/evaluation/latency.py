@@ -157,7 +157,8 @@ def _backend_timer(model, x, config: LatencyConfig, device, threads, workdir: Pa
     """The timer of ``model`` on ``config.backend`` (``threads``: the resolved CPU count; an
     exporting backend gets the model's ONNX file, written in ``workdir``)."""
     backend = LATENCY_BACKENDS.lookup(config.backend)
-    onnx = _exported(model, x, workdir, index) if backend.exports else None
+    assert workdir is not None or not backend.exports  # the caller makes one for an exporting backend
+    onnx = _exported(model, x, workdir, index) if backend.exports and workdir is not None else None
     return backend.timer(model, x, config, device, threads, onnx)
 
 

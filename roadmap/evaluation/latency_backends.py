@@ -280,6 +280,7 @@ def _onnxruntime_installed() -> None:
 def _onnxruntime_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
                        threads: int | None, onnx: Path | None) -> Timer:
     """The exported file in an onnxruntime CPU session (`onnxruntime_session`)."""
+    assert onnx is not None  # an exporting backend is always given its file
     session = onnxruntime_session(onnx, threads)
     return Timer(ort_call(session, x.cpu().numpy()), "onnxruntime", "cpu", threads)
 
@@ -289,6 +290,7 @@ def _command_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfi
                    threads: int | None, onnx: Path | None) -> Timer:
     """The user's command on the exported file (`run_latency_command`): one run a round, no
     warm-up (it warms up itself)."""
+    assert onnx is not None  # an exporting backend is always given its file
     shape = tuple(x.shape)
     return Timer(lambda: run_latency_command(config, onnx, shape, threads), "command",
                  f"command ({shape_text(shape)})", threads, whole=True)

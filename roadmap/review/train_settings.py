@@ -207,14 +207,17 @@ def _check_local_resources(settings: TrainSettings) -> None:
                                f"{need} GPU(s), this machine has {gpus}")
 
 
-def _tensorboard_writer_class():
+def _tensorboard_writer_class() -> Any:
     """``SummaryWriter`` from torch (needs the tensorboard package) or tensorboardX."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise RoadmapError("--tensorboard: needs the tensorboard or tensorboardX package "
-                               "(pip install tensorboard)") from None
-    return SummaryWriter
+        pass
+    else:
+        return SummaryWriter
+    try:
+        from tensorboardX import SummaryWriter as WriterX
+    except ImportError:
+        raise RoadmapError("--tensorboard: needs the tensorboard or tensorboardX package "
+                           "(pip install tensorboard)") from None
+    return WriterX

@@ -26,7 +26,7 @@ Wall seconds, not CPU seconds, so that the unit means the same on a GPU.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from roadmap.evaluation.fidelity import PRESETS
 from roadmap.search.results import finite_or_none
@@ -65,11 +65,21 @@ class StudyCost:
         return {**asdict(self), "seed_long_trainings": self.seed_long_trainings, "long_iterations": LONG_ITERATIONS}
 
 
-def training_totals(records: Any) -> dict[str, float]:
+class TrainingTotals(TypedDict):
+    """What `training_totals` counts."""
+
+    trainings: int
+    steps: int
+    seconds: float
+    cpu_seconds: float
+    cpu_trainings: int
+
+
+def training_totals(records: Any) -> TrainingTotals:
     """``trainings``, ``steps``, ``seconds``, ``cpu_seconds``, ``cpu_trainings`` of evaluation
     records (`StudyStore.evaluations` values); shared trainings and records without seconds (a
     study from before they were kept) are left out."""
-    out = {"trainings": 0, "steps": 0, "seconds": 0.0, "cpu_seconds": 0.0, "cpu_trainings": 0}
+    out: TrainingTotals = {"trainings": 0, "steps": 0, "seconds": 0.0, "cpu_seconds": 0.0, "cpu_trainings": 0}
     for rec in records:
         seconds = finite_or_none(rec.get("job_seconds"))
         if rec.get("shared_from") is not None or seconds is None:

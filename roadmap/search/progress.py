@@ -42,7 +42,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from roadmap.search.rung_plan import Phase, RungPlan
+from roadmap.search.rung_plan import Key, Phase, RungPlan
 
 __all__ = ["Progress", "format_seconds", "eta_seconds", "remaining_seconds", "TrainingTime"]
 
@@ -156,11 +156,11 @@ def eta_seconds(scheduler: Any, now: float | None = None) -> float | None:
             + extra.per_candidate * new + extra.per_training * others + extra.per_measurement * side_by_side)
 
 
-def _budget(scheduler: Any, records: dict[str, Any], references: set[Any]) -> int:
+def _budget(scheduler: Any, records: dict[Key, dict[str, Any]], references: set[int]) -> int:
     """The candidates rung 0 will hold: the budget, or once the sampler's candidates ran out
     (`CandidateFactory.exhausted`) those screened, training or waiting."""
     if not scheduler.factory.exhausted:
-        return scheduler.settings.budget
+        return int(scheduler.settings.budget)
     seed = scheduler.settings.random_seed
     screened = {n for (n, r, s) in records if r == 0 and s == seed} | {n for (n, r, _) in scheduler.running if r == 0}
     waiting = {p.trial.number for p in scheduler.pending}
@@ -181,7 +181,7 @@ class TrainingTime:
         return self.per_training + steps * (self.per_step + self.per_step_macs * weight)
 
     @classmethod
-    def fit(cls, records: dict[str, Any], weights: dict[int, float]) -> TrainingTime | None:
+    def fit(cls, records: dict[Key, dict[str, Any]], weights: dict[int, float]) -> TrainingTime | None:
         """Least squares on ``records`` (evaluation key -> record) that ran to the end, with
         coefficients >= 0: the fullest model the records determine (the three terms; then
         without the per-training term, without the MAC-free step; at least time per seed step
@@ -220,7 +220,7 @@ class Overheads:
     per_measurement: float = 0.0
 
     @classmethod
-    def observed(cls, records: dict[str, Any], random_seed: int, measuring: list[tuple[float, float]]) -> Overheads:
+    def observed(cls, records: dict[Key, dict[str, Any]], random_seed: int, measuring: list[tuple[float, float]]) -> Overheads:
         """From this run's evaluation ``records`` (their ``ended`` and ``job_seconds``) and
         measuring intervals (`CandidateFactory.busy`)."""
         timed = sorted((rec["ended"] - rec["job_seconds"], rec["ended"], (rung, seed) == (0, random_seed))
@@ -229,8 +229,8 @@ class Overheads:
                        and rec.get("shared_from") is None)
         gaps: dict[bool, list[float]] = {True: [], False: []}
         latest = timed[0][1] if timed else 0.0  # the first has no gap: before it, Ray's start, the seed's timing
-        for start, end, new in timed[1:]:
-            gaps[new].append(max(0.0, start - latest))
+        for start, end, is_new in timed[1:]:
+            gaps[is_new].append(max(0.0, start - latest))
             latest = max(latest, end)
         new = sum(gaps[True]) / len(gaps[True]) if gaps[True] else 0.0
         other = sum(gaps[False]) / len(gaps[False]) if gaps[False] else new
@@ -261,8 +261,8 @@ def _relative_costs(scheduler: Any) -> tuple[dict[int, float], set[int]]:
     return ({n: m / seed_macs for n, m in macs.items()} if seed_macs else {}), references
 
 
-def _pool_weight(pool_rung: int | None, weights: dict[str, Any], references: set[Any], seed_number: int | None,
-                 records: dict[str, Any], random_seed: int) -> float:
+def _pool_weight(pool_rung: int | None, weights: dict[int, float], references: set[int], seed_number: int | None,
+                 records: dict[Key, dict[str, Any]], random_seed: int) -> float:
     """The weight of a training whose candidate is not chosen yet: the mean over the candidates
     recorded at ``pool_rung`` but the seed, whose runs are always known (``None``: the
     sampler's candidates so far); 1 without any."""
@@ -275,14 +275,14 @@ def _pool_weight(pool_rung: int | None, weights: dict[str, Any], references: set
     return sum(values) / len(values) if values else 1.0
 
 
-def _job_weights(phase: Phase, weights: dict[str, Any], pool: float) -> list[float]:
+def _job_weights(phase: Phase, weights: dict[int, float], pool: float) -> list[float]:
     """The weights of the trainings ``phase`` has left: its known candidates', the pool's mean
     for the others."""
     known = list(phase.known[:phase.remaining])
     return [weights.get(n, pool) for n in known] + [pool] * (phase.remaining - len(known))
 
 
-def _running_left(running: dict[str, Any], weights: dict[str, Any], model: TrainingTime, slots: int, now: float) -> float:
+def _running_left(running: dict[Key, tuple[Any, float]], weights: dict[int, float], model: TrainingTime, slots: int, now: float) -> float:
     """What the jobs training now have left: side by side the longest counts, in process the sum."""
     left = [max(0.0, model.seconds(job.job_iterations, weights.get(job.number, 1.0)) - (now - started))
             for job, started in running.values()]

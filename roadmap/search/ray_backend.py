@@ -105,7 +105,7 @@ class RayRuntime:
         return self
 
     def resources(self) -> dict[str, Any]:
-        return dict(ray.cluster_resources())
+        return dict(ray.cluster_resources())  # type: ignore[no-untyped-call]  # unannotated in Ray
 
     def __exit__(self, *exc: Any) -> None:
         if ray.is_initialized():
@@ -231,7 +231,7 @@ class BatchSearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         ok = not error and result and "result_json" in result
-        self.planner.complete(trial_id, json.loads(result["result_json"]) if ok else None)
+        self.planner.complete(trial_id, json.loads(result["result_json"]) if ok and result else None)
 
     def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -289,7 +289,7 @@ def run_on_ray(source: JobSource, evaluator: Evaluator, *, concurrency: int, cpu
                gpus_per_trial: float) -> None:
     """Train the source's batches as Tune trials until it has no more (or is stopped)."""
     actor_name = f"roadmap-epoch-{uuid.uuid4().hex[:12]}"
-    epoch = ray.remote(num_cpus=0)(_Epoch).options(name=actor_name).remote()
+    epoch: Any = ray.remote(num_cpus=0)(_Epoch).options(name=actor_name).remote()  # a Ray actor handle
     planner = SlotPlanner(source, concurrency, lambda: ray.get(epoch.bump.remote()))
     resources = {"cpu": cpus_per_trial, **({"gpu": gpus_per_trial} if gpus_per_trial else {})}
     trainable = tune.with_resources(tune.with_parameters(_ray_trial, evaluator=evaluator), resources)

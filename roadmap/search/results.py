@@ -153,13 +153,13 @@ class Noise:
     def band(self, n_a: int, n_b: int) -> float | None:
         """Half-width of the tie band between means over ``n_a`` and ``n_b`` runs:
         ``t sigma sqrt(1/n_a + 1/n_b)``."""
-        q = self.quantile
-        return None if q is None else q * self.sigma * math.sqrt(1.0 / n_a + 1.0 / n_b)
+        q, sigma = self.quantile, self.sigma  # q is None whenever sigma is
+        return None if q is None or sigma is None else q * sigma * math.sqrt(1.0 / n_a + 1.0 / n_b)
 
     def mean_band(self, n: int) -> float | None:
         """Half-width of the 95 % band of a mean over ``n`` runs (``t sigma / sqrt(n)``)."""
-        q = self.quantile
-        return None if q is None else q * self.sigma / math.sqrt(n)
+        q, sigma = self.quantile, self.sigma  # q is None whenever sigma is
+        return None if q is None or sigma is None else q * sigma / math.sqrt(n)
 
     def to_dict(self) -> dict[str, Any]:
         """``sigma_db``, ``source`` (words), ``kind``, ``dof``, ``t_quantile``, ``study_sigma_db``,
@@ -261,8 +261,10 @@ def _noise_source(kind: str, prior: NoisePrior | None, pairs: int, study_dof: in
     """``kind`` in words, naming the prior and the study's replicated candidates."""
     own = f"{pairs} candidate{'' if pairs == 1 else 's'} of this study trained twice at the top rung ({study_dof} dof)"
     if kind == "prior + study":
+        assert prior is not None  # the kind names it
         return f"prior + study: {prior.label()} pooled with {own}"
     if kind == "prior":
+        assert prior is not None  # the kind names it
         return f"prior: {prior.label()}; no candidate of this study was trained twice at the top rung"
     if kind == "study":
         return f"study: {own}; no calibrated prior for this fidelity and task"

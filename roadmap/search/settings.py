@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, default_preset, get_fidelity, load_fidelity
@@ -127,7 +127,8 @@ class SearchSettings:
         from roadmap.spec import load_spec
 
         spec = load_spec(self.seed_yaml) if self.seed_yaml else get_seed(self.seed, self.variant)
-        return for_task(spec, self.task)
+        fitted: UNetSpec = for_task(spec, self.task)
+        return fitted
 
 
 def _given(value: Any, default: Any) -> Any:
@@ -169,7 +170,7 @@ def _space(options: dict[str, Any], stored: dict[str, Any] | None, seed: str, se
     from roadmap.search.space_gen import default_space_data
     from roadmap.spec import load_spec
 
-    return load_space(default_space_data(load_spec(seed_yaml)))
+    return load_space(default_space_data(load_spec(cast(str, seed_yaml))))  # named is None: a seed file
 
 
 def _fidelity(options: dict[str, Any], stored: dict[str, Any] | None, task: Task) -> Fidelity:
@@ -234,7 +235,8 @@ def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str
         from dataclasses import replace
 
         task = task_from_options(name, **given)  # refuses an option the task does not take
-        return replace(base, **{k: getattr(task, k) for k in given})
+        merged: Task = replace(base, **{k: getattr(task, k) for k in given})
+        return merged
     return task_from_options(name, **given)
 
 

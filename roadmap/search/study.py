@@ -38,7 +38,7 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from roadmap.errors import RoadmapError
 
@@ -70,7 +70,7 @@ __all__ = [
 STUDY_NAME = "roadmap"
 OBJECTIVES = ("psnr_db", "latency_ms", "peak_memory_bytes")  # Optuna's metric names
 MAXIMIZE = (True, False, False)
-DIRECTIONS = tuple("maximize" if m else "minimize" for m in MAXIMIZE)
+DIRECTIONS: tuple[Literal["minimize", "maximize"], ...] = tuple("maximize" if m else "minimize" for m in MAXIMIZE)
 EVAL_PREFIX = "eval:"
 INTERRUPTED_PREFIX = "interrupted:"
 LATENCY_PREFIX = "latency:"
@@ -334,7 +334,7 @@ def _initialised(db: Path) -> bool:
 
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-            return conn.execute("SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0
+            return bool(conn.execute("SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0)
     except sqlite3.Error:
         return False
 

@@ -63,6 +63,7 @@ def _apply(spec: Any, transform: str, params: dict[str, Any]) -> tuple[Any, str 
     key = (_arch_key(spec), transform, json.dumps(params, sort_keys=True, default=repr))
     if key in _APPLIED:
         return _APPLIED[key]
+    result: tuple[Any, str | None]
     try:
         result = apply_transform(spec, transform, **copy.deepcopy(params)), None
     except RoadmapError as exc:
@@ -169,16 +170,18 @@ def _probe_values(d: Domain) -> list[Any]:
         return [c for c in d.choices if c is not None]
     if d.kind == "subset":
         return [[c] for c in d.choices]
+    low, high = d.low, d.high
+    assert low is not None and high is not None, d  # a range: the parser sets both
     if d.integer:
         step = int(d.step or 1)
-        count = (int(d.high) - int(d.low)) // step + 1
+        count = (int(high) - int(low)) // step + 1
         if count <= 9:
-            return [int(d.low) + k * step for k in range(count)]
-        return [int(d.low), int(d.low) + (count // 2) * step, int(d.low) + (count - 1) * step]
+            return [int(low) + k * step for k in range(count)]
+        return [int(low), int(low) + (count // 2) * step, int(low) + (count - 1) * step]
     if d.step:
-        count = math.floor((d.high - d.low) / d.step + 1e-9)
-        return [d.low, d.low + (count // 2) * d.step, d.low + count * d.step]
-    return [d.low, (d.low + d.high) / 2, d.high]
+        count = math.floor((high - low) / d.step + 1e-9)
+        return [low, low + (count // 2) * d.step, low + count * d.step]
+    return [low, (low + high) / 2, high]
 
 
 def _reference_values(d: Domain) -> list[Any]:
