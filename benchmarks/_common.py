@@ -1,4 +1,5 @@
 """Shared helpers of the benchmark scripts: result paths and text tables."""
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ of every timer before round k + 1 of any), so a drifting background load hits al
 Prints median ms, CV, and the ratio to SCA per backend, params and MACs, and the load average;
 writes ``benchmarks/results/attention_latency.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def variants(seed: str, variant: str | None) -> list[tuple[str, object]]:
     from roadmap.transforms import apply_transform
 
     spec = roadmap.get_seed(seed, variant)
-    return [(name, spec if name == "sca" else apply_transform(spec, "attention", attention=name))
-            for name in ATTENTIONS]
+    return [
+        (name, spec if name == "sca" else apply_transform(spec, "attention", attention=name)) for name in ATTENTIONS
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,19 +66,45 @@ def main(argv: list[str] | None = None) -> int:
     ms = {b: [reports[i * len(BACKENDS) + j].median_ms for i in range(len(specs))] for j, b in enumerate(BACKENDS)}
     cv = {b: [reports[i * len(BACKENDS) + j].cv for i in range(len(specs))] for j, b in enumerate(BACKENDS)}
     static = [analyze(spec, tuple(args.hw)) for _, spec in specs]
-    rows = [[name, f"{a.params:,}", f"{a.macs / 1e9:.3f}G",
-             *(f"{ms[b][i]:.1f} ({cv[b][i]:.1%}) x{ms[b][i] / ms[b][0]:.3f}" for b in BACKENDS)]
-            for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))]
-    print(f"{args.seed} attention on every stage at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), "
-          f"interleaved rounds; {seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} "
-          f"on {os.cpu_count()} CPUs")
+    rows = [
+        [
+            name,
+            f"{a.params:,}",
+            f"{a.macs / 1e9:.3f}G",
+            *(f"{ms[b][i]:.1f} ({cv[b][i]:.1%}) x{ms[b][i] / ms[b][0]:.3f}" for b in BACKENDS),
+        ]
+        for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))
+    ]
+    print(
+        f"{args.seed} attention on every stage at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), "
+        f"interleaved rounds; {seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(table(rows, ["attention", "params", "MACs", *(f"{b} ms (CV) x SCA" for b in BACKENDS)]))
-    path = write_json("attention_latency.json", {
-        "seed": args.seed, "variant": args.variant, "input_hw": args.hw, "threads": args.threads,
-        "seconds": seconds, "load_average": [load_before, load_after], "cpus": os.cpu_count(),
-        "variants": [{"attention": name, "params": a.params, "macs": a.macs,
-                      **{b: {"median_ms": ms[b][i], "cv": cv[b][i], "ratio_to_sca": ms[b][i] / ms[b][0]}
-                         for b in BACKENDS}} for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))]})
+    path = write_json(
+        "attention_latency.json",
+        {
+            "seed": args.seed,
+            "variant": args.variant,
+            "input_hw": args.hw,
+            "threads": args.threads,
+            "seconds": seconds,
+            "load_average": [load_before, load_after],
+            "cpus": os.cpu_count(),
+            "variants": [
+                {
+                    "attention": name,
+                    "params": a.params,
+                    "macs": a.macs,
+                    **{
+                        b: {"median_ms": ms[b][i], "cv": cv[b][i], "ratio_to_sca": ms[b][i] / ms[b][0]}
+                        for b in BACKENDS
+                    },
+                }
+                for i, ((name, _), a) in enumerate(zip(specs, static, strict=False))
+            ],
+        },
+    )
     print(f"wrote {path}")
     return 0
 

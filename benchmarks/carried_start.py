@@ -20,6 +20,7 @@ it ends, and resumes from its own checkpoint if killed; weights go to
 ``benchmarks/results/carried_start/``. The table goes to stdout and
 ``benchmarks/results/carried_start.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,29 +98,44 @@ def _start_psnr(spec, state: dict | None, seed: int) -> float:
         return evaluate_quality(model, data.val_input, data.val_clean)["psnr"]
 
 
-def _train(cache: Cache, name: str, spec, iterations: int, validate_every: int,
-           init: dict | None = None) -> dict:
+def _train(cache: Cache, name: str, spec, iterations: int, validate_every: int, init: dict | None = None) -> dict:
     """One cached ``roadmap train`` run (``init``: the seed's record, whose weights it starts
     from): its validation curve, final scores, start PSNR, carried share and weights file."""
     from roadmap.review.init_weights import carried_start
     from roadmap.review.train import full_fidelity, resolve_train_settings, train_spec
 
-    what = {"name": name, "spec": spec.to_yaml(), "iterations": iterations, "validate_every": validate_every,
-            "training": TRAINING, "init": None if init is None else init["key"]}
+    what = {
+        "name": name,
+        "spec": spec.to_yaml(),
+        "iterations": iterations,
+        "validate_every": validate_every,
+        "training": TRAINING,
+        "init": None if init is None else init["key"],
+    }
     key = _key(what)
     out = WEIGHTS / f"{name}-{key}.pt"  # per settings: a killed run resumes from its own checkpoint
     if (done := cache.get(what)) is not None and out.exists():
         return done
     weights = None if init is None else init["weights"]
-    settings = resolve_train_settings(fidelity=full_fidelity(iterations=iterations, **TRAINING),
-                                      validate_every=validate_every, log_every=validate_every, checkpoint_every=100,
-                                      init=weights)
+    settings = resolve_train_settings(
+        fidelity=full_fidelity(iterations=iterations, **TRAINING),
+        validate_every=validate_every,
+        log_every=validate_every,
+        checkpoint_every=100,
+        init=weights,
+    )
     print(f"training {name}: {iterations} iterations", file=sys.stderr, flush=True)
     outcome = train_spec(spec, out, settings, log=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     carried = carried_start(spec, weights) if weights is not None else None
-    record = {"key": key, "weights": str(out), "curve": _curve(out), "val": outcome.val, "seconds": outcome.seconds,
-              "start_psnr": _start_psnr(spec, None if carried is None else carried.state, 0),
-              "carried_share": None if carried is None else carried.share}
+    record = {
+        "key": key,
+        "weights": str(out),
+        "curve": _curve(out),
+        "val": outcome.val,
+        "seconds": outcome.seconds,
+        "start_psnr": _start_psnr(spec, None if carried is None else carried.state, 0),
+        "carried_share": None if carried is None else carried.share,
+    }
     cache.put(what, record)
     return record
 
@@ -133,10 +149,19 @@ def run(args) -> dict:
     carried = _train(cache, "carried", target, args.iterations, args.validate_every, init=seed_record)
     goal = scratch["curve"][-1][1]
     reached = next((it for it, psnr in carried["curve"] if psnr >= goal), None)
-    return {"seed": seed.name, "target": _label(target), "iterations": args.iterations,
-            "seed_iterations": args.seed_iterations, "training": TRAINING, "seed_val_psnr": seed_record["val"]["psnr"],
-            "scratch": scratch, "carried": carried, "goal_psnr": goal, "carried_reaches_goal_at": reached,
-            "ratio": None if reached is None else reached / args.iterations}
+    return {
+        "seed": seed.name,
+        "target": _label(target),
+        "iterations": args.iterations,
+        "seed_iterations": args.seed_iterations,
+        "training": TRAINING,
+        "seed_val_psnr": seed_record["val"]["psnr"],
+        "scratch": scratch,
+        "carried": carried,
+        "goal_psnr": goal,
+        "carried_reaches_goal_at": reached,
+        "ratio": None if reached is None else reached / args.iterations,
+    }
 
 
 def _label(spec) -> str:
@@ -149,20 +174,49 @@ def print_report(report: dict) -> None:
     """The summary table and the two curves side by side."""
     n, s, c = report["iterations"], report["scratch"], report["carried"]
     reached = report["carried_reaches_goal_at"]
-    rows = [["from scratch", f"{s['start_psnr']:.2f}", f"{s['val']['psnr']:.2f}", f"{s['val']['test_psnr']:.2f}",
-             str(n), "1.00"],
-            [f"carried from the seed ({c['carried_share']:.0%} of the parameters)", f"{c['start_psnr']:.2f}",
-             f"{c['val']['psnr']:.2f}", f"{c['val']['test_psnr']:.2f}",
-             "not reached" if reached is None else str(reached),
-             "-" if reached is None else f"{report['ratio']:.2f}"]]
-    print(f"{report['target']} ({report['seed']} trained {report['seed_iterations']} iterations: validation "
-          f"{report['seed_val_psnr']:.2f} dB); {n} iterations, batch 8 of 48x48, denoise sigma 25, EMA weights")
-    print(table(rows, ["start", "val PSNR at 0", f"val PSNR at {n}", f"test PSNR at {n}",
-                       f"iterations to {report['goal_psnr']:.2f} dB", "ratio"]))
+    rows = [
+        [
+            "from scratch",
+            f"{s['start_psnr']:.2f}",
+            f"{s['val']['psnr']:.2f}",
+            f"{s['val']['test_psnr']:.2f}",
+            str(n),
+            "1.00",
+        ],
+        [
+            f"carried from the seed ({c['carried_share']:.0%} of the parameters)",
+            f"{c['start_psnr']:.2f}",
+            f"{c['val']['psnr']:.2f}",
+            f"{c['val']['test_psnr']:.2f}",
+            "not reached" if reached is None else str(reached),
+            "-" if reached is None else f"{report['ratio']:.2f}",
+        ],
+    ]
+    print(
+        f"{report['target']} ({report['seed']} trained {report['seed_iterations']} iterations: validation "
+        f"{report['seed_val_psnr']:.2f} dB); {n} iterations, batch 8 of 48x48, denoise sigma 25, EMA weights"
+    )
+    print(
+        table(
+            rows,
+            [
+                "start",
+                "val PSNR at 0",
+                f"val PSNR at {n}",
+                f"test PSNR at {n}",
+                f"iterations to {report['goal_psnr']:.2f} dB",
+                "ratio",
+            ],
+        )
+    )
     carried = dict(c["curve"])
     print()
-    print(table([[str(it), f"{p:.2f}", f"{carried.get(it, float('nan')):.2f}"] for it, p in s["curve"]],
-                ["iteration", "scratch val PSNR", "carried val PSNR"]))
+    print(
+        table(
+            [[str(it), f"{p:.2f}", f"{carried.get(it, float('nan')):.2f}"] for it, p in s["curve"]],
+            ["iteration", "scratch val PSNR", "carried val PSNR"],
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

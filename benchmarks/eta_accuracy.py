@@ -20,6 +20,7 @@ relative error means nothing in the last seconds; their absolute errors are prin
 Writes ``benchmarks/results/eta_accuracy-<backend>.json`` (every sample). Takes about 3 minutes
 (``--backend ray``: Ray's start besides; ``--concurrency`` jobs side by side, default one per CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,15 @@ class RecordingProgress(Progress):
         now = time.perf_counter()
         eta = eta_seconds(scheduler, now)
         records = scheduler.store.evaluations()
-        self.samples.append({"t": now - self.t0, "eta": eta, "trainings": len(records),
-                             "promoted": bool(scheduler.promoted),
-                             "phase": _phase(records, scheduler)})
+        self.samples.append(
+            {
+                "t": now - self.t0,
+                "eta": eta,
+                "trainings": len(records),
+                "promoted": bool(scheduler.promoted),
+                "phase": _phase(records, scheduler),
+            }
+        )
 
     def finish(self) -> None:
         self.end = time.perf_counter() - self.t0
@@ -64,8 +71,7 @@ def _phase(records: dict, scheduler) -> str:
     """``rung 0 31``, ``rung 1 4``, ``replicate 1``: the phase the last training belongs to."""
     seed = scheduler.settings.random_seed
     top = scheduler.top_rung
-    replicates = sum(1 for (n, r, s) in records if r == top and s == seed + 1
-                     and n != scheduler.trainings.seed_number)
+    replicates = sum(1 for (n, r, s) in records if r == top and s == seed + 1 and n != scheduler.trainings.seed_number)
     if replicates:
         return f"replicate {replicates}"
     for rung in range(top, -1, -1):
@@ -91,9 +97,16 @@ def run(budget: int, seconds_per_iteration: float, backend: str, concurrency: in
     for s in progress.samples:
         s["true"] = end - s["t"]
         s["error"] = None if s["eta"] is None or s["true"] <= 0 else (s["eta"] - s["true"]) / s["true"]
-    return {"budget": budget, "seconds_per_iteration": seconds_per_iteration, "backend": backend,
-            "concurrency": concurrency, "wall_seconds": wall, "trainings_end": end,
-            "cost": summary.cost, "samples": progress.samples}
+    return {
+        "budget": budget,
+        "seconds_per_iteration": seconds_per_iteration,
+        "backend": backend,
+        "concurrency": concurrency,
+        "wall_seconds": wall,
+        "trainings_end": end,
+        "cost": summary.cost,
+        "samples": progress.samples,
+    }
 
 
 def _rows(samples: list[dict], end: float, floor: float) -> list[list]:
@@ -117,8 +130,12 @@ def main() -> int:
     parser.add_argument("--seconds-per-iteration", type=float, default=0.006)
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--concurrency", type=int, default=None)
-    parser.add_argument("--floor", type=float, default=0.05,
-                        help="judge the relative error only while this share of the run is left (default 0.05)")
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=0.05,
+        help="judge the relative error only while this share of the run is left (default 0.05)",
+    )
     args = parser.parse_args()
     result = run(args.budget, args.seconds_per_iteration, args.backend, args.concurrency)
     end, samples = result["trainings_end"], result["samples"]
@@ -126,13 +143,21 @@ def main() -> int:
     judged = [s for s in samples if s["promoted"] and s["error"] is not None and s["true"] >= args.floor * end]
     tail = [s for s in samples if s["promoted"] and s["eta"] is not None and s["true"] < args.floor * end]
     worst = max((abs(s["error"]) for s in judged), default=None)
-    result.update(floor=args.floor, max_error_after_first_promotion=worst, target=TARGET,
-                  max_tail_seconds=max((abs(s["eta"] - s["true"]) for s in tail), default=None))
-    print(f"\nsearch: {result['wall_seconds']:.0f} s wall, trainings ended at {end:.0f} s; "
-          f"{len(samples)} samples, {len(judged)} from the first promotion on with >= {args.floor:.0%} left")
+    result.update(
+        floor=args.floor,
+        max_error_after_first_promotion=worst,
+        target=TARGET,
+        max_tail_seconds=max((abs(s["eta"] - s["true"]) for s in tail), default=None),
+    )
+    print(
+        f"\nsearch: {result['wall_seconds']:.0f} s wall, trainings ended at {end:.0f} s; "
+        f"{len(samples)} samples, {len(judged)} from the first promotion on with >= {args.floor:.0%} left"
+    )
     if worst is not None:
-        print(f"max |ETA error| from the first promotion on: {100 * worst:.1f} % (target {100 * TARGET:.0f} %: "
-              f"{'met' if worst <= TARGET else 'NOT met'})")
+        print(
+            f"max |ETA error| from the first promotion on: {100 * worst:.1f} % (target {100 * TARGET:.0f} %: "
+            f"{'met' if worst <= TARGET else 'NOT met'})"
+        )
     if result["max_tail_seconds"] is not None:
         print(f"last {args.floor:.0%} of the run: ETA off by at most {result['max_tail_seconds']:.1f} s")
     print(f"written {write_json(f'eta_accuracy-{args.backend}.json', result)}")

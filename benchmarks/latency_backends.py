@@ -16,6 +16,7 @@ Prints one row per spec (MACs, each backend's median ms and CV, onnxruntime / to
 rho between every pair of backends and each backend against MACs (GAMA-IR reports 0.65 between
 FLOPs and GPU latency), and the load average; writes ``benchmarks/results/latency_backends.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,16 +82,21 @@ def measure(specs, hw, threads: int, repeats: int, rounds: int, extra_rounds: in
     import roadmap
     from roadmap.evaluation.latency import Clock, LatencyConfig, measure_models
 
-    command = (f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'examples' / 'ort_latency.py'))} "
-               f"{{onnx}} --input {{shape}} --threads {{threads}}")
-    configs = {"torch": LatencyConfig(), "onnxruntime": LatencyConfig("onnxruntime"),
-               "command": LatencyConfig("command", command, timeout_s=300)}
+    command = (
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'examples' / 'ort_latency.py'))} "
+        f"{{onnx}} --input {{shape}} --threads {{threads}}"
+    )
+    configs = {
+        "torch": LatencyConfig(),
+        "onnxruntime": LatencyConfig("onnxruntime"),
+        "command": LatencyConfig("command", command, timeout_s=300),
+    }
     torch.manual_seed(0)
     models = [roadmap.build_model(spec) for _, spec in specs]
     entries = [(m, configs[b]) for m in models for b in BACKENDS]
     clock = Clock(warmup=2, repeats=repeats, rounds=rounds, max_cv=0.03, extra_rounds=extra_rounds)
     reports = measure_models(entries, (1, 3, *hw), threads=threads, clock=clock)
-    return {b: reports[i::len(BACKENDS)] for i, b in enumerate(BACKENDS)}
+    return {b: reports[i :: len(BACKENDS)] for i, b in enumerate(BACKENDS)}
 
 
 def correlations(ms: dict[str, list[float]], macs: list[float]) -> dict[str, float]:
@@ -118,21 +124,43 @@ def main(argv: list[str] | None = None) -> int:
     seconds, load_after = time.perf_counter() - t0, load_average()
     ms = {b: [r.median_ms for r in reports[b]] for b in BACKENDS}
     rho = correlations(ms, macs)
-    rows = [[label, f"{m / 1e9:.2f}G", *(f"{ms[b][i]:.1f} ({reports[b][i].cv:.0%})" for b in BACKENDS),
-             f"{ms['onnxruntime'][i] / ms['torch'][i]:.2f}"] for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))]
-    print(f"{len(specs)} specs at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), interleaved rounds; "
-          f"{seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} CPUs")
+    rows = [
+        [
+            label,
+            f"{m / 1e9:.2f}G",
+            *(f"{ms[b][i]:.1f} ({reports[b][i].cv:.0%})" for b in BACKENDS),
+            f"{ms['onnxruntime'][i] / ms['torch'][i]:.2f}",
+        ]
+        for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))
+    ]
+    print(
+        f"{len(specs)} specs at 1x3x{args.hw[0]}x{args.hw[1]}, {args.threads} thread(s), interleaved rounds; "
+        f"{seconds:.0f} s, load average {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} CPUs"
+    )
     print(table(rows, ["spec", "MACs", *(f"{b} ms (CV)" for b in BACKENDS), "ort/torch"]))
     print("\nSpearman rho")
     print(table([[k, f"{v:.3f}"] for k, v in rho.items()], ["pair", "rho"]))
-    print(f"(GAMA-IR: FLOPs vs GPU latency 0.65); rounds per timer: "
-          f"{statistics.median(r.rounds for b in BACKENDS for r in reports[b]):.0f}")
-    path = write_json("latency_backends.json", {
-        "input_hw": args.hw, "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
-        "seconds": seconds, "load_average": [load_before, load_after], "cpus": os.cpu_count(),
-        "specs": [{"label": label, "macs": m, **{b: reports[b][i].to_dict() for b in BACKENDS}}
-                  for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))],
-        "spearman": rho})
+    print(
+        f"(GAMA-IR: FLOPs vs GPU latency 0.65); rounds per timer: "
+        f"{statistics.median(r.rounds for b in BACKENDS for r in reports[b]):.0f}"
+    )
+    path = write_json(
+        "latency_backends.json",
+        {
+            "input_hw": args.hw,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+            "seconds": seconds,
+            "load_average": [load_before, load_after],
+            "cpus": os.cpu_count(),
+            "specs": [
+                {"label": label, "macs": m, **{b: reports[b][i].to_dict() for b in BACKENDS}}
+                for i, ((label, _), m) in enumerate(zip(specs, macs, strict=False))
+            ],
+            "spearman": rho,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -32,6 +32,7 @@ Prints the stand-in's fit, a table per sampler and the winner; writes
 ``benchmarks/results/search_efficiency.json``. Static analyses are cached per architecture
 in ``benchmarks/results/analysis_cache.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,9 @@ def reference_steps(seed_spec) -> dict[str, list[dict]]:
 
     refs: dict[str, list[dict]] = {"seed": []}
     for name in ("mofa", "unet--"):
-        refs[name] = [{"transform": s["transform"], "params": dict(s.get("params") or {})}
-                      for s in get_roadmap(name, seed_spec)]
+        refs[name] = [
+            {"transform": s["transform"], "params": dict(s.get("params") or {})} for s in get_roadmap(name, seed_spec)
+        ]
     return refs
 
 
@@ -108,8 +110,9 @@ class Search:
         import optuna
 
         self.ctx, self.tell_duplicates = ctx, tell_duplicates
-        self.study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
-                                         sampler=make_sampler(sampler, seed))
+        self.study = optuna.create_study(
+            directions=["maximize", "minimize", "minimize"], sampler=make_sampler(sampler, seed)
+        )
         enqueue_references(self.study, ctx["space"], ctx["refs"])
         self.seen: dict[str, tuple] = {}  # architecture -> its values
         self.values: list[tuple | None] = []
@@ -213,13 +216,16 @@ def context(features: tuple[str, ...] = si.FEATURES) -> dict:
     from roadmap.transforms import apply_steps
 
     spec = seed_spec()
-    return {"space": load_space(default_space_path("nafnet"), "nafnet"), "seed_spec": spec,
-            "refs": reference_steps(spec), "apply_steps": apply_steps,
-            "standin": si.StandIn(names=features)}
+    return {
+        "space": load_space(default_space_path("nafnet"), "nafnet"),
+        "seed_spec": spec,
+        "refs": reference_steps(spec),
+        "apply_steps": apply_steps,
+        "standin": si.StandIn(names=features),
+    }
 
 
-def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict,
-            tell_duplicates: bool = False) -> list[dict]:
+def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict, tell_duplicates: bool = False) -> list[dict]:
     """Every (sampler, seed) search; seeds outermost so the analysis cache warms evenly."""
     import optuna
 
@@ -236,13 +242,27 @@ def run_all(samplers: list[str], seeds: list[int], budget: int, ctx: dict,
                 search.run(budget)
             wall = time.perf_counter() - t0
             trials = len(search.study.trials)
-            runs.append({"sampler": name, "seed": s, "counted": len(search.values), "failed": search.failed,
-                         "pruned": search.pruned, "trials": trials, "wall_seconds": wall,
-                         "sampler_seconds_per_trial": (wall - search.eval_seconds) / trials,
-                         "hv_at": hv_at(search.values, seed, checkpoints), "values": search.values})
+            runs.append(
+                {
+                    "sampler": name,
+                    "seed": s,
+                    "counted": len(search.values),
+                    "failed": search.failed,
+                    "pruned": search.pruned,
+                    "trials": trials,
+                    "wall_seconds": wall,
+                    "sampler_seconds_per_trial": (wall - search.eval_seconds) / trials,
+                    "hv_at": hv_at(search.values, seed, checkpoints),
+                    "values": search.values,
+                }
+            )
             r = runs[-1]
-            print(f"{name:6} seed {s:2}: HV {r['hv_at'][checkpoints[-1]]:.3f}, {r['counted']} counted of "
-                  f"{trials} trials ({search.pruned} duplicates), {wall:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"{name:6} seed {s:2}: HV {r['hv_at'][checkpoints[-1]]:.3f}, {r['counted']} counted of "
+                f"{trials} trials ({search.pruned} duplicates), {wall:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             ctx["standin"].cache.save()
     return runs
 
@@ -267,18 +287,23 @@ def summarize(runs: list[dict], samplers: list[str], budget: int) -> list[dict]:
     for name in samplers:
         rs = [r for r in runs if r["sampler"] == name]
         hv = final[name]
-        rows.append({
-            "sampler": name, "runs": len(rs), "hv_median": float(np.median(hv)),
-            "hv_iqr": [float(np.percentile(hv, 25)), float(np.percentile(hv, 75))],
-            "hv_at_median": {n: float(np.median([r["hv_at"][n] for r in rs])) for n in rs[0]["hv_at"]},
-            "p_vs_random": _p_vs(final, name, "random"), "p_vs_nsga2": _p_vs(final, name, "nsga2"),
-            "wall_seconds_median": float(np.median([r["wall_seconds"] for r in rs])),
-            "sampler_seconds_per_trial_median": float(np.median([r["sampler_seconds_per_trial"] for r in rs])),
-            "duplicates_median": float(np.median([r["pruned"] for r in rs])),
-            # searches that stopped early: MAX_REJECTIONS_IN_A_ROW duplicates in a row (the
-            # real search raises there) -- their HV is that of the candidates counted so far
-            "stalled": sum(r["counted"] < budget for r in rs),
-        })
+        rows.append(
+            {
+                "sampler": name,
+                "runs": len(rs),
+                "hv_median": float(np.median(hv)),
+                "hv_iqr": [float(np.percentile(hv, 25)), float(np.percentile(hv, 75))],
+                "hv_at_median": {n: float(np.median([r["hv_at"][n] for r in rs])) for n in rs[0]["hv_at"]},
+                "p_vs_random": _p_vs(final, name, "random"),
+                "p_vs_nsga2": _p_vs(final, name, "nsga2"),
+                "wall_seconds_median": float(np.median([r["wall_seconds"] for r in rs])),
+                "sampler_seconds_per_trial_median": float(np.median([r["sampler_seconds_per_trial"] for r in rs])),
+                "duplicates_median": float(np.median([r["pruned"] for r in rs])),
+                # searches that stopped early: MAX_REJECTIONS_IN_A_ROW duplicates in a row (the
+                # real search raises there) -- their HV is that of the candidates counted so far
+                "stalled": sum(r["counted"] < budget for r in rs),
+            }
+        )
     return rows
 
 
@@ -295,9 +320,10 @@ def winner(rows: list[dict]) -> str:
         return f"no sampler beats random search at alpha {ALPHA:.2f}"
     best = max(better, key=lambda r: r["hv_median"])
     vs = "" if best["p_vs_nsga2"] is None else f"; vs nsga2 p = {best['p_vs_nsga2']:.3f}"
-    return (f"winner: {best['sampler']} (median HV {best['hv_median']:.3f}, vs random p = "
-            f"{best['p_vs_random']:.3f}{vs}); beat random at alpha {ALPHA:.2f}: "
-            + ", ".join(r["sampler"] for r in better))
+    return (
+        f"winner: {best['sampler']} (median HV {best['hv_median']:.3f}, vs random p = "
+        f"{best['p_vs_random']:.3f}{vs}); beat random at alpha {ALPHA:.2f}: " + ", ".join(r["sampler"] for r in better)
+    )
 
 
 def standin_report(standin: si.StandIn) -> dict:
@@ -309,33 +335,78 @@ def standin_report(standin: si.StandIn) -> dict:
     tau, rho = float(kendalltau(loo, ref)[0]), float(spearmanr(loo, ref)[0])
     rmse = float(np.sqrt(np.mean((loo - ref) ** 2)))
     both = int((standin.seed_counts == len(si.REFERENCE_SEEDS)).sum())
-    print(f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(standin.names)}; fitted on "
-          f"{len(ref)} calibration candidates ({both} with both reference seeds)")
-    print("coefficients (dB per feature s.d.): " + ", ".join(
-        f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef, strict=False)))
-    print(table([[lab, f"{r:.2f}", f"{p:.2f}", int(n)] for lab, r, p, n in
-                 zip(standin.labels, ref, loo, standin.seed_counts, strict=False)],
-                ["candidate", "reference dB", "LOO stand-in dB", "seeds"]))
+    print(
+        f"PSNR stand-in: ridge (alpha {si.RIDGE:g}) on {', '.join(standin.names)}; fitted on "
+        f"{len(ref)} calibration candidates ({both} with both reference seeds)"
+    )
+    print(
+        "coefficients (dB per feature s.d.): "
+        + ", ".join(f"{n} {c:+.2f}" for n, c in zip(standin.names, standin.model.coef, strict=False))
+    )
+    print(
+        table(
+            [
+                [lab, f"{r:.2f}", f"{p:.2f}", int(n)]
+                for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts, strict=False)
+            ],
+            ["candidate", "reference dB", "LOO stand-in dB", "seeds"],
+        )
+    )
     print(f"leave-one-out vs reference: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}, RMSE {rmse:.2f} dB")
     print("latency is stood in by MACs; memory by analyze()'s predicted peak activation memory")
-    return {"features": list(standin.names), "ridge_alpha": si.RIDGE, "n": len(ref), "both_seeds": both,
-            "coefficients": dict(zip(standin.names, map(float, standin.model.coef), strict=False)),
-            "intercept": standin.model.intercept, "kendall_tau_loo": tau, "spearman_rho_loo": rho,
-            "rmse_loo_db": rmse, "candidates": [
-                {"label": lab, "reference": float(r), "loo": float(p), "seeds": int(n)}
-                for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts, strict=False)]}
+    return {
+        "features": list(standin.names),
+        "ridge_alpha": si.RIDGE,
+        "n": len(ref),
+        "both_seeds": both,
+        "coefficients": dict(zip(standin.names, map(float, standin.model.coef), strict=False)),
+        "intercept": standin.model.intercept,
+        "kendall_tau_loo": tau,
+        "spearman_rho_loo": rho,
+        "rmse_loo_db": rmse,
+        "candidates": [
+            {"label": lab, "reference": float(r), "loo": float(p), "seeds": int(n)}
+            for lab, r, p, n in zip(standin.labels, ref, loo, standin.seed_counts, strict=False)
+        ],
+    }
 
 
 def print_table(rows: list[dict], budget: int) -> None:
     cps = list(rows[0]["hv_at_median"])
     fmt_p = lambda p: "-" if p is None else f"{p:.3f}"  # noqa: E731
-    print(table([[r["sampler"], r["runs"], f"{r['hv_median']:.3f}", f"{r['hv_iqr'][0]:.3f}-{r['hv_iqr'][1]:.3f}",
-                  " / ".join(f"{r['hv_at_median'][n]:.2f}" for n in cps), fmt_p(r["p_vs_random"]),
-                  fmt_p(r["p_vs_nsga2"]), f"{r['wall_seconds_median']:.1f}",
-                  f"{r['sampler_seconds_per_trial_median']:.3f}", f"{r['duplicates_median']:.0f}",
-                  r["stalled"]] for r in rows],
-                ["sampler", "runs", f"HV@{budget} median", "IQR", "median HV @ " + "/".join(map(str, cps)),
-                 "p vs random", "p vs nsga2", "wall s/search", "sampler s/trial", "duplicates", "stalled"]))
+    print(
+        table(
+            [
+                [
+                    r["sampler"],
+                    r["runs"],
+                    f"{r['hv_median']:.3f}",
+                    f"{r['hv_iqr'][0]:.3f}-{r['hv_iqr'][1]:.3f}",
+                    " / ".join(f"{r['hv_at_median'][n]:.2f}" for n in cps),
+                    fmt_p(r["p_vs_random"]),
+                    fmt_p(r["p_vs_nsga2"]),
+                    f"{r['wall_seconds_median']:.1f}",
+                    f"{r['sampler_seconds_per_trial_median']:.3f}",
+                    f"{r['duplicates_median']:.0f}",
+                    r["stalled"],
+                ]
+                for r in rows
+            ],
+            [
+                "sampler",
+                "runs",
+                f"HV@{budget} median",
+                "IQR",
+                "median HV @ " + "/".join(map(str, cps)),
+                "p vs random",
+                "p vs nsga2",
+                "wall s/search",
+                "sampler s/trial",
+                "duplicates",
+                "stalled",
+            ],
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,11 +414,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10, help="random seeds per sampler (0 .. N-1)")
     p.add_argument("--budget", type=int, default=50, help="counted candidates per search")
     p.add_argument("--samplers", default=",".join(SAMPLERS))
-    p.add_argument("--tell-duplicates", action="store_true",
-                   help="what-if: tell a duplicate its earlier values instead of PRUNED (still not counted); "
-                        "writes search_efficiency-tell-duplicates.json")
-    p.add_argument("--features", default=",".join(si.FEATURES),
-                   help="features of the PSNR stand-in (a robustness check; see benchmarks/proxy/standin.py)")
+    p.add_argument(
+        "--tell-duplicates",
+        action="store_true",
+        help="what-if: tell a duplicate its earlier values instead of PRUNED (still not counted); "
+        "writes search_efficiency-tell-duplicates.json",
+    )
+    p.add_argument(
+        "--features",
+        default=",".join(si.FEATURES),
+        help="features of the PSNR stand-in (a robustness check; see benchmarks/proxy/standin.py)",
+    )
     p.add_argument("--out", help="JSON file name under benchmarks/results (default search_efficiency.json)")
     args = p.parse_args(argv)
     samplers = [s for s in args.samplers.split(",") if s]
@@ -364,24 +441,42 @@ def main(argv: list[str] | None = None) -> int:
     best = best_known(runs, seed_point(ctx))
     for r in runs:
         r.pop("values")  # thousands of rows; the HVs are what the JSON is for
-    print(f"\nNAFNet-w16, search_spaces/nafnet.yaml, budget {args.budget} counted candidates, "
-          f"{args.seeds} seeds; HV relative to the seed alone, reference point PSNR -{PSNR_MARGIN_DB:g} dB, "
-          f"MACs and memory x{COST_FACTOR:g}; p: one-sided Mann-Whitney U (row better); duplicates "
-          + ("told their earlier values (what-if)" if args.tell_duplicates else "PRUNED (as roadmap search)"))
+    print(
+        f"\nNAFNet-w16, search_spaces/nafnet.yaml, budget {args.budget} counted candidates, "
+        f"{args.seeds} seeds; HV relative to the seed alone, reference point PSNR -{PSNR_MARGIN_DB:g} dB, "
+        f"MACs and memory x{COST_FACTOR:g}; p: one-sided Mann-Whitney U (row better); duplicates "
+        + ("told their earlier values (what-if)" if args.tell_duplicates else "PRUNED (as roadmap search)")
+    )
     print_table(rows, args.budget)
     print(f"best known HV (all {len(runs)} searches' candidates together): {best:.3f}")
     verdict = winner(rows)
     print(verdict)
     total = time.perf_counter() - t0
-    name = args.out or ("search_efficiency-tell-duplicates.json" if args.tell_duplicates
-                        else "search_efficiency.json")
-    path = write_json(name, {
-        "standin": fit, "seed_point": seed_point(ctx).tolist(), "reference_point": {
-            "psnr_loss_db": PSNR_MARGIN_DB, "macs_factor": COST_FACTOR, "memory_factor": COST_FACTOR},
-        "budget": args.budget, "seeds": args.seeds, "population": POPULATION, "alpha": ALPHA,
-        "duplicates": "told earlier values" if args.tell_duplicates else "pruned",
-        "table": rows, "best_known_hv": best, "verdict": verdict, "runs": runs, "total_seconds": total,
-        "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
+    name = args.out or ("search_efficiency-tell-duplicates.json" if args.tell_duplicates else "search_efficiency.json")
+    path = write_json(
+        name,
+        {
+            "standin": fit,
+            "seed_point": seed_point(ctx).tolist(),
+            "reference_point": {
+                "psnr_loss_db": PSNR_MARGIN_DB,
+                "macs_factor": COST_FACTOR,
+                "memory_factor": COST_FACTOR,
+            },
+            "budget": args.budget,
+            "seeds": args.seeds,
+            "population": POPULATION,
+            "alpha": ALPHA,
+            "duplicates": "told earlier values" if args.tell_duplicates else "pruned",
+            "table": rows,
+            "best_known_hv": best,
+            "verdict": verdict,
+            "runs": runs,
+            "total_seconds": total,
+            "machine": {"cpus": os.cpu_count()},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
     print(f"{total:.0f} s in all; wrote {path}")
     return 0
 

@@ -12,6 +12,7 @@ set: +5 dB (denoise), +1.5 dB (deblur), +1.0 dB (sr x2 over bicubic), +0.5 dB (j
 Runs are cached in ``benchmarks/results/task_quality_runs.json`` as each ends (a killed run
 resumes); the table goes to stdout and ``benchmarks/results/task_quality.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +26,24 @@ from benchmarks.proxy.runs import RESULTS, RunCache, run_all
 
 # (task options, the floor in dB the seed must gain over the degraded test input)
 # (the deblur key names its blur: the cache key is these options, and the default blur changed)
-TASKS = [({"name": "denoise", "sigma": 25}, 5.0), ({"name": "deblur", "blur": "gaussian"}, 1.5),
-         ({"name": "sr", "scale": 2}, 1.0), ({"name": "jpeg", "quality": 20}, 0.5)]
+TASKS = [
+    ({"name": "denoise", "sigma": 25}, 5.0),
+    ({"name": "deblur", "blur": "gaussian"}, 1.5),
+    ({"name": "sr", "scale": 2}, 1.0),
+    ({"name": "jpeg", "quality": 20}, 0.5),
+]
 FIDELITY = "default"
 
 
 def method(seed: str, options: dict) -> dict:
     """The cache key of one run: the seed, the task and the fidelity."""
-    return {"name": f"task-quality {options['name']}", "kind": "task_quality", "seed": seed, "task": options,
-            "fidelity": FIDELITY}
+    return {
+        "name": f"task-quality {options['name']}",
+        "kind": "task_quality",
+        "seed": seed,
+        "task": options,
+        "fidelity": FIDELITY,
+    }
 
 
 def run_quality(m: dict, steps: list, random_seed: int) -> dict:
@@ -68,11 +78,21 @@ def main(argv: list[str] | None = None) -> int:
             continue
         gain = r["test_psnr"] - r["test_input_psnr"]
         report.append({**r, "task": options, "floor_db": floor, "test_gain_db": gain, "meets_floor": gain >= floor})
-        rows.append([r["task_description"], f"{r['psnr']:.2f} ({r['input_psnr']:.2f})",
-                     f"{r['test_psnr']:.2f}", f"{r['test_input_psnr']:.2f}", f"{gain:+.2f}", f"+{floor:g}",
-                     "yes" if gain >= floor else "NO"])
-    print(f"seed {args.seed}, fidelity {FIDELITY} (the search's top rung), random seed 0; PSNR in dB "
-          f"(sr: Y channel, borders shaved)")
+        rows.append(
+            [
+                r["task_description"],
+                f"{r['psnr']:.2f} ({r['input_psnr']:.2f})",
+                f"{r['test_psnr']:.2f}",
+                f"{r['test_input_psnr']:.2f}",
+                f"{gain:+.2f}",
+                f"+{floor:g}",
+                "yes" if gain >= floor else "NO",
+            ]
+        )
+    print(
+        f"seed {args.seed}, fidelity {FIDELITY} (the search's top rung), random seed 0; PSNR in dB "
+        f"(sr: Y channel, borders shaved)"
+    )
     print(table(rows, ["task", "val PSNR (input)", "test PSNR", "test input", "test gain", "floor", "met"]))
     print(f"\nwrote {write_json('task_quality.json', {'seed': args.seed, 'fidelity': FIDELITY, 'tasks': report})}")
     return 0

@@ -31,6 +31,7 @@ older 3-image data), so for denoising it is not independent of the runs judged h
 ``--without-prior`` judges with the study's pairs alone. Prints a table and writes
 ``benchmarks/results/verdicts[-<task>].json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,12 +85,26 @@ def judge_pairs(top: dict[str, list[float]], ref: dict[str, list[float]], prior,
     shares of (a) and (b)."""
     labels = [label for label in top if top[label] and len(ref.get(label, ())) == 2]
     one_run = scenario == "one run"
-    study = {label: _candidate(i, label, top[label][:1] if one_run and label != "seed" else top[label])
-             for i, label in enumerate(labels)}
+    study = {
+        label: _candidate(i, label, top[label][:1] if one_run and label != "seed" else top[label])
+        for i, label in enumerate(labels)
+    }
     reference = {label: _candidate(i, label, ref[label]) for i, label in enumerate(labels)}
     ref_noise = noise_floor(list(reference.values()), 0)
-    counts = dict.fromkeys(("pairs", "better", "worse", "tie", "unknown", "contradicted", "wide",
-                            "wide_called_different", "wide_called_right"), 0)
+    counts = dict.fromkeys(
+        (
+            "pairs",
+            "better",
+            "worse",
+            "tie",
+            "unknown",
+            "contradicted",
+            "wide",
+            "wide_called_different",
+            "wide_called_right",
+        ),
+        0,
+    )
     dofs, sigmas = set(), []
     for a, b in itertools.combinations(labels, 2):
         # the study's replicated candidates: the seed and the two compared, where they ran twice
@@ -98,8 +113,9 @@ def judge_pairs(top: dict[str, list[float]], ref: dict[str, list[float]], prior,
         truth = compare_psnr(reference[a], reference[b], 0, ref_noise)
         counts["pairs"] += 1
         counts[called.verdict] += 1
-        counts["contradicted"] += called.verdict in DIFFERENT and truth.verdict in DIFFERENT \
-            and called.verdict != truth.verdict
+        counts["contradicted"] += (
+            called.verdict in DIFFERENT and truth.verdict in DIFFERENT and called.verdict != truth.verdict
+        )
         if abs(truth.delta) > POWER_GAP_DB:
             counts["wide"] += 1
             counts["wide_called_different"] += called.verdict in DIFFERENT
@@ -114,12 +130,20 @@ def _shares(counts: dict, dofs: set, sigmas: list, ref_noise, candidates: int) -
     called = counts["better"] + counts["worse"]
     contradicted = counts["contradicted"] / called if called else None
     power = counts["wide_called_different"] / counts["wide"] if counts["wide"] else None
-    return {**counts, "candidates": candidates, "called_different": called,
-            "contradicted_share": contradicted, "power": power,
-            "meets_targets": contradicted is not None and power is not None
-            and contradicted <= CONTRADICTED_TARGET and power >= POWER_TARGET,
-            "study_noise_dof": sorted(dofs), "study_sigma_db": [min(sigmas), max(sigmas)] if sigmas else None,
-            "reference_noise": ref_noise.to_dict()}
+    return {
+        **counts,
+        "candidates": candidates,
+        "called_different": called,
+        "contradicted_share": contradicted,
+        "power": power,
+        "meets_targets": contradicted is not None
+        and power is not None
+        and contradicted <= CONTRADICTED_TARGET
+        and power >= POWER_TARGET,
+        "study_noise_dof": sorted(dofs),
+        "study_sigma_db": [min(sigmas), max(sigmas)] if sigmas else None,
+        "reference_noise": ref_noise.to_dict(),
+    }
 
 
 def _share(part: int, whole: int) -> str:
@@ -130,19 +154,37 @@ def table_rows(results: dict[str, dict]) -> list[list]:
     """One row of :func:`table` per scenario."""
     rows = []
     for scenario, r in results.items():
-        sigma = "-" if r["study_sigma_db"] is None else \
-            f"{r['study_sigma_db'][0]:.3f}-{r['study_sigma_db'][1]:.3f} " \
+        sigma = (
+            "-"
+            if r["study_sigma_db"] is None
+            else f"{r['study_sigma_db'][0]:.3f}-{r['study_sigma_db'][1]:.3f} "
             f"({'/'.join(map(str, r['study_noise_dof']))})"
-        rows.append([scenario, r["pairs"], f"{r['better'] + r['worse']} / {r['tie']} / {r['unknown']}",
-                     _share(r["contradicted"], r["called_different"]),
-                     _share(r["wide_called_different"], r["wide"]), _share(r["wide_called_right"], r["wide"]),
-                     sigma, "yes" if r["meets_targets"] else "no"])
+        )
+        rows.append(
+            [
+                scenario,
+                r["pairs"],
+                f"{r['better'] + r['worse']} / {r['tie']} / {r['unknown']}",
+                _share(r["contradicted"], r["called_different"]),
+                _share(r["wide_called_different"], r["wide"]),
+                _share(r["wide_called_right"], r["wide"]),
+                sigma,
+                "yes" if r["meets_targets"] else "no",
+            ]
+        )
     return rows
 
 
-HEADER = ["scenario", "pairs", "different / tie / ?", "contradicted (<= 5 %)",
-          f"> {POWER_GAP_DB} dB called different (>= 50 %)", "... in the right direction", "sigma dB (dof)",
-          "targets met"]
+HEADER = [
+    "scenario",
+    "pairs",
+    "different / tie / ?",
+    "contradicted (<= 5 %)",
+    f"> {POWER_GAP_DB} dB called different (>= 50 %)",
+    "... in the right direction",
+    "sigma dB (dof)",
+    "targets met",
+]
 
 
 def _task_flags(task) -> str:
@@ -164,23 +206,38 @@ def main(argv: list[str] | None = None) -> int:
         cands = {c: cands[c] for c in TASK_SUBSET}
     top, ref = cached_runs(RunCache(args.cache), cands, task)
     if sum(1 for label in cands if top[label] and len(ref[label]) == 2) < 2:
-        print(f"no calibration runs cached: run benchmarks/proxy_fidelity.py {_task_flags(task)} first "
-              f"({args.cache})", file=sys.stderr)
+        print(
+            f"no calibration runs cached: run benchmarks/proxy_fidelity.py {_task_flags(task)} first ({args.cache})",
+            file=sys.stderr,
+        )
         return 1
     prior = None if args.without_prior else noise_prior(PRESETS[default_preset(task.name)], task.name)
     results = {scenario: judge_pairs(top, ref, prior, scenario) for scenario in SCENARIOS}
     ref_noise = results["replicated"]["reference_noise"]
-    print(f"task: {task.describe()}; {results['replicated']['candidates']} candidates; prior: "
-          f"{prior.label() if prior else 'none'}; the reference's own noise: sigma {ref_noise['sigma_db']:.3f} dB "
-          f"over {ref_noise['dof']} dof (its two random seeds)")
+    print(
+        f"task: {task.describe()}; {results['replicated']['candidates']} candidates; prior: "
+        f"{prior.label() if prior else 'none'}; the reference's own noise: sigma {ref_noise['sigma_db']:.3f} dB "
+        f"over {ref_noise['dof']} dof (its two random seeds)"
+    )
     print(table(table_rows(results), HEADER))
     if all(r["unknown"] == r["pairs"] for r in results.values()):
-        print("no verdict at all: no degree of freedom (no prior for this task, and the seed's top rung ran with one "
-              "random seed)")
-    path = write_json(f"verdicts{task_suffix(task)}{'-without-prior' if args.without_prior else ''}.json",
-                      {"task": task.to_dict(), "prior": None if prior is None else asdict(prior),
-                       "targets": {"contradicted_at_most": CONTRADICTED_TARGET, "power_at_least": POWER_TARGET,
-                                   "gap_db": POWER_GAP_DB}, "scenarios": results})
+        print(
+            "no verdict at all: no degree of freedom (no prior for this task, and the seed's top rung ran with one "
+            "random seed)"
+        )
+    path = write_json(
+        f"verdicts{task_suffix(task)}{'-without-prior' if args.without_prior else ''}.json",
+        {
+            "task": task.to_dict(),
+            "prior": None if prior is None else asdict(prior),
+            "targets": {
+                "contradicted_at_most": CONTRADICTED_TARGET,
+                "power_at_least": POWER_TARGET,
+                "gap_db": POWER_GAP_DB,
+            },
+            "scenarios": results,
+        },
+    )
     print(f"\nwrote {path}")
     return 0
 

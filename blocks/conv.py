@@ -4,6 +4,7 @@ PConv is FasterNet's partial convolution (Chen et al., CVPR 2023) as MOFA uses i
 (``Partial_conv3``, ``split_cat`` forward): a k x k conv on the first ``d = int(C * portion)``
 channels, identity on the others. PDWConv (MOFA section 3.6) makes that conv depthwise.
 """
+
 from __future__ import annotations
 
 import torch
@@ -86,8 +87,7 @@ def create_spatial_conv(
             raise ValueError(f"{kind} cannot be strided (its identity channels keep the resolution)")
         if portion is None or not 0 < portion <= 1:
             raise ValueError(f"{kind} portion must be in (0, 1], got {portion}")
-        depthwise = kind == "pdwconv" or (
-            dw_threshold is not None and partial_channels(in_ch, portion) >= dw_threshold)
+        depthwise = kind == "pdwconv" or (dw_threshold is not None and partial_channels(in_ch, portion) >= dw_threshold)
         partial = PartialConv(in_ch, portion, kernel, depthwise=depthwise)
         if pointwise:
             return nn.Sequential(partial, nn.Conv2d(in_ch, out_ch, 1, bias=bias))

@@ -4,6 +4,7 @@ All take ``forward(x, skip)`` with ``x: (B, Cdec, H, W)``, ``skip: (B, Cskip, H,
 return ``(B, Cdec, H, W)``; the dense fusions of UNet++ take ``forward(x, skips)``, a list of
 the level's earlier nodes.
 """
+
 from __future__ import annotations
 
 import torch

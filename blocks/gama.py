@@ -1,4 +1,5 @@
 """GAMA-IR's global axis-average attention (Mansour & Heckel, 2024)."""
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ class GAMAAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        over_c = self.conv_c(x.mean(1, keepdim=True))                          # (B,1,H,W)
-        over_h = self.conv_h(x.mean(2).unsqueeze(1)).view(b, c, 1, w)          # (B,C,1,W)
-        over_w = self.conv_w(x.mean(3).unsqueeze(1)).view(b, c, h, 1)          # (B,C,H,1)
+        over_c = self.conv_c(x.mean(1, keepdim=True))  # (B,1,H,W)
+        over_h = self.conv_h(x.mean(2).unsqueeze(1)).view(b, c, 1, w)  # (B,C,1,W)
+        over_w = self.conv_w(x.mean(3).unsqueeze(1)).view(b, c, h, 1)  # (B,C,H,1)
         return x + over_c + over_h + over_w

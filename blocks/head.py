@@ -5,6 +5,7 @@ makes ``scale**2`` times the output channels, which a pixel shuffle rearranges i
 ``scale``-times larger image (Shi et al. 2016, as in EDSR / SwinIR's lightweight heads). Its
 global residual is the bicubic up-sampling of the input (:func:`upscale_image`).
 """
+
 from __future__ import annotations
 
 import torch

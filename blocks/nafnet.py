@@ -2,6 +2,7 @@
 
 Structure follows megvii-research/NAFNet ``NAFNet_arch.py``; see the reference notes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,9 @@ class NAFBlock(nn.Module):
     them).
     """
 
-    def __init__(self, channels: int, conv: dict | None = None, attention: str = "sca",
-                 dw_expand: int = 2, ffn_expand: int = 2):
+    def __init__(
+        self, channels: int, conv: dict | None = None, attention: str = "sca", dw_expand: int = 2, ffn_expand: int = 2
+    ):
         super().__init__()
         c, dw, ffn = channels, channels * dw_expand, channels * ffn_expand
         conv = dict(conv or {"kind": "depthwise", "kernel": 3})

@@ -1,4 +1,5 @@
 """Plain conv + activation layers (classic U-Net stages, PMRID's stem and bottleneck conv)."""
+
 from __future__ import annotations
 
 import torch

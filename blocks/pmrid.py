@@ -3,6 +3,7 @@
 Structure follows MegEngine/PMRID ``models/net_torch.py`` (see the reference notes): every
 spatial conv is depthwise-separable (depthwise without bias, pointwise with bias).
 """
+
 from __future__ import annotations
 
 import torch

@@ -20,6 +20,7 @@ channel expands into ``ratio`` channels of its own) that folds into a depthwise 
 :class:`SeparableRRRB` is a separable conv whose depthwise part is an RRRB; :class:`ERB` is
 FMEN's enhanced residual block (RRRB, LeakyReLU 0.1, RRRB).
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,9 +34,14 @@ from blocks.conv import SeparableConv
 FMEN_RATIO = 2  # FMEN's expansion: the 1x1 doubles the channels
 
 
-def fold_rrrb(expand_w: torch.Tensor, expand_b: torch.Tensor | None, fea_w: torch.Tensor,
-              fea_b: torch.Tensor | None, reduce_w: torch.Tensor,
-              reduce_b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fold_rrrb(
+    expand_w: torch.Tensor,
+    expand_b: torch.Tensor | None,
+    fea_w: torch.Tensor,
+    fea_b: torch.Tensor | None,
+    reduce_w: torch.Tensor,
+    reduce_b: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The one conv an RRRB computes: ``(weight (Cout, Cin/g, k, k), bias (Cout,) or None)``.
 
     The RRRB's tensors: ``expand_w`` ``(M, Cin/g, 1, 1)``, ``fea_w`` ``(M, M/g, k, k)``,
@@ -61,8 +67,10 @@ def fold_rrrb(expand_w: torch.Tensor, expand_b: torch.Tensor | None, fea_w: torc
         weight[:, outer, outer, c, c] += 1
     bias = None
     if expand_b is not None or fea_b is not None or reduce_b is not None:
+
         def vec(b, n):
             return torch.zeros(n, dtype=f64, device=dev) if b is None else b.to(f64)
+
         b0, b1, b2 = vec(expand_b, m).reshape(g, mg), vec(fea_b, m).reshape(g, mg), vec(reduce_b, out)
         b01 = b1 + torch.einsum("gnmyx,gm->gn", k1, b0)  # the k x k sees b0 on every tap
         bias = (torch.einsum("gon,gn->go", k2, b01).reshape(out) + b2).to(fea_w.dtype)
@@ -78,8 +86,9 @@ class RRRB(nn.Module):
     :meth:`fold` returns the ``nn.Conv2d`` (``padding = kernel // 2``) computing the same function.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, groups: int = 1, ratio: int = FMEN_RATIO,
-                 bias: bool = True):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int = 3, groups: int = 1, ratio: int = FMEN_RATIO, bias: bool = True
+    ):
         super().__init__()
         if in_ch % groups or out_ch % groups:
             raise ValueError(f"RRRB groups {groups} must divide {in_ch} -> {out_ch} channels")
@@ -106,15 +115,24 @@ class RRRB(nn.Module):
     @torch.no_grad()
     def folded_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(weight (Cout, Cin/groups, k, k), bias (Cout,) or None)`` of the folded conv."""
-        return fold_rrrb(self.expand.weight, self.expand.bias, self.fea.weight, self.fea.bias,
-                         self.reduce.weight, self.reduce.bias)
+        return fold_rrrb(
+            self.expand.weight, self.expand.bias, self.fea.weight, self.fea.bias, self.reduce.weight, self.reduce.bias
+        )
 
     @torch.no_grad()
     def fold(self) -> nn.Conv2d:
         """The single k x k conv (zero padding ``k // 2``) that computes this block."""
         weight, bias = self.folded_weights()
-        conv = nn.Conv2d(self.in_ch, self.out_ch, self.kernel, padding=self.kernel // 2, groups=self.groups,
-                         bias=bias is not None, device=weight.device, dtype=weight.dtype)
+        conv = nn.Conv2d(
+            self.in_ch,
+            self.out_ch,
+            self.kernel,
+            padding=self.kernel // 2,
+            groups=self.groups,
+            bias=bias is not None,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
         conv.weight.copy_(weight)
         if bias is not None:
             assert conv.bias is not None  # built with bias=True just above
@@ -131,8 +149,9 @@ class SeparableRRRB(nn.Sequential):
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, bias: bool = True, ratio: int = FMEN_RATIO):
-        super().__init__(RRRB(in_ch, in_ch, kernel, groups=in_ch, ratio=ratio, bias=bias),
-                         nn.Conv2d(in_ch, out_ch, 1, bias=bias))
+        super().__init__(
+            RRRB(in_ch, in_ch, kernel, groups=in_ch, ratio=ratio, bias=bias), nn.Conv2d(in_ch, out_ch, 1, bias=bias)
+        )
 
     @torch.no_grad()
     def fold(self) -> SeparableConv:

@@ -1,4 +1,5 @@
 """Down-samplers (halve H and W) and up-samplers (double H and W) between U-Net levels."""
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ single small map is kept instead of every skip. IEM resizes that map back to eac
 level and restores the level's channels with an enhancement head (a ConvNeXt V2 block, then a
 separable conv). The paper gives no code; the head's exact layout is our reading of it.
 """
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@ Replace the body of `main` with what runs the model where it will run (an ``adb 
 phone, TensorRT, a web service ...): the contract is only the last stdout line, the
 milliseconds, and a non-zero exit with one line on stderr when something went wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ms = time_session(args.onnx, args.input, args.threads, args.warmup, max(1, args.repeats))
     except Exception as exc:  # noqa: BLE001 - the caller wants one line, not a traceback
-        print(f"ort_latency: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-              file=sys.stderr)
+        print(
+            f"ort_latency: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            file=sys.stderr,
+        )
         return 1
     print(f"{ms:.3f}")
     return 0

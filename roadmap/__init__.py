@@ -4,6 +4,7 @@
 >>> spec = roadmap.get_seed("nafnet", "w16")
 >>> model = roadmap.build_model(spec)
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,8 +18,17 @@ if TYPE_CHECKING:
     from roadmap.build import UNet, build_model
 
 __all__ = [
-    "UNet", "build_model", "RoadmapError", "SpecError", "get_seed", "list_seeds", "resolve_spec",
-    "ConvSpec", "UNetSpec", "load_spec", "save_spec",
+    "UNet",
+    "build_model",
+    "RoadmapError",
+    "SpecError",
+    "get_seed",
+    "list_seeds",
+    "resolve_spec",
+    "ConvSpec",
+    "UNetSpec",
+    "load_spec",
+    "save_spec",
 ]
 __version__ = "0.1.0"
 

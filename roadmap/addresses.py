@@ -17,6 +17,7 @@ An address is ``kind[index]`` or a bare ``kind``. Two vocabularies share that gr
 This module imports neither torch nor the spec: it only reads ``spec.levels`` and
 ``spec.middle``.
 """
+
 from __future__ import annotations
 
 import re

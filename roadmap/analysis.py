@@ -21,6 +21,7 @@
   gives params, MACs and peak memory of ``fold_spec(spec)``, one conv per RRRB, which is what
   ``measure_spec`` / ``evaluate_spec`` report and the ONNX export holds.
 """
+
 from __future__ import annotations
 
 import copy
@@ -95,7 +96,7 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 
 
 def _padded(spec: UNetSpec, hw: tuple[int, int]) -> tuple[int, int]:
-    m = 2 ** spec.built_levels
+    m = 2**spec.built_levels
     return tuple(-(-s // m) * m for s in hw)
 
 
@@ -300,14 +301,18 @@ def _analyze(spec: UNetSpec, output_hw: tuple[int, int]) -> Analysis:
     timeline = skip_memory_timeline(spec, input_hw)
     notes = []
     if _padded(spec, input_hw) != tuple(input_hw):
-        notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2 ** spec.built_levels})")
+        notes.append(f"input padded to {_padded(spec, input_hw)} (a multiple of {2**spec.built_levels})")
     deployed = None
     if spec_has_reparam(spec):
         folded = analyze(fold_spec(spec), output_hw)
-        deployed = {k: getattr(folded, k) for k in ("params", "params_conv_only", "macs", "peak_activation_bytes",
-                                                    "peak_memory_cpu_bytes")}
-        notes.append("re-parameterised convs (RRRB): the figures above are the training form; "
-                     "'deployed' is the folded network (one conv per RRRB)")
+        deployed = {
+            k: getattr(folded, k)
+            for k in ("params", "params_conv_only", "macs", "peak_activation_bytes", "peak_memory_cpu_bytes")
+        }
+        notes.append(
+            "re-parameterised convs (RRRB): the figures above are the training form; "
+            "'deployed' is the folded network (one conv per RRRB)"
+        )
     return Analysis(
         input_hw=tuple(input_hw),
         output_hw=tuple(output_hw),

@@ -8,6 +8,7 @@ Re-parameterisation (FMEN): a conv with ``reparam: true`` builds as an RRRB, the
 network with folded weights; ``fold_model(build_model(spec))`` has exactly the parameter names
 and shapes of ``build_model(fold_spec(spec))`` and computes the same function.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -193,11 +194,18 @@ def _dense_add(width: int, j: int) -> nn.Module:
 
 def _check_registries() -> None:
     """Every name the spec accepts has a builder and every builder a name the spec accepts."""
-    for registry, names in ((BLOCKS, BLOCK_TYPES), (DOWN_SAMPLERS, DOWN_TYPES), (UP_SAMPLERS, UP_TYPES),
-                            (FUSIONS, FUSION_TYPES), (DENSE_FUSIONS, NESTED_FUSIONS)):
+    for registry, names in (
+        (BLOCKS, BLOCK_TYPES),
+        (DOWN_SAMPLERS, DOWN_TYPES),
+        (UP_SAMPLERS, UP_TYPES),
+        (FUSIONS, FUSION_TYPES),
+        (DENSE_FUSIONS, NESTED_FUSIONS),
+    ):
         if set(registry) != set(names):
-            raise RuntimeError(f"roadmap.build: the {registry.kind} builders {sorted(registry)} do not match "
-                              f"the spec's names {sorted(names)}")
+            raise RuntimeError(
+                f"roadmap.build: the {registry.kind} builders {sorted(registry)} do not match "
+                f"the spec's names {sorted(names)}"
+            )
 
 
 _check_registries()
@@ -251,8 +259,9 @@ class UNet(nn.Module):
         self.levels = spec.levels
         self.global_residual = spec.global_residual
         w0 = spec.encoder[0].width
-        self.stem = blocks.ConvAct(spec.in_channels, w0, {"kind": "vanilla", "kernel": spec.stem.kernel},
-                                   act=spec.stem.act)
+        self.stem = blocks.ConvAct(
+            spec.in_channels, w0, {"kind": "vanilla", "kernel": spec.stem.kernel}, act=spec.stem.act
+        )
         self.encoder, self.down = nn.ModuleList(), nn.ModuleList()
         width = w0
         for i, stage in enumerate(spec.encoder):
@@ -279,15 +288,16 @@ class UNet(nn.Module):
         if spec.aggregate is not None:
             layout = aggregate_layout(spec)
             t = spec.aggregate.target_level
-            self.msiam = blocks.MSIAM([lv for lv, _, _ in layout], [c for _, c, _ in layout],
-                                      [r for _, _, r in layout], t)
+            self.msiam = blocks.MSIAM(
+                [lv for lv, _, _ in layout], [c for _, c, _ in layout], [r for _, _, r in layout], t
+            )
             agg = aggregate_channels(spec)
             self.msiam_index = {lv: k for k, (lv, _, _) in enumerate(layout)}
             for lv, c, _ in layout:
                 self.iem[str(lv)] = blocks.IEMHead(agg, t, lv, c)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        x = self.stem(_pad_input(inp, 2 ** self.levels))
+        x = self.stem(_pad_input(inp, 2**self.levels))
         kept: list[torch.Tensor | None] = [None] * self.levels
         for i in range(self.levels):
             x = self.encoder[i](x)
@@ -333,8 +343,9 @@ class UNetPlusPlus(nn.Module):
         validate(spec)
         self.levels, self.depth = spec.levels, spec.built_levels
         self.global_residual = spec.global_residual
-        self.stem = blocks.ConvAct(spec.in_channels, spec.encoder[0].width,
-                                   {"kind": "vanilla", "kernel": spec.stem.kernel}, act=spec.stem.act)
+        self.stem = blocks.ConvAct(
+            spec.in_channels, spec.encoder[0].width, {"kind": "vanilla", "kernel": spec.stem.kernel}, act=spec.stem.act
+        )
         self.encoder, self.down = nn.ModuleList(), nn.ModuleList()
         for i in range(min(self.depth + 1, self.levels)):  # the backbone down to x[d, 0]
             width = spec.encoder[i].width if i == 0 else spec.down_out_width(i - 1)
@@ -384,7 +395,7 @@ class UNetPlusPlus(nn.Module):
         by its last node, so they are kept until then -- UNet++'s memory cost -- and dropped as
         soon as they have been read for the last time (the measured peak follows the analysis)."""
         rows: list[list[torch.Tensor]] = [[] for _ in range(self.depth + 1)]
-        rows[0].append(self._backbone(0, self.stem(_pad_input(inp, 2 ** self.depth))))
+        rows[0].append(self._backbone(0, self.stem(_pad_input(inp, 2**self.depth))))
         outputs = {}
         for s in range(1, self.depth + 1):
             rows[s].append(self._backbone(s, rows[s - 1][0]))

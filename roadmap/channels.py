@@ -5,6 +5,7 @@ Plain Python (no torch): ``roadmap.spec`` validates specs with the same rule the
 ``blocks/``, because importing anything from ``blocks`` loads torch and every block; it is the
 one module ``blocks/`` imports from ``roadmap`` and it imports nothing itself.
 """
+
 from __future__ import annotations
 
 CONV_KINDS = ("vanilla", "depthwise", "separable", "pconv", "pdwconv")

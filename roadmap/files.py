@@ -17,6 +17,7 @@ under a regular file or a missing permission is refused before minutes of work::
 (torch's ``RuntimeError`` from ``torch.save``, SQLite's "database or disk is full"), which
 the command line turns into the same one line (`roadmap.cli.main`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,18 @@ from typing import Any
 
 from roadmap.errors import RoadmapError
 
-__all__ = ["WriteError", "reason", "os_fault", "fault_line", "check_writable", "check_folder", "write_bytes", "write_text",
-           "write_json", "save_torch"]
+__all__ = [
+    "WriteError",
+    "reason",
+    "os_fault",
+    "fault_line",
+    "check_writable",
+    "check_folder",
+    "write_bytes",
+    "write_text",
+    "write_json",
+    "save_torch",
+]
 
 
 class WriteError(RoadmapError):

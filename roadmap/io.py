@@ -26,6 +26,7 @@ What is refused, and why before parsing where it matters:
 Schema errors (wrong types, unknown keys) are the loaders' own; :meth:`YamlDoc.error` adds
 the line of the field they name.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,18 @@ import yaml
 from roadmap.errors import RoadmapError
 
 __all__ = [
-    "MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "MAX_INT", "YamlDoc", "read_text", "parse_yaml",
-    "load_yaml", "parse_json", "check_plain", "one_line", "field_lines",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "MAX_INT",
+    "YamlDoc",
+    "read_text",
+    "parse_yaml",
+    "load_yaml",
+    "parse_json",
+    "check_plain",
+    "one_line",
+    "field_lines",
 ]
 
 MAX_BYTES = 1 << 20  # 1 MiB: the largest shipped YAML is ~3 KB
@@ -91,8 +102,9 @@ def decode(data: bytes, label: str) -> str:
         start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
         line = data[:start].count(b"\n") + 1
         column = start - (data.rfind(b"\n", 0, start) + 1) + 1
-        raise RoadmapError(f"{label}: not UTF-8 text (byte 0x{data[start]:02x} at line {line}, "
-                           f"column {column})") from None
+        raise RoadmapError(
+            f"{label}: not UTF-8 text (byte 0x{data[start]:02x} at line {line}, column {column})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- YAML
@@ -110,8 +122,10 @@ def _yaml_problem(exc: yaml.YAMLError, text: str = "") -> str:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
-        return (f"not valid YAML at line {line}, column {column}: the control character 0x{code:02x} is not "
-                "allowed in YAML (binary data, or a file saved in another encoding?)")
+        return (
+            f"not valid YAML at line {line}, column {column}: the control character 0x{code:02x} is not "
+            "allowed in YAML (binary data, or a file saved in another encoding?)"
+        )
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
@@ -158,8 +172,10 @@ class _Budget:
             self.add(event, 1, 0)
         elif isinstance(event, yaml.AliasEvent):
             if any(entry[0] == event.anchor for entry in self.open):
-                raise self.fail(event, f"alias *{one_line(event.anchor, 40)} refers to a collection that "
-                                       "contains it (recursive data)")
+                raise self.fail(
+                    event,
+                    f"alias *{one_line(event.anchor, 40)} refers to a collection that contains it (recursive data)",
+                )
             if event.anchor not in self.anchors:
                 raise self.fail(event, f"alias *{one_line(event.anchor, 40)} is not defined before")
             self.add(event, *self.anchors[event.anchor])
@@ -194,8 +210,7 @@ def parse_yaml(text: str, label: str, *, free: tuple[str, ...] = ()) -> Any:
     return data
 
 
-def load_yaml(path: str | Path, what: str, *, max_bytes: int = MAX_BYTES,
-              free: tuple[str, ...] = ()) -> YamlDoc:
+def load_yaml(path: str | Path, what: str, *, max_bytes: int = MAX_BYTES, free: tuple[str, ...] = ()) -> YamlDoc:
     """Read and parse the YAML file ``path``; ``what`` names the kind of file in errors."""
     label = f"{what} {path}"
     text = read_text(path, what, max_bytes)
@@ -216,7 +231,7 @@ class YamlDoc:
         """``<label>: line N: <message>`` (the line of the field ``message`` starts with)."""
         message = str(message)
         if message.startswith(self.label + ": "):
-            message = message[len(self.label) + 2:]
+            message = message[len(self.label) + 2 :]
         line = find_line(self.text, message)
         return cls(one_line(f"{self.label}: {'' if line is None else f'line {line}: '}{message}"))
 
@@ -261,8 +276,7 @@ def find_line(text: str, message: str) -> int | None:
     parts = re.findall(r"\[[^\]]*\]|[^.\[]+", match.group(1))
     for start in range(len(parts)):  # "fidelity.lr" is "lr" in a fidelity file
         for end in range(len(parts), start, -1):  # a missing field: its parent's line
-            name = "".join(p if p.startswith("[") or i == 0 else "." + p
-                           for i, p in enumerate(parts[start:end]))
+            name = "".join(p if p.startswith("[") or i == 0 else "." + p for i, p in enumerate(parts[start:end]))
             if name in lines:
                 return lines[name]
     return None
@@ -275,8 +289,9 @@ def _where(path: str) -> str:
     return f"{path}: " if path else ""
 
 
-def check_plain(data: Any, label: str, *, free: tuple[str, ...] = (), text: str | None = None,
-                max_depth: int = MAX_DEPTH + 2) -> None:
+def check_plain(
+    data: Any, label: str, *, free: tuple[str, ...] = (), text: str | None = None, max_depth: int = MAX_DEPTH + 2
+) -> None:
     """Refuse what no file of the tool holds: non-plain values (dates, binary, sets, tuples),
     NaN / infinity, integers beyond +-2**53, non-scalar keys, nesting past ``max_depth``
     (JSON input has no event check). Top-level keys in ``free`` are not checked (a spec's
@@ -310,8 +325,13 @@ def _plain_problem(value: Any, depth: int, max_depth: int) -> str | None:
         return None if -MAX_INT <= value <= MAX_INT else f"integer {str(value)[:20]}... is too large"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"must be a finite number, got {value}"
-    kind = {"date": "a date", "datetime": "a date", "bytes": "binary data", "set": "a set",
-            "tuple": "an ordered map"}.get(type(value).__name__, type(value).__name__)
+    kind = {
+        "date": "a date",
+        "datetime": "a date",
+        "bytes": "binary data",
+        "set": "a set",
+        "tuple": "an ordered map",
+    }.get(type(value).__name__, type(value).__name__)
     return f"unsupported value ({kind}); use a number, text, a list or a mapping"
 
 
@@ -327,8 +347,9 @@ def parse_json(text: str, label: str) -> Any:
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise RoadmapError(f"{label}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
-                           f"{one_line(exc.msg, 80)}") from None
+        raise RoadmapError(
+            f"{label}: not valid JSON at line {exc.lineno}, column {exc.colno}: {one_line(exc.msg, 80)}"
+        ) from None
     except RecursionError:
         raise RoadmapError(f"{label}: nested too deeply") from None
     except ValueError as exc:  # the NaN hook, or an integer of > 4,300 digits

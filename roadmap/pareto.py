@@ -26,6 +26,7 @@ Promotion (:func:`select_best`)
     last front that fits (extreme points first), as MO-ASHA (Schmucker et al., 2021) promotes
     candidates between rungs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,9 +35,20 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "HypervolumeResult", "to_loss", "is_non_dominated", "non_dominated_indices", "ideal_point",
-    "reference_point", "dominated_volume", "hypervolume", "hypervolume_history", "knee_index", "knee_order",
-    "non_dominated_ranks", "crowding_distance", "select_best",
+    "HypervolumeResult",
+    "to_loss",
+    "is_non_dominated",
+    "non_dominated_indices",
+    "ideal_point",
+    "reference_point",
+    "dominated_volume",
+    "hypervolume",
+    "hypervolume_history",
+    "knee_index",
+    "knee_order",
+    "non_dominated_ranks",
+    "crowding_distance",
+    "select_best",
 ]
 
 
@@ -155,8 +167,9 @@ def _volume_by_grid(points: np.ndarray, ref: np.ndarray) -> float:
     """Exact hypervolume in any dimension by summing the grid cells some point dominates."""
     axes = [np.unique(np.concatenate([points[:, j], [ref[j]]])) for j in range(points.shape[1])]
     lower = np.stack([g.ravel() for g in np.meshgrid(*[a[:-1] for a in axes], indexing="ij")], axis=1)
-    cell = np.prod(np.stack([w.ravel() for w in np.meshgrid(*[np.diff(a) for a in axes], indexing="ij")],
-                            axis=1), axis=1)
+    cell = np.prod(
+        np.stack([w.ravel() for w in np.meshgrid(*[np.diff(a) for a in axes], indexing="ij")], axis=1), axis=1
+    )
     covered = np.zeros(lower.shape[0], dtype=bool)
     for p in points:
         covered |= np.all(lower >= p, axis=1)
@@ -190,20 +203,23 @@ def dominated_volume(points: np.ndarray, ref: np.ndarray) -> float:
     return float(volume)
 
 
-def _box(loss: np.ndarray, ref: np.ndarray | None, ideal: np.ndarray | None,
-         margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _box(
+    loss: np.ndarray, ref: np.ndarray | None, ideal: np.ndarray | None, margin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ref = reference_point(loss, margin) if ref is None else np.asarray(ref, dtype=float)
     ideal = ideal_point(loss) if ideal is None else np.asarray(ideal, dtype=float)
     scale = ref - ideal
     if np.any(scale <= 0):
         bad = int(np.flatnonzero(scale <= 0)[0])
-        raise ValueError(f"reference point {ref[bad]:g} of objective {bad} is not worse than the best "
-                         f"trial ({ideal[bad]:g})")
+        raise ValueError(
+            f"reference point {ref[bad]:g} of objective {bad} is not worse than the best trial ({ideal[bad]:g})"
+        )
     return ref, ideal, scale
 
 
-def hypervolume(loss: np.ndarray, ref: np.ndarray | None = None, *, ideal: np.ndarray | None = None,
-                margin: float = 0.1) -> HypervolumeResult:
+def hypervolume(
+    loss: np.ndarray, ref: np.ndarray | None = None, *, ideal: np.ndarray | None = None, margin: float = 0.1
+) -> HypervolumeResult:
     """Normalised hypervolume of ``loss`` (n, k): the dominated fraction of the ideal..ref box."""
     loss = np.asarray(loss, dtype=float)
     if loss.shape[0] == 0:
@@ -212,8 +228,9 @@ def hypervolume(loss: np.ndarray, ref: np.ndarray | None = None, *, ideal: np.nd
     return HypervolumeResult(dominated_volume((loss - ideal) / scale, np.ones(loss.shape[1])), ref, ideal)
 
 
-def hypervolume_history(loss: np.ndarray, ref: np.ndarray | None = None, *,
-                        ideal: np.ndarray | None = None, margin: float = 0.1) -> np.ndarray:
+def hypervolume_history(
+    loss: np.ndarray, ref: np.ndarray | None = None, *, ideal: np.ndarray | None = None, margin: float = 0.1
+) -> np.ndarray:
     """Normalised hypervolume of the first ``i + 1`` rows for every ``i``, all in the box of the
     whole array, so the curve is monotone and ends at :func:`hypervolume` of all rows."""
     loss = np.asarray(loss, dtype=float)

@@ -15,6 +15,7 @@ default), so code that held a ``dict`` or a tuple of names keeps working.
 
 Plain Python (no torch): the spec, the CLI and the search import it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping

@@ -4,6 +4,7 @@ A roadmap YAML has either ``steps: [...]`` (one list for any seed) or ``seeds: {
 default: [...]}`` (per-seed settings, as MOFA tuned them per network). A step is
 ``{transform: NAME, params: {...}, note: "why"}``.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -76,8 +77,9 @@ def _check_steps(where: str, steps: object) -> None:
         if unknown:
             raise RoadmapError(f"{at}.{unknown[0]}: unknown field (allowed: {', '.join(STEP_KEYS)})")
         if step.get("transform") not in known:
-            raise RoadmapError(f"{at}.transform: unknown transform {step.get('transform')!r} "
-                               f"(known: {', '.join(known)})")
+            raise RoadmapError(
+                f"{at}.transform: unknown transform {step.get('transform')!r} (known: {', '.join(known)})"
+            )
         params = step.get("params")
         if params is not None and not (isinstance(params, dict) and all(isinstance(p, str) for p in params)):
             raise RoadmapError(f"{at}.params: must be a mapping of parameter names to values")
@@ -93,13 +95,18 @@ def get_roadmap(name_or_path: str, spec: UNetSpec) -> list[dict]:
     else:
         path = Path(name_or_path)
         if not path.exists():
-            raise RoadmapError(f"unknown roadmap {name_or_path!r}: not one of {', '.join(sorted(builtin))} "
-                               f"and no such file")
+            raise RoadmapError(
+                f"unknown roadmap {name_or_path!r}: not one of {', '.join(sorted(builtin))} and no such file"
+            )
     doc, data = _load(path)
     if "steps" in data:
         return data["steps"]
     seeds, seed = data["seeds"], seed_name(spec)
     if seed not in seeds and "default" not in seeds:
-        raise RoadmapError(io.one_line(f"{doc.label}: roadmap {data.get('name', path.stem)!r} has no settings for "
-                                       f"seed {seed!r} (it has: {', '.join(map(str, seeds))})"))
+        raise RoadmapError(
+            io.one_line(
+                f"{doc.label}: roadmap {data.get('name', path.stem)!r} has no settings for "
+                f"seed {seed!r} (it has: {', '.join(map(str, seeds))})"
+            )
+        )
     return seeds.get(seed, seeds.get("default"))

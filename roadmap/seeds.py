@@ -2,6 +2,7 @@
 
 Like timm's ``model_cfgs``, variants are data: adding a YAML file adds a seed variant.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -60,4 +61,6 @@ def resolve_spec(seed_or_path: str, variant: str | None = None) -> UNetSpec:
         if not Path(seed_or_path).exists():
             raise SpecError(f"{seed_or_path}: no such spec file")
         return load_spec(Path(seed_or_path))
-    raise RoadmapError(f"unknown seed {seed_or_path!r}; known seeds: {', '.join(list_seeds())} (or give a spec .yaml file)")
+    raise RoadmapError(
+        f"unknown seed {seed_or_path!r}; known seeds: {', '.join(list_seeds())} (or give a spec .yaml file)"
+    )

@@ -30,6 +30,7 @@ each node with its own weights (``decoder[i]``, ``up[i]`` and ``skips[i]`` descr
 of level ``i``). The output is ``head(x[0, d])``; nodes with ``i + j > d`` are not built
 (``d = nested.depth``, default ``L``), and with ``deep_supervision`` every ``x[0, j]`` has a head.
 """
+
 from __future__ import annotations
 
 import copy
@@ -256,8 +257,11 @@ def _to_plain(obj: Any) -> Any:
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            )
             if default is not dataclasses.MISSING and value == default and f.name not in ("kind", "type"):
                 continue
             out[f.name] = _to_plain(value)
@@ -278,8 +282,14 @@ _NESTED = {
     (UNetSpec, "aggregate"): AggregateSpec,
     (UNetSpec, "nested"): NestedSpec,
 }
-_LISTS = {"encoder": StageSpec, "middle": StageSpec, "decoder": StageSpec,
-          "down": SamplerSpec, "up": SamplerSpec, "skips": FusionSpec}
+_LISTS = {
+    "encoder": StageSpec,
+    "middle": StageSpec,
+    "decoder": StageSpec,
+    "down": SamplerSpec,
+    "up": SamplerSpec,
+    "skips": FusionSpec,
+}
 
 
 def _join(path: str, name: str) -> str:
@@ -404,8 +414,10 @@ def check_conv(path: str, conv: ConvSpec, in_ch: int, out_ch: int) -> None:
     _bool(f"{path}.bias", conv.bias)
     _bool(f"{path}.reparam", conv.reparam)
     if conv.reparam and conv.kind not in REPARAM_KINDS:
-        _fail(f"{path}.reparam", f"only {', '.join(REPARAM_KINDS)} convs can be re-parameterised (RRRB), "
-                                 f"this conv is {conv.kind}")
+        _fail(
+            f"{path}.reparam",
+            f"only {', '.join(REPARAM_KINDS)} convs can be re-parameterised (RRRB), this conv is {conv.kind}",
+        )
     if conv.is_partial:
         if not _number(conv.portion) or not 0 < conv.portion <= 1:
             _fail(f"{path}.portion", f"must be in (0, 1], got {conv.portion!r}")
@@ -461,8 +473,10 @@ def _check_stage(path: str, stage: StageSpec, in_ch: int) -> int:
         _fail(f"{path}.width", f"pmrid_encoder needs a width divisible by 4, got {width}")
     if stage.attention is not None:
         if stage.block not in ATTENTION_BLOCKS:
-            _fail(f"{path}.attention", f"block {stage.block} has no attention to choose "
-                                       f"(only {', '.join(ATTENTION_BLOCKS)} have one)")
+            _fail(
+                f"{path}.attention",
+                f"block {stage.block} has no attention to choose (only {', '.join(ATTENTION_BLOCKS)} have one)",
+            )
         _choice(f"{path}.attention", stage.attention, ATTENTION_KINDS)
     conv = stage_conv(stage)
     for ci, co in block_conv_channels(stage.block, in_ch, width):
@@ -532,15 +546,19 @@ def _check_aggregate(spec: UNetSpec) -> None:
     for level, _, reduced in layout:
         size = reduced * 4.0 ** (t - level)
         if size != int(size):
-            _fail(f"{path}.target_level",
-                  f"{t} is impossible: level {level}'s {reduced} reduced channels cannot be pixel-shuffled "
-                  f"up {level - t} level(s) (needs a multiple of {4 ** (level - t)})")
+            _fail(
+                f"{path}.target_level",
+                f"{t} is impossible: level {level}'s {reduced} reduced channels cannot be pixel-shuffled "
+                f"up {level - t} level(s) (needs a multiple of {4 ** (level - t)})",
+            )
     total = aggregate_channels(spec)
     for level, _, _ in layout:
         size = total * 4.0 ** (level - t)
         if size != int(size) or size < 1:
-            _fail(f"{path}.target_level",
-                  f"{t} is impossible: the {total}-channel aggregate cannot be resized to level {level}")
+            _fail(
+                f"{path}.target_level",
+                f"{t} is impossible: the {total}-channel aggregate cannot be resized to level {level}",
+            )
 
 
 def nested_nodes(spec: UNetSpec) -> list[tuple[int, int]]:
@@ -579,11 +597,17 @@ def _check_nested(spec: UNetSpec) -> None:
         _fail("aggregate", "a UNet++ (nested) decoder keeps every node of its skip pathways; it cannot aggregate them")
     for i in range(L):
         if spec.decoder[i].width != spec.encoder[i].width:
-            _fail(f"decoder[{i}].width", f"a UNet++ (nested) level has one width: encoder[{i}] has "
-                                         f"{spec.encoder[i].width}, got {spec.decoder[i].width}")
+            _fail(
+                f"decoder[{i}].width",
+                f"a UNet++ (nested) level has one width: encoder[{i}] has "
+                f"{spec.encoder[i].width}, got {spec.decoder[i].width}",
+            )
         if spec.skips[i].type not in NESTED_FUSIONS:
-            _fail(f"skips[{i}].type", f"a UNet++ (nested) node fuses its level's earlier nodes with "
-                                      f"{' or '.join(NESTED_FUSIONS)}, got {spec.skips[i].type!r}")
+            _fail(
+                f"skips[{i}].type",
+                f"a UNet++ (nested) node fuses its level's earlier nodes with "
+                f"{' or '.join(NESTED_FUSIONS)}, got {spec.skips[i].type!r}",
+            )
 
 
 def validate(spec: UNetSpec) -> None:
@@ -612,8 +636,7 @@ def validate(spec: UNetSpec) -> None:
     width = spec.encoder[0].width if isinstance(spec.encoder[0].width, int) else 0
     for i, stage in enumerate(spec.encoder):
         width = _check_stage(f"encoder[{i}]", stage, width)
-        _int(f"encoder[{i + 1}].width" if i + 1 < levels else "middle[0].width", spec.down_out_width(i), 1,
-             MAX_WIDTH)
+        _int(f"encoder[{i + 1}].width" if i + 1 < levels else "middle[0].width", spec.down_out_width(i), 1, MAX_WIDTH)
         _check_sampler(f"down[{i}]", spec.down[i], width, spec.down_out_width(i), DOWN_TYPES)
         width = spec.down_out_width(i)
     for j, stage in enumerate(spec.middle):
@@ -678,8 +701,7 @@ def with_upscale(spec: UNetSpec, scale: int) -> UNetSpec:
     if scale == spec.head.upscale and not isinstance(scale, bool):
         return spec
     if spec.head.upscale != 1:
-        _fail("head.upscale", f"the spec already super-resolves x{spec.head.upscale}; "
-                              f"x{scale} needs a spec at scale 1")
+        _fail("head.upscale", f"the spec already super-resolves x{spec.head.upscale}; x{scale} needs a spec at scale 1")
     out = spec.copy()
     out.head.upscale = scale
     validate(out)

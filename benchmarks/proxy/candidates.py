@@ -4,6 +4,7 @@ search space (fixed sampler seed), and drastic edits that widen the PSNR range.
 The list is written once to ``benchmarks/proxy_candidates.yaml`` (committed) so that the
 cached reference runs stay valid when the search-space sampler changes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +25,7 @@ TASK_SUBSET = ("seed", "mofa", "unet--", *(f"draw {i:02d}" for i in range(1, 8))
 def use_task(task) -> None:
     """Build every candidate for ``task`` (a `roadmap.evaluation.tasks.Task`)."""
     _TASK["task"] = task
+
 
 DRASTIC = {
     "no skips": [{"transform": "drop_skips", "params": {"levels": [0, 1, 2]}}],
@@ -46,8 +48,7 @@ def draw_candidates(count: int = 17) -> dict[str, list[dict]]:
     from roadmap.search.space import default_space_path, load_space
 
     seed = seed_spec()
-    out: dict[str, list[dict]] = {"seed": [], "mofa": get_roadmap("mofa", seed),
-                                  "unet--": get_roadmap("unet--", seed)}
+    out: dict[str, list[dict]] = {"seed": [], "mofa": get_roadmap("mofa", seed), "unet--": get_roadmap("unet--", seed)}
     space = load_space(default_space_path(SEED), SEED)
     seen = {architecture_key(build(s)) for s in out.values()}
     for steps in random_steps(space, seed, 200, DRAW_SEED):
@@ -60,12 +61,16 @@ def draw_candidates(count: int = 17) -> dict[str, list[dict]]:
 
 
 def write_candidates(path: Path = CANDIDATES_FILE) -> Path:
-    header = ("# Calibration candidates of benchmarks/proxy_fidelity.py (NAFNet-w16): the seed,\n"
-              "# the two reference roadmaps, 17 random draws from search_spaces/nafnet.yaml\n"
-              f"# (optuna RandomSampler seed {DRAW_SEED}) and two drastic edits.\n"
-              "# Regenerate with `python benchmarks/proxy_fidelity.py --draw`.\n")
-    path.write_text(header + yaml.safe_dump({"seed": f"{SEED}/{VARIANT}", "candidates": draw_candidates()},
-                                            sort_keys=False, width=200))
+    header = (
+        "# Calibration candidates of benchmarks/proxy_fidelity.py (NAFNet-w16): the seed,\n"
+        "# the two reference roadmaps, 17 random draws from search_spaces/nafnet.yaml\n"
+        f"# (optuna RandomSampler seed {DRAW_SEED}) and two drastic edits.\n"
+        "# Regenerate with `python benchmarks/proxy_fidelity.py --draw`.\n"
+    )
+    path.write_text(
+        header
+        + yaml.safe_dump({"seed": f"{SEED}/{VARIANT}", "candidates": draw_candidates()}, sort_keys=False, width=200)
+    )
     return path
 
 

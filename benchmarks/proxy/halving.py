@@ -7,6 +7,7 @@ reduction factor ``eta`` and how it ranks a rung (PSNR alone, or non-dominated s
 MACs and predicted memory with crowding distance, as ``roadmap search`` does). The reference
 points (seed, mofa, unet--) are always promoted, as in the search.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ def _promote(scheme: Scheme, idx: np.ndarray, psnr: np.ndarray, cost_axes: np.nd
     return idx[pareto.select_best(loss, count)]
 
 
-def replay(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarray,
-           cost_axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def replay(
+    scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarray, cost_axes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(highest rung index reached, CPU seconds spent) per candidate."""
     alive = np.ones(len(labels), dtype=bool)
     reached = np.full(len(labels), scheme.rungs[0])
@@ -66,20 +68,32 @@ def replay(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarr
     return reached, spent
 
 
-def evaluate(scheme: Scheme, labels: list[str], by_rung: np.ndarray, cpu: np.ndarray, cost_axes: np.ndarray,
-             reference: np.ndarray) -> dict:
+def evaluate(
+    scheme: Scheme,
+    labels: list[str],
+    by_rung: np.ndarray,
+    cpu: np.ndarray,
+    cost_axes: np.ndarray,
+    reference: np.ndarray,
+) -> dict:
     """Share at the top, CPU per candidate, recall of the reference's top 5 and of its front
     (PSNR, MACs, memory), and how many of the front declared at the top are truly on it."""
     reached, spent = replay(scheme, labels, by_rung, cpu, cost_axes)
     top = np.flatnonzero(reached == scheme.rungs[-1])
     true_front = pareto.is_non_dominated(pareto.to_loss(np.c_[reference, cost_axes], (True, False, False)))
-    declared = top[pareto.is_non_dominated(pareto.to_loss(np.c_[by_rung[top, scheme.rungs[-1]], cost_axes[top]],
-                                                          (True, False, False)))]
+    declared = top[
+        pareto.is_non_dominated(
+            pareto.to_loss(np.c_[by_rung[top, scheme.rungs[-1]], cost_axes[top]], (True, False, False))
+        )
+    ]
     best5 = np.argsort(-reference)[:5]
     order = {column: k for k, column in enumerate(scheme.rungs)}  # rank by rung passed, then PSNR there
     score = np.array([100.0 * order[r] + by_rung[i, r] for i, r in enumerate(reached)])
-    return {"at_top": len(top), "cpu_seconds_per_candidate": float(spent.mean()),
-            "top5_at_top": int(np.isin(best5, top).sum()),
-            "front_at_top": f"{int(true_front[top].sum())}/{int(true_front.sum())}",
-            "declared_on_true_front": f"{int(true_front[declared].sum())}/{len(declared)}",
-            "composite_score": score}
+    return {
+        "at_top": len(top),
+        "cpu_seconds_per_candidate": float(spent.mean()),
+        "top5_at_top": int(np.isin(best5, top).sum()),
+        "front_at_top": f"{int(true_front[top].sum())}/{int(true_front.sum())}",
+        "declared_on_true_front": f"{int(true_front[declared].sum())}/{len(declared)}",
+        "composite_score": score,
+    }

@@ -9,6 +9,7 @@ Kinds
                ``init: seed`` starts from the seed network's weights carried through the
                candidate's steps (weight inheritance) after ``seed_iterations`` of training.
 """
+
 from __future__ import annotations
 
 from benchmarks.proxy.candidates import build, seed_spec
@@ -55,7 +56,8 @@ def _train(method: dict, steps: list[dict], seed: int) -> dict:
 
     out = evaluate_spec(build(steps), method["fidelity"], None, random_seed=seed, measure=False, task=_task(method))
     return {k: out[k] for k in (*SCORES, "ssim", "status", "train_seconds", "params", "macs")} | (
-        {"reason": out["reason"]} if out.get("reason") else {})
+        {"reason": out["reason"]} if out.get("reason") else {}
+    )
 
 
 def _fidelity(method: dict, iterations: int):
@@ -115,9 +117,14 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
     for k, total in enumerate(method["rungs"]):
         losses: list[float] = []
         t0 = time.process_time()
-        result = train(model, data, _fidelity(method, total - done), seed + 1000 * k,
-                       progress=lambda i, n, loss, s: losses.append(loss),  # noqa: B023 - train() calls it before returning
-                       progress_every=1)
+        result = train(
+            model,
+            data,
+            _fidelity(method, total - done),
+            seed + 1000 * k,
+            progress=lambda i, n, loss, s: losses.append(loss),  # noqa: B023 - train() calls it before returning
+            progress_every=1,
+        )
         done = total
         if result.status != "ok":
             out.update(status=result.status, reason=result.reason)
@@ -127,9 +134,17 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
         with torch.no_grad():
             scores = evaluate_quality(model, data.val_input, data.val_clean, task=data.task)
             test = evaluate_quality(model, data.test_input, data.test_clean, task=data.task)
-        out["rungs"].append({"iterations": total, "psnr": scores["psnr"], "input_psnr": scores["input_psnr"],
-                             "test_psnr": test["psnr"], "test_input_psnr": test["input_psnr"],
-                             "cpu_seconds": time.process_time() - t0,
-                             "mean_loss": sum(losses) / len(losses), "last_loss": sum(losses[-20:]) / len(losses[-20:])})
+        out["rungs"].append(
+            {
+                "iterations": total,
+                "psnr": scores["psnr"],
+                "input_psnr": scores["input_psnr"],
+                "test_psnr": test["psnr"],
+                "test_input_psnr": test["input_psnr"],
+                "cpu_seconds": time.process_time() - t0,
+                "mean_loss": sum(losses) / len(losses),
+                "last_loss": sum(losses[-20:]) / len(losses[-20:]),
+            }
+        )
     out.update({k: out["rungs"][-1][k] for k in SCORES} if out["rungs"] else {"psnr": None})
     return out

@@ -1,6 +1,7 @@
 """Cached trainings of the proxy benchmark: one JSON file of finished runs, keyed by
 (method, candidate steps, random seed), written after every run so a killed benchmark
 resumes where it stopped. Runs go to worker processes, one torch thread each."""
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,12 @@ def _worker(method: dict, steps: list[dict], seed: int) -> dict:
     return record
 
 
-def run_all(tasks: list[tuple[str, dict, list[dict], int]], cache: RunCache, jobs: int,
-            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> None:
+def run_all(
+    tasks: list[tuple[str, dict, list[dict], int]],
+    cache: RunCache,
+    jobs: int,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+) -> None:
     """Run every ``(label, method, steps, seed)`` task missing from ``cache``."""
     todo = [t for t in tasks if cache.get(t[1], t[2], t[3]) is None]
     if not todo:
@@ -71,5 +76,7 @@ def run_all(tasks: list[tuple[str, dict, list[dict], int]], cache: RunCache, job
                 continue
             cache.put(m, s, seed, record)
             left = (time.perf_counter() - start) / done * (len(todo) - done)
-            log(f"[{done}/{len(todo)}] {m['name']} {label} seed {seed}: PSNR {record.get('psnr')} "
-                f"({record['cpu_seconds']:.0f} CPU s; ~{left / 60:.0f} min left)")
+            log(
+                f"[{done}/{len(todo)}] {m['name']} {label} seed {seed}: PSNR {record.get('psnr')} "
+                f"({record['cpu_seconds']:.0f} CPU s; ~{left / 60:.0f} min left)"
+            )

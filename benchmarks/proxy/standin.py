@@ -10,6 +10,7 @@ stand-in ranks candidates it was not fitted on.
 The static analysis (`roadmap.analysis.analyze` at the search's latency input size) is the
 slow part; `AnalysisCache` keeps it on disk per architecture across runs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,11 @@ class AnalysisCache:
         key = _arch_hash(architecture_key(spec))
         if key not in self.data:
             a = analyze(spec, input_hw=LATENCY_HW)  # the search's own input size (RoadmapEvaluator.check)
-            self.data[key] = {"macs": int(a.macs), "params": int(a.params),
-                              "peak_memory_predicted_bytes": int(a.peak_activation_bytes)}
+            self.data[key] = {
+                "macs": int(a.macs),
+                "params": int(a.params),
+                "peak_memory_predicted_bytes": int(a.peak_activation_bytes),
+            }
             self.new += 1
         return self.data[key]
 
@@ -147,8 +151,11 @@ def calibration(runs: RunCache | None = None) -> tuple[list[str], list, np.ndarr
     runs = runs or RunCache()
     labels, specs, psnr, counts = [], [], [], []
     for label, steps in load_candidates().items():
-        values = [r["psnr"] for s in REFERENCE_SEEDS
-                  if (r := runs.get(REFERENCE, steps, s)) and r.get("status") == "ok" and r.get("psnr") is not None]
+        values = [
+            r["psnr"]
+            for s in REFERENCE_SEEDS
+            if (r := runs.get(REFERENCE, steps, s)) and r.get("status") == "ok" and r.get("psnr") is not None
+        ]
         if values:
             labels.append(label)
             specs.append(build(steps))
@@ -173,8 +180,10 @@ class StandIn:
         self.cache, self.names = cache or AnalysisCache(), tuple(names)
         self.labels, specs, self.reference, self.seed_counts = calibration()
         if len(self.labels) < len(self.names) + 2:
-            raise SystemExit(f"only {len(self.labels)} calibration candidates have a reference PSNR; "
-                             "run benchmarks/proxy_fidelity.py first")
+            raise SystemExit(
+                f"only {len(self.labels)} calibration candidates have a reference PSNR; "
+                "run benchmarks/proxy_fidelity.py first"
+            )
         if unknown := set(self.names) - set(features(specs[0], self.cache.get(specs[0]))):
             raise SystemExit(f"unknown stand-in feature(s): {', '.join(sorted(unknown))}")
         self.x = feature_matrix(specs, self.cache, self.names)

@@ -1,5 +1,6 @@
 """Rank statistics of a proxy against the reference: Kendall tau-b, Spearman rho with
 bootstrap intervals, pair accuracy on pairs the reference separates, top-k hits."""
+
 from __future__ import annotations
 
 import math
@@ -60,16 +61,25 @@ def seed_spread(runs_a, runs_b) -> dict:
     """Agreement of two reference runs per candidate: mean |difference|, pooled single-run SD,
     Kendall tau between them."""
     a, b = np.asarray(runs_a, float), np.asarray(runs_b, float)
-    return {"mean_abs_diff_db": float(np.mean(np.abs(a - b))), "sigma_db": float(np.sqrt(np.mean((a - b) ** 2) / 2)),
-            "kendall_tau": kendall(a, b), "spearman_rho": spearman(a, b)}
+    return {
+        "mean_abs_diff_db": float(np.mean(np.abs(a - b))),
+        "sigma_db": float(np.sqrt(np.mean((a - b) ** 2) / 2)),
+        "kendall_tau": kendall(a, b),
+        "spearman_rho": spearman(a, b),
+    }
 
 
 def summarise(proxy, reference, min_gap: float, seed_index: int) -> dict:
     """Every statistic the benchmark table shows for one proxy."""
     accuracy, pairs = pair_accuracy(proxy, reference, min_gap)
     return {
-        "kendall_tau": kendall(proxy, reference), "kendall_tau_90ci": bootstrap(kendall, proxy, reference),
-        "spearman_rho": spearman(proxy, reference), "spearman_rho_90ci": bootstrap(spearman, proxy, reference),
-        "pair_accuracy": accuracy, "pairs": pairs, "best_in_top3": top_k_hit(proxy, reference),
-        "seed_rank": rank_of(proxy, seed_index), "seed_rank_reference": rank_of(reference, seed_index),
+        "kendall_tau": kendall(proxy, reference),
+        "kendall_tau_90ci": bootstrap(kendall, proxy, reference),
+        "spearman_rho": spearman(proxy, reference),
+        "spearman_rho_90ci": bootstrap(spearman, proxy, reference),
+        "pair_accuracy": accuracy,
+        "pairs": pairs,
+        "best_in_top3": top_k_hit(proxy, reference),
+        "seed_rank": rank_of(proxy, seed_index),
+        "seed_rank_reference": rank_of(reference, seed_index),
     }

@@ -5,6 +5,7 @@ sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning
 an exit code). Known errors (:class:`roadmap.errors.RoadmapError`) become one
 line on stderr and exit code 2; set ``ROADMAP_DEBUG=1`` for the traceback.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`roadmap apply`: replay a roadmap on a seed, one row per step like MOFA's Table 1."""
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,9 @@ def short_params(params: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def step_rows(spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress,
-              backend=None) -> tuple[list[dict], object]:
+def step_rows(
+    spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress, backend=None
+) -> tuple[list[dict], object]:
     """Analyse the seed and every step, then (``latency``) time all of them side by side on
     ``backend`` (a `LatencyConfig`, default eager torch); returns the rows and the final spec."""
     rows, specs = [], []
@@ -77,8 +79,7 @@ def _time_steps(rows, specs, input_hw, threads, repeats, backend, progress) -> N
     models = [build_model(s) for s in specs]
     # the network input: a super-resolution spec's LR input (no transform changes the scale)
     shape = (1, specs[0].in_channels, *network_input_size(specs[0], input_hw))
-    reports = measure_models([(m, backend) for m in models], shape,
-                             threads=threads, clock=Clock(repeats=repeats))
+    reports = measure_models([(m, backend) for m in models], shape, threads=threads, clock=Clock(repeats=repeats))
     for row, report in zip(rows, reports, strict=False):
         row.update(latency_ms=report.median_ms, latency_cv=report.cv, latency_rounds=report.rounds)
         progress(f"  {row['step']}: {report.median_ms:.1f} ms (CV {report.cv:.1%}, {report.rounds} rounds)")
@@ -104,27 +105,60 @@ def run(args) -> int:
     quiet = args.json or args.quiet
     progress = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     threads = threads_of(args)
-    rows, final = step_rows(spec, steps, tuple(args.input_size), not args.no_latency, threads, args.repeats,
-                            progress, backend)
+    rows, final = step_rows(
+        spec, steps, tuple(args.input_size), not args.no_latency, threads, args.repeats, progress, backend
+    )
     if args.out:
         save_spec(final, args.out, "--out")
     if args.json:
-        print_json({"seed": spec.name, "roadmap": args.roadmap, "input": [lr_h, lr_w], "output": list(args.input_size),
-                    "latency": None if args.no_latency else {
-                        "device": "cpu", "threads": threads, "repeats": args.repeats, "backend": backend.backend,
-                        "command": backend.command, "statistic": "median of round medians, steps interleaved"},
-                    "steps": rows})
+        print_json(
+            {
+                "seed": spec.name,
+                "roadmap": args.roadmap,
+                "input": [lr_h, lr_w],
+                "output": list(args.input_size),
+                "latency": None
+                if args.no_latency
+                else {
+                    "device": "cpu",
+                    "threads": threads,
+                    "repeats": args.repeats,
+                    "backend": backend.backend,
+                    "command": backend.command,
+                    "statistic": "median of round medians, steps interleaved",
+                },
+                "steps": rows,
+            }
+        )
         return 0
     h, w = args.input_size
     size = f"{h}x{w}" if spec.upscale == 1 else f"{lr_h}x{lr_w} (LR) -> output {h}x{w} (x{spec.upscale})"
-    print(f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{size}"
-          + ("" if args.no_latency else f", CPU latency ({backend.describe()}): median of {args.repeats}+ runs in "
-                                         f"interleaved rounds, {threads} thread(s)"))
-    body = [[r["step"], short_params(r.get("params_changed", {})), _cell(r, "params"), _cell(r, "macs"),
-             _cell(r, "skip_memory_elements_peak"), _cell(r, "peak_activation_elements"),
-             _cell(r, "latency_ms", lambda v: f"{v:.1f} ms")] for r in rows]
-    print(table(body, ["step", "parameters", "params", "MACs", "skip memory (elem)", "peak activations (elem)",
-                       "latency"]))
+    print(
+        f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{size}"
+        + (
+            ""
+            if args.no_latency
+            else f", CPU latency ({backend.describe()}): median of {args.repeats}+ runs in "
+            f"interleaved rounds, {threads} thread(s)"
+        )
+    )
+    body = [
+        [
+            r["step"],
+            short_params(r.get("params_changed", {})),
+            _cell(r, "params"),
+            _cell(r, "macs"),
+            _cell(r, "skip_memory_elements_peak"),
+            _cell(r, "peak_activation_elements"),
+            _cell(r, "latency_ms", lambda v: f"{v:.1f} ms"),
+        ]
+        for r in rows
+    ]
+    print(
+        table(
+            body, ["step", "parameters", "params", "MACs", "skip memory (elem)", "peak activations (elem)", "latency"]
+        )
+    )
     if args.out:
         print(f"final spec written to {args.out}")
     return 0
@@ -140,7 +174,11 @@ def register(sub) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
     add_latency_arguments(p)
     add_threads_argument(p, "the latency measurement")
-    p.add_argument("--repeats", type=positive_int, default=10,
-                   help="timed runs per step, over 3 rounds, more rounds when they disagree (default 10)")
+    p.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=10,
+        help="timed runs per step, over 3 rounds, more rounds when they disagree (default 10)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)

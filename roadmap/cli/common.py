@@ -6,6 +6,7 @@ name, the type checks, the default and the help text agree across commands. Rena
 as hidden aliases that warn (``--input`` -> ``--input-size``); ``train --seed`` was removed
 (``--seed`` is the architecture in ``roadmap search``), and using it says what to use instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,7 @@ def random_seed(text: str) -> int:
 
 def int_in(minimum: int, maximum: int):
     """An argparse type: an integer in [minimum, maximum]."""
+
     def parse(text: str) -> int:
         value = _int_at_least(text, minimum)
         if value > maximum:
@@ -121,18 +123,32 @@ def add_spec_argument(parser, flag: str | None = None, default: str | None = Non
         parser.add_argument("spec", metavar="SEED_OR_SPEC", help=text)
     else:
         parser.add_argument(flag, metavar="SEED_OR_SPEC", default=default, help=text)
-    parser.add_argument("--variant", default=None,
-                        help="seed variant (default: the seed's default, e.g. nafnet w16)")
+    parser.add_argument("--variant", default=None, help="seed variant (default: the seed's default, e.g. nafnet w16)")
 
 
 def add_input_size_argument(parser, default: tuple[int, int] | None = (256, 256), help: str | None = None) -> None:
     """``--input-size H W`` (``args.input_size``); ``--input`` is a hidden, warning alias."""
-    text = help or (f"image size H W of the static analysis (default {default[0]} {default[1]}); a "
-                    f"super-resolution spec (head.upscale s) makes this output from an H/s x W/s input")
-    parser.add_argument("--input-size", nargs=2, type=image_side, metavar=("H", "W"),
-                        default=list(default) if default else None, help=text)
-    parser.add_argument("--input", nargs=2, type=image_side, dest="input_size", action=DeprecatedAlias,
-                        new_flag="--input-size", help=argparse.SUPPRESS)
+    text = help or (
+        f"image size H W of the static analysis (default {default[0]} {default[1]}); a "
+        f"super-resolution spec (head.upscale s) makes this output from an H/s x W/s input"
+    )
+    parser.add_argument(
+        "--input-size",
+        nargs=2,
+        type=image_side,
+        metavar=("H", "W"),
+        default=list(default) if default else None,
+        help=text,
+    )
+    parser.add_argument(
+        "--input",
+        nargs=2,
+        type=image_side,
+        dest="input_size",
+        action=DeprecatedAlias,
+        new_flag="--input-size",
+        help=argparse.SUPPRESS,
+    )
 
 
 def network_input_size(spec, size) -> tuple[int, int]:
@@ -185,9 +201,14 @@ MAX_THREADS = 1024
 def add_threads_argument(parser, what: str) -> None:
     """``--threads N`` (``args.threads``; ``None`` = not given: :data:`DEFAULT_THREADS`, or what
     a ``--fidelity`` file sets)."""
-    parser.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None, metavar="N",
-                        help=f"CPU threads for {what} (default {DEFAULT_THREADS} in every command, so that "
-                             "latencies compare; a --fidelity file may set threads)")
+    parser.add_argument(
+        "--threads",
+        type=int_in(1, MAX_THREADS),
+        default=None,
+        metavar="N",
+        help=f"CPU threads for {what} (default {DEFAULT_THREADS} in every command, so that "
+        "latencies compare; a --fidelity file may set threads)",
+    )
 
 
 def threads_of(args) -> int:
@@ -208,9 +229,14 @@ class RemovedFlag(argparse.Action):
 
 def add_data_argument(parser, help: str | None = None) -> None:
     """``--data DIR``: clean images, ``input/`` + ``target/`` pairs, or ``train/`` + ``val/``."""
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help=help or "folder of clean images, input/ + target/ pairs, or train/ + val/ "
-                                     "(default: photographs shipped with scikit-image)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help=help
+        or "folder of clean images, input/ + target/ pairs, or train/ + val/ "
+        "(default: photographs shipped with scikit-image)",
+    )
 
 
 def number_or_range(text: str) -> str:
@@ -232,22 +258,58 @@ def add_task_arguments(parser) -> None:
     definition for show, eval, search and train. Values are checked by `Task` (one line naming
     the option); ``None`` means not given."""
     g = parser.add_argument_group("task", "what the network restores (default: denoise at sigma 25)")
-    g.add_argument("--task", default=None, metavar="TASK",
-                   help="denoise, deblur, sr (super-resolution) or jpeg (artefact removal)")
-    g.add_argument("--sigma", type=number_or_range, default=None, metavar="S|A:B",
-                   help="denoise: Gaussian noise std on 0-255, a value or a range drawn per crop (default 25)")
-    g.add_argument("--blur", default=None, metavar="KIND",
-                   help="deblur: gaussian, motion (camera shake) or mixed (default gaussian: the blur a proxy "
-                        "training learns, README \"Tasks\")")
-    g.add_argument("--blur-sigma", type=number_or_range, default=None, metavar="A:B", help="deblur: Gaussian kernel std in px (default 1:3)")
-    g.add_argument("--motion-length", type=number_or_range, default=None, metavar="A:B",
-                   help="deblur: motion trajectory length in px (default 5:15)")
-    g.add_argument("--blur-noise", type=number_or_range, default=None, metavar="A:B",
-                   help="deblur: noise std on 0-255 added after the blur (default 0:2)")
-    g.add_argument("--scale", type=positive_int, default=None, metavar="S",
-                   help="sr: up-scaling factor 2, 3 or 4 (default 2); any seed gets an up-sampling head")
-    g.add_argument("--quality", type=number_or_range, default=None, metavar="Q|A:B",
-                   help="jpeg: JPEG quality 1-100, a value or a range drawn per crop (default 20)")
+    g.add_argument(
+        "--task", default=None, metavar="TASK", help="denoise, deblur, sr (super-resolution) or jpeg (artefact removal)"
+    )
+    g.add_argument(
+        "--sigma",
+        type=number_or_range,
+        default=None,
+        metavar="S|A:B",
+        help="denoise: Gaussian noise std on 0-255, a value or a range drawn per crop (default 25)",
+    )
+    g.add_argument(
+        "--blur",
+        default=None,
+        metavar="KIND",
+        help="deblur: gaussian, motion (camera shake) or mixed (default gaussian: the blur a proxy "
+        'training learns, README "Tasks")',
+    )
+    g.add_argument(
+        "--blur-sigma",
+        type=number_or_range,
+        default=None,
+        metavar="A:B",
+        help="deblur: Gaussian kernel std in px (default 1:3)",
+    )
+    g.add_argument(
+        "--motion-length",
+        type=number_or_range,
+        default=None,
+        metavar="A:B",
+        help="deblur: motion trajectory length in px (default 5:15)",
+    )
+    g.add_argument(
+        "--blur-noise",
+        type=number_or_range,
+        default=None,
+        metavar="A:B",
+        help="deblur: noise std on 0-255 added after the blur (default 0:2)",
+    )
+    g.add_argument(
+        "--scale",
+        type=positive_int,
+        default=None,
+        metavar="S",
+        help="sr: up-scaling factor 2, 3 or 4 (default 2); any seed gets an up-sampling head",
+    )
+    g.add_argument(
+        "--quality",
+        type=number_or_range,
+        default=None,
+        metavar="Q|A:B",
+        help="jpeg: JPEG quality 1-100, a value or a range drawn per crop (default 20)",
+    )
 
 
 def task_options(args) -> dict:

@@ -1,4 +1,5 @@
 """`roadmap eval`: proxy-train a seed or spec and measure it (PSNR, SSIM, latency, memory)."""
+
 from __future__ import annotations
 
 import sys
@@ -33,8 +34,12 @@ def progress_printer(stream=sys.stderr, min_interval: float = 2.0):
         last[0] = now
         left = elapsed / done * (total - done)
         end = "\n" if done == total else ""
-        print(f"\rtraining: {done}/{total} iterations, loss {loss:.4f}, "
-              f"{elapsed:.0f} s elapsed, ~{left:.0f} s left   ", end=end, file=stream, flush=True)
+        print(
+            f"\rtraining: {done}/{total} iterations, loss {loss:.4f}, {elapsed:.0f} s elapsed, ~{left:.0f} s left   ",
+            end=end,
+            file=stream,
+            flush=True,
+        )
 
     return show
 
@@ -54,8 +59,14 @@ def format_result(name: str, r: dict) -> str:
         f"  status            {r['status']}" + (f" -- {r['reason']}" if r.get("reason") else ""),
         f"  PSNR validation   {_psnr_line(r, 'psnr', 'input_psnr')}",
         f"  PSNR test         {_psnr_line(r, 'test_psnr', 'test_input_psnr')}",
-        *([f"  PSNR RGB          {num('psnr_rgb', '.2f', ' dB')}  (the PSNR above is the Y channel's, "
-           f"borders shaved)"] if r.get("psnr_rgb") is not None else []),
+        *(
+            [
+                f"  PSNR RGB          {num('psnr_rgb', '.2f', ' dB')}  (the PSNR above is the Y channel's, "
+                f"borders shaved)"
+            ]
+            if r.get("psnr_rgb") is not None
+            else []
+        ),
         f"  SSIM              {num('ssim', '.4f')}",
         *_depth_lines(r),
         f"  latency           {num('latency_ms', '.1f', ' ms')} median, CV {num('latency_cv', '.1%')}"
@@ -108,15 +119,22 @@ def run(args) -> int:
     if args.threads is not None:
         fidelity = Fidelity.from_dict({**fidelity.to_dict(), "threads": args.threads})
     # Load (and check) the data here so a bad folder fails before anything is built.
-    data = load_data(args.data, task=task, val_crop=fidelity.val_crop,
-                     val_count=fidelity.val_count, train_crop=fidelity.crop)
+    data = load_data(
+        args.data, task=task, val_crop=fidelity.val_crop, val_count=fidelity.val_count, train_crop=fidelity.crop
+    )
     weights = _trained_weights(args, spec, data.task)  # a file that does not fit: exit 2, before any work
     quiet = args.json or args.quiet
     result = evaluate_spec(
-        spec, fidelity, data, device=args.device, random_seed=args.random_seed,
+        spec,
+        fidelity,
+        data,
+        device=args.device,
+        random_seed=args.random_seed,
         measure=not args.no_measure,
-        progress=None if quiet else progress_printer(), latency=latency,
-        init_weights=weights, train=weights is None,
+        progress=None if quiet else progress_printer(),
+        latency=latency,
+        init_weights=weights,
+        train=weights is None,
     )
     if weights is not None:
         result["fidelity"] = f"none: the trained weights of {args.weights}"
@@ -141,31 +159,42 @@ def _trained_weights(args, spec, task):
     recorded = torch.load(args.weights, map_location="cpu", weights_only=False)
     trained_for = recorded.get("task") if isinstance(recorded, dict) else None
     if isinstance(trained_for, dict) and trained_for != task.to_dict():
-        print(f"roadmap eval: warning: {args.weights} was trained for {trained_for}, scored here on "
-              f"{task.describe()} (--task)", file=sys.stderr)
+        print(
+            f"roadmap eval: warning: {args.weights} was trained for {trained_for}, scored here on "
+            f"{task.describe()} (--task)",
+            file=sys.stderr,
+        )
     return model.state_dict()
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "eval", help="proxy-train a seed or spec and measure PSNR, SSIM, latency, memory",
+        "eval",
+        help="proxy-train a seed or spec and measure PSNR, SSIM, latency, memory",
         description="Proxy-train a seed or spec on a restoration task (--task) and measure it: PSNR on the "
-                    "validation and the test images next to the degraded input's. Exit code 0 when "
-                    "the status is ok, 1 when the model diverged or failed (the numbers known are "
-                    "still printed), 2 for a usage or data error.",
+        "validation and the test images next to the degraded input's. Exit code 0 when "
+        "the status is ok, 1 when the model diverged or failed (the numbers known are "
+        "still printed), 2 for a usage or data error.",
     )
     add_spec_argument(p)
-    add_fidelity_argument(p, help="training preset (smoke, quick, default, long, inherited) or a YAML/JSON file of "
-                                  "fidelity fields, as `search` takes; a screening preset trains its chain from "
-                                  "scratch here (default: default, the search's top rung, 150 + 300 + 900 iterations)")
+    add_fidelity_argument(
+        p,
+        help="training preset (smoke, quick, default, long, inherited) or a YAML/JSON file of "
+        "fidelity fields, as `search` takes; a screening preset trains its chain from "
+        "scratch here (default: default, the search's top rung, 150 + 300 + 900 iterations)",
+    )
     add_data_argument(p)
     add_task_arguments(p)
     add_random_seed_argument(p)
     add_threads_argument(p, "training, latency and memory")
     add_device_argument(p)
-    p.add_argument("--weights", default=None, metavar="PT",
-                   help="score these trained weights (from roadmap train: its exported weight average) instead "
-                        "of proxy-training: PSNR on the same validation and test crops, latency, memory")
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="PT",
+        help="score these trained weights (from roadmap train: its exported weight average) instead "
+        "of proxy-training: PSNR on the same validation and test crops, latency, memory",
+    )
     p.add_argument("--no-measure", action="store_true", help="skip latency and measured memory")
     add_latency_arguments(p)
     add_json_argument(p, help="print the result as JSON (no progress)")

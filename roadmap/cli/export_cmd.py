@@ -1,4 +1,5 @@
 """``roadmap export STUDY --pick ... --out winner.yaml [--onnx winner.onnx]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,18 +36,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
-    p.add_argument("--pick", default="knee", metavar="PICK",
-                   help="knee | fastest-no-loss | max-psnr | min-latency | min-memory | trial:N (default: knee)")
-    p.add_argument("--max-latency-ms", type=finite_float, default=None, metavar="X",
-                   help="only trials with measured latency <= X ms")
-    p.add_argument("--max-memory-mb", type=finite_float, default=None, metavar="Y",
-                   help="only trials with measured peak memory <= Y MB (2**20 bytes)")
+    p.add_argument(
+        "--pick",
+        default="knee",
+        metavar="PICK",
+        help="knee | fastest-no-loss | max-psnr | min-latency | min-memory | trial:N (default: knee)",
+    )
+    p.add_argument(
+        "--max-latency-ms",
+        type=finite_float,
+        default=None,
+        metavar="X",
+        help="only trials with measured latency <= X ms",
+    )
+    p.add_argument(
+        "--max-memory-mb",
+        type=finite_float,
+        default=None,
+        metavar="Y",
+        help="only trials with measured peak memory <= Y MB (2**20 bytes)",
+    )
     p.add_argument("--out", required=True, help="spec YAML to write")
-    p.add_argument("--onnx", default=None, metavar="FILE",
-                   help="also export the network to ONNX (opset 17) and check it with onnxruntime")
-    p.add_argument("--weights", default=None, metavar="PT",
-                   help="--onnx: load these weights (from roadmap train: its exported weight average) "
-                        "instead of random ones")
+    p.add_argument(
+        "--onnx",
+        default=None,
+        metavar="FILE",
+        help="also export the network to ONNX (opset 17) and check it with onnxruntime",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="PT",
+        help="--onnx: load these weights (from roadmap train: its exported weight average) instead of random ones",
+    )
     add_input_size_argument(p, help="--onnx: the input size the graph is traced at (default: 256 256)")
     p.set_defaults(func=run)
 
@@ -83,10 +105,13 @@ def run(args: argparse.Namespace) -> int:
         if onnx_tmp is not None:
             onnx_tmp.unlink(missing_ok=True)
         raise
-    print(f"trial {trial.number}" + (f" ({trial.reference})" if trial.reference else "")
-          + f": PSNR {_psnr(trial)}, test PSNR {_test_psnr(trial)}, {trial.latency_ms:.4g} ms, "
-          f"{trial.memory_mb:.4g} MB{_versus(trial)}; "
-          f"{short_transforms(trial.transforms)}")
+    print(
+        f"trial {trial.number}"
+        + (f" ({trial.reference})" if trial.reference else "")
+        + f": PSNR {_psnr(trial)}, test PSNR {_test_psnr(trial)}, {trial.latency_ms:.4g} ms, "
+        f"{trial.memory_mb:.4g} MB{_versus(trial)}; "
+        f"{short_transforms(trial.transforms)}"
+    )
     print(f"wrote {args.out}")
     if spec_has_reparam(spec):
         print(f"wrote {folded_path(args.out)} (deployed form: RRRBs folded into single convs)")
@@ -95,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
         sizes = "x".join(map(str, onnx_result.input_shape))
         if onnx_result.output_shape[-2:] != onnx_result.input_shape[-2:]:  # super-resolution: the LR input
             sizes += f" (LR) -> output {'x'.join(map(str, onnx_result.output_shape))}"
-        print(f"wrote {args.onnx} (input {sizes}, dynamic batch; "
-              f"onnxruntime vs PyTorch max abs error {onnx_result.max_abs_error:.2g})")
+        print(
+            f"wrote {args.onnx} (input {sizes}, dynamic batch; "
+            f"onnxruntime vs PyTorch max abs error {onnx_result.max_abs_error:.2g})"
+        )
     return 0
 
 
@@ -137,8 +164,11 @@ def _test_psnr(trial) -> str:
     from roadmap.evaluation.tasks import psnr_with_baseline
 
     if trial.test_psnr is None:  # no test split, or a UNet++ depth the training did not score there
-        return "n/a (" + ("no test images in this data" if trial.test_input_psnr is None
-                          else "not recorded for this trial") + ")"
+        return (
+            "n/a ("
+            + ("no test images in this data" if trial.test_input_psnr is None else "not recorded for this trial")
+            + ")"
+        )
     return psnr_with_baseline(trial.test_psnr, trial.test_input_psnr, 3)
 
 

@@ -1,4 +1,5 @@
 """``roadmap pareto STUDY [--json | --csv]``: the non-dominated trials and the hypervolume."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,15 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db)")
     fmt = p.add_mutually_exclusive_group()
-    add_json_argument(fmt, help='print {"task", "input_psnr", "trials", "front", "hypervolume", "noise", '
-                          '"recommendations", "top_rung", "screened_out", "failures", ...}; noise with sigma_db, '
-                          'dof, source; recommendations {"knee", "fastest_no_loss"}; each trial with psnr_runs, '
-                          'psnr_band_db, input_psnr, versus_seed')
+    add_json_argument(
+        fmt,
+        help='print {"task", "input_psnr", "trials", "front", "hypervolume", "noise", '
+        '"recommendations", "top_rung", "screened_out", "failures", ...}; noise with sigma_db, '
+        'dof, source; recommendations {"knee", "fastest_no_loss"}; each trial with psnr_runs, '
+        "psnr_band_db, input_psnr, versus_seed",
+    )
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV (plain numbers)")
     p.add_argument("--all", action="store_true", help="table/CSV: every finished trial, not only the front")
-    p.add_argument("--failed", action="store_true",
-                   help="list every failed, rejected, screened-out or unfinished trial with its reason (works "
-                        "when no trial finished)")
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="list every failed, rejected, screened-out or unfinished trial with its reason (works "
+        "when no trial finished)",
+    )
     p.add_argument("--hv-ref", metavar="PSNR,MS,MB", default=None, help=HV_REF_HELP)
     p.set_defaults(func=run)
 
@@ -87,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         frame.to_csv(sys.stdout, index=False, float_format="%.6g")
         return 0
-    print(f"study {review.directory}: {len(review.trials)} finished at the top rung ({rung_text(review)}), "
-          f"{summary.failed} failed (ignored), {len(summary.front)} on the front")
+    print(
+        f"study {review.directory}: {len(review.trials)} finished at the top rung ({rung_text(review)}), "
+        f"{summary.failed} failed (ignored), {len(summary.front)} on the front"
+    )
     print(baseline_line(review))
     print(noise_line(review))
     print(format_table(display_frame(frame, review.input_psnr)))
@@ -96,10 +105,12 @@ def run(args: argparse.Namespace) -> int:
     print(recommendations_line(review))
     print(left_out_line(review))
     print("\n".join(cost_lines(review.cost)))
-    print("* = on the Pareto front (of the means); x = over a limit of the study (pareto --failed says which); "
-          "reference = seed / mofa / unet-- roadmap points; psnr = mean ±band of the mean (n runs); vs seed = PSNR "
-          "difference and its verdict (a tie inside the noise band); overall = all three objectives against the "
-          "seed beyond the noise (dominates: nothing worse)")
+    print(
+        "* = on the Pareto front (of the means); x = over a limit of the study (pareto --failed says which); "
+        "reference = seed / mofa / unet-- roadmap points; psnr = mean ±band of the mean (n runs); vs seed = PSNR "
+        "difference and its verdict (a tie inside the noise band); overall = all three objectives against the "
+        "seed beyond the noise (dominates: nothing worse)"
+    )
     return 0
 
 
@@ -110,8 +121,10 @@ def _hypervolume_line(summary) -> str:
     ref = summary.reference_point
     if summary.hypervolume is None:
         return f"{no_feasible_line(summary.review)}; hypervolume n/a"
-    return (f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
-            f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)")
+    return (
+        f"hypervolume {summary.hypervolume:.4f} (normalised; reference point PSNR {ref['psnr']:.4g} dB, "
+        f"latency {ref['latency_ms']:.4g} ms, memory {ref['peak_memory_measured_bytes'] / 2**20:.4g} MB)"
+    )
 
 
 def _print_left_out(review, as_json: bool) -> int:
@@ -120,18 +133,31 @@ def _print_left_out(review, as_json: bool) -> int:
     interrupted, running or waiting -- with why."""
     from roadmap.review.summary import no_feasible_line, unfinished_counts, unfinished_kind
 
-    rows = [(n, kind, why) for kind, reasons in (("failed", review.failures), ("infeasible", review.infeasible),
-                                                 ("screened out", review.screened)) for n, why in reasons.items()]
+    rows = [
+        (n, kind, why)
+        for kind, reasons in (
+            ("failed", review.failures),
+            ("infeasible", review.infeasible),
+            ("screened out", review.screened),
+        )
+        for n, why in reasons.items()
+    ]
     rows += [(n, unfinished_kind(why), why.partition(": ")[2]) for n, why in review.unfinished.items()]
     rows.sort()
     if as_json:
-        json.dump({"trials": [{"number": n, "kind": k, "reason": r} for n, k, r in rows],
-                   "no_feasible": review.no_feasible}, sys.stdout, indent=2)
+        json.dump(
+            {"trials": [{"number": n, "kind": k, "reason": r} for n, k, r in rows], "no_feasible": review.no_feasible},
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
         return 0
-    counts = {"failed": len(review.failures), "infeasible (finished over a limit)": len(review.infeasible),
-              "screened out at lower rungs": len(review.screened),
-              **{f"{k} (not counted)": n for k, n in unfinished_counts(review).items()}}
+    counts = {
+        "failed": len(review.failures),
+        "infeasible (finished over a limit)": len(review.infeasible),
+        "screened out at lower rungs": len(review.screened),
+        **{f"{k} (not counted)": n for k, n in unfinished_counts(review).items()},
+    }
     print(f"study {review.directory}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if review.no_feasible:
         print(no_feasible_line(review))
@@ -143,13 +169,18 @@ def _print_left_out(review, as_json: bool) -> int:
 def format_table(frame) -> str:
     """The pareto table (:func:`~roadmap.review.summary.display_frame`) for a terminal: numbers
     right-aligned, the transformations left-aligned."""
+
     def num(fmt):
         return lambda v: "-" if v is None or v != v or str(v) == "<NA>" else fmt.format(v)
 
     formatters = {
-        "ssim": num("{:.4f}"), "latency_ms": num("{:.4g}"), "input_psnr": num("{:.2f}"),
-        "memory_mb": num("{:.1f}"), "pred_memory_mb (this device)": num("{:.1f}"),
-        "params": num("{:,}"), "macs": num("{:,}"),
+        "ssim": num("{:.4f}"),
+        "latency_ms": num("{:.4g}"),
+        "input_psnr": num("{:.2f}"),
+        "memory_mb": num("{:.1f}"),
+        "pred_memory_mb (this device)": num("{:.1f}"),
+        "params": num("{:,}"),
+        "macs": num("{:,}"),
     }
     width = max([len("transforms")] + [len(str(t)) for t in frame["transforms"]])
     formatters["transforms"] = lambda t: f"{t:<{width}}"

@@ -1,4 +1,5 @@
 """``roadmap plot STUDY [--out report.html]``: the interactive, self-contained HTML report."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """``roadmap restore STUDY [--force]``: put a damaged study back to its last good copy."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: roadmap restore studies/runs/nafnet && roadmap search --study studies/runs/nafnet",
     )
     p.add_argument("study", metavar="STUDY", help="study directory (holds study.db and resume-point/)")
-    p.add_argument("--force", action="store_true",
-                   help="restore although study.db and settings.json are readable (the trials since the copy are lost)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="restore although study.db and settings.json are readable (the trials since the copy are lost)",
+    )
     p.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ Examples::
 Options left out on a resumed study take the study's settings (settings.json); options
 given must match them. Everything is validated before the study directory is touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,47 +58,96 @@ def register(subparsers: Any) -> None:
     g = p.add_argument_group("what to search")
     add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
     g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
-    g.add_argument("--budget", type=int_in(1, MAX_BUDGET), metavar="N",
-                   help=f"completed + failed candidates to reach, 1 to {MAX_BUDGET} (default {DEFAULT_BUDGET}); the "
-                        "reference points train besides them")
-    g.add_argument("--study", metavar="DIR", help="study directory (default studies/runs/<seed>[-<variant>][-<task>], e.g. nafnet-sr-x2)")
-    add_fidelity_argument(g, default=None, help="proxy training: a preset (smoke, quick, default, long, inherited) "
-                                                "or a YAML/JSON file of fidelity fields (default: the task's calibrated "
-                                                "preset, README 'How far the PSNR axis can be trusted')")
+    g.add_argument(
+        "--budget",
+        type=int_in(1, MAX_BUDGET),
+        metavar="N",
+        help=f"completed + failed candidates to reach, 1 to {MAX_BUDGET} (default {DEFAULT_BUDGET}); the "
+        "reference points train besides them",
+    )
+    g.add_argument(
+        "--study",
+        metavar="DIR",
+        help="study directory (default studies/runs/<seed>[-<variant>][-<task>], e.g. nafnet-sr-x2)",
+    )
+    add_fidelity_argument(
+        g,
+        default=None,
+        help="proxy training: a preset (smoke, quick, default, long, inherited) "
+        "or a YAML/JSON file of fidelity fields (default: the task's calibrated "
+        "preset, README 'How far the PSNR axis can be trusted')",
+    )
     add_data_argument(g, help="training/validation images (default: the built-in photos)")
     add_task_arguments(p)
     g = p.add_argument_group("sampler")
-    g.add_argument("--sampler", choices=SAMPLERS.names(), help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random")
+    g.add_argument(
+        "--sampler",
+        choices=SAMPLERS.names(),
+        help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random",
+    )
     g.add_argument("--population-size", type=int, help="NSGA-II population / TPE start-up trials (default 10)")
     add_random_seed_argument(g, default=None, help="seed of the sampler and of training (default 0)")
     g = p.add_argument_group("constraints")
     g.add_argument("--max-latency-ms", type=float, help="reject candidates slower than this (measured before training)")
-    g.add_argument("--max-memory-mb", type=float,
-                   help="reject candidates whose predicted or measured peak memory is above this (before training)")
+    g.add_argument(
+        "--max-memory-mb",
+        type=float,
+        help="reject candidates whose predicted or measured peak memory is above this (before training)",
+    )
     g.add_argument("--min-psnr", type=float, help="candidates below this PSNR are marked infeasible")
-    add_latency_arguments(p.add_argument_group("latency (binding: a resumed study keeps its backend)"),
-                          default_note="torch, or the study's")
+    add_latency_arguments(
+        p.add_argument_group("latency (binding: a resumed study keeps its backend)"),
+        default_note="torch, or the study's",
+    )
     g = p.add_argument_group("execution")
-    g.add_argument("--backend", choices=("ray", "local"), default="ray",
-                   help="ray: Ray Tune trials (default); local: one trial at a time in this process")
+    g.add_argument(
+        "--backend",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray: Ray Tune trials (default); local: one trial at a time in this process",
+    )
     g.add_argument("--address", help="address of a running Ray cluster (default: start a local Ray)")
     g.add_argument("--concurrency", type=int, help="trials training at once (default: CPUs / --cpus-per-trial)")
     g.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="CPUs per trial, > 0 (default 1)")
-    g.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0,
-                   help="GPUs per trial, fractions allowed (default 0)")
+    g.add_argument(
+        "--gpus-per-trial", type=nonnegative_float, default=0.0, help="GPUs per trial, fractions allowed (default 0)"
+    )
     add_threads_argument(g, "each trial's training, latency and memory (binding: part of the study's fidelity)")
-    add_device_argument(g, default=None, help="device to train and measure on: cpu, cuda, cuda:N (default cpu; "
-                                              "cuda with --gpus-per-trial)")
+    add_device_argument(
+        g,
+        default=None,
+        help="device to train and measure on: cpu, cuda, cuda:N (default cpu; cuda with --gpus-per-trial)",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--quiet", action="store_true", help="no progress line")
     add_json_argument(g, help="print the final summary as JSON on stdout")
     p.set_defaults(func=run)
 
 
-OPTION_KEYS = ("seed", "variant", "space", "budget", "fidelity", "data", "sampler", "population_size",
-               "random_seed", "max_latency_ms", "max_memory_mb", "min_psnr", "backend", "address",
-               "concurrency", "cpus_per_trial", "gpus_per_trial", "threads", "device", *LATENCY_OPTION_KEYS,
-               "task", *TASK_OPTIONS)
+OPTION_KEYS = (
+    "seed",
+    "variant",
+    "space",
+    "budget",
+    "fidelity",
+    "data",
+    "sampler",
+    "population_size",
+    "random_seed",
+    "max_latency_ms",
+    "max_memory_mb",
+    "min_psnr",
+    "backend",
+    "address",
+    "concurrency",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "threads",
+    "device",
+    *LATENCY_OPTION_KEYS,
+    "task",
+    *TASK_OPTIONS,
+)
 
 
 def run(args: Any) -> int:
@@ -123,12 +173,17 @@ def run(args: Any) -> int:
     if summary.exhausted:
         print(f"roadmap search: stopped before the budget: {summary.exhausted}", file=sys.stderr)
     if summary.complete == 0:
-        print(f"roadmap search: no candidate finished ({summary.failed} failed); see "
-              f"`roadmap pareto {study_dir} --failed`", file=sys.stderr)
+        print(
+            f"roadmap search: no candidate finished ({summary.failed} failed); see "
+            f"`roadmap pareto {study_dir} --failed`",
+            file=sys.stderr,
+        )
         return 1
     if summary.no_feasible:
-        print(f"roadmap search: no feasible trial: {summary.no_feasible}; see `roadmap pareto {study_dir} --failed`",
-              file=sys.stderr)
+        print(
+            f"roadmap search: no feasible trial: {summary.no_feasible}; see `roadmap pareto {study_dir} --failed`",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -144,17 +199,21 @@ def _searched(settings: Any, progress: Any) -> Any:
     except Exception as exc:
         if isinstance(exc, (OSError, RoadmapError)) or os_fault(exc) is None:
             raise
-        raise WriteError(f"study {settings.study_dir / 'study.db'}: cannot write ({os_fault(exc)}); the "
-                         "search stopped and keeps its finished trials") from exc
+        raise WriteError(
+            f"study {settings.study_dir / 'study.db'}: cannot write ({os_fault(exc)}); the "
+            "search stopped and keeps its finished trials"
+        ) from exc
 
 
 def _noise_text(noise: dict) -> str:
     """The noise floor: one run's sigma, its degrees of freedom and where it came from."""
     if noise.get("t_quantile") is None:
         return f"noise floor unknown ({noise['source']}): PSNR differences are not judged"
-    return (f"noise floor: one run's PSNR varies by {noise['sigma_db']:.3f} dB between random seeds, "
-            f"{noise['dof']} degrees of freedom ({noise['source']}); tie bands use Student's t = "
-            f"{noise['t_quantile']:.2f}")
+    return (
+        f"noise floor: one run's PSNR varies by {noise['sigma_db']:.3f} dB between random seeds, "
+        f"{noise['dof']} degrees of freedom ({noise['source']}); tie bands use Student's t = "
+        f"{noise['t_quantile']:.2f}"
+    )
 
 
 def _recommendation_lines(summary: Any) -> list[str]:
@@ -164,20 +223,28 @@ def _recommendation_lines(summary: Any) -> list[str]:
 
     lines, knee, fast = [], summary.knee, summary.fastest_no_loss
     same = fast is not None and knee is not None and fast["number"] == knee["number"]
-    for name, point in (("recommended (knee)", knee), ("fastest with no loss against the seed", None if same else fast)):
+    for name, point in (
+        ("recommended (knee)", knee),
+        ("fastest with no loss against the seed", None if same else fast),
+    ):
         if point is None:
             continue
         band = "" if point["psnr_band_db"] is None else f" +/-{point['psnr_band_db']:.2f}"
         gain = gain_text(point["psnr"], point.get("input_psnr"))
-        lines.append(f"{name}: trial {point['number']}, PSNR {point['psnr']:.2f}{band} dB over "
-                     f"{point['runs']} run(s){' (' + gain + ')' if gain else ''}, {point['latency_ms']:.1f} ms")
+        lines.append(
+            f"{name}: trial {point['number']}, PSNR {point['psnr']:.2f}{band} dB over "
+            f"{point['runs']} run(s){' (' + gain + ')' if gain else ''}, {point['latency_ms']:.1f} ms"
+        )
         if point["verdict"]:
             lines.append(f"  against the seed: {point['verdict']}")
     if same:
         lines.append(f"fastest with no loss against the seed: the knee itself (trial {knee['number']})")
     elif knee is not None and fast is None:
-        why = ("no trial ties with or beats the seed in PSNR, uses no more memory and is faster"
-               if summary.noise.get("t_quantile") is not None else "no noise estimate to tell a tie from a loss")
+        why = (
+            "no trial ties with or beats the seed in PSNR, uses no more memory and is faster"
+            if summary.noise.get("t_quantile") is not None
+            else "no noise estimate to tell a tie from a loss"
+        )
         lines.append(f"fastest with no loss against the seed: none ({why})")
     return lines
 
@@ -194,7 +261,8 @@ def _text(summary: Any) -> str:
         f"point{'' if summary.references == 1 else 's'} ({summary.complete} complete, {summary.failed} failed; "
         f"{summary.rejected_or_requeued} rejected or re-queued, not counted); "
         f"Pareto front {summary.front_size} at rung {summary.top_rung}, hypervolume {hv}",
-        task_line(Task.from_dict(summary.task), summary.input_psnr)]
+        task_line(Task.from_dict(summary.task), summary.input_psnr),
+    ]
     if summary.no_feasible:
         lines.append(f"no feasible trial: {summary.no_feasible}")
     for reason, count in summary.failure_reasons[:5]:
@@ -205,9 +273,11 @@ def _text(summary: Any) -> str:
     if not timing.get("iterations_this_run") and not timing.get("trials_this_run"):
         lines.append("this run: nothing to run (budget spent, every promotion and replicate done)")
     else:
-        lines.append(f"this run: {timing.get('trials_this_run', 0)} new candidates, {timing['iterations_this_run']} "
-                     f"training steps in {timing.get('total_seconds', 0):.0f} s; time outside training and "
-                     f"measurement: {timing.get('overhead_share', 0):.1%} of the search loop")
+        lines.append(
+            f"this run: {timing.get('trials_this_run', 0)} new candidates, {timing['iterations_this_run']} "
+            f"training steps in {timing.get('total_seconds', 0):.0f} s; time outside training and "
+            f"measurement: {timing.get('overhead_share', 0):.1%} of the search loop"
+        )
     from roadmap.review.summary import cost_lines
 
     lines += cost_lines(summary.cost)  # every run of the study, this one included

@@ -1,4 +1,5 @@
 """`roadmap seeds`: list the seed architectures and their variants."""
+
 from __future__ import annotations
 
 from roadmap.cli.common import add_json_argument, print_json

@@ -1,4 +1,5 @@
 """`roadmap show`: the static cost of a seed or spec (params, MACs, skip and peak memory)."""
+
 from __future__ import annotations
 
 from roadmap.analysis import Analysis, analyze
@@ -53,8 +54,10 @@ def _deployed_lines(a: Analysis) -> list[str]:
     if not a.deployed:
         return []
     d = a.deployed
-    return [f"  deployed params   {d['params']:,} (RRRBs folded into single convs: {human(d['macs'])} MACs, "
-            f"peak activations {mib(d['peak_activation_bytes'])})"]
+    return [
+        f"  deployed params   {d['params']:,} (RRRBs folded into single convs: {human(d['macs'])} MACs, "
+        f"peak activations {mib(d['peak_activation_bytes'])})"
+    ]
 
 
 def run(args) -> int:

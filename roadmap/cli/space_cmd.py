@@ -1,4 +1,5 @@
 """``roadmap space SEED_OR_SPEC [--out space.yaml]``: the search space a search would use."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,12 +10,14 @@ from roadmap.cli.common import add_spec_argument
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "space", help="write the default search space of a seed or spec (to edit and pass to --space)",
+        "space",
+        help="write the default search space of a seed or spec (to edit and pass to --space)",
         description="Print (or write with --out) the search space `roadmap search --seed SEED_OR_SPEC` uses by "
-                    "default: the shipped one of a named seed, or one generated from the structure of a spec "
-                    "file (every level, stage and skip it has; only values that apply to it).",
+        "default: the shipped one of a named seed, or one generated from the structure of a spec "
+        "file (every level, stage and skip it has; only values that apply to it).",
         epilog="example: roadmap space my-unet.yaml --out space.yaml && "
-               "roadmap search --seed my-unet.yaml --space space.yaml")
+        "roadmap search --seed my-unet.yaml --space space.yaml",
+    )
     add_spec_argument(p)
     p.add_argument("--out", metavar="FILE", help="write the space here instead of stdout")
     p.set_defaults(func=run)

@@ -18,6 +18,7 @@ Synthetic inputs are the task's degradation of the clean crops
 (`roadmap.evaluation.degradations`), drawn from the sampler's generator for training and from
 fixed seeds for validation and test, so every trial is scored on the same inputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,8 +43,19 @@ VAL_EVERY = 5  # every VAL_EVERY-th image (name order) of a user folder validate
 # the right view of the stereo motorcycle (the left view's scene), `clock` (a motion-blurred
 # photo with no sharp original), `microaneurysms` (102x102, smaller than a validation crop) and
 # the synthetic images (horse, logo, colorwheel, checkerboards, phantom, binary blobs).
-EMBEDDED_TRAIN = ("astronaut", "coffee", "rocket", "camera", "brick", "grass", "coins",
-                  "hubble_deep_field", "retina", "cell", "page")
+EMBEDDED_TRAIN = (
+    "astronaut",
+    "coffee",
+    "rocket",
+    "camera",
+    "brick",
+    "grass",
+    "coins",
+    "hubble_deep_field",
+    "retina",
+    "cell",
+    "page",
+)
 EMBEDDED_VAL = ("chelsea", "motorcycle", "gravel")
 EMBEDDED_TEST = ("immunohistochemistry", "moon", "text")
 
@@ -152,8 +164,12 @@ def _check_image_size(path: Path) -> None:
     except Exception:  # noqa: BLE001 - not PIL's format, or broken: the decoder will say
         return
     if width * height > MAX_IMAGE_PIXELS:
-        raise RoadmapError(one_line(f"image {path}: {width}x{height} pixels is larger than the limit of "
-                                    f"{MAX_IMAGE_PIXELS // 2**20} megapixels"))
+        raise RoadmapError(
+            one_line(
+                f"image {path}: {width}x{height} pixels is larger than the limit of "
+                f"{MAX_IMAGE_PIXELS // 2**20} megapixels"
+            )
+        )
 
 
 def data_folder(folder: str | Path) -> Path:
@@ -172,9 +188,7 @@ def list_images(folder: Path) -> list[Path]:
     folder = data_folder(folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise RoadmapError(
-            f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})"
-        )
+        raise RoadmapError(f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
 
 
@@ -197,9 +211,7 @@ def split_by_image(names: list[str]) -> tuple[list[str], list[str], list[str]]:
     (starting at the third) validates, at least one; every VAL_EVERY-th starting at the fifth
     tests (none below five images); needs two images."""
     if len(names) < 2:
-        raise RoadmapError(
-            f"need at least 2 images to split into training and validation, found {len(names)}"
-        )
+        raise RoadmapError(f"need at least 2 images to split into training and validation, found {len(names)}")
     start = min(2, len(names) - 1)
     val, test = names[start::VAL_EVERY], names[4::VAL_EVERY]
     held_out = set(val) | set(test)
@@ -212,9 +224,7 @@ def split_by_image(names: list[str]) -> tuple[list[str], list[str], list[str]]:
 def _check_fits(images: dict[str, torch.Tensor], crop: int, what: str) -> None:
     small = [f"{n} ({t.shape[1]}x{t.shape[2]})" for n, t in images.items() if min(t.shape[1:]) < crop]
     if small:
-        raise RoadmapError(
-            f"{what} images smaller than the {crop}x{crop} crop: {', '.join(small)}"
-        )
+        raise RoadmapError(f"{what} images smaller than the {crop}x{crop} crop: {', '.join(small)}")
 
 
 def task_crop(crop: int, task: Task) -> int:
@@ -292,11 +302,15 @@ class TrainSampler:
     the number of workers.
     """
 
-    def __init__(self, data: RestorationData, batch: int, crop: int, seed: int,
-                 shard: tuple[int, int] = (0, 1)) -> None:
+    def __init__(
+        self, data: RestorationData, batch: int, crop: int, seed: int, shard: tuple[int, int] = (0, 1)
+    ) -> None:
         crop = task_crop(crop, data.task)
-        _check_fits(dict(zip(data.train_names or map(str, range(len(data.train_clean))),
-                             data.train_clean, strict=False)), crop, "training")
+        _check_fits(
+            dict(zip(data.train_names or map(str, range(len(data.train_clean))), data.train_clean, strict=False)),
+            crop,
+            "training",
+        )
         rank, world = shard
         if batch % world or not 0 <= rank < world:
             raise RoadmapError(f"batch {batch}: cannot be shared equally by {world} workers (rank {rank})")
@@ -356,8 +370,10 @@ def _load_pairs(folder: Path, scale: int = 1) -> tuple[dict[str, torch.Tensor], 
         lr, hr = tuple(degraded[n].shape[1:]), tuple(clean[n].shape[1:])
         if (lr[0] * scale, lr[1] * scale) != hr:
             expected = f"{scale} times smaller than" if scale > 1 else "the size of"
-            raise RoadmapError(f"pair {n} has sizes that do not match: input {lr[0]}x{lr[1]}, target "
-                               f"{hr[0]}x{hr[1]} (the input must be {expected} its target)")
+            raise RoadmapError(
+                f"pair {n} has sizes that do not match: input {lr[0]}x{lr[1]}, target "
+                f"{hr[0]}x{hr[1]} (the input must be {expected} its target)"
+            )
     return degraded, clean
 
 
@@ -443,7 +459,13 @@ def load_data(
     return RestorationData(
         train_clean=list(train.values()),
         train_input=None if inputs[0] is None else [inputs[0][n] for n in train],
-        val_clean=val_clean, val_input=val_input, task=task, source=source,
-        test_clean=test_clean, test_input=test_input,
-        train_names=list(train), val_names=list(val), test_names=list(test),
+        val_clean=val_clean,
+        val_input=val_input,
+        task=task,
+        source=source,
+        test_clean=test_clean,
+        test_input=test_input,
+        train_names=list(train),
+        val_names=list(val),
+        test_names=list(test),
     )

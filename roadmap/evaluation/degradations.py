@@ -11,6 +11,7 @@ its noise.
 :func:`degrade` dispatches on ``task.name`` through ``DEGRADATIONS``; a new task registers its
 function there and in `roadmap.evaluation.tasks`.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """``--device`` values checked like any other input: one line naming what torch reports."""
+
 from __future__ import annotations
 
 from roadmap.errors import RoadmapError

@@ -29,6 +29,7 @@ the trained weights (``{"state_dict", "spec_yaml", "iterations", "psnr"}``) atom
 A weights file that cannot be read or does not fit the spec fails the trial, with a
 reason naming the file.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,10 +54,28 @@ from roadmap.spec import deep_supervised
 
 LATENCY_HW = (256, 256)
 RESULT_KEYS = (
-    "psnr", "ssim", "input_psnr", "test_psnr", "test_input_psnr", "psnr_rgb", "task", "latency_ms", "latency_cv", "latency_rounds", "latency_backend",
+    "psnr",
+    "ssim",
+    "input_psnr",
+    "test_psnr",
+    "test_input_psnr",
+    "psnr_rgb",
+    "task",
+    "latency_ms",
+    "latency_cv",
+    "latency_rounds",
+    "latency_backend",
     "peak_memory_measured_bytes",
-    "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "loss_curve", "status", "fidelity",
-    "device", "psnr_by_depth", "ssim_by_depth",
+    "peak_memory_predicted_bytes",
+    "params",
+    "macs",
+    "train_seconds",
+    "loss_curve",
+    "status",
+    "fidelity",
+    "device",
+    "psnr_by_depth",
+    "ssim_by_depth",
 )
 
 
@@ -131,15 +150,23 @@ def evaluate_spec(
     first, last = _rung_range(fid, rungs, init_weights)
     fid = fid if threads is None else Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
     dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
-    result: dict = dict.fromkeys(RESULT_KEYS) | {"fidelity": fid.name, "device": str(device), "status": "ok",
-                                                     "task": dataset.task.to_dict(), "input_psnr": _input_psnr(dataset)}
+    result: dict = dict.fromkeys(RESULT_KEYS) | {
+        "fidelity": fid.name,
+        "device": str(device),
+        "status": "ok",
+        "task": dataset.task.to_dict(),
+        "input_psnr": _input_psnr(dataset),
+    }
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
             spec = _resolve(spec)
             model, inherited = _prepared_model(spec, dataset, random_seed, init_weights, latency_hw, device, result)
             if measure:
-                result.update(_measure(_deployed(model), _input_shape(spec, latency_hw), device,
-                                       fid.threads, latency_repeats, latency))
+                result.update(
+                    _measure(
+                        _deployed(model), _input_shape(spec, latency_hw), device, fid.threads, latency_repeats, latency
+                    )
+                )
             rungs_trained = range(first, last + 1) if train else range(0)
             _train_and_score(model, dataset, fid, rungs_trained, device, random_seed, progress, result)
             if result["status"] == "ok" and deep_supervised(spec):
@@ -173,8 +200,10 @@ def _rung_range(fid: Fidelity, rungs: tuple[int, int] | None, init_weights) -> t
     """``(first, last)`` rung to train: all by default; a later first rung needs weights."""
     first, last = rungs if rungs is not None else (0, len(fid.rung_iterations) - 1)
     if not 0 <= first <= last < len(fid.rung_iterations) or (first > 0 and init_weights is None):
-        raise RoadmapError(f"rungs {rungs}: not rungs of fidelity {fid.name!r} "
-                           f"({len(fid.rung_iterations)} rungs; a later first rung needs init_weights)")
+        raise RoadmapError(
+            f"rungs {rungs}: not rungs of fidelity {fid.name!r} "
+            f"({len(fid.rung_iterations)} rungs; a later first rung needs init_weights)"
+        )
     return first, last
 
 
@@ -192,12 +221,12 @@ def _check_channels(spec, dataset: RestorationData) -> int:
     up-scaling than the spec's head."""
     in_channels = getattr(spec, "in_channels", 3)
     if in_channels != dataset.val_input.shape[1]:
-        raise ValueError(
-            f"the spec takes {in_channels} input channels, the data has {dataset.val_input.shape[1]}"
-        )
+        raise ValueError(f"the spec takes {in_channels} input channels, the data has {dataset.val_input.shape[1]}")
     if spec.upscale != dataset.task.upscale:
-        raise ValueError(f"the spec up-scales x{spec.upscale}, the task {dataset.task.name} needs "
-                         f"x{dataset.task.upscale} (see `for_task`)")
+        raise ValueError(
+            f"the spec up-scales x{spec.upscale}, the task {dataset.task.name} needs "
+            f"x{dataset.task.upscale} (see `for_task`)"
+        )
     return in_channels
 
 
@@ -244,8 +273,12 @@ def _measure(model, shape, device, threads, repeats, latency: LatencyConfig | No
 
 def _latency_figures(report) -> dict:
     """The latency keys of a result from a `LatencyReport`."""
-    return {"latency_ms": report.median_ms, "latency_cv": report.cv, "latency_rounds": report.rounds,
-            "latency_backend": report.backend}
+    return {
+        "latency_ms": report.median_ms,
+        "latency_cv": report.cv,
+        "latency_rounds": report.rounds,
+        "latency_backend": report.backend,
+    }
 
 
 def _untrained(spec, device, random_seed: int) -> torch.nn.Module:
@@ -290,8 +323,14 @@ def measure_spec(
     return out
 
 
-def measure_latencies(specs, device: str = "cpu", threads: int | None = 1, latency_hw: tuple[int, int] = LATENCY_HW,
-                      latency_repeats: int = 15, latency: LatencyConfig | None = None) -> list[dict]:
+def measure_latencies(
+    specs,
+    device: str = "cpu",
+    threads: int | None = 1,
+    latency_hw: tuple[int, int] = LATENCY_HW,
+    latency_repeats: int = 15,
+    latency: LatencyConfig | None = None,
+) -> list[dict]:
     """Latencies of the untrained, folded models of ``specs`` timed **side by side**: one
     interleaved measurement (round k of every model before round k + 1 of any), so a machine
     whose speed drifts while it runs slows them alike and their ratios hold. One dict per spec:
@@ -322,22 +361,30 @@ def _train_and_score(model, data, fid, rungs, device, seed, progress, result) ->
         outcome = train(model, data, fid.rung_fidelity(k), seed + 1000 * k, device=device, progress=progress)
         result["loss_curve"] += outcome.loss_curve
         if outcome.status != "ok":
-            result.update(status=outcome.status, reason=f"rung {k}: {outcome.reason}" if k else outcome.reason,
-                          train_seconds=time.perf_counter() - start)
+            result.update(
+                status=outcome.status,
+                reason=f"rung {k}: {outcome.reason}" if k else outcome.reason,
+                train_seconds=time.perf_counter() - start,
+            )
             return
     # Same thread count as training: CPU reductions depend on it, and the PSNR must
     # not depend on the caller's setting.
     with torch_threads(fid.threads if torch.device(device).type == "cpu" else None):
-        scores = evaluate_quality(model.to(device), data.val_input.to(device), data.val_clean.to(device),
-                                  task=data.task)
-        test = None if data.test_input is None else evaluate_quality(
-            model, data.test_input.to(device), data.test_clean.to(device), task=data.task)
+        scores = evaluate_quality(
+            model.to(device), data.val_input.to(device), data.val_clean.to(device), task=data.task
+        )
+        test = (
+            None
+            if data.test_input is None
+            else evaluate_quality(model, data.test_input.to(device), data.test_clean.to(device), task=data.task)
+        )
     result["train_seconds"] = time.perf_counter() - start
     if not math.isfinite(scores["psnr"]):
         result.update(status="diverged", reason="the trained model's output is not finite")
         return
-    result.update(psnr=scores["psnr"], ssim=scores["ssim"], input_psnr=scores["input_psnr"],
-                  psnr_rgb=scores.get("psnr_rgb"))
+    result.update(
+        psnr=scores["psnr"], ssim=scores["ssim"], input_psnr=scores["input_psnr"], psnr_rgb=scores.get("psnr_rgb")
+    )
     if test is not None:
         result.update(test_psnr=_finite(test["psnr"]), test_input_psnr=test["input_psnr"])
 
@@ -394,8 +441,10 @@ def _misfit(expected: dict, state: dict) -> str | None:
         parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
     if reshaped:
         k = reshaped[0]
-        parts.append(f"{len(reshaped)} of another shape, e.g. {k} is {list(state[k].shape)} "
-                     f"in the file, {list(expected[k].shape)} in the model")
+        parts.append(
+            f"{len(reshaped)} of another shape, e.g. {k} is {list(state[k].shape)} "
+            f"in the file, {list(expected[k].shape)} in the model"
+        )
     return "; ".join(parts) or None
 
 
@@ -422,5 +471,8 @@ def save_weights_file(path: str | Path, model: torch.nn.Module, spec, iterations
     from roadmap import files
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return files.save_torch({"state_dict": state, "spec_yaml": spec.to_yaml(), "iterations": int(iterations),
-                             "psnr": psnr}, path, "save_weights")
+    return files.save_torch(
+        {"state_dict": state, "spec_yaml": spec.to_yaml(), "iterations": int(iterations), "psnr": psnr},
+        path,
+        "save_weights",
+    )

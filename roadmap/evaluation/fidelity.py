@@ -4,6 +4,7 @@ A fidelity fixes everything about the proxy training and the validation set that
 changes the numbers a trial reports, so two trials are comparable exactly when
 they ran at the same fidelity (and random seed).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -123,8 +124,9 @@ class Fidelity:
 
     def _check_rungs(self, bad) -> None:
         rungs = list(self.rungs)
-        if any(not isinstance(r, int) or isinstance(r, bool) or r < 1 for r in rungs) or \
-                any(b <= a for a, b in itertools.pairwise(rungs)):
+        if any(not isinstance(r, int) or isinstance(r, bool) or r < 1 for r in rungs) or any(
+            b <= a for a, b in itertools.pairwise(rungs)
+        ):
             raise bad("rungs", "must be increasing positive integers (cumulative iterations)")
         if rungs and rungs[-1] != self.iterations:
             raise bad("rungs", f"must end at iterations ({self.iterations})")
@@ -205,11 +207,17 @@ _BASE = {"batch": 8, "crop": 48, "lr": 2e-3, "val_crop": 128, "val_count": 8}
 PRESETS: dict[str, Fidelity] = {
     "smoke": Fidelity(name="smoke", iterations=3, batch=2, crop=32, val_crop=32, val_count=2),
     "quick": Fidelity(name="quick", iterations=100, batch=8, crop=48, lr=2e-3, val_crop=96, val_count=6),
-    "default": Fidelity(name="default", iterations=1350, rungs=(150, 450, 1350), eta=4, screen_iterations=150,
-                        **_BASE),
+    "default": Fidelity(name="default", iterations=1350, rungs=(150, 450, 1350), eta=4, screen_iterations=150, **_BASE),
     "long": Fidelity(name="long", iterations=2500, batch=8, crop=48, lr=2e-3, val_crop=128, val_count=8),
-    "inherited": Fidelity(name="inherited", iterations=1350, rungs=(150, 450, 1350), eta=4, screen_iterations=450,
-                          front_on_screens=True, **_BASE),
+    "inherited": Fidelity(
+        name="inherited",
+        iterations=1350,
+        rungs=(150, 450, 1350),
+        eta=4,
+        screen_iterations=450,
+        front_on_screens=True,
+        **_BASE,
+    ),
 }
 
 
@@ -236,17 +244,29 @@ class NoisePrior:
 # missing entry means "no prior" and a study then relies on its own pairs alone.
 NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
     ("default", "denoise"): NoisePrior(
-        "default", "denoise", 0.091, 22,
+        "default",
+        "denoise",
+        0.091,
+        22,
         "benchmarks/proxy_fidelity.py: 22 candidates trained at the top rung (150 + 300 + 900 iterations "
-        "from scratch) with random seeds 0 and 1, denoising at sigma 25 on the older 3-image training data"),
+        "from scratch) with random seeds 0 and 1, denoising at sigma 25 on the older 3-image training data",
+    ),
     ("default", "sr"): NoisePrior(
-        "default", "sr", 0.059, 12,
+        "default",
+        "sr",
+        0.059,
+        12,
         "benchmarks/proxy_fidelity.py --task sr --scale 2: 12 candidates trained at the top rung (150 + 300 + 900 "
-        "iterations from scratch) with random seeds 0 and 1, super-resolution x2"),
+        "iterations from scratch) with random seeds 0 and 1, super-resolution x2",
+    ),
     ("inherited", "sr"): NoisePrior(
-        "inherited", "sr", 0.039, 12,
+        "inherited",
+        "sr",
+        0.039,
+        12,
         "benchmarks/proxy_fidelity.py --task sr --scale 2: 12 candidates screened 450 iterations from the seed "
-        "trained 1350, each random seed (0, 1) from its own seed training, super-resolution x2"),
+        "trained 1350, each random seed (0, 1) from its own seed training, super-resolution x2",
+    ),
 }
 
 
@@ -276,8 +296,15 @@ def noise_prior(fidelity: Fidelity, task: str) -> NoisePrior | None:
 # Sizes a fidelity file may ask for. Far beyond any proxy training (the `long` preset: 2500
 # iterations of batch 8 at crop 48), low enough that a typo is refused before a batch of
 # 10**9 crops is allocated.
-FILE_LIMITS = {"iterations": 10**7, "batch": 4096, "crop": 4096, "val_crop": 4096, "val_count": 4096,
-               "threads": 1024, "eta": 100}
+FILE_LIMITS = {
+    "iterations": 10**7,
+    "batch": 4096,
+    "crop": 4096,
+    "val_crop": 4096,
+    "val_count": 4096,
+    "threads": 1024,
+    "eta": 100,
+}
 
 
 def load_fidelity(value: str | Fidelity | dict) -> Fidelity:
@@ -288,8 +315,10 @@ def load_fidelity(value: str | Fidelity | dict) -> Fidelity:
     if isinstance(value, str) and value not in PRESETS and Path(value).exists():
         return _fidelity_file(value)
     if isinstance(value, str) and value not in PRESETS and _looks_like_a_path(value):
-        raise RoadmapError(f"--fidelity {value}: no such file (a fidelity is a preset: {', '.join(PRESETS)}, "
-                           "or a YAML/JSON file of fidelity fields)")
+        raise RoadmapError(
+            f"--fidelity {value}: no such file (a fidelity is a preset: {', '.join(PRESETS)}, "
+            "or a YAML/JSON file of fidelity fields)"
+        )
     return get_fidelity(value)
 
 
@@ -334,7 +363,4 @@ def get_fidelity(fidelity: str | Fidelity | dict) -> Fidelity:
         return Fidelity.from_dict(fidelity)
     if isinstance(fidelity, str) and fidelity in PRESETS:
         return PRESETS[fidelity]
-    raise RoadmapError(
-        f"fidelity: unknown preset {fidelity!r} (choose from {', '.join(PRESETS)})"
-    )
-
+    raise RoadmapError(f"fidelity: unknown preset {fidelity!r} (choose from {', '.join(PRESETS)})")

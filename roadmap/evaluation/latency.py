@@ -17,6 +17,7 @@ CUDA: CUDA events, synchronising before reading them. Backends (`latency_backend
 and ``command`` (a user command timing the exported file, one call per round, no warm-up: it
 warms up itself). Everything runs under ``torch.inference_mode()`` on a fixed random input.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,17 @@ import torch
 from roadmap.evaluation.latency_backends import LATENCY_BACKENDS, LatencyConfig, LatencyError, Timer
 from roadmap.evaluation.threads import torch_threads
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "Clock", "LatencyConfig", "LatencyError", "LatencyReport", "LATENCY_BACKENDS",
-           "measure_latency", "measure_models", "measure_with"]
+__all__ = [
+    "DEFAULT_INPUT_SHAPE",
+    "Clock",
+    "LatencyConfig",
+    "LatencyError",
+    "LatencyReport",
+    "LATENCY_BACKENDS",
+    "measure_latency",
+    "measure_models",
+    "measure_with",
+]
 
 DEFAULT_INPUT_SHAPE = (1, 3, 256, 256)
 
@@ -111,8 +121,7 @@ def _more_rounds(clock: Clock, rounds: list[list[list[float]]], done: int) -> bo
         return True
     if any(sum(map(sum, r)) < clock.min_seconds * 1000.0 for r in rounds):
         return True
-    unsteady = clock.max_cv is not None and any(
-        _cv([statistics.median(x) for x in r]) > clock.max_cv for r in rounds)
+    unsteady = clock.max_cv is not None and any(_cv([statistics.median(x) for x in r]) > clock.max_cv for r in rounds)
     return unsteady and done < first + clock.extra_rounds
 
 
@@ -137,11 +146,22 @@ def _report(timer: Timer, rounds: list[list[float]], shape: tuple[int, ...], clo
     times = [t for r in rounds for t in r]
     medians = [statistics.median(r) for r in rounds]
     return LatencyReport(
-        device=timer.device, threads=timer.threads, input_shape=tuple(int(s) for s in shape),
-        warmup=0 if timer.whole else clock.warmup, repeats=len(times), median_ms=statistics.median(medians),
-        mean_ms=statistics.fmean(times), min_ms=min(times), cv=_cv(medians), robust_cv=_robust_cv(times),
-        times_ms=tuple(times), backend=timer.backend, rounds=len(rounds), run_cv=_cv(times),
-        round_medians_ms=tuple(medians))
+        device=timer.device,
+        threads=timer.threads,
+        input_shape=tuple(int(s) for s in shape),
+        warmup=0 if timer.whole else clock.warmup,
+        repeats=len(times),
+        median_ms=statistics.median(medians),
+        mean_ms=statistics.fmean(times),
+        min_ms=min(times),
+        cv=_cv(medians),
+        robust_cv=_robust_cv(times),
+        times_ms=tuple(times),
+        backend=timer.backend,
+        rounds=len(rounds),
+        run_cv=_cv(times),
+        round_medians_ms=tuple(medians),
+    )
 
 
 def _exported(model: torch.nn.Module, x: torch.Tensor, workdir: Path, index: int) -> Path:

@@ -18,6 +18,7 @@ timers is `roadmap.evaluation.latency`. A new backend is one function registered
 The template is split like a shell line (``shlex``) but never run by a shell; placeholders are
 replaced inside each argument, so a path with spaces stays one argument.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,20 @@ import torch
 from roadmap.errors import RoadmapError
 from roadmap.registry import Registry
 
-__all__ = ["LATENCY_BACKENDS", "PLACEHOLDERS", "LatencyBackend", "LatencyConfig", "LatencyError", "Timer",
-           "command_args", "latency_backend", "onnxruntime_session", "ort_call", "run_latency_command", "shape_text"]
+__all__ = [
+    "LATENCY_BACKENDS",
+    "PLACEHOLDERS",
+    "LatencyBackend",
+    "LatencyConfig",
+    "LatencyError",
+    "Timer",
+    "command_args",
+    "latency_backend",
+    "onnxruntime_session",
+    "ort_call",
+    "run_latency_command",
+    "shape_text",
+]
 
 PLACEHOLDERS = ("onnx", "shape", "threads")
 DEFAULT_TIMEOUT_S = 120.0
@@ -84,8 +97,9 @@ def _unknown_backend(name: str, known: tuple[str, ...]) -> RoadmapError:
 LATENCY_BACKENDS: Registry[LatencyBackend] = Registry("latency backend", _unknown_backend)
 
 
-def latency_backend(name: str, *, exports: bool = False, takes_command: bool = False,
-                    check: Callable[[], None] | None = None) -> Callable[[Callable[..., Timer]], Callable[..., Timer]]:
+def latency_backend(
+    name: str, *, exports: bool = False, takes_command: bool = False, check: Callable[[], None] | None = None
+) -> Callable[[Callable[..., Timer]], Callable[..., Timer]]:
     """Decorator: register the timer function as the backend ``name`` (see `LatencyBackend`)."""
 
     def deco(timer: Callable[..., Timer]) -> Callable[..., Timer]:
@@ -135,16 +149,20 @@ class LatencyConfig:
 def _check_template(template: str | None) -> None:
     """A usable command template: splits, names ``{onnx}``, no unknown placeholder."""
     if not template or not template.strip():
-        raise RoadmapError("--latency-backend command needs --latency-command "
-                           "(e.g. \"python examples/ort_latency.py {onnx} --input {shape}\")")
+        raise RoadmapError(
+            "--latency-backend command needs --latency-command "
+            '(e.g. "python examples/ort_latency.py {onnx} --input {shape}")'
+        )
     try:
         shlex.split(template)
     except ValueError as exc:
         raise RoadmapError(f"--latency-command: cannot split {template!r} ({exc})") from None
     unknown = sorted(set(re.findall(r"\{(\w*)\}", template)) - set(PLACEHOLDERS))
     if unknown:
-        raise RoadmapError(f"--latency-command: unknown placeholder {{{unknown[0]}}} "
-                           f"(use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+        raise RoadmapError(
+            f"--latency-command: unknown placeholder {{{unknown[0]}}} "
+            f"(use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
+        )
     if "{onnx}" not in template:
         raise RoadmapError("--latency-command: the template must pass the model file as {onnx}")
 
@@ -178,15 +196,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def run_latency_command(config: LatencyConfig, onnx: str | Path, shape: tuple[int, ...],
-                        threads: int | None) -> float:
+def run_latency_command(config: LatencyConfig, onnx: str | Path, shape: tuple[int, ...], threads: int | None) -> float:
     """Run the ``command`` backend once on the ONNX file ``onnx``; returns the milliseconds it
     printed. Raises `LatencyError` (one line) on a time-out, a non-zero exit (naming the
     command's last stderr line) or a last stdout line that is not a positive number."""
     args = command_args(config.command or "", onnx, shape, threads)
     try:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     except OSError as exc:
         raise LatencyError(f"latency command {args[0]!r} could not start: {exc.strerror or exc}") from None
     try:
@@ -245,12 +268,19 @@ def ort_call(session: Any, x: Any):
 
 
 @latency_backend("torch")
-def _torch_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
-                 threads: int | None, onnx: Path | None) -> Timer:
+def _torch_timer(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    config: LatencyConfig,
+    device: torch.device,
+    threads: int | None,
+    onnx: Path | None,
+) -> Timer:
     """Eager torch: ``perf_counter`` on the CPU, CUDA events on a GPU (no thread count there)."""
     model = model.eval().to(device)
     x = x.to(device)
     if device.type != "cuda":
+
         def call() -> float:
             t0 = time.perf_counter()
             model(x)
@@ -277,8 +307,14 @@ def _onnxruntime_installed() -> None:
 
 
 @latency_backend("onnxruntime", exports=True, check=_onnxruntime_installed)
-def _onnxruntime_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
-                       threads: int | None, onnx: Path | None) -> Timer:
+def _onnxruntime_timer(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    config: LatencyConfig,
+    device: torch.device,
+    threads: int | None,
+    onnx: Path | None,
+) -> Timer:
     """The exported file in an onnxruntime CPU session (`onnxruntime_session`)."""
     assert onnx is not None  # an exporting backend is always given its file
     session = onnxruntime_session(onnx, threads)
@@ -286,11 +322,22 @@ def _onnxruntime_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyC
 
 
 @latency_backend("command", exports=True, takes_command=True)
-def _command_timer(model: torch.nn.Module, x: torch.Tensor, config: LatencyConfig, device: torch.device,
-                   threads: int | None, onnx: Path | None) -> Timer:
+def _command_timer(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    config: LatencyConfig,
+    device: torch.device,
+    threads: int | None,
+    onnx: Path | None,
+) -> Timer:
     """The user's command on the exported file (`run_latency_command`): one run a round, no
     warm-up (it warms up itself)."""
     assert onnx is not None  # an exporting backend is always given its file
     shape = tuple(x.shape)
-    return Timer(lambda: run_latency_command(config, onnx, shape, threads), "command",
-                 f"command ({shape_text(shape)})", threads, whole=True)
+    return Timer(
+        lambda: run_latency_command(config, onnx, shape, threads),
+        "command",
+        f"command ({shape_text(shape)})",
+        threads,
+        whole=True,
+    )

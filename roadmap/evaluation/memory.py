@@ -17,6 +17,7 @@ allocated before the pass and do not move.
 The forward pass runs under ``torch.inference_mode()`` (no autograd graph) after
 one untimed warm-up pass, so lazily created caches are not counted.
 """
+
 from __future__ import annotations
 
 import contextlib

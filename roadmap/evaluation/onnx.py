@@ -6,6 +6,7 @@ input shape (the U-Net pads to a multiple of ``2**levels`` and crops back, which
 freezes) with a dynamic batch axis. ``roadmap.review.onnx_export`` adds the onnxruntime
 check ``roadmap export --onnx`` runs; the latency backends time the file.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -39,8 +40,13 @@ def export_model_onnx(model: torch.nn.Module, path: str | Path, x: torch.Tensor)
         warnings.simplefilter("ignore")  # TracerWarnings about the frozen padding arithmetic
         try:
             torch.onnx.export(
-                model, (x,), str(path), dynamo=False, opset_version=OPSET,
-                input_names=["input"], output_names=["output"],
+                model,
+                (x,),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=["output"],
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
             )
         except Exception as exc:  # exporter errors come in many types

@@ -4,6 +4,7 @@ Whoever starts the workers (Ray Train, `roadmap.review.ray_train`, or ``torchrun
 process group -- gloo on CPUs, NCCL on GPUs -- and calls :func:`ddp_replica` in each worker;
 `roadmap.evaluation.training.train` then trains through it. Nothing here knows Ray.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,11 @@ def ddp_replica(device: torch.device) -> Replica:
     rank, world = dist.get_rank(), dist.get_world_size()
 
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
-        ids = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else None
+        ids = (
+            [device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda"
+            else None
+        )
         return DistributedDataParallel(module.to(device), device_ids=ids, static_graph=True)
 
     def mean(value: torch.Tensor) -> float:

@@ -4,6 +4,7 @@ Both return the mean over the N images of the per-image score (the usual
 benchmark convention), computed in float64 so that tiny differences between
 trials are not rounding noise.
 """
+
 from __future__ import annotations
 
 import math

@@ -17,6 +17,7 @@ Four tasks, the ones the seed papers measure (``docs/DESIGN.md``, "Tasks"):
 A task is plain data: settings resolve it once, studies store it (``to_dict``) and refuse a
 resume with another one, and `roadmap.evaluation.degradations` applies it.
 """
+
 from __future__ import annotations
 
 import math
@@ -124,8 +125,10 @@ class Task:
             return f"sr x{self.scale} (bicubic down-sampling; PSNR on Y, {self.scale} px shaved)"
         if self.name == "jpeg":
             return f"jpeg (quality {_show(self.quality)})"
-        kinds = {"gaussian": f"Gaussian std {_show(self.blur_sigma, ' px')}",
-                 "motion": f"motion {_show(self.motion_length, ' px')}"}
+        kinds = {
+            "gaussian": f"Gaussian std {_show(self.blur_sigma, ' px')}",
+            "motion": f"motion {_show(self.motion_length, ' px')}",
+        }
         parts = list(kinds.values()) if self.blur == "mixed" else [kinds[self.blur]]
         return f"deblur ({self.blur}: {', '.join(parts)}, noise {_show(self.blur_noise)})"
 
@@ -159,8 +162,10 @@ def task_from_options(name: str | None, **options: Any) -> Task:
     task = Task(name=name)  # an unknown name raises here, naming it
     stray = [k for k in given if k not in _TASK_FIELDS[name]]
     if stray:
-        raise RoadmapError(f"{_OPTION_OF.get(stray[0], stray[0])}: does not apply to --task {name} "
-                           f"(it takes {', '.join(_OPTION_OF[f] for f in _TASK_FIELDS[name])})")
+        raise RoadmapError(
+            f"{_OPTION_OF.get(stray[0], stray[0])}: does not apply to --task {name} "
+            f"(it takes {', '.join(_OPTION_OF[f] for f in _TASK_FIELDS[name])})"
+        )
     return replace(task, **given)
 
 
@@ -185,8 +190,10 @@ def for_task(spec: Any, task: Task) -> Any:
         return spec
     if spec.upscale != 1:
         wanted = f"--task sr --scale {spec.upscale}"
-        raise RoadmapError(f"spec {spec.name!r} up-samples x{spec.upscale} (head.upscale): it is a "
-                           f"super-resolution network, not one for {task.describe()}; use {wanted}")
+        raise RoadmapError(
+            f"spec {spec.name!r} up-samples x{spec.upscale} (head.upscale): it is a "
+            f"super-resolution network, not one for {task.describe()}; use {wanted}"
+        )
     from roadmap.spec import with_upscale
 
     return with_upscale(spec, task.upscale)
@@ -220,6 +227,7 @@ def task_line(task: Task, input_psnr: float | str | None) -> str:
     if isinstance(input_psnr, str):
         baseline = input_psnr
     else:
-        baseline = ("not recorded" if input_psnr is None
-                    else f"{input_psnr:.2f} dB on the validation images (the baseline)")
+        baseline = (
+            "not recorded" if input_psnr is None else f"{input_psnr:.2f} dB on the validation images (the baseline)"
+        )
     return f"task {task.describe()}; degraded input PSNR {baseline}"

@@ -1,4 +1,5 @@
 """Scoped torch CPU thread count and determinism settings (restored on exit)."""
+
 from __future__ import annotations
 
 import contextlib

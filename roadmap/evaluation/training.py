@@ -17,6 +17,7 @@ to floating-point noise, and a checkpoint (the generator included) resumes with 
 Mixed precision (`MixedPrecision`: bf16, or fp16 with loss scaling) is an autocast around the
 forward pass and a scaled backward.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,14 +76,24 @@ class TrainCheckpoint:
     def to_dict(self) -> dict:
         """Plain dict for ``torch.save`` (keys ``step``, ``optimizer``, ``generator``, ``seconds``,
         ``scaler``)."""
-        return {"step": self.step, "optimizer": self.optimizer, "generator": self.generator,
-                "seconds": self.seconds, "scaler": self.scaler}
+        return {
+            "step": self.step,
+            "optimizer": self.optimizer,
+            "generator": self.generator,
+            "seconds": self.seconds,
+            "scaler": self.scaler,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainCheckpoint:
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
-        return cls(int(data["step"]), data["optimizer"], data["generator"].cpu(),
-                   float(data.get("seconds", 0.0)), data.get("scaler"))
+        return cls(
+            int(data["step"]),
+            data["optimizer"],
+            data["generator"].cpu(),
+            float(data.get("seconds", 0.0)),
+            data.get("scaler"),
+        )
 
 
 @dataclass
@@ -110,8 +121,9 @@ class StepState:
     def checkpoint(self) -> TrainCheckpoint:
         """A `TrainCheckpoint` to resume from this point (copies, safe to keep)."""
         scaler = None if self.scaler is None else cpu_copy(self.scaler.state_dict())
-        return TrainCheckpoint(self.step, cpu_copy(self.optimizer.state_dict()),
-                               self.sampler.generator.get_state(), self.seconds, scaler)
+        return TrainCheckpoint(
+            self.step, cpu_copy(self.optimizer.state_dict()), self.sampler.generator.get_state(), self.seconds, scaler
+        )
 
 
 # on_step(state) -> True to stop training after this step
@@ -144,8 +156,12 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSS_FUNCTIONS = {"psnr": psnr_loss, "l1": l1_loss}
 
 
-def model_loss(model: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def model_loss(
+    model: torch.nn.Module,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """The training loss of ``model`` on one batch. A deep-supervised network (UNet++: a
     ``forward_heads`` that returns ``{depth: output}``) is trained with the loss averaged over its
     heads, so that every depth learns to restore and can be pruned to later; a network with one
@@ -166,13 +182,14 @@ def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
 
 def loss_curve(losses: list[float], block: int = CURVE_BLOCK) -> list[float]:
     """Mean of each consecutive block of ``block`` losses (the last may be shorter)."""
-    return [sum(losses[i:i + block]) / len(losses[i:i + block]) for i in range(0, len(losses), block)]
+    return [sum(losses[i : i + block]) / len(losses[i : i + block]) for i in range(0, len(losses), block)]
 
 
 def make_optimizer(model: torch.nn.Module, fidelity: Fidelity) -> torch.optim.AdamW:
     """AdamW over ``model``'s parameters with the fidelity's betas and weight decay."""
-    return torch.optim.AdamW(model.parameters(), lr=fidelity.lr, betas=fidelity.betas,
-                             weight_decay=fidelity.weight_decay)
+    return torch.optim.AdamW(
+        model.parameters(), lr=fidelity.lr, betas=fidelity.betas, weight_decay=fidelity.weight_decay
+    )
 
 
 class LossOf(torch.nn.Module):
@@ -250,8 +267,7 @@ class MixedPrecision:
         self.scaler.update()
 
 
-def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainSampler,
-             mixed: MixedPrecision) -> None:
+def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainSampler, mixed: MixedPrecision) -> None:
     # A fresh copy: load_state_dict keeps tensors that are already on the right device,
     # and the steps would then update the checkpoint's own tensors in place.
     opt.load_state_dict(cpu_copy(start.optimizer))
@@ -260,8 +276,16 @@ def _restore(start: TrainCheckpoint, opt: torch.optim.Optimizer, sampler: TrainS
         mixed.scaler.load_state_dict(start.scaler)
 
 
-def _step(loss_of: torch.nn.Module, opt, sampler, fidelity: Fidelity, step: int, device: torch.device,
-          mixed: MixedPrecision, replica: Replica) -> float:
+def _step(
+    loss_of: torch.nn.Module,
+    opt,
+    sampler,
+    fidelity: Fidelity,
+    step: int,
+    device: torch.device,
+    mixed: MixedPrecision,
+    replica: Replica,
+) -> float:
     """Iteration ``step`` (0-based): set the learning rate, this worker's share of the global
     batch, one AdamW step. Returns the global batch's loss (the workers' mean); when it is not
     finite nothing was updated, on any worker."""
@@ -278,8 +302,14 @@ def _step(loss_of: torch.nn.Module, opt, sampler, fidelity: Fidelity, step: int,
     return value
 
 
-def _result(status: str, iterations: int, losses: list[float], seconds: float,
-            final_loss: float | None = None, reason: str | None = None) -> TrainResult:
+def _result(
+    status: str,
+    iterations: int,
+    losses: list[float],
+    seconds: float,
+    final_loss: float | None = None,
+    reason: str | None = None,
+) -> TrainResult:
     """A `TrainResult` from this call's losses (``final_loss`` overrides their tail mean)."""
     recent = losses[-CURVE_BLOCK:]
     if final_loss is None:
@@ -330,8 +360,14 @@ def train(
             value = _step(loss_of, opt, sampler, fidelity, step, device, mixed, replica)
             seconds = before + time.perf_counter() - t0
             if not math.isfinite(value):
-                return _result("diverged", step, losses, seconds, final_loss=value,
-                               reason=f"loss became {value} at iteration {step + 1}")
+                return _result(
+                    "diverged",
+                    step,
+                    losses,
+                    seconds,
+                    final_loss=value,
+                    reason=f"loss became {value} at iteration {step + 1}",
+                )
             losses.append(value)
             done = step + 1
             if progress is not None and (done % progress_every == 0 or done == total):

@@ -10,12 +10,21 @@ only by the functions that need them):
 - :mod:`~roadmap.review.export` / :mod:`~roadmap.review.onnx_export`: spec YAML and ONNX;
 - :mod:`~roadmap.review.train`: resumable full training of a spec.
 """
+
 from roadmap.pareto import hypervolume, is_non_dominated, knee_index, reference_point
 from roadmap.review.select import pick_trial
 from roadmap.review.study import StudyReview, TrialRecord, load_study_dir
 from roadmap.review.summary import ParetoSummary, pareto_summary
 
 __all__ = [
-    "hypervolume", "is_non_dominated", "knee_index", "reference_point",
-    "pick_trial", "StudyReview", "TrialRecord", "load_study_dir", "ParetoSummary", "pareto_summary",
+    "hypervolume",
+    "is_non_dominated",
+    "knee_index",
+    "reference_point",
+    "pick_trial",
+    "StudyReview",
+    "TrialRecord",
+    "load_study_dir",
+    "ParetoSummary",
+    "pareto_summary",
 ]

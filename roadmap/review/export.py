@@ -29,6 +29,7 @@ were measured on and the network ``--onnx`` exports. The main file stays the tra
 one ``roadmap train`` and ``--weights`` belong to (``fold_model`` turns its weights into the
 folded network's).
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,8 +78,12 @@ def export_metrics(review: StudyReview, trial: TrialRecord) -> dict[str, Any]:
     metrics.setdefault("latency_ms", trial.latency_ms)
     metrics.setdefault("peak_memory_measured_bytes", round(trial.peak_memory_measured_bytes))
     metrics.update(
-        psnr=trial.psnr, psnr_runs=list(trial.psnr_runs), psnr_band_db=trial.psnr_band,
-        versus_seed=trial.versus_seed, rung=review.top_rung, iterations=top_rung_iterations(review),
+        psnr=trial.psnr,
+        psnr_runs=list(trial.psnr_runs),
+        psnr_band_db=trial.psnr_band,
+        versus_seed=trial.versus_seed,
+        rung=review.top_rung,
+        iterations=top_rung_iterations(review),
         **{key: getattr(trial, key) for key in SCORE_KEYS},  # the top rung's, not the first run's
     )
     if metrics["psnr_rgb"] is None:  # only sr scores RGB beside Y

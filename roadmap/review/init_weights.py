@@ -12,6 +12,7 @@ The share printed is that of the parameters (elements) whose value comes from th
 carry is run twice, the second time from the file's weights plus noise, and an element that
 moved depends on them; the rest (fresh modules, identity kernels) does not.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,10 +45,15 @@ class CarriedStart:
 
     def line(self) -> str:
         """``--init seed.pt: carried 87.3% of the parameters (...) through 5 steps (pconv, ...)``."""
-        through = (f" through {len(self.steps)} step(s) ({', '.join(self.steps)})" if self.steps
-                   else " (the same spec: nothing to carry through)")
-        return (f"--init {self.source}: carried {self.share:.1%} of the parameters ({self.carried:,} of "
-                f"{self.total:,}){through}; the rest starts fresh")
+        through = (
+            f" through {len(self.steps)} step(s) ({', '.join(self.steps)})"
+            if self.steps
+            else " (the same spec: nothing to carry through)"
+        )
+        return (
+            f"--init {self.source}: carried {self.share:.1%} of the parameters ({self.carried:,} of "
+            f"{self.total:,}){through}; the rest starts fresh"
+        )
 
 
 def file_digest(path: str | Path) -> str:
@@ -96,17 +102,23 @@ def _remaining_steps(source: Any, spec: Any, path: Path) -> list[dict]:
 
     have = list((source.provenance or {}).get("steps") or [])
     want = list((spec.provenance or {}).get("steps") or [])
-    if want[:len(have)] != have:
-        raise RoadmapError(f"--init {path}: its spec ({spec_label(source)}) is not an earlier point of the roadmap "
-                           f"of {spec_label(spec)}; nothing to carry its weights through")
-    rest = want[len(have):]
+    if want[: len(have)] != have:
+        raise RoadmapError(
+            f"--init {path}: its spec ({spec_label(source)}) is not an earlier point of the roadmap "
+            f"of {spec_label(spec)}; nothing to carry its weights through"
+        )
+    rest = want[len(have) :]
     try:
         reached = apply_steps(source, rest)
     except RoadmapError as exc:
-        raise RoadmapError(f"--init {path}: cannot replay the steps of {spec_label(spec)} on its spec ({exc})") from None
+        raise RoadmapError(
+            f"--init {path}: cannot replay the steps of {spec_label(spec)} on its spec ({exc})"
+        ) from None
     if _body(reached) != _body(spec):
-        raise RoadmapError(f"--init {path}: its spec ({spec_label(source)}) through the remaining {len(rest)} step(s) "
-                           f"is another network than {spec_label(spec)} (another seed or variant?)")
+        raise RoadmapError(
+            f"--init {path}: its spec ({spec_label(source)}) through the remaining {len(rest)} step(s) "
+            f"is another network than {spec_label(spec)} (another seed or variant?)"
+        )
     return rest
 
 
@@ -137,8 +149,13 @@ def carried_start(spec: Any, path: str | Path, init_seed: int = 0) -> CarriedSta
         names = [name for name, _ in build_model(spec).named_parameters()]
     total = sum(carried[n].numel() for n in names)
     count = sum(int((carried[n] != moved[n]).sum()) for n in names)
-    return CarriedStart({k: v.detach().cpu() for k, v in carried.items()}, count, total,
-                        tuple(step["transform"] for step in steps), str(path))
+    return CarriedStart(
+        {k: v.detach().cpu() for k, v in carried.items()},
+        count,
+        total,
+        tuple(step["transform"] for step in steps),
+        str(path),
+    )
 
 
 def _perturbed(state: dict) -> dict:
@@ -146,5 +163,7 @@ def _perturbed(state: dict) -> dict:
     import torch
 
     g = torch.Generator().manual_seed(12345)
-    return {k: v + (torch.randn(v.shape, generator=g, dtype=v.dtype) * 0.1 + 0.05) if v.is_floating_point() else v
-            for k, v in state.items()}
+    return {
+        k: v + (torch.randn(v.shape, generator=g, dtype=v.dtype) * 0.1 + 0.05) if v.is_floating_point() else v
+        for k, v in state.items()
+    }

@@ -12,6 +12,7 @@ A network with re-parameterised convs (RRRBs, ``reparam``) is exported folded
 (`roadmap.build.fold_model`: one Conv node per RRRB instead of three), and the check compares
 onnxruntime with the PyTorch training form, so it covers the fold as well as the export.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

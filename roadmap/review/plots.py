@@ -3,6 +3,7 @@
 ``*_info(...)`` functions return NamedTuples of plain lists that tests check without plotly;
 ``plot_*(info)`` functions only draw (plotly is imported when called, as Optuna does).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,7 @@ def _fmt_int(x: int | float | None) -> str:
 def _psnr_hover(t: TrialRecord) -> str:
     band = "" if t.psnr_band is None else f" ±{t.psnr_band:.3f}"
     runs = t.psnr_runs
-    detail = (f" (mean of {len(runs)} runs: {', '.join(f'{r:.3f}' for r in runs)})" if len(runs) > 1
-              else " (one run)")
+    detail = f" (mean of {len(runs)} runs: {', '.join(f'{r:.3f}' for r in runs)})" if len(runs) > 1 else " (one run)"
     return f"PSNR {t.psnr:.3f}{band} dB{detail}" + (f", SSIM {t.ssim:.4f}" if t.ssim is not None else "")
 
 
@@ -113,8 +113,9 @@ class ParetoPlotInfo(NamedTuple):
     fastest_no_loss: int | None = None  # the fastest trial that loses nothing against the seed
 
 
-def pareto_plot_info(summary: ParetoSummary, knee: int | None = None,
-                     fastest_no_loss: int | None = None) -> ParetoPlotInfo:
+def pareto_plot_info(
+    summary: ParetoSummary, knee: int | None = None, fastest_no_loss: int | None = None
+) -> ParetoPlotInfo:
     """All finished trials (PSNR with its noise band), which are on the front, which are
     references, and the two recommended ones (the knee; the fastest point with no loss)."""
     trials = summary.review.trials
@@ -148,24 +149,42 @@ def _groups(info: ParetoPlotInfo) -> list[tuple[str, dict[str, list[Any]], dict[
     against the seed (an orange open square)."""
     is_ref = [r is not None for r in info.reference]
     groups = [
-        ("dominated", _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
-         {"color": _C_DOMINATED, "size": 6, "symbol": "circle"}),
-        ("Pareto front", _subset(info, [f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
-         {"color": _C_FRONT, "size": 9, "symbol": "circle"}),
-        (REFERENCE_GROUPS[0], _subset(info, [f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
-         {"color": _C_REF, "size": 11, "symbol": "diamond", "line": {"width": 2, "color": _C_FRONT}}),
-        (REFERENCE_GROUPS[1], _subset(info, [not f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
-         {"color": _C_REF, "size": 10, "symbol": "diamond-open", "line": {"width": 2, "color": _C_REF}}),
+        (
+            "dominated",
+            _subset(info, [not f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
+            {"color": _C_DOMINATED, "size": 6, "symbol": "circle"},
+        ),
+        (
+            "Pareto front",
+            _subset(info, [f and not r for f, r in zip(info.on_front, is_ref, strict=False)]),
+            {"color": _C_FRONT, "size": 9, "symbol": "circle"},
+        ),
+        (
+            REFERENCE_GROUPS[0],
+            _subset(info, [f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
+            {"color": _C_REF, "size": 11, "symbol": "diamond", "line": {"width": 2, "color": _C_FRONT}},
+        ),
+        (
+            REFERENCE_GROUPS[1],
+            _subset(info, [not f and r for f, r in zip(info.on_front, is_ref, strict=False)]),
+            {"color": _C_REF, "size": 10, "symbol": "diamond-open", "line": {"width": 2, "color": _C_REF}},
+        ),
     ]
     if info.knee is not None:
         groups.append(
-            ("recommended (knee)", _subset(info, [n == info.knee for n in info.numbers]),
-             {"color": _C_KNEE, "size": 14, "symbol": "circle-open", "line": {"width": 3, "color": _C_KNEE}})
+            (
+                "recommended (knee)",
+                _subset(info, [n == info.knee for n in info.numbers]),
+                {"color": _C_KNEE, "size": 14, "symbol": "circle-open", "line": {"width": 3, "color": _C_KNEE}},
+            )
         )
     if info.fastest_no_loss is not None:
         groups.append(
-            (NO_LOSS_GROUP, _subset(info, [n == info.fastest_no_loss for n in info.numbers]),
-             {"color": _C_NO_LOSS, "size": 16, "symbol": "square-open", "line": {"width": 3, "color": _C_NO_LOSS}})
+            (
+                NO_LOSS_GROUP,
+                _subset(info, [n == info.fastest_no_loss for n in info.numbers]),
+                {"color": _C_NO_LOSS, "size": 16, "symbol": "square-open", "line": {"width": 3, "color": _C_NO_LOSS}},
+            )
         )
     return groups
 
@@ -182,10 +201,16 @@ def plot_pareto_3d(info: ParetoPlotInfo):
             marker = {"color": marker["color"], "size": 9, "symbol": marker["symbol"]}
         fig.add_trace(
             go.Scatter3d(
-                x=pts["latency_ms"], y=pts["memory_mb"], z=pts["psnr"], name=name,
+                x=pts["latency_ms"],
+                y=pts["memory_mb"],
+                z=pts["psnr"],
+                name=name,
                 mode="markers+text" if is_ref else "markers",
-                text=pts["reference"] if is_ref else None, textposition="middle right",
-                marker=marker, hovertext=pts["hover"], hoverinfo="text",
+                text=pts["reference"] if is_ref else None,
+                textposition="middle right",
+                marker=marker,
+                hovertext=pts["hover"],
+                hoverinfo="text",
             )
         )
     # The scene sits inside its own box (domain), below a horizontal legend, so no part of it
@@ -196,13 +221,15 @@ def plot_pareto_3d(info: ParetoPlotInfo):
             "xaxis": {"title": {"text": "latency (ms)"}},
             "yaxis": {"title": {"text": "measured memory (MB)"}},
             "zaxis": {"title": {"text": "PSNR (dB)"}},
-            "domain": {"x": [0.0, 1.0], "y": [0.0, 0.9]}, "aspectmode": "cube",
+            "domain": {"x": [0.0, 1.0], "y": [0.0, 0.9]},
+            "aspectmode": "cube",
             # further out and lower than plotly's default eye (1.25, 1.25, 1.25): the whole
             # cube, tick labels and axis titles included, fits the scene's box
             "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 0.95}},
         },
         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"},
-        height=680, margin={"l": 10, "r": 10, "t": 90, "b": 10},
+        height=680,
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
     )
     return fig
 
@@ -213,8 +240,13 @@ _AXIS_TITLES = {"latency_ms": "latency (ms)", "memory_mb": "measured memory (MB)
 
 def _psnr_error_bars(bands: list[float | None]) -> dict[str, Any]:
     """Plotly ``error_y`` of the PSNR noise bands (hidden when the study has no noise estimate)."""
-    return {"type": "data", "array": [b or 0.0 for b in bands], "visible": any(b for b in bands),
-            "thickness": 1, "width": 3}
+    return {
+        "type": "data",
+        "array": [b or 0.0 for b in bands],
+        "visible": any(b for b in bands),
+        "thickness": 1,
+        "width": 3,
+    }
 
 
 def _label_sides(xs: list[float], all_xs: list[float]) -> list[str]:
@@ -235,7 +267,8 @@ def plot_pareto_2d(info: ParetoPlotInfo):
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
-        rows=1, cols=3,
+        rows=1,
+        cols=3,
         subplot_titles=[f"{_AXIS_TITLES[y]} vs {_AXIS_TITLES[x]}" for x, y in PROJECTIONS],
         horizontal_spacing=0.07,
     )
@@ -244,14 +277,21 @@ def plot_pareto_2d(info: ParetoPlotInfo):
             is_ref = name in REFERENCE_GROUPS
             fig.add_trace(
                 go.Scatter(
-                    x=pts[xk], y=pts[yk], name=name, legendgroup=name, showlegend=col == 1,
+                    x=pts[xk],
+                    y=pts[yk],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
                     mode="markers+text" if is_ref else "markers",
                     text=pts["reference"] if is_ref else None,
                     textposition=_label_sides(pts[xk], getattr(info, xk)) if is_ref else None,
-                    marker=marker, hovertext=pts["hover"], hoverinfo="text",
+                    marker=marker,
+                    hovertext=pts["hover"],
+                    hoverinfo="text",
                     error_y=_psnr_error_bars(pts["psnr_band"]) if yk == "psnr" else None,
                 ),
-                row=1, col=col,
+                row=1,
+                col=col,
             )
         fig.update_xaxes(title={"text": _AXIS_TITLES[xk]}, row=1, col=col)
         fig.update_yaxes(title={"text": _AXIS_TITLES[yk]}, row=1, col=col)
@@ -294,15 +334,16 @@ def plot_hv_history(info: HypervolumeInfo):
 
     ref = info.reference_point
     fig = go.Figure(
-        go.Scatter(x=info.numbers, y=info.values, mode="lines+markers", line={"shape": "hv"},
-                   name="hypervolume")
+        go.Scatter(x=info.numbers, y=info.values, mode="lines+markers", line={"shape": "hv"}, name="hypervolume")
     )
     fig.update_layout(
-        title={"text": (
-            "Hypervolume (normalised) vs trial number; reference point: "
-            f"PSNR {ref['psnr']:.3f} dB, {ref['latency_ms']:.3g} ms, "
-            f"{ref['peak_memory_measured_bytes'] / MB:.3g} MB"
-        )},
+        title={
+            "text": (
+                "Hypervolume (normalised) vs trial number; reference point: "
+                f"PSNR {ref['psnr']:.3f} dB, {ref['latency_ms']:.3g} ms, "
+                f"{ref['peak_memory_measured_bytes'] / MB:.3g} MB"
+            )
+        },
         xaxis={"title": {"text": "trial number"}},
         yaxis={"title": {"text": "hypervolume (fraction of the box)"}, "rangemode": "tozero"},
         height=400,
@@ -330,7 +371,9 @@ def _steps_key(steps: list[dict[str, Any]]) -> str:
     return json.dumps(steps or [], sort_keys=True, default=str)
 
 
-def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int, int] = (256, 256)) -> list[RoadmapRow]:
+def roadmap_rows(
+    review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int, int] = (256, 256)
+) -> list[RoadmapRow]:
     """The roadmap of ``trial``: the seed, then the spec after each of its transformations.
 
     Static metrics (params, MACs, predicted memory) come from ``roadmap.analysis.analyze``
@@ -353,8 +396,11 @@ def roadmap_rows(review: StudyReview, trial: TrialRecord, *, input_hw: tuple[int
     steps = list(trial.transforms)
     # The prediction for the device the study measured on, as the trials store it (on the CPU:
     # tensor lifetimes plus PyTorch's conv workspaces), so measured and predicted compare.
-    predicted_key = "peak_memory_cpu_bytes" if str(review.settings.get("device", "cpu")).startswith("cpu") \
+    predicted_key = (
+        "peak_memory_cpu_bytes"
+        if str(review.settings.get("device", "cpu")).startswith("cpu")
         else "peak_activation_bytes"
+    )
     rows = []
     for k in range(len(steps) + 1):
         if k == len(steps):
@@ -406,8 +452,12 @@ def _static(spec: Any, input_hw: tuple[int, int]) -> dict[str, Any]:
         a = analyze_cached(spec, input_hw)
     except Exception:  # noqa: BLE001 - a row without static metrics beats no report
         return {}
-    return {"params": int(a.params), "macs": int(a.macs), "peak_activation_bytes": int(a.peak_activation_bytes),
-            "peak_memory_cpu_bytes": int(a.peak_memory_cpu_bytes)}
+    return {
+        "params": int(a.params),
+        "macs": int(a.macs),
+        "peak_activation_bytes": int(a.peak_activation_bytes),
+        "peak_memory_cpu_bytes": int(a.peak_memory_cpu_bytes),
+    }
 
 
 def roadmap_frame(rows: list[RoadmapRow]):
@@ -431,7 +481,8 @@ def roadmap_frame(rows: list[RoadmapRow]):
                 "Δparams %": delta(r.params, prev.params if prev else None),
                 "MACs": _fmt_int(r.macs),
                 "ΔMACs %": delta(r.macs, prev.macs if prev else None),
-                "predicted memory MB (this device, with conv workspaces)": None if r.predicted_memory_bytes is None
+                "predicted memory MB (this device, with conv workspaces)": None
+                if r.predicted_memory_bytes is None
                 else r.predicted_memory_bytes / MB,
                 "Δpredicted memory %": delta(r.predicted_memory_bytes, prev.predicted_memory_bytes if prev else None),
                 "meas. memory MB": None if r.measured_memory_bytes is None else r.measured_memory_bytes / MB,
@@ -443,8 +494,11 @@ def roadmap_frame(rows: list[RoadmapRow]):
         prev = r
     # measured changes are relative to the last row that measured them
     frame = pd.DataFrame.from_records(records)
-    for col, dcol, rel in (("latency ms", "Δlatency %", True), ("PSNR dB", "ΔPSNR dB", False),
-                           ("meas. memory MB", "Δmeas. memory %", True)):
+    for col, dcol, rel in (
+        ("latency ms", "Δlatency %", True),
+        ("PSNR dB", "ΔPSNR dB", False),
+        ("meas. memory MB", "Δmeas. memory %", True),
+    ):
         last = None
         out = []
         for v in frame[col]:
@@ -512,13 +566,21 @@ def plot_level_macs(info: LevelMacsInfo, *, labels: tuple[str, str] = ("seed", "
     for name, vals, colour in ((labels[0], info.seed, _C_DOMINATED), (labels[1], info.recommended, _C_KNEE)):
         total = sum(vals) or 1
         fig.add_trace(
-            go.Bar(x=info.levels, y=[v / 1e6 for v in vals], name=name, marker={"color": colour},
-                   text=[f"{100 * v / total:.0f}%" for v in vals], textposition="outside",
-                   hovertemplate="%{x}: %{y:.4g} M MACs<extra>" + name + "</extra>")
+            go.Bar(
+                x=info.levels,
+                y=[v / 1e6 for v in vals],
+                name=name,
+                marker={"color": colour},
+                text=[f"{100 * v / total:.0f}%" for v in vals],
+                textposition="outside",
+                hovertemplate="%{x}: %{y:.4g} M MACs<extra>" + name + "</extra>",
+            )
         )
     fig.update_layout(
         title={"text": "MACs per level (share of the network's total above each bar)"},
-        barmode="group", yaxis={"title": {"text": "MMACs"}}, height=420,
+        barmode="group",
+        yaxis={"title": {"text": "MMACs"}},
+        height=420,
     )
     return fig
 
@@ -566,14 +628,24 @@ def plot_skip_memory(info: SkipMemoryInfo, *, labels: tuple[str, str] = ("seed",
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for name, steps, mb, colour, dash in ((labels[0], info.seed_steps, info.seed_mb, _C_DOMINATED, "solid"),
-                                          (labels[1], info.recommended_steps, info.recommended_mb, _C_KNEE, "dash")):
-        fig.add_trace(go.Scatter(x=steps, y=mb, name=name, mode="lines+markers",
-                                 line={"shape": "hv", "color": colour, "dash": dash},
-                                 hovertemplate="after %{x}: %{y:.4g} MB<extra>" + name + "</extra>"))
+    for name, steps, mb, colour, dash in (
+        (labels[0], info.seed_steps, info.seed_mb, _C_DOMINATED, "solid"),
+        (labels[1], info.recommended_steps, info.recommended_mb, _C_KNEE, "dash"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=mb,
+                name=name,
+                mode="lines+markers",
+                line={"shape": "hv", "color": colour, "dash": dash},
+                hovertemplate="after %{x}: %{y:.4g} MB<extra>" + name + "</extra>",
+            )
+        )
     fig.update_layout(
         title={"text": "Skip-connection memory held during the forward pass (float32)"},
         xaxis={"title": {"text": "after stage (execution order)"}, "type": "category"},
-        yaxis={"title": {"text": "MB held by skips"}, "rangemode": "tozero"}, height=420,
+        yaxis={"title": {"text": "MB held by skips"}, "rangemode": "tozero"},
+        height=420,
     )
     return fig

@@ -11,6 +11,7 @@ on storage that rank 0's machine and this one share (as Ray's own checkpoints mu
 Rank 0's progress lines come back through a Ray queue and are printed here. A worker's
 `RoadmapError` (a diverged loss, a full disk) is raised here as it was raised there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,10 @@ def check_resources(settings: Any, resources: dict) -> None:
         raise RoadmapError(f"--workers {settings.workers}: needs {need} CPUs, {where} has {resources.get('CPU', 0):g}")
     gpus = settings.workers * settings.gpus_per_worker
     if gpus > resources.get("GPU", 0):
-        raise RoadmapError(f"--gpus-per-worker {settings.gpus_per_worker}: {settings.workers} worker(s) need {gpus} "
-                           f"GPU(s), {where} has {resources.get('GPU', 0):g}")
+        raise RoadmapError(
+            f"--gpus-per-worker {settings.gpus_per_worker}: {settings.workers} worker(s) need {gpus} "
+            f"GPU(s), {where} has {resources.get('GPU', 0):g}"
+        )
 
 
 def _fit(job: Any, log: LogFn) -> None:
@@ -70,8 +73,9 @@ def _fit(job: Any, log: LogFn) -> None:
             _worker,
             train_loop_config={"job": job, "queue": queue},
             torch_config=TorchConfig(backend="nccl" if s.gpus_per_worker else "gloo"),
-            scaling_config=ScalingConfig(num_workers=s.workers, use_gpu=bool(s.gpus_per_worker),
-                                         resources_per_worker=resources),
+            scaling_config=ScalingConfig(
+                num_workers=s.workers, use_gpu=bool(s.gpus_per_worker), resources_per_worker=resources
+            ),
             run_config=RunConfig(name="roadmap-train", storage_path=storage),
         )
         _fit_relaying(trainer, queue, log)
@@ -116,8 +120,11 @@ def _roadmap_error(exc: BaseException) -> RoadmapError:
         rank = min(failures)
         failure = failures[rank]
         text = str(failure).strip().splitlines()
-        return RoadmapError(f"worker {rank} of the Ray training failed: {type(failure).__name__}: "
-                            f"{text[0] if text else ''}".rstrip(": "))
+        return RoadmapError(
+            f"worker {rank} of the Ray training failed: {type(failure).__name__}: {text[0] if text else ''}".rstrip(
+                ": "
+            )
+        )
     text = str(exc).strip().splitlines()  # Ray's own summary ends with the error's last line
     return RoadmapError(f"the Ray training failed: {type(exc).__name__}: {text[-1] if text else ''}".rstrip(": "))
 

@@ -10,6 +10,7 @@ out at lower rungs and the failed trials, the hypervolume history, the roadmap t
 recommended (knee) point, and the per-level MACs and skip-memory timeline of the seed next to
 the recommended point.
 """
+
 from __future__ import annotations
 
 import html
@@ -72,8 +73,9 @@ def _frame_html(frame) -> str:
 
 
 def _fig_html(fig, first: bool, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=bool(first), div_id=div_id,
-                       config={"displaylogo": False, "responsive": True})
+    return fig.to_html(
+        full_html=False, include_plotlyjs=bool(first), div_id=div_id, config={"displaylogo": False, "responsive": True}
+    )
 
 
 def recommendation_text(review: StudyReview, knee: TrialRecord, summary: ParetoSummary) -> str:
@@ -103,10 +105,12 @@ def no_loss_text(review: StudyReview) -> str:
         return f"Fastest point with no loss against the seed: none ({why_no_loss(review)})."
     t = review.trial(review.no_loss[0])
     name = f"trial {t.number}" + (f" ({t.reference})" if t.reference else "")
-    return (f"Fastest point with no loss against the seed: {name} (roadmap export --pick fastest-no-loss), the "
-            "fastest trial that ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
-            f"faster. PSNR {psnr_text(t)}; latency {t.latency_ms:.4g} ms, measured memory {t.memory_mb:.4g} MB. "
-            f"Trial {t.number} {versus_seed_text(review, t)}.")
+    return (
+        f"Fastest point with no loss against the seed: {name} (roadmap export --pick fastest-no-loss), the "
+        "fastest trial that ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
+        f"faster. PSNR {psnr_text(t)}; latency {t.latency_ms:.4g} ms, measured memory {t.memory_mb:.4g} MB. "
+        f"Trial {t.number} {versus_seed_text(review, t)}."
+    )
 
 
 def _sentence(text: str) -> str:
@@ -190,10 +194,14 @@ def build_report(
     if not summary.front:
         return _page(f"roadmap study {review.directory.name}", _no_feasible_sections(review, summary))
     knee = pick_trial(review, "knee")
-    info = plots.pareto_plot_info(summary, knee=knee.number,
-                                  fastest_no_loss=review.no_loss[0] if review.no_loss else None)
-    figs = [("pareto-3d", plots.plot_pareto_3d(info)), ("pareto-2d", plots.plot_pareto_2d(info)),
-            ("hypervolume", plots.plot_hv_history(plots.hypervolume_info(summary)))]
+    info = plots.pareto_plot_info(
+        summary, knee=knee.number, fastest_no_loss=review.no_loss[0] if review.no_loss else None
+    )
+    figs = [
+        ("pareto-3d", plots.plot_pareto_3d(info)),
+        ("pareto-2d", plots.plot_pareto_2d(info)),
+        ("hypervolume", plots.plot_hv_history(plots.hypervolume_info(summary))),
+    ]
     roadmap_html, extra_figs = _roadmap_parts(review, knee, input_hw)
     parts = [_fig_html(fig, i == 0, div_id) for i, (div_id, fig) in enumerate(figs + extra_figs)]
     title = f"roadmap study {review.directory.name}"
@@ -216,7 +224,7 @@ def build_report(
 
 def _page(title: str, sections: list[str]) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(sections)
         + "\n</body></html>\n"
@@ -236,8 +244,8 @@ def _no_feasible_sections(review: StudyReview, summary: ParetoSummary) -> list[s
         "there is no Pareto front or hypervolume: loosen the limit and search again, or export a trial by number "
         "(<code>roadmap export --pick trial:N</code>).</p>"
         f'<p class="note">{html.escape(_sentence(noise_line(review)))}.</p>',
-        "<h2>Finished trials (x: over a limit)</h2>" + _frame_html(display_frame(table_frame(summary),
-                                                                                   review.input_psnr)),
+        "<h2>Finished trials (x: over a limit)</h2>"
+        + _frame_html(display_frame(table_frame(summary), review.input_psnr)),
         "<h2>Screened out and failed</h2>" + _left_out_html(review),
     ]
 

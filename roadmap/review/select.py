@@ -15,6 +15,7 @@ first remove the trials that exceed them. Then:
   broken by the other objectives (PSNR, then latency, then memory), then the trial number;
 - ``trial:N``: trial N, which must be finished and within the limits.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,6 +32,8 @@ PICKS = ("knee", "fastest-no-loss", "max-psnr", "min-latency", "min-memory")
 class NoQualifyingTrial(RoadmapError):
     """A pick that no trial of the study satisfies (``fastest-no-loss``): an answer about the
     study, not an error in the request (``roadmap export`` says so and exits 1)."""
+
+
 _TRIAL_RE = re.compile(r"^trial:(\d+)$")
 
 
@@ -66,8 +69,10 @@ def _no_feasible_text(review: StudyReview) -> str:
     from roadmap.review.study import _ranges
     from roadmap.review.summary import no_feasible_line
 
-    return (f"study {review.directory}: {no_feasible_line(review)}; nothing to pick from. To export a trial "
-            f"anyway, name it: --pick trial:N (finished: {_ranges([t.number for t in review.trials])})")
+    return (
+        f"study {review.directory}: {no_feasible_line(review)}; nothing to pick from. To export a trial "
+        f"anyway, name it: --pick trial:N (finished: {_ranges([t.number for t in review.trials])})"
+    )
 
 
 def pick_trial(
@@ -127,5 +132,7 @@ def _fastest_no_loss(review: StudyReview, pool: list[TrialRecord], limits: str) 
     if chosen is not None:
         return review.trial(chosen)
     why = f"the trials that lose nothing against the seed break {limits}" if review.no_loss else why_no_loss(review)
-    raise NoQualifyingTrial(f"study {review.directory}: no trial qualifies for --pick fastest-no-loss: {why}; "
-                            "--pick knee names the knee of the front")
+    raise NoQualifyingTrial(
+        f"study {review.directory}: no trial qualifies for --pick fastest-no-loss: {why}; "
+        "--pick knee names the knee of the front"
+    )

@@ -1,4 +1,5 @@
 """From a trial record back to specs: the evaluated spec, its seed, the specs in between."""
+
 from __future__ import annotations
 
 from typing import Any

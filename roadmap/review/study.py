@@ -6,6 +6,7 @@ has a PSNR at the top rung (the mean over its random seeds) and measured latency
 candidates the search screened out at a lower rung, failed ones and unfinished ones are listed
 with the reason.
 """
+
 from __future__ import annotations
 
 import math
@@ -153,8 +154,11 @@ class StudyReview:
         for t in self.trials:
             if t.number == number:
                 return t
-        for reasons, what in ((self.failures, "failed"), (self.screened, "was screened out"),
-                              (self.unfinished, "did not finish")):
+        for reasons, what in (
+            (self.failures, "failed"),
+            (self.screened, "was screened out"),
+            (self.unfinished, "did not finish"),
+        ):
             if number in reasons:
                 raise RoadmapError(f"trial {number} {what} ({reasons[number]}); pick a finished trial")
         raise RoadmapError(
@@ -196,15 +200,26 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
     params, macs = finite_or_none(m.get("params")), finite_or_none(m.get("macs"))
     psnr = c.psnr(rung)
     return TrialRecord(
-        number=c.number, psnr=psnr, latency_ms=c.latency_ms, peak_memory_measured_bytes=c.memory_bytes,
+        number=c.number,
+        psnr=psnr,
+        latency_ms=c.latency_ms,
+        peak_memory_measured_bytes=c.memory_bytes,
         ssim=float(np.mean(ssims)) if ssims else finite_or_none(m.get("ssim")),
         peak_memory_predicted_bytes=finite_or_none(m.get("peak_memory_predicted_bytes")),
-        params=None if params is None else int(params), macs=None if macs is None else int(macs),
-        transforms=list(c.transforms or _steps_from_yaml(c.spec_yaml)), reference=c.reference,
-        spec_yaml=c.spec_yaml, metrics=dict(m), psnr_runs=[e.psnr for e in runs],
+        params=None if params is None else int(params),
+        macs=None if macs is None else int(macs),
+        transforms=list(c.transforms or _steps_from_yaml(c.spec_yaml)),
+        reference=c.reference,
+        spec_yaml=c.spec_yaml,
+        metrics=dict(m),
+        psnr_runs=[e.psnr for e in runs],
         psnr_band=results.noise.mean_band(len(runs)),
-        versus_seed=None if versus is None else {"overall": overall(versus), **{
-            k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()}},
+        versus_seed=None
+        if versus is None
+        else {
+            "overall": overall(versus),
+            **{k: {"delta": v.delta, "band": v.band, "verdict": v.verdict} for k, v in versus.items()},
+        },
         feasible=_limits_broken(c, results) is None,
         **{key: c.score(rung, key) for key in SCORE_KEYS},
     )
@@ -228,11 +243,14 @@ def _unfinished(c: Candidate, live: bool) -> str:
     if c.state == "PRUNED":
         if reason.startswith("interrupted"):
             return reason
-        return "rejected: " + (reason[len("rejected: "):] if reason.startswith("rejected: ") else reason or "pruned")
+        return "rejected: " + (reason[len("rejected: ") :] if reason.startswith("rejected: ") else reason or "pruned")
     if c.state == "RUNNING":
-        return ("running: a search trains it now" if live else
-                "interrupted: its search stopped (killed?) before it finished; the next search of this study "
-                "trains it again")
+        return (
+            "running: a search trains it now"
+            if live
+            else "interrupted: its search stopped (killed?) before it finished; the next search of this study "
+            "trains it again"
+        )
     return "waiting: queued for the next run of the search"
 
 
@@ -301,12 +319,24 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
         extra = f" ({len(failures)} failed; see `roadmap pareto {directory} --failed`)" if failures else ""
         raise RoadmapError(f"study {directory} has no finished trial{extra}")
     limits = {key: settings.get(key) for key in LIMIT_FLAGS}
-    return StudyReview(directory, records, len(failures), settings, failures, unfinished, screened,
-                       [c.number for c in results.front()], results.noise, results.top_rung,
-                       task, results.input_psnr(),
-                       {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
-                       no_feasible_reason(results, limits), [c.number for c in results.no_loss_ranked()],
-                       study_cost(study, results.candidates, str(settings.get("device") or "cpu")).to_dict())
+    return StudyReview(
+        directory,
+        records,
+        len(failures),
+        settings,
+        failures,
+        unfinished,
+        screened,
+        [c.number for c in results.front()],
+        results.noise,
+        results.top_rung,
+        task,
+        results.input_psnr(),
+        {c.number: why for c in results.finished() if (why := _limits_broken(c, results))},
+        no_feasible_reason(results, limits),
+        [c.number for c in results.no_loss_ranked()],
+        study_cost(study, results.candidates, str(settings.get("device") or "cpu")).to_dict(),
+    )
 
 
 def _steps_from_yaml(spec_yaml: str | None) -> list[dict[str, Any]]:

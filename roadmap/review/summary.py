@@ -8,6 +8,7 @@ PSNR; ``dominates`` / ``trade-off`` / ``tie`` / ``dominated`` overall), with the
 :mod:`roadmap.search.results` computes, so the search, the table, the report and the export say
 the same thing.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,10 +25,28 @@ from roadmap.search.results import describe_versus_seed
 if TYPE_CHECKING:
     from roadmap.evaluation.fidelity import Fidelity
 
-__all__ = ["ParetoSummary", "pareto_summary", "parse_reference_point", "table_frame", "display_frame",
-           "to_json_dict", "top_rung_iterations", "rung_text", "noise_line", "recommendations",
-           "recommendations_line", "why_no_loss", "versus_seed_text", "left_out_line",
-           "psnr_text", "baseline_line", "unfinished_kind", "unfinished_counts", "no_feasible_line", "cost_lines"]
+__all__ = [
+    "ParetoSummary",
+    "pareto_summary",
+    "parse_reference_point",
+    "table_frame",
+    "display_frame",
+    "to_json_dict",
+    "top_rung_iterations",
+    "rung_text",
+    "noise_line",
+    "recommendations",
+    "recommendations_line",
+    "why_no_loss",
+    "versus_seed_text",
+    "left_out_line",
+    "psnr_text",
+    "baseline_line",
+    "unfinished_kind",
+    "unfinished_counts",
+    "no_feasible_line",
+    "cost_lines",
+]
 
 
 @dataclass
@@ -64,10 +83,12 @@ def parse_reference_point(text: str | None) -> np.ndarray | None:
     try:
         psnr, lat, mem_mb = (float(p) for p in parts)
     except ValueError:
-        raise RoadmapError(
-            f"--hv-ref: expected PSNR,LATENCY_MS,MEMORY_MB (three numbers), got {text!r}"
-        ) from None
-    bad = [name for name, v in zip(("PSNR", "LATENCY_MS", "MEMORY_MB"), (psnr, lat, mem_mb), strict=False) if not math.isfinite(v)]
+        raise RoadmapError(f"--hv-ref: expected PSNR,LATENCY_MS,MEMORY_MB (three numbers), got {text!r}") from None
+    bad = [
+        name
+        for name, v in zip(("PSNR", "LATENCY_MS", "MEMORY_MB"), (psnr, lat, mem_mb), strict=False)
+        if not math.isfinite(v)
+    ]
     if bad:
         raise RoadmapError(f"--hv-ref: {', '.join(bad)} must be a finite number, got {text!r}")
     return np.array([-psnr, lat, mem_mb * 2**20])
@@ -167,18 +188,30 @@ def table_frame(summary: ParetoSummary, *, all_trials: bool = False):
     records = []
     for t in _rows(summary, all_trials):
         psnr_vs = _versus(t, "psnr")
-        records.append({
-            "trial": t.number, "front": _front_mark(t.number, on_front, summary.review),
-            "reference": t.reference or "",
-            "psnr": t.psnr, "psnr_band_db": t.psnr_band, "psnr_runs": len(t.psnr_runs) or 1,
-            "input_psnr": t.input_psnr,
-            "vs_seed_psnr_db": psnr_vs.get("delta"), "vs_seed_psnr_band_db": psnr_vs.get("band"),
-            "vs_seed_psnr": psnr_vs.get("verdict", ""), "vs_seed": (t.versus_seed or {}).get("overall", ""),
-            "ssim": t.ssim, "latency_ms": t.latency_ms, "memory_mb": t.memory_mb,
-            "pred_memory_mb": None if t.peak_memory_predicted_bytes is None
-            else t.peak_memory_predicted_bytes / 2**20,
-            "params": t.params, "macs": t.macs, "transforms": short_transforms(t.transforms),
-        })
+        records.append(
+            {
+                "trial": t.number,
+                "front": _front_mark(t.number, on_front, summary.review),
+                "reference": t.reference or "",
+                "psnr": t.psnr,
+                "psnr_band_db": t.psnr_band,
+                "psnr_runs": len(t.psnr_runs) or 1,
+                "input_psnr": t.input_psnr,
+                "vs_seed_psnr_db": psnr_vs.get("delta"),
+                "vs_seed_psnr_band_db": psnr_vs.get("band"),
+                "vs_seed_psnr": psnr_vs.get("verdict", ""),
+                "vs_seed": (t.versus_seed or {}).get("overall", ""),
+                "ssim": t.ssim,
+                "latency_ms": t.latency_ms,
+                "memory_mb": t.memory_mb,
+                "pred_memory_mb": None
+                if t.peak_memory_predicted_bytes is None
+                else t.peak_memory_predicted_bytes / 2**20,
+                "params": t.params,
+                "macs": t.macs,
+                "transforms": short_transforms(t.transforms),
+            }
+        )
     frame = pd.DataFrame.from_records(records)
     for col in ("params", "macs", "psnr_runs"):
         frame[col] = frame[col].astype("Int64")
@@ -217,11 +250,16 @@ def display_frame(frame, input_psnr: float | None = None):
     out = frame.copy()
     if input_psnr is not None or out["input_psnr"].isna().all():
         out = out.drop(columns=["input_psnr"])
-    out["psnr"] = [_psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"], strict=False)]
+    out["psnr"] = [
+        _psnr_cell(p, b, n) for p, b, n in zip(frame["psnr"], frame["psnr_band_db"], frame["psnr_runs"], strict=False)
+    ]
     out["vs seed"] = [_versus_cell(row) for _, row in frame.iterrows()]
-    out["overall"] = [("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"], strict=False)]
-    out = out.drop(columns=["psnr_band_db", "psnr_runs", "vs_seed_psnr_db", "vs_seed_psnr_band_db",
-                            "vs_seed_psnr", "vs_seed"])
+    out["overall"] = [
+        ("-" if r == "seed" else (v or "-")) for r, v in zip(frame["reference"], frame["vs_seed"], strict=False)
+    ]
+    out = out.drop(
+        columns=["psnr_band_db", "psnr_runs", "vs_seed_psnr_db", "vs_seed_psnr_band_db", "vs_seed_psnr", "vs_seed"]
+    )
     out = out.rename(columns={"pred_memory_mb": "pred_memory_mb (this device)"})
     order = ["trial", "front", "reference", "psnr", "vs seed", "overall"]
     return out[order + [c for c in out.columns if c not in order]]
@@ -272,10 +310,12 @@ def noise_line(review: StudyReview) -> str:
     prior, the study's replicated candidates or both), and the Student-t factor of the bands."""
     noise = review.noise
     if noise.quantile is None:
-        return (f"noise floor unknown ({noise.source}), so PSNR differences are not judged (verdict '?')")
-    return (f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, {noise.dof} degrees of freedom "
-            f"({noise.source}); ± = t sigma/sqrt(n runs) with t = {noise.quantile:.2f} (Student's t, 95 %, "
-            f"{noise.dof} dof); a PSNR difference inside t sigma sqrt(1/n_a + 1/n_b) is a tie")
+        return f"noise floor unknown ({noise.source}), so PSNR differences are not judged (verdict '?')"
+    return (
+        f"noise floor: one run's PSNR sigma {noise.sigma:.3f} dB, {noise.dof} degrees of freedom "
+        f"({noise.source}); ± = t sigma/sqrt(n runs) with t = {noise.quantile:.2f} (Student's t, 95 %, "
+        f"{noise.dof} dof); a PSNR difference inside t sigma sqrt(1/n_a + 1/n_b) is a tie"
+    )
 
 
 def recommendations(review: StudyReview) -> dict[str, int | None]:
@@ -295,16 +335,20 @@ def why_no_loss(review: StudyReview) -> str:
         return "the study has no finished seed trial to compare with"
     if review.noise.quantile is None:
         return "without a noise estimate a PSNR tie with the seed cannot be told from a loss"
-    return ("no trial ties with or beats the seed in PSNR beyond the noise, uses no more memory and is "
-            "faster than the seed")
+    return (
+        "no trial ties with or beats the seed in PSNR beyond the noise, uses no more memory and is faster than the seed"
+    )
 
 
 def _point_text(review: StudyReview, number: int) -> str:
     """``trial 3 (mofa): 29.80 dB, 55 ms (-45 % against the seed), 150 MB``."""
     t = review.trial(number)
     seed = review.reference("seed")
-    faster = "" if seed is None or not seed.latency_ms else \
-        f" ({100 * (t.latency_ms / seed.latency_ms - 1):+.0f} % against the seed)"
+    faster = (
+        ""
+        if seed is None or not seed.latency_ms
+        else f" ({100 * (t.latency_ms / seed.latency_ms - 1):+.0f} % against the seed)"
+    )
     name = f"trial {t.number}" + (f" ({t.reference})" if t.reference else "")
     return f"{name}: {t.psnr:.2f} dB, {t.latency_ms:.4g} ms{faster}, {t.memory_mb:.4g} MB"
 
@@ -320,17 +364,21 @@ def recommendations_line(review: StudyReview) -> str:
     elif picks["fastest_no_loss"] == picks["knee"]:
         fast = "fastest with no loss against the seed: the knee itself"
     else:
-        fast = (f"fastest with no loss against the seed: {_point_text(review, picks['fastest_no_loss'])} "
-                "(export it with --pick fastest-no-loss)")
+        fast = (
+            f"fastest with no loss against the seed: {_point_text(review, picks['fastest_no_loss'])} "
+            "(export it with --pick fastest-no-loss)"
+        )
     return f"recommended: the knee, {_point_text(review, picks['knee'])}; {fast}"
 
 
 def left_out_line(review: StudyReview) -> str:
     """How many candidates were screened out at lower rungs, failed, broke a limit or did not
     finish (rejected, interrupted, running, waiting)."""
-    parts = [f"{_count(len(review.screened), 'candidate')} screened out at lower rungs"
-             + (f" (not on the front: {_numbers(review.screened)})" if review.screened else ""),
-             f"{review.failed} failed" + (f" ({_numbers(review.failures)})" if review.failed else "")]
+    parts = [
+        f"{_count(len(review.screened), 'candidate')} screened out at lower rungs"
+        + (f" (not on the front: {_numbers(review.screened)})" if review.screened else ""),
+        f"{review.failed} failed" + (f" ({_numbers(review.failures)})" if review.failed else ""),
+    ]
     if review.infeasible:
         parts.append(f"{len(review.infeasible)} finished over a limit ({_numbers(review.infeasible)})")
     kinds = unfinished_counts(review)
@@ -367,8 +415,11 @@ def cost_lines(cost: dict | None) -> list[str]:
     if not cost or not cost.get("trainings"):
         return ["cost: no training recorded"]
     units = cost.get("seed_long_trainings")
-    unit = (f"{units:.1f} seed trainings of the long preset ({cost['long_iterations']} steps each)"
-            if units is not None else "n/a seed trainings of the long preset (no seed training timed)")
+    unit = (
+        f"{units:.1f} seed trainings of the long preset ({cost['long_iterations']} steps each)"
+        if units is not None
+        else "n/a seed trainings of the long preset (no seed training timed)"
+    )
     parts = []
     if cost.get("cpu_seconds") is not None:  # an older study's trainings did not record it
         covered = "" if cost["cpu_trainings"] == cost["trainings"] else f" over {cost['cpu_trainings']} of them"
@@ -377,14 +428,17 @@ def cost_lines(cost: dict | None) -> list[str]:
         parts.append(f"GPU {cost['gpu_seconds']:,.0f} s")
     extra = "; ".join(parts)
     runs = cost.get("runs") or 0
-    wall = (f"wall {format_seconds(cost['wall_seconds'])} over {_count(runs, 'run')}" if runs
-            else "wall time not recorded")
+    wall = (
+        f"wall {format_seconds(cost['wall_seconds'])} over {_count(runs, 'run')}" if runs else "wall time not recorded"
+    )
     latency, per_step = cost.get("seed_latency_ms"), cost.get("seed_seconds_per_iteration")
-    return [f"cost: {unit}: {_count(cost['trainings'], 'training')}, {cost['steps']:,} steps, "
-            f"{cost['train_seconds']:,.0f} s of training{f' ({extra})' if extra else ''}; {wall}",
-            f"machine reference ({cost.get('device', 'cpu')}): seed latency "
-            f"{'n/a' if latency is None else f'{latency:.1f} ms'}, seed training "
-            f"{'n/a' if per_step is None else f'{per_step:.4g} s'} per step"]
+    return [
+        f"cost: {unit}: {_count(cost['trainings'], 'training')}, {cost['steps']:,} steps, "
+        f"{cost['train_seconds']:,.0f} s of training{f' ({extra})' if extra else ''}; {wall}",
+        f"machine reference ({cost.get('device', 'cpu')}): seed latency "
+        f"{'n/a' if latency is None else f'{latency:.1f} ms'}, seed training "
+        f"{'n/a' if per_step is None else f'{per_step:.4g} s'} per step",
+    ]
 
 
 def _count(n: int, noun: str) -> str:

@@ -22,6 +22,7 @@ The weights file (``torch.save`` dict): ``state_dict`` (the exported weights: th
 and path of the best validated weights), ``seconds``, ``ema``, ``workers``, ``precision``,
 ``init``. :func:`load_weights` builds the spec and loads ``state_dict``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,18 @@ if TYPE_CHECKING:  # annotations only: this module imports torch lazily, inside 
 
     from roadmap.evaluation.training import Replica
 
-__all__ = ["TrainOutcome", "TrainJob", "TrainSettings", "full_fidelity", "resolve_train_settings", "prepare_job", "train_spec",
-           "run_replica", "checkpoint_path", "load_weights"]
+__all__ = [
+    "TrainOutcome",
+    "TrainJob",
+    "TrainSettings",
+    "full_fidelity",
+    "resolve_train_settings",
+    "prepare_job",
+    "train_spec",
+    "run_replica",
+    "checkpoint_path",
+    "load_weights",
+]
 
 LogFn = Callable[[str], None]
 
@@ -92,8 +103,16 @@ def _fingerprint(spec: Any, settings: TrainSettings, dataset: Any) -> str:
     body = dataclasses.replace(spec, provenance={}).to_yaml()
     fid = dataclasses.replace(settings.fidelity, threads=None).to_dict()
     init = file_digest(settings.init) if settings.init else ""
-    text = "\n".join([body, repr(sorted(fid.items())), f"{dataset.source}|{dataset.description}",
-                      str(settings.seed), f"ema {settings.ema}", f"init {init}"])
+    text = "\n".join(
+        [
+            body,
+            repr(sorted(fid.items())),
+            f"{dataset.source}|{dataset.description}",
+            str(settings.seed),
+            f"ema {settings.ema}",
+            f"init {init}",
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -116,11 +135,15 @@ def _read_checkpoint(path: Path, fingerprint: str, spec: Any) -> dict | None:
         raise RoadmapError(f"checkpoint {path}: not a checkpoint of roadmap train; use --restart or another --out")
     if ckpt.get("fingerprint") != fingerprint:
         theirs = _spec_name(ckpt.get("spec_yaml"), load_spec)
-        if theirs is not None and dataclasses.replace(theirs, provenance={}) != dataclasses.replace(spec, provenance={}):
+        if theirs is not None and dataclasses.replace(theirs, provenance={}) != dataclasses.replace(
+            spec, provenance={}
+        ):
             from roadmap.review.init_weights import spec_label
 
-            raise RoadmapError(f"checkpoint {path} is for another spec ({spec_label(theirs)}), not "
-                               f"{spec_label(spec)}; use --restart to start over, or another --out")
+            raise RoadmapError(
+                f"checkpoint {path} is for another spec ({spec_label(theirs)}), not "
+                f"{spec_label(spec)}; use --restart to start over, or another --out"
+            )
         raise RoadmapError(f"checkpoint {path} is for another spec, data or settings; use --restart to start over")
     return ckpt
 
@@ -133,8 +156,9 @@ def _spec_name(spec_yaml: Any, load_spec: Callable) -> Any:
         return None
 
 
-def prepare_job(spec: Any, out: str | Path, settings: TrainSettings, data: Any = None, task: Any = None,
-                log: LogFn | None = None) -> TrainJob:
+def prepare_job(
+    spec: Any, out: str | Path, settings: TrainSettings, data: Any = None, task: Any = None, log: LogFn | None = None
+) -> TrainJob:
     """The `TrainJob` of a training, after every check that precedes any work, in the order a
     user fixes them: where it writes, the data, the checkpoint it would resume (read into the
     job), the ``--init`` weights it would start from (carried into the job, the share logged)."""
@@ -145,8 +169,9 @@ def prepare_job(spec: Any, out: str | Path, settings: TrainSettings, data: Any =
     paths = TrainPaths.of(out)
     paths.check()
     fid = settings.fidelity
-    dataset = load_data(data, task=task or DEFAULT_TASK, val_crop=fid.val_crop, val_count=fid.val_count,
-                        train_crop=fid.crop)
+    dataset = load_data(
+        data, task=task or DEFAULT_TASK, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop
+    )
     key = _fingerprint(spec, settings, dataset)
     start = None if settings.restart else _read_checkpoint(paths.checkpoint, key, spec)
     init_state = None
@@ -161,8 +186,15 @@ def prepare_job(spec: Any, out: str | Path, settings: TrainSettings, data: Any =
     return TrainJob(spec.to_yaml(), settings, dataset, paths, key, start, init_state)
 
 
-def train_spec(spec: Any, out: str | Path, settings: TrainSettings | None = None, *, data: Any = None,
-               task: Any = None, log: LogFn | None = None) -> TrainOutcome:
+def train_spec(
+    spec: Any,
+    out: str | Path,
+    settings: TrainSettings | None = None,
+    *,
+    data: Any = None,
+    task: Any = None,
+    log: LogFn | None = None,
+) -> TrainOutcome:
     """Train ``spec`` with ``settings`` (default `TrainSettings()`), resuming from
     ``<out>.ckpt`` when it exists, and save the weights to ``out``.
 
@@ -225,10 +257,21 @@ def run_replica(job: TrainJob, replica: Replica | None, device: torch.device, lo
     if monitor is not None and log is not None:
         from roadmap.review.init_weights import spec_label
 
-        log(f"training {spec_label(load_spec(job.spec_yaml))} on {replica.world} worker(s), {device.type}: "
-            f"{s.describe(precision)}")
-    result = train(model, job.data, s.fidelity, s.seed, device, start=start, replica=replica,
-                   on_step=monitor or StopAt(s.stop_after), precision=precision)
+        log(
+            f"training {spec_label(load_spec(job.spec_yaml))} on {replica.world} worker(s), {device.type}: "
+            f"{s.describe(precision)}"
+        )
+    result = train(
+        model,
+        job.data,
+        s.fidelity,
+        s.seed,
+        device,
+        start=start,
+        replica=replica,
+        on_step=monitor or StopAt(s.stop_after),
+        precision=precision,
+    )
     if result.status == "diverged":
         last = job.paths.checkpoint if job.paths.checkpoint.exists() else "none"
         raise RoadmapError(f"training diverged: {result.reason} (last checkpoint: {last}); try a lower --lr")
@@ -246,8 +289,14 @@ def _outcome(job: TrainJob, resumed_from: int) -> TrainOutcome:
         ckpt = torch.load(paths.checkpoint, map_location="cpu", weights_only=False)
         return TrainOutcome(paths.out, int(ckpt["step"]), resumed_from, {}, float(ckpt.get("seconds", 0.0)))
     saved = torch.load(paths.out, map_location="cpu", weights_only=False)
-    return TrainOutcome(paths.out, int(saved["iterations"]), resumed_from, dict(saved["val"]),
-                        float(saved["seconds"]), dict(saved.get("best") or {}))
+    return TrainOutcome(
+        paths.out,
+        int(saved["iterations"]),
+        resumed_from,
+        dict(saved["val"]),
+        float(saved["seconds"]),
+        dict(saved.get("best") or {}),
+    )
 
 
 def load_weights(spec: Any, path: str | Path):

@@ -12,6 +12,7 @@ Every file goes through `roadmap.files` (whole or not at all). The log's rows, t
 the best score travel in the checkpoint, so a resumed run continues all three where the
 checkpoint left them, whatever its worker count.
 """
+
 from __future__ import annotations
 
 import copy
@@ -46,8 +47,12 @@ class TrainPaths:
     def of(cls, out: str | Path) -> TrainPaths:
         # absolute: Ray Train's workers run in Ray's own folder, where a relative path lands
         out = Path(out).resolve()
-        return cls(out, out.with_name(out.name + ".ckpt"), out.with_name(f"{out.stem}.best{out.suffix}"),
-                   out.with_name(f"{out.stem}.log.csv"))
+        return cls(
+            out,
+            out.with_name(out.name + ".ckpt"),
+            out.with_name(f"{out.stem}.best{out.suffix}"),
+            out.with_name(f"{out.stem}.log.csv"),
+        )
 
     def check(self) -> None:
         """Refuse (`WriteError`, one line) before any work where one of them cannot be written."""
@@ -115,8 +120,12 @@ def csv_text(rows: list[dict]) -> str:
     """The log's CSV: a header of `LOG_COLUMNS`, one line per row (empty where not measured)."""
     lines = [",".join(LOG_COLUMNS)]
     for row in rows:
-        lines.append(",".join("" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float)
-                              else str(row[c]) for c in LOG_COLUMNS))
+        lines.append(
+            ",".join(
+                "" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
+                for c in LOG_COLUMNS
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -173,8 +182,9 @@ class Monitor:
         self.last_val = (state.step, {**val, "raw_psnr": raw["psnr"]})
         if self.best is None or val["psnr"] > self.best["psnr"]:
             self.best = {"step": state.step, "psnr": val["psnr"]}
-            files.save_torch(self.weights_record(state.model, state.step, val, state.seconds),
-                             self.job.paths.best, "best weights")
+            files.save_torch(
+                self.weights_record(state.model, state.step, val, state.seconds), self.job.paths.best, "best weights"
+            )
         return {"val_psnr": val["psnr"], "val_ssim": val["ssim"], "raw_val_psnr": raw["psnr"]}
 
     def _row(self, state: StepState, scores: dict | None) -> None:
@@ -183,8 +193,14 @@ class Monitor:
         trained = state.seconds - self.overhead
         rate = self.settings.fidelity.batch * (state.step - step0) / max(trained - seconds0, 1e-9)
         loss = sum(self.losses) / len(self.losses)
-        row = {"iteration": state.step, "seconds": round(state.seconds, 3), "loss": loss, "lr": state.lr,
-               "images_per_s": rate, **(scores or {})}
+        row = {
+            "iteration": state.step,
+            "seconds": round(state.seconds, 3),
+            "loss": loss,
+            "lr": state.lr,
+            "images_per_s": rate,
+            **(scores or {}),
+        }
         self.rows.append(row)
         self.mark, self.losses = (state.step, trained), []
         if self.tensorboard is not None:
@@ -193,8 +209,10 @@ class Monitor:
         eta = (state.seconds - self.start_seconds) / max(done, 1) * (state.total - state.step)
         best = "" if self.best is None else f" (best {self.best['psnr']:.2f} dB at {self.best['step']})"
         val = "" if scores is None else f"  val {scores['val_psnr']:.2f} dB{best}"
-        self.log(f"iteration {state.step}/{state.total}  loss {loss:.4f}  lr {state.lr:.3g}  {rate:.1f} img/s"
-                 f"{val}  {clock(state.seconds)} elapsed, ETA {clock(eta)}")
+        self.log(
+            f"iteration {state.step}/{state.total}  loss {loss:.4f}  lr {state.lr:.3g}  {rate:.1f} img/s"
+            f"{val}  {clock(state.seconds)} elapsed, ETA {clock(eta)}"
+        )
 
     def _checkpoint(self, state: StepState) -> None:
         """``<out>.ckpt``: raw and averaged weights, the loop's `TrainCheckpoint`, the best
@@ -203,9 +221,19 @@ class Monitor:
 
         job = self.job
         ema = None if self.average is None else cpu_state(self.average.model)
-        files.save_torch({"fingerprint": job.fingerprint, "model": cpu_state(state.model), "ema": ema,
-                          "spec_yaml": job.spec_yaml, "best": self.best, "log_rows": self.rows,
-                          **state.checkpoint().to_dict()}, job.paths.checkpoint, "checkpoint")
+        files.save_torch(
+            {
+                "fingerprint": job.fingerprint,
+                "model": cpu_state(state.model),
+                "ema": ema,
+                "spec_yaml": job.spec_yaml,
+                "best": self.best,
+                "log_rows": self.rows,
+                **state.checkpoint().to_dict(),
+            },
+            job.paths.checkpoint,
+            "checkpoint",
+        )
         files.write_text(job.paths.log, csv_text(self.rows), "log")
 
     def weights_record(self, model: torch.nn.Module, step: int, val: dict, seconds: float) -> dict:
@@ -213,10 +241,21 @@ class Monitor:
         ``raw_state_dict`` (the trained weights themselves, beside an average), what produced them
         and their scores ``val``."""
         job, s = self.job, self.settings
-        record = {"state_dict": cpu_state(self.exported(model)), "spec_yaml": job.spec_yaml, "iterations": step,
-                  "fidelity": s.fidelity.to_dict(), "data": job.data.source, "task": job.data.task.to_dict(),
-                  "seed": s.seed, "val": val, "seconds": seconds, "ema": s.ema or None, "workers": self.world,
-                  "precision": self.precision, "init": s.init}
+        record = {
+            "state_dict": cpu_state(self.exported(model)),
+            "spec_yaml": job.spec_yaml,
+            "iterations": step,
+            "fidelity": s.fidelity.to_dict(),
+            "data": job.data.source,
+            "task": job.data.task.to_dict(),
+            "seed": s.seed,
+            "val": val,
+            "seconds": seconds,
+            "ema": s.ema or None,
+            "workers": self.world,
+            "precision": self.precision,
+            "init": s.init,
+        }
         if self.average is not None:
             record["raw_state_dict"] = cpu_state(model)
         return record
@@ -237,8 +276,11 @@ class Monitor:
         best = dict(self.best or {})
         if best:  # the final weights are the best ones when the last validation was the best
             same = best["step"] == total
-            tests = {k: val[k] for k in ("test_psnr", "test_input_psnr")} if same else \
-                test_scores(_load_best(model, self.job.paths.best), self.job)
+            tests = (
+                {k: val[k] for k in ("test_psnr", "test_input_psnr")}
+                if same
+                else test_scores(_load_best(model, self.job.paths.best), self.job)
+            )
             best.update(tests, path=str(self.job.paths.best))
         record = self.weights_record(model, total, val, seconds + time.perf_counter() - t0)
         files.save_torch({**record, "best": best}, self.job.paths.out, "--out")
@@ -297,4 +339,3 @@ class _TensorBoard:
 
     def close(self) -> None:
         self.writer.close()
-

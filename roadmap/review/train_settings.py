@@ -5,6 +5,7 @@ or raises one `RoadmapError` line naming the option and the value: a batch the w
 share, more workers than CPUs or GPUs, an unreachable ``--address``, a precision the device
 cannot run. Everything after it (`roadmap.review.train`) reads the object, never the options.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,25 +91,53 @@ class TrainSettings:
         split = f" ({self.workers} workers x {self.worker_batch})" if self.workers > 1 else ""
         clip = "off" if f.grad_clip is None else f"{f.grad_clip:g}"
         ema = f"EMA {self.ema:g}" if self.ema else "no EMA"
-        return (f"{f.iterations} iterations, global batch {f.batch}{split} of {f.crop}x{f.crop} crops, "
-                f"lr {f.lr:g} cosine to {f.min_lr:g} (that of the global batch: not scaled with the workers), "
-                f"{precision or self.precision}, {ema}, grad clip {clip}, validation every "
-                f"{self.validate_every} iterations")
+        return (
+            f"{f.iterations} iterations, global batch {f.batch}{split} of {f.crop}x{f.crop} crops, "
+            f"lr {f.lr:g} cosine to {f.min_lr:g} (that of the global batch: not scaled with the workers), "
+            f"{precision or self.precision}, {ema}, grad clip {clip}, validation every "
+            f"{self.validate_every} iterations"
+        )
 
 
-def resolve_train_settings(*, iterations: int | None = None, batch: int | None = None, crop: int | None = None,
-                           lr: float | None = None, grad_clip: float | None = None, threads: int | None = None,
-                           fidelity: Any = None, device: str | None = None, gpus_per_worker: int | None = None,
-                           workers: int = 1, address: str | None = None, precision: str = "auto",
-                           ema: float | None = None, validate_every: int | None = None,
-                           init: str | None = None, tensorboard: str | None = None, **rest: Any) -> TrainSettings:
+def resolve_train_settings(
+    *,
+    iterations: int | None = None,
+    batch: int | None = None,
+    crop: int | None = None,
+    lr: float | None = None,
+    grad_clip: float | None = None,
+    threads: int | None = None,
+    fidelity: Any = None,
+    device: str | None = None,
+    gpus_per_worker: int | None = None,
+    workers: int = 1,
+    address: str | None = None,
+    precision: str = "auto",
+    ema: float | None = None,
+    validate_every: int | None = None,
+    init: str | None = None,
+    tensorboard: str | None = None,
+    **rest: Any,
+) -> TrainSettings:
     """A checked `TrainSettings` from the options (``None``: the default). ``fidelity`` replaces
     the `full_fidelity` base; ``rest``: the plain fields (``seed``, ``checkpoint_every``,
     ``log_every``, ``restart``, ``stop_after``). Raises `RoadmapError` naming the option."""
     fid = fidelity if fidelity is not None else full_fidelity()
-    fid = dataclasses.replace(fid, **{k: v for k, v in {"iterations": iterations, "batch": batch, "crop": crop, "lr": lr,
-                                                            "grad_clip": grad_clip, "threads": threads}.items()
-                                      if v is not None})
+    fid = dataclasses.replace(
+        fid,
+        **{
+            k: v
+            for k, v in {
+                "iterations": iterations,
+                "batch": batch,
+                "crop": crop,
+                "lr": lr,
+                "grad_clip": grad_clip,
+                "threads": threads,
+            }.items()
+            if v is not None
+        },
+    )
     if lr is not None and fid.min_lr > fid.lr:  # a lower peak keeps the schedule's shape
         fid = dataclasses.replace(fid, min_lr=fid.lr * 1e-3)
     _check_workers(fid.batch, workers)
@@ -125,10 +154,19 @@ def resolve_train_settings(*, iterations: int | None = None, batch: int | None =
         raise RoadmapError(f"--init {init}: no such file")
     if tensorboard is not None:
         _tensorboard_writer_class()
-    settings = TrainSettings(fidelity=fid, device=device, gpus_per_worker=gpus, workers=workers, address=address,
-                             precision=precision, ema=ema, init=None if init is None else str(init),
-                             validate_every=validate_every or max(1, fid.iterations // 10),
-                             tensorboard=tensorboard, **rest)
+    settings = TrainSettings(
+        fidelity=fid,
+        device=device,
+        gpus_per_worker=gpus,
+        workers=workers,
+        address=address,
+        precision=precision,
+        ema=ema,
+        init=None if init is None else str(init),
+        validate_every=validate_every or max(1, fid.iterations // 10),
+        tensorboard=tensorboard,
+        **rest,
+    )
     if settings.on_ray:
         _check_local_resources(settings)
     return settings
@@ -138,8 +176,10 @@ def _check_workers(batch: int, workers: int) -> None:
     if workers < 1:
         raise RoadmapError(f"--workers {workers}: must be >= 1")
     if batch % workers:
-        raise RoadmapError(f"--batch {batch}: not a multiple of --workers {workers} (the global batch is shared "
-                           f"equally: try --batch {batch - batch % workers or workers})")
+        raise RoadmapError(
+            f"--batch {batch}: not a multiple of --workers {workers} (the global batch is shared "
+            f"equally: try --batch {batch - batch % workers or workers})"
+        )
 
 
 def _device_and_gpus(device: str | None, gpus: int | None, ray: bool) -> tuple[str, int]:
@@ -148,8 +188,10 @@ def _device_and_gpus(device: str | None, gpus: int | None, ray: bool) -> tuple[s
     from roadmap.evaluation.device import check_device
 
     if gpus and device not in (None, "cuda"):
-        raise RoadmapError(f"--device {device}: cannot go with --gpus-per-worker {gpus} (each worker trains on "
-                           "the GPUs Ray gives it; leave --device out or use cuda)")
+        raise RoadmapError(
+            f"--device {device}: cannot go with --gpus-per-worker {gpus} (each worker trains on "
+            "the GPUs Ray gives it; leave --device out or use cuda)"
+        )
     device = device or ("cuda" if gpus else "cpu")
     if not (ray or gpus):
         return check_device(device), 0
@@ -195,16 +237,20 @@ def _check_local_resources(settings: TrainSettings) -> None:
     need = settings.workers * settings.cpus_per_worker
     have = available_cpus()
     if need > have:
-        raise RoadmapError(f"--workers {settings.workers}: needs {need} CPUs ({settings.workers} workers x "
-                           f"{settings.cpus_per_worker} thread(s)), this machine has {have}")
+        raise RoadmapError(
+            f"--workers {settings.workers}: needs {need} CPUs ({settings.workers} workers x "
+            f"{settings.cpus_per_worker} thread(s)), this machine has {have}"
+        )
     if settings.gpus_per_worker:
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         need = settings.workers * settings.gpus_per_worker
         if need > gpus:
-            raise RoadmapError(f"--gpus-per-worker {settings.gpus_per_worker}: {settings.workers} worker(s) need "
-                               f"{need} GPU(s), this machine has {gpus}")
+            raise RoadmapError(
+                f"--gpus-per-worker {settings.gpus_per_worker}: {settings.workers} worker(s) need "
+                f"{need} GPU(s), this machine has {gpus}"
+            )
 
 
 def _tensorboard_writer_class() -> Any:
@@ -218,6 +264,7 @@ def _tensorboard_writer_class() -> Any:
     try:
         from tensorboardX import SummaryWriter as WriterX
     except ImportError:
-        raise RoadmapError("--tensorboard: needs the tensorboard or tensorboardX package "
-                           "(pip install tensorboard)") from None
+        raise RoadmapError(
+            "--tensorboard: needs the tensorboard or tensorboardX package (pip install tensorboard)"
+        ) from None
     return WriterX

@@ -10,6 +10,7 @@ trains; the latter is the only module importing Ray), :mod:`.study` (the study d
 :mod:`.results` (what a study found: front, noise, verdicts), :mod:`.progress`,
 :mod:`.engine` (``run_search``), :mod:`.testing` (a fake evaluator).
 """
+
 from roadmap.search.engine import SearchSummary, run_search
 from roadmap.search.evaluator import Evaluator, RoadmapEvaluator, TrainJob
 from roadmap.search.sampling import suggest
@@ -17,6 +18,17 @@ from roadmap.search.settings import SearchSettings, resolve_settings
 from roadmap.search.space import SearchSpace, default_space_path, load_space
 from roadmap.search.study import open_study
 
-__all__ = ["run_search", "SearchSummary", "SearchSettings", "resolve_settings", "Evaluator",
-           "RoadmapEvaluator", "TrainJob", "SearchSpace", "default_space_path", "load_space", "suggest",
-           "open_study"]
+__all__ = [
+    "run_search",
+    "SearchSummary",
+    "SearchSettings",
+    "resolve_settings",
+    "Evaluator",
+    "RoadmapEvaluator",
+    "TrainJob",
+    "SearchSpace",
+    "default_space_path",
+    "load_space",
+    "suggest",
+    "open_study",
+]

@@ -7,6 +7,7 @@ peak memory breaks ``--max-memory-mb``, is rejected (PRUNED, not counted); then 
 peak memory of the untrained model are measured (while nothing trains) and a candidate over
 ``--max-latency-ms`` / ``--max-memory-mb`` is rejected too.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,13 @@ class Proposal:
 class CandidateFactory:
     """Asks the study for trials and turns them into `Proposal`s (see the module docstring)."""
 
-    def __init__(self, settings: SearchSettings, store: st.StudyStore, evaluator: Evaluator,
-                 references: dict[str, list[dict[str, Any]]]):
+    def __init__(
+        self,
+        settings: SearchSettings,
+        store: st.StudyStore,
+        evaluator: Evaluator,
+        references: dict[str, list[dict[str, Any]]],
+    ):
         from roadmap.transforms import apply_steps, apply_transform
 
         self.settings, self.store, self.evaluator = settings, store, evaluator
@@ -86,7 +92,8 @@ class CandidateFactory:
             self.exhausted = self.exhausted or (
                 f"{self.rejected_in_a_row} candidates in a row were rejected (constraints or duplicates): the "
                 f"constraints leave too little of the search space, or it is exhausted{self._best_figures()}; "
-                "loosen the constraints or widen the space")
+                "loosen the constraints or widen the space"
+            )
             return None
         trial = self.store.study.ask()
         spec = self._spec(trial)
@@ -162,8 +169,10 @@ class CandidateFactory:
         limits, out = self.settings.constraints, []
         memory = figures.get("peak_memory_predicted_bytes" if predicted else "peak_memory_measured_bytes")
         if limits.max_memory_mb is not None and memory and memory > limits.max_memory_mb * 2**20:
-            out.append(f"{'predicted' if predicted else 'measured'} peak memory {memory / 2**20:.1f} MB > "
-                       f"--max-memory-mb {limits.max_memory_mb:g}")
+            out.append(
+                f"{'predicted' if predicted else 'measured'} peak memory {memory / 2**20:.1f} MB > "
+                f"--max-memory-mb {limits.max_memory_mb:g}"
+            )
         latency = None if predicted else figures.get("latency_ms")
         if limits.max_latency_ms is not None and latency is not None and latency > limits.max_latency_ms:
             out.append(f"latency {latency:.1f} ms > --max-latency-ms {limits.max_latency_ms:g}")
@@ -195,7 +204,9 @@ class CandidateFactory:
         first = candidate.metrics
         again = self._timed(lambda: self.evaluator.measure(load_spec(candidate.spec_yaml), self.settings.device))
         steadier = again if (again.get("latency_cv") or math.inf) < (first.get("latency_cv") or math.inf) else first
-        self.store.record_latency(candidate.number, _latency_record(steadier, first, "timed again: its CV was over 5 %"))
+        self.store.record_latency(
+            candidate.number, _latency_record(steadier, first, "timed again: its CV was over 5 %")
+        )
 
     def retime_side_by_side(self, candidates: list[Any]) -> None:
         """Time ``candidates`` again in one interleaved measurement and record those latencies

@@ -23,6 +23,7 @@ under the same load as every other training), and ``LONG_ITERATIONS`` the `long`
 ("as much as 14 long trainings of the seed"), which a user times on their own machine once.
 Wall seconds, not CPU seconds, so that the unit means the same on a GPU.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -105,15 +106,23 @@ def study_cost(study: Any, candidates: list[Any], device: str) -> StudyCost:
     seed = next((c for c in candidates if c.reference == "seed"), None)
     per_step = None
     if seed is not None:
-        own = training_totals(rec for (n, _, _), rec in evaluations.items()
-                              if n == seed.number and rec.get("status") == "ok")
+        own = training_totals(
+            rec for (n, _, _), rec in evaluations.items() if n == seed.number and rec.get("status") == "ok"
+        )
         per_step = own["seconds"] / own["steps"] if own["steps"] and own["seconds"] > 0 else None
     runs = [r for r in study.user_attrs.get("runs", []) if isinstance(r, dict)]
     wall = sum(finite_or_none(r.get("total_seconds", r.get("wall_seconds"))) or 0.0 for r in runs)
     gpu = device.startswith("cuda")
     return StudyCost(
-        trainings=totals["trainings"], steps=totals["steps"], train_seconds=totals["seconds"],
+        trainings=totals["trainings"],
+        steps=totals["steps"],
+        train_seconds=totals["seconds"],
         cpu_seconds=totals["cpu_seconds"] if totals["cpu_trainings"] else None,
-        cpu_trainings=totals["cpu_trainings"], gpu_seconds=totals["seconds"] if gpu else None,
-        wall_seconds=wall, runs=len(runs), device=device,
-        seed_latency_ms=None if seed is None else seed.latency_ms, seed_seconds_per_iteration=per_step)
+        cpu_trainings=totals["cpu_trainings"],
+        gpu_seconds=totals["seconds"] if gpu else None,
+        wall_seconds=wall,
+        runs=len(runs),
+        device=device,
+        seed_latency_ms=None if seed is None else seed.latency_ms,
+        seed_seconds_per_iteration=per_step,
+    )

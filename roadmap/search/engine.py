@@ -6,6 +6,7 @@ study and files), the `CandidateFactory` (trial -> measured candidate), the `Sch
 promote, replicate) and an executor (in process, or Ray Tune). Everything is checked before the
 study directory is touched; Ctrl-C stops cleanly and the same settings resume the study.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,8 +72,10 @@ def _reference_steps(seed_spec: Any, notes: list[str]) -> dict[str, list[dict[st
     refs: dict[str, list[dict[str, Any]]] = {"seed": []}
     for name in ("mofa", "unet--"):
         try:
-            steps = [{"transform": s["transform"], "params": dict(s.get("params") or {})}
-                     for s in get_roadmap(name, seed_spec)]
+            steps = [
+                {"transform": s["transform"], "params": dict(s.get("params") or {})}
+                for s in get_roadmap(name, seed_spec)
+            ]
             apply_steps(seed_spec, steps)
         except RoadmapError as exc:
             notes.append(f"reference {name} skipped: {exc}")
@@ -95,18 +98,24 @@ def _check_feasible(settings: SearchSettings, evaluator: Evaluator, refs: dict[s
     checks = [evaluator.check(s) for s in specs + random_candidates(settings.space, seed_spec, 64, 0)]
     mems = [c["peak_memory_predicted_bytes"] for c in checks if c.get("peak_memory_predicted_bytes")]
     if limits.max_memory_mb is not None and mems and min(mems) > limits.max_memory_mb * 2**20:
-        raise RoadmapError(f"--max-memory-mb {limits.max_memory_mb:g}: impossible constraint; no candidate of "
-                           f"the space comes close (smallest predicted peak memory {min(mems) / 2**20:.1f} MB)")
+        raise RoadmapError(
+            f"--max-memory-mb {limits.max_memory_mb:g}: impossible constraint; no candidate of "
+            f"the space comes close (smallest predicted peak memory {min(mems) / 2**20:.1f} MB)"
+        )
     macs = [c["macs"] for c in checks if c.get("macs")]
     if limits.max_latency_ms is not None and macs and checks[0].get("macs"):
         seed_latency = evaluator.measure(seed_spec, settings.device)["latency_ms"]
         cheapest = seed_latency * min(macs) / checks[0]["macs"]
         if limits.max_latency_ms < cheapest * 0.25:  # generous: 4x better than MACs say
-            raise RoadmapError(f"--max-latency-ms {limits.max_latency_ms:g}: impossible constraint; the seed takes "
-                               f"{seed_latency:.1f} ms and the cheapest candidate about {cheapest:.1f} ms")
+            raise RoadmapError(
+                f"--max-latency-ms {limits.max_latency_ms:g}: impossible constraint; the seed takes "
+                f"{seed_latency:.1f} ms and the cheapest candidate about {cheapest:.1f} ms"
+            )
 
 
-def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict[str, Any] | None, dict[str, Any], list[str]]:
+def check_search(
+    settings: SearchSettings, evaluator: Evaluator
+) -> tuple[dict[str, Any] | None, dict[str, Any], list[str]]:
     """Validate everything before the study is touched: ``(stored settings, reference steps, notes)``."""
     directory = settings.study_dir
     files.check_folder(directory, "study folder")  # a read-only or forbidden folder: before any work
@@ -114,8 +123,9 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict[s
         from roadmap.evaluation import load_data
 
         fid = settings.fidelity
-        load_data(settings.data, task=settings.task, val_crop=fid.val_crop, val_count=fid.val_count,
-                  train_crop=fid.crop)
+        load_data(
+            settings.data, task=settings.task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop
+        )
     notes: list[str] = []
     refs = _reference_steps(settings.seed_spec(), notes)
     _check_feasible(settings, evaluator, refs)  # an impossible limit says so, new study or not
@@ -133,6 +143,7 @@ def check_search(settings: SearchSettings, evaluator: Evaluator) -> tuple[dict[s
 @contextlib.contextmanager
 def _stop_on_ctrl_c(scheduler: Scheduler, progress: Any, immediate: bool) -> Iterator[None]:
     """First Ctrl-C: finish the running trainings' bookkeeping and stop; second: abort now."""
+
     def handler(signum: int, frame: Any) -> None:
         if scheduler.stop_requested or immediate:
             scheduler.stop_requested = True
@@ -178,8 +189,9 @@ def _open_store(settings: SearchSettings, stored: dict[str, Any] | None, stack: 
     stack.callback(_final_resume_point, settings.study_dir)  # after store.close (callbacks run last-in first)
     budget = max(settings.budget, (stored or {}).get("budget", 0))
     st.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
-    store = st.StudyStore(settings.study_dir, make_sampler(settings.sampler, settings.random_seed,
-                                                           settings.population_size))
+    store = st.StudyStore(
+        settings.study_dir, make_sampler(settings.sampler, settings.random_seed, settings.population_size)
+    )
     stack.callback(store.close)
     return store
 
@@ -193,8 +205,9 @@ def _final_resume_point(directory: Any) -> None:
         save_resume_point(directory)
 
 
-def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int,
-             progress: Any) -> bool:
+def _execute(
+    settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluator, concurrency: int, progress: Any
+) -> bool:
     """Run the scheduler on the executor; True when it was stopped (Ctrl-C)."""
     ex = settings.execution
     interrupted = False
@@ -203,8 +216,13 @@ def _execute(settings: SearchSettings, scheduler: Scheduler, evaluator: Evaluato
             if ex.backend == "ray":
                 from roadmap.search.ray_backend import run_on_ray
 
-                run_on_ray(scheduler, evaluator, concurrency=concurrency, cpus_per_trial=ex.cpus_per_trial,
-                           gpus_per_trial=ex.gpus_per_trial)
+                run_on_ray(
+                    scheduler,
+                    evaluator,
+                    concurrency=concurrency,
+                    cpus_per_trial=ex.cpus_per_trial,
+                    gpus_per_trial=ex.gpus_per_trial,
+                )
             else:
                 from roadmap.search.executors import run_local
 
@@ -239,8 +257,10 @@ def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, pro
             progress.message(_start_line(settings, stored is None, scheduler, concurrency))
         interrupted = _execute(settings, scheduler, evaluator, concurrency, progress)
         if scheduler.write_fault is not None:
-            raise files.WriteError(f"{scheduler.write_fault}; the search stopped and keeps its finished trials: "
-                                   "make room, then run the same command to resume")
+            raise files.WriteError(
+                f"{scheduler.write_fault}; the search stopped and keeps its finished trials: "
+                "make room, then run the same command to resume"
+            )
         timing = _timing(scheduler, factory, runtime, t_start)
         _append_run(store, settings, concurrency, interrupted, timing)
         summary = _summary(settings, scheduler, interrupted, notes, timing)
@@ -253,9 +273,11 @@ def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concu
     ex = settings.execution
     where = "in process" if ex.backend == "local" else (f"Ray at {ex.address}" if ex.address else "local Ray")
     plan = RungPlan.of(settings, len(scheduler.factory.references), concurrency)
-    return (f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "
-            f"({scheduler.counts()['budget_used']}/{settings.budget} candidates; {settings.sampler}; fidelity "
-            f"{settings.fidelity.name}: {plan.describe()}; {concurrency} at a time, {where})")
+    return (
+        f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "
+        f"({scheduler.counts()['budget_used']}/{settings.budget} candidates; {settings.sampler}; fidelity "
+        f"{settings.fidelity.name}: {plan.describe()}; {concurrency} at a time, {where})"
+    )
 
 
 def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_start: float) -> dict[str, Any]:
@@ -267,24 +289,40 @@ def _timing(scheduler: Scheduler, factory: CandidateFactory, runtime: Any, t_sta
         if b > a:
             work, end = work + b - a, b
     total = time.perf_counter() - t_start
-    return {"wall_seconds": wall, "work_seconds": work, "measure_seconds": factory.measure_seconds,
-            "train_job_seconds": scheduler.train_seconds, "overhead_share": max(0.0, wall - work) / wall if wall else 0.0,
-            "batches": scheduler.batches, "trials_this_run": scheduler.counts()["budget_used"] - scheduler.used_at_start,
-            "iterations_this_run": scheduler.iterations_this_run,
-            "ray_start_seconds": runtime.started_seconds if runtime else 0.0, "total_seconds": total,
-            "overhead_share_total": max(0.0, 1 - work / total) if total else 0.0}
+    return {
+        "wall_seconds": wall,
+        "work_seconds": work,
+        "measure_seconds": factory.measure_seconds,
+        "train_job_seconds": scheduler.train_seconds,
+        "overhead_share": max(0.0, wall - work) / wall if wall else 0.0,
+        "batches": scheduler.batches,
+        "trials_this_run": scheduler.counts()["budget_used"] - scheduler.used_at_start,
+        "iterations_this_run": scheduler.iterations_this_run,
+        "ray_start_seconds": runtime.started_seconds if runtime else 0.0,
+        "total_seconds": total,
+        "overhead_share_total": max(0.0, 1 - work / total) if total else 0.0,
+    }
 
 
-def _append_run(store: st.StudyStore, settings: SearchSettings, concurrency: int, interrupted: bool,
-                timing: dict[str, Any]) -> None:
+def _append_run(
+    store: st.StudyStore, settings: SearchSettings, concurrency: int, interrupted: bool, timing: dict[str, Any]
+) -> None:
     runs = list(store.study.user_attrs.get("runs", []))
-    runs.append({**{k: round(v, 3) if isinstance(v, float) else v for k, v in timing.items()},
-                 "backend": settings.execution.backend, "concurrency": concurrency,
-                 "interrupted": interrupted, "budget": settings.budget})
+    runs.append(
+        {
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in timing.items()},
+            "backend": settings.execution.backend,
+            "concurrency": concurrency,
+            "interrupted": interrupted,
+            "budget": settings.budget,
+        }
+    )
     store.study.set_user_attr("runs", runs)
 
 
-def _record_cost(store: st.StudyStore, settings: SearchSettings, scheduler: Scheduler, notes: list[str]) -> dict[str, Any]:
+def _record_cost(
+    store: st.StudyStore, settings: SearchSettings, scheduler: Scheduler, notes: list[str]
+) -> dict[str, Any]:
     """The study's cost over every run (`roadmap.search.cost`), written to ``<study>/cost.json``:
     a copy of what study.db holds, so a failure to write it is a note, not the run's end."""
     cost = study_cost(store.study, scheduler.results().candidates, settings.device).to_dict()
@@ -307,29 +345,53 @@ def point_summary(results: StudyResults, point: Any) -> dict[str, Any] | None:
         return None
     versus = results.versus_seed(point)
     seed = results.reference("seed")
-    summary = {"number": point.number, "psnr": point.psnr(results.top_rung), "runs": len(point.runs(results.top_rung)),
-               "input_psnr": point.score(results.top_rung, "input_psnr"),
-               "psnr_band_db": results.noise.mean_band(len(point.runs(results.top_rung))),
-               "latency_ms": point.latency_ms, "peak_memory_bytes": point.memory_bytes,
-               "transforms": point.transforms, "versus_seed": None, "verdict": None}
+    summary = {
+        "number": point.number,
+        "psnr": point.psnr(results.top_rung),
+        "runs": len(point.runs(results.top_rung)),
+        "input_psnr": point.score(results.top_rung, "input_psnr"),
+        "psnr_band_db": results.noise.mean_band(len(point.runs(results.top_rung))),
+        "latency_ms": point.latency_ms,
+        "peak_memory_bytes": point.memory_bytes,
+        "transforms": point.transforms,
+        "versus_seed": None,
+        "verdict": None,
+    }
     if versus is not None:
         summary["versus_seed"] = {"overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}
         summary["verdict"] = describe_versus_seed(summary["versus_seed"], seed.latency_ms, seed.memory_bytes)
     return summary
 
 
-def _summary(settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str],
-             timing: dict[str, Any]) -> SearchSummary:
+def _summary(
+    settings: SearchSettings, scheduler: Scheduler, interrupted: bool, notes: list[str], timing: dict[str, Any]
+) -> SearchSummary:
     counts = scheduler.counts()
     results = scheduler.results()  # judged with the fidelity's noise prior, as the review judges
     finished = results.feasible()
     hv = pareto.hypervolume(results.loss(finished)).value if finished else None
-    return SearchSummary(str(settings.study_dir), settings.budget, counts["budget_used"], counts["complete"],
-                         counts["failed"], counts["pruned"], results.top_rung, len(results.front()), hv,
-                         results.noise.to_dict(), knee_summary(results), interrupted,
-                         _failure_reasons(results), notes, timing, settings.task.to_dict(), results.input_psnr(),
-                         counts["references"], no_feasible_reason(results, asdict(settings.constraints)),
-                         fastest_no_loss=point_summary(results, results.fastest_no_loss()))
+    return SearchSummary(
+        str(settings.study_dir),
+        settings.budget,
+        counts["budget_used"],
+        counts["complete"],
+        counts["failed"],
+        counts["pruned"],
+        results.top_rung,
+        len(results.front()),
+        hv,
+        results.noise.to_dict(),
+        knee_summary(results),
+        interrupted,
+        _failure_reasons(results),
+        notes,
+        timing,
+        settings.task.to_dict(),
+        results.input_psnr(),
+        counts["references"],
+        no_feasible_reason(results, asdict(settings.constraints)),
+        fastest_no_loss=point_summary(results, results.fastest_no_loss()),
+    )
 
 
 def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:

@@ -14,6 +14,7 @@ The search receives its evaluator as an object (`RoadmapEvaluator` by default; t
 `roadmap.search.testing.FakeEvaluator`), and the executor hands the same object to its workers
 with each job, so both must pickle.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,10 +29,28 @@ __all__ = ["TrainJob", "Evaluator", "RoadmapEvaluator", "run_job", "MEASURE_KEYS
 
 # ``write_fault``: the job failed because a file could not be written (a full disk, a read-only
 # folder): the machine's fault, not the candidate's, so the search stops instead of recording it.
-TRAIN_KEYS = ("psnr", "ssim", "input_psnr", "psnr_rgb", "test_psnr", "test_input_psnr", "train_seconds", "status",
-              "reason", "psnr_by_depth", "ssim_by_depth", "write_fault")
-MEASURE_KEYS = ("latency_ms", "latency_cv", "peak_memory_measured_bytes", "peak_memory_predicted_bytes",
-                "params", "macs")
+TRAIN_KEYS = (
+    "psnr",
+    "ssim",
+    "input_psnr",
+    "psnr_rgb",
+    "test_psnr",
+    "test_input_psnr",
+    "train_seconds",
+    "status",
+    "reason",
+    "psnr_by_depth",
+    "ssim_by_depth",
+    "write_fault",
+)
+MEASURE_KEYS = (
+    "latency_ms",
+    "latency_cv",
+    "peak_memory_measured_bytes",
+    "peak_memory_predicted_bytes",
+    "params",
+    "macs",
+)
 
 
 @dataclass(frozen=True)
@@ -121,8 +140,11 @@ class RoadmapEvaluator:
         from roadmap.evaluation.evaluate import measured_hw
 
         a = analyze(fold_spec(spec), input_hw=measured_hw(spec))  # what is deployed: RRRBs folded
-        return {"macs": int(a.macs), "params": int(a.params),
-                "peak_memory_predicted_bytes": int(a.peak_activation_bytes)}
+        return {
+            "macs": int(a.macs),
+            "params": int(a.params),
+            "peak_memory_predicted_bytes": int(a.peak_activation_bytes),
+        }
 
     def measure(self, spec: Any, device: str) -> dict[str, Any]:
         from roadmap.evaluation import measure_spec
@@ -145,8 +167,9 @@ class RoadmapEvaluator:
         task = self.task or DEFAULT_TASK
         key = (str(data), fidelity.crop, fidelity.val_crop, fidelity.val_count, task)
         if key not in self._data:
-            self._data[key] = load_data(data, task=task, val_crop=fidelity.val_crop,
-                                        val_count=fidelity.val_count, train_crop=fidelity.crop)
+            self._data[key] = load_data(
+                data, task=task, val_crop=fidelity.val_crop, val_count=fidelity.val_count, train_crop=fidelity.crop
+            )
         return self._data[key]
 
     def train(self, job: TrainJob) -> dict[str, Any]:
@@ -159,9 +182,17 @@ class RoadmapEvaluator:
             fidelity, init, rungs = job.fidelity.screen_fidelity(), inherited_weights(job, spec), None
         else:
             fidelity, init, rungs = job.fidelity, job.resume_from, job.chain
-        out = evaluate_spec(spec, fidelity=fidelity, data=self.load_data(job.data, job.fidelity),
-                            device=job.device, random_seed=job.random_seed, measure=False, init_weights=init,
-                            save_weights=job.save_weights, rungs=rungs)
+        out = evaluate_spec(
+            spec,
+            fidelity=fidelity,
+            data=self.load_data(job.data, job.fidelity),
+            device=job.device,
+            random_seed=job.random_seed,
+            measure=False,
+            init_weights=init,
+            save_weights=job.save_weights,
+            rungs=rungs,
+        )
         return {k: out.get(k) for k in TRAIN_KEYS}
 
     def __getstate__(self) -> dict[str, Any]:  # workers load their own data
@@ -187,8 +218,7 @@ def inherited_weights(job: TrainJob, spec: Any) -> dict[str, Any] | None:
 def _short_reason(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()
     reason = (text[0] if text else type(exc).__name__)[:500]
-    return f"out of memory ({reason})" if isinstance(exc, MemoryError) or "out of memory" in reason.lower() \
-        else reason
+    return f"out of memory ({reason})" if isinstance(exc, MemoryError) or "out of memory" in reason.lower() else reason
 
 
 def run_job(evaluator: Evaluator, job: TrainJob) -> dict[str, Any]:

@@ -6,6 +6,7 @@ An executor pulls batches from a `JobSource` (the search's `Scheduler`) until it
 result back. It asks for the next batch only when the whole batch is done, so the source can
 measure new candidates while nothing trains.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -47,5 +48,5 @@ def run_local(source: JobSource, evaluator: Evaluator) -> None:
                 return
             source.finished(job, result)
             if source.stop_requested:
-                source.abandon(batch[i + 1:])
+                source.abandon(batch[i + 1 :])
                 return

@@ -32,6 +32,7 @@ Not foreseen: a knee that moves once confirmed (one more confirmation), referenc
 best of a rung (the count of a promotion not decided yet is then high by them), a Ray cluster
 whose slots differ in speed.
 """
+
 from __future__ import annotations
 
 import math
@@ -139,21 +140,30 @@ def eta_seconds(scheduler: Any, now: float | None = None) -> float | None:
     model = TrainingTime.fit(this_run, weights)
     if model is None:
         return None
-    plan = RungPlan.of(settings, len(scheduler.factory.references), scheduler.concurrency,
-                       _budget(scheduler, records, references))
+    plan = RungPlan.of(
+        settings, len(scheduler.factory.references), scheduler.concurrency, _budget(scheduler, records, references)
+    )
     seed = scheduler.trainings.seed_number
     phases = plan.phases(records, seed, scheduler.promoted, scheduler.running)
-    jobs = [_job_weights(p, weights, _pool_weight(p.pool_rung, weights, references, seed, records,
-                                                  settings.random_seed)) for p in phases]
+    jobs = [
+        _job_weights(p, weights, _pool_weight(p.pool_rung, weights, references, seed, records, settings.random_seed))
+        for p in phases
+    ]
     slots = scheduler.concurrency if settings.execution.backend == "ray" else 1  # in process: one at a time
     now = time.perf_counter() if now is None else now
     extra = Overheads.observed(this_run, settings.random_seed, scheduler.factory.busy)
     new = sum(p.remaining for p in phases if p.pool_rung is None)  # new candidates' first trainings
     others = sum(p.remaining for p in phases) - new
-    side_by_side = plan.counts(scheduler.promoted)[-1] if plan.retimes_top and not (
-        phases[-1].done or phases[-1].running) else 0  # the top rung is timed again before the replicates
-    return (_running_left(scheduler.running, weights, model, slots, now) + remaining_seconds(phases, jobs, model, slots)
-            + extra.per_candidate * new + extra.per_training * others + extra.per_measurement * side_by_side)
+    side_by_side = (
+        plan.counts(scheduler.promoted)[-1] if plan.retimes_top and not (phases[-1].done or phases[-1].running) else 0
+    )  # the top rung is timed again before the replicates
+    return (
+        _running_left(scheduler.running, weights, model, slots, now)
+        + remaining_seconds(phases, jobs, model, slots)
+        + extra.per_candidate * new
+        + extra.per_training * others
+        + extra.per_measurement * side_by_side
+    )
 
 
 def _budget(scheduler: Any, records: dict[Key, dict[str, Any]], references: set[int]) -> int:
@@ -220,13 +230,16 @@ class Overheads:
     per_measurement: float = 0.0
 
     @classmethod
-    def observed(cls, records: dict[Key, dict[str, Any]], random_seed: int, measuring: list[tuple[float, float]]) -> Overheads:
+    def observed(
+        cls, records: dict[Key, dict[str, Any]], random_seed: int, measuring: list[tuple[float, float]]
+    ) -> Overheads:
         """From this run's evaluation ``records`` (their ``ended`` and ``job_seconds``) and
         measuring intervals (`CandidateFactory.busy`)."""
-        timed = sorted((rec["ended"] - rec["job_seconds"], rec["ended"], (rung, seed) == (0, random_seed))
-                       for (_, rung, seed), rec in records.items()
-                       if rec.get("ended") is not None and rec.get("job_seconds") is not None
-                       and rec.get("shared_from") is None)
+        timed = sorted(
+            (rec["ended"] - rec["job_seconds"], rec["ended"], (rung, seed) == (0, random_seed))
+            for (_, rung, seed), rec in records.items()
+            if rec.get("ended") is not None and rec.get("job_seconds") is not None and rec.get("shared_from") is None
+        )
         gaps: dict[bool, list[float]] = {True: [], False: []}
         latest = timed[0][1] if timed else 0.0  # the first has no gap: before it, Ray's start, the seed's timing
         for start, end, is_new in timed[1:]:
@@ -245,15 +258,17 @@ def remaining_seconds(phases: list[Phase], jobs: list[list[float]], model: Train
     total = 0.0
     for phase, weights in zip(phases, jobs, strict=False):
         seconds = sorted((model.seconds(phase.iterations, w) for w in weights), reverse=True)
-        total += sum(seconds[::max(slots, 1)])  # every batch's longest job
+        total += sum(seconds[:: max(slots, 1)])  # every batch's longest job
     return total
 
 
 def _relative_costs(scheduler: Any) -> tuple[dict[int, float], set[int]]:
     """(trial number -> its MACs over the seed's, the reference points' numbers); no weights
     while the seed's MACs are unknown. A candidate measured and not trained yet is a proposal."""
-    found = [(t.number, t.user_attrs.get("reference"), (t.user_attrs.get("metrics") or {}).get("macs"))
-             for t in scheduler.store.study.get_trials(deepcopy=False)]
+    found = [
+        (t.number, t.user_attrs.get("reference"), (t.user_attrs.get("metrics") or {}).get("macs"))
+        for t in scheduler.store.study.get_trials(deepcopy=False)
+    ]
     found += [(n, p.trial.user_attrs.get("reference"), p.measured.get("macs")) for n, p in scheduler.proposals.items()]
     macs = {n: m for n, _, m in found if m}
     seed_macs = next((m for _, ref, m in found if ref == "seed" and m), None)
@@ -261,16 +276,23 @@ def _relative_costs(scheduler: Any) -> tuple[dict[int, float], set[int]]:
     return ({n: m / seed_macs for n, m in macs.items()} if seed_macs else {}), references
 
 
-def _pool_weight(pool_rung: int | None, weights: dict[int, float], references: set[int], seed_number: int | None,
-                 records: dict[Key, dict[str, Any]], random_seed: int) -> float:
+def _pool_weight(
+    pool_rung: int | None,
+    weights: dict[int, float],
+    references: set[int],
+    seed_number: int | None,
+    records: dict[Key, dict[str, Any]],
+    random_seed: int,
+) -> float:
     """The weight of a training whose candidate is not chosen yet: the mean over the candidates
     recorded at ``pool_rung`` but the seed, whose runs are always known (``None``: the
     sampler's candidates so far); 1 without any."""
     if pool_rung is None:
         numbers = [n for n in weights if n not in references]
     else:
-        numbers = [n for (n, r, s) in records if r == pool_rung and s == random_seed and n in weights
-                   and n != seed_number]
+        numbers = [
+            n for (n, r, s) in records if r == pool_rung and s == random_seed and n in weights and n != seed_number
+        ]
     values = [weights[n] for n in numbers] or list(weights.values())
     return sum(values) / len(values) if values else 1.0
 
@@ -278,12 +300,16 @@ def _pool_weight(pool_rung: int | None, weights: dict[int, float], references: s
 def _job_weights(phase: Phase, weights: dict[int, float], pool: float) -> list[float]:
     """The weights of the trainings ``phase`` has left: its known candidates', the pool's mean
     for the others."""
-    known = list(phase.known[:phase.remaining])
+    known = list(phase.known[: phase.remaining])
     return [weights.get(n, pool) for n in known] + [pool] * (phase.remaining - len(known))
 
 
-def _running_left(running: dict[Key, tuple[Any, float]], weights: dict[int, float], model: TrainingTime, slots: int, now: float) -> float:
+def _running_left(
+    running: dict[Key, tuple[Any, float]], weights: dict[int, float], model: TrainingTime, slots: int, now: float
+) -> float:
     """What the jobs training now have left: side by side the longest counts, in process the sum."""
-    left = [max(0.0, model.seconds(job.job_iterations, weights.get(job.number, 1.0)) - (now - started))
-            for job, started in running.values()]
-    return (max(left, default=0.0) if slots > 1 else sum(left))
+    left = [
+        max(0.0, model.seconds(job.job_iterations, weights.get(job.number, 1.0)) - (now - started))
+        for job, started in running.values()
+    ]
+    return max(left, default=0.0) if slots > 1 else sum(left)

@@ -26,6 +26,7 @@ Stopping
     sets ``stop_requested`` on the job source, :class:`StopAll` makes Tune stop, and the
     jobs still handed out are given back to the source (:meth:`SlotPlanner.abandoned`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,8 +91,12 @@ class RayRuntime:
             check_address(self.address)
         t0 = time.perf_counter()
         self._environ_before = dict(os.environ)
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "logging_level": logging.ERROR, "configure_logging": True}
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+            "configure_logging": True,
+        }
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
@@ -285,8 +290,9 @@ def _ray_trial(config: dict[str, Any], evaluator: Evaluator) -> None:
     tune.report({"result_json": json.dumps(result, default=str)})
 
 
-def run_on_ray(source: JobSource, evaluator: Evaluator, *, concurrency: int, cpus_per_trial: float,
-               gpus_per_trial: float) -> None:
+def run_on_ray(
+    source: JobSource, evaluator: Evaluator, *, concurrency: int, cpus_per_trial: float, gpus_per_trial: float
+) -> None:
     """Train the source's batches as Tune trials until it has no more (or is stopped)."""
     actor_name = f"roadmap-epoch-{uuid.uuid4().hex[:12]}"
     epoch: Any = ray.remote(num_cpus=0)(_Epoch).options(name=actor_name).remote()  # a Ray actor handle
@@ -297,11 +303,21 @@ def run_on_ray(source: JobSource, evaluator: Evaluator, *, concurrency: int, cpu
     try:
         tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=BatchSearcher(planner, actor_name), num_samples=-1,
-                                        max_concurrent_trials=concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(name="roadmap", storage_path=tmp, verbose=0, stop=StopAll(source),
-                                      callbacks=[ErrorText(planner)], log_to_file=False,
-                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+            tune_config=tune.TuneConfig(
+                search_alg=BatchSearcher(planner, actor_name),
+                num_samples=-1,
+                max_concurrent_trials=concurrency,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name="roadmap",
+                storage_path=tmp,
+                verbose=0,
+                stop=StopAll(source),
+                callbacks=[ErrorText(planner)],
+                log_to_file=False,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            ),
         ).fit()
         if planner.error is not None:
             raise planner.error

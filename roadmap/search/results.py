@@ -15,6 +15,7 @@ estimate, not a known value); inside that band they tie (:func:`verdict`). Witho
 of freedom there is no verdict (``unknown``). Latency ties within twice the combined spread of
 the two measurements (``latency_cv``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,9 +30,27 @@ from roadmap import pareto
 if TYPE_CHECKING:
     from roadmap.evaluation.fidelity import NoisePrior
 
-__all__ = ["Evaluation", "Candidate", "Noise", "Comparison", "StudyResults", "load_candidates",
-           "study_results", "compare", "compare_psnr", "verdict", "t_quantile", "noise_floor", "finite_or_none",
-           "describe_versus_seed", "overall", "SCORE_KEYS", "LIMIT_FLAGS", "against_limits", "no_feasible_reason"]
+__all__ = [
+    "Evaluation",
+    "Candidate",
+    "Noise",
+    "Comparison",
+    "StudyResults",
+    "load_candidates",
+    "study_results",
+    "compare",
+    "compare_psnr",
+    "verdict",
+    "t_quantile",
+    "noise_floor",
+    "finite_or_none",
+    "describe_versus_seed",
+    "overall",
+    "SCORE_KEYS",
+    "LIMIT_FLAGS",
+    "against_limits",
+    "no_feasible_reason",
+]
 
 # The scores an evaluation records beside ``psnr`` (`roadmap.search.evaluator.TRAIN_KEYS`):
 # the degraded input's PSNR (the baseline), the held-out test images' PSNR and their input's,
@@ -164,12 +183,28 @@ class Noise:
     def to_dict(self) -> dict[str, Any]:
         """``sigma_db``, ``source`` (words), ``kind``, ``dof``, ``t_quantile``, ``study_sigma_db``,
         ``prior`` (its figures and origin, or None), ``replicated_candidates``, ``runs``."""
-        prior = None if self.prior is None else {
-            "fidelity": self.prior.fidelity, "task": self.prior.task, "sigma_db": self.prior.sigma_db,
-            "dof": self.prior.dof, "source": self.prior.source}
-        return {"sigma_db": self.sigma, "source": self.source, "kind": self.kind, "dof": self.dof,
-                "t_quantile": self.quantile, "study_sigma_db": self.study_sigma, "prior": prior,
-                "replicated_candidates": self.pairs, "runs": self.runs}
+        prior = (
+            None
+            if self.prior is None
+            else {
+                "fidelity": self.prior.fidelity,
+                "task": self.prior.task,
+                "sigma_db": self.prior.sigma_db,
+                "dof": self.prior.dof,
+                "source": self.prior.source,
+            }
+        )
+        return {
+            "sigma_db": self.sigma,
+            "source": self.source,
+            "kind": self.kind,
+            "dof": self.dof,
+            "t_quantile": self.quantile,
+            "study_sigma_db": self.study_sigma,
+            "prior": prior,
+            "replicated_candidates": self.pairs,
+            "runs": self.runs,
+        }
 
 
 @dataclass(frozen=True)
@@ -205,8 +240,15 @@ def _scores(rec: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _evaluation(rung: int, seed: int, rec: dict[str, Any]) -> Evaluation:
-    return Evaluation(rung, seed, str(rec.get("status") or "failed"), finite_or_none(rec.get("psnr")),
-                      finite_or_none(rec.get("ssim")), rec.get("reason"), **_scores(rec))
+    return Evaluation(
+        rung,
+        seed,
+        str(rec.get("status") or "failed"),
+        finite_or_none(rec.get("psnr")),
+        finite_or_none(rec.get("ssim")),
+        rec.get("reason"),
+        **_scores(rec),
+    )
 
 
 def load_candidates(study: Any) -> list[Candidate]:
@@ -221,17 +263,39 @@ def load_candidates(study: Any) -> list[Candidate]:
         reason = attrs.get("failure_reason") or notes.get(f"{INTERRUPTED_PREFIX}{t.number}")
         # A PRUNED trial was never counted; a record it left (killed between storing its
         # result and telling Optuna) belongs to the re-queued copy, which trains again.
-        evals = [] if t.state.name == "PRUNED" else sorted(
-            (_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
-            key=lambda e: (e.rung, e.random_seed))
+        evals = (
+            []
+            if t.state.name == "PRUNED"
+            else sorted(
+                (_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
+                key=lambda e: (e.rung, e.random_seed),
+            )
+        )
         if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
             metrics = attrs.get("metrics") or {}
-            evals = [Evaluation(0, 0, str(metrics.get("status", "ok")), finite_or_none(t.values[0]),
-                                finite_or_none(metrics.get("ssim")), reason=metrics.get("reason"),
-                                **_scores(metrics))]
-        out.append(Candidate(t.number, t.state.name, attrs.get("reference"), list(attrs.get("transforms") or []),
-                             attrs.get("spec_yaml"), {**(attrs.get("metrics") or {}), **latencies.get(t.number, {})},
-                             evals, reason))
+            evals = [
+                Evaluation(
+                    0,
+                    0,
+                    str(metrics.get("status", "ok")),
+                    finite_or_none(t.values[0]),
+                    finite_or_none(metrics.get("ssim")),
+                    reason=metrics.get("reason"),
+                    **_scores(metrics),
+                )
+            ]
+        out.append(
+            Candidate(
+                t.number,
+                t.state.name,
+                attrs.get("reference"),
+                list(attrs.get("transforms") or []),
+                attrs.get("spec_yaml"),
+                {**(attrs.get("metrics") or {}), **latencies.get(t.number, {})},
+                evals,
+                reason,
+            )
+        )
     return sorted(out, key=lambda c: c.number)
 
 
@@ -250,11 +314,18 @@ def noise_floor(candidates: list[Candidate], rung: int, prior: NoisePrior | None
             study_dof += len(values) - 1
     prior_dof = prior.dof if prior is not None else 0
     dof = study_dof + prior_dof
-    total = sum_sq + (prior_dof * prior.sigma_db ** 2 if prior is not None else 0.0)
+    total = sum_sq + (prior_dof * prior.sigma_db**2 if prior is not None else 0.0)
     kind = " + ".join(k for k, present in (("prior", prior_dof), ("study", study_dof)) if present) or "none"
-    return Noise(math.sqrt(total / dof) if dof else None, pairs, runs, dof, kind,
-                 _noise_source(kind, prior, pairs, study_dof), prior,
-                 math.sqrt(sum_sq / study_dof) if study_dof else None)
+    return Noise(
+        math.sqrt(total / dof) if dof else None,
+        pairs,
+        runs,
+        dof,
+        kind,
+        _noise_source(kind, prior, pairs, study_dof),
+        prior,
+        math.sqrt(sum_sq / study_dof) if study_dof else None,
+    )
 
 
 def _noise_source(kind: str, prior: NoisePrior | None, pairs: int, study_dof: int) -> str:
@@ -363,9 +434,11 @@ def describe_versus_seed(versus: dict[str, Any], seed_latency_ms: float, seed_me
     ...}``, `compare` in dict form) in words, e.g. ``ties with the seed in PSNR (-0.05 dB, within
     ±0.20 dB), is 38 % faster and uses 12 % less memory: it dominates the seed beyond the noise``.
     The word "dominates" appears only when the overall verdict is ``dominates``."""
-    return (f"{_psnr_words(versus['psnr'])}, {_latency_words(versus['latency_ms'], seed_latency_ms)} and "
-            f"{_memory_words(versus['peak_memory_bytes'], seed_memory_bytes)}: "
-            f"{_OVERALL_WORDS.get(versus['overall'], versus['overall'])}")
+    return (
+        f"{_psnr_words(versus['psnr'])}, {_latency_words(versus['latency_ms'], seed_latency_ms)} and "
+        f"{_memory_words(versus['peak_memory_bytes'], seed_memory_bytes)}: "
+        f"{_OVERALL_WORDS.get(versus['overall'], versus['overall'])}"
+    )
 
 
 # Input PSNRs closer than this are one figure (a float64 mean whose summation order may differ
@@ -390,8 +463,11 @@ class StudyResults:
     def feasible(self) -> list[Candidate]:
         """Finished candidates within every limit (a reference point over a latency / memory
         limit is trained as an anchor but kept off the front)."""
-        return [c for c in self.finished() if not c.metrics.get("violations")
-                and (self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr)]
+        return [
+            c
+            for c in self.finished()
+            if not c.metrics.get("violations") and (self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr)
+        ]
 
     def loss(self, candidates: list[Candidate]) -> np.ndarray:
         """``(n, 3)`` loss vectors (PSNR negated) at the top rung."""
@@ -401,7 +477,9 @@ class StudyResults:
     def front(self) -> list[Candidate]:
         """The non-dominated feasible candidates, in trial order."""
         pool = self.feasible()
-        return [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool)), strict=False) if keep] if pool else []
+        return (
+            [c for c, keep in zip(pool, pareto.is_non_dominated(self.loss(pool)), strict=False) if keep] if pool else []
+        )
 
     def knee(self) -> Candidate | None:
         ranked = self.knee_ranked()
@@ -428,8 +506,11 @@ class StudyResults:
 
         def loses_nothing(c: Candidate) -> bool:
             v = compare(c, seed, self.top_rung, self.noise)
-            return (v["psnr"].verdict in ("tie", "better") and v["peak_memory_bytes"].verdict in ("tie", "better")
-                    and v["latency_ms"].verdict == "better")
+            return (
+                v["psnr"].verdict in ("tie", "better")
+                and v["peak_memory_bytes"].verdict in ("tie", "better")
+                and v["latency_ms"].verdict == "better"
+            )
 
         pool = [c for c in self.feasible() if c.reference != "seed" and loses_nothing(c)]
         return sorted(pool, key=lambda c: (c.latency_ms, c.number))
@@ -476,11 +557,17 @@ def _best_against(limit: str, value: float, results: StudyResults) -> tuple[bool
         return None if best is None else (best < value, f"the best PSNR is {best:.2f} dB, {value - best:.2f} dB short")
     if limit == "max_latency_ms":
         best = min((c.latency_ms for c in pool if c.latency_ms is not None), default=None)
-        return None if best is None else (best > value, f"the fastest candidate took {best:.1f} ms, "
-                                                        f"{best / value:.1f}x the limit")
+        return (
+            None
+            if best is None
+            else (best > value, f"the fastest candidate took {best:.1f} ms, {best / value:.1f}x the limit")
+        )
     best = min((m for m in map(_memory_mb, pool) if m is not None), default=None)
-    return None if best is None else (best > value, f"the smallest candidate needs {best:.1f} MB, "
-                                                    f"{best / value:.1f}x the limit")
+    return (
+        None
+        if best is None
+        else (best > value, f"the smallest candidate needs {best:.1f} MB, {best / value:.1f}x the limit")
+    )
 
 
 def against_limits(results: StudyResults, limits: dict[str, float | None]) -> list[tuple[bool, str]]:
@@ -511,8 +598,9 @@ def no_feasible_reason(results: StudyResults, limits: dict[str, float | None]) -
     return "no trial meets every limit at once: " + "; ".join(text for _, text in figures)
 
 
-def study_results(study: Any, top_rung: int, min_psnr: float | None = None,
-                  prior: NoisePrior | None = None) -> StudyResults:
+def study_results(
+    study: Any, top_rung: int, min_psnr: float | None = None, prior: NoisePrior | None = None
+) -> StudyResults:
     """The `StudyResults` of an Optuna study written by ``roadmap search``; ``prior``: the noise
     prior of its fidelity and task (`roadmap.evaluation.fidelity.noise_prior`), pooled with its
     replicated candidates."""

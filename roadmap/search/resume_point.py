@@ -14,6 +14,7 @@ and when it ends, each time from a database that passed SQLite's ``quick_check``
 database never replaces a good copy). :func:`restore` puts it back in one command; the
 damaged files are kept beside it as ``*.damaged``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,7 +78,9 @@ def recovery_hint(directory: Path) -> str:
     copy = resume_point_text(directory)
     if copy is None:
         return f"there is no good copy to restore ({Path(directory) / RESUME_POINT}); to start over, remove the folder"
-    return f"restore the last good copy ({copy}) with `roadmap restore {directory}`, or to start over, remove the folder"
+    return (
+        f"restore the last good copy ({copy}) with `roadmap restore {directory}`, or to start over, remove the folder"
+    )
 
 
 def check_database(directory: Path) -> None:
@@ -85,8 +88,10 @@ def check_database(directory: Path) -> None:
     directory = Path(directory)
     problem = database_problem(directory / DB)
     if problem is not None:
-        raise RoadmapError(f"study {directory}: {DB} is not a readable SQLite database (truncated or corrupt: "
-                           f"{problem}); {recovery_hint(directory)}")
+        raise RoadmapError(
+            f"study {directory}: {DB} is not a readable SQLite database (truncated or corrupt: "
+            f"{problem}); {recovery_hint(directory)}"
+        )
 
 
 def save_resume_point(directory: Path) -> bool:
@@ -126,8 +131,10 @@ def restore(directory: Path, force: bool = False) -> str:
         raise RoadmapError(f"study {directory}: {recovery_hint(directory)}")
     db_ok = (directory / DB).is_file() and database_problem(directory / DB) is None
     if db_ok and (directory / SETTINGS).is_file() and not force:
-        raise RoadmapError(f"study {directory}: {DB} and {SETTINGS} are readable, nothing to restore (add --force "
-                           f"to go back to the copy of {copy.partition(', saved ')[2]}, losing the trials since)")
+        raise RoadmapError(
+            f"study {directory}: {DB} and {SETTINGS} are readable, nothing to restore (add --force "
+            f"to go back to the copy of {copy.partition(', saved ')[2]}, losing the trials since)"
+        )
     names = [SETTINGS] if db_ok and not force else [DB, SETTINGS]
     _put_back(directory, names)
     return f"restored {' and '.join(names)} of {directory} from {copy}"

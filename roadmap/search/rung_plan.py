@@ -34,6 +34,7 @@ chain plan, where the seed's replicate shares the batch), at least one. A knee t
 confirmed adds one more (up to `MAX_CONFIRMATIONS`), which no plan can foresee. Trainings a
 UNet++ sibling shares (`roadmap.search.trainings`) are planned like any other.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,8 +89,13 @@ class RungPlan:
     @classmethod
     def of(cls, settings: Any, references: int, concurrency: int, budget: int | None = None) -> RungPlan:
         """The plan of a search's `SearchSettings` (``budget``: candidates, when not the settings')."""
-        return cls(settings.fidelity, settings.budget if budget is None else budget, references, concurrency,
-                   settings.random_seed)
+        return cls(
+            settings.fidelity,
+            settings.budget if budget is None else budget,
+            references,
+            concurrency,
+            settings.random_seed,
+        )
 
     @property
     def screening(self) -> bool:
@@ -126,11 +132,15 @@ class RungPlan:
         fid = self.fidelity
         chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations, strict=False))
         if self.screening and not self.base_is_top:
-            return (f"screen {fid.screen_iterations} iterations from the seed trained {chain} iterations; "
-                    "front on the screens")
+            return (
+                f"screen {fid.screen_iterations} iterations from the seed trained {chain} iterations; "
+                "front on the screens"
+            )
         if self.screening:
-            return (f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
-                    f"{chain} iterations from scratch")
+            return (
+                f"screen {fid.screen_iterations} iterations from the trained seed, 1/{fid.eta} promoted to "
+                f"{chain} iterations from scratch"
+            )
         return f"rungs {'/'.join(map(str, fid.rung_iterations))} iterations, 1/{fid.eta} promoted"
 
     def counts(self, promoted: dict[int, list[int]] | None = None) -> list[int]:
@@ -150,8 +160,13 @@ class RungPlan:
         free = self.concurrency - (0 if self.base_is_top else 1)  # the seed's own replicate takes a slot
         return min(MAX_CONFIRMATIONS, max(free, 1))
 
-    def phases(self, done: Iterable[Key] = (), seed_number: int | None = None,
-               promoted: dict[int, list[int]] | None = None, running: Iterable[Key] = ()) -> list[Phase]:
+    def phases(
+        self,
+        done: Iterable[Key] = (),
+        seed_number: int | None = None,
+        promoted: dict[int, list[int]] | None = None,
+        running: Iterable[Key] = (),
+    ) -> list[Phase]:
         """Every phase, in order, with what ``done`` (the recorded evaluations' keys) and
         ``running`` (jobs handed out) leave of it; ``seed_number`` is the seed's trial."""
         done, running, promoted = set(done), set(running), promoted or {}
@@ -161,12 +176,25 @@ class RungPlan:
             skip = seed_number if self.base_is_top and rung == top else None  # the base's run
             chosen = [n for n in promoted.get(rung, []) if n != skip]
             total = count - (1 if self.base_is_top and rung == top else 0)
-            phases.append(self._phase(f"rung {rung}", rung, total, done, running, main, skip, chosen,
-                                      None if rung == 0 else rung - 1))
+            phases.append(
+                self._phase(
+                    f"rung {rung}", rung, total, done, running, main, skip, chosen, None if rung == 0 else rung - 1
+                )
+            )
         return [*phases, self._replicate(done, running, seed_number)]
 
-    def _phase(self, name: str, rung: int, total: int, done: set[Any], running: set[Any], seed: int,
-               skip: int | None, chosen: list[int], pool_rung: int | None) -> Phase:
+    def _phase(
+        self,
+        name: str,
+        rung: int,
+        total: int,
+        done: set[Any],
+        running: set[Any],
+        seed: int,
+        skip: int | None,
+        chosen: list[int],
+        pool_rung: int | None,
+    ) -> Phase:
         def at(keys: set[Any]) -> set[int]:
             return {n for n, r, s in keys if r == rung and s == seed and n != skip}
 
@@ -192,5 +220,4 @@ class RungPlan:
         busy = {n for n, r, s in running if r == top and s == second and (own_seed or n != seed_number)}
         known = (seed_number,) if own_seed and seed_number is not None and seed_key not in done | running else ()
         iterations = self.iterations(top) if self.screening else self.fidelity.rung_iterations[-1]  # from scratch
-        return Phase("replicate", top, iterations, self.confirmations + own_seed,
-                     len(finished), len(busy), known, top)
+        return Phase("replicate", top, iterations, self.confirmations + own_seed, len(finished), len(busy), known, top)

@@ -4,6 +4,7 @@ Each entry is a function ``(seed, population_size) -> optuna.samplers.BaseSample
 registration order is the order ``--sampler`` lists them. A new sampler is one registered
 function (its test is parametrised over `SAMPLERS`).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,7 @@ def _tpe(seed: int, population_size: int) -> Any:
 
     with warnings.catch_warnings():  # multivariate / group are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          n_startup_trials=population_size)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=population_size)
 
 
 @SAMPLERS.register("nsga2")

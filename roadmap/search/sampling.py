@@ -19,6 +19,7 @@ Parameter names in the Optuna study: ``<name>`` (the on/off switch of an optiona
 ``<name>.<param>``, ``<name>.<param>[<address>]`` (``per``) and ``<name>.<param>.<value>``
 (``subset``).
 """
+
 from __future__ import annotations
 
 import copy

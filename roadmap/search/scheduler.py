@@ -31,6 +31,7 @@ Deep-supervised UNet++ candidates that differ only in their depth share one trai
 already trained at the same rung and random seed is recorded from the sibling's scores instead,
 and of two siblings in one batch only the first trains (the other is scored after it).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,14 @@ INTERRUPTED = "interrupted before it finished; queued again"
 class Scheduler:
     """The executor's job source for one run of a search (see the module docstring)."""
 
-    def __init__(self, settings: SearchSettings, store: st.StudyStore, factory: CandidateFactory,
-                 concurrency: int = 1, progress: Any = None):
+    def __init__(
+        self,
+        settings: SearchSettings,
+        store: st.StudyStore,
+        factory: CandidateFactory,
+        concurrency: int = 1,
+        progress: Any = None,
+    ):
         self.settings, self.store, self.factory, self.progress = settings, store, factory, progress
         self.concurrency = concurrency
         self.trainings = Trainings(settings, store)
@@ -126,8 +133,10 @@ class Scheduler:
         self.store.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
         extra = {"requeued_from": number, **({"reference": attrs["reference"]} if attrs.get("reference") else {})}
         self.store.study.enqueue_trial(dict(params), user_attrs=extra, skip_if_exists=False)
-        st.write_json_atomic(st.trial_dir(self.store.directory, number) / "metrics.json",
-                             {"status": "interrupted", "reason": INTERRUPTED})
+        st.write_json_atomic(
+            st.trial_dir(self.store.directory, number) / "metrics.json",
+            {"status": "interrupted", "reason": INTERRUPTED},
+        )
 
     # ------------------------------------------------------------------ batches
 
@@ -194,14 +203,20 @@ class Scheduler:
             return []
         number, spec_yaml = seed
         done, base = self.store.evaluations(), self.trainings.fidelity.base_rung
-        return [self.trainings.job(number, spec_yaml, base, s)
-                for s in (self.settings.random_seed, self.replicate_seed) if (number, base, s) not in done]
+        return [
+            self.trainings.job(number, spec_yaml, base, s)
+            for s in (self.settings.random_seed, self.replicate_seed)
+            if (number, base, s) not in done
+        ]
 
     def _seed_trial(self) -> tuple[int, str] | None:
         """(number, spec YAML) of the seed's trial; a new study asks it now (it is queued first)."""
         for trial in self.store.study.get_trials(deepcopy=False):
-            if trial.user_attrs.get("reference") == "seed" and trial.user_attrs.get("spec_yaml") and (
-                    trial.state.name in ("COMPLETE", "FAIL") or trial.number in self.asked):
+            if (
+                trial.user_attrs.get("reference") == "seed"
+                and trial.user_attrs.get("spec_yaml")
+                and (trial.state.name in ("COMPLETE", "FAIL") or trial.number in self.asked)
+            ):
                 self.trainings.seed_number = trial.number
                 return trial.number, trial.user_attrs["spec_yaml"]
         if self.stop_requested or self._remaining() <= 0:
@@ -226,7 +241,7 @@ class Scheduler:
             self._show()
             if proposal is not None:
                 self._hold(proposal)
-        batch, self.pending = self.pending[: self.concurrency], self.pending[self.concurrency:]
+        batch, self.pending = self.pending[: self.concurrency], self.pending[self.concurrency :]
         return [self.trainings.job(p.trial.number, p.spec_yaml, 0, self.settings.random_seed) for p in batch]
 
     def _remaining(self) -> int:
@@ -259,8 +274,11 @@ class Scheduler:
             below = list(self.results(rung - 1).finished())
             chosen = self._promoted(below, rung - 1)
             self.promoted[rung] = [c.number for c in chosen]
-            done = {c.number for c in self.results(rung).candidates if any(
-                e.rung == rung and e.random_seed == seed for e in c.evaluations)}
+            done = {
+                c.number
+                for c in self.results(rung).candidates
+                if any(e.rung == rung and e.random_seed == seed for e in c.evaluations)
+            }
             # longest first: batches wait for their slowest job, so like costs train side by side
             todo = sorted((c for c in chosen if c.number not in done), key=_screen_seconds, reverse=True)
             jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in todo]
@@ -273,8 +291,7 @@ class Scheduler:
         """The best ``ceil(n / eta)`` by non-dominated sorting, plus the reference points."""
         if not candidates:
             return []
-        loss = pareto.to_loss([(c.psnr(rung), c.latency_ms, c.memory_bytes) for c in candidates],
-                              (True, False, False))
+        loss = pareto.to_loss([(c.psnr(rung), c.latency_ms, c.memory_bytes) for c in candidates], (True, False, False))
         count = math.ceil(len(candidates) / self.settings.fidelity.eta)
         best = set(pareto.select_best(loss, count))
         return [c for i, c in enumerate(candidates) if i in best or c.reference]
@@ -296,7 +313,7 @@ class Scheduler:
         if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
             return jobs  # the knee is the seed, or its replicate is done (or failed)
         room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
-        todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][:max(room, 0)]
+        todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][: max(room, 0)]
         return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
 
     def _replicate_tried(self, candidate: res.Candidate) -> bool:
@@ -323,9 +340,14 @@ class Scheduler:
         now = time.perf_counter()
         self.busy.append((now - seconds, now))
         record = {k: result.get(k) for k in TRAIN_KEYS if result.get(k) is not None}
-        record.update(iterations=job.iterations, job_iterations=job.job_iterations, job_seconds=seconds,
-                      cpu_seconds=float(result.get("cpu_seconds") or 0.0), ended=round(time.time(), 3),
-                      status=result.get("status") or "failed")
+        record.update(
+            iterations=job.iterations,
+            job_iterations=job.job_iterations,
+            job_seconds=seconds,
+            cpu_seconds=float(result.get("cpu_seconds") or 0.0),
+            ended=round(time.time(), 3),
+            status=result.get("status") or "failed",
+        )
         shared = result.get("shared_from")
         if training_key(job) is not None:  # a UNet++ depth: its head's scores, its network's key
             record.update(score_at_depth(record, job.score_depth), training=training_key(job), depth=job.score_depth)
@@ -347,17 +369,25 @@ class Scheduler:
         from optuna.trial import TrialState
 
         proposal = self.proposals.pop(trial.number)
-        metrics = {**proposal.measured, **record, "fidelity": self.settings.fidelity.name,
-                   "device": self.settings.device}
+        metrics = {
+            **proposal.measured,
+            **record,
+            "fidelity": self.settings.fidelity.name,
+            "device": self.settings.device,
+        }
         trial.set_user_attr("metrics", metrics)
-        st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json",
-                             {**metrics, "evaluations": {f"rung 0, seed {self.settings.random_seed}": record}})
+        st.write_json_atomic(
+            st.trial_dir(self.store.directory, trial.number) / "metrics.json",
+            {**metrics, "evaluations": {f"rung 0, seed {self.settings.random_seed}": record}},
+        )
         values = [record.get("psnr"), metrics.get("latency_ms"), metrics.get("peak_memory_measured_bytes")]
         if record["status"] == "ok" and all(res.finite_or_none(v) is not None for v in values):
             self.store.study.tell(trial, [float(v) for v in values])
             return
         reason = record.get("reason") or record["status"]
-        trial.set_user_attr("failure_reason", reason if record["status"] == "failed" else f"{record['status']}: {reason}")
+        trial.set_user_attr(
+            "failure_reason", reason if record["status"] == "failed" else f"{record['status']}: {reason}"
+        )
         self.store.study.tell(trial, state=TrialState.FAIL)
 
     def abandon(self, jobs: list[TrainJob]) -> None:

@@ -10,6 +10,7 @@ What a study stores (``settings.json``) is `SearchSettings.binding` plus the bud
 settings that define what the study measures. How it runs (backend, concurrency, Ray address,
 resources) is `Execution` and may change from one run to the next.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ class Constraints:
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise RoadmapError(f"--{name.replace('_', '-')}: impossible constraint {value:g} (must be > 0)")
         if self.min_psnr is not None and (not math.isfinite(self.min_psnr) or self.min_psnr >= 100):
-            raise RoadmapError(f"--min-psnr: impossible constraint {self.min_psnr:g} dB (a proxy training "
-                               "reaches 20-40 dB)")
+            raise RoadmapError(
+                f"--min-psnr: impossible constraint {self.min_psnr:g} dB (a proxy training reaches 20-40 dB)"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,19 @@ class SearchSettings:
     def binding(self) -> dict[str, Any]:
         """The settings that define what the study measures (``settings.json``)."""
         return {
-            "seed": self.seed, "variant": self.variant, "seed_spec": self.seed_yaml, "space": self.space.to_dict(),
-            "fidelity": self.fidelity.to_dict(), "data": self.data, "sampler": self.sampler,
-            "population_size": self.population_size, "random_seed": self.random_seed,
+            "seed": self.seed,
+            "variant": self.variant,
+            "seed_spec": self.seed_yaml,
+            "space": self.space.to_dict(),
+            "fidelity": self.fidelity.to_dict(),
+            "data": self.data,
+            "sampler": self.sampler,
+            "population_size": self.population_size,
+            "random_seed": self.random_seed,
             "max_latency_ms": self.constraints.max_latency_ms,
             "max_memory_mb": self.constraints.max_memory_mb,
-            "min_psnr": self.constraints.min_psnr, "device": self.device,
+            "min_psnr": self.constraints.min_psnr,
+            "device": self.device,
             **self.latency.binding(),  # latency_backend, latency_command
             "task": self.task.to_dict(),
         }
@@ -157,7 +166,9 @@ def _seed(options: dict[str, Any], stored: dict[str, Any] | None) -> tuple[str, 
     return seed, "", resolve_spec(seed, options.get("variant")).to_yaml()
 
 
-def _space(options: dict[str, Any], stored: dict[str, Any] | None, seed: str, seed_yaml: str | None, study_dir: Path) -> SearchSpace:
+def _space(
+    options: dict[str, Any], stored: dict[str, Any] | None, seed: str, seed_yaml: str | None, study_dir: Path
+) -> SearchSpace:
     """--space, else the study's, else the shipped space of a named seed, else one generated
     from the seed file's structure (`space_gen`)."""
     named = None if seed_yaml else seed
@@ -250,9 +261,12 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str,
         check_settings(study_dir, {"seed": stored.get("seed")}, {"seed": options["seed"]})
     seed, variant, seed_yaml = _seed(options, stored)
     execution = Execution(
-        backend=options.get("backend") or "ray", address=options.get("address"),
-        concurrency=options.get("concurrency"), cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
-        gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0))
+        backend=options.get("backend") or "ray",
+        address=options.get("address"),
+        concurrency=options.get("concurrency"),
+        cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
+        gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0),
+    )
     sampler = _pick(options, stored, "sampler", DEFAULT_SAMPLER)
     SAMPLERS.lookup(sampler)  # an unknown name: one line naming the known ones
     population = _pick(options, stored, "population_size", 10)
@@ -260,21 +274,33 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str,
         raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")
     budget = _pick(options, stored, "budget", DEFAULT_BUDGET)
     if not 1 <= budget <= MAX_BUDGET:
-        where = ("--budget" if options.get("budget") is not None else
-                 f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)")
+        where = (
+            "--budget"
+            if options.get("budget") is not None
+            else f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)"
+        )
         raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
     task = _task(options, stored, seed_yaml, study_dir)
     settings = SearchSettings(
-        study_dir=study_dir, seed=seed, variant=variant, space=_space(options, stored, seed, seed_yaml, study_dir),
-        fidelity=_fidelity(options, stored, task), budget=budget,
-        data=_data(_pick(options, stored, "data", None)), sampler=sampler, population_size=population,
+        study_dir=study_dir,
+        seed=seed,
+        variant=variant,
+        space=_space(options, stored, seed, seed_yaml, study_dir),
+        fidelity=_fidelity(options, stored, task),
+        budget=budget,
+        data=_data(_pick(options, stored, "data", None)),
+        sampler=sampler,
+        population_size=population,
         random_seed=_pick(options, stored, "random_seed", 0),
         device=_device(_pick(options, stored, "device", default_device), execution),
-        constraints=Constraints(*(_pick(options, stored, k, None)
-                                  for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))),
-        execution=execution, seed_yaml=seed_yaml,
-        latency=_latency(options, stored), task=task,
+        constraints=Constraints(
+            *(_pick(options, stored, k, None) for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))
+        ),
+        execution=execution,
+        seed_yaml=seed_yaml,
+        latency=_latency(options, stored),
+        task=task,
     )
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings

@@ -8,6 +8,7 @@ and ``pdwconv`` need PConvs) are tried after it. The result is plain data, the Y
 :mod:`roadmap.search.space`, so ``roadmap space SPEC --out space.yaml`` can write it for the user
 to edit and pass back with ``--space``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,11 @@ def _applies(spec: Any, transform: str, **params: Any) -> Any:
 
 
 def _stages(spec: Any) -> list[str]:
-    return ([f"encoder[{i}]" for i in range(spec.levels)] + [f"middle[{j}]" for j in range(len(spec.middle))]
-            + [f"decoder[{i}]" for i in range(spec.levels)])
+    return (
+        [f"encoder[{i}]" for i in range(spec.levels)]
+        + [f"middle[{j}]" for j in range(len(spec.middle))]
+        + [f"decoder[{i}]" for i in range(spec.levels)]
+    )
 
 
 def _step(transform: str, params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -80,8 +84,12 @@ def _skip_steps(spec: Any) -> list[dict[str, Any]]:
     droppable = [lv for lv in with_skip if _applies(spec, "drop_skips", levels=[lv]) is not None]  # UNet++: none
     steps = []
     ratio_sets = [None] + [[r] * spec.levels for r in (0.125, 0.25)]
-    valid = [(t, r) for t in range(spec.levels) for r in ratio_sets
-             if _applies(spec, "msiam", target_level=t, ratios=r) is not None]
+    valid = [
+        (t, r)
+        for t in range(spec.levels)
+        for r in ratio_sets
+        if _applies(spec, "msiam", target_level=t, ratios=r) is not None
+    ]
     if valid and len(with_skip) >= 2:
         targets = sorted({t for t, _ in valid})
         ratios = [r for r in ratio_sets if any(v == r for _, v in valid)]
@@ -113,5 +121,9 @@ def default_space_data(spec: Any, seed_label: str | None = None) -> dict[str, An
         steps.append(_step("prune", {"depth": {"choice": prunes}}))
     if not steps:
         raise SpecError(f"{spec.name}: no transform applies to this spec, so there is nothing to search")
-    return {"version": 1, "seed": seed_label,
-            "description": f"generated from the structure of {spec.name} ({spec.levels} levels)", "steps": steps}
+    return {
+        "version": 1,
+        "seed": seed_label,
+        "description": f"generated from the structure of {spec.name} ({spec.levels} levels)",
+        "steps": steps,
+    }

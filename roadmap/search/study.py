@@ -27,6 +27,7 @@ Trial states and the budget
     mofa, unet--): they are trained besides the budget, so that ``--budget N`` always tries N
     candidates of the sampler.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -99,8 +100,7 @@ BINDING_SETTINGS = (
 BINDING_DEFAULTS = {"latency_backend": "torch", "task": {"name": "denoise", "sigma": [25.0, 25.0]}}
 
 
-def default_study_dir(seed: str, variant: str | None = None, task: str | None = None,
-                      scale: int | None = None) -> Path:
+def default_study_dir(seed: str, variant: str | None = None, task: str | None = None, scale: int | None = None) -> Path:
     """``studies/runs/<seed>`` (``<seed>-<variant>`` when a variant was named; the file name
     without its suffix for a seed given as a spec file), with the task appended unless it is
     denoising: ``nafnet-deblur``, ``nafnet-sr-x2``, ``nafnet-jpeg``."""
@@ -120,12 +120,24 @@ def default_study_dir(seed: str, variant: str | None = None, task: str | None = 
 # is checked by `resolve_settings` when a search resumes; this refuses what would crash it.
 _NUMBER = (int, float)
 SETTINGS_TYPES: dict[str, tuple[Any, ...]] = {
-    "seed": (str,), "variant": (str, type(None)), "seed_spec": (str, type(None)),
-    "space": (dict, type(None)), "fidelity": (dict, str), "data": (str, type(None)), "sampler": (str,),
-    "population_size": (int,), "random_seed": (int,), "max_latency_ms": (*_NUMBER, type(None)),
-    "max_memory_mb": (*_NUMBER, type(None)), "min_psnr": (*_NUMBER, type(None)), "device": (str,),
-    "budget": (int,), "created": (str,),
-    "latency_backend": (str,), "latency_command": (str, type(None)), "task": (dict,),
+    "seed": (str,),
+    "variant": (str, type(None)),
+    "seed_spec": (str, type(None)),
+    "space": (dict, type(None)),
+    "fidelity": (dict, str),
+    "data": (str, type(None)),
+    "sampler": (str,),
+    "population_size": (int,),
+    "random_seed": (int,),
+    "max_latency_ms": (*_NUMBER, type(None)),
+    "max_memory_mb": (*_NUMBER, type(None)),
+    "min_psnr": (*_NUMBER, type(None)),
+    "device": (str,),
+    "budget": (int,),
+    "created": (str,),
+    "latency_backend": (str,),
+    "latency_command": (str, type(None)),
+    "task": (dict,),
 }
 SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
 
@@ -148,8 +160,9 @@ def read_settings(directory: Path) -> dict[str, Any] | None:
         raise RoadmapError(f"{label}: must be a JSON object, got {type(data).__name__}")
     for key, value in data.items():
         if key not in SETTINGS_TYPES:
-            raise RoadmapError(f"{label}: {io.one_line(key, 60)}: unknown field "
-                               f"(a study stores {', '.join(SETTINGS_TYPES)})")
+            raise RoadmapError(
+                f"{label}: {io.one_line(key, 60)}: unknown field (a study stores {', '.join(SETTINGS_TYPES)})"
+            )
         types = SETTINGS_TYPES[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise RoadmapError(f"{label}: {key}: must be {_type_names(types)}, got {io.one_line(repr(value), 60)}")
@@ -162,11 +175,16 @@ def _settings_lost(directory: Path) -> str:
 
     intact = "study.db is intact" if database_problem(directory / "study.db") is None else "study.db is damaged too"
     copy = resume_point_text(directory)
-    todo = (f"restore it from the last good copy ({copy}) with `roadmap restore {directory}`" if copy else
-            "no copy of it was kept (resume-point/); keep study.db for optuna-dashboard, or to start over, remove "
-            "the folder")
-    return f"study {directory}: settings.json is missing ({intact}, but a study needs the settings it was created " \
-           f"with); {todo}"
+    todo = (
+        f"restore it from the last good copy ({copy}) with `roadmap restore {directory}`"
+        if copy
+        else "no copy of it was kept (resume-point/); keep study.db for optuna-dashboard, or to start over, remove "
+        "the folder"
+    )
+    return (
+        f"study {directory}: settings.json is missing ({intact}, but a study needs the settings it was created "
+        f"with); {todo}"
+    )
 
 
 def study_task(settings: dict[str, Any], directory: Path | str = "") -> Any:
@@ -226,8 +244,9 @@ def check_settings(directory: Path, stored: dict[str, Any], wanted: dict[str, An
         if not _same(have, wanted.get(key)):
             diffs += _differences(key, have, wanted.get(key))
     if diffs:
-        shown = diffs[:MAX_DIFFERENCES] + ([f"... {len(diffs) - MAX_DIFFERENCES} more"]
-                                           if len(diffs) > MAX_DIFFERENCES else [])
+        shown = diffs[:MAX_DIFFERENCES] + (
+            [f"... {len(diffs) - MAX_DIFFERENCES} more"] if len(diffs) > MAX_DIFFERENCES else []
+        )
         raise RoadmapError(
             f"study {directory} was created with other settings ({Path(directory) / 'settings.json'}: "
             f"{'; '.join(shown)}); rerun with the study's settings or use another --study"
@@ -269,7 +288,9 @@ def _leaf_differences(path: str, have: Any, want: Any) -> list[str]:
         keys = list(have) + [k for k in want if k not in have]
         return [d for k in keys for d in _leaf_differences(f"{path}.{k}", have.get(k, _ABSENT), want.get(k, _ABSENT))]
     if isinstance(have, list) and isinstance(want, list) and len(have) == len(want):
-        return [d for i, (a, b) in enumerate(zip(have, want, strict=False)) for d in _leaf_differences(f"{path}[{i}]", a, b)]
+        return [
+            d for i, (a, b) in enumerate(zip(have, want, strict=False)) for d in _leaf_differences(f"{path}[{i}]", a, b)
+        ]
     if have is not _ABSENT and want is not _ABSENT and _same(have, want):
         return []
     return [f"{path}: study has {_leaf(have)}, command gives {_leaf(want)}"]
@@ -317,8 +338,10 @@ def open_study(directory: str | Path) -> optuna.Study:
         # racing the search that is creating it; with no search running, the creation died.
         if is_locked(directory):
             raise RoadmapError(f"{db}: the study is still being created")
-        raise RoadmapError(f"study {directory}: study.db holds no study (the search that created it stopped "
-                           "before it wrote one); to start over, remove the folder")
+        raise RoadmapError(
+            f"study {directory}: study.db holds no study (the search that created it stopped "
+            "before it wrote one); to start over, remove the folder"
+        )
     try:
         storage = RDBStorage(_sqlite_url(directory), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
@@ -359,8 +382,13 @@ class StudyStore:
         except IntegrityError:  # another process (a reader) stamped the new schema first
             self.storage = RDBStorage(url, engine_kwargs=kwargs)
         _fast_sqlite(self.storage.engine)
-        self.study = optuna.create_study(study_name=STUDY_NAME, storage=self.storage, sampler=sampler,
-                                         directions=list(DIRECTIONS), load_if_exists=True)
+        self.study = optuna.create_study(
+            study_name=STUDY_NAME,
+            storage=self.storage,
+            sampler=sampler,
+            directions=list(DIRECTIONS),
+            load_if_exists=True,
+        )
         if not self.study.metric_names:
             with warnings.catch_warnings():  # "experimental" since Optuna 3.2, stable in use
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -414,8 +442,11 @@ class StudyStore:
 
 def read_latencies(study: Any) -> dict[int, dict[str, Any]]:
     """Trial number -> the latency figures it keeps after a second measurement."""
-    return {int(key[len(LATENCY_PREFIX):]): value for key, value in study.user_attrs.items()
-            if key.startswith(LATENCY_PREFIX) and isinstance(value, dict)}
+    return {
+        int(key[len(LATENCY_PREFIX) :]): value
+        for key, value in study.user_attrs.items()
+        if key.startswith(LATENCY_PREFIX) and isinstance(value, dict)
+    }
 
 
 def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
@@ -423,7 +454,7 @@ def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
     out = {}
     for key, value in study.user_attrs.items():
         if key.startswith(EVAL_PREFIX) and isinstance(value, dict):
-            number, rung, seed = (int(x) for x in key[len(EVAL_PREFIX):].split(":"))
+            number, rung, seed = (int(x) for x in key[len(EVAL_PREFIX) :].split(":"))
             out[(number, rung, seed)] = value
     return out
 

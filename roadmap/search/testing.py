@@ -6,6 +6,7 @@ and promotions have something to learn, but nothing is trained or timed. Like th
 evaluator, a deep-supervised UNet++ reports ``psnr_by_depth`` / ``ssim_by_depth``: the fake PSNR
 of the network pruned to each depth.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,11 +25,11 @@ def _stages(spec: Any) -> list[tuple[Any, int]]:
     per node of level ``i`` and, pruned, only the levels its depth keeps."""
     if spec.nested is None:
         stages = [(s, 2**i) for i, s in enumerate(spec.encoder)] + [(s, 2**i) for i, s in enumerate(spec.decoder)]
-        return stages + [(s, 2 ** spec.levels) for s in spec.middle]
+        return stages + [(s, 2**spec.levels) for s in spec.middle]
     d = spec.built_levels
     stages = [(spec.encoder[i], 2**i) for i in range(min(d + 1, spec.levels))]
     stages += [(spec.decoder[i], 2**i) for i in range(d) for _ in range(d - i)]
-    return stages + ([(s, 2 ** spec.levels) for s in spec.middle] if d == spec.levels else [])
+    return stages + ([(s, 2**spec.levels) for s in spec.middle] if d == spec.levels else [])
 
 
 def _cost(spec: Any) -> tuple[float, float, float]:
@@ -102,8 +103,11 @@ class FakeEvaluator:
 
     def check(self, spec: Any) -> dict[str, Any]:
         compute, memory, _ = _cost(spec)
-        return {"macs": int(compute * 1e5), "peak_memory_predicted_bytes": int(memory * 65536 * 4),
-                "params": int(compute * 100)}
+        return {
+            "macs": int(compute * 1e5),
+            "peak_memory_predicted_bytes": int(memory * 65536 * 4),
+            "params": int(compute * 100),
+        }
 
     def measure(self, spec: Any, device: str) -> dict[str, Any]:
         if self.measure_seconds:
@@ -113,10 +117,18 @@ class FakeEvaluator:
         key = spec.to_yaml()
         self.timed[key] = self.timed.get(key, 0) + 1
         if self.unsteady_first and self.timed[key] == 1:
-            return {"latency_ms": 1.3 * (5.0 + compute / 200.0), "latency_cv": 0.2,
-                    "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
-        return {"latency_ms": 5.0 + compute / 200.0, "latency_cv": 0.01,
-                "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05), **static}
+            return {
+                "latency_ms": 1.3 * (5.0 + compute / 200.0),
+                "latency_cv": 0.2,
+                "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05),
+                **static,
+            }
+        return {
+            "latency_ms": 5.0 + compute / 200.0,
+            "latency_cv": 0.01,
+            "peak_memory_measured_bytes": int(memory * 65536 * 4 * 1.05),
+            **static,
+        }
 
     def measure_side_by_side(self, specs: list[Any], device: str) -> list[dict[str, Any]]:
         self.timed["side by side"] = self.timed.get("side by side", 0) + 1
@@ -147,8 +159,13 @@ class FakeEvaluator:
             steps += self.inherited_iterations
         spec = load_spec(job.spec_yaml)
         psnr = self.psnr(spec, steps, job.random_seed)
-        out = {"psnr": psnr, "ssim": min(0.99, psnr / 40.0), "input_psnr": 20.2,
-               "train_seconds": time.perf_counter() - t0, "status": "ok"}
+        out = {
+            "psnr": psnr,
+            "ssim": min(0.99, psnr / 40.0),
+            "input_psnr": 20.2,
+            "train_seconds": time.perf_counter() - t0,
+            "status": "ok",
+        }
         if spec.nested is not None and spec.nested.deep_supervision:
             out.update(self._by_depth(spec, steps, job.random_seed))
         if self.fail_psnr_below is not None and psnr < self.fail_psnr_below:
@@ -156,8 +173,9 @@ class FakeEvaluator:
         elif job.save_weights is not None:
             from roadmap import files  # the real writer: a full disk fails the fake job as a real one
 
-            files.write_text(job.save_weights, f"fake weights of trial {job.number} at rung {job.rung}\n",
-                             "save_weights")
+            files.write_text(
+                job.save_weights, f"fake weights of trial {job.number} at rung {job.rung}\n", "save_weights"
+            )
         return out
 
     def _by_depth(self, spec: Any, steps: int, random_seed: int) -> dict[str, Any]:

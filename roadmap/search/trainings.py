@@ -21,6 +21,7 @@ already did at the same rung and random seed is not run: `shared_result` reads i
 sibling's evaluation (``shared_from``). Latency and memory are each candidate's own, measured on
 the pruned network before any training.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,26 +56,43 @@ class Trainings:
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
         spec_yaml, depth = trained_form(spec_yaml)
-        common = {"number": number, "rung": rung, "random_seed": seed, "spec_yaml": spec_yaml, "fidelity": self.fidelity,
-                      "data": self.settings.data, "device": self.settings.device, "score_depth": depth}
+        common = {
+            "number": number,
+            "rung": rung,
+            "random_seed": seed,
+            "spec_yaml": spec_yaml,
+            "fidelity": self.fidelity,
+            "data": self.settings.data,
+            "device": self.settings.device,
+            "score_depth": depth,
+        }
         if self.fidelity.screens:
             return self._screening_job(common, number, rung, seed)
         save = self.store.weights_path(number, rung, seed) if rung < self.fidelity.search_top_rung else None
         previous = self.store.weights_path(number, rung - 1, seed) if rung > 0 else None
         resume = previous is not None and previous.is_file()
-        return TrainJob(**common, chain=(rung if resume else 0, rung), resume_from=str(previous) if resume else None,
-                        save_weights=None if save is None else str(save))
+        return TrainJob(
+            **common,
+            chain=(rung if resume else 0, rung),
+            resume_from=str(previous) if resume else None,
+            save_weights=None if save is None else str(save),
+        )
 
     def _screening_job(self, common: dict[str, Any], number: int, rung: int, seed: int) -> TrainJob:
         base = self.base_weights(seed)
         if rung == 0:
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
             seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
-            return TrainJob(**common, chain=None, inherit_from=str(base) if usable else None,
-                            seed_yaml=seed_yaml if usable else None)
+            return TrainJob(
+                **common,
+                chain=None,
+                inherit_from=str(base) if usable else None,
+                seed_yaml=seed_yaml if usable else None,
+            )
         keep = number == self.seed_number and (seed == self.settings.random_seed or self.fidelity.front_on_screens)
-        return TrainJob(**common, chain=(0, len(self.fidelity.rung_iterations) - 1),
-                        save_weights=str(base) if keep else None)
+        return TrainJob(
+            **common, chain=(0, len(self.fidelity.rung_iterations) - 1), save_weights=str(base) if keep else None
+        )
 
     def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict[str, Any]]) -> dict[str, Any] | None:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
@@ -88,8 +106,12 @@ class Trainings:
                 if record.get("status") == "ok" and str(job.score_depth) not in (record.get("psnr_by_depth") or {}):
                     continue  # a record without this depth's score (cannot happen with one network)
                 result = {k: record[k] for k in TRAIN_KEYS if k in record}
-                result.update(score_at_depth(record, job.score_depth), train_seconds=0.0, job_seconds=0.0,
-                              shared_from=record.get("shared_from", number))
+                result.update(
+                    score_at_depth(record, job.score_depth),
+                    train_seconds=0.0,
+                    job_seconds=0.0,
+                    shared_from=record.get("shared_from", number),
+                )
                 return result
         return None
 

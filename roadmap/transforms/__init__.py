@@ -5,6 +5,7 @@
 >>> spec.provenance["steps"]
 [{'transform': 'pconv', 'params': {'portion': 0.25}}]
 """
+
 from roadmap.transforms import (  # noqa: F401  (registers them)
     attention,
     depth,
@@ -25,5 +26,14 @@ from roadmap.transforms.registry import (
 )
 from roadmap.transforms.weights import CARRY_RULES, carries, carry_weights
 
-__all__ = ["TRANSFORMS", "apply_steps", "apply_transform", "get_transform", "list_transforms",
-           "transform_parameters", "CARRY_RULES", "carries", "carry_weights"]
+__all__ = [
+    "TRANSFORMS",
+    "apply_steps",
+    "apply_transform",
+    "get_transform",
+    "list_transforms",
+    "transform_parameters",
+    "CARRY_RULES",
+    "carries",
+    "carry_weights",
+]

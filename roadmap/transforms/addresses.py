@@ -1,4 +1,5 @@
 """Where transforms act: spec addresses (``encoder[2]``, ``skips[0]``, ...) and their conv slots."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,8 +47,9 @@ def expand_addresses(spec: UNetSpec, targets: list[str], transform: str, param: 
 T = TypeVar("T")
 
 
-def expand_overrides(spec: UNetSpec, overrides: dict, transform: str, check: Callable[[Any, str], T],
-                     param: str = "overrides") -> dict[str, T]:
+def expand_overrides(
+    spec: UNetSpec, overrides: dict, transform: str, check: Callable[[Any, str], T], param: str = "overrides"
+) -> dict[str, T]:
     """``{address: value}`` with each value checked (``check(value, "<param>[<address>]")``) and
     ``level[i]`` / ``middle`` expanded to the addresses they stand for; an address given
     explicitly wins over its level, whatever the order. Errors name ``<transform>.<param>``."""
@@ -130,8 +132,12 @@ def conv_slot(spec: UNetSpec, address: str) -> ConvSlot | None:
         def set_fusion(conv: ConvSpec, fusion=fusion) -> None:
             fusion.conv = conv
 
-        return ConvSlot(address, [(spec.encoder[i].width, spec.decoder[i].width)],
-                        lambda f=fusion: f.conv or _DEFAULT_FUSION_CONV, set_fusion)
+        return ConvSlot(
+            address,
+            [(spec.encoder[i].width, spec.decoder[i].width)],
+            lambda f=fusion: f.conv or _DEFAULT_FUSION_CONV,
+            set_fusion,
+        )
     raise SpecError(f"no conv slot at {address}")
 
 
@@ -150,4 +156,3 @@ def conv_slots(spec: UNetSpec, addresses: list[str] | None = None) -> list[ConvS
     """The conv slots at ``addresses`` (all of them by default); addresses without one are skipped."""
     slots = [conv_slot(spec, a) for a in (addresses if addresses is not None else all_addresses(spec))]
     return [s for s in slots if s is not None]
-

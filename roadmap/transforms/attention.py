@@ -1,4 +1,5 @@
 """The attention of NAFBlocks: NAFNet's SCA, GAMA-IR's axis averages, or none, per stage."""
+
 from __future__ import annotations
 
 from roadmap.spec import ATTENTION_BLOCKS, ATTENTION_KINDS, BLOCK_TYPES, UNetSpec
@@ -16,13 +17,15 @@ def check_attention(value, param: str = "attention") -> str:
 
 def attention_stages(spec: UNetSpec) -> list[str]:
     """The addresses of every stage with blocks that have an attention (nafblock, gama)."""
-    return [a for a in stage_addresses(spec)
-            if stage_at(spec, a).block in ATTENTION_BLOCKS and stage_at(spec, a).depth > 0]
+    return [
+        a for a in stage_addresses(spec) if stage_at(spec, a).block in ATTENTION_BLOCKS and stage_at(spec, a).depth > 0
+    ]
 
 
 @register("attention")
-def swap_attention(spec: UNetSpec, attention: str = "gama", targets: list[str] | None = None,
-                   overrides: dict[str, str] | None = None) -> UNetSpec:
+def swap_attention(
+    spec: UNetSpec, attention: str = "gama", targets: list[str] | None = None, overrides: dict[str, str] | None = None
+) -> UNetSpec:
     """Give the NAFBlocks of some stages another attention: ``sca`` (NAFNet's simplified channel
     attention), ``gama`` (GAMA-IR's axis averages, 147 parameters a block) or ``none``.
 

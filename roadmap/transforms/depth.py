@@ -1,4 +1,5 @@
 """Depth pruning: keep the shallower sub-network of the U (the UNet++ observation)."""
+
 from __future__ import annotations
 
 from roadmap.spec import UNetSpec
@@ -16,10 +17,15 @@ def depth(spec: UNetSpec, levels: int) -> UNetSpec:
     """
     L = spec.levels
     if spec.nested is not None:
-        raise param_error("depth", "levels", "a UNet++ (nested) spec is cut to a shallower depth with prune "
-                          "(keeps the trained weights), not depth")
+        raise param_error(
+            "depth",
+            "levels",
+            "a UNet++ (nested) spec is cut to a shallower depth with prune (keeps the trained weights), not depth",
+        )
     if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels < L:
-        raise param_error("depth", "levels", f"must be an integer in [1, {L - 1}] (fewer than the {L} levels), got {levels!r}")
+        raise param_error(
+            "depth", "levels", f"must be an integer in [1, {L - 1}] (fewer than the {L} levels), got {levels!r}"
+        )
     bottleneck = spec.encoder[levels]
     bottleneck.depth = max(1, bottleneck.depth)
     spec.middle = [bottleneck]
@@ -27,8 +33,11 @@ def depth(spec: UNetSpec, levels: int) -> UNetSpec:
         setattr(spec, name, getattr(spec, name)[:levels])
     if spec.aggregate is not None:
         if spec.aggregate.target_level >= levels:
-            raise param_error("depth", "levels", f"{levels} drops the MSIAM target level "
-                              f"{spec.aggregate.target_level}; apply depth before msiam")
+            raise param_error(
+                "depth",
+                "levels",
+                f"{levels} drops the MSIAM target level {spec.aggregate.target_level}; apply depth before msiam",
+            )
         spec.aggregate.ratios = spec.aggregate.ratios[:levels]
     return spec
 

@@ -1,4 +1,5 @@
 """MOFA's capacity and speed steps on partial convolutions: pconv, more_params, pdwconv."""
+
 from __future__ import annotations
 
 from roadmap.spec import ConvSpec, UNetSpec, partial_channels
@@ -20,8 +21,9 @@ def _fits(slot, portion: float) -> bool:
 
 
 @register("pconv")
-def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = None,
-          overrides: dict[str, float] | None = None) -> UNetSpec:
+def pconv(
+    spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = None, overrides: dict[str, float] | None = None
+) -> UNetSpec:
     """Replace the stride-1 spatial convs (vanilla, depthwise, separable) with PConv (MOFA 3.2).
 
     ``portion`` applies everywhere, ``overrides`` per address (``{"encoder[2]": 0.5}``);
@@ -40,8 +42,11 @@ def pconv(spec: UNetSpec, portion: float = 0.25, targets: list[str] | None = Non
             continue
         p = overrides.get(slot.address, portion)
         if not _fits(slot, p):
-            raise param_error("pconv", "portion", f"{p} of {min(c for c, _ in slot.channels)} channels at "
-                              f"{slot.address} is less than one channel")
+            raise param_error(
+                "pconv",
+                "portion",
+                f"{p} of {min(c for c, _ in slot.channels)} channels at {slot.address} is less than one channel",
+            )
         pointwise = conv.pointwise or conv.kind == "separable" or any(ci != co for ci, co in slot.channels)
         if conv.is_partial:
             slot.set(ConvSpec(conv.kind, conv.kernel, p, conv.dw_threshold, conv.pointwise, conv.bias))
@@ -84,8 +89,13 @@ def carry_pconv(before: UNetSpec, after: UNetSpec, params: dict, state: State, f
 
 
 @register("more_params")
-def more_params(spec: UNetSpec, portion: float = 0.5, targets: list[str] | None = None,
-                rule: str | None = None, threshold: float = 0.1) -> UNetSpec:
+def more_params(
+    spec: UNetSpec,
+    portion: float = 0.5,
+    targets: list[str] | None = None,
+    rule: str | None = None,
+    threshold: float = 0.1,
+) -> UNetSpec:
     """Raise the PConv portion on some stages to add capacity (MOFA 3.3 and 3.4).
 
     The stages are ``targets`` (addresses; ``level[i]`` = encoder, decoder and skip of level i) or
@@ -113,14 +123,14 @@ def more_params(spec: UNetSpec, portion: float = 0.5, targets: list[str] | None 
             slot.set(ConvSpec(conv.kind, conv.kernel, portion, conv.dw_threshold, conv.pointwise, conv.bias))
             raised += 1
     if not raised:
-        raise param_error("more_params", "portion",
-                          f"{portion} does not raise any portion at {', '.join(s.address for s in slots)}")
+        raise param_error(
+            "more_params", "portion", f"{portion} does not raise any portion at {', '.join(s.address for s in slots)}"
+        )
     return spec
 
 
 @carries("more_params")
-def carry_more_params(before: UNetSpec, after: UNetSpec, params: dict, state: State,
-                      fresh: State) -> State:
+def carry_more_params(before: UNetSpec, after: UNetSpec, params: dict, state: State, fresh: State) -> State:
     """Raising a PConv's portion ``p -> p'`` (``d -> d'`` convolved channels) is exactly
     function-preserving: the new ``(d', d', k, k)`` conv gets the old ``d x d`` weights in its
     top-left block and a centred delta kernel on the diagonal for channels ``d..d'-1`` (the
@@ -142,8 +152,11 @@ def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
     # shares do not depend on the size, as long as it is a multiple of 2**levels, nor on the scale.
     _, stages, _ = count_macs(meta_model(spec), (1, spec.in_channels, 256, 256))
     shares = mac_shares(stages)
-    stages = [a for a, share in shares.items()
-              if share < threshold and a.split("[")[0] in ("encoder", "middle", "decoder", "skips")]
+    stages = [
+        a
+        for a, share in shares.items()
+        if share < threshold and a.split("[")[0] in ("encoder", "middle", "decoder", "skips")
+    ]
     if not stages:
         raise param_error("more_params", "threshold", f"no stage has less than {threshold:.0%} of the MACs")
     return stages

@@ -6,6 +6,7 @@ and the nodes its output needs are exactly those with ``i + j <= d``. One traini
 network therefore scores every depth (``evaluate_spec``'s ``psnr_by_depth``), which the search
 uses to score depth candidates without training them (``roadmap.search.trainings``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,14 +26,20 @@ def prune(spec: UNetSpec, depth: int) -> UNetSpec:
     """
     if spec.nested is None or not spec.nested.deep_supervision:
         kind = "a UNet++ without deep supervision" if spec.nested is not None else "not a UNet++ (no nested)"
-        raise param_error("prune", "depth", f"prunes a deep-supervised UNet++ (nested.deep_supervision: true) "
-                          f"only; this spec is {kind}")
+        raise param_error(
+            "prune",
+            "depth",
+            f"prunes a deep-supervised UNet++ (nested.deep_supervision: true) only; this spec is {kind}",
+        )
     current = spec.built_levels
     if current == 1:
         raise param_error("prune", "depth", "nothing left to prune: the network is at depth 1 already")
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth < current:
-        raise param_error("prune", "depth", f"must be an integer in [1, {current - 1}] (below the current "
-                          f"depth {current}), got {depth!r}")
+        raise param_error(
+            "prune",
+            "depth",
+            f"must be an integer in [1, {current - 1}] (below the current depth {current}), got {depth!r}",
+        )
     spec.nested = dataclasses.replace(spec.nested, depth=depth)
     return spec
 
@@ -61,6 +68,8 @@ def unpruned(spec: UNetSpec) -> UNetSpec:
         return spec.copy()
     out = at_depth(spec, spec.levels)
     if "steps" in out.provenance:
-        out.provenance = {**out.provenance,
-                          "steps": [s for s in out.provenance["steps"] if s.get("transform") != "prune"]}
+        out.provenance = {
+            **out.provenance,
+            "steps": [s for s in out.provenance["steps"] if s.get("transform") != "prune"],
+        }
     return out

@@ -5,6 +5,7 @@ A transform is a function ``fn(spec, **params) -> UNetSpec`` registered with
 copy, validates the result and appends the step to ``provenance["steps"]``, so replaying the
 steps on the seed gives an equal spec.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -8,6 +8,7 @@ A vanilla conv becomes a dense RRRB; a depthwise conv a depthwise RRRB (each cha
 into two channels of its own); a separable conv keeps its 1x1 and its depthwise part becomes a
 depthwise RRRB. Partial convs (pconv, pdwconv) have no re-parameterised form.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,14 +39,20 @@ def reparam(spec: UNetSpec, targets: list[str] | None = None) -> UNetSpec:
         if conv.kind not in REPARAM_KINDS:
             if targets is None:
                 continue  # the default passes over what has no re-parameterised form
-            raise param_error("reparam", "targets", f"{slot.address} has a {conv.kind} conv: only "
-                              f"{', '.join(REPARAM_KINDS)} convs can be re-parameterised")
+            raise param_error(
+                "reparam",
+                "targets",
+                f"{slot.address} has a {conv.kind} conv: only {', '.join(REPARAM_KINDS)} convs can be re-parameterised",
+            )
         slot.set(dataclasses.replace(conv, reparam=True))
         changed += 1
     if not changed:
         where = ", ".join(targets) if targets is not None else "this network's stages"
-        raise param_error("reparam", "targets", f"no conv left to re-parameterise at {where} "
-                          f"(needs a {', '.join(REPARAM_KINDS)} conv not yet reparam)")
+        raise param_error(
+            "reparam",
+            "targets",
+            f"no conv left to re-parameterise at {where} (needs a {', '.join(REPARAM_KINDS)} conv not yet reparam)",
+        )
     return spec
 
 
@@ -110,8 +117,11 @@ def rrrb_from_conv(weight, bias, fresh: State, prefix: str) -> State:
     k1[:, n, n, c, c] -= 2 if ig == og else 1  # the inner identity, and the outer one when square
     k2 = torch.zeros(g, og, mg, dtype=rw.dtype, device=rw.device)
     k2[:, torch.arange(og), torch.arange(og)] = 1
-    out = {f"{prefix}.expand.weight": k0.reshape(ew.shape), f"{prefix}.fea.weight": k1.reshape(fw.shape),
-           f"{prefix}.reduce.weight": k2.reshape(rw.shape)}
+    out = {
+        f"{prefix}.expand.weight": k0.reshape(ew.shape),
+        f"{prefix}.fea.weight": k1.reshape(fw.shape),
+        f"{prefix}.reduce.weight": k2.reshape(rw.shape),
+    }
     if f"{prefix}.fea.bias" in fresh:  # a bias-free RRRB stands for a bias-free conv
         b0 = fresh[f"{prefix}.expand.bias"].reshape(g, mg).clone()
         b0[:, :wide] = 0

@@ -1,4 +1,5 @@
 """MOFA 3.5: decoupled down/up-sampling (average pool + stride-1 conv; stride-1 conv + interpolation)."""
+
 from __future__ import annotations
 
 from roadmap.spec import ConvSpec, SamplerSpec, UNetSpec
@@ -28,8 +29,9 @@ def check_levels(spec: UNetSpec, transform: str, levels, param: str = "levels") 
 
 
 @register("decouple")
-def decouple(spec: UNetSpec, direction: str = "both", levels: list[int] | None = None,
-             portion: float = 0.25, kernel: int = 3) -> UNetSpec:
+def decouple(
+    spec: UNetSpec, direction: str = "both", levels: list[int] | None = None, portion: float = 0.25, kernel: int = 3
+) -> UNetSpec:
     """Decouple resolution change from convolution at ``levels`` (all by default).
 
     Down-samplers become a 2x2 average pool then a stride-1 PConv (``portion``) and a pointwise

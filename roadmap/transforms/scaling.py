@@ -3,6 +3,7 @@
 ``blocks`` is not ``depth``: ``depth`` keeps the first levels of the U, ``blocks`` sets how many
 blocks a stage stacks.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,13 +40,17 @@ def _level_multipliers(spec: UNetSpec, multiplier: float, overrides) -> dict[str
     if overrides is None:
         return out
     if not isinstance(overrides, dict):
-        raise param_error("width", "overrides",
-                          f"must be a mapping level[i] or middle -> multiplier, got {overrides!r}")
+        raise param_error(
+            "width", "overrides", f"must be a mapping level[i] or middle -> multiplier, got {overrides!r}"
+        )
     for address, value in overrides.items():
         expand_addresses(spec, [address], "width", "overrides")  # exists in this spec
         if parse_address(address).kind != "level" and address != "middle":
-            raise param_error("width", "overrides", f"{address}: must be level[i] or middle "
-                              "(the encoder and decoder of a level are scaled together)")
+            raise param_error(
+                "width",
+                "overrides",
+                f"{address}: must be level[i] or middle (the encoder and decoder of a level are scaled together)",
+            )
         out[address] = _check_multiplier(value, f"overrides[{address}]")
     return out
 
@@ -58,8 +63,9 @@ def _scale(stage: StageSpec, multiplier: float, divisor: int) -> bool:
 
 
 @register("width")
-def width(spec: UNetSpec, multiplier: float = 0.75, overrides: dict[str, float] | None = None,
-          divisor: int = 8) -> UNetSpec:
+def width(
+    spec: UNetSpec, multiplier: float = 0.75, overrides: dict[str, float] | None = None, divisor: int = 8
+) -> UNetSpec:
     """Multiply the channel width of every level by ``multiplier`` (``overrides`` per level:
     ``{"level[0]": 1.0, "middle": 0.5}``).
 
@@ -128,8 +134,9 @@ def _stage_counts(spec: UNetSpec, depth) -> dict[str, int]:
         raise param_error("blocks", "depth", f"must be a non-empty mapping address -> blocks, got {depth!r}")
     for address in depth:
         if all(stage_at(spec, a) is None for a in expand_addresses(spec, [address], "blocks", "depth")):
-            raise param_error("blocks", "depth", f"{address} is not a stage (encoder[i], middle[j], decoder[i], "
-                              "level[i] or middle)")
+            raise param_error(
+                "blocks", "depth", f"{address} is not a stage (encoder[i], middle[j], decoder[i], level[i] or middle)"
+            )
     counts = expand_overrides(spec, depth, "blocks", _check_count, "depth")
     return {a: n for a, n in counts.items() if stage_at(spec, a) is not None}
 

@@ -1,4 +1,5 @@
 """Skip-connection transforms: UNet-- aggregation (msiam) and skip removal (drop_skips)."""
+
 from __future__ import annotations
 
 from roadmap.spec import AggregateSpec, UNetSpec, aggregate_layout
@@ -22,8 +23,11 @@ def msiam(spec: UNetSpec, target_level: int = -1, ratios: list[float] | None = N
     """
     L = spec.levels
     if isinstance(target_level, bool) or not isinstance(target_level, int) or not -L <= target_level < L:
-        raise param_error("msiam", "target_level",
-                          f"must be an encoder level in [0, {L - 1}] (or -1..-{L} from the deepest), got {target_level!r}")
+        raise param_error(
+            "msiam",
+            "target_level",
+            f"must be an encoder level in [0, {L - 1}] (or -1..-{L} from the deepest), got {target_level!r}",
+        )
     ratios = default_ratios(L) if ratios is None else ratios
     if not isinstance(ratios, list) or len(ratios) != L:
         raise param_error("msiam", "ratios", f"must be a list of {L} ratios (one per level), got {ratios!r}")

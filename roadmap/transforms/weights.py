@@ -22,6 +22,7 @@ exact and which approximate.
 torch is imported inside the functions that need it: the transform modules register their
 rules here and stay importable without torch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -48,8 +49,13 @@ CarryRule = Callable[[UNetSpec, UNetSpec, dict, State, State], State]
 CARRY_RULES: Registry[CarryRule] = Registry("carry rule")
 
 # The configurable spatial convs of each block type, in the order of spec.block_conv_channels.
-_BLOCK_CONVS = {"nafblock": ("conv2",), "gama": ("conv2",), "pmrid_encoder": ("conv1", "conv2"),
-                "pmrid_decoder": ("conv1", "conv2"), "conv_relu": ("conv",)}
+_BLOCK_CONVS = {
+    "nafblock": ("conv2",),
+    "gama": ("conv2",),
+    "pmrid_encoder": ("conv1", "conv2"),
+    "pmrid_decoder": ("conv1", "conv2"),
+    "conv_relu": ("conv",),
+}
 assert set(_BLOCK_CONVS) == set(BLOCK_TYPES)
 
 
@@ -104,20 +110,21 @@ def fresh_state(spec: UNetSpec, init_seed: int, like: State | None = None) -> St
     ref = next((t for t in (like or {}).values() if t.is_floating_point()), None)
     if ref is None:
         return state
-    return {k: v.to(device=ref.device, dtype=ref.dtype if v.is_floating_point() else v.dtype)
-            for k, v in state.items()}
+    return {k: v.to(device=ref.device, dtype=ref.dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
 
 
 def _check_state(state: State, expected: State, who: str) -> None:
     """Raise ``ValueError`` unless ``state`` has exactly ``expected``'s names and shapes."""
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
-        raise ValueError(f"{who}: state dict does not match the network "
-                         f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        raise ValueError(
+            f"{who}: state dict does not match the network (missing {missing[:3]}, unexpected {extra[:3]})"
+        )
     for key, value in expected.items():
         if state[key].shape != value.shape:
-            raise ValueError(f"{who}: {key} has shape {tuple(state[key].shape)}, "
-                             f"the network expects {tuple(value.shape)}")
+            raise ValueError(
+                f"{who}: {key} has shape {tuple(state[key].shape)}, the network expects {tuple(value.shape)}"
+            )
 
 
 # --------------------------------------------------------------------------- generic rules
@@ -148,7 +155,7 @@ def copy_prefix(state: State, out: State, src: str, dst: str) -> None:
     exists with the same shape (moves a module's weights to a new name)."""
     for key in out:
         if key.startswith(dst):
-            old = state.get(src + key[len(dst):])
+            old = state.get(src + key[len(dst) :])
             if old is not None and old.shape == out[key].shape:
                 out[key] = old
 
@@ -190,8 +197,7 @@ class ConvSite:
     def depthwise(self) -> bool:
         """Whether a partial conv is depthwise, decided per layer as ``create_spatial_conv`` does."""
         c = self.conv
-        return c.kind == "pdwconv" or (c.kind == "pconv" and c.dw_threshold is not None
-                                       and self.d >= c.dw_threshold)
+        return c.kind == "pdwconv" or (c.kind == "pconv" and c.dw_threshold is not None and self.d >= c.dw_threshold)
 
 
 def module_prefixes(spec: UNetSpec, kind: str) -> list[tuple[int, str]]:
@@ -226,16 +232,26 @@ def conv_sites(spec: UNetSpec) -> list[ConvSite]:
             sites.append(ConvSite(f"{prefix}.1", spec.encoder[i].width, spec.down_out_width(i), s.conv))
         elif s.type == "pmrid_block":  # only its stride-1 conv2 is configurable
             out = spec.down_out_width(i)
-            sites.append(ConvSite(f"{prefix}.conv2", out // 4, out, s.conv or ConvSpec("separable", 5),
-                                  fold_bias=f"{prefix}.proj.1.bias"))
+            sites.append(
+                ConvSite(
+                    f"{prefix}.conv2",
+                    out // 4,
+                    out,
+                    s.conv or ConvSpec("separable", 5),
+                    fold_bias=f"{prefix}.proj.1.bias",
+                )
+            )
     for i, prefix in module_prefixes(spec, "up"):
         if spec.up[i].type == "conv_interp":
             sites.append(ConvSite(f"{prefix}.conv", spec.up_in_width(i), spec.decoder[i].width, spec.up[i].conv))
     for i, prefix in module_prefixes(spec, "skips"):
         f = spec.skips[i]
         if f.type == "proj_add":
-            sites.append(ConvSite(f"{prefix}.conv", spec.encoder[i].width, spec.decoder[i].width,
-                                  f.conv or ConvSpec("separable", 3)))
+            sites.append(
+                ConvSite(
+                    f"{prefix}.conv", spec.encoder[i].width, spec.decoder[i].width, f.conv or ConvSpec("separable", 3)
+                )
+            )
     return sites
 
 
@@ -246,8 +262,11 @@ def _stage_sites(prefix: str, stage, in_ch: int) -> list[ConvSite]:
         names = _BLOCK_CONVS[stage.block]
         for name, (ci, co) in zip(names, block_conv_channels(stage.block, block_in, width), strict=False):
             # A PMRID encoder block that changes width has a separable proj branch with a bias.
-            fold = f"{prefix}.{k}.proj.1.bias" if (stage.block == "pmrid_encoder" and name == "conv2"
-                                                    and block_in != width) else None
+            fold = (
+                f"{prefix}.{k}.proj.1.bias"
+                if (stage.block == "pmrid_encoder" and name == "conv2" and block_in != width)
+                else None
+            )
             sites.append(ConvSite(f"{prefix}.{k}.{name}", ci, co, conv, fold))
     return sites
 
@@ -288,8 +307,9 @@ def read_conv(site: ConvSite, state: State) -> ConvParts:
     if conv.kind == "depthwise":
         return ConvParts(diag_embed(state[f"{p}.weight"]), None, state.get(f"{p}.bias"))
     if conv.kind == "separable":  # SeparableConv = Sequential(depthwise, 1x1)
-        return ConvParts(diag_embed(state[f"{p}.0.weight"]), state[f"{p}.1.weight"][:, :, 0, 0],
-                         state.get(f"{p}.1.bias"))
+        return ConvParts(
+            diag_embed(state[f"{p}.0.weight"]), state[f"{p}.1.weight"][:, :, 0, 0], state.get(f"{p}.1.bias")
+        )
     base = f"{p}.0" if conv.pointwise else p  # Sequential(PartialConv, 1x1) with a pointwise
     block = state[f"{base}.conv.weight"]
     spatial = embed_in_identity(diag_embed(block) if site.depthwise else block, site.in_ch)
@@ -308,8 +328,9 @@ def folded_site(site: ConvSite, state: State) -> tuple[ConvSite, State]:
 
     p, kind = site.prefix, site.conv.kind
     rrrb = f"{p}.0" if kind == "separable" else p
-    weight, bias = fold_rrrb(*(state.get(f"{rrrb}.{m}.{t}") for m in ("expand", "fea", "reduce")
-                               for t in ("weight", "bias")))
+    weight, bias = fold_rrrb(
+        *(state.get(f"{rrrb}.{m}.{t}") for m in ("expand", "fea", "reduce") for t in ("weight", "bias"))
+    )
     plain = dataclasses.replace(site, conv=dataclasses.replace(site.conv, reparam=False))
     if kind != "separable":
         return plain, {f"{p}.weight": weight, **({f"{p}.bias": bias} if bias is not None else {})}
@@ -336,8 +357,11 @@ def write_conv(site: ConvSite, parts: ConvParts, out: State) -> None:
         raise ValueError(f"{p}: carry rules only write partial convs, this one is {conv.kind}")
     ref = out[f"{p}.0.conv.weight" if conv.pointwise else f"{p}.conv.weight"]
     block = parts.spatial[:d, :d] if parts.spatial is not None else delta_kernel(d, conv.kernel, ref)
-    put(out, f"{p}.0.conv.weight" if conv.pointwise else f"{p}.conv.weight",
-        take_diagonal(block) if site.depthwise else block)
+    put(
+        out,
+        f"{p}.0.conv.weight" if conv.pointwise else f"{p}.conv.weight",
+        take_diagonal(block) if site.depthwise else block,
+    )
     bias = parts.bias
     if conv.pointwise:
         pw = parts.pointwise if parts.pointwise is not None else torch.eye(site.out_ch, site.in_ch).to(ref)

@@ -1,6 +1,7 @@
 """benchmarks/verdicts.py on a small synthetic run cache: the tool's verdict rule applied to
 every pair, verdicts the long reference reverses counted as contradicted, and the share of
 clearly different pairs called different."""
+
 from __future__ import annotations
 
 import sys
@@ -71,8 +72,12 @@ def _cache(path: Path) -> dict[str, list]:
     top, ref = runs()
     for label, steps in cands.items():
         for seed in (0, 1):
-            cache.put(rungs, steps, seed, {"status": "ok", "rungs": [{"psnr": 0.0}, {"psnr": 0.0},
-                                                                      {"psnr": top[label][seed]}]})
+            cache.put(
+                rungs,
+                steps,
+                seed,
+                {"status": "ok", "rungs": [{"psnr": 0.0}, {"psnr": 0.0}, {"psnr": top[label][seed]}]},
+            )
             cache.put(reference, steps, seed, {"status": "ok", "psnr": ref[label][seed]})
     return cands
 

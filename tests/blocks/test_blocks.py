@@ -1,4 +1,5 @@
 """Blocks: shapes, parameter counts and the numerical identities of PConv / PDWConv."""
+
 import pytest
 import torch
 from torch import nn
@@ -50,7 +51,7 @@ def test_partial_conv_params_follow_mofa_counts():
 
 
 def test_dw_threshold_makes_a_pconv_depthwise_where_it_is_reached():
-    small = create_spatial_conv(32, 32, "pconv", portion=0.25, dw_threshold=16)   # d = 8 < 16: full
+    small = create_spatial_conv(32, 32, "pconv", portion=0.25, dw_threshold=16)  # d = 8 < 16: full
     large = create_spatial_conv(128, 128, "pconv", portion=0.25, dw_threshold=16)  # d = 32: depthwise
     assert small.conv.groups == 1 and large.conv.groups == 32
 
@@ -63,11 +64,14 @@ def test_nafblock_params_and_identity_at_init():
     torch.testing.assert_close(block(x), x)  # beta and gamma start at zero
 
 
-@pytest.mark.parametrize("attention,kind,params", [
-    ("sca", "SimplifiedChannelAttention", 7 * 16 * 16 + 33 * 16),
-    ("gama", "GAMAAttention", 6 * 16 * 16 + 32 * 16 + 147),
-    ("none", "Identity", 6 * 16 * 16 + 32 * 16),
-])
+@pytest.mark.parametrize(
+    "attention,kind,params",
+    [
+        ("sca", "SimplifiedChannelAttention", 7 * 16 * 16 + 33 * 16),
+        ("gama", "GAMAAttention", 6 * 16 * 16 + 32 * 16 + 147),
+        ("none", "Identity", 6 * 16 * 16 + 32 * 16),
+    ],
+)
 def test_nafblock_attention_kinds(attention, kind, params):
     block = blocks.NAFBlock(16, attention=attention)
     assert type(block.attention).__name__ == kind and n_params(block) == params
@@ -106,16 +110,19 @@ def test_gama_attention_sees_the_whole_map():
     assert not torch.allclose(g(x)[0, 0, 0, 31], g(x2)[0, 0, 0, 31])
 
 
-@pytest.mark.parametrize("make,shape", [
-    (lambda: blocks.StridedConvDown(8, 16), (1, 16, 8, 8)),
-    (lambda: blocks.SeparableStridedDown(8, 16), (1, 16, 8, 8)),
-    (lambda: blocks.PoolConvDown(8, 16, {"kind": "pconv", "portion": 0.25, "pointwise": True}), (1, 16, 8, 8)),
-    (lambda: blocks.PixelUnshuffleDown(8, 16), (1, 16, 8, 8)),
-    (lambda: blocks.PMRIDEncoderBlock(8, 16, stride=2), (1, 16, 8, 8)),
-    (lambda: blocks.PixelShuffleUp(8, 4), (1, 4, 32, 32)),
-    (lambda: blocks.TransposedConvUp(8, 4), (1, 4, 32, 32)),
-    (lambda: blocks.ConvInterpUp(8, 4, {"kind": "pconv", "portion": 0.25, "pointwise": True}), (1, 4, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: blocks.StridedConvDown(8, 16), (1, 16, 8, 8)),
+        (lambda: blocks.SeparableStridedDown(8, 16), (1, 16, 8, 8)),
+        (lambda: blocks.PoolConvDown(8, 16, {"kind": "pconv", "portion": 0.25, "pointwise": True}), (1, 16, 8, 8)),
+        (lambda: blocks.PixelUnshuffleDown(8, 16), (1, 16, 8, 8)),
+        (lambda: blocks.PMRIDEncoderBlock(8, 16, stride=2), (1, 16, 8, 8)),
+        (lambda: blocks.PixelShuffleUp(8, 4), (1, 4, 32, 32)),
+        (lambda: blocks.TransposedConvUp(8, 4), (1, 4, 32, 32)),
+        (lambda: blocks.ConvInterpUp(8, 4, {"kind": "pconv", "portion": 0.25, "pointwise": True}), (1, 4, 32, 32)),
+    ],
+)
 def test_samplers_change_resolution_and_width(make, shape):
     assert make()(torch.randn(1, 8, 16, 16)).shape == shape
 
@@ -170,5 +177,7 @@ def test_upscale_head_is_a_conv_then_a_pixel_shuffle():
 def test_upscale_image_is_bicubic_and_the_identity_at_scale_1():
     x = torch.rand(1, 3, 6, 5)
     assert blocks.upscale_image(x, 1) is x
-    assert torch.equal(blocks.upscale_image(x, 2),
-                       torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False))
+    assert torch.equal(
+        blocks.upscale_image(x, 2),
+        torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False),
+    )

@@ -2,6 +2,7 @@
 exactly the names the spec accepts, each entry builds a network that runs, and an unknown name
 is one line naming the known ones. Parametrised over the registries: a new entry is tested by
 adding it."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,11 @@ from roadmap.seeds import get_seed
 from roadmap.spec import ConvSpec, FusionSpec, SamplerSpec, StageSpec, validate
 
 REGISTRIES = [
-    (BLOCKS, spec_module.BLOCK_TYPES), (DOWN_SAMPLERS, spec_module.DOWN_TYPES), (UP_SAMPLERS, spec_module.UP_TYPES),
-    (FUSIONS, spec_module.FUSION_TYPES), (DENSE_FUSIONS, spec_module.NESTED_FUSIONS),
+    (BLOCKS, spec_module.BLOCK_TYPES),
+    (DOWN_SAMPLERS, spec_module.DOWN_TYPES),
+    (UP_SAMPLERS, spec_module.UP_TYPES),
+    (FUSIONS, spec_module.FUSION_TYPES),
+    (DENSE_FUSIONS, spec_module.NESTED_FUSIONS),
 ]
 
 
@@ -90,13 +94,17 @@ def test_every_unetpp_fusion_builds(name):
     runs(spec)
 
 
-@pytest.mark.parametrize("registry,build", [
-    (BLOCKS, lambda: build_stage(StageSpec("transformer", 1, 8), 8)),
-    (DOWN_SAMPLERS, lambda: build_down(SamplerSpec("transformer"), 8, 16)),
-    (UP_SAMPLERS, lambda: build_up(SamplerSpec("transformer"), 16, 8)),
-    (FUSIONS, lambda: build_fusion("transformer", None, 8, 8)),
-    (DENSE_FUSIONS, lambda: DENSE_FUSIONS.lookup("transformer")),
-], ids=lambda r: getattr(r, "kind", ""))
+@pytest.mark.parametrize(
+    "registry,build",
+    [
+        (BLOCKS, lambda: build_stage(StageSpec("transformer", 1, 8), 8)),
+        (DOWN_SAMPLERS, lambda: build_down(SamplerSpec("transformer"), 8, 16)),
+        (UP_SAMPLERS, lambda: build_up(SamplerSpec("transformer"), 16, 8)),
+        (FUSIONS, lambda: build_fusion("transformer", None, 8, 8)),
+        (DENSE_FUSIONS, lambda: DENSE_FUSIONS.lookup("transformer")),
+    ],
+    ids=lambda r: getattr(r, "kind", ""),
+)
 def test_an_unknown_name_is_one_line_naming_the_known_ones(registry, build):
     with pytest.raises(RoadmapError) as info:
         build()

@@ -1,5 +1,6 @@
 """FMEN re-parameterisation blocks: each folds into one conv computing the same function,
 border pixels included (what the bias-padding trick is for)."""
+
 import pytest
 import torch
 from torch import nn
@@ -25,13 +26,16 @@ def max_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
         return float((a(x) - b(x)).abs().max())
 
 
-@pytest.mark.parametrize("in_ch,out_ch,kernel,groups,bias", [
-    (3, 3, 3, 1, True),     # FMEN's RRRB: square, both identities
-    (3, 16, 3, 1, True),    # widening: no outer identity
-    (3, 2, 5, 1, True),     # narrowing, 5x5 (pad 2 with the bias)
-    (3, 3, 3, 3, True),     # depthwise RRRB
-    (3, 3, 3, 1, False),    # bias-free: folds into a bias-free conv
-])
+@pytest.mark.parametrize(
+    "in_ch,out_ch,kernel,groups,bias",
+    [
+        (3, 3, 3, 1, True),  # FMEN's RRRB: square, both identities
+        (3, 16, 3, 1, True),  # widening: no outer identity
+        (3, 2, 5, 1, True),  # narrowing, 5x5 (pad 2 with the bias)
+        (3, 3, 3, 3, True),  # depthwise RRRB
+        (3, 3, 3, 1, False),  # bias-free: folds into a bias-free conv
+    ],
+)
 def test_rrrb_folds_into_one_conv_with_the_same_output_border_included(in_ch, out_ch, kernel, groups, bias):
     block = randomise(RRRB(in_ch, out_ch, kernel, groups=groups, bias=bias))
     conv = block.fold()
@@ -57,8 +61,9 @@ def test_separable_rrrb_folds_into_a_separable_conv_with_the_bias_in_the_pointwi
     block = randomise(SeparableRRRB(3, 8, 5))
     conv = block.fold()
     assert isinstance(conv, SeparableConv) and conv[0].bias is None
-    assert {k: v.shape for k, v in conv.state_dict().items()} == \
-        {k: v.shape for k, v in SeparableConv(3, 8, 5).state_dict().items()}
+    assert {k: v.shape for k, v in conv.state_dict().items()} == {
+        k: v.shape for k, v in SeparableConv(3, 8, 5).state_dict().items()
+    }
     x = torch.randn(X_SHAPE, generator=torch.Generator().manual_seed(2))
     assert max_diff(block, conv, x) <= 1e-5
 
@@ -72,13 +77,22 @@ def test_erb_folds_into_conv_lrelu_conv():
 
 
 def test_fold_reparam_copies_and_leaves_plain_modules_alone():
-    net = randomise(nn.Sequential(create_spatial_conv(3, 8, "vanilla", reparam=True), nn.ReLU(),
-                                  create_spatial_conv(8, 8, "depthwise", reparam=True),
-                                  create_spatial_conv(8, 3, "separable", reparam=True)))
+    net = randomise(
+        nn.Sequential(
+            create_spatial_conv(3, 8, "vanilla", reparam=True),
+            nn.ReLU(),
+            create_spatial_conv(8, 8, "depthwise", reparam=True),
+            create_spatial_conv(8, 3, "separable", reparam=True),
+        )
+    )
     folded = fold_reparam(net)
     assert has_reparam(net) and not has_reparam(folded)  # the input is not modified
-    plain = nn.Sequential(create_spatial_conv(3, 8, "vanilla"), nn.ReLU(), create_spatial_conv(8, 8, "depthwise"),
-                          create_spatial_conv(8, 3, "separable"))
+    plain = nn.Sequential(
+        create_spatial_conv(3, 8, "vanilla"),
+        nn.ReLU(),
+        create_spatial_conv(8, 8, "depthwise"),
+        create_spatial_conv(8, 3, "separable"),
+    )
     assert {k: v.shape for k, v in folded.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
     x = torch.randn(X_SHAPE, generator=torch.Generator().manual_seed(4))
     assert max_diff(net, folded, x) <= 1e-5

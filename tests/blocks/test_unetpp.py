@@ -1,5 +1,6 @@
 """UNet++ (the ``unetpp`` seed): dense fusions, the node grid, a hand-counted parameter total, and
 pruning as a sub-network of the trained network (the same weights, the same output)."""
+
 import pytest
 import torch
 
@@ -38,10 +39,10 @@ def test_dense_fusions_take_every_earlier_node_of_the_level():
 
 def test_unetpp_w16_params_match_the_hand_count(seed):
     # widths w = 16, 32, 64 (levels 0..2), middle 128; a 3x3 conv a -> b with bias: 9ab + b.
-    stem = 9 * 3 * 16 + 16                                             # 448
-    backbone = sum(2 * (9 * w * w + w) for w in (16, 32, 64))         # encoder stages: 96,992
+    stem = 9 * 3 * 16 + 16  # 448
+    backbone = sum(2 * (9 * w * w + w) for w in (16, 32, 64))  # encoder stages: 96,992
     backbone += sum(9 * a * b + b for a, b in ((16, 32), (32, 64), (64, 128)))  # pool + 3x3 down: 96,992
-    backbone += 2 * (9 * 128 * 128 + 128)                               # middle: 295,168
+    backbone += 2 * (9 * 128 * 128 + 128)  # middle: 295,168
     below = {0: 32, 1: 64, 2: 128}
 
     def node(i, j):  # x[i, j]: 2x2 transposed conv from below, 1x1 over j + 1 maps, two 3x3 convs
@@ -49,7 +50,7 @@ def test_unetpp_w16_params_match_the_hand_count(seed):
         return (4 * below[i] * w + w) + ((j + 1) * w * w + w) + 2 * (9 * w * w + w)
 
     nodes = sum(node(i, j) for i in range(3) for j in range(1, 4 - i))  # 6 nodes: 196,032
-    heads = 3 * (9 * 16 * 3 + 3)                                        # deep supervision: 1,305
+    heads = 3 * (9 * 16 * 3 + 3)  # deep supervision: 1,305
     model = roadmap.build_model(seed)
     assert n_params(model) == stem + backbone + nodes + heads == 686_937
     pruned = roadmap.build_model(apply_transform(seed, "prune", depth=2))

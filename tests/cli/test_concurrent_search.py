@@ -5,6 +5,7 @@ Two ``roadmap search`` processes on one study: one runs, the other exits 2 namin
 search writes it gets an answer or one error line, never a traceback. The searches are the real
 command line with `FakeEvaluator` trainings of half a second (nothing is trained).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,21 @@ BUDGET = 6
 
 def start_search(study: Path, train_seconds: float = 0.5, budget: int = BUDGET) -> subprocess.Popen:
     """The real ``roadmap search`` whose trainings take ``train_seconds`` (tests/search/fake_cli.py)."""
-    argv = fake_search_cmd(train_seconds, "--study", str(study), "--backend", "local", "--fidelity", "smoke",
-                           "--budget", str(budget), "--quiet")
-    return subprocess.Popen(argv, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    argv = fake_search_cmd(
+        train_seconds,
+        "--study",
+        str(study),
+        "--backend",
+        "local",
+        "--fidelity",
+        "smoke",
+        "--budget",
+        str(budget),
+        "--quiet",
+    )
+    return subprocess.Popen(
+        argv, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
@@ -48,8 +60,10 @@ def assert_consistent(study: Path, budget: int) -> None:
 
 
 def busy_message(study: Path, pid: int) -> re.Pattern:
-    return re.compile(rf"roadmap search: error: study {re.escape(str(study))} is being searched by another "
-                      rf"process \(pid {pid} on {re.escape(socket.gethostname())}, since \d{{4}}-\d\d-\d\dT[\d:]+\)\n")
+    return re.compile(
+        rf"roadmap search: error: study {re.escape(str(study))} is being searched by another "
+        rf"process \(pid {pid} on {re.escape(socket.gethostname())}, since \d{{4}}-\d\d-\d\dT[\d:]+\)\n"
+    )
 
 
 @pytest.mark.slow

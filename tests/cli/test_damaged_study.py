@@ -1,6 +1,7 @@
 """A damaged study is diagnosed as damaged (review commands and a resume alike), and its
 resume point -- the last good copy of study.db and settings.json a search keeps -- puts it back
 with one command (`roadmap restore`)."""
+
 from __future__ import annotations
 
 import os
@@ -72,21 +73,33 @@ WHY = {"truncated": "database disk image is malformed", "overwritten": "file is 
 
 
 def refusal(study: Path, why: str, command: str) -> str:
-    return (f"roadmap {command}: error: study {study}: study.db is not a readable SQLite database (truncated or "
-            f"corrupt: {why}); restore the last good copy ({study}/resume-point, saved ")
+    return (
+        f"roadmap {command}: error: study {study}: study.db is not a readable SQLite database (truncated or "
+        f"corrupt: {why}); restore the last good copy ({study}/resume-point, saved "
+    )
 
 
 @pytest.mark.parametrize("how", sorted(WHY))
-@pytest.mark.parametrize("argv", [["pareto"], ["pareto", "--failed"], ["pareto", "--json"], ["plot", "--out", "r.html"],
-                                  ["export", "--out", "w.yaml"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pareto"],
+        ["pareto", "--failed"],
+        ["pareto", "--json"],
+        ["plot", "--out", "r.html"],
+        ["export", "--out", "w.yaml"],
+    ],
+)
 def test_a_damaged_study_is_diagnosed_by_every_review_command(good, study, how, argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     damage(study, how)
     code, out, err = run(capsys, argv[0], study, *argv[1:])
     assert (code, out, err.count("\n")) == (2, "", 1)
     assert err.startswith(refusal(study, WHY[how], argv[0]))
-    assert err.endswith(f", {trial_count(good / 'study.db')} trials) with `roadmap restore {study}`, "
-                        "or to start over, remove the folder\n")
+    assert err.endswith(
+        f", {trial_count(good / 'study.db')} trials) with `roadmap restore {study}`, "
+        "or to start over, remove the folder\n"
+    )
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "w.yaml").exists()
 
 
@@ -113,8 +126,10 @@ def test_restore_puts_the_last_good_copy_back_and_keeps_the_damaged_files(good, 
 
 def test_restore_refuses_a_readable_study_unless_forced(study, capsys):
     code, _, err = run(capsys, "restore", study)
-    assert code == 2 and err.startswith(f"roadmap restore: error: study {study}: study.db and settings.json are "
-                                        "readable, nothing to restore (add --force to go back to the copy of ")
+    assert code == 2 and err.startswith(
+        f"roadmap restore: error: study {study}: study.db and settings.json are "
+        "readable, nothing to restore (add --force to go back to the copy of "
+    )
     assert run(capsys, "restore", study, "--force")[0] == 0
     assert {"settings.json.damaged", "study.db.damaged"} <= {p.name for p in study.iterdir()}
 
@@ -125,7 +140,9 @@ def test_a_lost_settings_file_says_the_database_is_intact_and_how_to_recover(stu
     assert code == 2 and err == (
         f"roadmap pareto: error: study {study}: settings.json is missing (study.db is intact, but a study needs the "
         f"settings it was created with); restore it from the last good copy ({study}/resume-point, saved "
-        + err.split(", saved ")[1].split(")")[0] + f") with `roadmap restore {study}`\n")
+        + err.split(", saved ")[1].split(")")[0]
+        + f") with `roadmap restore {study}`\n"
+    )
     code, out, _ = run(capsys, "restore", study)
     assert code == 0 and out.startswith(f"restored settings.json of {study} from ")
     assert run(capsys, "pareto", study)[0] == 0
@@ -135,12 +152,18 @@ def test_without_a_copy_the_refusal_says_to_start_over(study, capsys):
     shutil.rmtree(study / "resume-point")
     damage(study, "truncated")
     code, _, err = run(capsys, "pareto", study)
-    assert (code, err) == (2, f"roadmap pareto: error: study {study}: study.db is not a readable SQLite database "
-                              f"(truncated or corrupt: database disk image is malformed); there is no good copy to "
-                              f"restore ({study}/resume-point); to start over, remove the folder\n")
+    assert (code, err) == (
+        2,
+        f"roadmap pareto: error: study {study}: study.db is not a readable SQLite database "
+        f"(truncated or corrupt: database disk image is malformed); there is no good copy to "
+        f"restore ({study}/resume-point); to start over, remove the folder\n",
+    )
     code, _, err = run(capsys, "restore", study)
-    assert (code, err) == (2, f"roadmap restore: error: study {study}: there is no good copy to restore "
-                              f"({study}/resume-point); to start over, remove the folder\n")
+    assert (code, err) == (
+        2,
+        f"roadmap restore: error: study {study}: there is no good copy to restore "
+        f"({study}/resume-point); to start over, remove the folder\n",
+    )
 
 
 def test_an_abandoned_creation_is_not_still_being_created(tmp_path, capsys):
@@ -149,5 +172,8 @@ def test_an_abandoned_creation_is_not_still_being_created(tmp_path, capsys):
     (study / "settings.json").write_text('{"seed": "nafnet"}')
     (study / "study.db").write_bytes(b"")  # the search died before Optuna wrote its tables
     code, _, err = run(capsys, "pareto", study)
-    assert (code, err) == (2, f"roadmap pareto: error: study {study}: study.db holds no study (the search that "
-                              "created it stopped before it wrote one); to start over, remove the folder\n")
+    assert (code, err) == (
+        2,
+        f"roadmap pareto: error: study {study}: study.db holds no study (the search that "
+        "created it stopped before it wrote one); to start over, remove the folder\n",
+    )

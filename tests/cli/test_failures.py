@@ -1,5 +1,6 @@
 """When something fails the user sees why: an all-diverged search exits non-zero with the
 reasons, `pareto --failed` lists them, device and fidelity inputs are checked like the rest."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def diverged_study(tmp_path_factory):
     fidelity = root / "fast-lr.yaml"
     fidelity.write_text("lr: 1.0e6\niterations: 4\nrungs: [2, 4]\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
     study = root / "study"
-    code = main(["search", "--backend", "local", "--budget", "1", "--fidelity", str(fidelity),
-                 "--study", str(study), "--quiet"])
+    code = main(
+        ["search", "--backend", "local", "--budget", "1", "--fidelity", str(fidelity), "--study", str(study), "--quiet"]
+    )
     return study, code
 
 
@@ -77,8 +79,21 @@ def test_a_failing_export_writes_nothing(small_study, tmp_path, capsys, case):
     extra = ["--weights", tmp_path / "missing.pt"] if case == "missing weights" else []
     if case == "onnx is a folder":
         onnx.mkdir()
-    code, _, err = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
-                       "--input-size", "64", "64", *extra)
+    code, _, err = run(
+        capsys,
+        "export",
+        small_study,
+        "--pick",
+        "knee",
+        "--out",
+        out,
+        "--onnx",
+        onnx,
+        "--input-size",
+        "64",
+        "64",
+        *extra,
+    )
     assert code == 2 and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == (["winner.onnx"] if case == "onnx is a folder" else [])
     assert not out.exists()
@@ -86,7 +101,8 @@ def test_a_failing_export_writes_nothing(small_study, tmp_path, capsys, case):
 
 def test_a_good_export_writes_both(small_study, tmp_path, capsys):
     out, onnx = tmp_path / "winner.yaml", tmp_path / "winner.onnx"
-    code, _stdout, _ = run(capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx,
-                          "--input-size", "64", "64")
+    code, _stdout, _ = run(
+        capsys, "export", small_study, "--pick", "knee", "--out", out, "--onnx", onnx, "--input-size", "64", "64"
+    )
     assert code == 0 and out.is_file() and onnx.is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["winner.onnx", "winner.yaml"]

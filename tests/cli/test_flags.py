@@ -1,5 +1,6 @@
 """One meaning per flag: shared option definitions, renamed flags as warning aliases,
 ``roadmap --version``, and the README's command table against every command's ``--help``."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ def readme_commands() -> dict[str, str]:
     lines = (REPO / "README.md").read_text().splitlines()
     start = lines.index("| command | what it does |")
     rows = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         synopsis = line.split("`")[1]
@@ -106,7 +107,8 @@ def test_train_seed_is_removed_and_says_what_to_use(capsys):
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "roadmap train: error: --seed was removed from this command: the architecture is SEED_OR_SPEC (--seed is "
-        "the architecture in `roadmap search`), the random seed is --random-seed")
+        "the architecture in `roadmap search`), the random seed is --random-seed"
+    )
 
 
 def test_threads_has_one_default_everywhere():
@@ -122,24 +124,29 @@ def test_an_unknown_flag_is_the_sub_commands_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["eval", "nafnet", "--bogus", "3"])
     assert (info.value.code, capsys.readouterr().err.splitlines()[-1]) == (
-        2, "roadmap eval: error: unrecognized arguments: --bogus 3")
+        2,
+        "roadmap eval: error: unrecognized arguments: --bogus 3",
+    )
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["show", "nafnet", "--input-size", "0", "64"], "argument --input-size: must be >= 1, got 0"),
-    (["show", "nafnet", "--input-size", "64", "100000"], "argument --input-size: must be at most 16384"),
-    (["eval", "nafnet", "--random-seed", "-1"], "argument --random-seed: must be >= 0, got -1"),
-    (["eval", "nafnet", "--random-seed", str(2**40)], "argument --random-seed: must be at most 2147483647"),
-    (["eval", "nafnet", "--sigma", "nan"], "argument --sigma: must be a finite number, got nan"),
-    (["apply", "nafnet", "--roadmap", "mofa", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
-    (["export", "x", "--out", "y.yaml", "--max-latency-ms", "inf"], "argument --max-latency-ms: must be a finite"),
-    (["search", "--budget", "1000000000"], "argument --budget: must be at most 10000, got 1000000000"),
-    (["search", "--budget", "0"], "argument --budget: must be >= 1, got 0"),
-    (["search", "--cpus-per-trial", "0"], "argument --cpus-per-trial: must be > 0, got 0"),
-    (["search", "--cpus-per-trial", "nan"], "argument --cpus-per-trial: must be a finite number, got nan"),
-    (["search", "--gpus-per-trial", "-1"], "argument --gpus-per-trial: must be >= 0, got -1"),
-    (["train", "nafnet", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["show", "nafnet", "--input-size", "0", "64"], "argument --input-size: must be >= 1, got 0"),
+        (["show", "nafnet", "--input-size", "64", "100000"], "argument --input-size: must be at most 16384"),
+        (["eval", "nafnet", "--random-seed", "-1"], "argument --random-seed: must be >= 0, got -1"),
+        (["eval", "nafnet", "--random-seed", str(2**40)], "argument --random-seed: must be at most 2147483647"),
+        (["eval", "nafnet", "--sigma", "nan"], "argument --sigma: must be a finite number, got nan"),
+        (["apply", "nafnet", "--roadmap", "mofa", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
+        (["export", "x", "--out", "y.yaml", "--max-latency-ms", "inf"], "argument --max-latency-ms: must be a finite"),
+        (["search", "--budget", "1000000000"], "argument --budget: must be at most 10000, got 1000000000"),
+        (["search", "--budget", "0"], "argument --budget: must be >= 1, got 0"),
+        (["search", "--cpus-per-trial", "0"], "argument --cpus-per-trial: must be > 0, got 0"),
+        (["search", "--cpus-per-trial", "nan"], "argument --cpus-per-trial: must be a finite number, got nan"),
+        (["search", "--gpus-per-trial", "-1"], "argument --gpus-per-trial: must be >= 0, got -1"),
+        (["train", "nafnet", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
+    ],
+)
 def test_bad_option_values_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -6,6 +6,7 @@ The tests run as root, which a read-only folder does not stop: the faults are a 
 regular file (real), errors injected where every file is created and written
 (`roadmap.files._create` / `_write_all`), and, where the machine lets the tests mount one, a
 real full or read-only tmpfs."""
+
 from __future__ import annotations
 
 import errno
@@ -39,7 +40,18 @@ def study(tmp_path_factory) -> Path:
 def commands(study: Path, target: Path) -> dict[str, list]:
     """Every command that writes, writing to ``target`` (a file name, or a folder for search)."""
     return {
-        "search": ["search", "--backend", "local", "--fidelity", "smoke", "--budget", "1", "--study", target, "--quiet"],
+        "search": [
+            "search",
+            "--backend",
+            "local",
+            "--fidelity",
+            "smoke",
+            "--budget",
+            "1",
+            "--study",
+            target,
+            "--quiet",
+        ],
         "export": ["export", study, "--out", target],
         "export --onnx": ["export", study, "--out", target.parents[2] / "ok.yaml", "--onnx", target],
         "plot": ["plot", study, "--out", target],
@@ -66,15 +78,18 @@ def test_a_path_under_a_regular_file_is_refused_before_any_work(name, study, tmp
     target = tmp_path / "file" / "sub" / "x.out"
     code, out, err = run(capsys, *commands(study, target)[name])
     assert (code, out) == (2, "")
-    assert err == (f"roadmap {name.split()[0]}: error: {label(name)} {target}: cannot write there "
-                   f"({tmp_path / 'file'} is a file, not a folder)\n")
+    assert err == (
+        f"roadmap {name.split()[0]}: error: {label(name)} {target}: cannot write there "
+        f"({tmp_path / 'file'} is a file, not a folder)\n"
+    )
     assert listing(tmp_path) == ["file"]
 
 
 @pytest.mark.parametrize("code_,words", [(errno.EACCES, "permission denied"), (errno.EROFS, "read-only file system")])
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "export --onnx"])  # its --out is refused first
-def test_a_forbidden_or_read_only_folder_is_refused_before_any_work(name, code_, words, study, tmp_path, capsys,
-                                                                     monkeypatch):
+def test_a_forbidden_or_read_only_folder_is_refused_before_any_work(
+    name, code_, words, study, tmp_path, capsys, monkeypatch
+):
     def refuse(path, flags=os.O_TRUNC):
         raise OSError(code_, os.strerror(code_), str(path))
 
@@ -100,8 +115,9 @@ def full_disk(monkeypatch, when=lambda fd: True) -> None:
     monkeypatch.setattr(files, "_write_all", half_then_full)
 
 
-@pytest.mark.parametrize("name,written", [("export", "--out"), ("apply", "--out"), ("space", "--out"),
-                                          ("plot", "--out")])
+@pytest.mark.parametrize(
+    "name,written", [("export", "--out"), ("apply", "--out"), ("space", "--out"), ("plot", "--out")]
+)
 def test_a_disk_that_fills_up_while_writing_names_the_file(name, written, study, tmp_path, capsys, monkeypatch):
     full_disk(monkeypatch)
     target = tmp_path / "x.out"
@@ -115,11 +131,27 @@ def test_a_full_disk_during_training_names_the_checkpoint(tmp_path, capsys, monk
     full_disk(monkeypatch)
     out = tmp_path / "w.pt"
     # (the first file written: a checkpoint at iteration 1, before any validation)
-    code, _, err = run(capsys, "train", "unet", "--iterations", "2", "--checkpoint-every", "1", "--validate-every", "2",
-                       "--crop", "32", "--batch", "1", "--out", out)
+    code, _, err = run(
+        capsys,
+        "train",
+        "unet",
+        "--iterations",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--validate-every",
+        "2",
+        "--crop",
+        "32",
+        "--batch",
+        "1",
+        "--out",
+        out,
+    )
     assert code == 2
-    assert err.splitlines()[-1] == (f"roadmap train: error: checkpoint {out}.ckpt: cannot write (no space left "
-                                    "on the device)")
+    assert err.splitlines()[-1] == (
+        f"roadmap train: error: checkpoint {out}.ckpt: cannot write (no space left on the device)"
+    )
     assert listing(tmp_path) == []
 
 
@@ -130,8 +162,9 @@ def fake_search(monkeypatch):
     from roadmap.search.testing import FakeEvaluator
 
     real = search.run_search
-    monkeypatch.setattr(search, "run_search", lambda settings, evaluator=None, progress=None:
-                        real(settings, FakeEvaluator(), progress))
+    monkeypatch.setattr(
+        search, "run_search", lambda settings, evaluator=None, progress=None: real(settings, FakeEvaluator(), progress)
+    )
 
 
 def test_a_full_disk_stops_a_search_and_keeps_the_candidate(tmp_path, capsys, monkeypatch, fake_search):
@@ -144,15 +177,21 @@ def test_a_full_disk_stops_a_search_and_keeps_the_candidate(tmp_path, capsys, mo
     fidelity = tmp_path / "rungs.yaml"
     fidelity.write_text("iterations: 4\nrungs: [2, 4]\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
     real = files._create
-    monkeypatch.setattr(files, "_create", lambda path, flags=os.O_TRUNC: (
-        _raise(errno.ENOSPC, path) if ".pt." in Path(path).name else real(path, flags)))
+    monkeypatch.setattr(
+        files,
+        "_create",
+        lambda path, flags=os.O_TRUNC: _raise(errno.ENOSPC, path) if ".pt." in Path(path).name else real(path, flags),
+    )
     folder = tmp_path / "study"
-    code, _, err = run(capsys, "search", "--backend", "local", "--fidelity", fidelity,
-                       "--budget", "2", "--study", folder, "--quiet")
+    code, _, err = run(
+        capsys, "search", "--backend", "local", "--fidelity", fidelity, "--budget", "2", "--study", folder, "--quiet"
+    )
     assert code == 2 and "Traceback" not in err
-    assert err.splitlines()[-1] == (f"roadmap search: error: save_weights {folder}/trials/0/rung0-seed0.pt: cannot write "
-                                    "(no space left on the device); the search stopped and keeps its finished "
-                                    "trials: make room, then run the same command to resume")
+    assert err.splitlines()[-1] == (
+        f"roadmap search: error: save_weights {folder}/trials/0/rung0-seed0.pt: cannot write "
+        "(no space left on the device); the search stopped and keeps its finished "
+        "trials: make room, then run the same command to resume"
+    )
     trials = st.open_study(folder).get_trials(deepcopy=False)
     assert [t.state for t in trials][:2] == [TrialState.PRUNED, TrialState.WAITING]  # re-queued, not FAIL
 
@@ -173,11 +212,14 @@ def test_a_full_sqlite_database_names_study_db(tmp_path, capsys, monkeypatch, fa
 
     monkeypatch.setattr(st.StudyStore, "record", full)
     folder = tmp_path / "study"
-    code, _, err = run(capsys, "search", "--backend", "local", "--fidelity", "smoke", "--budget", "1", "--study",
-                       folder, "--quiet")
+    code, _, err = run(
+        capsys, "search", "--backend", "local", "--fidelity", "smoke", "--budget", "1", "--study", folder, "--quiet"
+    )
     assert code == 2
-    assert err.splitlines()[-1] + "\n" == (f"roadmap search: error: study {folder}/study.db: cannot write (no space left on the device); "
-                   "the search stopped and keeps its finished trials\n")
+    assert err.splitlines()[-1] + "\n" == (
+        f"roadmap search: error: study {folder}/study.db: cannot write (no space left on the device); "
+        "the search stopped and keeps its finished trials\n"
+    )
 
 
 def test_any_os_error_at_the_edge_is_one_line(capsys, monkeypatch):
@@ -197,6 +239,7 @@ def _register_with(register, func):
     def wrapped(sub):
         register(sub)
         sub.choices["show"].set_defaults(func=func)
+
     return wrapped
 
 
@@ -208,8 +251,9 @@ def tmpfs(tmp_path):
     def mount(options: str) -> Path:
         point = tmp_path / f"mnt{len(mounted)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options},size=64k", "tmpfs", str(point)],
-                              capture_output=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"{options},size=64k", "tmpfs", str(point)], capture_output=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
         mounted.append(point)
@@ -224,13 +268,17 @@ def test_a_real_full_disk_is_refused_before_any_work(tmpfs, study, capsys):
     disk = tmpfs("rw")
     (disk / "fill").write_bytes(b"\0" * (64 << 10))
     code, _, err = run(capsys, "export", study, "--out", disk / "x.yaml")
-    assert (code, err) == (2, f"roadmap export: error: --out {disk / 'x.yaml'}: cannot write there "
-                              "(no space left on the device)\n")
+    assert (code, err) == (
+        2,
+        f"roadmap export: error: --out {disk / 'x.yaml'}: cannot write there (no space left on the device)\n",
+    )
     assert listing(disk) == ["fill"]
 
 
 def test_a_real_read_only_disk_is_refused_before_any_work(tmpfs, capsys):
     disk = tmpfs("ro")
     code, _, err = run(capsys, "space", "unet", "--out", disk / "space.yaml")
-    assert (code, err) == (2, f"roadmap space: error: --out {disk / 'space.yaml'}: cannot write there "
-                              "(read-only file system)\n")
+    assert (code, err) == (
+        2,
+        f"roadmap space: error: --out {disk / 'space.yaml'}: cannot write there (read-only file system)\n",
+    )

@@ -1,5 +1,6 @@
 """A user's own spec is a seed: `roadmap space` writes its generated space, the search takes
 both, and the study keeps the spec it was created with."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,11 @@ def test_space_command_writes_a_space_the_search_accepts(my_spec, tmp_path, caps
     assert list(drop.params["levels"].choices) == [0, 1, 2]
     # its msiam channel maths fail for 24 channels at every ratio tried: no msiam step at all
     assert "msiam" not in transforms
-    settings = resolve_settings({"seed": str(my_spec), "space": str(out), "budget": 3, "fidelity": "smoke",
-                                 "backend": "local"}, tmp_path / "study", None)
+    settings = resolve_settings(
+        {"seed": str(my_spec), "space": str(out), "budget": 3, "fidelity": "smoke", "backend": "local"},
+        tmp_path / "study",
+        None,
+    )
     assert settings.space.steps == space.steps
 
 

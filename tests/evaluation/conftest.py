@@ -1,4 +1,5 @@
 """Shared fixtures: the embedded data loaded once and a tiny fidelity."""
+
 from __future__ import annotations
 
 import pytest

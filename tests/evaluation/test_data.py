@@ -19,7 +19,7 @@ def _write(folder: Path, names, size=(40, 48), seed=0):
 
 def test_embedded_split_is_by_image(embedded, smoke):
     splits = [set(EMBEDDED_TRAIN), set(EMBEDDED_VAL), set(EMBEDDED_TEST)]
-    assert all(a.isdisjoint(b) for i, a in enumerate(splits) for b in splits[i + 1:])
+    assert all(a.isdisjoint(b) for i, a in enumerate(splits) for b in splits[i + 1 :])
     assert embedded.train_names == list(EMBEDDED_TRAIN) and embedded.val_names == list(EMBEDDED_VAL)
     assert embedded.test_names == list(EMBEDDED_TEST) and len(EMBEDDED_TRAIN) >= 10
     assert embedded.val_input.shape == (smoke.val_count, 3, smoke.val_crop, smoke.val_crop)
@@ -101,8 +101,11 @@ def test_sr_pairs_must_be_scale_times_smaller(tmp_path):
     lr, hr = TrainSampler(d, 2, 16, 0).next_batch()
     assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 16, 16)
     assert d.val_input.shape == (2, 3, 8, 8) and d.val_clean.shape == (2, 3, 16, 16)
-    with pytest.raises(RoadmapError, match=r"pair a.png has sizes that do not match: input 20x24, target 40x48 "
-                                           r"\(the input must be 3 times smaller"):
+    with pytest.raises(
+        RoadmapError,
+        match=r"pair a.png has sizes that do not match: input 20x24, target 40x48 "
+        r"\(the input must be 3 times smaller",
+    ):
         load_data(tmp_path, task=task_from_options("sr", scale=3), val_crop=12, val_count=2)
 
 
@@ -113,7 +116,9 @@ def test_sr_crops_round_down_to_the_scale(embedded, smoke):
     assert lr.shape == (3, 3, 10, 10) and hr.shape == (3, 3, 30, 30)
 
 
-@pytest.mark.parametrize("name, options", [("deblur", {}), ("jpeg", {"quality": "10:40"}), ("denoise", {"sigma": "15:50"})])
+@pytest.mark.parametrize(
+    "name, options", [("deblur", {}), ("jpeg", {"quality": "10:40"}), ("denoise", {"sigma": "15:50"})]
+)
 def test_every_task_degrades_the_validation_set_the_same_way_each_time(name, options):
     task = task_from_options(name, **options)
     a, b = (load_data(None, task=task, val_crop=32, val_count=3) for _ in range(2))

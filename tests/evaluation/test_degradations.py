@@ -1,5 +1,6 @@
 """Each degradation of `roadmap.evaluation.degradations`: shapes, value range, determinism for a
 seed, and what it does to an image."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,9 +32,16 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-TASKS = [Task(), task_from_options("denoise", sigma="15:50"), task_from_options("deblur"),
-         task_from_options("deblur", blur="motion"), task_from_options("deblur", blur="gaussian"),
-         task_from_options("sr", scale=2), task_from_options("sr", scale=4), task_from_options("jpeg", quality="10:40")]
+TASKS = [
+    Task(),
+    task_from_options("denoise", sigma="15:50"),
+    task_from_options("deblur"),
+    task_from_options("deblur", blur="motion"),
+    task_from_options("deblur", blur="gaussian"),
+    task_from_options("sr", scale=2),
+    task_from_options("sr", scale=4),
+    task_from_options("jpeg", quality="10:40"),
+]
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.describe())
@@ -125,24 +133,29 @@ def test_sr_score_is_y_channel_with_shaved_borders():
     assert score(out, clean)["psnr"] < 40  # the denoising protocol sees the damage
 
 
-@pytest.mark.parametrize("text, bounds, expected", [("25", (0, 255), (25.0, 25.0)), ("15:50", (0, 255), (15.0, 50.0)),
-                                                      (30, (0, 255), (30.0, 30.0))])
+@pytest.mark.parametrize(
+    "text, bounds, expected",
+    [("25", (0, 255), (25.0, 25.0)), ("15:50", (0, 255), (15.0, 50.0)), (30, (0, 255), (30.0, 30.0))],
+)
 def test_parse_range(text, bounds, expected):
     assert parse_range(text, "--sigma", *bounds) == expected
 
 
-@pytest.mark.parametrize("name, options, message", [
-    ("blur", {}, r"--task: unknown task 'blur' \(choose from denoise, deblur, sr, jpeg\)"),
-    ("denoise", {"sigma": "50:15"}, r"--sigma: the range 50:15 is empty"),
-    ("denoise", {"sigma": "0"}, r"--sigma: must be > 0"),
-    ("denoise", {"sigma": "300"}, r"--sigma: 300 is out of bounds \(must lie in \[0, 255\]\)"),
-    ("denoise", {"sigma": "a:b"}, r"--sigma: must be a number or a range A:B, got 'a:b'"),
-    ("jpeg", {"quality": "0:40"}, r"--quality: 0:40 is out of bounds"),
-    ("jpeg", {"quality": "20.5"}, r"--quality: must be whole numbers"),
-    ("sr", {"scale": 5}, r"--scale: must be one of 2, 3, 4, got 5"),
-    ("deblur", {"blur": "box"}, r"--blur: must be one of gaussian, motion, mixed, got 'box'"),
-    ("denoise", {"scale": 2}, r"--scale: does not apply to --task denoise \(it takes --sigma\)"),
-])
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("blur", {}, r"--task: unknown task 'blur' \(choose from denoise, deblur, sr, jpeg\)"),
+        ("denoise", {"sigma": "50:15"}, r"--sigma: the range 50:15 is empty"),
+        ("denoise", {"sigma": "0"}, r"--sigma: must be > 0"),
+        ("denoise", {"sigma": "300"}, r"--sigma: 300 is out of bounds \(must lie in \[0, 255\]\)"),
+        ("denoise", {"sigma": "a:b"}, r"--sigma: must be a number or a range A:B, got 'a:b'"),
+        ("jpeg", {"quality": "0:40"}, r"--quality: 0:40 is out of bounds"),
+        ("jpeg", {"quality": "20.5"}, r"--quality: must be whole numbers"),
+        ("sr", {"scale": 5}, r"--scale: must be one of 2, 3, 4, got 5"),
+        ("deblur", {"blur": "box"}, r"--blur: must be one of gaussian, motion, mixed, got 'box'"),
+        ("denoise", {"scale": 2}, r"--scale: does not apply to --task denoise \(it takes --sigma\)"),
+    ],
+)
 def test_bad_task_options_name_the_option(name, options, message):
     with pytest.raises(RoadmapError, match=message):
         task_from_options(name, **options)
@@ -170,6 +183,9 @@ def test_a_spec_brings_its_task_and_for_task_fits_the_spec():
     assert task_of_spec(exported, None) == task_from_options("jpeg", quality="10:40")
     assert task_of_spec(exported, "deblur") == task_from_options("deblur")  # options win
     assert for_task(seed, Task(name="sr", scale=3)).upscale == 3 and for_task(sr, Task(name="sr")) is sr
-    with pytest.raises(RoadmapError, match=r"up-samples x2 \(head.upscale\): it is a super-resolution network, "
-                                           r"not one for denoise .*; use --task sr --scale 2"):
+    with pytest.raises(
+        RoadmapError,
+        match=r"up-samples x2 \(head.upscale\): it is a super-resolution network, "
+        r"not one for denoise .*; use --task sr --scale 2",
+    ):
         for_task(sr, Task())

@@ -22,8 +22,9 @@ def test_same_seed_same_psnr_other_seed_differs(w16, embedded, smoke):
 
 
 def test_absurd_lr_diverges_with_the_known_numbers(w16, embedded, smoke):
-    r = evaluate_spec(w16, replace(smoke, lr=1e6, min_lr=1e6, iterations=5), embedded,
-                      latency_hw=(32, 32), latency_repeats=2)
+    r = evaluate_spec(
+        w16, replace(smoke, lr=1e6, min_lr=1e6, iterations=5), embedded, latency_hw=(32, 32), latency_repeats=2
+    )
     assert r["status"] == "diverged" and "reason" in r
     assert r["psnr"] is None and r["params"] > 0 and r["macs"] > 0
     assert r["latency_ms"] > 0 and r["peak_memory_measured_bytes"] > 0
@@ -58,8 +59,16 @@ def test_measure_spec_keys_and_global_state_untouched(w16):
 
     state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     out = measure_spec(w16, latency_hw=(32, 32), latency_repeats=2)
-    assert set(out) == {"latency_ms", "latency_cv", "latency_rounds", "latency_backend", "peak_memory_measured_bytes",
-                        "peak_memory_predicted_bytes", "params", "macs"}
+    assert set(out) == {
+        "latency_ms",
+        "latency_cv",
+        "latency_rounds",
+        "latency_backend",
+        "peak_memory_measured_bytes",
+        "peak_memory_predicted_bytes",
+        "params",
+        "macs",
+    }
     assert out["peak_memory_measured_bytes"] > 0 and out["latency_ms"] > 0
     assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads
 

@@ -5,8 +5,9 @@ from roadmap.evaluation.fidelity import PRESETS, Fidelity, get_fidelity, load_fi
 
 
 def test_presets_grow_in_cost():
-    cost = [PRESETS[n].iterations * PRESETS[n].batch * PRESETS[n].crop**2
-            for n in ("smoke", "quick", "default", "long")]
+    cost = [
+        PRESETS[n].iterations * PRESETS[n].batch * PRESETS[n].crop ** 2 for n in ("smoke", "quick", "default", "long")
+    ]
     assert cost == sorted(cost) and len(set(cost)) == 4
     assert PRESETS["default"].betas == (0.9, 0.9) and PRESETS["default"].weight_decay == 0
 
@@ -35,8 +36,9 @@ def test_yaml_number_forms_and_bad_numbers(tmp_path):
             Fidelity(**{field: value})
 
 
-@pytest.mark.parametrize("field, value", [("iterations", 0), ("loss", "mse"), ("lr", -1.0),
-                                          ("betas", (0.9, 1.5)), ("threads", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("iterations", 0), ("loss", "mse"), ("lr", -1.0), ("betas", (0.9, 1.5)), ("threads", 0)]
+)
 def test_bad_fields_name_the_field(field, value):
     with pytest.raises(RoadmapError, match=f"fidelity.{field}"):
         Fidelity(**{field: value})

@@ -1,5 +1,6 @@
 """Latency backends (torch, onnxruntime, command), the steadier clock, and how eval / search
 report a failing latency command or a resume with another backend."""
+
 from __future__ import annotations
 
 import functools
@@ -41,9 +42,13 @@ def conv() -> nn.Module:
 
 def test_unsteady_rounds_get_extra_rounds_and_the_median_of_round_medians():
     times = iter([99.0] * 3 + [10.0] * 5 + [20.0] * 5 + [10.0] * 5 + [10.0] * 100)  # warm-up, then rounds
-    rounds = _time_rounds([Timer(lambda: next(times), "torch", "cpu", 1)],
-                          Clock(warmup=3, repeats=15, rounds=3, max_cv=0.03, extra_rounds=2))[0]
-    assert len(rounds) == 5 and 99.0 not in functools.reduce(operator.iadd, rounds, [])  # warm-up discarded, 2 extra rounds
+    rounds = _time_rounds(
+        [Timer(lambda: next(times), "torch", "cpu", 1)],
+        Clock(warmup=3, repeats=15, rounds=3, max_cv=0.03, extra_rounds=2),
+    )[0]
+    assert len(rounds) == 5 and 99.0 not in functools.reduce(
+        operator.iadd, rounds, []
+    )  # warm-up discarded, 2 extra rounds
     steady = _time_rounds([Timer(lambda: 10.0, "torch", "cpu", 1)], Clock(repeats=15, rounds=3))[0]
     assert [len(r) for r in steady] == [5, 5, 5]
 
@@ -81,8 +86,9 @@ def test_a_backend_without_a_command_refuses_one(name):
 def test_an_unknown_backend_is_never_timed_as_a_command():
     config = LatencyConfig("torch")
     object.__setattr__(config, "backend", "tvm")  # past the check on creation
-    with pytest.raises(RoadmapError, match=f"^--latency-backend: must be one of {', '.join(LATENCY_BACKENDS)}, "
-                                           "got 'tvm'$"):
+    with pytest.raises(
+        RoadmapError, match=f"^--latency-backend: must be one of {', '.join(LATENCY_BACKENDS)}, got 'tvm'$"
+    ):
         measure_with(conv(), SMALL, config, clock=Clock(repeats=1, rounds=1))
 
 
@@ -94,13 +100,21 @@ def test_command_backend_runs_the_example_script():
     assert r.backend == "command" and r.rounds >= 2 and r.repeats == r.rounds and r.median_ms > 0
 
 
-@pytest.mark.parametrize("body,message", [
-    ("sys.stderr.write('warming up\\nno such device: phone\\n'); sys.exit(1)",
-     "latency command exited with status 1: no such device: phone"),
-    ("print('latency: fast')", "latency command printed no latency in ms on its last stdout line (got 'latency: fast')"),
-    ("print('nan')", "printed no latency in ms"),
-    ("import time; time.sleep(30)", "latency command timed out after 1 s"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (
+            "sys.stderr.write('warming up\\nno such device: phone\\n'); sys.exit(1)",
+            "latency command exited with status 1: no such device: phone",
+        ),
+        (
+            "print('latency: fast')",
+            "latency command printed no latency in ms on its last stdout line (got 'latency: fast')",
+        ),
+        ("print('nan')", "printed no latency in ms"),
+        ("import time; time.sleep(30)", "latency command timed out after 1 s"),
+    ],
+)
 def test_a_failing_command_is_one_line(tmp_path, body, message):
     config = LatencyConfig("command", script(tmp_path, body), timeout_s=1)
     with pytest.raises(LatencyError) as info:
@@ -108,13 +122,16 @@ def test_a_failing_command_is_one_line(tmp_path, body, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("backend,command,message", [
-    ("command", None, "--latency-backend command needs --latency-command"),
-    ("command", "run {model}", "unknown placeholder {model}"),
-    ("command", "run --input {shape}", "must pass the model file as {onnx}"),
-    ("torch", "run {onnx}", "--latency-command needs --latency-backend command"),
-    ("tvm", None, "--latency-backend: must be one of torch, onnxruntime, command"),
-])
+@pytest.mark.parametrize(
+    "backend,command,message",
+    [
+        ("command", None, "--latency-backend command needs --latency-command"),
+        ("command", "run {model}", "unknown placeholder {model}"),
+        ("command", "run --input {shape}", "must pass the model file as {onnx}"),
+        ("torch", "run {onnx}", "--latency-command needs --latency-backend command"),
+        ("tvm", None, "--latency-backend: must be one of torch, onnxruntime, command"),
+    ],
+)
 def test_bad_settings_are_refused(backend, command, message):
     with pytest.raises(RoadmapError, match=message.replace("{", r"\{").replace("}", r"\}")):
         LatencyConfig(backend, command)
@@ -164,21 +181,43 @@ def test_eval_bad_latency_options_are_usage_errors(capsys):
 
 def test_search_failing_command_is_a_failed_trial_and_the_study_goes_on(tmp_path, capsys):
     marker = tmp_path / "failed-once"
-    command = script(tmp_path, (
-        f"import pathlib, runpy\nm = pathlib.Path({str(marker)!r})\n"
-        "if not m.exists():\n    m.touch(); sys.stderr.write('phone not reachable\\n'); sys.exit(3)\n"
-        f"sys.argv = [sys.argv[0], sys.argv[1], '--input', sys.argv[2], '--repeats', '2']\n"
-        f"runpy.run_path({str(REPO / 'examples' / 'ort_latency.py')!r}, run_name='__main__')\n"))
+    command = script(
+        tmp_path,
+        (
+            f"import pathlib, runpy\nm = pathlib.Path({str(marker)!r})\n"
+            "if not m.exists():\n    m.touch(); sys.stderr.write('phone not reachable\\n'); sys.exit(3)\n"
+            f"sys.argv = [sys.argv[0], sys.argv[1], '--input', sys.argv[2], '--repeats', '2']\n"
+            f"runpy.run_path({str(REPO / 'examples' / 'ort_latency.py')!r}, run_name='__main__')\n"
+        ),
+    )
     study = tmp_path / "study"
-    code = main(["search", "--study", str(study), "--backend", "local", "--budget", "2", "--fidelity", "smoke",
-                 "--quiet", "--json", "--latency-command", command, "--latency-timeout", "60"])
+    code = main(
+        [
+            "search",
+            "--study",
+            str(study),
+            "--backend",
+            "local",
+            "--budget",
+            "2",
+            "--fidelity",
+            "smoke",
+            "--quiet",
+            "--json",
+            "--latency-command",
+            command,
+            "--latency-timeout",
+            "60",
+        ]
+    )
     _out, _err = capsys.readouterr()
     from roadmap.search.study import open_study, read_settings
 
     trials = {t.number: t for t in open_study(study).get_trials(deepcopy=False)}
     assert trials[0].state.name == "FAIL"
     assert trials[0].user_attrs["failure_reason"] == (
-        "measurement failed: LatencyError: latency command exited with status 3: phone not reachable")
+        "measurement failed: LatencyError: latency command exited with status 3: phone not reachable"
+    )
     assert code == 0 and trials[1].state.name == "COMPLETE"  # the study went on
     assert trials[1].user_attrs["metrics"]["latency_ms"] > 0
     stored = read_settings(study)
@@ -189,9 +228,20 @@ def test_search_on_onnxruntime_runs_and_resumes(tmp_path, capsys):
     from roadmap.search.study import open_study, read_settings
 
     study = tmp_path / "study"
-    args = ["search", "--study", str(study), "--backend", "local", "--fidelity", "smoke", "--quiet",
-            "--latency-backend", "onnxruntime"]
+    args = [
+        "search",
+        "--study",
+        str(study),
+        "--backend",
+        "local",
+        "--fidelity",
+        "smoke",
+        "--quiet",
+        "--latency-backend",
+        "onnxruntime",
+    ]
     assert main([*args, "--budget", "2"]) == 0
+
     def complete():
         return [t for t in open_study(study).get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
 

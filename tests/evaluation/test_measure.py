@@ -31,8 +31,9 @@ def test_running_peak_ignores_frees_of_earlier_memory():
 
 def test_latency_report_and_threads_restored():
     before = torch.get_num_threads()
-    r = measure_latency(nn.Conv2d(3, 3, 3, padding=1), (1, 3, 32, 32), threads=1, warmup=1, repeats=5,
-                        max_cv=None)  # no extra rounds: exactly the 5 runs, in 3 rounds
+    r = measure_latency(
+        nn.Conv2d(3, 3, 3, padding=1), (1, 3, 32, 32), threads=1, warmup=1, repeats=5, max_cv=None
+    )  # no extra rounds: exactly the 5 runs, in 3 rounds
     assert torch.get_num_threads() == before
     assert r.threads == 1 and r.repeats == 5 and r.rounds == 3 and r.input_shape == (1, 3, 32, 32)
     assert r.median_ms > 0 and r.cv >= 0 and r.device == "cpu"

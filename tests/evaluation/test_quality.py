@@ -15,9 +15,15 @@ def _pair():
 
 def test_ssim_matches_skimage():
     noisy, clean = _pair()
-    ref = structural_similarity(clean[0].double().numpy(), noisy[0].double().numpy(), data_range=1.0,
-                                channel_axis=0, gaussian_weights=True, sigma=1.5,
-                                use_sample_covariance=False)
+    ref = structural_similarity(
+        clean[0].double().numpy(),
+        noisy[0].double().numpy(),
+        data_range=1.0,
+        channel_axis=0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
     assert abs(ssim(noisy, clean) - ref) < 1e-6
 
 

@@ -1,5 +1,6 @@
 """The one training loop (`roadmap.evaluation.training.train`): resume, the on_step hook,
 the loss curve; and the weights files of `evaluate_spec` (``init_weights`` / ``save_weights``)."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ def w16():
 def _net(seed: int = 0) -> torch.nn.Module:
     """A two-conv denoiser: enough to exercise the loop in milliseconds."""
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-                               torch.nn.Conv2d(8, 3, 3, padding=1))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1)
+    )
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -120,7 +122,9 @@ def test_the_shards_of_a_global_batch_are_its_rows_whatever_the_worker_count(emb
         inputs, clean = whole.next_batch()
         parts = [half.next_batch() for half in halves]
         assert parts[0][0].shape[0] == 2
-        assert torch.equal(torch.cat([p[0] for p in parts]), inputs) and torch.equal(torch.cat([p[1] for p in parts]), clean)
+        assert torch.equal(torch.cat([p[0] for p in parts]), inputs) and torch.equal(
+            torch.cat([p[1] for p in parts]), clean
+        )
     assert all(torch.equal(half.generator.get_state(), whole.generator.get_state()) for half in halves)
     with pytest.raises(RoadmapError, match="batch 3: cannot be shared equally by 2 workers"):
         TrainSampler(embedded, 3, 32, seed=3, shard=(0, 2))
@@ -141,7 +145,9 @@ def test_mixed_precision_trains_and_resumes_to_the_same_weights(embedded, smoke,
     result = train(mixed, embedded, fid, seed=0, precision=precision, on_step=snapshot)
     train(plain, embedded, fid, seed=0)
     assert result.status == "ok" and math.isfinite(result.final_loss)
-    assert any(not torch.equal(a, b) for a, b in zip(mixed.state_dict().values(), plain.state_dict().values(), strict=False))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(mixed.state_dict().values(), plain.state_dict().values(), strict=False)
+    )
     assert (taken["ckpt"].scaler is not None) == (precision == "fp16")
     resumed = _net(seed=1)
     resumed.load_state_dict(taken["weights"])
@@ -191,8 +197,9 @@ def test_init_weights_continues_from_the_saved_weights(w16, embedded, smoke, tmp
     saved_psnr = torch.load(tmp_path / "a.pt", weights_only=True)["psnr"]
     # one step too small to move a float32 weight: the score is the loaded weights'
     still = replace(smoke, name="still", iterations=1, lr=1e-12, min_lr=1e-12)
-    again = evaluate_spec(w16, still, embedded, measure=False, init_weights=tmp_path / "a.pt",
-                          save_weights=tmp_path / "b.pt")
+    again = evaluate_spec(
+        w16, still, embedded, measure=False, init_weights=tmp_path / "a.pt", save_weights=tmp_path / "b.pt"
+    )
     fresh = evaluate_spec(w16, still, embedded, measure=False)
     assert again["status"] == "ok" and again["psnr"] == pytest.approx(saved_psnr, abs=1e-4)
     assert abs(fresh["psnr"] - saved_psnr) > 0.1  # an untrained model scores differently

@@ -1,4 +1,5 @@
 """Fixtures of the loader tests (helpers: loader_corpus.py, loader_mutations.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 and the loaders themselves, keyed by kind (spec, space, roadmap, fidelity, settings).
 
 A plain module (``tests.loaders.loader_corpus``), not conftest.py: conftest files hold fixtures only."""
+
 from __future__ import annotations
 
 import functools

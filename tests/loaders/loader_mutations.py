@@ -4,6 +4,7 @@ Byte-level: flips, truncation, splices of random bytes, random files. Text-level
 nesting, alias bombs, huge integers, NaN / infinity. Data-level (parse, change, dump): a value
 of the wrong type or size at a random place, an unknown key, a root that is not a mapping.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,28 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-NASTY = [float("nan"), float("inf"), float("-inf"), 10**9, 10**30, -1, 0, 1.7, -0.5, "", "x" * 300,
-         "encoder[99]", [], {}, None, True, [1, "a", None], {"a": {"b": [1]}}, "\u2028\x85", 2**63]
+NASTY = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    10**9,
+    10**30,
+    -1,
+    0,
+    1.7,
+    -0.5,
+    "",
+    "x" * 300,
+    "encoder[99]",
+    [],
+    {},
+    None,
+    True,
+    [1, "a", None],
+    {"a": {"b": [1]}},
+    "\u2028\x85",
+    2**63,
+]
 MUTATIONS = ("flip", "truncate", "splice", "random", "deep", "alias", "huge_int", "nan", "value", "key", "root")
 
 
@@ -33,7 +54,7 @@ def _containers(data: Any, out: list) -> list:
     """Every dict / list inside ``data`` (the places a value can be changed)."""
     if isinstance(data, (dict, list)):
         out.append(data)
-        for value in (data.values() if isinstance(data, dict) else data):
+        for value in data.values() if isinstance(data, dict) else data:
             _containers(value, out)
     return out
 
@@ -66,7 +87,7 @@ def _replace_number(draw, base: bytes, replacements: list[bytes]) -> bytes:
     if not numbers:
         return base + b"\n" + draw(st.sampled_from(replacements))
     m = draw(st.sampled_from(numbers))
-    return base[: m.start()] + draw(st.sampled_from(replacements)) + base[m.end():]
+    return base[: m.start()] + draw(st.sampled_from(replacements)) + base[m.end() :]
 
 
 def _structured(draw, base: bytes, how: str) -> bytes:

@@ -5,6 +5,7 @@ most two lines on stderr (a deprecation warning and the error), never a tracebac
 Work after loading is replaced where it would train (``eval``: the data loading; ``search``:
 ``run_search``), so each example costs a load, not a training.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,9 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from tests.loaders.loader_corpus import REPO, file_name, shipped
 from tests.loaders.loader_mutations import malformed
 
-CLI_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.function_scoped_fixture])
+CLI_FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 class Loaded(Exception):

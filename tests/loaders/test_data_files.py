@@ -1,4 +1,5 @@
 """Data folders: an image file that cannot be used is one RoadmapError line naming it."""
+
 from __future__ import annotations
 
 import struct
@@ -13,6 +14,7 @@ from roadmap.evaluation.data import load_data, read_image
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that declares ``width x height`` pixels and holds none (a decompression bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -29,13 +31,16 @@ def _images(folder, names, size=(40, 40)):
         skimage.io.imsave(str(folder / name), rng.integers(0, 255, (*size, 3), dtype=np.uint8), check_contrast=False)
 
 
-@pytest.mark.parametrize("content,fragment", [
-    (bytes(range(256)) * 16, "cannot read image"),
-    (b"", "cannot read image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "cannot read image"),
-    (_png_header(10000, 10000), "10000x10000 pixels is larger than the limit of 64 megapixels"),
-    (_png_header(100000, 100000), "cannot read image"),
-])
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        (bytes(range(256)) * 16, "cannot read image"),
+        (b"", "cannot read image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "cannot read image"),
+        (_png_header(10000, 10000), "10000x10000 pixels is larger than the limit of 64 megapixels"),
+        (_png_header(100000, 100000), "cannot read image"),
+    ],
+)
 def test_an_unusable_image_is_one_line_naming_it(content, fragment, tmp_path):
     _images(tmp_path, ["a.png", "b.png"])
     (tmp_path / "bad.png").write_bytes(content)

@@ -6,6 +6,7 @@ alias bombs, huge numbers, NaN, wrong types, unknown keys, wrong roots): the loa
 value or raises one `RoadmapError` line naming the file, never another exception. The explicit
 cases below are the corpus that found bugs (kept as regressions) and one of each attack.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,13 @@ from roadmap.errors import RoadmapError
 from tests.loaders.loader_corpus import KINDS, file_name, load, shipped
 from tests.loaders.loader_mutations import malformed
 
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SEEN: dict[str, dict[str, int]] = {}  # kind -> {"value": n, "error": n}: what the examples gave
 
 
@@ -61,8 +67,10 @@ def test_malformed_files_give_a_value_or_one_error_line(kind, workdir):
 # --------------------------------------------------------------------------- explicit corpus
 
 DEEP = b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n"
-BOMB = b"\n".join([b"a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-                  + [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]".encode() for k in range(1, 7)])
+BOMB = b"\n".join(
+    [b"a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]".encode() for k in range(1, 7)]
+)
 ATTACKS = {
     "random bytes": (bytes(range(256)) * 16, "not UTF-8 text (byte 0x80 at line 2, column 118)"),
     "deep nesting": (DEEP, "line 1: nested deeper than 50 levels"),
@@ -93,17 +101,20 @@ def test_each_attack_is_one_line_naming_the_file(kind, attack, workdir):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ('{"budget": NaN}', "NaN is not a number"),
-    ('{"budget": 1e999}', "budget: must be a finite number, got inf"),
-    ('{"budget": "5"}', "budget: must be an integer, got '5'"),
-    ('{"sampler": "nsga2", "bogus": 1}', "bogus: unknown field"),
-    ('[1, 2]', "must be a JSON object, got list"),
-    ('{"a": ' * 3000 + "1" + "}" * 3000, "nested too deeply"),
-    ('{"min_psnr": true}', "min_psnr: must be a number or null, got True"),
-    ('{"seed": "nafnet", ', "not valid JSON at line 1"),
-    ('{"budget": ' + "9" * 5000 + "}", "Exceeds the limit"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ('{"budget": NaN}', "NaN is not a number"),
+        ('{"budget": 1e999}', "budget: must be a finite number, got inf"),
+        ('{"budget": "5"}', "budget: must be an integer, got '5'"),
+        ('{"sampler": "nsga2", "bogus": 1}', "bogus: unknown field"),
+        ("[1, 2]", "must be a JSON object, got list"),
+        ('{"a": ' * 3000 + "1" + "}" * 3000, "nested too deeply"),
+        ('{"min_psnr": true}', "min_psnr: must be a number or null, got True"),
+        ('{"seed": "nafnet", ', "not valid JSON at line 1"),
+        ('{"budget": ' + "9" * 5000 + "}", "Exceeds the limit"),
+    ],
+)
 def test_settings_json_is_checked(text, fragment, workdir, tmp_path):
     (tmp_path / "settings.json").write_text(text)
     with pytest.raises(RoadmapError) as info:
@@ -124,11 +135,14 @@ def test_large_file_and_not_a_file(tmp_path):
         load_spec(folder)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("width", 10**9, "encoder[0].width: must be at most 8192, got 1000000000"),
-    ("depth", 10**6, "encoder[0].depth: must be at most 128, got 1000000"),
-    ("kernel", 1001, "encoder[0].conv.kernel: must be at most 31, got 1001"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("width", 10**9, "encoder[0].width: must be at most 8192, got 1000000000"),
+        ("depth", 10**6, "encoder[0].depth: must be at most 128, got 1000000"),
+        ("kernel", 1001, "encoder[0].conv.kernel: must be at most 31, got 1001"),
+    ],
+)
 def test_absurd_sizes_are_refused_before_anything_is_built(field, value, message, tmp_path):
     import yaml
 
@@ -202,10 +216,23 @@ def test_regression_an_address_index_of_5000_digits(tmp_path):
     from roadmap.search.space import load_space
 
     path = tmp_path / "space.yaml"
-    path.write_text(yaml_dump({"steps": [{"transform": "pconv", "params": {
-        "overrides": {"per": ["encoder[" + "9" * 5000 + "]"], "choice": [0.5]}}}]}))
-    with pytest.raises(RoadmapError, match=r"space.yaml: line \d+: steps\[0\].params.overrides.per: encoder\[9+"
-                                           r"\.\.\.: the index is too large"):
+    path.write_text(
+        yaml_dump(
+            {
+                "steps": [
+                    {
+                        "transform": "pconv",
+                        "params": {"overrides": {"per": ["encoder[" + "9" * 5000 + "]"], "choice": [0.5]}},
+                    }
+                ]
+            }
+        )
+    )
+    with pytest.raises(
+        RoadmapError,
+        match=r"space.yaml: line \d+: steps\[0\].params.overrides.per: encoder\[9+"
+        r"\.\.\.: the index is too large",
+    ):
         load_space(path)
 
 

@@ -1,4 +1,5 @@
 """Fixtures of the review tests: one synthetic study shared by the session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,5 +27,4 @@ def rung_study_dir(tmp_path_factory) -> Path:
     failed at rung 1 (see review_studies.RUNG_TRIALS)."""
     from tests.review.review_studies import RUNG_TRIALS
 
-    return write_study(tmp_path_factory.mktemp("rungs") / "nafnet-w16", RUNG_TRIALS, with_files=False,
-                       rungs=(2, 6))
+    return write_study(tmp_path_factory.mktemp("rungs") / "nafnet-w16", RUNG_TRIALS, with_files=False, rungs=(2, 6))

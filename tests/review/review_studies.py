@@ -1,6 +1,7 @@
 """Synthetic studies for the review tests, written with Optuna directly (DESIGN.md section 5).
 
 Imported by the tests as ``tests.review.review_studies``."""
+
 from __future__ import annotations
 
 import json
@@ -108,10 +109,21 @@ def _eval_record(psnr, iterations: int, legacy: bool = False) -> dict:
     input's PSNR as ``noisy_psnr``, no test split)."""
     if psnr == "failed":
         return {"status": "failed", "reason": "CUDA out of memory", "iterations": iterations}
-    scores = ({"noisy_psnr": INPUT_PSNR} if legacy else
-              {"input_psnr": INPUT_PSNR, "test_psnr": psnr + TEST_OFFSET, "test_input_psnr": TEST_INPUT_PSNR})
-    return {"psnr": psnr, "ssim": 0.8 + psnr / 1000, **scores, "train_seconds": 1.5,
-            "status": "ok", "iterations": iterations, "job_iterations": iterations, "job_seconds": 1.6}
+    scores = (
+        {"noisy_psnr": INPUT_PSNR}
+        if legacy
+        else {"input_psnr": INPUT_PSNR, "test_psnr": psnr + TEST_OFFSET, "test_input_psnr": TEST_INPUT_PSNR}
+    )
+    return {
+        "psnr": psnr,
+        "ssim": 0.8 + psnr / 1000,
+        **scores,
+        "train_seconds": 1.5,
+        "status": "ok",
+        "iterations": iterations,
+        "job_iterations": iterations,
+        "job_seconds": 1.6,
+    }
 
 
 def _fidelity(rungs: tuple[int, ...] | None) -> dict:
@@ -128,22 +140,37 @@ def _add_failed(study, number: int, row: tuple, evals: bool) -> None:
 
     status = row[2] if len(row) > 2 else None
     reason = f"{status}: {row[1]}" if status else row[1]
-    study.add_trial(optuna.trial.create_trial(
-        state=optuna.trial.TrialState.FAIL, user_attrs={"failure_reason": reason}))
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"failure_reason": reason})
+    )
     if evals and status:  # trained and failed (an invalid spec never trains)
         study.set_user_attr(f"eval:{number}:0:0", {"status": status, "reason": row[1], "psnr": float("nan")})
 
 
 def _metrics(first: dict, lat: float, mem_mb: float, params: int) -> dict:
     return {
-        **first, "latency_ms": lat, "latency_cv": 0.02, "peak_memory_measured_bytes": int(mem_mb * MB),
-        "peak_memory_predicted_bytes": int(mem_mb * MB * 0.9), "params": params, "macs": params * 3000,
-        "fidelity": "smoke", "device": "cpu",
+        **first,
+        "latency_ms": lat,
+        "latency_cv": 0.02,
+        "peak_memory_measured_bytes": int(mem_mb * MB),
+        "peak_memory_predicted_bytes": int(mem_mb * MB * 0.9),
+        "params": params,
+        "macs": params * 3000,
+        "fidelity": "smoke",
+        "device": "cpu",
     }
 
 
-def write_study(directory: Path, trials: dict = TRIALS, *, with_files: bool = True, evals: bool = True,
-                rungs: tuple[int, ...] | None = None, legacy: bool = False, task: dict | None = None) -> Path:
+def write_study(
+    directory: Path,
+    trials: dict = TRIALS,
+    *,
+    with_files: bool = True,
+    evals: bool = True,
+    rungs: tuple[int, ...] | None = None,
+    legacy: bool = False,
+    task: dict | None = None,
+) -> Path:
     """Create a study directory like ``roadmap search`` does, with ``trials``: every training
     an ``eval:<trial>:<rung>:<random seed>`` study attribute, the fidelity and the task
     (default denoising at sigma 25) in settings.json (``rungs``: cumulative iterations per
@@ -156,30 +183,41 @@ def write_study(directory: Path, trials: dict = TRIALS, *, with_files: bool = Tr
     directory.mkdir(parents=True, exist_ok=True)
     fidelity = _fidelity(rungs)
     iterations = fidelity["rungs"] or [fidelity["iterations"]]
-    settings = {"seed": "nafnet", "variant": "w16", "fidelity": fidelity if evals else "smoke", "device": "cpu",
-                "random_seed": 0}
+    settings = {
+        "seed": "nafnet",
+        "variant": "w16",
+        "fidelity": fidelity if evals else "smoke",
+        "device": "cpu",
+        "random_seed": 0,
+    }
     if not legacy:
         settings["task"] = task or DEFAULT_TASK
     (directory / "settings.json").write_text(json.dumps(settings))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="roadmap", storage=f"sqlite:///{directory / 'study.db'}",
-                                directions=["maximize", "minimize", "minimize"])
+    study = optuna.create_study(
+        study_name="roadmap",
+        storage=f"sqlite:///{directory / 'study.db'}",
+        directions=["maximize", "minimize", "minimize"],
+    )
     for number, row in sorted(trials.items()):
         if row[0] == "FAIL":
             _add_failed(study, number, row, evals)
             continue
         psnr, lat, mem_mb, reference, steps = row
         runs = _runs_by_rung(psnr, len(iterations) - 1)
-        records = {(r, seed): _eval_record(p, iterations[r], legacy)
-                   for r, ps in runs.items() for seed, p in enumerate(ps)}
+        records = {
+            (r, seed): _eval_record(p, iterations[r], legacy) for r, ps in runs.items() for seed, p in enumerate(ps)
+        }
         if not evals:  # one rung, the mean of the runs as the trial's value
             records = {(0, 0): _eval_record(sum(runs[0]) / len(runs[0]), iterations[0], legacy)}
         text = make_spec(steps).to_yaml()
         metrics = _metrics(records[(0, 0)], lat, mem_mb, _params(text))
-        study.add_trial(optuna.trial.create_trial(
-            values=[records[(0, 0)]["psnr"], lat, int(mem_mb * MB)],
-            user_attrs={"metrics": metrics, "spec_yaml": text, "transforms": steps, "reference": reference},
-        ))
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[records[(0, 0)]["psnr"], lat, int(mem_mb * MB)],
+                user_attrs={"metrics": metrics, "spec_yaml": text, "transforms": steps, "reference": reference},
+            )
+        )
         for (rung, seed), record in records.items() if evals else ():
             study.set_user_attr(f"eval:{number}:{rung}:{seed}", record)
         if with_files:

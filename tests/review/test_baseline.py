@@ -1,6 +1,7 @@
 """Every review output shows the task and the baseline (the degraded input's PSNR); export
 and its provenance add the test PSNR, which the pareto table and the report never show
 (nothing is chosen by the test split). Old studies (``noisy_psnr``, no task) still load."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,11 +98,13 @@ def test_report_shows_the_task_and_the_baseline_not_the_test_psnr(review):
     from roadmap.review.report import build_report
 
     text = build_report(review, input_hw=(32, 32))
-    task = text[text.index('id="task"'):]
+    task = text[text.index('id="task"') :]
     assert task[: task.index("</p>")] == f'id="task">T{DENOISE_25[1:]} (the baseline).'
-    rec = text[text.index('id="recommendation"'):]
-    assert "(mean of 2 runs) at the top rung (rung 0, 3 iterations); degraded input 20.20 dB, gain +9.40 dB;" in \
-        rec[: rec.index("</p>")]
+    rec = text[text.index('id="recommendation"') :]
+    assert (
+        "(mean of 2 runs) at the top rung (rung 0, 3 iterations); degraded input 20.20 dB, gain +9.40 dB;"
+        in rec[: rec.index("</p>")]
+    )
     assert "degraded input 20.200 dB, gain +9.400 dB" in plots.hover_text(review.trial(1))
     assert "test_psnr" not in text and "test PSNR" not in text
 
@@ -119,10 +122,14 @@ def test_export_records_the_task_and_the_test_psnr(study_dir, tmp_path, capsys):
     assert prov["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
     m = prov["metrics"]
     assert m["psnr"] == pytest.approx(29.6) and m["input_psnr"] == pytest.approx(INPUT_PSNR)
-    assert m["test_psnr"] == pytest.approx(29.6 + TEST_OFFSET) and m["test_input_psnr"] == pytest.approx(TEST_INPUT_PSNR)
+    assert m["test_psnr"] == pytest.approx(29.6 + TEST_OFFSET) and m["test_input_psnr"] == pytest.approx(
+        TEST_INPUT_PSNR
+    )
     assert "psnr_rgb" not in m and "noisy_psnr" not in m
-    assert ("PSNR 29.600 ±0.258 dB (2 runs; degraded input 20.200 dB, gain +9.400 dB), "
-            "test PSNR 29.300 dB (degraded input 20.500 dB, gain +8.800 dB), 55 ms") in stdout
+    assert (
+        "PSNR 29.600 ±0.258 dB (2 runs; degraded input 20.200 dB, gain +9.400 dB), "
+        "test PSNR 29.300 dB (degraded input 20.500 dB, gain +8.800 dB), 55 ms"
+    ) in stdout
 
 
 def test_export_of_an_old_study(legacy_dir, tmp_path, capsys):

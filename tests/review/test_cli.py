@@ -1,4 +1,5 @@
 """`roadmap pareto`, `roadmap export` and their bad-input errors (in-process CLI)."""
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,20 @@ def test_pareto_json(study_dir, capsys):
     finished = [n for n, row in TRIALS.items() if row[0] != "FAIL"]
     assert [t["number"] for t in data["trials"]] == finished
     assert sorted(data["front"]) == [0, 1, 2, 3, 6, 8, 9]  # trial 4 is dominated, 5 and 7 failed
-    keys = {"number", "psnr", "latency_ms", "peak_memory_measured_bytes", "params", "macs", "transforms", "reference",
-            "psnr_runs", "psnr_band_db", "versus_seed", "feasible"}
+    keys = {
+        "number",
+        "psnr",
+        "latency_ms",
+        "peak_memory_measured_bytes",
+        "params",
+        "macs",
+        "transforms",
+        "reference",
+        "psnr_runs",
+        "psnr_band_db",
+        "versus_seed",
+        "feasible",
+    }
     for t in data["trials"]:
         assert keys <= set(t)
     refs = {t["number"]: t["reference"] for t in data["trials"]}
@@ -39,8 +52,10 @@ def test_pareto_json(study_dir, capsys):
     assert ref["psnr"] == pytest.approx(27.74)
     assert ref["latency_ms"] == pytest.approx(127.0)
     assert ref["peak_memory_measured_bytes"] == pytest.approx(233 * MB)
-    assert data["failures"] == {"5": "diverged: loss became nan at iteration 12",
-                                "7": "invalid spec: encoder[0].conv.portion"}
+    assert data["failures"] == {
+        "5": "diverged: loss became nan at iteration 12",
+        "7": "invalid spec: encoder[0].conv.portion",
+    }
     assert data["screened_out"] == {} and data["top_rung"] == 0 and data["top_rung_iterations"] == 3
 
 
@@ -71,9 +86,16 @@ def test_pareto_user_reference_point(study_dir, capsys):
     assert data["hypervolume_reference_point"]["peak_memory_measured_bytes"] == 1000 * MB
 
 
-@pytest.mark.parametrize("pick,expected", [
-    ("knee", 1), ("max-psnr", 8), ("min-latency", 6), ("min-memory", 2), ("trial:3", 3),
-])
+@pytest.mark.parametrize(
+    "pick,expected",
+    [
+        ("knee", 1),
+        ("max-psnr", 8),
+        ("min-latency", 6),
+        ("min-memory", 2),
+        ("trial:3", 3),
+    ],
+)
 def test_export_picks(study_dir, tmp_path, capsys, pick, expected):
     out = tmp_path / "winner.yaml"
     code, _stdout, err = run_cli(capsys, "export", study_dir, "--pick", pick, "--out", out)
@@ -89,8 +111,19 @@ def test_export_limits(study_dir, tmp_path, capsys):
     assert code == 0, err
     assert yaml.safe_load(out.read_text())["provenance"]["trial"] == 3
     # ... and under 120 MB: trials 2 and 6 remain, 2 has more PSNR
-    code, _, err = run_cli(capsys, "export", study_dir, "--pick", "max-psnr", "--max-latency-ms", "90",
-                           "--max-memory-mb", "120", "--out", out)
+    code, _, err = run_cli(
+        capsys,
+        "export",
+        study_dir,
+        "--pick",
+        "max-psnr",
+        "--max-latency-ms",
+        "90",
+        "--max-memory-mb",
+        "120",
+        "--out",
+        out,
+    )
     assert yaml.safe_load(out.read_text())["provenance"]["trial"] == 2
 
 
@@ -183,12 +216,16 @@ def test_missing_trial_and_failed_trial(study_dir, tmp_path, capsys):
 
 
 def test_no_trial_within_limits(study_dir, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "export", study_dir, "--pick", "knee", "--max-latency-ms", "10",
-                           "--out", tmp_path / "w.yaml")
+    code, _, err = run_cli(
+        capsys, "export", study_dir, "--pick", "knee", "--max-latency-ms", "10", "--out", tmp_path / "w.yaml"
+    )
     assert code == 2
-    assert "no feasible trial satisfies --max-latency-ms 10 (fastest 50 ms, smallest 90 MB)" in _one_line_error(err, "export")
-    code, _, err = run_cli(capsys, "export", study_dir, "--pick", "trial:0", "--max-memory-mb", "150",
-                           "--out", tmp_path / "w.yaml")
+    assert "no feasible trial satisfies --max-latency-ms 10 (fastest 50 ms, smallest 90 MB)" in _one_line_error(
+        err, "export"
+    )
+    code, _, err = run_cli(
+        capsys, "export", study_dir, "--pick", "trial:0", "--max-memory-mb", "150", "--out", tmp_path / "w.yaml"
+    )
     assert code == 2
     assert "does not satisfy --max-memory-mb 150" in _one_line_error(err, "export")
 

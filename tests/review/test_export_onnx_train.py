@@ -1,4 +1,5 @@
 """ONNX export (onnxruntime vs PyTorch) and resumable full training."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,21 @@ def test_onnx_matches_pytorch(tmp_path):
 
 def test_export_cli_with_onnx(study_dir, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    code = main(["export", str(study_dir), "--pick", "knee", "--out", str(tmp_path / "w.yaml"),
-                 "--onnx", str(tmp_path / "w.onnx"), "--input-size", "32", "32"])
+    code = main(
+        [
+            "export",
+            str(study_dir),
+            "--pick",
+            "knee",
+            "--out",
+            str(tmp_path / "w.yaml"),
+            "--onnx",
+            str(tmp_path / "w.onnx"),
+            "--input-size",
+            "32",
+            "32",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert (tmp_path / "w.onnx").stat().st_size > 10_000
@@ -96,8 +110,24 @@ def test_train_resumes_to_the_same_weights(tmp_path):
 def test_train_cli(tmp_path, capsys):
     spec_path = tmp_path / "s.yaml"
     spec_path.write_text(make_spec([]).to_yaml())
-    code = main(["train", str(spec_path), "--iterations", "2", "--batch", "1", "--crop", "32", "--validate-every", "2",
-                 "--out", str(tmp_path / "w.pt"), "--threads", "1"])
+    code = main(
+        [
+            "train",
+            str(spec_path),
+            "--iterations",
+            "2",
+            "--batch",
+            "1",
+            "--crop",
+            "32",
+            "--validate-every",
+            "2",
+            "--out",
+            str(tmp_path / "w.pt"),
+            "--threads",
+            "1",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "validation PSNR" in out and (tmp_path / "w.pt").exists()

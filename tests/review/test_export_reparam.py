@@ -1,5 +1,6 @@
 """``roadmap export`` of a trial with re-parameterised convs: the training-form spec, its folded
 (deployed) spec next to it, and an ONNX file of the folded network that passes the onnxruntime check."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,8 +28,21 @@ def test_export_writes_the_folded_spec_and_a_folded_onnx(tmp_path, capsys):
 
     study = write_study(tmp_path / "nafnet-w16", TRIALS, with_files=False)
     out = tmp_path / "w.yaml"
-    code = main(["export", str(study), "--pick", "trial:1", "--out", str(out), "--onnx", str(tmp_path / "w.onnx"),
-                 "--input-size", "32", "32"])
+    code = main(
+        [
+            "export",
+            str(study),
+            "--pick",
+            "trial:1",
+            "--out",
+            str(out),
+            "--onnx",
+            str(tmp_path / "w.onnx"),
+            "--input-size",
+            "32",
+            "32",
+        ]
+    )
     text, err = capsys.readouterr()
     assert code == 0, err
     trained = roadmap.load_spec(out)

@@ -1,4 +1,5 @@
 """Non-dominated sets, hypervolume and knee on plain arrays (roadmap.pareto)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,10 +10,12 @@ from roadmap import pareto
 
 def brute_front(loss):
     n = len(loss)
-    return np.array([
-        not any(np.all(loss[j] <= loss[i]) and np.any(loss[j] < loss[i]) for j in range(n) if j != i)
-        for i in range(n)
-    ])
+    return np.array(
+        [
+            not any(np.all(loss[j] <= loss[i]) and np.any(loss[j] < loss[i]) for j in range(n) if j != i)
+            for i in range(n)
+        ]
+    )
 
 
 def test_to_loss_negates_maximised_and_nan_is_worst():
@@ -111,13 +114,15 @@ def test_hypervolume_history_monotone_and_ends_at_total():
 
 
 def test_knee_is_closest_to_ideal_after_normalising_the_front():
-    loss = np.array([
-        [0.0, 10.0, 10.0],   # best in objective 0 only
-        [10.0, 0.0, 10.0],   # best in objective 1 only
-        [10.0, 10.0, 0.0],   # best in objective 2 only
-        [3.0, 3.0, 3.0],     # balanced: the knee
-        [4.0, 4.0, 4.0],     # dominated by the knee
-    ])
+    loss = np.array(
+        [
+            [0.0, 10.0, 10.0],  # best in objective 0 only
+            [10.0, 0.0, 10.0],  # best in objective 1 only
+            [10.0, 10.0, 0.0],  # best in objective 2 only
+            [3.0, 3.0, 3.0],  # balanced: the knee
+            [4.0, 4.0, 4.0],  # dominated by the knee
+        ]
+    )
     assert pareto.knee_index(loss) == 3
     # scale does not matter: multiply one objective by 1e6
     scaled = loss * np.array([1.0, 1e6, 1.0])

@@ -1,4 +1,5 @@
 """Plot data functions (checked without plotly) and the HTML report."""
+
 from __future__ import annotations
 
 import re
@@ -31,11 +32,19 @@ def test_pareto_plot_info(summary):
     hover = dict(zip(info.numbers, info.hover, strict=False))
     assert "trial 6" in hover[6] and "pconv(portion=0.25)" in hover[6] and "drop_skips(levels=[0])" in hover[6]
     assert f"PSNR 29.000 ±{T2 * SIGMA:.3f} dB (one run)" in hover[6] and "latency 50 ms" in hover[6]
-    assert "mean of 2 runs: 29.540, 29.660" in hover[1] and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
+    assert (
+        "mean of 2 runs: 29.540, 29.660" in hover[1]
+        and "vs seed: PSNR -0.400 dB (worse), overall trade-off" in hover[1]
+    )
     assert "(mofa)" in hover[1] and "none (seed)" in hover[0] and "vs seed" not in hover[0]
     groups = {name: pts["numbers"] for name, pts, _ in plots._groups(info)}
-    assert groups == {"dominated": [4], "Pareto front": [3, 6, 8, 9], "reference on the front": [0, 1, 2],
-                      "reference off the front": [], "recommended (knee)": [1]}
+    assert groups == {
+        "dominated": [4],
+        "Pareto front": [3, 6, 8, 9],
+        "reference on the front": [0, 1, 2],
+        "reference off the front": [],
+        "recommended (knee)": [1],
+    }
 
 
 def test_psnr_error_bars_in_the_projections_with_psnr(summary):
@@ -48,7 +57,8 @@ def test_psnr_error_bars_in_the_projections_with_psnr(summary):
         bars = by_axis[axis].error_y
         if has_psnr:
             assert bars.visible and list(bars.array) == pytest.approx(
-                [T2 * SIGMA / 2**0.5, T2 * SIGMA / 2**0.5, T2 * SIGMA])  # seed, mofa: 2 runs; unet--: 1
+                [T2 * SIGMA / 2**0.5, T2 * SIGMA / 2**0.5, T2 * SIGMA]
+            )  # seed, mofa: 2 runs; unet--: 1
         else:
             assert not bars.visible
 

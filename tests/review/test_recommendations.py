@@ -1,5 +1,6 @@
 """The two recommendations (the knee; the fastest trial with no loss against the seed) and the
 noise floor's sigma, degrees of freedom and source in `pareto`, `plot` and `export`."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,10 @@ def test_pareto_text_states_both_recommendations(study_dir, capsys):
     assert code == 0, err
     line = next(row for row in out.splitlines() if row.startswith("recommended:"))
     assert line.startswith("recommended: the knee, trial 1 (mofa): 29.60 dB, 55 ms (-45 % against the seed), 150 MB; ")
-    assert line.endswith("fastest with no loss against the seed: trial 3: 29.80 dB, 80 ms (-20 % against the seed), "
-                         "180 MB (export it with --pick fastest-no-loss)")
+    assert line.endswith(
+        "fastest with no loss against the seed: trial 3: 29.80 dB, 80 ms (-20 % against the seed), "
+        "180 MB (export it with --pick fastest-no-loss)"
+    )
 
 
 def test_export_picks_the_fastest_no_loss_and_records_the_noise(study_dir, tmp_path, capsys):
@@ -57,25 +60,35 @@ def test_export_picks_the_fastest_no_loss_and_records_the_noise(study_dir, tmp_p
 
 def test_export_fastest_no_loss_exits_1_when_no_trial_qualifies(tmp_path, capsys):
     # trial 1 is twice as fast but 2 dB below the seed, beyond any band of the study's one pair
-    study = write_study(tmp_path / "s", {0: ((30.06, 29.94), 100.0, 200.0, "seed", []),
-                                         1: (28.0, 50.0, 100.0, None, [PCONV])}, with_files=False)
+    study = write_study(
+        tmp_path / "s",
+        {0: ((30.06, 29.94), 100.0, 200.0, "seed", []), 1: (28.0, 50.0, 100.0, None, [PCONV])},
+        with_files=False,
+    )
     out = tmp_path / "w.yaml"
     code, stdout, err = run_cli(capsys, "export", study, "--pick", "fastest-no-loss", "--out", out)
     assert code == 1 and stdout == "" and not out.exists()
-    assert err == (f"roadmap export: study {study}: no trial qualifies for --pick fastest-no-loss: no trial ties "
-                   "with or beats the seed in PSNR beyond the noise, uses no more memory and is faster than the "
-                   "seed; --pick knee names the knee of the front\n")
+    assert err == (
+        f"roadmap export: study {study}: no trial qualifies for --pick fastest-no-loss: no trial ties "
+        "with or beats the seed in PSNR beyond the noise, uses no more memory and is faster than the "
+        "seed; --pick knee names the knee of the front\n"
+    )
     code, out_json, _ = run_cli(capsys, "pareto", study, "--json")
     assert code == 0 and json.loads(out_json)["recommendations"] == {"knee": 1, "fastest_no_loss": None}
 
 
 def test_export_fastest_no_loss_within_limits(study_dir, tmp_path, capsys):
     out = tmp_path / "w.yaml"
-    code, _, err = run_cli(capsys, "export", study_dir, "--pick", "fastest-no-loss", "--max-latency-ms", "70",
-                           "--out", out)
+    code, _, err = run_cli(
+        capsys, "export", study_dir, "--pick", "fastest-no-loss", "--max-latency-ms", "70", "--out", out
+    )
     assert code == 1 and not out.exists()
-    assert "no trial qualifies for --pick fastest-no-loss: the trials that lose nothing against the seed break " \
-           "--max-latency-ms 70;" in err and err.count("\n") == 1
+    assert (
+        "no trial qualifies for --pick fastest-no-loss: the trials that lose nothing against the seed break "
+        "--max-latency-ms 70;"
+        in err
+        and err.count("\n") == 1
+    )
 
 
 def test_plot_marks_the_fastest_no_loss_apart_from_the_knee(review):
@@ -109,6 +122,9 @@ def test_a_default_fidelity_study_pools_the_prior_with_its_pairs(tmp_path, capsy
     assert review.trial(4).psnr_band == pytest.approx(T24 * review.noise.sigma)
     code, out, err = run_cli(capsys, "pareto", study)
     assert code == 0, err
-    assert ("2 degrees of freedom" not in out and "24 degrees of freedom (prior + study: the default fidelity's "
-            "denoise prior (0.091 dB, 22 dof) pooled with 2 candidates of this study trained twice at the top rung "
-            "(2 dof))") in out
+    assert (
+        "2 degrees of freedom" not in out
+        and "24 degrees of freedom (prior + study: the default fidelity's "
+        "denoise prior (0.091 dB, 22 dof) pooled with 2 candidates of this study trained twice at the top rung "
+        "(2 dof))"
+    ) in out

@@ -4,6 +4,7 @@ are rendered, and a screenshot is not blank.
 Chromium comes from the distribution (``.ci/install-chromium``). Outside CI the test skips when
 no Chromium is installed; in CI (``CI=true``) it installs it and must run.
 """
+
 from __future__ import annotations
 
 import html
@@ -21,12 +22,21 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
     # WebGL (the 3-D scatter) without a GPU: SwiftShader, opted in explicitly
-    "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-    "--enable-logging=stderr", "--v=0",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 # Collects errors before any other script runs, then writes what it saw into the page.
 PROBE = """<script>
@@ -90,7 +100,9 @@ def report(review, tmp_path_factory) -> Path:
 def run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [exe, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=90,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
 
 
@@ -101,8 +113,9 @@ def test_report_renders_without_errors(chromium, report, tmp_path):
     probed = tmp_path / "probed.html"
     text = report.read_text(encoding="utf-8")
     probed.write_text(text.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    proc = run_chromium(chromium, tmp_path / "profile-dom", "--virtual-time-budget=15000", "--dump-dom",
-                        probed.as_uri())
+    proc = run_chromium(
+        chromium, tmp_path / "profile-dom", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = re.search(r'<pre id="roadmap-probe">(.*?)</pre>', proc.stdout, re.S)
     assert m, "the page never finished loading:\n" + proc.stderr[-2000:]
@@ -121,7 +134,9 @@ def test_report_renders_without_errors(chromium, report, tmp_path):
     assert "dominates" not in probe["recommendation"]
     assert probe["failed_shown"]
     assert [re.sub(r"\s+", " ", row) for row in probe["failed"]] == [
-        "5 diverged: loss became nan at iteration 12", "7 invalid spec: encoder[0].conv.portion"]
+        "5 diverged: loss became nan at iteration 12",
+        "7 invalid spec: encoder[0].conv.portion",
+    ]
     assert not JS_ERROR.search(proc.stderr), JS_ERROR.search(proc.stderr).group(0)
 
 
@@ -130,8 +145,14 @@ def test_report_screenshot_is_not_blank(chromium, report, tmp_path):
     from PIL import Image
 
     shot = tmp_path / "shot.png"
-    proc = run_chromium(chromium, tmp_path / "profile-shot", "--virtual-time-budget=15000",
-                        f"--screenshot={shot}", "--window-size=1400,1000", report.as_uri())
+    proc = run_chromium(
+        chromium,
+        tmp_path / "profile-shot",
+        "--virtual-time-budget=15000",
+        f"--screenshot={shot}",
+        "--window-size=1400,1000",
+        report.as_uri(),
+    )
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     assert not JS_ERROR.search(proc.stderr), JS_ERROR.search(proc.stderr).group(0)
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
@@ -148,8 +169,9 @@ def test_report_screenshot_is_not_blank(chromium, report, tmp_path):
 def _probe(chromium: str, report: Path, tmp_path: Path) -> dict:
     probed = tmp_path / "probed.html"
     probed.write_text(report.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    proc = run_chromium(chromium, tmp_path / "profile-probe", "--virtual-time-budget=15000", "--dump-dom",
-                        probed.as_uri())
+    proc = run_chromium(
+        chromium, tmp_path / "profile-probe", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
+    )
     m = re.search(r'<pre id="roadmap-probe">(.*?)</pre>', proc.stdout, re.S)
     assert proc.returncode == 0 and m, proc.stderr[-2000:]
     return json.loads(html.unescape(m.group(1)))

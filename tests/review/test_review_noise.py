@@ -1,5 +1,6 @@
 """PSNR with its noise band in `roadmap pareto`, `plot` and `export`: ties inside the band,
 verdicts against the seed beyond it, and never a claim the verdicts do not support."""
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,13 @@ def test_noise_floor_is_the_pooled_sigma_of_the_two_pairs(data):
     # the smoke fidelity has no calibrated prior: the study's two pairs alone, 2 dof
     noise = data["noise"]
     assert {k: noise[k] for k in ("sigma_db", "replicated_candidates", "runs", "dof", "kind", "prior")} == {
-        "sigma_db": pytest.approx(sigma), "replicated_candidates": 2, "runs": 10, "dof": 2, "kind": "study",
-        "prior": None}
+        "sigma_db": pytest.approx(sigma),
+        "replicated_candidates": 2,
+        "runs": 10,
+        "dof": 2,
+        "kind": "study",
+        "prior": None,
+    }
     assert noise["t_quantile"] == pytest.approx(T2) and noise["study_sigma_db"] == pytest.approx(sigma)
     assert noise["source"].startswith("study: 2 candidates of this study trained twice at the top rung (2 dof)")
     assert data["top_rung"] == 0
@@ -60,8 +66,14 @@ def test_noise_floor_is_the_pooled_sigma_of_the_two_pairs(data):
 def test_psnr_inside_the_band_of_the_seed_is_a_tie(data):
     trials = by_number(data)
     one_vs_two = T2 * SIGMA * math.sqrt(1 / 1 + 1 / 2)  # a one-run trial against the seed's 2 runs
-    expected = {3: ("tie", -0.2, one_vs_two), 9: ("tie", 0.05, one_vs_two), 8: ("better", 0.6, one_vs_two),
-                1: ("worse", -0.4, T2 * SIGMA), 2: ("worse", -0.8, one_vs_two), 0: ("tie", 0.0, T2 * SIGMA)}
+    expected = {
+        3: ("tie", -0.2, one_vs_two),
+        9: ("tie", 0.05, one_vs_two),
+        8: ("better", 0.6, one_vs_two),
+        1: ("worse", -0.4, T2 * SIGMA),
+        2: ("worse", -0.8, one_vs_two),
+        0: ("tie", 0.0, T2 * SIGMA),
+    }
     for number, (verdict, delta, band) in expected.items():
         psnr = trials[number]["versus_seed"]["psnr"]
         assert (psnr["verdict"], psnr["delta"], psnr["band"]) == (verdict, pytest.approx(delta), pytest.approx(band))
@@ -71,8 +83,16 @@ def test_psnr_inside_the_band_of_the_seed_is_a_tie(data):
 
 def test_dominates_only_when_nothing_is_worse_beyond_the_noise(data):
     overall = {n: t["versus_seed"]["overall"] for n, t in by_number(data).items()}
-    assert overall == {0: "tie", 1: "trade-off", 2: "trade-off", 3: "dominates", 4: "dominated",
-                       6: "trade-off", 8: "trade-off", 9: "tie"}
+    assert overall == {
+        0: "tie",
+        1: "trade-off",
+        2: "trade-off",
+        3: "dominates",
+        4: "dominated",
+        6: "trade-off",
+        8: "trade-off",
+        9: "tie",
+    }
     for t in data["trials"]:
         verdicts = {t["versus_seed"][k]["verdict"] for k in OBJECTIVE_KEYS}
         assert (t["versus_seed"]["overall"] == "dominates") == ("worse" not in verdicts and "better" in verdicts)
@@ -82,24 +102,29 @@ def test_verdict_words_never_overclaim(review):
     for t in review.trials:
         text = versus_seed_text(review, t)
         assert ("dominates" in text) == (t.versus_seed["overall"] == "dominates"), text
-    assert versus_seed_text(review, review.trial(3)).startswith("ties with the seed in PSNR (-0.20 dB, within ±0.45 dB)")
-    assert "0.40 dB below the seed in PSNR (beyond the noise band ±0.37 dB), is 45 % faster" in \
-        versus_seed_text(review, review.trial(1))
+    assert versus_seed_text(review, review.trial(3)).startswith(
+        "ties with the seed in PSNR (-0.20 dB, within ±0.45 dB)"
+    )
+    assert "0.40 dB below the seed in PSNR (beyond the noise band ±0.37 dB), is 45 % faster" in versus_seed_text(
+        review, review.trial(1)
+    )
 
 
 def test_pareto_table_shows_bands_and_verdicts(study_dir, capsys):
     out = run_cli(capsys, "pareto", study_dir, "--all")
     rows = out.splitlines()
     header = next(i for i, line in enumerate(rows) if line.split()[:2] == ["trial", "front"])
-    lines = {line.split()[0]: line for line in rows[header + 1:] if line.startswith(" ")}
+    lines = {line.split()[0]: line for line in rows[header + 1 :] if line.startswith(" ")}
     assert "30.00 ±0.26 n=2" in lines["0"] and "seed" in lines["0"]
     assert "29.60 ±0.26 n=2" in lines["1"] and "-0.40 worse" in lines["1"] and "trade-off" in lines["1"]
     assert "29.80 ±0.37" in lines["3"] and "-0.20 tie" in lines["3"] and "dominates" in lines["3"]
     assert "+0.60 better" in lines["8"] and "+0.05 tie" in lines["9"] and "dominated" in lines["4"]
     assert "top rung (rung 0, 3 iterations)" in out
-    assert ("noise floor: one run's PSNR sigma 0.085 dB, 2 degrees of freedom (study: 2 candidates of this study "
-            "trained twice at the top rung (2 dof); no calibrated prior for this fidelity and task); ± = t sigma/"
-            "sqrt(n runs) with t = 4.30 (Student's t, 95 %, 2 dof)") in out
+    assert (
+        "noise floor: one run's PSNR sigma 0.085 dB, 2 degrees of freedom (study: 2 candidates of this study "
+        "trained twice at the top rung (2 dof); no calibrated prior for this fidelity and task); ± = t sigma/"
+        "sqrt(n runs) with t = 4.30 (Student's t, 95 %, 2 dof)"
+    ) in out
     assert "0 candidates screened out at lower rungs" in out
 
 
@@ -133,11 +158,11 @@ def test_report_states_the_knee_runs_and_never_overclaims(review, rung_study_dir
     from roadmap.review.report import build_report
 
     text = build_report(review, input_hw=(32, 32))
-    rec = text[text.index('id="recommendation"'):]
+    rec = text[text.index('id="recommendation"') :]
     rec = rec[: rec.index("</p>")]
     assert "trial 1 (mofa)" in rec and "PSNR 29.60 ±0.26 dB (mean of 2 runs)" in rec
     assert "a trade-off against the seed" in rec and "dominates" not in rec
-    fast = text[text.index('id="fastest-no-loss"'):]
+    fast = text[text.index('id="fastest-no-loss"') :]
     fast = fast[: fast.index("</p>")]
     # the second recommendation, trial 3, ties in PSNR and is faster and smaller: its verdict is
     # "dominates"; the knee is a trade-off, so nowhere else does the report say it

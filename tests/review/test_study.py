@@ -1,4 +1,5 @@
 """Reading a study directory: which trials count as finished, failed or neither."""
+
 from __future__ import annotations
 
 import optuna
@@ -27,11 +28,13 @@ def test_loaded_records(review):
 
 
 def test_pruned_running_and_diverged_trials(tmp_path):
-    d = write_study(tmp_path / "s", {0: (30.0, 10.0, 5.0, "seed", []),
-                                     1: ("FAIL", "loss became nan", "diverged")}, with_files=False)
+    d = write_study(
+        tmp_path / "s", {0: (30.0, 10.0, 5.0, "seed", []), 1: ("FAIL", "loss became nan", "diverged")}, with_files=False
+    )
     study = optuna.load_study(study_name="roadmap", storage=f"sqlite:///{d / 'study.db'}")
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
-                                              user_attrs={"failure_reason": "duplicate"}))
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"failure_reason": "duplicate"})
+    )
     study.ask()  # RUNNING: left so by a search that was killed (SIGKILL)
     study.enqueue_trial({})  # WAITING
     review = load_study_dir(d)
@@ -40,8 +43,9 @@ def test_pruned_running_and_diverged_trials(tmp_path):
     assert review.unfinished == {
         2: "rejected: duplicate",
         3: "interrupted: its search stopped (killed?) before it finished; the next search of this study trains it "
-           "again",
-        4: "waiting: queued for the next run of the search"}
+        "again",
+        4: "waiting: queued for the next run of the search",
+    }
     with pytest.raises(RoadmapError, match=r"trial 2 did not finish .rejected: duplicate"):
         review.trial(2)
     from roadmap.search.study import StudyLock
@@ -79,8 +83,10 @@ def test_roadmap_rows_without_a_seed_trial(tmp_path):
 
 def test_short_transforms():
     assert short_transforms([]) == "-"
-    steps = [{"transform": "pconv", "params": {"portion": 0.25, "targets": None, "overrides": {"level[0]": 0.5}}},
-             {"transform": "msiam", "params": {"target_level": 2}}]
+    steps = [
+        {"transform": "pconv", "params": {"portion": 0.25, "targets": None, "overrides": {"level[0]": 0.5}}},
+        {"transform": "msiam", "params": {"target_level": 2}},
+    ]
     assert short_transforms(steps) == "pconv(portion=0.25,overrides={level[0]:0.5}) > msiam(target_level=2)"
 
 

@@ -2,6 +2,7 @@
 checkpoint, the CSV log, rank-0-only writes, ``--init`` carried weights, ``eval --weights``, and
 the refusals of bad input (one line, exit 2, nothing overwritten). Ray runs are in
 test_train_ray.py."""
+
 from __future__ import annotations
 
 import csv
@@ -76,8 +77,20 @@ def test_the_exported_weights_are_the_average_and_are_validated(trained):
 
 def test_eval_weights_scores_the_exported_weights(trained, capsys):
     out, outcome, _ = trained
-    code = main(["eval", "nafnet", "--variant", "w16", "--weights", str(out), "--fidelity", str(_val_fidelity(out)),
-                 "--no-measure", "--json"])
+    code = main(
+        [
+            "eval",
+            "nafnet",
+            "--variant",
+            "w16",
+            "--weights",
+            str(out),
+            "--fidelity",
+            str(_val_fidelity(out)),
+            "--no-measure",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     import json
@@ -154,8 +167,10 @@ def test_init_carries_the_seed_through_the_roadmap(trained, tmp_path):
 
     lines: list[str] = []
     train_spec(spec, tmp_path / "w.pt", _settings(1, init=str(out)), log=lines.append)
-    assert lines[0] == (f"--init {out}: carried {start.share:.1%} of the parameters ({start.carried:,} of "
-                        f"{start.total:,}) through 1 step(s) (pconv); the rest starts fresh")
+    assert lines[0] == (
+        f"--init {out}: carried {start.share:.1%} of the parameters ({start.carried:,} of "
+        f"{start.total:,}) through 1 step(s) (pconv); the rest starts fresh"
+    )
     assert carried_start(make_spec([]), out).share == 1.0  # the seed itself: everything is carried
 
 
@@ -200,7 +215,10 @@ def test_a_batch_the_workers_cannot_share_is_refused(tmp_path, capsys):
 
 
 def test_fp16_on_the_cpu_is_refused(tmp_path, capsys):
-    assert _refused(capsys, tmp_path, "--precision", "fp16") == "--precision fp16: needs CUDA (on the CPU use fp32, or bf16)"
+    assert (
+        _refused(capsys, tmp_path, "--precision", "fp16")
+        == "--precision fp16: needs CUDA (on the CPU use fp32, or bf16)"
+    )
 
 
 def test_a_checkpoint_of_another_spec_is_refused(tmp_path, capsys):
@@ -211,8 +229,10 @@ def test_a_checkpoint_of_another_spec_is_refused(tmp_path, capsys):
     code = main(["train", "nafnet", "--iterations", "2", "--batch", "2", "--crop", "32", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1
-    assert err == (f"roadmap train: error: checkpoint {ckpt} is for another spec (nafnet/w16 + pconv), not "
-                   "nafnet/w16; use --restart to start over, or another --out\n")
+    assert err == (
+        f"roadmap train: error: checkpoint {ckpt} is for another spec (nafnet/w16 + pconv), not "
+        "nafnet/w16; use --restart to start over, or another --out\n"
+    )
     assert ckpt.read_bytes() == before and not out.exists()
 
 
@@ -221,8 +241,10 @@ def test_init_weights_that_cannot_be_carried_are_refused(tmp_path, capsys):
     other_seed = tmp_path / "w32.pt"
     torch.save({"state_dict": roadmap.build_model(w32).state_dict(), "spec_yaml": w32.to_yaml()}, other_seed)
     err = _refused(capsys, tmp_path, "--init", str(other_seed))
-    assert err == (f"--init {other_seed}: its spec (nafnet/w32) through the remaining 0 step(s) is another network "
-                   "than nafnet/w16 (another seed or variant?)")
+    assert err == (
+        f"--init {other_seed}: its spec (nafnet/w32) through the remaining 0 step(s) is another network "
+        "than nafnet/w16 (another seed or variant?)"
+    )
     torn = tmp_path / "torn.pt"  # the spec of the file says w16, its tensors are w32's
     torch.save({"state_dict": roadmap.build_model(w32).state_dict(), "spec_yaml": make_spec([]).to_yaml()}, torn)
     err = _refused(capsys, tmp_path, "--init", str(torn))

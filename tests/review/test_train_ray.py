@@ -1,6 +1,7 @@
 """``roadmap train --workers 2`` on a local Ray Train runtime (CPU workers, gloo): the same steps
 as one worker, rank-0 writes, and a resume with another worker count. One Ray run (smoke length:
 4 iterations of 2 x 2 crops of 32 x 32), the rest in this process."""
+
 from __future__ import annotations
 
 import shutil

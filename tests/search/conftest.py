@@ -1,4 +1,5 @@
 """Fixtures of the search tests (the helpers are plain functions in ``tests.search.helpers``)."""
+
 from __future__ import annotations
 
 import pytest

@@ -7,6 +7,7 @@ Only ``run_search``'s default evaluator is replaced (the command, its settings, 
 handling, exit codes and the executors are the real ones); the evaluator is pickled to the
 Ray workers like the real one.
 """
+
 import sys
 
 

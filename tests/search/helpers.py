@@ -6,6 +6,7 @@ In process, a test calls `search(...)` (``run_search`` with `FakeEvaluator`); a 
 needs a process to kill runs ``fake_cli.py``, the real ``roadmap`` command line whose search
 trains with `FakeEvaluator` (see that file).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -105,8 +106,11 @@ def snapshot(study_dir: Path) -> dict:
     if not study_dir.exists():
         return {}
     # SQLite's -wal / -shm files come and go with open connections; their content is in study.db
-    return {str(p.relative_to(study_dir)): p.read_bytes() for p in sorted(study_dir.rglob("*"))
-            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+    return {
+        str(p.relative_to(study_dir)): p.read_bytes()
+        for p in sorted(study_dir.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 def trials(study_dir: Path):
@@ -154,8 +158,12 @@ def finished_records(study_dir: Path) -> dict:
             metrics = json.loads((study_dir / "trials" / str(t.number) / "metrics.json").read_text())
             metrics.pop("evaluations", None)
             metrics.pop("latency_remeasured", None)
-            out[t.number] = (t.state.name, t.values, json.dumps(t.user_attrs.get("metrics"), sort_keys=True),
-                             json.dumps(metrics, sort_keys=True))
+            out[t.number] = (
+                t.state.name,
+                t.values,
+                json.dumps(t.user_attrs.get("metrics"), sort_keys=True),
+                json.dumps(metrics, sort_keys=True),
+            )
     return out
 
 
@@ -181,8 +189,7 @@ def check_promotion_plan(study_dir: Path) -> dict[int, dict]:
     evals = read_evaluations(study)
     candidates = load_candidates(study)
     top = fidelity.search_top_rung
-    plan: dict[int, dict] = {k: {"trained": {n for (n, r, s) in evals if r == k and s == seed}}
-                             for k in range(top + 1)}
+    plan: dict[int, dict] = {k: {"trained": {n for (n, r, s) in evals if r == k and s == seed}} for k in range(top + 1)}
     assert plan[0]["trained"], "nothing trained at rung 0"
     for k in range(1, top + 1):
         trained = plan[k]["trained"]

@@ -1,6 +1,7 @@
 """A study's cost in units that travel (`roadmap.search.cost`): the arithmetic of "seed
 trainings of the long preset", the totals a study records and adds up over a resume, and the
 lines the search and ``pareto`` print."""
+
 import json
 from types import SimpleNamespace as NS
 
@@ -28,8 +29,11 @@ def test_the_cost_is_the_trainings_seconds_over_the_seeds_long_training():
         (6, 1, 0): {"status": "ok", "job_iterations": 1350, "job_seconds": 0.0, "shared_from": 4},
     }
     seed = NS(number=0, reference="seed", latency_ms=127.3)
-    cost = study_cost(fake_study(records, [{"total_seconds": 100.0}, {"total_seconds": 20.5}]),
-                      [seed, NS(number=4, reference=None, latency_ms=50.0)], "cpu")
+    cost = study_cost(
+        fake_study(records, [{"total_seconds": 100.0}, {"total_seconds": 20.5}]),
+        [seed, NS(number=4, reference=None, latency_ms=50.0)],
+        "cpu",
+    )
     # the seed: 114 s over 2850 steps = 0.04 s a step; a long training of it: 2500 x 0.04 = 100 s
     assert cost.seed_seconds_per_iteration == pytest.approx(0.04) and LONG_ITERATIONS == 2500
     assert cost.train_seconds == pytest.approx(118.0)  # every training's seconds but the shared one's
@@ -41,13 +45,26 @@ def test_the_cost_is_the_trainings_seconds_over_the_seeds_long_training():
 
 
 def test_the_cost_lines_state_the_unit_the_totals_and_the_machine():
-    cost = {"trainings": 40, "steps": 36300, "train_seconds": 3012.4, "cpu_seconds": 2950.0, "cpu_trainings": 40,
-            "gpu_seconds": None, "wall_seconds": 2988.0, "runs": 1, "device": "cpu", "seed_latency_ms": 127.3,
-            "seed_seconds_per_iteration": 0.0826, "seed_long_trainings": 14.6, "long_iterations": 2500}
+    cost = {
+        "trainings": 40,
+        "steps": 36300,
+        "train_seconds": 3012.4,
+        "cpu_seconds": 2950.0,
+        "cpu_trainings": 40,
+        "gpu_seconds": None,
+        "wall_seconds": 2988.0,
+        "runs": 1,
+        "device": "cpu",
+        "seed_latency_ms": 127.3,
+        "seed_seconds_per_iteration": 0.0826,
+        "seed_long_trainings": 14.6,
+        "long_iterations": 2500,
+    }
     assert cost_lines(cost) == [
         "cost: 14.6 seed trainings of the long preset (2500 steps each): 40 trainings, 36,300 steps, 3,012 s of "
         "training (CPU 2,950 s); wall 49m48s over 1 run",
-        "machine reference (cpu): seed latency 127.3 ms, seed training 0.0826 s per step"]
+        "machine reference (cpu): seed latency 127.3 ms, seed training 0.0826 s per step",
+    ]
 
 
 def test_a_study_records_its_cost_and_a_resume_adds_to_it(tmp_path, capsys):
@@ -67,7 +84,8 @@ def test_a_study_records_its_cost_and_a_resume_adds_to_it(tmp_path, capsys):
     assert stored["wall_seconds"] > first.cost["wall_seconds"]
     # the unit: the fake sleeps in proportion to steps, so the seed's long training is 2500 of its steps
     assert stored["seed_long_trainings"] == pytest.approx(
-        stored["train_seconds"] / (stored["seed_seconds_per_iteration"] * 2500))
+        stored["train_seconds"] / (stored["seed_seconds_per_iteration"] * 2500)
+    )
     assert stored["seed_latency_ms"] == pytest.approx(evaluator.measure(_seed(), "cpu")["latency_ms"])
 
 

@@ -1,6 +1,7 @@
 """The noise floor and the verdicts built on it (`roadmap.search.results`): the fidelity's
 calibrated prior pooled with a study's replicated candidates, Student-t bands for the degrees
 of freedom available, and the fastest candidate that loses nothing against the seed."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,13 @@ PRIOR = NOISE_PRIORS[("default", "denoise")]
 MB = 2**20
 
 
-def candidate(number: int, runs: tuple[float, ...], latency_ms: float = 100.0, memory_mb: float = 200.0,
-              reference: str | None = None) -> Candidate:
+def candidate(
+    number: int,
+    runs: tuple[float, ...],
+    latency_ms: float = 100.0,
+    memory_mb: float = 200.0,
+    reference: str | None = None,
+) -> Candidate:
     """A finished candidate with ``runs`` (one PSNR per random seed) at rung 0."""
     evaluations = [Evaluation(0, seed, "ok", psnr) for seed, psnr in enumerate(runs)]
     metrics = {"latency_ms": latency_ms, "latency_cv": 0.01, "peak_memory_measured_bytes": memory_mb * MB}
@@ -54,8 +60,10 @@ def test_the_prior_alone_when_no_candidate_ran_twice():
     noise = noise_floor([candidate(0, (30.0,)), candidate(1, (29.0,))], 0, PRIOR)
     assert (noise.sigma, noise.dof, noise.kind, noise.pairs, noise.runs) == (0.091, 22, "prior", 0, 2)
     assert noise.study_sigma is None and noise.prior is PRIOR
-    assert noise.source == ("prior: the default fidelity's denoise prior (0.091 dB, 22 dof); no candidate of this "
-                            "study was trained twice at the top rung")
+    assert noise.source == (
+        "prior: the default fidelity's denoise prior (0.091 dB, 22 dof); no candidate of this "
+        "study was trained twice at the top rung"
+    )
     assert noise.band(1, 1) == pytest.approx(T22 * 0.091 * math.sqrt(2))
 
 
@@ -65,8 +73,10 @@ def test_the_study_alone_without_a_prior():
     assert (noise.dof, noise.kind, noise.pairs, noise.runs) == (3, "study", 2, 6)
     assert noise.sigma == pytest.approx(math.sqrt(sum_sq / 3)) == noise.study_sigma
     assert noise.prior is None
-    assert noise.source == ("study: 2 candidates of this study trained twice at the top rung (3 dof); no calibrated "
-                            "prior for this fidelity and task")
+    assert noise.source == (
+        "study: 2 candidates of this study trained twice at the top rung (3 dof); no calibrated "
+        "prior for this fidelity and task"
+    )
 
 
 def test_the_prior_is_pooled_with_the_study_as_pseudo_observations():
@@ -75,14 +85,22 @@ def test_the_prior_is_pooled_with_the_study_as_pseudo_observations():
     assert (noise.dof, noise.kind, noise.pairs) == (24, "prior + study", 2)
     assert noise.sigma == pytest.approx(math.sqrt((22 * 0.091**2 + sum_sq) / 24))
     assert noise.study_sigma == pytest.approx(math.sqrt(sum_sq / 2))
-    assert noise.source == ("prior + study: the default fidelity's denoise prior (0.091 dB, 22 dof) pooled with 2 "
-                            "candidates of this study trained twice at the top rung (2 dof)")
+    assert noise.source == (
+        "prior + study: the default fidelity's denoise prior (0.091 dB, 22 dof) pooled with 2 "
+        "candidates of this study trained twice at the top rung (2 dof)"
+    )
     assert noise.band(2, 2) == pytest.approx(T24 * noise.sigma)
     assert noise.to_dict() == {
-        "sigma_db": pytest.approx(noise.sigma), "source": noise.source, "kind": "prior + study", "dof": 24,
-        "t_quantile": pytest.approx(T24), "study_sigma_db": pytest.approx(noise.study_sigma),
+        "sigma_db": pytest.approx(noise.sigma),
+        "source": noise.source,
+        "kind": "prior + study",
+        "dof": 24,
+        "t_quantile": pytest.approx(T24),
+        "study_sigma_db": pytest.approx(noise.study_sigma),
         "prior": {"fidelity": "default", "task": "denoise", "sigma_db": 0.091, "dof": 22, "source": PRIOR.source},
-        "replicated_candidates": 2, "runs": 4}
+        "replicated_candidates": 2,
+        "runs": 4,
+    }
 
 
 def test_no_degree_of_freedom_no_verdict():
@@ -116,6 +134,7 @@ def test_the_prior_table_holds_the_calibrated_value():
 
 
 # --------------------------------------------------------------------------- fastest no loss
+
 
 def results(*candidates: Candidate, prior: NoisePrior | None = PRIOR) -> StudyResults:
     cands = list(candidates)

@@ -1,5 +1,6 @@
 """The progress of ``roadmap search`` written to a log (not a terminal): a line per finished
 training, at most one per `LOG_EVERY_S` seconds for anything else (asks, rejections)."""
+
 import io
 import time
 
@@ -45,6 +46,7 @@ class _Counts:
         class Empty:
             def finished(self):
                 return []
+
         return Empty()
 
 
@@ -71,8 +73,12 @@ def took(steps: int, number: int) -> float:
 
 
 def record(steps: int, number: int, start: float = 0.0) -> dict:
-    return {"status": "ok", "job_iterations": steps, "job_seconds": took(steps, number),
-            "ended": start + took(steps, number)}
+    return {
+        "status": "ok",
+        "job_iterations": steps,
+        "job_seconds": took(steps, number),
+        "ended": start + took(steps, number),
+    }
 
 
 class _Known:
@@ -90,15 +96,22 @@ class _Known:
         from roadmap.evaluation.fidelity import get_fidelity
 
         self.settings = NS(budget=8, fidelity=get_fidelity("default"), random_seed=0, execution=NS(backend="ray"))
-        self.records = {(0, 1, 0): record(1350, 0, 0.0), (0, 1, 1): record(1350, 0, 57.0),  # ends 56 and 113
-                        (0, 0, 0): record(150, 0, 114.0), (1, 0, 0): record(150, 1, 114.0),  # ends 122, 119.75
-                        (2, 0, 0): record(150, 2, 123.0), (3, 0, 0): record(150, 3, 123.0)}
+        self.records = {
+            (0, 1, 0): record(1350, 0, 0.0),
+            (0, 1, 1): record(1350, 0, 57.0),  # ends 56 and 113
+            (0, 0, 0): record(150, 0, 114.0),
+            (1, 0, 0): record(150, 1, 114.0),  # ends 122, 119.75
+            (2, 0, 0): record(150, 2, 123.0),
+            (3, 0, 0): record(150, 3, 123.0),
+        }
         references = {0: "seed", 1: "mofa", 2: "unet--"}
-        trials = [NS(number=n, user_attrs={"metrics": {"macs": m}, "reference": references.get(n)})
-                  for n, m in MACS.items()]
+        trials = [
+            NS(number=n, user_attrs={"metrics": {"macs": m}, "reference": references.get(n)}) for n, m in MACS.items()
+        ]
         self.store = NS(evaluations=lambda: dict(self.records), study=NS(get_trials=lambda deepcopy: trials))
-        self.factory = NS(references={"seed": [], "mofa": [], "unet--": []}, busy=[(113.0, 113.5), (122.0, 122.5)],
-                          exhausted=None)
+        self.factory = NS(
+            references={"seed": [], "mofa": [], "unet--": []}, busy=[(113.0, 113.5), (122.0, 122.5)], exhausted=None
+        )
         self.trainings = NS(seed_number=0)
         self.proposals, self.pending, self.promoted, self.running, self.done_at_start = {}, [], {}, {}, set()
 

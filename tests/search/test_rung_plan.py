@@ -1,6 +1,7 @@
 """The plan of a search's trainings (`RungPlan`): its rungs, their steps, how many trainings
 each phase plans and has left, for the screening (``default``), chain and one-rung fidelities;
 and a finished search's trainings are exactly the plan's."""
+
 from roadmap.evaluation.fidelity import get_fidelity, load_fidelity
 from roadmap.search.rung_plan import MAX_CONFIRMATIONS, RungPlan
 from tests.search.helpers import evaluations, search, settings
@@ -44,7 +45,9 @@ def test_a_chain_plan_continues_each_rung_and_replicates_the_seed_at_the_top(run
     assert plan.counts() == [12, 6, 5]  # 9 + 3; ceil(12 / 4) + 3; min(6, ceil(6 / 4) + 3)
     assert plan.counts({1: [0, 1, 2, 5]}) == [12, 4, 4]  # a decided promotion is exact
     assert [(p.name, p.iterations, p.total) for p in plan.phases()] == [
-        ("rung 0", 10, 12), ("rung 1", 20, 6), ("rung 2", 60, 5),
+        ("rung 0", 10, 12),
+        ("rung 1", 20, 6),
+        ("rung 2", 60, 5),
         ("replicate", 90, 2),  # the seed's replicate and one confirmation, the whole chain from scratch
     ]
     replicate = plan.phases(seed_number=0)[-1]

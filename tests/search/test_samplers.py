@@ -1,5 +1,6 @@
 """The Optuna samplers ``--sampler`` names, parametrised over their registry: a new sampler is
 tested by registering it."""
+
 from __future__ import annotations
 
 import optuna

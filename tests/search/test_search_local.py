@@ -1,6 +1,7 @@
 """The search in process with the fake evaluator: budget accounting, references, files,
 failures, constraints, resume and refused resumes; bad input on the command line (one line,
 exit 2, study unchanged)."""
+
 import io
 import json
 import shutil
@@ -10,8 +11,21 @@ import pytest
 from roadmap.search.testing import FakeEvaluator
 from tests.search.helpers import counted, evaluations, finished_records, pareto_json, run_cli, search, snapshot, trials
 
-METRIC_KEYS = {"psnr", "ssim", "input_psnr", "latency_ms", "latency_cv", "peak_memory_measured_bytes",
-               "peak_memory_predicted_bytes", "params", "macs", "train_seconds", "status", "fidelity", "device"}
+METRIC_KEYS = {
+    "psnr",
+    "ssim",
+    "input_psnr",
+    "latency_ms",
+    "latency_cv",
+    "peak_memory_measured_bytes",
+    "peak_memory_predicted_bytes",
+    "params",
+    "macs",
+    "train_seconds",
+    "status",
+    "fidelity",
+    "device",
+}
 
 
 def test_budget_references_and_files(tmp_path):
@@ -46,8 +60,9 @@ def test_budget_references_and_files(tmp_path):
     assert summary.task == stored["task"] == {"name": "denoise", "sigma": [25.0, 25.0]}
     assert summary.input_psnr == pytest.approx(20.2) and summary.knee["input_psnr"] == 20.2
     text = _text(summary).splitlines()
-    assert text[1] == ("task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation "
-                       "images (the baseline)")
+    assert text[1] == (
+        "task denoise (Gaussian noise sigma 25); degraded input PSNR 20.20 dB on the validation images (the baseline)"
+    )
     knee = next(line for line in text if line.startswith("recommended (knee)"))
     assert f"(degraded input 20.20 dB, gain {summary.knee['psnr'] - 20.2:+.2f} dB)" in knee
 
@@ -69,8 +84,21 @@ def test_resume_extends_without_rerunning_and_refuses_other_settings(tmp_path, c
     assert evaluations(study) == evals_after and finished_records(study) == after
     # other settings are refused on one line naming them, and nothing changes
     snap = snapshot(study)
-    code, _, err = run_cli(capsys, "search", "--backend", "local", "--study", str(study), "--budget", "9",
-                           "--quiet", "--sampler", "random", "--random-seed", "3")
+    code, _, err = run_cli(
+        capsys,
+        "search",
+        "--backend",
+        "local",
+        "--study",
+        str(study),
+        "--budget",
+        "9",
+        "--quiet",
+        "--sampler",
+        "random",
+        "--random-seed",
+        "3",
+    )
     assert code == 2
     assert err.startswith("roadmap search: error: ") and err.count("\n") == 1
     assert "sampler" in err and "random_seed" in err
@@ -149,19 +177,26 @@ def test_unet_skips_mofa_with_a_note(tmp_path):
 
 
 BAD_INPUT = [
-    pytest.param(("--seed", "nosuch"), "unknown seed 'nosuch'", 'seed: study has "nafnet", command gives "nosuch"',
-                 id="seed"),
+    pytest.param(
+        ("--seed", "nosuch"), "unknown seed 'nosuch'", 'seed: study has "nafnet", command gives "nosuch"', id="seed"
+    ),
     pytest.param(("--space", "BAD"), "steps[0].transform", None, id="space"),
-    pytest.param(("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint", None,
-                 id="memory-impossible"),
+    pytest.param(
+        ("--max-memory-mb", "0.01"), "--max-memory-mb 0.01: impossible constraint", None, id="memory-impossible"
+    ),
     pytest.param(("--max-latency-ms", "-1"), "--max-latency-ms: impossible constraint", None, id="latency-negative"),
-    pytest.param(("--max-latency-ms", "0.001"), "--max-latency-ms 0.001: impossible constraint", None,
-                 id="latency-impossible"),
+    pytest.param(
+        ("--max-latency-ms", "0.001"), "--max-latency-ms 0.001: impossible constraint", None, id="latency-impossible"
+    ),
     pytest.param(("--min-psnr", "150"), "--min-psnr: impossible constraint", None, id="min-psnr"),
     pytest.param(("--fidelity", "nope"), "fidelity: unknown preset 'nope'", None, id="fidelity"),
     pytest.param(("--data", "/no/such/folder"), "--data /no/such/folder: no such folder", None, id="data"),
-    pytest.param(("--address", "127.0.0.1:1", "--backend", "ray"), "--address 127.0.0.1:1: no Ray cluster reachable",
-                 None, id="address"),
+    pytest.param(
+        ("--address", "127.0.0.1:1", "--backend", "ray"),
+        "--address 127.0.0.1:1: no Ray cluster reachable",
+        None,
+        id="address",
+    ),
 ]
 
 
@@ -175,8 +210,9 @@ def small_study(tmp_path_factory):
 
 @pytest.mark.parametrize("args,message,on_existing", BAD_INPUT)
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, capsys, small_study, args, message,
-                                                          on_existing, existing):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    tmp_path, capsys, small_study, args, message, on_existing, existing
+):
     study = tmp_path / "s"
     if existing:
         shutil.copytree(small_study, study)
@@ -205,8 +241,19 @@ def test_a_changed_constraint_is_refused_on_resume(tmp_path, capsys, small_study
     study = tmp_path / "s"
     shutil.copytree(small_study, study)
     before = snapshot(study)
-    code, _out, err = run_cli(capsys, "search", "--study", str(study), "--budget", "4", "--quiet",
-                             "--backend", "local", "--max-memory-mb", "500")
+    code, _out, err = run_cli(
+        capsys,
+        "search",
+        "--study",
+        str(study),
+        "--budget",
+        "4",
+        "--quiet",
+        "--backend",
+        "local",
+        "--max-memory-mb",
+        "500",
+    )
     assert code == 2 and err.count("\n") == 1
     assert "max_memory_mb: study has null, command gives 500" in err
     assert snapshot(study) == before

@@ -1,5 +1,6 @@
 """The search's summary judges with the same noise as the review: the `default` fidelity's
 calibrated prior pooled with the study's replicated candidates, and both recommendations."""
+
 from tests.search.helpers import pareto_json, search
 
 
@@ -13,17 +14,28 @@ def test_the_summary_pools_the_prior_and_agrees_with_the_review(tmp_path, capsys
     assert noise["prior"]["sigma_db"] == 0.091 and noise["dof"] == 22 + noise["replicated_candidates"]
     data = pareto_json(capsys, study)
     assert data["noise"] == noise
-    assert data["recommendations"] == {"knee": summary.knee["number"],
-                                       "fastest_no_loss": (summary.fastest_no_loss or {}).get("number")}
+    assert data["recommendations"] == {
+        "knee": summary.knee["number"],
+        "fastest_no_loss": (summary.fastest_no_loss or {}).get("number"),
+    }
     line = next(row for row in _text(summary).splitlines() if row.startswith("noise floor"))
-    assert f"{noise['dof']} degrees of freedom (prior + study: the default fidelity's denoise prior " \
-           "(0.091 dB, 22 dof) pooled with" in line
+    assert (
+        f"{noise['dof']} degrees of freedom (prior + study: the default fidelity's denoise prior "
+        "(0.091 dB, 22 dof) pooled with" in line
+    )
     assert f"Student's t = {noise['t_quantile']:.2f}" in line
 
 
 def _point(number: int, psnr: float, latency_ms: float) -> dict:
-    return {"number": number, "psnr": psnr, "psnr_band_db": 0.1, "runs": 2, "input_psnr": None,
-            "latency_ms": latency_ms, "verdict": None}
+    return {
+        "number": number,
+        "psnr": psnr,
+        "psnr_band_db": 0.1,
+        "runs": 2,
+        "input_psnr": None,
+        "latency_ms": latency_ms,
+        "verdict": None,
+    }
 
 
 def test_the_summary_names_both_recommendations_or_why_the_second_is_missing():
@@ -35,10 +47,12 @@ def test_the_summary_names_both_recommendations_or_why_the_second_is_missing():
     both = SimpleNamespace(knee=_point(3, 30.0, 50.0), fastest_no_loss=_point(7, 30.3, 80.0), noise=noise)
     assert _recommendation_lines(both) == [
         "recommended (knee): trial 3, PSNR 30.00 +/-0.10 dB over 2 run(s), 50.0 ms",
-        "fastest with no loss against the seed: trial 7, PSNR 30.30 +/-0.10 dB over 2 run(s), 80.0 ms"]
+        "fastest with no loss against the seed: trial 7, PSNR 30.30 +/-0.10 dB over 2 run(s), 80.0 ms",
+    ]
     same = SimpleNamespace(knee=_point(3, 30.0, 50.0), fastest_no_loss=_point(3, 30.0, 50.0), noise=noise)
     assert _recommendation_lines(same)[1:] == ["fastest with no loss against the seed: the knee itself (trial 3)"]
     none = SimpleNamespace(knee=_point(3, 30.0, 50.0), fastest_no_loss=None, noise=noise)
     assert _recommendation_lines(none)[1:] == [
         "fastest with no loss against the seed: none (no trial ties with or beats the seed in PSNR, uses no more "
-        "memory and is faster)"]
+        "memory and is faster)"
+    ]

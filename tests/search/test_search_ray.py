@@ -1,6 +1,7 @@
 """`roadmap search` on Ray Tune, as a user runs it: Ctrl-C, SIGKILL and resume; an existing
 cluster with --address. The command is the real one (``fake_cli.py``) with the fake evaluator,
 which keeps trainings short (1 s of "training")."""
+
 import json
 import os
 import signal
@@ -35,8 +36,9 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
     procs = []
     try:
         # 1. Ctrl-C after 2 finished trials: a clean stop, exit 130, the resume command printed.
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         procs.append(p)
         wait_for(lambda: counted(study) >= 2, p, 120)
         p.send_signal(signal.SIGINT)
@@ -45,8 +47,9 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         assert f"Resume with: roadmap search --study {study} --budget 10" in err
         assert not [t for t in trials(study) if t.state.name == "RUNNING"]
         # 2. SIGKILL of the command after >= 5 finished trials (trials are left RUNNING).
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         procs.append(p)
         wait_for(lambda: counted(study) >= 5, p, 120)
         os.kill(p.pid, signal.SIGKILL)
@@ -55,8 +58,9 @@ def test_ctrl_c_sigkill_and_resume_count_every_trial_once(tmp_path):
         before, evals_before = finished_records(study), evaluations(study)
         assert 5 <= len(before) < 10
         # 3. The same command finishes the study at exactly 10 counted trials.
-        done = subprocess.run([*cmd, "--quiet"], env=env, capture_output=True, text=True, timeout=240,
-                              start_new_session=True)
+        done = subprocess.run(
+            [*cmd, "--quiet"], env=env, capture_output=True, text=True, timeout=240, start_new_session=True
+        )
         assert done.returncode == 0, done.stderr
     finally:
         for p in procs:
@@ -86,9 +90,21 @@ def test_search_on_an_existing_cluster_with_address(tmp_path):
     env = subprocess_env(HOME=str(home), RAY_USAGE_STATS_ENABLED="0")
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
-        [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats", "--block"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            ray_bin,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--block",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     study = tmp_path / "study"
     try:
@@ -104,9 +120,25 @@ def test_search_on_an_existing_cluster_with_address(tmp_path):
                 time.sleep(0.5)
         time.sleep(2)
         done = subprocess.run(
-            fake_search_cmd(0.5, "--seed", "nafnet", "--budget", "4", "--study", str(study), "--fidelity", "smoke",
-                            "--address", f"127.0.0.1:{port}", "--quiet", "--json"),
-            env=env, capture_output=True, text=True, timeout=180,
+            fake_search_cmd(
+                0.5,
+                "--seed",
+                "nafnet",
+                "--budget",
+                "4",
+                "--study",
+                str(study),
+                "--fidelity",
+                "smoke",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--quiet",
+                "--json",
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
@@ -127,12 +159,15 @@ def test_screens_on_ray_start_from_the_seeds_weights_with_a_relative_study_path(
     from roadmap.search.testing import FakeEvaluator
     from roadmap.spec import load_spec
 
-    (tmp_path / "screen.yaml").write_text("rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\nbatch: 2\ncrop: 32\n"
-                                          "val_crop: 32\nval_count: 2\n")
-    cmd = fake_search_cmd(0.2, "--seed", "nafnet", "--budget", "3", "--study", "rel", "--fidelity", "screen.yaml",
-                          "--quiet")
-    done = subprocess.run(cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                          start_new_session=True)
+    (tmp_path / "screen.yaml").write_text(
+        "rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n"
+    )
+    cmd = fake_search_cmd(
+        0.2, "--seed", "nafnet", "--budget", "3", "--study", "rel", "--fidelity", "screen.yaml", "--quiet"
+    )
+    done = subprocess.run(
+        cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240, start_new_session=True
+    )
     assert done.returncode == 0, done.stderr
     study, fake = tmp_path / "rel", FakeEvaluator()
     assert (study / "trials" / "0" / "rung1-seed0.pt").is_file()

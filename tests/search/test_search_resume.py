@@ -1,6 +1,7 @@
 """SIGKILL in the middle of a rung, then resume: no finished training is lost or repeated,
 and the study ends with the rungs the promotion plan asks for. The search runs in a process
 of its own (the real command line, in-process backend, fake trainings of 0.5 s)."""
+
 import os
 import signal
 import subprocess
@@ -28,10 +29,21 @@ BUDGET = 9
 
 def test_sigkill_in_the_middle_of_a_rung_loses_no_finished_rung(tmp_path, rungs3):
     study = tmp_path / "study"
-    cmd = fake_search_cmd(TRAIN_SECONDS, "--backend", "local", "--study", str(study), "--fidelity", rungs3,
-                          "--budget", str(BUDGET), "--quiet")
-    p = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+    cmd = fake_search_cmd(
+        TRAIN_SECONDS,
+        "--backend",
+        "local",
+        "--study",
+        str(study),
+        "--fidelity",
+        rungs3,
+        "--budget",
+        str(BUDGET),
+        "--quiet",
+    )
+    p = subprocess.Popen(
+        cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         wait_for(lambda: any(r == 1 for (_, r, _) in evaluations(study)), p, 120)
         os.kill(p.pid, signal.SIGKILL)

@@ -1,6 +1,7 @@
 """Multi-fidelity search with the fake evaluator: MO-ASHA promotions rung by rung, the top-rung
 replicates, ``roadmap search`` and ``roadmap pareto`` agreeing on the front, ``--min-psnr``;
 and the selection functions of :mod:`roadmap.pareto` the promotions use, on hand-made arrays."""
+
 import re
 
 import numpy as np
@@ -137,8 +138,9 @@ def test_min_psnr_keeps_candidates_below_it_off_the_front(rung_study, fidelity_f
     assert cut <= infeasible and not infeasible & set(result["front"])
     # the front is exactly the non-dominated feasible candidates, and the search agrees
     feasible = [t for t in result["trials"] if t["feasible"]]
-    loss = pareto.to_loss([(t["psnr"], t["latency_ms"], t["peak_memory_measured_bytes"]) for t in feasible],
-                          (True, False, False))
+    loss = pareto.to_loss(
+        [(t["psnr"], t["latency_ms"], t["peak_memory_measured_bytes"]) for t in feasible], (True, False, False)
+    )
     expected = {t["number"] for t, keep in zip(feasible, pareto.is_non_dominated(loss), strict=False) if keep}
     assert set(result["front"]) == expected
     assert summary.front_size == len(result["front"])
@@ -149,14 +151,16 @@ def test_min_psnr_keeps_candidates_below_it_off_the_front(rung_study, fidelity_f
 
 
 def test_select_best_prefers_fronts_then_extremes():
-    loss = np.array([
-        [4.0, 4.0, 4.0],  # 0: dominated by 4 and 5 -> rank 2
-        [0.0, 3.0, 3.0],  # 1: front, extreme in objective 0
-        [3.0, 0.0, 3.0],  # 2: front, extreme in objective 1
-        [3.0, 3.0, 0.0],  # 3: front, extreme in objective 2
-        [1.0, 1.0, 1.0],  # 4: front, in the middle
-        [2.0, 2.0, 2.0],  # 5: dominated by 4 -> rank 1
-    ])
+    loss = np.array(
+        [
+            [4.0, 4.0, 4.0],  # 0: dominated by 4 and 5 -> rank 2
+            [0.0, 3.0, 3.0],  # 1: front, extreme in objective 0
+            [3.0, 0.0, 3.0],  # 2: front, extreme in objective 1
+            [3.0, 3.0, 0.0],  # 3: front, extreme in objective 2
+            [1.0, 1.0, 1.0],  # 4: front, in the middle
+            [2.0, 2.0, 2.0],  # 5: dominated by 4 -> rank 1
+        ]
+    )
     assert pareto.non_dominated_ranks(loss).tolist() == [2, 0, 0, 0, 0, 1]
     crowd = pareto.crowding_distance(loss[[1, 2, 3, 4]])
     assert np.isinf(crowd[:3]).all() and np.isfinite(crowd[3])

@@ -1,6 +1,7 @@
 """The default plan of a search, with the fake evaluator: the seed trains through every rung
 first, every candidate is *screened* from the seed's trained weights (rung 0), and the best
 ``1 / eta`` train from scratch (rung 1), where the front is declared."""
+
 import math
 
 import pytest
@@ -10,8 +11,7 @@ from roadmap.spec import load_spec
 from tests.search.helpers import check_promotion_plan, counted, evaluations, search, trials
 
 BUDGET = 12
-SCREEN = ("rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\n"
-          "batch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n")
+SCREEN = "rungs: [10, 30, 90]\nscreen_iterations: 5\neta: 3\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n"
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,7 @@ def test_latencies_timed_on_a_busy_machine_are_timed_again_when_it_is_idle(tmp_p
     assert fake.timed["side by side"] == 1
     assert {c.number for c in candidates if "side by side" in c.metrics["latency_how"]} == top
     assert {c.metrics.get("latency_side_by_side") for c in candidates if c.number in top} == {len(top)}
-    assert {c.metrics["latency_how"] for c in candidates if c.number not in top} == {
-        "timed again: its CV was over 5 %"}
+    assert {c.metrics["latency_how"] for c in candidates if c.number not in top} == {"timed again: its CV was over 5 %"}
     assert summary.knee is not None
 
 
@@ -127,7 +126,8 @@ class RecordingEvaluator(FakeEvaluator):
 
     def train(self, job):
         self.timed.setdefault("inherit", {})[(job.number, job.rung, job.random_seed)] = (
-            job.inherit_from and job.inherit_from.rsplit("/", 1)[-1])
+            job.inherit_from and job.inherit_from.rsplit("/", 1)[-1]
+        )
         return super().train(job)
 
 
@@ -156,7 +156,9 @@ def test_screens_as_the_top_rung_train_nobody_but_the_seed_from_scratch(screens_
     # the seed and the knee are confirmed by screening again with the second random seed
     assert (0, 0, 1) in evals and (summary.knee["number"], 0, 1) in evals and summary.knee["runs"] == 2
     assert [p.relative_to(study).as_posix() for p in sorted(study.glob("trials/*/*.pt"))] == [
-        "trials/0/rung1-seed0.pt", "trials/0/rung1-seed1.pt"]
+        "trials/0/rung1-seed0.pt",
+        "trials/0/rung1-seed1.pt",
+    ]
 
 
 def test_each_random_seed_screens_from_its_own_base_run(screens_top_study):

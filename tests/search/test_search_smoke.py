@@ -2,6 +2,7 @@
 SIGKILL after >= 5 finished trials, then the same command finishes the study at exactly the
 budget with every earlier trial unchanged; ``roadmap search`` and ``roadmap pareto`` report the
 same front. In-process backend: the Ray path is covered in test_search_ray.py."""
+
 import os
 import re
 import signal
@@ -27,8 +28,19 @@ pytestmark = pytest.mark.slow
 def test_sigkill_then_same_command_finishes_at_exactly_the_budget(tmp_path, capsys):
     study = tmp_path / "study"
     env = subprocess_env()
-    cmd = search_cmd("--seed", "nafnet", "--budget", "7", "--study", str(study), "--fidelity", "smoke",
-                     "--backend", "local", "--quiet")
+    cmd = search_cmd(
+        "--seed",
+        "nafnet",
+        "--budget",
+        "7",
+        "--study",
+        str(study),
+        "--fidelity",
+        "smoke",
+        "--backend",
+        "local",
+        "--quiet",
+    )
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         end = time.monotonic() + 180

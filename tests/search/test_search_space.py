@@ -1,4 +1,5 @@
 """Search spaces: schema validation (errors name the field), suggest, reference points."""
+
 import optuna
 import pytest
 
@@ -28,8 +29,10 @@ def test_shipped_spaces_sample_valid_candidates(seed):
         study.tell(trial, 0.0)
 
 
-@pytest.mark.parametrize("seed,roadmap", [("nafnet", "mofa"), ("nafnet", "unet--"), ("pmrid", "mofa"),
-                                          ("pmrid", "unet--"), ("unet", "unet--")])
+@pytest.mark.parametrize(
+    "seed,roadmap",
+    [("nafnet", "mofa"), ("nafnet", "unet--"), ("pmrid", "mofa"), ("pmrid", "unet--"), ("unet", "unet--")],
+)
 def test_reference_roadmaps_are_points_of_the_space(seed, roadmap):
     space = load_space(default_space_path(seed), seed)
     spec0 = get_seed(seed)
@@ -48,13 +51,20 @@ def test_reference_roadmaps_are_points_of_the_space(seed, roadmap):
         ({"steps": []}, "steps"),
         ({"steps": [{"transform": "nope"}]}, "steps[0].transform"),
         ({"steps": [{"transform": "pconv", "params": {"portion": {"choice": []}}}]}, "steps[0].params.portion.choice"),
-        ({"steps": [{"transform": "pconv", "params": {"portion": {"low": 0.5, "high": 0.1}}}]}, "steps[0].params.portion.high"),
+        (
+            {"steps": [{"transform": "pconv", "params": {"portion": {"low": 0.5, "high": 0.1}}}]},
+            "steps[0].params.portion.high",
+        ),
         ({"steps": [{"transform": "pconv", "optional": "yes"}]}, "steps[0].optional"),
         ({"steps": [{"transform": "pconv"}, {"transform": "pconv"}]}, "steps[1].name"),
-        ({"steps": [{"transform": "drop_skips", "params": {"levels": {"subset": [0, 1], "min_size": 3}}}]},
-         "steps[0].params.levels.min_size"),
-        ({"steps": [{"transform": "pconv", "params": {"overrides": {"per": ["bogus"], "choice": [0.5]}}}]},
-         "steps[0].params.overrides.per"),
+        (
+            {"steps": [{"transform": "drop_skips", "params": {"levels": {"subset": [0, 1], "min_size": 3}}}]},
+            "steps[0].params.levels.min_size",
+        ),
+        (
+            {"steps": [{"transform": "pconv", "params": {"overrides": {"per": ["bogus"], "choice": [0.5]}}}]},
+            "steps[0].params.overrides.per",
+        ),
         ({"steps": [{"transform": "pconv", "colour": 1}]}, "steps[0].colour"),
         ({"version": 2, "steps": [{"transform": "pconv"}]}, "version"),
     ],
@@ -76,12 +86,20 @@ def test_space_file_errors(tmp_path):
 
 
 def test_domains_ranges_subsets_and_null():
-    space = parse_space({"steps": [
-        {"transform": "pconv", "params": {"portion": {"low": 0.1, "high": 0.5, "step": 0.1}}},
-        {"transform": "pdwconv", "optional": True, "params": {"threshold": {"low": 8, "high": 32, "step": 8}}},
-        {"transform": "drop_skips", "optional": True, "params": {"levels": {"subset": [0, 1, 2], "min_size": 1}}},
-        {"transform": "msiam", "optional": True, "params": {"ratios": {"choice": [None, [0.25, 0.25, 0.5]]}}},
-    ]})
+    space = parse_space(
+        {
+            "steps": [
+                {"transform": "pconv", "params": {"portion": {"low": 0.1, "high": 0.5, "step": 0.1}}},
+                {"transform": "pdwconv", "optional": True, "params": {"threshold": {"low": 8, "high": 32, "step": 8}}},
+                {
+                    "transform": "drop_skips",
+                    "optional": True,
+                    "params": {"levels": {"subset": [0, 1, 2], "min_size": 1}},
+                },
+                {"transform": "msiam", "optional": True, "params": {"ratios": {"choice": [None, [0.25, 0.25, 0.5]]}}},
+            ]
+        }
+    )
     spec0 = get_seed("nafnet")
     study = optuna.create_study(directions=["minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
     seen_threshold = set()
@@ -109,9 +127,11 @@ def test_per_refuses_what_the_transforms_refuse(address):
     with pytest.raises(RoadmapError) as info:
         parse_space(_overrides_space([address]), "search space x.yaml")
     # the message of the transforms (roadmap.addresses.parse_address), after the field
-    assert str(info.value) == (f"search space x.yaml: steps[0].params.overrides.per: {address!r} is not an "
-                               "address like encoder[1], middle[0], decoder[2], down[0], up[1], skips[0], "
-                               "level[1] or middle")
+    assert str(info.value) == (
+        f"search space x.yaml: steps[0].params.overrides.per: {address!r} is not an "
+        "address like encoder[1], middle[0], decoder[2], down[0], up[1], skips[0], "
+        "level[1] or middle"
+    )
     with pytest.raises(RoadmapError, match=f"pconv.overrides: {address!r} is not an address like encoder"):
         apply_transform(get_seed("nafnet"), "pconv", overrides={address: 0.5})
 

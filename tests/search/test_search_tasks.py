@@ -2,6 +2,7 @@
 in process): the study binds its task, the trials are trained and scored on it (an SR seed gets
 its up-sampling head), `pareto` names the task and its baseline, and a resume with another task
 is refused naming both."""
+
 import json
 
 import pytest
@@ -11,13 +12,32 @@ from tests.search.helpers import pareto_json, run_cli, trials
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("options, name", [(["--task", "deblur", "--blur", "motion"], "deblur"),
-                                           (["--task", "sr", "--scale", "2"], "sr"),
-                                           (["--task", "jpeg", "--quality", "10:40"], "jpeg")])
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        (["--task", "deblur", "--blur", "motion"], "deblur"),
+        (["--task", "sr", "--scale", "2"], "sr"),
+        (["--task", "jpeg", "--quality", "10:40"], "jpeg"),
+    ],
+)
 def test_smoke_search_per_task(tmp_path, capsys, options, name):
     study = tmp_path / "study"
-    code, _out, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", "smoke",
-                             "--backend", "local", "--study", str(study), "--quiet", *options)
+    code, _out, err = run_cli(
+        capsys,
+        "search",
+        "--seed",
+        "nafnet",
+        "--budget",
+        "2",
+        "--fidelity",
+        "smoke",
+        "--backend",
+        "local",
+        "--study",
+        str(study),
+        "--quiet",
+        *options,
+    )
     assert code == 0, err
     stored = json.loads((study / "settings.json").read_text())
     assert stored["task"]["name"] == name
@@ -40,11 +60,29 @@ def test_sr_search_on_inherited_screens_with_the_real_evaluator(tmp_path, capsys
     """`inherited`'s plan in miniature (the real trainings: the seed's base from scratch, then
     screens carried from its weights, the front on them) on an SR seed."""
     fidelity = tmp_path / "screens.yaml"
-    fidelity.write_text("rungs: [2, 4]\nscreen_iterations: 2\nfront_on_screens: true\nbatch: 2\ncrop: 32\n"
-                        "val_crop: 32\nval_count: 2\n")
+    fidelity.write_text(
+        "rungs: [2, 4]\nscreen_iterations: 2\nfront_on_screens: true\nbatch: 2\ncrop: 32\nval_crop: 32\nval_count: 2\n"
+    )
     study = tmp_path / "study"
-    code, _, err = run_cli(capsys, "search", "--seed", "nafnet", "--budget", "2", "--fidelity", str(fidelity),
-                           "--backend", "local", "--study", str(study), "--quiet", "--task", "sr", "--scale", "2")
+    code, _, err = run_cli(
+        capsys,
+        "search",
+        "--seed",
+        "nafnet",
+        "--budget",
+        "2",
+        "--fidelity",
+        str(fidelity),
+        "--backend",
+        "local",
+        "--study",
+        str(study),
+        "--quiet",
+        "--task",
+        "sr",
+        "--scale",
+        "2",
+    )
     assert code == 0, err
     done = [t for t in trials(study) if t.state.name == "COMPLETE"]
     assert len(done) == 5 and all(t.user_attrs["metrics"]["status"] == "ok" for t in done)

@@ -1,6 +1,7 @@
 """UNet++ depth candidates in a search: candidates that differ only in their inference depth share
 one deep-supervised training, and a pruned candidate's PSNR is read off its sibling's
 ``psnr_by_depth`` at the same rung and random seed instead of training again."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,9 +47,16 @@ def unetpp_study(request, tmp_path_factory):
         fidelity = str(folder / "rungs3.yaml")
     TRAINED.clear()
     # the seed (the one reference point of unetpp, besides the budget) and 5 candidates: all 6 points
-    summary = search(folder / "s", CountingEvaluator(), seed="unetpp", budget=5, fidelity=fidelity,
-                     space=str(folder / "space.yaml"), sampler="random",
-                     concurrency=3 if request.param == "batched" else 1)
+    summary = search(
+        folder / "s",
+        CountingEvaluator(),
+        seed="unetpp",
+        budget=5,
+        fidelity=fidelity,
+        space=str(folder / "space.yaml"),
+        sampler="random",
+        concurrency=3 if request.param == "batched" else 1,
+    )
     return folder / "s", summary, list(TRAINED)
 
 
@@ -105,8 +113,15 @@ def test_a_shallower_depth_keeps_no_score_of_the_whole_networks_head():
     gets none rather than the whole network's; the inputs' PSNRs hold for every depth."""
     from roadmap.search.trainings import score_at_depth
 
-    record = {"status": "ok", "psnr": 30.0, "psnr_by_depth": {1: 28.0, 2: 29.0, 3: 30.0}, "input_psnr": 20.2,
-              "test_psnr": 29.5, "test_input_psnr": 20.5, "psnr_rgb": 29.0}
+    record = {
+        "status": "ok",
+        "psnr": 30.0,
+        "psnr_by_depth": {1: 28.0, 2: 29.0, 3: 30.0},
+        "input_psnr": 20.2,
+        "test_psnr": 29.5,
+        "test_input_psnr": 20.5,
+        "psnr_rgb": 29.0,
+    }
     deepest, shallow = score_at_depth(record, 3), score_at_depth(record, 2)
     assert deepest["psnr"] == 30.0 and "test_psnr" not in deepest and "psnr_rgb" not in deepest
     assert shallow["psnr"] == 29.0 and shallow["test_psnr"] is None and shallow["psnr_rgb"] is None

@@ -1,6 +1,7 @@
 """`SlotPlanner`, the bookkeeping of the Ray Tune executor, driven by hand (no Ray runtime):
 which Tune trial carries which job, when a freed slot is held, when the next batch is asked
 for, how errors and a stop end up at the job source."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The one registry helper (`roadmap.registry.Registry`) and the transforms registered with it."""
+
 from __future__ import annotations
 
 import pytest

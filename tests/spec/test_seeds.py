@@ -1,4 +1,5 @@
 """Seeds: parameter and MAC counts against the reference tables; build, forward, round-trip."""
+
 import json
 
 import pytest

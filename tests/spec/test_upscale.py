@@ -1,5 +1,6 @@
 """Super-resolution heads (``head.upscale``): the spec, the built networks, the analysis at the
 low-resolution input, ONNX export, and transforms with weight carry-over on an SR spec."""
+
 import doctest
 
 import pytest
@@ -108,8 +109,9 @@ def test_the_head_conv_makes_scale_squared_times_the_channels():
     x2 = roadmap.build_model(sr(scale=2)).state_dict()
     assert list(x2) == list(plain)  # the same parameter names
     assert (tuple(x2["head.weight"].shape), tuple(x2["head.bias"].shape)) == ((12, 16, 3, 3), (12,))
-    assert {k: v.shape for k, v in x2.items() if not k.startswith("head.")} == \
-           {k: v.shape for k, v in plain.items() if not k.startswith("head.")}
+    assert {k: v.shape for k, v in x2.items() if not k.startswith("head.")} == {
+        k: v.shape for k, v in plain.items() if not k.startswith("head.")
+    }
 
 
 @pytest.mark.parametrize("hw", [(24, 32), (23, 31), (17, 9)])

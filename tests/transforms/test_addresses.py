@@ -1,4 +1,5 @@
 """The one address grammar (roadmap.addresses) and the transforms that take addresses."""
+
 import pytest
 
 import roadmap
@@ -15,19 +16,45 @@ from roadmap.transforms import apply_transform
 from roadmap.transforms.addresses import conv_slot
 
 
-@pytest.mark.parametrize("text,kind,index", [
-    ("encoder[0]", "encoder", 0), ("middle[1]", "middle", 1), ("decoder[2]", "decoder", 2),
-    ("down[0]", "down", 0), ("up[1]", "up", 1), ("skips[0]", "skips", 0), ("level[2]", "level", 2),
-    ("middle", "middle", None), ("encoder[-1]", "encoder", -1),  # a spec never has it (see below)
-])
+@pytest.mark.parametrize(
+    "text,kind,index",
+    [
+        ("encoder[0]", "encoder", 0),
+        ("middle[1]", "middle", 1),
+        ("decoder[2]", "decoder", 2),
+        ("down[0]", "down", 0),
+        ("up[1]", "up", 1),
+        ("skips[0]", "skips", 0),
+        ("level[2]", "level", 2),
+        ("middle", "middle", None),
+        ("encoder[-1]", "encoder", -1),  # a spec never has it (see below)
+    ],
+)
 def test_parse_address_accepts_each_form(text, kind, index):
     address = parse_address(text)
     assert address == Address(kind, index)
     assert str(address) == text
 
 
-@pytest.mark.parametrize("text", ["stem", "head", "aggregate", "encoder", "level", "iem[0]", "encoder[x]",
-                                  "encoder[1]x", "encoder[1]\n", " encoder[1]", "Encoder[1]", "", 3, None])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stem",
+        "head",
+        "aggregate",
+        "encoder",
+        "level",
+        "iem[0]",
+        "encoder[x]",
+        "encoder[1]x",
+        "encoder[1]\n",
+        " encoder[1]",
+        "Encoder[1]",
+        "",
+        3,
+        None,
+    ],
+)
 def test_parse_address_refuses_junk_in_one_line(text):
     with pytest.raises(SpecError) as info:
         parse_address(text)
@@ -94,8 +121,7 @@ def test_pconv_overrides_expand_a_level():
     assert _portion(spec, "encoder[1]") == 0.25 and _portion(spec, "middle[0]") == 0.25
 
 
-@pytest.mark.parametrize("overrides", [{"level[0]": 0.5, "decoder[0]": 0.125},
-                                       {"decoder[0]": 0.125, "level[0]": 0.5}])
+@pytest.mark.parametrize("overrides", [{"level[0]": 0.5, "decoder[0]": 0.125}, {"decoder[0]": 0.125, "level[0]": 0.5}])
 def test_pconv_override_of_a_stage_wins_over_its_level(overrides):
     spec = apply_transform(roadmap.get_seed("nafnet", "w16"), "pconv", portion=0.25, overrides=overrides)
     assert _portion(spec, "decoder[0]") == 0.125

@@ -1,5 +1,6 @@
 """The ``reparam`` transform (FMEN RRRBs as a U-Net knob): spec, build, fold, weight carry-over,
 deployed measurements and ONNX."""
+
 import pytest
 import torch
 
@@ -44,12 +45,17 @@ def test_reparam_flag_round_trips_and_is_left_out_when_false():
     assert "reparam" not in roadmap.get_seed("unet", "w16").to_yaml()
 
 
-@pytest.mark.parametrize("conv,message", [
-    ({"kind": "pconv", "portion": 0.5, "reparam": True},
-     "encoder[0].conv.reparam: only vanilla, depthwise, separable convs can be re-parameterised (RRRB), "
-     "this conv is pconv"),
-    ({"kind": "vanilla", "reparam": "yes"}, "encoder[0].conv.reparam: must be true or false, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "conv,message",
+    [
+        (
+            {"kind": "pconv", "portion": 0.5, "reparam": True},
+            "encoder[0].conv.reparam: only vanilla, depthwise, separable convs can be re-parameterised (RRRB), "
+            "this conv is pconv",
+        ),
+        ({"kind": "vanilla", "reparam": "yes"}, "encoder[0].conv.reparam: must be true or false, got 'yes'"),
+    ],
+)
 def test_invalid_reparam_specs_are_one_line_errors(conv, message):
     data = roadmap.get_seed("unet", "w16").to_dict()
     data["encoder"][0]["conv"] = conv
@@ -61,8 +67,9 @@ def test_invalid_reparam_specs_are_one_line_errors(conv, message):
 # ----------------------------------------------------------------------------- transform
 
 
-@pytest.mark.parametrize("seed,variant,module", [("unet", "w16", RRRB), ("nafnet", "w16", RRRB),
-                                                 ("pmrid", "rgb", SeparableRRRB)])
+@pytest.mark.parametrize(
+    "seed,variant,module", [("unet", "w16", RRRB), ("nafnet", "w16", RRRB), ("pmrid", "rgb", SeparableRRRB)]
+)
 def test_default_reparam_takes_every_stage_and_no_sampler(seed, variant, module):
     start = roadmap.get_seed(seed, variant)
     spec = apply_transform(start, "reparam")
@@ -95,11 +102,14 @@ def test_pconv_after_reparam_replaces_the_rrrb():
 # ----------------------------------------------------------------------------- fold
 
 
-@pytest.mark.parametrize("seed,variant,steps", [
-    ("unet", "w16", [REPARAM]),
-    ("nafnet", "w16", [REPARAM]),
-    ("pmrid", "rgb", [{"transform": "reparam", "params": {"targets": ["level[1]", "middle", "down[2]"]}}]),
-])
+@pytest.mark.parametrize(
+    "seed,variant,steps",
+    [
+        ("unet", "w16", [REPARAM]),
+        ("nafnet", "w16", [REPARAM]),
+        ("pmrid", "rgb", [{"transform": "reparam", "params": {"targets": ["level[1]", "middle", "down[2]"]}}]),
+    ],
+)
 def test_folded_model_is_the_folded_spec_and_computes_the_same_function(seed, variant, steps):
     spec = apply_steps(roadmap.get_seed(seed, variant), steps)
     model = randomised(spec)
@@ -122,12 +132,15 @@ def test_fold_spec_and_fold_model_leave_plain_networks_alone():
 # ----------------------------------------------------------------------------- carry-over
 
 
-@pytest.mark.parametrize("seed,variant,params", [
-    ("unet", "w16", {}),
-    ("unet", "w16", {"targets": ["down[0]", "middle[0]"]}),
-    ("nafnet", "w16", {}),
-    ("pmrid", "rgb", {"targets": ["level[1]", "middle", "down[2]"]}),
-])
+@pytest.mark.parametrize(
+    "seed,variant,params",
+    [
+        ("unet", "w16", {}),
+        ("unet", "w16", {"targets": ["down[0]", "middle[0]"]}),
+        ("nafnet", "w16", {}),
+        ("pmrid", "rgb", {"targets": ["level[1]", "middle", "down[2]"]}),
+    ],
+)
 def test_reparam_carry_is_function_preserving(seed, variant, params):
     start = roadmap.get_seed(seed, variant)
     before = randomised(start)
@@ -198,8 +211,9 @@ def conv_nodes(path) -> int:
     return sum(node.op_type == "Conv" for node in onnx.load(str(path)).graph.node)
 
 
-@pytest.mark.parametrize("seed,variant,params", [("unet", "w16", {}),
-                                                 ("nafnet", "w16", {"targets": ["level[0]", "middle"]})])
+@pytest.mark.parametrize(
+    "seed,variant,params", [("unet", "w16", {}), ("nafnet", "w16", {"targets": ["level[0]", "middle"]})]
+)
 def test_onnx_of_a_reparam_spec_has_one_conv_per_rrrb(tmp_path, seed, variant, params):
     pytest.importorskip("onnxruntime")
     from roadmap.evaluation.onnx import export_model_onnx
@@ -219,11 +233,16 @@ def test_onnx_of_a_reparam_spec_has_one_conv_per_rrrb(tmp_path, seed, variant, p
 def test_carried_state_loads_strictly_through_the_other_transforms_after_reparam():
     spec = roadmap.get_seed("unet", "w16")
     state = build_model(spec).state_dict()
-    for step in [REPARAM, {"transform": "reparam", "params": {"targets": ["down[1]"]}},
-                 {"transform": "width", "params": {"multiplier": 2.0}},
-                 {"transform": "blocks", "params": {"depth": {"middle[0]": 3}}},
-                 {"transform": "depth", "params": {"levels": 2}}, {"transform": "decouple", "params": {}},
-                 {"transform": "msiam", "params": {}}, {"transform": "pconv", "params": {"targets": ["level[0]"]}}]:
+    for step in [
+        REPARAM,
+        {"transform": "reparam", "params": {"targets": ["down[1]"]}},
+        {"transform": "width", "params": {"multiplier": 2.0}},
+        {"transform": "blocks", "params": {"depth": {"middle[0]": 3}}},
+        {"transform": "depth", "params": {"levels": 2}},
+        {"transform": "decouple", "params": {}},
+        {"transform": "msiam", "params": {}},
+        {"transform": "pconv", "params": {"targets": ["level[0]"]}},
+    ]:
         state = carry_weights(spec, state, [step])
         spec = apply_steps(spec, [step])
         build_model(spec).load_state_dict(state, strict=True)

@@ -1,4 +1,5 @@
 """The named roadmaps reproduce MOFA's and UNet--'s networks and their ablation directions."""
+
 import pytest
 import torch
 
@@ -82,8 +83,10 @@ def test_unknown_roadmap_and_seed_without_settings():
 
 def test_user_roadmap_file(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("steps:\n  - transform: pconv\n    params: {portion: 0.5}\n  - transform: drop_skips\n"
-                    "    params: {levels: [0]}\n")
+    path.write_text(
+        "steps:\n  - transform: pconv\n    params: {portion: 0.5}\n  - transform: drop_skips\n"
+        "    params: {levels: [0]}\n"
+    )
     spec = apply_steps(roadmap.get_seed("unet"), get_roadmap(str(path), roadmap.get_seed("unet")))
     assert spec.skips[0].type == "none"
     assert [s["transform"] for s in spec.provenance["steps"]] == ["pconv", "drop_skips"]

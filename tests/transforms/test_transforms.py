@@ -1,4 +1,5 @@
 """Transforms: purity, refusals naming the parameter, and a property test over random draws."""
+
 import random
 
 import pytest
@@ -17,8 +18,22 @@ SEEDS = [(s, v) for s, vs in list_seeds().items() for v in vs]
 
 
 def test_all_transforms_are_registered():
-    assert list_transforms() == sorted(["pconv", "more_params", "pdwconv", "decouple", "msiam", "drop_skips", "depth",
-                                        "attention", "width", "blocks", "reparam", "prune"])
+    assert list_transforms() == sorted(
+        [
+            "pconv",
+            "more_params",
+            "pdwconv",
+            "decouple",
+            "msiam",
+            "drop_skips",
+            "depth",
+            "attention",
+            "width",
+            "blocks",
+            "reparam",
+            "prune",
+        ]
+    )
 
 
 def test_transforms_do_not_modify_their_input():
@@ -38,50 +53,65 @@ def test_pconv_never_touches_stem_head_or_strided_convs():
     assert model.down[0].conv1[0].stride == (2, 2)
 
 
-@pytest.mark.parametrize("name,params,message", [
-    ("pconv", {"portion": 0}, "pconv.portion: must be in (0, 1], got 0"),
-    ("pconv", {"portion": 1.5}, "pconv.portion: must be in (0, 1], got 1.5"),
-    ("pconv", {"targets": ["encoder[7]"]}, "pconv.targets: encoder[7] does not exist (valid indices 0..2)"),
-    ("more_params", {"targets": ["encoder[0]"]}, "more_params.targets: no PConv at encoder[0]: apply pconv first"),
-    ("more_params", {"rule": "shallow"}, "more_params.rule: must be middle or cheap"),
-    ("pdwconv", {"threshold": -1}, "pdwconv.threshold: must be an integer >= 0 (channels), got -1"),
-    ("decouple", {"direction": "sideways"}, "decouple.direction: must be down, up or both"),
-    ("decouple", {"levels": [3]}, "decouple.levels: 3 is not a level of this network (0..2)"),
-    ("msiam", {"target_level": 3}, "msiam.target_level: must be an encoder level in [0, 2]"),
-    ("msiam", {"target_level": 0}, "target_level: 0 is impossible"),
-    ("msiam", {"ratios": [0.5]}, "msiam.ratios: must be a list of 3 ratios"),
-    ("drop_skips", {"levels": [5]}, "drop_skips.levels: 5 is not a level of this network (0..2)"),
-    ("depth", {"levels": 3}, "depth.levels: must be an integer in [1, 2]"),
-    ("pconv", {"portoin": 0.5}, "pconv: unknown parameter 'portoin'"),
-    ("drop_skips", {}, "drop_skips.levels: required parameter is missing"),
-    ("attention", {"attention": "se"}, "attention.attention: must be one of sca, gama, none, got 'se'"),
-    ("attention", {"attention": "sca"}, "attention.attention: changes nothing: encoder[0]"),
-    ("attention", {"targets": ["down[0]"]}, "attention.targets: no nafblock or gama stage at down[0]"),
-    ("attention", {"targets": ["encoder[3]"]}, "attention.targets: encoder[3] does not exist (valid indices 0..2)"),
-    ("attention", {"overrides": {"middle": "se"}}, "attention.overrides[middle]: must be one of sca, gama, none"),
-    ("attention", {"overrides": ["middle"]}, "attention.overrides: must be a mapping address -> attention"),
-    ("width", {"multiplier": 0}, "width.multiplier: must be a number in (0, 4], got 0"),
-    ("width", {"multiplier": "half"}, "width.multiplier: must be a number in (0, 4], got 'half'"),
-    ("width", {"multiplier": 1.0}, "width.multiplier: changes no width (rounded to multiples of 8)"),
-    ("width", {"divisor": 0}, "width.divisor: must be an integer >= 1, got 0"),
-    ("width", {"overrides": {"encoder[0]": 0.5}}, "width.overrides: encoder[0]: must be level[i] or middle"),
-    ("width", {"overrides": {"level[5]": 0.5}}, "width.overrides: level[5] does not exist (valid indices 0..2)"),
-    ("width", {"overrides": {"middle": 5}}, "width.overrides[middle]: must be a number in (0, 4], got 5"),
-    ("blocks", {}, "blocks.depth: required parameter is missing"),
-    ("blocks", {"depth": 2}, "blocks.depth: must be a non-empty mapping address -> blocks, got 2"),
-    ("blocks", {"depth": {"encoder[0]": -1}}, "blocks.depth[encoder[0]]: must be an integer >= 0 (blocks), got -1"),
-    ("blocks", {"depth": {"encoder[0]": 1.5}}, "blocks.depth[encoder[0]]: must be an integer >= 0 (blocks), got 1.5"),
-    ("blocks", {"depth": {"down[0]": 2}}, "blocks.depth: down[0] is not a stage"),
-    ("blocks", {"depth": {"encoder[9]": 2}}, "blocks.depth: encoder[9] does not exist (valid indices 0..2)"),
-    ("blocks", {"depth": {"level[0]": 1}}, "blocks.depth: changes nothing: encoder[0], decoder[0]"),
-    ("reparam", {"targets": "encoder[0]"}, "reparam.targets: must be a non-empty list of addresses, got 'encoder[0]'"),
-    ("reparam", {"targets": ["encoder[5]"]}, "reparam.targets: encoder[5] does not exist (valid indices 0..2)"),
-    ("reparam", {"targets": ["down[0]"]}, "reparam.targets: no conv left to re-parameterise at down[0]"),
-    ("reparam", {"target": ["middle"]}, "reparam: unknown parameter 'target'"),
-    ("prune", {"depth": 1}, "prune.depth: prunes a deep-supervised UNet++ (nested.deep_supervision: true) only; "
-                            "this spec is not a UNet++ (no nested)"),
-    ("prune", {}, "prune.depth: required parameter is missing"),
-])
+@pytest.mark.parametrize(
+    "name,params,message",
+    [
+        ("pconv", {"portion": 0}, "pconv.portion: must be in (0, 1], got 0"),
+        ("pconv", {"portion": 1.5}, "pconv.portion: must be in (0, 1], got 1.5"),
+        ("pconv", {"targets": ["encoder[7]"]}, "pconv.targets: encoder[7] does not exist (valid indices 0..2)"),
+        ("more_params", {"targets": ["encoder[0]"]}, "more_params.targets: no PConv at encoder[0]: apply pconv first"),
+        ("more_params", {"rule": "shallow"}, "more_params.rule: must be middle or cheap"),
+        ("pdwconv", {"threshold": -1}, "pdwconv.threshold: must be an integer >= 0 (channels), got -1"),
+        ("decouple", {"direction": "sideways"}, "decouple.direction: must be down, up or both"),
+        ("decouple", {"levels": [3]}, "decouple.levels: 3 is not a level of this network (0..2)"),
+        ("msiam", {"target_level": 3}, "msiam.target_level: must be an encoder level in [0, 2]"),
+        ("msiam", {"target_level": 0}, "target_level: 0 is impossible"),
+        ("msiam", {"ratios": [0.5]}, "msiam.ratios: must be a list of 3 ratios"),
+        ("drop_skips", {"levels": [5]}, "drop_skips.levels: 5 is not a level of this network (0..2)"),
+        ("depth", {"levels": 3}, "depth.levels: must be an integer in [1, 2]"),
+        ("pconv", {"portoin": 0.5}, "pconv: unknown parameter 'portoin'"),
+        ("drop_skips", {}, "drop_skips.levels: required parameter is missing"),
+        ("attention", {"attention": "se"}, "attention.attention: must be one of sca, gama, none, got 'se'"),
+        ("attention", {"attention": "sca"}, "attention.attention: changes nothing: encoder[0]"),
+        ("attention", {"targets": ["down[0]"]}, "attention.targets: no nafblock or gama stage at down[0]"),
+        ("attention", {"targets": ["encoder[3]"]}, "attention.targets: encoder[3] does not exist (valid indices 0..2)"),
+        ("attention", {"overrides": {"middle": "se"}}, "attention.overrides[middle]: must be one of sca, gama, none"),
+        ("attention", {"overrides": ["middle"]}, "attention.overrides: must be a mapping address -> attention"),
+        ("width", {"multiplier": 0}, "width.multiplier: must be a number in (0, 4], got 0"),
+        ("width", {"multiplier": "half"}, "width.multiplier: must be a number in (0, 4], got 'half'"),
+        ("width", {"multiplier": 1.0}, "width.multiplier: changes no width (rounded to multiples of 8)"),
+        ("width", {"divisor": 0}, "width.divisor: must be an integer >= 1, got 0"),
+        ("width", {"overrides": {"encoder[0]": 0.5}}, "width.overrides: encoder[0]: must be level[i] or middle"),
+        ("width", {"overrides": {"level[5]": 0.5}}, "width.overrides: level[5] does not exist (valid indices 0..2)"),
+        ("width", {"overrides": {"middle": 5}}, "width.overrides[middle]: must be a number in (0, 4], got 5"),
+        ("blocks", {}, "blocks.depth: required parameter is missing"),
+        ("blocks", {"depth": 2}, "blocks.depth: must be a non-empty mapping address -> blocks, got 2"),
+        ("blocks", {"depth": {"encoder[0]": -1}}, "blocks.depth[encoder[0]]: must be an integer >= 0 (blocks), got -1"),
+        (
+            "blocks",
+            {"depth": {"encoder[0]": 1.5}},
+            "blocks.depth[encoder[0]]: must be an integer >= 0 (blocks), got 1.5",
+        ),
+        ("blocks", {"depth": {"down[0]": 2}}, "blocks.depth: down[0] is not a stage"),
+        ("blocks", {"depth": {"encoder[9]": 2}}, "blocks.depth: encoder[9] does not exist (valid indices 0..2)"),
+        ("blocks", {"depth": {"level[0]": 1}}, "blocks.depth: changes nothing: encoder[0], decoder[0]"),
+        (
+            "reparam",
+            {"targets": "encoder[0]"},
+            "reparam.targets: must be a non-empty list of addresses, got 'encoder[0]'",
+        ),
+        ("reparam", {"targets": ["encoder[5]"]}, "reparam.targets: encoder[5] does not exist (valid indices 0..2)"),
+        ("reparam", {"targets": ["down[0]"]}, "reparam.targets: no conv left to re-parameterise at down[0]"),
+        ("reparam", {"target": ["middle"]}, "reparam: unknown parameter 'target'"),
+        (
+            "prune",
+            {"depth": 1},
+            "prune.depth: prunes a deep-supervised UNet++ (nested.deep_supervision: true) only; "
+            "this spec is not a UNet++ (no nested)",
+        ),
+        ("prune", {}, "prune.depth: required parameter is missing"),
+    ],
+)
 def test_invalid_parameters_are_refused_naming_the_parameter(name, params, message):
     assert_refused_in_one_line(roadmap.get_seed("nafnet", "w16"), name, params, message)
 
@@ -110,16 +140,24 @@ def architecture(spec):
     return {k: v for k, v in spec.to_dict().items() if k != "provenance"}
 
 
-@pytest.mark.parametrize("seed,variant,name,params", [
-    ("nafnet", "w16", "attention", {"attention": "gama"}),
-    ("nafnet", "w16", "attention", {"attention": "none", "targets": ["level[1]"], "overrides": {"encoder[1]": "gama"}}),
-    ("gama", "s", "attention", {"attention": "sca", "targets": ["middle"]}),
-    ("nafnet", "w16", "width", {"multiplier": 0.5, "overrides": {"middle": 1.5}}),
-    ("gama", "s", "width", {"multiplier": 0.75}),
-    ("pmrid", "rgb", "width", {"multiplier": 0.5}),
-    ("unet", "w16", "blocks", {"depth": {"level[1]": 3, "middle": 1}}),
-    ("nafnet", "w16", "blocks", {"depth": {"encoder[2]": 2, "middle[0]": 4, "decoder[0]": 0}}),
-])
+@pytest.mark.parametrize(
+    "seed,variant,name,params",
+    [
+        ("nafnet", "w16", "attention", {"attention": "gama"}),
+        (
+            "nafnet",
+            "w16",
+            "attention",
+            {"attention": "none", "targets": ["level[1]"], "overrides": {"encoder[1]": "gama"}},
+        ),
+        ("gama", "s", "attention", {"attention": "sca", "targets": ["middle"]}),
+        ("nafnet", "w16", "width", {"multiplier": 0.5, "overrides": {"middle": 1.5}}),
+        ("gama", "s", "width", {"multiplier": 0.75}),
+        ("pmrid", "rgb", "width", {"multiplier": 0.5}),
+        ("unet", "w16", "blocks", {"depth": {"level[1]": 3, "middle": 1}}),
+        ("nafnet", "w16", "blocks", {"depth": {"encoder[2]": 2, "middle[0]": 4, "decoder[0]": 0}}),
+    ],
+)
 def test_new_transforms_replay_from_their_provenance(seed, variant, name, params):
     start = roadmap.get_seed(seed, variant)
     spec = apply_transform(start, name, **params)
@@ -130,8 +168,10 @@ def test_new_transforms_replay_from_their_provenance(seed, variant, name, params
 def test_attention_swaps_per_stage_and_swapping_back_restores_the_seed():
     seed = roadmap.get_seed("nafnet", "w16")
     spec = apply_transform(seed, "attention", attention="gama", overrides={"middle": "none", "decoder[0]": "sca"})
-    kinds = {a: stage_attention(s) for a, s in
-             [("encoder[0]", spec.encoder[0]), ("middle[0]", spec.middle[0]), ("decoder[0]", spec.decoder[0])]}
+    kinds = {
+        a: stage_attention(s)
+        for a, s in [("encoder[0]", spec.encoder[0]), ("middle[0]", spec.middle[0]), ("decoder[0]", spec.decoder[0])]
+    }
     assert kinds == {"encoder[0]": "gama", "middle[0]": "none", "decoder[0]": "sca"}
     assert spec.decoder[0].attention is None  # the block type's own kind is not written
     model = roadmap.build_model(spec)
@@ -160,13 +200,15 @@ def test_width_scales_levels_and_rounds_to_the_divisor():
 
 
 def test_blocks_sets_stage_depths_and_an_explicit_stage_wins_over_its_level():
-    spec = apply_transform(roadmap.get_seed("nafnet", "w16"), "blocks",
-                           depth={"level[1]": 3, "decoder[1]": 2, "middle": 0})
+    spec = apply_transform(
+        roadmap.get_seed("nafnet", "w16"), "blocks", depth={"level[1]": 3, "decoder[1]": 2, "middle": 0}
+    )
     assert (spec.encoder[1].depth, spec.decoder[1].depth, spec.middle[0].depth) == (3, 2, 0)
     assert spec.encoder[0].depth == 1
 
 
 # ----------------------------------------------------------------------------- property test
+
 
 def applicable(spec, name: str, params: dict) -> tuple[str, dict]:
     """``(name, params)`` where the transform applies to ``spec``, else a PConv step (always does)."""
@@ -204,8 +246,11 @@ def random_size_step(spec, name: str, rng: random.Random) -> tuple[str, dict]:
 
 def random_reparam(spec, rng: random.Random) -> tuple[str, dict]:
     """``reparam`` of every eligible stage or of one stage or level (where one is left)."""
-    plain = [s.address for s in conv_slots(spec, stage_addresses(spec))
-             if s.get().kind in REPARAM_KINDS and not s.get().reparam]
+    plain = [
+        s.address
+        for s in conv_slots(spec, stage_addresses(spec))
+        if s.get().kind in REPARAM_KINDS and not s.get().reparam
+    ]
     if not plain:
         return "pconv", {"portion": 0.25}
     if rng.random() < 0.5:
@@ -248,8 +293,12 @@ def random_step(spec, rng: random.Random) -> tuple[str, dict]:
     if name == "pdwconv":
         return name, {"threshold": rng.choice([0, 8, 16, 32, 64])}
     if name == "decouple":
-        pending = [(i, d) for i in range(L) for d, t in (("down", "pool_conv"), ("up", "conv_interp"))
-                   if getattr(spec, d)[i].type != t]
+        pending = [
+            (i, d)
+            for i in range(L)
+            for d, t in (("down", "pool_conv"), ("up", "conv_interp"))
+            if getattr(spec, d)[i].type != t
+        ]
         if not pending:
             return "pconv", {"portion": 0.5}
         level, direction = rng.choice(pending)
@@ -299,23 +348,35 @@ def test_random_valid_transforms_always_build_and_keep_the_shape():
     assert drawn == set(list_transforms())  # every transform was drawn
 
 
-@pytest.mark.parametrize("name,params,message", [
-    ("prune", {"depth": 3}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got 3"),
-    ("prune", {"depth": "2"}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got '2'"),
-    ("depth", {"levels": 2}, "depth.levels: a UNet++ (nested) spec is cut to a shallower depth with prune"),
-    ("msiam", {}, "msiam cannot be applied here: aggregate: a UNet++ (nested) decoder keeps every node"),
-    ("drop_skips", {"levels": [1]}, "drop_skips cannot be applied here: skips[1].type: a UNet++ (nested) node fuses"),
-    ("attention", {}, "attention.targets: no nafblock or gama stage in this network"),
-])
+@pytest.mark.parametrize(
+    "name,params,message",
+    [
+        ("prune", {"depth": 3}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got 3"),
+        ("prune", {"depth": "2"}, "prune.depth: must be an integer in [1, 2] (below the current depth 3), got '2'"),
+        ("depth", {"levels": 2}, "depth.levels: a UNet++ (nested) spec is cut to a shallower depth with prune"),
+        ("msiam", {}, "msiam cannot be applied here: aggregate: a UNet++ (nested) decoder keeps every node"),
+        (
+            "drop_skips",
+            {"levels": [1]},
+            "drop_skips cannot be applied here: skips[1].type: a UNet++ (nested) node fuses",
+        ),
+        ("attention", {}, "attention.targets: no nafblock or gama stage in this network"),
+    ],
+)
 def test_transforms_that_do_not_fit_a_unetpp_refuse_it_in_one_line(name, params, message):
     assert_refused_in_one_line(roadmap.get_seed("unetpp", "w16"), name, params, message)
 
 
 def test_prune_cuts_a_pruned_unetpp_further_and_replays():
     seed = roadmap.get_seed("unetpp", "w16")
-    spec = apply_steps(seed, [{"transform": "pconv", "params": {"portion": 0.5}},
-                              {"transform": "prune", "params": {"depth": 2}},
-                              {"transform": "prune", "params": {"depth": 1}}])
+    spec = apply_steps(
+        seed,
+        [
+            {"transform": "pconv", "params": {"portion": 0.5}},
+            {"transform": "prune", "params": {"depth": 2}},
+            {"transform": "prune", "params": {"depth": 1}},
+        ],
+    )
     assert spec.built_levels == 1 and apply_steps(seed, spec.provenance["steps"]) == spec
     with pytest.raises(SpecError, match=r"prune.depth: nothing left to prune: the network is at depth 1 already"):
         apply_transform(spec, "prune", depth=1)  # nothing left to cut

@@ -1,5 +1,6 @@
 """Weight inheritance: carried state dicts load strictly, slices equal the seed's weights, and the
 rules documented as function-preserving are."""
+
 import pytest
 import torch
 
@@ -83,39 +84,71 @@ def test_empty_step_list_returns_the_seed_state_unchanged():
     assert list(out) == list(state) and all(torch.equal(out[k], state[k]) for k in state)
 
 
-@pytest.mark.parametrize("seed,variant,steps", [
-    ("nafnet", "w16", "mofa"),
-    ("pmrid", "rgb", "mofa"),
-    ("nafnet", "w16", "unet--"),
-    ("unet", "w16", "unet--"),
-    ("unet", "w16", "unet-steps"),
-    ("nafnet", "w16", [{"transform": "depth", "params": {"levels": 2}}]),
-    ("pmrid", "rgb", [{"transform": "depth", "params": {"levels": 3}}]),
-    ("nafnet", "w16", [{"transform": "drop_skips", "params": {"levels": [0, 2]}}]),
-    ("pmrid", "rgb", [{"transform": "drop_skips", "params": {"levels": [1]}}]),
-    ("nafnet", "w16", [{"transform": "decouple", "params": {"direction": "both"}}]),
-    ("pmrid", "rgb", [{"transform": "decouple", "params": {"direction": "both"}}]),
-    ("nafnet", "w16", [{"transform": "attention", "params": {"attention": "gama"}},
-                       {"transform": "attention", "params": {"attention": "none", "overrides": {"middle": "sca"}}}]),
-    ("nafnet", "w16", [{"transform": "width", "params": {"multiplier": 0.5}},
-                       {"transform": "width", "params": {"multiplier": 1.5, "overrides": {"level[0]": 1.0}}}]),
-    ("nafnet", "w16", [PCONV, {"transform": "width", "params": {"multiplier": 1.5}}]),
-    ("pmrid", "rgb", [{"transform": "width", "params": {"multiplier": 0.5}}]),
-    ("unet", "w16", [{"transform": "msiam", "params": {}}, {"transform": "width", "params": {"multiplier": 2.0}}]),
-    ("nafnet", "w16", [{"transform": "blocks", "params": {"depth": {"level[1]": 3, "middle": 0}}}]),
-    ("pmrid", "rgb", [{"transform": "blocks", "params": {"depth": {"encoder[3]": 1, "decoder[2]": 2}}}]),
-    ("unet", "w16", [{"transform": "blocks", "params": {"depth": {"middle[0]": 4}}}]),
-    ("unetpp", "w16", [PCONV, {"transform": "more_params", "params": {"rule": "cheap"}},
-                       {"transform": "decouple", "params": {"direction": "both"}},
-                       {"transform": "pdwconv", "params": {"threshold": 8}}, PRUNE2,
-                       {"transform": "blocks", "params": {"depth": {"level[0]": 3}}},
-                       {"transform": "prune", "params": {"depth": 1}}]),
-    ("unetpp", "w16", [{"transform": "reparam", "params": {}}, PRUNE2,
-                       {"transform": "width", "params": {"multiplier": 0.5}}]),
-    ("gama", "s", [{"transform": "width", "params": {"multiplier": 0.5}},
-                   {"transform": "attention", "params": {"attention": "sca", "targets": ["level[0]"]}},
-                   {"transform": "blocks", "params": {"depth": {"middle": 2}}}]),
-])
+@pytest.mark.parametrize(
+    "seed,variant,steps",
+    [
+        ("nafnet", "w16", "mofa"),
+        ("pmrid", "rgb", "mofa"),
+        ("nafnet", "w16", "unet--"),
+        ("unet", "w16", "unet--"),
+        ("unet", "w16", "unet-steps"),
+        ("nafnet", "w16", [{"transform": "depth", "params": {"levels": 2}}]),
+        ("pmrid", "rgb", [{"transform": "depth", "params": {"levels": 3}}]),
+        ("nafnet", "w16", [{"transform": "drop_skips", "params": {"levels": [0, 2]}}]),
+        ("pmrid", "rgb", [{"transform": "drop_skips", "params": {"levels": [1]}}]),
+        ("nafnet", "w16", [{"transform": "decouple", "params": {"direction": "both"}}]),
+        ("pmrid", "rgb", [{"transform": "decouple", "params": {"direction": "both"}}]),
+        (
+            "nafnet",
+            "w16",
+            [
+                {"transform": "attention", "params": {"attention": "gama"}},
+                {"transform": "attention", "params": {"attention": "none", "overrides": {"middle": "sca"}}},
+            ],
+        ),
+        (
+            "nafnet",
+            "w16",
+            [
+                {"transform": "width", "params": {"multiplier": 0.5}},
+                {"transform": "width", "params": {"multiplier": 1.5, "overrides": {"level[0]": 1.0}}},
+            ],
+        ),
+        ("nafnet", "w16", [PCONV, {"transform": "width", "params": {"multiplier": 1.5}}]),
+        ("pmrid", "rgb", [{"transform": "width", "params": {"multiplier": 0.5}}]),
+        ("unet", "w16", [{"transform": "msiam", "params": {}}, {"transform": "width", "params": {"multiplier": 2.0}}]),
+        ("nafnet", "w16", [{"transform": "blocks", "params": {"depth": {"level[1]": 3, "middle": 0}}}]),
+        ("pmrid", "rgb", [{"transform": "blocks", "params": {"depth": {"encoder[3]": 1, "decoder[2]": 2}}}]),
+        ("unet", "w16", [{"transform": "blocks", "params": {"depth": {"middle[0]": 4}}}]),
+        (
+            "unetpp",
+            "w16",
+            [
+                PCONV,
+                {"transform": "more_params", "params": {"rule": "cheap"}},
+                {"transform": "decouple", "params": {"direction": "both"}},
+                {"transform": "pdwconv", "params": {"threshold": 8}},
+                PRUNE2,
+                {"transform": "blocks", "params": {"depth": {"level[0]": 3}}},
+                {"transform": "prune", "params": {"depth": 1}},
+            ],
+        ),
+        (
+            "unetpp",
+            "w16",
+            [{"transform": "reparam", "params": {}}, PRUNE2, {"transform": "width", "params": {"multiplier": 0.5}}],
+        ),
+        (
+            "gama",
+            "s",
+            [
+                {"transform": "width", "params": {"multiplier": 0.5}},
+                {"transform": "attention", "params": {"attention": "sca", "targets": ["level[0]"]}},
+                {"transform": "blocks", "params": {"depth": {"middle": 2}}},
+            ],
+        ),
+    ],
+)
 def test_carried_state_loads_strictly_after_every_step(seed, variant, steps):
     spec, state = seed_state(seed, variant, randomise=False)
     for step in roadmap_steps(seed, variant, steps):
@@ -150,13 +183,11 @@ def test_pconv_of_a_separable_conv_keeps_its_pointwise_and_folds_pmrid_biases():
     out = carry_weights(spec, state, [PCONV])
     d = partial_channels(64, 0.25)  # decoder[3]'s conv1: a separable 3x3 on 64 channels
     dw = state["decoder.3.0.conv1.0.weight"]
-    assert torch.equal(out["decoder.3.0.conv1.0.conv.weight"].diagonal(dim1=0, dim2=1).permute(2, 0, 1),
-                       dw[:d, 0])
+    assert torch.equal(out["decoder.3.0.conv1.0.conv.weight"].diagonal(dim1=0, dim2=1).permute(2, 0, 1), dw[:d, 0])
     assert torch.equal(out["decoder.3.0.conv1.1.weight"], state["decoder.3.0.conv1.1.weight"])
     # The stride-2 block's conv2 loses its bias to its proj branch: both add up before the ReLU.
     assert "down.1.conv2.1.bias" not in out
-    torch.testing.assert_close(out["down.1.proj.1.bias"],
-                               state["down.1.proj.1.bias"] + state["down.1.conv2.1.bias"])
+    torch.testing.assert_close(out["down.1.proj.1.bias"], state["down.1.proj.1.bias"] + state["down.1.conv2.1.bias"])
 
 
 @pytest.mark.parametrize("seed,variant", [("nafnet", "w16"), ("pmrid", "rgb"), ("unet", "w16"), ("unetpp", "w16")])
@@ -185,8 +216,9 @@ def test_pdwconv_after_pconv_of_depthwise_convs_is_function_preserving():
     step = {"transform": "pdwconv", "params": {"threshold": 16}}
     after = apply_steps(spec, [step])
     assert "encoder.2.0.conv2.conv.weight" in state and after != spec
-    torch.testing.assert_close(outputs(after, carry_weights(spec, state, [step]), x),
-                               outputs(spec, state, x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        outputs(after, carry_weights(spec, state, [step]), x), outputs(spec, state, x), atol=1e-5, rtol=0
+    )
 
 
 def test_decoupled_down_sampler_matches_the_strided_conv_on_2x2_constant_inputs():
@@ -199,13 +231,16 @@ def test_decoupled_down_sampler_matches_the_strided_conv_on_2x2_constant_inputs(
         torch.testing.assert_close(new.down[0](x), expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("seed,variant,step", [
-    ("nafnet", "w16", {"transform": "drop_skips", "params": {"levels": [0, 2]}}),
-    ("unet", "w16", {"transform": "drop_skips", "params": {"levels": [1]}}),
-    ("pmrid", "rgb", {"transform": "drop_skips", "params": {"levels": [0]}}),
-    ("nafnet", "w16", {"transform": "msiam", "params": {}}),
-    ("unet", "w16", {"transform": "msiam", "params": {}}),
-])
+@pytest.mark.parametrize(
+    "seed,variant,step",
+    [
+        ("nafnet", "w16", {"transform": "drop_skips", "params": {"levels": [0, 2]}}),
+        ("unet", "w16", {"transform": "drop_skips", "params": {"levels": [1]}}),
+        ("pmrid", "rgb", {"transform": "drop_skips", "params": {"levels": [0]}}),
+        ("nafnet", "w16", {"transform": "msiam", "params": {}}),
+        ("unet", "w16", {"transform": "msiam", "params": {}}),
+    ],
+)
 def test_skip_transforms_keep_every_pre_existing_weight(seed, variant, step):
     spec, state = seed_state(seed, variant)
     out = carry_weights(spec, state, [step])
@@ -230,7 +265,7 @@ def test_depth_moves_encoder_2_into_the_middle():
     spec, state = seed_state("nafnet", "w16")
     out = carry_weights(spec, state, [{"transform": "depth", "params": {"levels": 2}}])
     middle = [k for k in out if k.startswith("middle.")]
-    assert middle and all(torch.equal(out[k], state["encoder.2." + k[len("middle.0."):]]) for k in middle)
+    assert middle and all(torch.equal(out[k], state["encoder.2." + k[len("middle.0.") :]]) for k in middle)
     for k in ("encoder.1.0.conv1.weight", "down.1.0.weight", "up.1.0.weight", "decoder.1.0.conv4.weight"):
         assert torch.equal(out[k], state[k])
 

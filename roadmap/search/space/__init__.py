@@ -5,6 +5,7 @@ Two jobs, one module each: :mod:`.schema` parses and validates a space (the YAML
 :mod:`.check` checks a parsed space against the seed it will search (`check_space`). Both are
 imported from here: ``from roadmap.search.space import load_space, check_space``.
 """
+
 from roadmap.search.space.check import check_space
 from roadmap.search.space.schema import (
     Domain,
@@ -16,5 +17,13 @@ from roadmap.search.space.schema import (
     parse_space,
 )
 
-__all__ = ["Domain", "StepSpace", "SearchSpace", "parse_space", "load_space", "default_space_path", "is_number",
-           "check_space"]
+__all__ = [
+    "Domain",
+    "StepSpace",
+    "SearchSpace",
+    "parse_space",
+    "load_space",
+    "default_space_path",
+    "is_number",
+    "check_space",
+]

@@ -5,6 +5,7 @@ steps lead to and, for a value this seed refuses, on the other shipped seeds: a 
 takes is an error naming the file, the step and the value; one that only does not fit this
 seed is a note. The schema the space follows is :mod:`roadmap.search.space.schema`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -197,8 +198,7 @@ def _reference_values(d: Domain) -> list[Any]:
 
 def _reference(step: StepSpace, bases: list[Any]) -> dict[str, Any]:
     keys = list(step.params)
-    combos = itertools.islice(itertools.product(*(_reference_values(step.params[k]) for k in keys)),
-                              _REFERENCE_COMBOS)
+    combos = itertools.islice(itertools.product(*(_reference_values(step.params[k]) for k in keys)), _REFERENCE_COMBOS)
     first = None
     for combo in combos:
         params = {k: v for k, v in zip(keys, combo, strict=False) if v is not _OMIT}
@@ -291,6 +291,5 @@ class _SpaceCheck:
 
             mine = self.main.name.split("/")[0]
             names = sorted(((s, v) for s, vs in list_seeds().items() for v in vs), key=lambda sv: sv[0] != mine)
-            self.others = [_Network(get_seed(s, v), self.steps) for s, v in names
-                           if f"{s}/{v}" != self.main.name]
+            self.others = [_Network(get_seed(s, v), self.steps) for s, v in names if f"{s}/{v}" != self.main.name]
         return self.others

@@ -40,6 +40,7 @@ Domains (a mapping with one of these keys; anything else is a fixed value):
 How a trial draws a point of the space and turns it into transform steps (``null`` values,
 steps a candidate cannot take, the Optuna parameter names) is :mod:`roadmap.search.sampling`.
 """
+
 from __future__ import annotations
 
 import contextlib
