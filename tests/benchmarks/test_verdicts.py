@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks f
 from benchmarks import _common, verdicts
 from benchmarks.proxy.methods import REFERENCE, for_task
 from benchmarks.proxy.runs import RunCache
+from benchmarks.proxy_fidelity import top_rung_run
 from roadmap.evaluation.fidelity import NoisePrior
 from roadmap.evaluation.tasks import DEFAULT_TASK
 from roadmap.search import results
@@ -68,7 +69,8 @@ def _cache(path: Path) -> dict[str, list]:
     """A run cache with MEANS as proxy_fidelity.py keys its runs; the candidates' steps."""
     cands = {label: [] if label == "seed" else [{"transform": "test", "params": {"label": label}}] for label in MEANS}
     cache = RunCache(path)
-    rungs, reference = for_task(verdicts.RUNGS, DEFAULT_TASK), for_task(REFERENCE, DEFAULT_TASK)
+    method, _ = top_rung_run("default")  # the default task's top rung: the `default` preset's rung 2
+    rungs, reference = for_task(method, DEFAULT_TASK), for_task(REFERENCE, DEFAULT_TASK)
     top, ref = runs()
     for label, steps in cands.items():
         for seed in (0, 1):
