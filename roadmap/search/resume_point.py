@@ -107,7 +107,7 @@ def save_resume_point(directory: Path) -> bool:
     with contextlib.closing(sqlite3.connect(":memory:")) as memory:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)) as source:
             source.backup(memory)
-        data = memory.serialize()  # type: ignore[attr-defined]  # Python >= 3.11 only (see the report)
+        data = memory.serialize()  # Python >= 3.11 (requires-python)
     target = directory / RESUME_POINT
     files.write_bytes(target / DB, data, "resume point")
     if (directory / SETTINGS).is_file():
