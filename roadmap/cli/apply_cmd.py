@@ -99,7 +99,7 @@ def run(args) -> int:
     if args.out:
         files.check_writable(args.out, "--out")  # before the analysis and the timing
     spec = resolve_spec(args.spec, args.variant)
-    lr_h, lr_w = network_input_size(spec, args.input_size)
+    lr_size = network_input_size(spec, args.input_size)
     steps = get_roadmap(args.roadmap, spec)
     backend = latency_config(args)
     quiet = args.json or args.quiet
@@ -111,27 +111,38 @@ def run(args) -> int:
     if args.out:
         save_spec(final, args.out, "--out")
     if args.json:
-        print_json(
-            {
-                "seed": spec.name,
-                "roadmap": args.roadmap,
-                "input": [lr_h, lr_w],
-                "output": list(args.input_size),
-                "latency": None
-                if args.no_latency
-                else {
-                    "device": "cpu",
-                    "threads": threads,
-                    "repeats": args.repeats,
-                    "backend": backend.backend,
-                    "command": backend.command,
-                    "statistic": "median of round medians, steps interleaved",
-                },
-                "steps": rows,
-            }
-        )
+        print_json(_json_report(args, spec, lr_size, threads, backend, rows))
         return 0
+    _print_table(args, spec, lr_size, threads, backend, rows)
+    if args.out:
+        print(f"final spec written to {args.out}")
+    return 0
+
+
+def _json_report(args, spec, lr_size, threads: int, backend, rows: list[dict]) -> dict:
+    """What ``--json`` prints: the roadmap's input and output sizes, how latency was timed, the rows."""
+    latency = {
+        "device": "cpu",
+        "threads": threads,
+        "repeats": args.repeats,
+        "backend": backend.backend,
+        "command": backend.command,
+        "statistic": "median of round medians, steps interleaved",
+    }
+    return {
+        "seed": spec.name,
+        "roadmap": args.roadmap,
+        "input": list(lr_size),
+        "output": list(args.input_size),
+        "latency": None if args.no_latency else latency,
+        "steps": rows,
+    }
+
+
+def _print_table(args, spec, lr_size, threads: int, backend, rows: list[dict]) -> None:
+    """The roadmap's steps as a table, under a line saying the input and how latency was timed."""
     h, w = args.input_size
+    lr_h, lr_w = lr_size
     size = f"{h}x{w}" if spec.upscale == 1 else f"{lr_h}x{lr_w} (LR) -> output {h}x{w} (x{spec.upscale})"
     print(
         f"roadmap {args.roadmap} on {spec.name}, input 1x{spec.in_channels}x{size}"
@@ -154,14 +165,8 @@ def run(args) -> int:
         ]
         for r in rows
     ]
-    print(
-        table(
-            body, ["step", "parameters", "params", "MACs", "skip memory (elem)", "peak activations (elem)", "latency"]
-        )
-    )
-    if args.out:
-        print(f"final spec written to {args.out}")
-    return 0
+    header = ["step", "parameters", "params", "MACs", "skip memory (elem)", "peak activations (elem)", "latency"]
+    print(table(body, header))
 
 
 def register(sub) -> None:

@@ -55,6 +55,21 @@ def register(subparsers: Any) -> None:
             "(the study is kept), 2 bad input or a fault of the machine (one line), 130 stopped."
         ),
     )
+    _what_to_search(p)
+    _sampler_and_constraints(p)
+    add_latency_arguments(
+        p.add_argument_group("latency (binding: a resumed study keeps its backend)"),
+        default_note="torch, or the study's",
+    )
+    _execution(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--quiet", action="store_true", help="no progress line")
+    add_json_argument(g, help="print the final summary as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def _what_to_search(p: Any) -> None:
+    """The seed, space, budget, study, fidelity, data and task options."""
     g = p.add_argument_group("what to search")
     add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
     g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
@@ -79,6 +94,9 @@ def register(subparsers: Any) -> None:
     )
     add_data_argument(g, help="training/validation images (default: the built-in photos)")
     add_task_arguments(p)
+
+
+def _sampler_and_constraints(p: Any) -> None:
     g = p.add_argument_group("sampler")
     g.add_argument(
         "--sampler",
@@ -95,10 +113,10 @@ def register(subparsers: Any) -> None:
         help="reject candidates whose predicted or measured peak memory is above this (before training)",
     )
     g.add_argument("--min-psnr", type=float, help="candidates below this PSNR are marked infeasible")
-    add_latency_arguments(
-        p.add_argument_group("latency (binding: a resumed study keeps its backend)"),
-        default_note="torch, or the study's",
-    )
+
+
+def _execution(p: Any) -> None:
+    """Where and how trials run: backend, cluster address, slots, threads, device."""
     g = p.add_argument_group("execution")
     g.add_argument(
         "--backend",
@@ -118,10 +136,6 @@ def register(subparsers: Any) -> None:
         default=None,
         help="device to train and measure on: cpu, cuda, cuda:N (default cpu; cuda with --gpus-per-trial)",
     )
-    g = p.add_argument_group("output")
-    g.add_argument("--quiet", action="store_true", help="no progress line")
-    add_json_argument(g, help="print the final summary as JSON on stdout")
-    p.set_defaults(func=run)
 
 
 OPTION_KEYS = (

@@ -51,6 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_spec_argument(p, help="spec YAML file (e.g. from roadmap export) or seed name")
     add_data_argument(p, help="clean images, input/target pairs, or train/ + val/ (default: embedded photographs)")
     add_task_arguments(p)
+    _add_optimisation_arguments(p)
+    add_threads_argument(p, "training and validation (per worker)")
+    p.add_argument(
+        "--device", default=None, help="torch device: cpu, cuda or cuda:N (default: cpu; cuda with --gpus-per-worker)"
+    )
+    add_random_seed_argument(p, help="random seed of weights and batches (default: 0)")
+    p.add_argument(
+        "--seed",
+        action=RemovedFlag,
+        instead="the architecture is SEED_OR_SPEC (--seed is the "
+        "architecture in `roadmap search`), the random seed is --random-seed",
+    )
+    _add_worker_arguments(p)
+    _add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_optimisation_arguments(p: argparse.ArgumentParser) -> None:
+    """Iterations, batch, crop, learning rate, clipping, precision, EMA and the starting weights."""
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: 2500)")
     g.add_argument(
@@ -90,20 +109,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start from these weights (a roadmap train file of the seed or of an earlier point of "
         "this spec's roadmap), carried through the remaining steps as the search's screen does",
     )
-    add_threads_argument(p, "training and validation (per worker)")
-    p.add_argument(
-        "--device", default=None, help="torch device: cpu, cuda or cuda:N (default: cpu; cuda with --gpus-per-worker)"
-    )
-    add_random_seed_argument(p, help="random seed of weights and batches (default: 0)")
-    p.add_argument(
-        "--seed",
-        action=RemovedFlag,
-        instead="the architecture is SEED_OR_SPEC (--seed is the "
-        "architecture in `roadmap search`), the random seed is --random-seed",
-    )
-    _add_worker_arguments(p)
-    _add_output_arguments(p)
-    p.set_defaults(func=run)
 
 
 def _add_worker_arguments(p: argparse.ArgumentParser) -> None:

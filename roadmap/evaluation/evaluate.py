@@ -150,29 +150,15 @@ def evaluate_spec(
     first, last = _rung_range(fid, rungs, init_weights)
     fid = fid if threads is None else Fidelity.from_dict({**fid.to_dict(), "threads": int(threads)})
     dataset = load_data(data, task=task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop)
-    result: dict = dict.fromkeys(RESULT_KEYS) | {
-        "fidelity": fid.name,
-        "device": str(device),
-        "status": "ok",
-        "task": dataset.task.to_dict(),
-        "input_psnr": _input_psnr(dataset),
-    }
+    result = _initial_result(fid, device, dataset)
     with torch.random.fork_rng(devices=_rng_devices(device)):  # keep the caller's RNG state
         try:
-            spec = _resolve(spec)
-            model, inherited = _prepared_model(spec, dataset, random_seed, init_weights, latency_hw, device, result)
-            if measure:
-                result.update(
-                    _measure(
-                        _deployed(model), _input_shape(spec, latency_hw), device, fid.threads, latency_repeats, latency
-                    )
-                )
+            timing = (measure, latency_hw, latency_repeats, latency)
             rungs_trained = range(first, last + 1) if train else range(0)
-            _train_and_score(model, dataset, fid, rungs_trained, device, random_seed, progress, result)
-            if result["status"] == "ok" and deep_supervised(spec):
-                _score_depths(model, dataset, fid, device, result)
-            if save_weights is not None and result["status"] == "ok":
-                save_weights_file(save_weights, model, spec, inherited + _steps(fid, rungs_trained), result["psnr"])
+            weights = (init_weights, save_weights)
+            _evaluate(
+                _resolve(spec), dataset, fid, rungs_trained, result, device, random_seed, timing, weights, progress
+            )
         except WriteError as exc:  # the disk, not the candidate: the search stops on it (write_fault)
             result.update(status="failed", reason=str(exc), psnr=None, ssim=None, write_fault=True)
         except (WeightsError, LatencyError) as exc:  # one line already naming the file / the command
@@ -180,6 +166,40 @@ def evaluate_spec(
         except Exception as exc:  # noqa: BLE001 -- a failing trial is data, not a crash
             result.update(status="failed", reason=_short(exc), psnr=None, ssim=None)
     return result
+
+
+def _initial_result(fid: Fidelity, device, dataset: RestorationData) -> dict:
+    """Every `RESULT_KEYS` field, with what is known before anything trains."""
+    known = {"fidelity": fid.name, "device": str(device), "status": "ok", "task": dataset.task.to_dict()}
+    return dict.fromkeys(RESULT_KEYS) | known | {"input_psnr": _input_psnr(dataset)}
+
+
+def _evaluate(
+    spec,
+    dataset,
+    fid: Fidelity,
+    rungs_trained: range,
+    result: dict,
+    device,
+    random_seed: int,
+    timing: tuple,
+    weights: tuple,
+    progress,
+) -> None:
+    """`evaluate_spec`'s work on a resolved spec, into ``result``: build (and load ``weights[0]``),
+    measure (``timing``: whether, the output size, repeats, `LatencyConfig`), train
+    ``rungs_trained``, score, save an ``ok`` training's weights to ``weights[1]``."""
+    init_weights, save_weights = weights
+    measure, latency_hw, repeats, latency = timing
+    model, inherited = _prepared_model(spec, dataset, random_seed, init_weights, latency_hw, device, result)
+    if measure:
+        shape = _input_shape(spec, latency_hw)
+        result.update(_measure(_deployed(model), shape, device, fid.threads, repeats, latency))
+    _train_and_score(model, dataset, fid, rungs_trained, device, random_seed, progress, result)
+    if result["status"] == "ok" and deep_supervised(spec):
+        _score_depths(model, dataset, fid, device, result)
+    if save_weights is not None and result["status"] == "ok":
+        save_weights_file(save_weights, model, spec, inherited + _steps(fid, rungs_trained), result["psnr"])
 
 
 def _prepared_model(spec, dataset, random_seed: int, init_weights, latency_hw, device, result: dict):

@@ -360,14 +360,8 @@ def train(
             value = _step(loss_of, opt, sampler, fidelity, step, device, mixed, replica)
             seconds = before + time.perf_counter() - t0
             if not math.isfinite(value):
-                return _result(
-                    "diverged",
-                    step,
-                    losses,
-                    seconds,
-                    final_loss=value,
-                    reason=f"loss became {value} at iteration {step + 1}",
-                )
+                reason = f"loss became {value} at iteration {step + 1}"
+                return _result("diverged", step, losses, seconds, final_loss=value, reason=reason)
             losses.append(value)
             done = step + 1
             if progress is not None and (done % progress_every == 0 or done == total):

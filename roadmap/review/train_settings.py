@@ -122,24 +122,9 @@ def resolve_train_settings(
     """A checked `TrainSettings` from the options (``None``: the default). ``fidelity`` replaces
     the `full_fidelity` base; ``rest``: the plain fields (``seed``, ``checkpoint_every``,
     ``log_every``, ``restart``, ``stop_after``). Raises `RoadmapError` naming the option."""
-    fid = fidelity if fidelity is not None else full_fidelity()
-    fid = dataclasses.replace(
-        fid,
-        **{
-            k: v
-            for k, v in {
-                "iterations": iterations,
-                "batch": batch,
-                "crop": crop,
-                "lr": lr,
-                "grad_clip": grad_clip,
-                "threads": threads,
-            }.items()
-            if v is not None
-        },
+    fid = _training_fidelity(
+        fidelity, iterations=iterations, batch=batch, crop=crop, lr=lr, grad_clip=grad_clip, threads=threads
     )
-    if lr is not None and fid.min_lr > fid.lr:  # a lower peak keeps the schedule's shape
-        fid = dataclasses.replace(fid, min_lr=fid.lr * 1e-3)
     _check_workers(fid.batch, workers)
     if address is not None:
         from roadmap.search.ray_backend import check_address
@@ -147,13 +132,7 @@ def resolve_train_settings(
         check_address(address)  # fail now, not after minutes of Ray's own retries
     device, gpus = _device_and_gpus(device, gpus_per_worker, workers > 1 or address is not None)
     _check_precision(precision, device)
-    ema = DEFAULT_EMA if ema is None else ema
-    if not 0 <= ema < 1:
-        raise RoadmapError(f"--ema {ema:g}: must be in [0, 1) (0 turns the weight average off)")
-    if init is not None and not Path(init).is_file():
-        raise RoadmapError(f"--init {init}: no such file")
-    if tensorboard is not None:
-        _tensorboard_writer_class()
+    ema = _checked_outputs(ema, init, tensorboard)
     settings = TrainSettings(
         fidelity=fid,
         device=device,
@@ -170,6 +149,27 @@ def resolve_train_settings(
     if settings.on_ray:
         _check_local_resources(settings)
     return settings
+
+
+def _checked_outputs(ema: float | None, init: str | None, tensorboard: str | None) -> float:
+    """The EMA decay (default `DEFAULT_EMA`), once it, ``--init`` and ``--tensorboard`` are usable."""
+    ema = DEFAULT_EMA if ema is None else ema
+    if not 0 <= ema < 1:
+        raise RoadmapError(f"--ema {ema:g}: must be in [0, 1) (0 turns the weight average off)")
+    if init is not None and not Path(init).is_file():
+        raise RoadmapError(f"--init {init}: no such file")
+    if tensorboard is not None:
+        _tensorboard_writer_class()
+    return ema
+
+
+def _training_fidelity(base: Any, **given: Any) -> Any:
+    """``base`` (default `full_fidelity`) with the options ``given`` (``None``: left as is)."""
+    fid = base if base is not None else full_fidelity()
+    fid = dataclasses.replace(fid, **{k: v for k, v in given.items() if v is not None})
+    if given["lr"] is not None and fid.min_lr > fid.lr:  # a lower peak keeps the schedule's shape
+        fid = dataclasses.replace(fid, min_lr=fid.lr * 1e-3)
+    return fid
 
 
 def _check_workers(batch: int, workers: int) -> None:
