@@ -16,11 +16,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from roadmap.cli.common import (
-    TASK_OPTIONS,
     add_data_argument,
     add_device_argument,
     add_fidelity_argument,
@@ -33,9 +31,9 @@ from roadmap.cli.common import (
     nonnegative_float,
     positive_float,
 )
-from roadmap.cli.latency_options import LATENCY_OPTION_KEYS, add_latency_arguments
+from roadmap.cli.latency_options import add_latency_arguments
 from roadmap.errors import RoadmapError
-from roadmap.search.settings import DEFAULT_BUDGET, MAX_BUDGET, SAMPLERS
+from roadmap.search.settings import DEFAULT_BUDGET, MAX_BUDGET
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +70,7 @@ def _what_to_search(p: Any) -> None:
     """The seed, space, budget, study, fidelity, data and task options."""
     g = p.add_argument_group("what to search")
     add_spec_argument(g, flag="--seed", help="seed architecture: a seed name or a spec YAML file (default nafnet)")
-    g.add_argument("--space", metavar="FILE", help="search-space YAML (default search_spaces/<seed>.yaml)")
+    add_setting_flags(g, "what to search")  # --space
     g.add_argument(
         "--budget",
         type=int_in(1, MAX_BUDGET),
@@ -98,21 +96,21 @@ def _what_to_search(p: Any) -> None:
 
 def _sampler_and_constraints(p: Any) -> None:
     g = p.add_argument_group("sampler")
-    g.add_argument(
-        "--sampler",
-        choices=SAMPLERS.names(),
-        help="tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random",
-    )
-    g.add_argument("--population-size", type=int, help="NSGA-II population / TPE start-up trials (default 10)")
+    add_setting_flags(g, "sampler")  # --sampler, --population-size
     add_random_seed_argument(g, default=None, help="seed of the sampler and of training (default 0)")
-    g = p.add_argument_group("constraints")
-    g.add_argument("--max-latency-ms", type=float, help="reject candidates slower than this (measured before training)")
-    g.add_argument(
-        "--max-memory-mb",
-        type=float,
-        help="reject candidates whose predicted or measured peak memory is above this (before training)",
-    )
-    g.add_argument("--min-psnr", type=float, help="candidates below this PSNR are marked infeasible")
+    add_setting_flags(p.add_argument_group("constraints"), "constraints")
+
+
+def add_setting_flags(group: Any, name: str, cls: type | None = None) -> None:
+    """The flags of the settings of ``cls`` (`SearchSettings`) declared with an `Arg` of
+    argument group ``name``, in field order: a setting only this command takes gets its flag
+    from its declaration."""
+    from roadmap.search.settings import SearchSettings
+    from roadmap.search.settings_schema import settings_of
+
+    for setting in settings_of(cls or SearchSettings):
+        if setting.arg is not None and setting.arg.group == name:
+            group.add_argument(setting.arg.flag(setting.name), **setting.arg.keywords())
 
 
 def _execution(p: Any) -> None:
@@ -138,43 +136,12 @@ def _execution(p: Any) -> None:
     )
 
 
-OPTION_KEYS = (
-    "seed",
-    "variant",
-    "space",
-    "budget",
-    "fidelity",
-    "data",
-    "sampler",
-    "population_size",
-    "random_seed",
-    "max_latency_ms",
-    "max_memory_mb",
-    "min_psnr",
-    "backend",
-    "address",
-    "concurrency",
-    "cpus_per_trial",
-    "gpus_per_trial",
-    "threads",
-    "device",
-    *LATENCY_OPTION_KEYS,
-    "task",
-    *TASK_OPTIONS,
-)
-
-
 def run(args: Any) -> int:
-    from roadmap.search import resolve_settings
-    from roadmap.search import study as st
     from roadmap.search.progress import Progress
+    from roadmap.search.settings import resolve_search
 
-    options = {key: getattr(args, key) for key in OPTION_KEYS}
-    study_dir = Path(args.study) if args.study else None
-    if study_dir is None:
-        study_dir = st.default_study_dir(args.seed or "nafnet", args.variant, args.task, args.scale)
-    stored = st.read_settings(study_dir) if study_dir.is_dir() else None
-    settings = resolve_settings(options, study_dir, stored)
+    settings = resolve_search(vars(args))  # the study folder, its stored settings, the defaults
+    study_dir = settings.study_dir
     summary = _searched(settings, Progress(settings.budget, enabled=not args.quiet))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))

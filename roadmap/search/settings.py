@@ -8,13 +8,16 @@ study directory is touched, and every error is one line naming the option.
 
 What a study stores (``settings.json``) is `SearchSettings.binding` plus the budget: the
 settings that define what the study measures. How it runs (backend, concurrency, Ray address,
-resources) is `Execution` and may change from one run to the next.
+resources) is `Execution` and may change from one run to the next. Each setting is declared once,
+on its field (`roadmap.search.settings_schema`: what is stored, what binds, which options and
+flag give it); `resolve_search` is the command's one call: the study folder, its stored
+settings and the defaults.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,12 +26,22 @@ from roadmap.evaluation.fidelity import Fidelity, default_preset, get_fidelity, 
 from roadmap.evaluation.latency_backends import LatencyConfig
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
 from roadmap.search.samplers import SAMPLERS
+from roadmap.search.settings_schema import NUMBER, Arg, option_keys, part, setting, settings_of
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
 
 if TYPE_CHECKING:
     from roadmap.spec import UNetSpec
 
-__all__ = ["Constraints", "Execution", "SearchSettings", "resolve_settings", "SAMPLERS", "DEFAULT_BUDGET", "MAX_BUDGET"]
+__all__ = [
+    "Constraints",
+    "Execution",
+    "SearchSettings",
+    "resolve_settings",
+    "resolve_search",
+    "SAMPLERS",
+    "DEFAULT_BUDGET",
+    "MAX_BUDGET",
+]
 
 # Chosen on benchmarks/search_efficiency.py: TPE beat random search (Mann-Whitney, 10 and 20 seeds)
 # where NSGA-II with a population of 10 did not (README, "Samplers").
@@ -38,6 +51,8 @@ DEFAULT_BUDGET = 50
 # on this 2-core machine; more is a typo (10**9 was stored and promised an ETA of 2.9M hours).
 MAX_BUDGET = 10_000
 BACKENDS = ("ray", "local")
+# --task and the options of each task: one per field of `Task` (its name is --task)
+TASK_OPTION_KEYS = ("task", *(f.name for f in fields(Task) if f.name != "name"))
 
 
 @dataclass(frozen=True)
@@ -45,9 +60,32 @@ class Constraints:
     """Hard limits: candidates over a latency / memory limit are rejected before training
     (no budget used); ``min_psnr`` keeps candidates below it off the front."""
 
-    max_latency_ms: float | None = None
-    max_memory_mb: float | None = None
-    min_psnr: float | None = None
+    max_latency_ms: float | None = field(
+        default=None,
+        metadata=setting(
+            *NUMBER,
+            None,
+            arg=Arg("constraints", "reject candidates slower than this (measured before training)", float),
+        ),
+    )
+    max_memory_mb: float | None = field(
+        default=None,
+        metadata=setting(
+            *NUMBER,
+            None,
+            arg=Arg(
+                "constraints",
+                "reject candidates whose predicted or measured peak memory is above this (before training)",
+                float,
+            ),
+        ),
+    )
+    min_psnr: float | None = field(
+        default=None,
+        metadata=setting(
+            *NUMBER, None, arg=Arg("constraints", "candidates below this PSNR are marked infeasible", float)
+        ),
+    )
 
     def __post_init__(self) -> None:
         for name in ("max_latency_ms", "max_memory_mb"):
@@ -83,51 +121,77 @@ class Execution:
             raise RoadmapError(f"--gpus-per-trial: must be >= 0, got {self.gpus_per_trial:g}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # keyword-only: fields in settings.json's order, defaults or not
 class SearchSettings:
     """Everything one run of ``roadmap search`` needs, validated.
 
+    Each field declares, in its metadata (`setting`), what a study stores of it, whether a
+    resume must match it and the options that give it; the study's file types, the resume
+    check and the command's options are derived from there (`roadmap.search.settings_schema`).
     ``fidelity`` fixes the proxy training and its rungs (`Fidelity.rungs`); ``budget`` counts
     candidates trained at the first rung (complete + failed); promotions to later rungs and
     the noise replicates are the search's own and are not counted.
     """
 
-    study_dir: Path
-    seed: str  # a seed name, or the path of the user's spec file
-    variant: str
-    space: SearchSpace
-    fidelity: Fidelity
-    budget: int = DEFAULT_BUDGET
-    data: str | None = None
-    sampler: str = DEFAULT_SAMPLER
-    population_size: int = 10
-    random_seed: int = 0
-    device: str = "cpu"
-    constraints: Constraints = field(default_factory=Constraints)
-    execution: Execution = field(default_factory=Execution)
-    seed_yaml: str | None = None  # the spec of a seed given as a file (the study keeps it)
-    latency: LatencyConfig = field(default_factory=LatencyConfig)  # where latency is measured (binding)
-    task: Task = DEFAULT_TASK  # what the candidates restore (binding)
+    study_dir: Path = field(metadata=setting(options=["study"]))
+    seed: str = field(metadata=setting(str))  # a seed name, or the path of the user's spec file
+    variant: str = field(metadata=setting(str, None))
+    # the spec of a seed given as a file (the study keeps it)
+    seed_yaml: str | None = field(default=None, metadata=setting(str, None, key="seed_spec", options=()))
+    space: SearchSpace = field(
+        metadata=setting(
+            dict,
+            None,
+            to_json=SearchSpace.to_dict,
+            arg=Arg("what to search", "search-space YAML (default search_spaces/<seed>.yaml)", metavar="FILE"),
+        )
+    )
+    fidelity: Fidelity = field(metadata=setting(dict, str, to_json=Fidelity.to_dict, options=["fidelity", "threads"]))
+    data: str | None = field(default=None, metadata=setting(str, None))
+    sampler: str = field(
+        default=DEFAULT_SAMPLER,
+        metadata=setting(
+            str,
+            arg=Arg(
+                "sampler",
+                "tpe (default: it beat random search in benchmarks/search_efficiency.py), nsga2 or random",
+                choices=SAMPLERS.names,
+            ),
+        ),
+    )
+    population_size: int = field(
+        default=10,
+        metadata=setting(int, arg=Arg("sampler", "NSGA-II population / TPE start-up trials (default 10)", int)),
+    )
+    random_seed: int = field(default=0, metadata=setting(int))
+    constraints: Constraints = field(default_factory=Constraints, metadata=part())
+    device: str = field(default="cpu", metadata=setting(str))
+    latency: LatencyConfig = field(  # where latency is measured; a study from before the backends timed with torch
+        default_factory=LatencyConfig,
+        metadata=setting(
+            stored={"latency_backend": (str,), "latency_command": (str, None)},
+            to_json=LatencyConfig.binding,
+            missing={"latency_backend": "torch"},
+            options=["latency_backend", "latency_command", "latency_timeout"],
+        ),
+    )
+    task: Task = field(  # what the candidates restore; a study from before the tasks denoised at sigma 25
+        default=DEFAULT_TASK,
+        metadata=setting(
+            dict,
+            to_json=Task.to_dict,
+            missing={"task": {"name": "denoise", "sigma": [25.0, 25.0]}},
+            options=TASK_OPTION_KEYS,
+        ),
+    )
+    budget: int = field(default=DEFAULT_BUDGET, metadata=setting(int, binding=False))  # stored, may grow
+    execution: Execution = field(
+        default_factory=Execution, metadata=setting(options=[f.name for f in fields(Execution)])
+    )
 
     def binding(self) -> dict[str, Any]:
         """The settings that define what the study measures (``settings.json``)."""
-        return {
-            "seed": self.seed,
-            "variant": self.variant,
-            "seed_spec": self.seed_yaml,
-            "space": self.space.to_dict(),
-            "fidelity": self.fidelity.to_dict(),
-            "data": self.data,
-            "sampler": self.sampler,
-            "population_size": self.population_size,
-            "random_seed": self.random_seed,
-            "max_latency_ms": self.constraints.max_latency_ms,
-            "max_memory_mb": self.constraints.max_memory_mb,
-            "min_psnr": self.constraints.min_psnr,
-            "device": self.device,
-            **self.latency.binding(),  # latency_backend, latency_command
-            "task": self.task.to_dict(),
-        }
+        return {k: v for s in settings_of(type(self)) if s.binding for k, v in s.json(self).items()}
 
     def seed_spec(self) -> UNetSpec:
         """The seed as the task needs it (an up-sampling head for ``sr``: `for_task`)."""
@@ -224,9 +288,6 @@ def _latency(options: dict[str, Any], stored: dict[str, Any] | None) -> LatencyC
     return LatencyConfig.from_options(backend, command, options.get("latency_timeout"))
 
 
-TASK_OPTION_KEYS = ("task", "sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
-
-
 def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str | None, stored_dir: Path) -> Task:
     """--task and its options given, else the study's: a task option left out keeps the study's
     value when the task is the study's, its default otherwise. A new study of a
@@ -251,6 +312,34 @@ def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str
     return task_from_options(name, **given)
 
 
+def _picked(options: dict[str, Any], stored: dict[str, Any] | None, cls: type) -> dict[str, Any]:
+    """Each plain setting of ``cls`` (`Setting.plain`, not in a part): the option, else the
+    study's value, else the field's default. A setting added as a field needs nothing more."""
+    defaults = {f.name: None if f.default is MISSING else f.default for f in fields(cls)}
+    return {
+        s.name: _pick(options, stored, s.name, defaults[s.name])
+        for s in settings_of(cls)
+        if s.plain and len(s.path) == 1
+    }
+
+
+def _execution(options: dict[str, Any]) -> Execution:
+    """Where the trainings run: this run's options only (a study does not store them)."""
+    return Execution(
+        backend=options.get("backend") or "ray",
+        address=options.get("address"),
+        concurrency=options.get("concurrency"),
+        cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
+        gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0),
+    )
+
+
+def _check_budget(budget: int, given: bool, study_dir: Path) -> None:
+    if not 1 <= budget <= MAX_BUDGET:
+        where = "--budget" if given else f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)"
+        raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
+
+
 def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str, Any] | None) -> SearchSettings:
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
@@ -260,47 +349,45 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str,
         # another seed than the study's: say so first, before its settings are read for this one
         check_settings(study_dir, {"seed": stored.get("seed")}, {"seed": options["seed"]})
     seed, variant, seed_yaml = _seed(options, stored)
-    execution = Execution(
-        backend=options.get("backend") or "ray",
-        address=options.get("address"),
-        concurrency=options.get("concurrency"),
-        cpus_per_trial=_given(options.get("cpus_per_trial"), 1.0),
-        gpus_per_trial=_given(options.get("gpus_per_trial"), 0.0),
-    )
-    sampler = _pick(options, stored, "sampler", DEFAULT_SAMPLER)
-    SAMPLERS.lookup(sampler)  # an unknown name: one line naming the known ones
-    population = _pick(options, stored, "population_size", 10)
+    execution = _execution(options)
+    picked = _picked(options, stored, SearchSettings)
+    SAMPLERS.lookup(picked["sampler"])  # an unknown name: one line naming the known ones
+    population = picked["population_size"]
     if not isinstance(population, int) or population < 2:
         raise RoadmapError(f"--population-size: must be an integer >= 2, got {population!r}")
-    budget = _pick(options, stored, "budget", DEFAULT_BUDGET)
-    if not 1 <= budget <= MAX_BUDGET:
-        where = (
-            "--budget"
-            if options.get("budget") is not None
-            else f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)"
-        )
-        raise RoadmapError(f"{where}: must be in [1, {MAX_BUDGET}], got {budget}")
+    _check_budget(picked["budget"], options.get("budget") is not None, study_dir)
     default_device = "cuda" if execution.gpus_per_trial else "cpu"
     task = _task(options, stored, seed_yaml, study_dir)
-    settings = SearchSettings(
-        study_dir=study_dir,
-        seed=seed,
-        variant=variant,
-        space=_space(options, stored, seed, seed_yaml, study_dir),
-        fidelity=_fidelity(options, stored, task),
-        budget=budget,
-        data=_data(_pick(options, stored, "data", None)),
-        sampler=sampler,
-        population_size=population,
-        random_seed=_pick(options, stored, "random_seed", 0),
-        device=_device(_pick(options, stored, "device", default_device), execution),
-        constraints=Constraints(
-            *(_pick(options, stored, k, None) for k in ("max_latency_ms", "max_memory_mb", "min_psnr"))
-        ),
-        execution=execution,
-        seed_yaml=seed_yaml,
-        latency=_latency(options, stored),
-        task=task,
-    )
+    resolved = {  # in this order: the first error is the one reported
+        "study_dir": study_dir,
+        "seed": seed,
+        "variant": variant,
+        "space": _space(options, stored, seed, seed_yaml, study_dir),
+        "fidelity": _fidelity(options, stored, task),
+        "data": _data(picked["data"]),
+        "device": _device(_pick(options, stored, "device", default_device), execution),
+        "constraints": Constraints(**_picked(options, stored, Constraints)),
+        "execution": execution,
+        "seed_yaml": seed_yaml,
+        "latency": _latency(options, stored),
+        "task": task,
+    }
+    settings = SearchSettings(**{**picked, **resolved})
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings
+
+
+def resolve_search(options: dict[str, Any]) -> SearchSettings:
+    """`resolve_settings` with the study found from the options: ``--study``, else the default
+    folder of the seed, variant and task (`default_study_dir`); a folder holding a study gives
+    its stored settings. Reads the options of `option_keys` (``None`` = not given) and no others."""
+    from roadmap.search import study as st
+
+    options = {key: options.get(key) for key in option_keys(SearchSettings)}
+    study_dir = Path(options["study"]) if options["study"] else None
+    if study_dir is None:
+        study_dir = st.default_study_dir(
+            options["seed"] or "nafnet", options["variant"], options["task"], options["scale"]
+        )
+    stored = st.read_settings(study_dir) if study_dir.is_dir() else None
+    return resolve_settings(options, study_dir, stored)

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from roadmap.errors import RoadmapError
+from roadmap.search.settings import SearchSettings
+from roadmap.search.settings_schema import binding_keys, missing_values, stored_types
 
 if TYPE_CHECKING:  # optuna is imported where it is used: the CLI starts faster
     import optuna
@@ -76,28 +78,12 @@ EVAL_PREFIX = "eval:"
 INTERRUPTED_PREFIX = "interrupted:"
 LATENCY_PREFIX = "latency:"
 
-# Settings that define what a study measures: resuming with another value is refused.
-# (budget, concurrency, address, resources and --quiet may change between runs.)
-BINDING_SETTINGS = (
-    "seed",
-    "variant",
-    "seed_spec",
-    "space",
-    "fidelity",
-    "data",
-    "sampler",
-    "population_size",
-    "random_seed",
-    "max_latency_ms",
-    "max_memory_mb",
-    "min_psnr",
-    "device",
-    "latency_backend",
-    "latency_command",
-    "task",
-)
-# The value a study created before a binding setting existed had (its settings.json lacks it).
-BINDING_DEFAULTS = {"latency_backend": "torch", "task": {"name": "denoise", "sigma": [25.0, 25.0]}}
+# Settings that define what a study measures: resuming with another value is refused; and the
+# value a study created before a binding setting existed had (its settings.json lacks it). Both
+# are declared on the fields of `SearchSettings` (budget, concurrency, address, resources and
+# --quiet may change between runs).
+BINDING_SETTINGS = binding_keys(SearchSettings)
+BINDING_DEFAULTS = missing_values(SearchSettings)
 
 
 def default_study_dir(seed: str, variant: str | None = None, task: str | None = None, scale: int | None = None) -> Path:
@@ -116,29 +102,10 @@ def default_study_dir(seed: str, variant: str | None = None, task: str | None = 
 # --------------------------------------------------------------------------- settings
 
 
-# settings.json: each key and the JSON types it may hold (None = null). What the values mean
-# is checked by `resolve_settings` when a search resumes; this refuses what would crash it.
-_NUMBER = (int, float)
-SETTINGS_TYPES: dict[str, tuple[Any, ...]] = {
-    "seed": (str,),
-    "variant": (str, type(None)),
-    "seed_spec": (str, type(None)),
-    "space": (dict, type(None)),
-    "fidelity": (dict, str),
-    "data": (str, type(None)),
-    "sampler": (str,),
-    "population_size": (int,),
-    "random_seed": (int,),
-    "max_latency_ms": (*_NUMBER, type(None)),
-    "max_memory_mb": (*_NUMBER, type(None)),
-    "min_psnr": (*_NUMBER, type(None)),
-    "device": (str,),
-    "budget": (int,),
-    "created": (str,),
-    "latency_backend": (str,),
-    "latency_command": (str, type(None)),
-    "task": (dict,),
-}
+# settings.json: each key and the JSON types it may hold (None = null), from the fields of
+# `SearchSettings`, and when it was created. What the values mean is checked by
+# `resolve_settings` when a search resumes; this refuses what would crash it.
+SETTINGS_TYPES: dict[str, tuple[Any, ...]] = {**stored_types(SearchSettings), "created": (str,)}
 SETTINGS_MAX_BYTES = 16 << 20  # the space and a seed's spec YAML: kilobytes
 
 
