@@ -13,6 +13,9 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import fields
+
+from roadmap.evaluation.tasks import Task
 
 MAX_INPUT_SIDE = 16384  # larger inputs are a typo: the analysis would record GB-sized tensors
 
@@ -250,7 +253,8 @@ def number_or_range(text: str) -> str:
     return text
 
 
-TASK_OPTIONS = ("sigma", "blur", "blur_sigma", "motion_length", "blur_noise", "scale", "quality")
+# one option per field of `Task` (its name is --task), as the search settings derive them
+TASK_OPTIONS = tuple(f.name for f in fields(Task) if f.name != "name")
 
 
 def add_task_arguments(parser) -> None:

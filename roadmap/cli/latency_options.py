@@ -11,9 +11,7 @@ import argparse
 
 from roadmap.evaluation.latency_backends import DEFAULT_TIMEOUT_S, LATENCY_BACKENDS, LatencyConfig
 
-__all__ = ["add_latency_arguments", "latency_config", "LATENCY_OPTION_KEYS"]
-
-LATENCY_OPTION_KEYS = ("latency_backend", "latency_command", "latency_timeout")
+__all__ = ["add_latency_arguments", "latency_config"]
 
 
 def _seconds(text: str) -> float:
