@@ -82,7 +82,7 @@ class RoadmapEvaluator:
 
         spec = load_spec(job.spec_yaml)
         init: dict[str, Any] | str | None  # carried weights, or the checkpoint to resume
-        if job.chain is None:  # a screen: inherited weights, a short fine-tuning
+        if job.screen:  # inherited weights, a short fine-tuning
             fidelity, init, rungs = job.fidelity.screen_fidelity(), inherited_weights(job, spec), None
         else:
             fidelity, init, rungs = job.fidelity, job.resume_from, job.chain

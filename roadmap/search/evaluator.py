@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from roadmap.evaluation.fidelity import Fidelity
+from roadmap.search.rung_plan import RungPlan
 
 __all__ = ["TrainJob", "Evaluator", "run_job", "MEASURE_KEYS", "TRAIN_KEYS"]
 
@@ -60,11 +61,12 @@ class TrainJob:
     """One training of one candidate, as it crosses the process boundary.
 
     ``rung`` is the search's rung the result is recorded at. ``chain`` is the ``(first, last)``
-    rung of ``fidelity.rungs`` the job trains: from ``resume_from`` (the weights the previous
-    rung left) when given, else from scratch. A job without ``chain`` is a *screen*: the
-    candidate starts from the trained seed's weights (``inherit_from``, a weights file of the
-    spec ``seed_yaml``) carried through its steps and fine-tunes ``fidelity.screen_iterations``
-    steps. ``save_weights`` is where the trained weights go.
+    rung of ``fidelity.rungs`` the job trains (`RungPlan.chain`'s answer for its rung): from
+    ``resume_from`` (the weights the previous rung left) when given, else from scratch. A job
+    without ``chain`` is a *screen*: the candidate starts from the trained seed's weights
+    (``inherit_from``, a weights file of the spec ``seed_yaml``) carried through its steps and
+    fine-tunes ``fidelity.screen_iterations`` steps. ``save_weights`` is where the trained
+    weights go.
 
     ``score_depth`` (deep-supervised UNet++ candidates): ``spec_yaml`` is then the whole network
     the candidate is cut from, whose one training scores every depth (``psnr_by_depth``); the
@@ -86,19 +88,19 @@ class TrainJob:
     score_depth: int | None = None
 
     @property
+    def screen(self) -> bool:
+        """Whether the job is a screen: the plan's answer (`RungPlan.chain`), as the job carries it."""
+        return self.chain is None
+
+    @property
     def iterations(self) -> int:
         """The candidate's training steps once this job is done (a screen: its fine-tuning)."""
-        if self.chain is None:
-            return self.fidelity.screen_iterations
-        return self.fidelity.rung_iterations[self.chain[1]]
+        return RungPlan.of_fidelity(self.fidelity).job_iterations(self.chain)[1]
 
     @property
     def job_iterations(self) -> int:
         """The steps this job trains."""
-        if self.chain is None:
-            return self.fidelity.screen_iterations
-        first = self.chain[0]
-        return self.iterations - (self.fidelity.rung_iterations[first - 1] if first else 0)
+        return RungPlan.of_fidelity(self.fidelity).job_iterations(self.chain)[0]
 
 
 class Evaluator(Protocol):
