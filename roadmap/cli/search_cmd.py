@@ -170,13 +170,15 @@ def run(args: Any) -> int:
 
 
 def _searched(settings: Any, progress: Any) -> Any:
-    """`run_search`, with SQLite's own shape of a full or read-only disk (sqlalchemy's
+    """`run_search` with the evaluator on `roadmap.evaluation` (the search core knows only its
+    protocol), with SQLite's own shape of a full or read-only disk (sqlalchemy's
     ``OperationalError: database or disk is full``) named as a write to the study's study.db."""
+    from roadmap.adapters.evaluator import RoadmapEvaluator
     from roadmap.files import WriteError, os_fault
     from roadmap.search import run_search
 
     try:
-        return run_search(settings, progress=progress)
+        return run_search(settings, RoadmapEvaluator.from_settings(settings), progress=progress)
     except Exception as exc:
         if isinstance(exc, (OSError, RoadmapError)) or os_fault(exc) is None:
             raise

@@ -276,9 +276,10 @@ def _left_out(results: StudyResults, live: bool) -> tuple[dict[int, str], dict[i
 def top_rung_of(settings: dict[str, Any]) -> int:
     """The top rung of the fidelity a study was created with (0 for older studies)."""
     from roadmap.evaluation.fidelity import Fidelity
+    from roadmap.search.rung_plan import RungPlan
 
     fidelity = settings.get("fidelity")
-    return Fidelity.from_dict(fidelity).search_top_rung if isinstance(fidelity, dict) else 0
+    return RungPlan.of_fidelity(Fidelity.from_dict(fidelity)).top_rung if isinstance(fidelity, dict) else 0
 
 
 def study_noise_prior(settings: dict[str, Any], task: Task):

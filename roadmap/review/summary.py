@@ -134,9 +134,10 @@ def top_rung_iterations(review: StudyReview) -> int | None:
     training their weights start from."""
     fid = _study_fidelity(review)
     if fid is not None:
-        if fid.front_on_screens:
-            return fid.rung_iterations[-1] + fid.screen_iterations
-        return int(fid.rung_iterations[-1 if fid.screens else review.top_rung])  # after a screen: the whole chain
+        from roadmap.search.rung_plan import RungPlan
+
+        plan = RungPlan.of_fidelity(fid)
+        return plan.trained_iterations(plan.top_rung)
     # An older study names a preset whose meaning may have changed since: trust what the
     # trials recorded (their first rung is the top rung there).
     iterations = review.trials[0].metrics.get("iterations") if review.top_rung == 0 else None
@@ -300,8 +301,13 @@ def versus_seed_text(review: StudyReview, t: TrialRecord) -> str:
 def rung_text(review: StudyReview) -> str:
     """``rung 2 (1350 iterations)``: the top rung, where the front is declared."""
     iterations, fid = top_rung_iterations(review), _study_fidelity(review)
-    if fid is not None and fid.front_on_screens:
-        return f"rung 0, {fid.screen_iterations} iterations from the seed trained {fid.rung_iterations[-1]}"
+    if fid is not None:
+        from roadmap.search.rung_plan import RungPlan
+
+        plan = RungPlan.of_fidelity(fid)
+        if plan.front_on_screens:
+            base = plan.trained_iterations(plan.base_rung)
+            return f"rung 0, {plan.iterations(0)} iterations from the seed trained {base}"
     return f"rung {review.top_rung}" + (f", {iterations} iterations" if iterations else "")
 
 

@@ -23,7 +23,7 @@ from roadmap.errors import RoadmapError
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.cost import study_cost
-from roadmap.search.evaluator import Evaluator, RoadmapEvaluator
+from roadmap.search.evaluator import Evaluator
 from roadmap.search.results import StudyResults, describe_versus_seed, no_feasible_reason, overall
 from roadmap.search.rung_plan import RungPlan
 from roadmap.search.scheduler import Scheduler
@@ -120,12 +120,7 @@ def check_search(
     directory = settings.study_dir
     files.check_folder(directory, "study folder")  # a read-only or forbidden folder: before any work
     if settings.data is not None:
-        from roadmap.evaluation import load_data
-
-        fid = settings.fidelity
-        load_data(
-            settings.data, task=settings.task, val_crop=fid.val_crop, val_count=fid.val_count, train_crop=fid.crop
-        )
+        evaluator.check_data(settings.data, settings.fidelity)
     notes: list[str] = []
     refs = _reference_steps(settings.seed_spec(), notes)
     _check_feasible(settings, evaluator, refs)  # an impossible limit says so, new study or not
@@ -236,11 +231,11 @@ def _execute(
     return interrupted or scheduler.stop_requested
 
 
-def run_search(settings: SearchSettings, evaluator: Evaluator | None = None, progress: Any = None) -> SearchSummary:
+def run_search(settings: SearchSettings, evaluator: Evaluator, progress: Any = None) -> SearchSummary:
     """Run (or resume) the search ``settings`` describe until its budget is spent, every
-    promotion trained and the knee confirmed; returns the `SearchSummary`."""
+    promotion trained and the knee confirmed; returns the `SearchSummary`. ``evaluator``
+    measures and trains the candidates (``roadmap search``: `roadmap.adapters.evaluator`)."""
     t_start = time.perf_counter()
-    evaluator = evaluator or RoadmapEvaluator.from_settings(settings)  # its latency backend and threads
     stored, refs, notes = check_search(settings, evaluator)
     with contextlib.ExitStack() as stack:
         runtime, concurrency = _executor(settings, stack)

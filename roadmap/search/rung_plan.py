@@ -97,6 +97,12 @@ class RungPlan:
             settings.random_seed,
         )
 
+    @classmethod
+    def of_fidelity(cls, fidelity: Fidelity, random_seed: int = 0) -> RungPlan:
+        """The plan's rungs alone, no candidate counted: for what asks only which rungs exist and
+        how each trains (a study's jobs, a job's steps, a finished study's top rung)."""
+        return cls(fidelity, budget=0, random_seed=random_seed)
+
     @property
     def screening(self) -> bool:
         """Whether rung 0 is an inherited screen (else the rungs are the fidelity's chain)."""
@@ -105,6 +111,18 @@ class RungPlan:
     @property
     def top_rung(self) -> int:
         return self.fidelity.search_top_rung
+
+    @property
+    def base_rung(self) -> int:
+        """Screening: the search rung the seed's base runs (the whole chain from scratch, whose
+        weights start the screens) are recorded at."""
+        return self.fidelity.base_rung
+
+    @property
+    def front_on_screens(self) -> bool:
+        """Whether the front is declared on the screens (no candidate but the seed trains from
+        scratch)."""
+        return self.screening and self.top_rung == 0
 
     @property
     def base_is_top(self) -> bool:
@@ -118,13 +136,54 @@ class RungPlan:
         when the top rung comes after another phase (promotions, or the base of the screens)."""
         return self.top_rung >= 1 or self.screening
 
+    def is_screen(self, rung: int) -> bool:
+        """Whether a training at search rung ``rung`` is a screen (inherited weights, fine-tuned)."""
+        return self.screening and rung == 0
+
+    def chain(self, rung: int, resume: bool = False) -> tuple[int, int] | None:
+        """The rungs ``(first, last)`` of ``fidelity.rungs`` a training at search rung ``rung``
+        trains; ``None`` for a screen. Past a screen a training runs the whole chain from scratch;
+        a chain plan's rung continues from rung ``rung - 1``'s weights when ``resume`` (they are
+        there), else trains from scratch up to its end."""
+        if self.screening:
+            return None if rung == 0 else (0, len(self.fidelity.rung_iterations) - 1)
+        return (rung if resume else 0, rung)
+
+    def job_iterations(self, chain: tuple[int, int] | None) -> tuple[int, int]:
+        """``(steps trained, steps the candidate has trained once done)`` of a training of
+        ``chain`` (`chain`'s answer; ``None``: a screen, whose steps are its fine-tuning's)."""
+        if chain is None:
+            return self.fidelity.screen_iterations, self.fidelity.screen_iterations
+        ends, (first, last) = self.fidelity.rung_iterations, chain
+        return ends[last] - (ends[first - 1] if first else 0), ends[last]
+
     def iterations(self, rung: int) -> int:
         """Steps one training trains at search rung ``rung`` (a promotion of the chain plan
         continues from the rung below)."""
+        return self.job_iterations(self.chain(rung, resume=True))[0]
+
+    def trained_iterations(self, rung: int) -> int:
+        """Steps in all behind a result at search rung ``rung``: a screen's count the seed's base
+        training its weights come from."""
         ends = self.fidelity.rung_iterations
-        if self.screening:
-            return self.fidelity.screen_iterations if rung == 0 else ends[-1]
-        return ends[rung] - (ends[rung - 1] if rung else 0)
+        if self.is_screen(rung):
+            return ends[-1] + self.fidelity.screen_iterations
+        return self.job_iterations(self.chain(rung))[1]
+
+    def keeps_weights(self, rung: int) -> bool:
+        """Whether a candidate's training at ``rung`` keeps its weights: in a chain plan, below the
+        top, where the next rung continues from them (a screening plan keeps the base's alone)."""
+        return not self.screening and rung < self.top_rung
+
+    def base_seed(self, random_seed: int) -> int:
+        """The random seed of the base run whose weights the screens of ``random_seed`` start
+        from: their own when the front is on the screens (each random seed's screens replicate
+        the whole path), else the main one."""
+        return random_seed if self.front_on_screens else self.random_seed
+
+    def keeps_base(self, random_seed: int) -> bool:
+        """Whether the seed's base run with ``random_seed`` keeps its weights (screens start from them)."""
+        return self.base_seed(random_seed) == random_seed
 
     def describe(self) -> str:
         """The plan in words, e.g. ``screen 150 iterations from the trained seed, 1/4 promoted to
@@ -219,5 +278,5 @@ class RungPlan:
         finished = {n for n, r, s in done if r == top and s == second and (own_seed or n != seed_number)}
         busy = {n for n, r, s in running if r == top and s == second and (own_seed or n != seed_number)}
         known = (seed_number,) if own_seed and seed_number is not None and seed_key not in done | running else ()
-        iterations = self.iterations(top) if self.screening else self.fidelity.rung_iterations[-1]  # from scratch
+        iterations = self.job_iterations(self.chain(top))[0]  # from scratch: that random seed left no weights
         return Phase("replicate", top, iterations, self.confirmations + own_seed, len(finished), len(busy), known, top)

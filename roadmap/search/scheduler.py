@@ -90,7 +90,7 @@ class Scheduler:
 
     @property
     def top_rung(self) -> int:
-        return self.trainings.fidelity.search_top_rung
+        return self.trainings.plan.top_rung
 
     def plan(self) -> RungPlan:
         """The trainings this search plans (`roadmap.search.rung_plan`)."""
@@ -196,13 +196,13 @@ class Scheduler:
     def _base_jobs(self) -> list[TrainJob]:
         """Screening: the seed's top-rung run (its weights start every screen) and its
         replicate, before any candidate is screened."""
-        if not self.trainings.fidelity.screens:
+        if not self.trainings.plan.screening:
             return []
         seed = self._seed_trial()
         if seed is None:
             return []
         number, spec_yaml = seed
-        done, base = self.store.evaluations(), self.trainings.fidelity.base_rung
+        done, base = self.store.evaluations(), self.trainings.plan.base_rung
         return [
             self.trainings.job(number, spec_yaml, base, s)
             for s in (self.settings.random_seed, self.replicate_seed)

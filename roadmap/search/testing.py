@@ -134,6 +134,9 @@ class FakeEvaluator:
         self.timed["side by side"] = self.timed.get("side by side", 0) + 1
         return [{"latency_ms": 5.0 + _cost(spec)[0] / 200.0, "latency_cv": 0.01} for spec in specs]
 
+    def check_data(self, data: str | None, fidelity: Any) -> None:
+        """Nothing to refuse: the fake trains on no data."""
+
     def psnr(self, spec: Any, iterations: int, random_seed: int) -> float:
         """The fake PSNR: capacity helps, more steps help, the seed adds a little noise."""
         _, _, capacity = _cost(spec)

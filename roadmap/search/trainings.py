@@ -1,6 +1,7 @@
 """How a candidate is trained at a search rung: the `TrainJob` for (trial, rung, random seed).
 
-Two plans, set by the study's `Fidelity`:
+Two plans, set by the study's `Fidelity`; its `RungPlan` (`roadmap.search.rung_plan`) answers
+which rung screens, what each training trains and whose weights are kept:
 
 * **chain** (``screen_iterations == 0``): search rung ``k`` is rung ``k`` of ``fidelity.rungs``,
   continued from the weights rung ``k - 1`` left (when they are still there; else every rung
@@ -32,17 +33,20 @@ from typing import Any
 
 from roadmap.search import study as st
 from roadmap.search.evaluator import TRAIN_KEYS, TrainJob
+from roadmap.search.rung_plan import RungPlan
 from roadmap.search.settings import SearchSettings
 
 __all__ = ["Trainings", "training_key", "score_at_depth"]
 
 
 class Trainings:
-    """Makes the jobs of one study (see the module docstring)."""
+    """Makes the jobs of one study (see the module docstring); which rungs screen, which
+    continue and which keep their weights, its `RungPlan` says."""
 
     def __init__(self, settings: SearchSettings, store: st.StudyStore):
         self.settings, self.store = settings, store
         self.fidelity = settings.fidelity
+        self.plan = RungPlan.of_fidelity(settings.fidelity, settings.random_seed)
         self.seed_number: int | None = None  # the seed's trial, once known
 
     def base_weights(self, random_seed: int | None = None) -> Path | None:
@@ -50,8 +54,8 @@ class Trainings:
         from (None before the seed is known)."""
         if self.seed_number is None:
             return None
-        seed = self.settings.random_seed if random_seed is None or not self.fidelity.front_on_screens else random_seed
-        return self.store.weights_path(self.seed_number, self.fidelity.base_rung, seed)
+        seed = self.plan.base_seed(self.settings.random_seed if random_seed is None else random_seed)
+        return self.store.weights_path(self.seed_number, self.plan.base_rung, seed)
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
@@ -66,33 +70,31 @@ class Trainings:
             "device": self.settings.device,
             "score_depth": depth,
         }
-        if self.fidelity.screens:
+        if self.plan.screening:
             return self._screening_job(common, number, rung, seed)
-        save = self.store.weights_path(number, rung, seed) if rung < self.fidelity.search_top_rung else None
+        save = self.store.weights_path(number, rung, seed) if self.plan.keeps_weights(rung) else None
         previous = self.store.weights_path(number, rung - 1, seed) if rung > 0 else None
         resume = previous is not None and previous.is_file()
         return TrainJob(
             **common,
-            chain=(rung if resume else 0, rung),
+            chain=self.plan.chain(rung, resume),
             resume_from=str(previous) if resume else None,
             save_weights=None if save is None else str(save),
         )
 
     def _screening_job(self, common: dict[str, Any], number: int, rung: int, seed: int) -> TrainJob:
         base = self.base_weights(seed)
-        if rung == 0:
+        if self.plan.is_screen(rung):
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
             seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
             return TrainJob(
                 **common,
-                chain=None,
+                chain=self.plan.chain(rung),
                 inherit_from=str(base) if usable else None,
                 seed_yaml=seed_yaml if usable else None,
             )
-        keep = number == self.seed_number and (seed == self.settings.random_seed or self.fidelity.front_on_screens)
-        return TrainJob(
-            **common, chain=(0, len(self.fidelity.rung_iterations) - 1), save_weights=str(base) if keep else None
-        )
+        keep = number == self.seed_number and self.plan.keeps_base(seed)
+        return TrainJob(**common, chain=self.plan.chain(rung), save_weights=str(base) if keep else None)
 
     def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict[str, Any]]) -> dict[str, Any] | None:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same

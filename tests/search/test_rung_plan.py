@@ -97,3 +97,24 @@ def test_a_search_without_fidelity_trains_at_its_tasks_calibrated_preset(tmp_pat
     assert settings(tmp_path / "a", seed="nafnet", task="sr", scale=2).fidelity == get_fidelity("inherited")
     assert settings(tmp_path / "b", seed="nafnet", task="deblur").fidelity == get_fidelity("default")
     assert settings(tmp_path / "c", seed="nafnet", task="sr", scale=2, fidelity="default").fidelity.name == "default"
+
+
+def test_the_plan_says_what_each_rung_trains_and_which_weights_it_keeps(rungs3):
+    """The screen-or-chain answers the trainings, the jobs, the evaluator and the review ask."""
+    screen = RungPlan.of_fidelity(get_fidelity("default"), random_seed=0)
+    assert screen.is_screen(0) and not screen.is_screen(1) and not screen.front_on_screens
+    assert (screen.chain(0), screen.chain(1), screen.chain(1, resume=True)) == (None, (0, 2), (0, 2))
+    assert screen.job_iterations(None) == (150, 150) and screen.job_iterations((0, 2)) == (1350, 1350)
+    assert screen.trained_iterations(screen.top_rung) == 1350 and not screen.keeps_weights(0)
+    assert (screen.base_seed(1), screen.keeps_base(0), screen.keeps_base(1)) == (0, True, False)  # the main one's
+
+    inherited = RungPlan.of_fidelity(get_fidelity("inherited"), random_seed=0)
+    assert inherited.front_on_screens and inherited.trained_iterations(0) == 1350 + 450  # the base's, then the screen
+    assert (inherited.base_seed(1), inherited.keeps_base(1)) == (1, True)  # each random seed its own base run
+
+    chain = RungPlan.of_fidelity(load_fidelity(rungs3))  # rungs 10/30/90
+    assert not chain.is_screen(0) and chain.chain(0) == (0, 0)
+    assert (chain.chain(2), chain.chain(2, resume=True)) == ((0, 2), (2, 2))  # from scratch, or continued
+    assert (chain.job_iterations((0, 2)), chain.job_iterations((2, 2))) == ((90, 90), (60, 90))
+    assert [chain.keeps_weights(r) for r in range(3)] == [True, True, False]  # the top rung's go nowhere
+    assert [chain.trained_iterations(r) for r in range(3)] == [10, 30, 90]
