@@ -1,7 +1,7 @@
 # Entry points, each doing all set-up on a fresh machine (a venv in .venv with the CPU torch pin):
 #   make search   -- the main job: roadmap search --seed nafnet --budget 50 on the embedded photos
 #   make test     -- the test suite
-#   make lint     -- ruff (lint, format), configured in pyproject.toml
+#   make lint     -- ruff (lint, format) and mypy (types), configured in pyproject.toml
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -25,3 +25,4 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy

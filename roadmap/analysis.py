@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from roadmap.addresses import stage_of_module
-from roadmap.build import UNet, build_model, fold_spec, spec_has_reparam
+from roadmap.build import UNet, UNetPlusPlus, build_model, fold_spec, spec_has_reparam
 from roadmap.spec import UNetSpec, aggregate_channels, aggregate_layout
 from roadmap.spec import input_hw as network_input_hw
 
@@ -109,7 +109,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dic
         model(torch.empty(*input_shape, device="meta"))
     counts = counter.get_flop_counts()
     total = sum(counts.get("Global", {}).values()) // 2
-    stages, layers = {}, {}
+    stages: dict[str, int] = {}
+    layers: dict[str, int] = {}
     leaves = {name for name, mod in model.named_modules() if not list(mod.children())}
     for fqn, ops in counts.items():
         macs = sum(ops.values()) // 2
@@ -256,7 +257,7 @@ def _nested_timeline(spec: UNetSpec, input_hw: tuple[int, int]) -> list[tuple[st
     return timeline
 
 
-def meta_model(spec: UNetSpec) -> UNet:
+def meta_model(spec: UNetSpec) -> UNet | UNetPlusPlus:
     """Build ``spec`` on the ``meta`` device: shapes and parameter counts without memory."""
     with torch.device("meta"):
         return build_model(spec)
@@ -282,9 +283,10 @@ def analyze(spec: UNetSpec, input_hw: tuple[int, int] = (256, 256)) -> Analysis:
     >>> analyze(get_seed("nafnet", "w16")).params_conv_only
     286579
     """
-    key = (spec.to_yaml(), tuple(input_hw))
+    h, w = input_hw  # a list (JSON, YAML) too
+    key = (spec.to_yaml(), (h, w))
     if key not in _CACHE:
-        _CACHE[key] = _analyze(spec, tuple(input_hw))
+        _CACHE[key] = _analyze(spec, (h, w))
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     _CACHE.move_to_end(key)
@@ -314,8 +316,8 @@ def _analyze(spec: UNetSpec, output_hw: tuple[int, int]) -> Analysis:
             "'deployed' is the folded network (one conv per RRRB)"
         )
     return Analysis(
-        input_hw=tuple(input_hw),
-        output_hw=tuple(output_hw),
+        input_hw=input_hw,
+        output_hw=output_hw,
         params=params,
         params_conv_only=params_conv,
         macs=macs,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from roadmap.spec import (
     aggregate_layout,
     head_depths,
     nested_nodes,
+    sampler_conv,
     stage_attention,
     stage_conv,
     validate,
@@ -64,6 +66,8 @@ def _conv_kwargs(conv: ConvSpec | None) -> dict | None:
 
 @BLOCKS.register("nafblock")
 def _nafblock(in_ch: int, width: int, conv: dict | None, attention: str | None) -> nn.Module:
+    # stage_attention gives nafblock and gama stages their block type's attention (never None)
+    assert attention is not None
     return blocks.NAFBlock(width, conv=conv, attention=attention)
 
 
@@ -111,7 +115,7 @@ def _separable_strided(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
 
 @DOWN_SAMPLERS.register("pool_conv")
 def _pool_conv(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
-    return blocks.PoolConvDown(in_ch, out_ch, _conv_kwargs(s.conv))
+    return blocks.PoolConvDown(in_ch, out_ch, dataclasses.asdict(sampler_conv(s)))
 
 
 @DOWN_SAMPLERS.register("pixel_unshuffle")
@@ -136,7 +140,7 @@ def _transposed_conv(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
 
 @UP_SAMPLERS.register("conv_interp")
 def _conv_interp(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
-    return blocks.ConvInterpUp(in_ch, out_ch, _conv_kwargs(s.conv))
+    return blocks.ConvInterpUp(in_ch, out_ch, dataclasses.asdict(sampler_conv(s)))
 
 
 def build_down(s: SamplerSpec, in_ch: int, out_ch: int) -> nn.Module:
@@ -282,7 +286,7 @@ class UNet(nn.Module):
         self.upscale = spec.upscale
         self.head = build_head(spec)
         self.uses_skip = [s.type != "none" for s in spec.skips]
-        self.msiam: nn.Module | None = None
+        self.msiam: blocks.MSIAM | None = None
         self.iem = nn.ModuleDict()
         self.msiam_index: dict[int, int] = {}
         if spec.aggregate is not None:
@@ -371,9 +375,9 @@ class UNetPlusPlus(nn.Module):
     def _add_node(self, spec: UNetSpec, i: int, j: int) -> None:
         """The modules of node ``x[i, j]``: its up-sampler, its dense fusion and its stage."""
         width, key = spec.decoder[i].width, str(j)
-        self.up[i][key] = build_up(spec.up[i], spec.up_in_width(i), width)
-        self.skips[i][key] = DENSE_FUSIONS.lookup(spec.skips[i].type)(width, j)
-        self.decoder[i][key] = build_stage(spec.decoder[i], width)
+        _level(self.up, i)[key] = build_up(spec.up[i], spec.up_in_width(i), width)
+        _level(self.skips, i)[key] = DENSE_FUSIONS.lookup(spec.skips[i].type)(width, j)
+        _level(self.decoder, i)[key] = build_stage(spec.decoder[i], width)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         return self._run(inp, (self.depth,))[self.depth]
@@ -401,8 +405,8 @@ class UNetPlusPlus(nn.Module):
             rows[s].append(self._backbone(s, rows[s - 1][0]))
             for i in reversed(range(s)):
                 key = str(s - i)
-                up = self.up[i][key](rows[i + 1][-1])  # x[i+1, j-1], just computed
-                node = self.decoder[i][key](self.skips[i][key](up, rows[i]))
+                up = _level(self.up, i)[key](rows[i + 1][-1])  # x[i+1, j-1], just computed
+                node = _level(self.decoder, i)[key](_level(self.skips, i)[key](up, rows[i]))
                 del up
                 if s == self.depth:  # the level's last node: the level and the one below are spent
                     rows[i], rows[i + 1] = [], []
@@ -410,6 +414,12 @@ class UNetPlusPlus(nn.Module):
             if s in wanted:
                 outputs[s] = _finish_output(self.head[str(s)](rows[0][-1]), inp, self.upscale, self.global_residual)
         return outputs
+
+
+def _level(nodes: nn.ModuleList, i: int) -> nn.ModuleDict:
+    """Level ``i`` of a UNet++ node table (``up``, ``skips``, ``decoder``): a ``ModuleDict`` by
+    construction, which ``ModuleList`` (typed as holding any ``Module``) cannot say."""
+    return cast(nn.ModuleDict, nodes[i])
 
 
 def build_model(spec: UNetSpec | str, variant: str | None = None) -> UNet | UNetPlusPlus:

@@ -37,7 +37,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TypeGuard
+from typing import Any, NoReturn, Protocol, TypeGuard
 
 import yaml
 
@@ -445,6 +445,16 @@ def stage_conv(stage: StageSpec) -> ConvSpec:
     return stage.conv if stage.conv is not None else ConvSpec(**BLOCK_TYPES[stage.block]["conv"])
 
 
+def sampler_conv(sampler: SamplerSpec) -> ConvSpec:
+    """The conv of a sampler that has one (``SAMPLERS_WITH_CONV``): its own, or pmrid_block's
+    default (:func:`validate` requires pool_conv and conv_interp to name theirs)."""
+    if sampler.conv is not None:
+        return sampler.conv
+    if sampler.type == "pmrid_block":
+        return ConvSpec(kind="separable", kernel=5)
+    raise SpecError(f"a {sampler.type} sampler has no conv")
+
+
 def stage_attention(stage: StageSpec) -> str | None:
     """The attention a stage's blocks use: its own, or the block type's default (``None``: the
     block type has no attention)."""
@@ -494,7 +504,7 @@ def _check_sampler(path: str, s: SamplerSpec, in_ch: int, out_ch: int, kinds: tu
         if s.type != "pmrid_block" and s.conv is None:
             _fail(f"{path}.conv", f"required for {s.type}")
         if s.type == "pmrid_block":
-            conv = s.conv or ConvSpec(kind="separable", kernel=5)
+            conv = sampler_conv(s)
             if out_ch % 4:
                 _fail(f"{path}", f"pmrid_block needs output channels divisible by 4, got {out_ch}")
             check_conv(f"{path}.conv", conv, out_ch // 4, out_ch)
@@ -668,7 +678,14 @@ def validate(spec: UNetSpec) -> None:
 # --------------------------------------------------------------------------- super-resolution
 
 
-def input_hw(spec: UNetSpec, output_hw: tuple[int, int]) -> tuple[int, int]:
+class Scaled(Protocol):
+    """Anything with a super-resolution ``upscale``: a spec, or a network built from one."""
+
+    @property
+    def upscale(self) -> int: ...
+
+
+def input_hw(spec: Scaled, output_hw: tuple[int, int]) -> tuple[int, int]:
     """The input size ``(h, w)`` that gives an output of ``output_hw``: the low-resolution input
     of a super-resolution spec (``spec.upscale > 1``), ``output_hw`` itself otherwise. ``spec``
     may be anything with an ``upscale`` (a built network has one).

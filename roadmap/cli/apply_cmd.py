@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from roadmap.analysis import analyze
 from roadmap.build import build_model
@@ -22,7 +23,7 @@ from roadmap.cli.latency_options import add_latency_arguments, latency_config
 from roadmap.errors import SpecError
 from roadmap.roadmaps import get_roadmap
 from roadmap.seeds import resolve_spec
-from roadmap.spec import save_spec
+from roadmap.spec import UNetSpec, save_spec
 from roadmap.transforms import apply_transform
 
 METRICS = ("params", "params_conv_only", "macs", "skip_memory_elements_peak", "peak_activation_elements")
@@ -33,11 +34,12 @@ def short_params(params: dict) -> str:
 
 
 def step_rows(
-    spec, steps, input_hw, latency: bool, threads: int, repeats: int, progress, backend=None
-) -> tuple[list[dict], object]:
+    spec: UNetSpec, steps, input_hw, latency: bool, threads: int, repeats: int, progress, backend=None
+) -> tuple[list[dict[str, Any]], UNetSpec]:
     """Analyse the seed and every step, then (``latency``) time all of them side by side on
     ``backend`` (a `LatencyConfig`, default eager torch); returns the rows and the final spec."""
-    rows, specs = [], []
+    rows: list[dict[str, Any]] = []
+    specs: list[UNetSpec] = []
     current = spec
     for k, step in enumerate([None, *steps]):
         if step is not None:
@@ -48,7 +50,7 @@ def step_rows(
             except (ValueError, TypeError, OverflowError) as exc:  # a parameter a transform did not expect
                 raise SpecError(f"step {k} ({step['transform']}): {type(exc).__name__}: {exc}") from None
         a = analyze(current, input_hw)
-        row = {"step": "seed" if step is None else step["transform"]}
+        row: dict[str, Any] = {"step": "seed" if step is None else step["transform"]}
         if step is not None:
             row["params_changed"] = step.get("params") or {}
         row.update({m: getattr(a, m) for m in METRICS})

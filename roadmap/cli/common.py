@@ -131,8 +131,9 @@ def add_spec_argument(parser, flag: str | None = None, default: str | None = Non
 
 def add_input_size_argument(parser, default: tuple[int, int] | None = (256, 256), help: str | None = None) -> None:
     """``--input-size H W`` (``args.input_size``); ``--input`` is a hidden, warning alias."""
+    given = f" (default {default[0]} {default[1]})" if default else ""
     text = help or (
-        f"image size H W of the static analysis (default {default[0]} {default[1]}); a "
+        f"image size H W of the static analysis{given}; a "
         f"super-resolution spec (head.upscale s) makes this output from an H/s x W/s input"
     )
     parser.add_argument(

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roadmap.cli.common import add_input_size_argument, finite_float, network_input_size
+
+if TYPE_CHECKING:
+    from roadmap.review.onnx_export import OnnxExport
+    from roadmap.spec import UNetSpec
 
 EXAMPLES = """examples:
   roadmap export studies/runs/nafnet-w16 --pick knee --out winner.yaml
@@ -98,12 +103,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # Every check (weights, ONNX export and its parity) runs before the first file is written:
     # a failing export leaves nothing behind.
-    onnx_tmp, onnx_result = _onnx_first(args, exported_spec(review, trial)) if args.onnx else (None, None)
+    onnx = _onnx_first(args, exported_spec(review, trial)) if args.onnx else None
     try:
         spec = export_trial(review, trial, args.out)
     except BaseException:
-        if onnx_tmp is not None:
-            onnx_tmp.unlink(missing_ok=True)
+        if onnx is not None:
+            onnx[0].unlink(missing_ok=True)
         raise
     print(
         f"trial {trial.number}"
@@ -115,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     if spec_has_reparam(spec):
         print(f"wrote {folded_path(args.out)} (deployed form: RRRBs folded into single convs)")
-    if onnx_tmp is not None:
+    if onnx is not None:
+        onnx_tmp, onnx_result = onnx
         onnx_tmp.replace(args.onnx)
         sizes = "x".join(map(str, onnx_result.input_shape))
         if onnx_result.output_shape[-2:] != onnx_result.input_shape[-2:]:  # super-resolution: the LR input
@@ -127,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _onnx_first(args: argparse.Namespace, spec):
+def _onnx_first(args: argparse.Namespace, spec: UNetSpec) -> tuple[Path, OnnxExport]:
     """Export the ONNX graph to a temporary file next to ``--onnx``: (that file, the result)."""
     from roadmap.review.onnx_export import export_onnx
 

@@ -37,6 +37,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -334,7 +335,7 @@ def measure_spec(
     from roadmap.build import fold_spec
 
     spec = fold_spec(spec)  # latency and memory do not depend on the weights: build it folded
-    out = {"params": None, "macs": None, "peak_memory_predicted_bytes": None}
+    out: dict[str, Any] = {"params": None, "macs": None, "peak_memory_predicted_bytes": None}
     out.update(_analysis(spec, latency_hw, device))
     model = _untrained(spec, device, random_seed)
     if out["params"] is None:

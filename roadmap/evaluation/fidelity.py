@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypedDict
 
 from roadmap.errors import RoadmapError
 from roadmap.io import check_known_fields
@@ -115,8 +116,8 @@ class Fidelity:
             if number is None:
                 raise bad(name, "must be a finite number")
             object.__setattr__(self, name, number)
-        betas = self.betas if isinstance(self.betas, (list, tuple)) else None
-        betas = None if betas is None or len(betas) != 2 else [_real(b) for b in betas]
+        given = self.betas if isinstance(self.betas, (list, tuple)) else None
+        betas = None if given is None or len(given) != 2 else [_real(b) for b in given]
         if betas is None or any(b is None or not 0 <= b < 1 for b in betas):
             raise bad("betas", "must be two numbers in [0, 1)")
         # Tuples survive JSON round trips as lists; keep `==` meaningful.
@@ -192,6 +193,16 @@ class Fidelity:
         return cls(**data)
 
 
+class _Base(TypedDict):
+    """The fields the default-sized presets share."""
+
+    batch: int
+    crop: int
+    lr: float
+    val_crop: int
+    val_count: int
+
+
 # `default` screens and then trains from scratch (benchmarks/proxy_fidelity.py, README "How far
 # the PSNR axis can be trusted"): the seed trains 150 + 300 + 900 iterations once; every
 # candidate starts from those weights carried through its steps and fine-tunes 150 iterations
@@ -203,7 +214,7 @@ class Fidelity:
 # than `default`'s from-scratch rung at two thirds of its cost.
 # `long` (2500 iterations, one rung) is that benchmark's reference; its fields are written out
 # so that no change of `default` can alter it.
-_BASE = {"batch": 8, "crop": 48, "lr": 2e-3, "val_crop": 128, "val_count": 8}
+_BASE: _Base = {"batch": 8, "crop": 48, "lr": 2e-3, "val_crop": 128, "val_count": 8}
 PRESETS: dict[str, Fidelity] = {
     "smoke": Fidelity(name="smoke", iterations=3, batch=2, crop=32, val_crop=32, val_count=2),
     "quick": Fidelity(name="quick", iterations=100, batch=8, crop=48, lr=2e-3, val_crop=96, val_count=6),

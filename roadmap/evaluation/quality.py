@@ -8,12 +8,16 @@ trials are not rounding noise.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from roadmap.evaluation.degradations import bicubic_up
 from roadmap.evaluation.tasks import DEFAULT_TASK, Task
+
+if TYPE_CHECKING:
+    from roadmap.build import UNetPlusPlus
 
 # ITU-R BT.601 luma on [0, 1] RGB, as MATLAB's rgb2ycbcr (BasicSR's "test_y_channel").
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
@@ -126,7 +130,7 @@ def evaluate_quality(
 
 @torch.inference_mode()
 def evaluate_heads(
-    model: torch.nn.Module,
+    model: UNetPlusPlus,
     inputs: torch.Tensor,
     clean: torch.Tensor,
     batch: int = 4,

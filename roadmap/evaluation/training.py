@@ -169,8 +169,8 @@ def model_loss(
     heads = getattr(model, "forward_heads", None)
     if heads is None:
         return loss_fn(model(noisy), clean)
-    outputs = heads(noisy)
-    return sum(loss_fn(out, clean) for out in outputs.values()) / len(outputs)
+    losses = [loss_fn(out, clean) for out in heads(noisy).values()]
+    return sum(losses[1:], losses[0]) / len(losses)
 
 
 def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:

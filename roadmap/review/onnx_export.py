@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.onnx import OPSET, export_model_onnx, onnxruntime_module
+from roadmap.spec import Scaled
 from roadmap.spec import input_hw as network_input_hw
 
 __all__ = ["OnnxExport", "export_onnx", "OPSET"]
@@ -80,7 +81,8 @@ def export_onnx(
     in_ch = getattr(spec_or_model, "in_channels", None) or _in_channels(model)
     # a spec, or a network built from one, knows its scale; any other module is taken as 1
     scaled = spec_or_model if hasattr(spec_or_model, "upscale") else model
-    h, w = network_input_hw(scaled, input_hw) if hasattr(scaled, "upscale") else input_hw
+    # the cast: hasattr cannot narrow a Module, whose __getattr__ claims every attribute
+    h, w = network_input_hw(cast(Scaled, scaled), input_hw) if hasattr(scaled, "upscale") else input_hw
     shape = (1, int(in_ch), int(h), int(w))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     path = export_model_onnx(fold_model(model), path, x)
@@ -88,6 +90,7 @@ def export_onnx(
         expected = model(x).numpy()
     if not check:
         return OnnxExport(path, shape, None, tuple(expected.shape))
+    assert ort is not None  # imported above when check is set
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     if got.shape != expected.shape:

@@ -320,12 +320,15 @@ def hypervolume_info(summary: ParetoSummary) -> HypervolumeInfo:
     from roadmap.review.study import MAXIMIZE, OBJECTIVES
 
     trials = summary.review.feasible()
+    reference_point, ideal_point = summary.reference_point, summary.ideal_point
+    # a summary with feasible trials has its box (the report draws this only for one with a front)
+    assert reference_point is not None and ideal_point is not None, "no feasible trial: no hypervolume"
     signs = np.where(np.asarray(MAXIMIZE), -1.0, 1.0)
-    ref = np.array([summary.reference_point[o] for o in OBJECTIVES]) * signs
-    ideal = np.array([summary.ideal_point[o] for o in OBJECTIVES]) * signs
+    ref = np.array([reference_point[o] for o in OBJECTIVES]) * signs
+    ideal = np.array([ideal_point[o] for o in OBJECTIVES]) * signs
     loss = to_loss([t.values for t in trials], MAXIMIZE)
     values = pareto.hypervolume_history(loss, ref, ideal=ideal)
-    return HypervolumeInfo([t.number for t in trials], [float(v) for v in values], summary.reference_point)
+    return HypervolumeInfo([t.number for t in trials], [float(v) for v in values], reference_point)
 
 
 def plot_hv_history(info: HypervolumeInfo):
@@ -437,11 +440,12 @@ def analyze_cached(spec: Any, input_hw: tuple[int, int]):
 
     from roadmap.analysis import analyze
 
-    key = (dataclasses.replace(spec, provenance={}).to_yaml(), tuple(input_hw))
+    h, w = input_hw  # a list (JSON) too
+    key = (dataclasses.replace(spec, provenance={}).to_yaml(), (h, w))
     if key not in _ANALYSIS_CACHE:
         if len(_ANALYSIS_CACHE) > 64:
             _ANALYSIS_CACHE.clear()
-        _ANALYSIS_CACHE[key] = analyze(spec, tuple(input_hw))
+        _ANALYSIS_CACHE[key] = analyze(spec, (h, w))
     return _ANALYSIS_CACHE[key]
 
 
@@ -506,7 +510,7 @@ def roadmap_frame(rows: list[RoadmapRow]):
             out.append(delta(v, last, rel) if ok else None)
             if ok:
                 last = v
-        frame.insert(frame.columns.get_loc(col) + 1, dcol, out)
+        frame.insert(list(frame.columns).index(col) + 1, dcol, out)
     frame["trial"] = frame["trial"].astype("Int64")
     return frame
 
@@ -523,7 +527,9 @@ class LevelMacsInfo(NamedTuple):
 def _level_of(address: str, n_levels: int) -> str:
     """The level an analysis stage belongs to (see :func:`level_macs_info`)."""
     stage = parse_stage(address)
-    kind = stage.kind if stage is not None else None
+    if stage is None:
+        return "other"
+    kind = stage.kind
     if kind == "middle":
         return f"level {n_levels} (middle)"
     if kind in ("encoder", "decoder", "down", "up", "skips"):
@@ -608,7 +614,7 @@ def _timeline(spec: Any, input_hw: tuple[int, int]) -> tuple[list[str], list[flo
 def _timeline_item(item: Any, i: int) -> tuple[str, float]:
     if isinstance(item, dict):
         label = item.get("address") or item.get("stage") or item.get("step") or str(i)
-        elements = item.get("elements", item.get("skip_elements", item.get("value", 0)))
+        elements = next((item[k] for k in ("elements", "skip_elements", "value") if k in item), 0)
         return str(label), float(elements)
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return str(item[0]), float(item[1])

@@ -121,6 +121,7 @@ def _overview_html(review: StudyReview, summary: ParetoSummary, knee: TrialRecor
     from roadmap.review.summary import baseline_line, noise_line
 
     ref = summary.reference_point
+    assert ref is not None  # the report's summary has a front, so feasible trials and their box
     return (
         f'<p class="note" id="task">{html.escape(_sentence(baseline_line(review)))}.</p>'
         f'<p class="note">{len(review.trials)} finished trials at the top rung, {review.failed} failed '

@@ -198,12 +198,14 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
     versus = results.versus_seed(c)
     ssims = [e.ssim for e in runs if e.ssim is not None]
     params, macs = finite_or_none(m.get("params")), finite_or_none(m.get("macs"))
-    psnr = c.psnr(rung)
+    psnr, latency_ms, memory_bytes = c.psnr(rung), c.latency_ms, c.memory_bytes
+    # a finished candidate (StudyResults.finished): runs at the top rung, latency and memory measured
+    assert psnr is not None and latency_ms is not None and memory_bytes is not None
     return TrialRecord(
         number=c.number,
         psnr=psnr,
-        latency_ms=c.latency_ms,
-        peak_memory_measured_bytes=c.memory_bytes,
+        latency_ms=latency_ms,
+        peak_memory_measured_bytes=memory_bytes,
         ssim=float(np.mean(ssims)) if ssims else finite_or_none(m.get("ssim")),
         peak_memory_predicted_bytes=finite_or_none(m.get("peak_memory_predicted_bytes")),
         params=None if params is None else int(params),
@@ -212,7 +214,7 @@ def _record(c: Candidate, results: StudyResults) -> TrialRecord:
         reference=c.reference,
         spec_yaml=c.spec_yaml,
         metrics=dict(m),
-        psnr_runs=[e.psnr for e in runs],
+        psnr_runs=[e.psnr for e in runs if e.psnr is not None],  # every run (e.ok) has a PSNR
         psnr_band=results.noise.mean_band(len(runs)),
         versus_seed=None
         if versus is None

@@ -10,13 +10,15 @@ from roadmap.addresses import expand_address, parse_address
 from roadmap.errors import SpecError
 from roadmap.spec import (
     ConvSpec,
+    FusionSpec,
+    SamplerSpec,
     StageSpec,
     UNetSpec,
     block_conv_channels,
+    sampler_conv,
     stage_conv,
 )
 
-_DEFAULT_SAMPLER_CONV = {"pmrid_block": ConvSpec("separable", 5)}
 _DEFAULT_FUSION_CONV = ConvSpec("separable", 3)
 
 
@@ -82,6 +84,14 @@ def stage_at(spec: UNetSpec, address: str) -> StageSpec | None:
     return getattr(spec, parsed.kind)[parsed.index]
 
 
+def stage_of(spec: UNetSpec, address: str) -> StageSpec:
+    """The stage at ``address``, which must be a stage address (one of :func:`stage_addresses`)."""
+    stage = stage_at(spec, address)
+    if stage is None:
+        raise SpecError(f"{address} is not a stage")
+    return stage
+
+
 def _stage_in_channels(spec: UNetSpec, kind: str, i: int) -> int:
     if kind == "encoder":  # the stem and down[i-1] already produce encoder[i].width
         return spec.encoder[i].width
@@ -105,10 +115,13 @@ def conv_slot(spec: UNetSpec, address: str) -> ConvSlot | None:
         if stage.depth > 1:
             channels += block_conv_channels(stage.block, stage.width, stage.width)
 
-        def set_stage(conv: ConvSpec, stage=stage) -> None:
+        def get_stage(stage: StageSpec = stage) -> ConvSpec:
+            return stage_conv(stage)
+
+        def set_stage(conv: ConvSpec, stage: StageSpec = stage) -> None:
             stage.conv = conv
 
-        return ConvSlot(address, channels, lambda stage=stage: stage_conv(stage), set_stage)
+        return ConvSlot(address, channels, get_stage, set_stage)
     if kind in ("down", "up"):
         sampler = getattr(spec, kind)[i]
         if sampler.type not in ("pool_conv", "conv_interp", "pmrid_block"):
@@ -119,25 +132,25 @@ def conv_slot(spec: UNetSpec, address: str) -> ConvSlot | None:
             in_ch, out_ch = spec.up_in_width(i), spec.decoder[i].width
         channels = [(out_ch // 4, out_ch)] if sampler.type == "pmrid_block" else [(in_ch, out_ch)]
 
-        def set_sampler(conv: ConvSpec, sampler=sampler) -> None:
+        def get_sampler(sampler: SamplerSpec = sampler) -> ConvSpec:
+            return sampler_conv(sampler)
+
+        def set_sampler(conv: ConvSpec, sampler: SamplerSpec = sampler) -> None:
             sampler.conv = conv
 
-        default = _DEFAULT_SAMPLER_CONV.get(sampler.type)
-        return ConvSlot(address, channels, lambda s=sampler, d=default: s.conv or d, set_sampler)
+        return ConvSlot(address, channels, get_sampler, set_sampler)
     if kind == "skips":
         fusion = spec.skips[i]
         if fusion.type != "proj_add":
             return None
 
-        def set_fusion(conv: ConvSpec, fusion=fusion) -> None:
+        def get_fusion(fusion: FusionSpec = fusion) -> ConvSpec:
+            return fusion.conv or _DEFAULT_FUSION_CONV
+
+        def set_fusion(conv: ConvSpec, fusion: FusionSpec = fusion) -> None:
             fusion.conv = conv
 
-        return ConvSlot(
-            address,
-            [(spec.encoder[i].width, spec.decoder[i].width)],
-            lambda f=fusion: f.conv or _DEFAULT_FUSION_CONV,
-            set_fusion,
-        )
+        return ConvSlot(address, [(spec.encoder[i].width, spec.decoder[i].width)], get_fusion, set_fusion)
     raise SpecError(f"no conv slot at {address}")
 
 

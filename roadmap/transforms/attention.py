@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from roadmap.spec import ATTENTION_BLOCKS, ATTENTION_KINDS, BLOCK_TYPES, UNetSpec
-from roadmap.transforms.addresses import expand_addresses, expand_overrides, stage_addresses, stage_at
+from roadmap.transforms.addresses import expand_addresses, expand_overrides, stage_addresses, stage_of
 from roadmap.transforms.registry import param_error, register
 from roadmap.transforms.weights import State, carries, default_carry
 
@@ -18,7 +18,7 @@ def check_attention(value, param: str = "attention") -> str:
 def attention_stages(spec: UNetSpec) -> list[str]:
     """The addresses of every stage with blocks that have an attention (nafblock, gama)."""
     return [
-        a for a in stage_addresses(spec) if stage_at(spec, a).block in ATTENTION_BLOCKS and stage_at(spec, a).depth > 0
+        a for a in stage_addresses(spec) if stage_of(spec, a).block in ATTENTION_BLOCKS and stage_of(spec, a).depth > 0
     ]
 
 
@@ -47,7 +47,7 @@ def swap_attention(
         raise param_error("attention", "targets", f"no nafblock or gama stage {where}")
     changed = 0
     for address in chosen:
-        stage = stage_at(spec, address)
+        stage = stage_of(spec, address)
         new = overrides.get(address, kind)
         before = stage.attention
         stage.attention = None if new == BLOCK_TYPES[stage.block]["attention"] else new

@@ -111,14 +111,18 @@ def more_params(
             raise param_error("more_params", "rule", f"must be middle or cheap, got {rule!r}")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
             raise param_error("more_params", "threshold", f"must be in (0, 1), got {threshold!r}")
-        targets = _rule_targets(spec, rule, threshold)
-    addresses = expand_addresses(spec, targets, "more_params")
+        chosen = _rule_targets(spec, rule, threshold)
+    else:
+        assert targets is not None  # checked above: exactly one of targets and rule
+        chosen = targets
+    addresses = expand_addresses(spec, chosen, "more_params")
     slots = [s for s in conv_slots(spec, addresses) if s.get().is_partial]
     if not slots:
         raise param_error("more_params", "targets", f"no PConv at {', '.join(addresses)}: apply pconv first")
     raised = 0
     for slot in slots:
         conv = slot.get()
+        assert conv.portion is not None  # a partial conv: validate() requires its portion
         if portion > conv.portion:
             slot.set(ConvSpec(conv.kind, conv.kernel, portion, conv.dw_threshold, conv.pointwise, conv.bias))
             raised += 1
@@ -152,14 +156,14 @@ def _rule_targets(spec: UNetSpec, rule: str, threshold: float) -> list[str]:
     # shares do not depend on the size, as long as it is a multiple of 2**levels, nor on the scale.
     _, stages, _ = count_macs(meta_model(spec), (1, spec.in_channels, 256, 256))
     shares = mac_shares(stages)
-    stages = [
+    cheap = [
         a
         for a, share in shares.items()
         if share < threshold and a.split("[")[0] in ("encoder", "middle", "decoder", "skips")
     ]
-    if not stages:
+    if not cheap:
         raise param_error("more_params", "threshold", f"no stage has less than {threshold:.0%} of the MACs")
-    return stages
+    return cheap
 
 
 @register("pdwconv")

@@ -56,6 +56,8 @@ def at_depth(spec: UNetSpec, depth: int) -> UNetSpec:
     """A copy of the UNet++ ``spec`` built to ``depth`` (its whole network at ``depth == levels``);
     provenance untouched. What one deep-supervised training of ``spec`` scores at that depth."""
     out = spec.copy()
+    # a UNet++ spec: `unpruned` checks it, the UNet++ search asks of nothing else
+    assert out.nested is not None, "at_depth needs a UNet++ spec"
     out.nested = dataclasses.replace(out.nested, depth=None if depth >= out.levels else depth)
     return out
 

@@ -10,7 +10,7 @@ import math
 
 from roadmap.addresses import parse_address
 from roadmap.spec import StageSpec, UNetSpec
-from roadmap.transforms.addresses import expand_addresses, expand_overrides, stage_at
+from roadmap.transforms.addresses import expand_addresses, expand_overrides, stage_at, stage_of
 from roadmap.transforms.registry import param_error, register
 from roadmap.transforms.weights import State, carries, default_carry
 
@@ -150,7 +150,7 @@ def blocks(spec: UNetSpec, depth: dict[str, int]) -> UNetSpec:
     counts = _stage_counts(spec, depth)
     changed = 0
     for address, count in counts.items():
-        stage = stage_at(spec, address)
+        stage = stage_of(spec, address)
         changed += stage.depth != count
         stage.depth = count
     if not changed:

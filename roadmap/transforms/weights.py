@@ -37,6 +37,7 @@ from roadmap.spec import (
     block_conv_channels,
     nested_nodes,
     partial_channels,
+    sampler_conv,
     stage_conv,
 )
 from roadmap.transforms.registry import apply_steps
@@ -191,7 +192,9 @@ class ConvSite:
     @property
     def d(self) -> int:
         """Channels a partial conv convolves (as ``blocks.conv.partial_channels``)."""
-        return max(1, partial_channels(self.in_ch, self.conv.portion))
+        portion = self.conv.portion
+        assert portion is not None, f"{self.prefix}: only a partial conv convolves part of its channels"
+        return max(1, partial_channels(self.in_ch, portion))
 
     @property
     def depthwise(self) -> bool:
@@ -229,7 +232,7 @@ def conv_sites(spec: UNetSpec) -> list[ConvSite]:
     for i, prefix in module_prefixes(spec, "down"):
         s = spec.down[i]
         if s.type == "pool_conv":  # PoolConvDown = Sequential(AvgPool2d, conv)
-            sites.append(ConvSite(f"{prefix}.1", spec.encoder[i].width, spec.down_out_width(i), s.conv))
+            sites.append(ConvSite(f"{prefix}.1", spec.encoder[i].width, spec.down_out_width(i), sampler_conv(s)))
         elif s.type == "pmrid_block":  # only its stride-1 conv2 is configurable
             out = spec.down_out_width(i)
             sites.append(
@@ -237,13 +240,15 @@ def conv_sites(spec: UNetSpec) -> list[ConvSite]:
                     f"{prefix}.conv2",
                     out // 4,
                     out,
-                    s.conv or ConvSpec("separable", 5),
+                    sampler_conv(s),
                     fold_bias=f"{prefix}.proj.1.bias",
                 )
             )
     for i, prefix in module_prefixes(spec, "up"):
         if spec.up[i].type == "conv_interp":
-            sites.append(ConvSite(f"{prefix}.conv", spec.up_in_width(i), spec.decoder[i].width, spec.up[i].conv))
+            sites.append(
+                ConvSite(f"{prefix}.conv", spec.up_in_width(i), spec.decoder[i].width, sampler_conv(spec.up[i]))
+            )
     for i, prefix in module_prefixes(spec, "skips"):
         f = spec.skips[i]
         if f.type == "proj_add":
@@ -329,7 +334,12 @@ def folded_site(site: ConvSite, state: State) -> tuple[ConvSite, State]:
     p, kind = site.prefix, site.conv.kind
     rrrb = f"{p}.0" if kind == "separable" else p
     weight, bias = fold_rrrb(
-        *(state.get(f"{rrrb}.{m}.{t}") for m in ("expand", "fea", "reduce") for t in ("weight", "bias"))
+        state[f"{rrrb}.expand.weight"],
+        state.get(f"{rrrb}.expand.bias"),
+        state[f"{rrrb}.fea.weight"],
+        state.get(f"{rrrb}.fea.bias"),
+        state[f"{rrrb}.reduce.weight"],
+        state.get(f"{rrrb}.reduce.bias"),
     )
     plain = dataclasses.replace(site, conv=dataclasses.replace(site.conv, reparam=False))
     if kind != "separable":
@@ -352,9 +362,10 @@ def write_conv(site: ConvSite, parts: ConvParts, out: State) -> None:
     """
     import torch
 
-    conv, p, d = site.conv, site.prefix, site.d
+    conv, p = site.conv, site.prefix
     if not conv.is_partial:
         raise ValueError(f"{p}: carry rules only write partial convs, this one is {conv.kind}")
+    d = site.d
     ref = out[f"{p}.0.conv.weight" if conv.pointwise else f"{p}.conv.weight"]
     block = parts.spatial[:d, :d] if parts.spatial is not None else delta_kernel(d, conv.kernel, ref)
     put(
