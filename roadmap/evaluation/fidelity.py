@@ -270,6 +270,14 @@ NOISE_PRIORS: dict[tuple[str, str], NoisePrior] = {
         "benchmarks/proxy_fidelity.py --task sr --scale 2: 12 candidates trained at the top rung (150 + 300 + 900 "
         "iterations from scratch) with random seeds 0 and 1, super-resolution x2",
     ),
+    ("default", "deblur"): NoisePrior(
+        "default",
+        "deblur",
+        0.156,
+        12,
+        "benchmarks/proxy_fidelity.py --task deblur: 12 candidates trained at the top rung (150 + 300 + 900 "
+        "iterations from scratch) with random seeds 0 and 1, Gaussian deblurring (std 1-3 px, noise 0-2)",
+    ),
     ("inherited", "sr"): NoisePrior(
         "inherited",
         "sr",
