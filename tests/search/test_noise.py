@@ -123,7 +123,9 @@ def test_the_prior_table_holds_the_calibrated_value():
     default = PRESETS["default"]
     assert noise_prior(default, "denoise") is PRIOR
     assert noise_prior(replace(default, threads=4), "denoise") is PRIOR  # --threads trains the same
-    assert noise_prior(default, "deblur") is None  # not measured: no entry
+    assert noise_prior(default, "jpeg") is None  # not measured: no entry
+    deblur = noise_prior(default, "deblur")  # the deblurring calibration's top rung
+    assert (deblur.fidelity, deblur.sigma_db, deblur.dof) == ("default", 0.156, 12) and "--task deblur" in deblur.source
     assert noise_prior(replace(default, iterations=2700, rungs=(300, 900, 2700)), "denoise") is None
     assert noise_prior(replace(default, name="mine"), "denoise") is None  # a file is not the preset
     assert noise_prior(PRESETS["smoke"], "denoise") is None
