@@ -63,7 +63,11 @@ INHERIT_ONE = {
     "seed_iterations": 1350,
 }
 # The proxy row that stands for each preset's top rung, where a search declares its front.
-PRESET_PROXY = {"default": "rung 2: 1350 it", "inherited": "inherit (seed 1350 it) + 450 it, one cycle"}
+PRESET_PROXY = {
+    "default": "rung 2: 1350 it",
+    "inherited": "inherit (seed 1350 it) + 450 it, one cycle",
+    "replicated": "rung 2, mean of 2 seeds",
+}
 SCREEN = halving.SCREEN
 SCHEMES = [
     halving.Scheme((SCREEN, 2), 4, True),
@@ -77,9 +81,9 @@ DEFAULT_SCHEME = SCHEMES[0]  # the `default` fidelity: screen 150 inherited, 1/4
 
 
 def top_rung_run(preset: str) -> tuple[dict, int]:
-    """(the method, the rung index) of the cached runs that are ``preset``'s top rung (this run's
-    task's methods, once `main` has set them)."""
-    return {"default": (RUNGS, 2), "inherited": (INHERIT_ONE, 0)}[preset]
+    """(the method, the rung index) of the cached runs that are one run of ``preset``'s top rung
+    (this run's task's methods, once `main` has set them)."""
+    return {"default": (RUNGS, 2), "inherited": (INHERIT_ONE, 0), "replicated": (RUNGS, 2)}[preset]
 
 
 def _get(cache: RunCache, method: dict, steps: list, seed: int) -> dict | None:

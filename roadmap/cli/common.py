@@ -168,10 +168,13 @@ def network_input_size(spec, size) -> tuple[int, int]:
 
 
 def add_fidelity_argument(parser, default: str | None = "default", help: str | None = None) -> None:
-    """``--fidelity PRESET_OR_FILE``: a preset (`roadmap.evaluation.fidelity.PRESETS`) or a YAML/JSON file."""
+    """``--fidelity PRESET_OR_FILE``: a preset (`roadmap.evaluation.fidelity.PRESETS`) or a YAML/JSON
+    file. A ``help`` given names the presets as ``{presets}``."""
     from roadmap.evaluation.fidelity import PRESETS
 
-    text = help or f"proxy training: a preset ({', '.join(PRESETS)}) or a YAML/JSON file of fidelity fields"
+    text = (help or "proxy training: a preset ({presets}) or a YAML/JSON file of fidelity fields").format(
+        presets=", ".join(PRESETS)
+    )
     if help is None and default is not None:
         text += f" (default {default})"
     parser.add_argument("--fidelity", default=default, metavar="PRESET_OR_FILE", help=text)

@@ -179,7 +179,7 @@ def register(sub) -> None:
     add_spec_argument(p)
     add_fidelity_argument(
         p,
-        help="training preset (smoke, quick, default, long, inherited) or a YAML/JSON file of "
+        help="training preset ({presets}) or a YAML/JSON file of "
         "fidelity fields, as `search` takes; a screening preset trains its chain from "
         "scratch here (default: default, the search's top rung, 150 + 300 + 900 iterations)",
     )

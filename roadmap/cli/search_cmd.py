@@ -86,7 +86,7 @@ def _what_to_search(p: Any) -> None:
     add_fidelity_argument(
         g,
         default=None,
-        help="proxy training: a preset (smoke, quick, default, long, inherited) "
+        help="proxy training: a preset ({presets}) "
         "or a YAML/JSON file of fidelity fields (default: the task's calibrated "
         "preset, README 'How far the PSNR axis can be trusted')",
     )

@@ -13,7 +13,8 @@ phase                 rung   trainings (steps of one training)
 ``rung 0``            0      the screens: ``n_0`` (``screen_iterations``, from the seed's weights)
 ``rung 1``            1      the promoted but the seed (whose run is the base's): ``n_1 - 1``
                              (``rungs[-1]``, from scratch)
-``replicate``         1      the knee's confirmations with the second random seed (``rungs[-1]``)
+``replicate``         1      the knee's confirmations with the second random seed (``rungs[-1]``);
+                             with ``top_seeds`` 2 every candidate of rung 1
 ====================  =====  ==============================================================
 
 *Screens as the top rung* (``front_on_screens``): ``base`` (rung 1, the seed's two runs through
@@ -30,7 +31,8 @@ the promotion to rung ``k`` (``promoted``: rung -> the trial numbers it chose); 
 the count is exact. The estimate counts every reference point besides the best ``1 / eta``, so
 it is high by the references that are among the best. Confirmations: the knee, and runners-up
 in the slots a batch leaves free: ``min(MAX_CONFIRMATIONS, concurrency)`` (one slot less in the
-chain plan, where the seed's replicate shares the batch), at least one. A knee that moves once
+chain plan, where the seed's replicate shares the batch), at least one; with ``top_seeds`` 2,
+every top-rung candidate but the seed (``n_top - 1``). A knee that moves once
 confirmed adds one more (up to `MAX_CONFIRMATIONS`), which no plan can foresee. Trainings a
 UNet++ sibling shares (`roadmap.search.trainings`) are planned like any other.
 """
@@ -187,7 +189,11 @@ class RungPlan:
 
     def describe(self) -> str:
         """The plan in words, e.g. ``screen 150 iterations from the trained seed, 1/4 promoted to
-        150+300+900 iterations from scratch``."""
+        150+300+900 iterations from scratch`` (``, each with 2 random seeds`` when every top-rung
+        candidate is replicated)."""
+        return self._describe_rungs() + (", each with 2 random seeds" if self.replicates_all else "")
+
+    def _describe_rungs(self) -> str:
         fid = self.fidelity
         chain = "+".join(str(b - a) for a, b in zip((0, *fid.rung_iterations), fid.rung_iterations, strict=False))
         if self.screening and not self.base_is_top:
@@ -214,8 +220,16 @@ class RungPlan:
         return counts
 
     @property
-    def confirmations(self) -> int:
-        """Candidates (not the seed) the plan confirms at the top rung with the second seed."""
+    def replicates_all(self) -> bool:
+        """Whether every top-rung candidate trains with the second random seed (``top_seeds``
+        2), not only the seed and the knee's confirmations."""
+        return self.fidelity.top_seeds == 2
+
+    def confirmations(self, promoted: dict[int, list[int]] | None = None) -> int:
+        """Candidates (not the seed) the plan confirms at the top rung with the second seed: all
+        of them when it :attr:`replicates_all`."""
+        if self.replicates_all:
+            return self.counts(promoted)[self.top_rung] - 1
         free = self.concurrency - (0 if self.base_is_top else 1)  # the seed's own replicate takes a slot
         return min(MAX_CONFIRMATIONS, max(free, 1))
 
@@ -240,7 +254,7 @@ class RungPlan:
                     f"rung {rung}", rung, total, done, running, main, skip, chosen, None if rung == 0 else rung - 1
                 )
             )
-        return [*phases, self._replicate(done, running, seed_number)]
+        return [*phases, self._replicate(done, running, seed_number, self.confirmations(promoted))]
 
     def _phase(
         self,
@@ -269,8 +283,8 @@ class RungPlan:
         known = tuple(seed_number for _ in left) if seed_number is not None else ()
         return Phase("base", base, self.iterations(base), 2, len(keys & done), len(keys & running), known, base)
 
-    def _replicate(self, done: set[Any], running: set[Any], seed_number: int | None) -> Phase:
-        """The top rung with the second random seed: the knee's confirmations (and the seed's
+    def _replicate(self, done: set[Any], running: set[Any], seed_number: int | None, confirmations: int) -> Phase:
+        """The top rung with the second random seed: ``confirmations`` candidates (and the seed's
         replicate, unless the base's run is it)."""
         top, second = self.top_rung, self.random_seed + 1
         seed_key = (seed_number, top, second)
@@ -279,4 +293,4 @@ class RungPlan:
         busy = {n for n, r, s in running if r == top and s == second and (own_seed or n != seed_number)}
         known = (seed_number,) if own_seed and seed_number is not None and seed_key not in done | running else ()
         iterations = self.job_iterations(self.chain(top))[0]  # from scratch: that random seed left no weights
-        return Phase("replicate", top, iterations, self.confirmations + own_seed, len(finished), len(busy), known, top)
+        return Phase("replicate", top, iterations, confirmations + own_seed, len(finished), len(busy), known, top)

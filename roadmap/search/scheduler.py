@@ -305,9 +305,14 @@ class Scheduler:
 
     def _replicate_jobs(self) -> list[TrainJob]:
         """The seed's replicate, then the knee's; a slot the knee leaves free confirms the next
-        candidate nearest the ideal point (the knee often moves there once replicated)."""
+        candidate nearest the ideal point (the knee often moves there once replicated). A plan
+        that replicates every top-rung candidate (``top_seeds`` 2) confirms them all, the front
+        first."""
         top = self.results()
         jobs = self._seed_replicate()
+        if self.trainings.plan.replicates_all:
+            todo = self._unreplicated(top)[: max(self.concurrency - len(jobs), 1)]
+            return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
         confirmed = [c for c in top.finished() if len(c.runs(self.top_rung)) >= 2 and c.reference != "seed"]
         ranked = top.knee_ranked()
         if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
@@ -315,6 +320,14 @@ class Scheduler:
         room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
         todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][: max(room, 0)]
         return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
+
+    def _unreplicated(self, top: res.StudyResults) -> list[res.Candidate]:
+        """The top rung's finished candidates but the seed that have no second run yet, the
+        front first (knee order), so a stopped search has replicated what its verdicts name."""
+        front = top.knee_ranked()
+        on_front = {c.number for c in front}
+        order = front + [c for c in top.finished() if c.number not in on_front]
+        return [c for c in order if c.reference != "seed" and not self._replicate_tried(c)]
 
     def _replicate_tried(self, candidate: res.Candidate) -> bool:
         return any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in candidate.evaluations)

@@ -106,13 +106,13 @@ def test_a_missing_fidelity_file_is_not_an_unknown_preset(capsys):
     assert (code, err) == (
         2,
         "roadmap eval: error: --fidelity configs/fast.yaml: no such file (a fidelity is a "
-        "preset: smoke, quick, default, long, inherited, or a YAML/JSON file of fidelity fields)\n",
+        "preset: smoke, quick, default, long, inherited, replicated, or a YAML/JSON file of fidelity fields)\n",
     )
     code, _, err = run(capsys, "eval", "nafnet", "--fidelity", "fastest")
     assert (code, err) == (
         2,
         "roadmap eval: error: fidelity: unknown preset 'fastest' (choose from smoke, quick, "
-        "default, long, inherited)\n",
+        "default, long, inherited, replicated)\n",
     )
 
 

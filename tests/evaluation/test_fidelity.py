@@ -63,3 +63,16 @@ def test_screens_on_top_need_screens_and_move_the_front_to_rung_0():
         Fidelity(screen_iterations=10, front_on_screens="yes")
     old = {k: v for k, v in get_fidelity("default").to_dict().items() if k != "front_on_screens"}
     assert Fidelity.from_dict(old) == get_fidelity("default")  # a study stored before the field
+
+
+def test_top_seeds_is_one_or_two_and_stored_only_when_two(tmp_path):
+    default, replicated = get_fidelity("default"), get_fidelity("replicated")
+    assert "top_seeds" not in default.to_dict()  # a study from before the field stores the same fidelity
+    assert replicated.to_dict()["top_seeds"] == 2 and Fidelity.from_dict(replicated.to_dict()) == replicated
+    assert replicated.rung_fidelity(2).top_seeds == replicated.screen_fidelity().top_seeds == 1  # one training
+    for value in (0, 3, True, "2"):
+        with pytest.raises(RoadmapError, match=r"fidelity.top_seeds: must be 1 or 2"):
+            Fidelity(top_seeds=value)
+    path = tmp_path / "f.yaml"
+    path.write_text("top_seeds: 2\n")  # the default preset's other fields
+    assert load_fidelity(str(path)).top_seeds == 2

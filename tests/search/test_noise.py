@@ -126,6 +126,8 @@ def test_the_prior_table_holds_the_calibrated_value():
     assert noise_prior(default, "jpeg") is None  # not measured: no entry
     deblur = noise_prior(default, "deblur")  # the deblurring calibration's top rung
     assert (deblur.fidelity, deblur.sigma_db, deblur.dof) == ("default", 0.156, 12) and "--task deblur" in deblur.source
+    assert noise_prior(PRESETS["replicated"], "deblur") is deblur  # one run of it is one run of `default`
+    assert noise_prior(replace(PRESETS["replicated"], name="default"), "deblur") is None  # not a preset
     assert noise_prior(replace(default, iterations=2700, rungs=(300, 900, 2700)), "denoise") is None
     assert noise_prior(replace(default, name="mine"), "denoise") is None  # a file is not the preset
     assert noise_prior(PRESETS["smoke"], "denoise") is None

@@ -2,6 +2,8 @@
 each phase plans and has left, for the screening (``default``), chain and one-rung fidelities;
 and a finished search's trainings are exactly the plan's."""
 
+from dataclasses import replace
+
 from roadmap.evaluation.fidelity import get_fidelity, load_fidelity
 from roadmap.search.rung_plan import MAX_CONFIRMATIONS, RungPlan
 from tests.search.helpers import evaluations, search, settings
@@ -57,9 +59,23 @@ def test_a_chain_plan_continues_each_rung_and_replicates_the_seed_at_the_top(run
 def test_a_one_rung_plan_and_the_confirmations_a_wider_batch_allows():
     plan = RungPlan(get_fidelity("smoke"), budget=8, references=3, concurrency=1)
     assert [(p.name, p.iterations, p.total) for p in plan.phases()] == [("rung 0", 3, 11), ("replicate", 3, 2)]
-    assert RungPlan(get_fidelity("default"), 8, concurrency=1).confirmations == 1
-    assert RungPlan(get_fidelity("default"), 8, concurrency=8).confirmations == MAX_CONFIRMATIONS
-    assert RungPlan(get_fidelity("smoke"), 8, concurrency=3).confirmations == 2  # the seed's replicate takes a slot
+    assert RungPlan(get_fidelity("default"), 8, concurrency=1).confirmations() == 1
+    assert RungPlan(get_fidelity("default"), 8, concurrency=8).confirmations() == MAX_CONFIRMATIONS
+    assert RungPlan(get_fidelity("smoke"), 8, concurrency=3).confirmations() == 2  # the seed's replicate takes a slot
+
+
+def test_the_replicated_plan_trains_every_top_rung_candidate_with_two_random_seeds():
+    replicated = get_fidelity("replicated")
+    assert replicated.top_seeds == 2 and replace(replicated, name="default", top_seeds=1) == get_fidelity("default")
+    plan = RungPlan(replicated, budget=50, references=3, concurrency=2)
+    assert plan.replicates_all and plan.describe().endswith(", each with 2 random seeds")
+    assert plan.counts() == [53, 17] and plan.confirmations() == 16  # all but the seed, whose base run is its second
+    assert by_name(plan.phases())["replicate"].total == 16
+    promoted = {1: list(range(12))}  # a decided promotion: 12 at the top rung, the seed among them
+    assert plan.confirmations(promoted) == 11
+    assert by_name(plan.phases(seed_number=0, promoted=promoted))["replicate"].total == 11
+    chain = RungPlan(replace(get_fidelity("smoke"), top_seeds=2), budget=8, references=3, concurrency=1)
+    assert by_name(chain.phases())["replicate"].total == 11  # no base run: the seed's replicate too
 
 
 def test_every_training_of_a_finished_search_is_in_the_plan(tmp_path):
@@ -84,7 +100,7 @@ def test_the_inherited_plan_declares_the_front_on_the_screens():
         ("rung 0", 0, 450, 53),  # every candidate and the seed screened: the top rung
         ("replicate", 0, 450, 2),  # the seed's own replicate, then one confirmation beside it
     ]
-    assert plan.confirmations == 1 and "front on the screens" in plan.describe()
+    assert plan.confirmations() == 1 and "front on the screens" in plan.describe()
     done = {(0, 1, 0), (0, 1, 1)} | {(n, 0, 0) for n in range(53)} | {(0, 0, 1)}
     replicate = by_name(plan.phases(done, seed_number=0))["replicate"]
     assert (replicate.done, replicate.remaining) == (1, 1)
@@ -94,8 +110,9 @@ def test_a_search_without_fidelity_trains_at_its_tasks_calibrated_preset(tmp_pat
     from roadmap.evaluation.fidelity import default_preset
 
     assert default_preset("sr") == "inherited" and default_preset("denoise") == default_preset("jpeg") == "default"
+    assert default_preset("deblur") == "replicated"
     assert settings(tmp_path / "a", seed="nafnet", task="sr", scale=2).fidelity == get_fidelity("inherited")
-    assert settings(tmp_path / "b", seed="nafnet", task="deblur").fidelity == get_fidelity("default")
+    assert settings(tmp_path / "b", seed="nafnet", task="deblur").fidelity == get_fidelity("replicated")
     assert settings(tmp_path / "c", seed="nafnet", task="sr", scale=2, fidelity="default").fidelity.name == "default"
 
 

@@ -56,3 +56,18 @@ def test_the_summary_names_both_recommendations_or_why_the_second_is_missing():
         "fastest with no loss against the seed: none (no trial ties with or beats the seed in PSNR, uses no more "
         "memory and is faster)"
     ]
+
+
+def test_a_replicated_fidelity_declares_the_front_on_two_runs_of_every_candidate(tmp_path):
+    from roadmap.search.study import read_settings
+    from tests.search.helpers import RUNGS3, evaluations
+
+    fidelity = tmp_path / "f.yaml"
+    fidelity.write_text(RUNGS3 + "top_seeds: 2\n")
+    study = tmp_path / "s"
+    summary = search(study, budget=9, fidelity=str(fidelity))
+    evals = evaluations(study)
+    top = {n for (n, rung, seed) in evals if rung == 2 and seed == 0}
+    assert len(top) >= 3 and top == {n for (n, rung, seed) in evals if rung == 2 and seed == 1}
+    assert summary.noise["replicated_candidates"] == len(top)
+    assert read_settings(study)["fidelity"]["top_seeds"] == 2
