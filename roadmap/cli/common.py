@@ -13,9 +13,8 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import fields
 
-from roadmap.evaluation.tasks import Task
+from roadmap.evaluation.tasks import TASK_OPTIONS
 
 MAX_INPUT_SIDE = 16384  # larger inputs are a typo: the analysis would record GB-sized tensors
 
@@ -255,10 +254,6 @@ def number_or_range(text: str) -> str:
     for part in parts:
         finite_float(part)  # 'must be a number' / 'must be a finite number', naming the text
     return text
-
-
-# one option per field of `Task` (its name is --task), as the search settings derive them
-TASK_OPTIONS = tuple(f.name for f in fields(Task) if f.name != "name")
 
 
 def add_task_arguments(parser) -> None:

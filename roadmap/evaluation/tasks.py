@@ -21,7 +21,7 @@ resume with another one, and `roadmap.evaluation.degradations` applies it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from roadmap.errors import RoadmapError
@@ -151,6 +151,9 @@ _TASK_FIELDS = {
 _OPTION_OF = {"scale": "--scale", "blur": "--blur", **{name: option for option, name, *_ in _RANGES}}
 
 DEFAULT_TASK = Task()
+# The command options of a task, each named as its `Task` field (``--sigma`` -> ``sigma``): what
+# `task_from_options` takes besides the task's name, for every command that reads them.
+TASK_OPTIONS = tuple(f.name for f in fields(Task) if f.name != "name")
 
 
 def task_from_options(name: str | None, **options: Any) -> Task:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from roadmap.errors import RoadmapError
 from roadmap.evaluation.fidelity import Fidelity, default_preset, get_fidelity, load_fidelity
 from roadmap.evaluation.latency_backends import LatencyConfig
-from roadmap.evaluation.tasks import DEFAULT_TASK, Task, task_from_options
+from roadmap.evaluation.tasks import DEFAULT_TASK, TASK_OPTIONS, Task, task_from_options
 from roadmap.search.samplers import SAMPLERS
 from roadmap.search.settings_schema import NUMBER, Arg, option_keys, part, setting, settings_of
 from roadmap.search.space import SearchSpace, check_space, default_space_path, load_space
@@ -52,7 +52,7 @@ DEFAULT_BUDGET = 50
 MAX_BUDGET = 10_000
 BACKENDS = ("ray", "local")
 # --task and the options of each task: one per field of `Task` (its name is --task)
-TASK_OPTION_KEYS = ("task", *(f.name for f in fields(Task) if f.name != "name"))
+TASK_OPTION_KEYS = ("task", *TASK_OPTIONS)  # the task's name, then its options
 
 
 @dataclass(frozen=True)
@@ -299,10 +299,10 @@ def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str
         from roadmap.evaluation.tasks import task_of_spec
         from roadmap.spec import load_spec
 
-        given = {k: options.get(k) for k in TASK_OPTION_KEYS[1:]}
+        given = {k: options.get(k) for k in TASK_OPTIONS}
         return task_of_spec(load_spec(seed_yaml), options.get("task"), **given)
     name = options.get("task") or (base.name if base else DEFAULT_TASK.name)
-    given = {k: options.get(k) for k in TASK_OPTION_KEYS[1:] if options.get(k) is not None}
+    given = {k: options.get(k) for k in TASK_OPTIONS if options.get(k) is not None}
     if base is not None and base.name == name:
         from dataclasses import replace
 
