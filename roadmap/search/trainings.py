@@ -48,6 +48,7 @@ class Trainings:
         self.fidelity = settings.fidelity
         self.plan = RungPlan.of_fidelity(settings.fidelity, settings.random_seed)
         self.seed_number: int | None = None  # the seed's trial, once known
+        self._seed_yaml: str | None = None
 
     def base_weights(self, random_seed: int | None = None) -> Path | None:
         """The trained seed's weights the screens of ``random_seed`` (default the main one) start
@@ -56,6 +57,13 @@ class Trainings:
             return None
         seed = self.plan.base_seed(self.settings.random_seed if random_seed is None else random_seed)
         return self.store.weights_path(self.seed_number, self.plan.base_rung, seed)
+
+    def seed_yaml(self) -> str:
+        """The YAML of the network the seed's runs train (every screen inherits its weights);
+        made once: building the seed's spec parses YAML."""
+        if self._seed_yaml is None:
+            self._seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]
+        return self._seed_yaml
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
@@ -86,7 +94,7 @@ class Trainings:
         base = self.base_weights(seed)
         if self.plan.is_screen(rung):
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
-            seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
+            seed_yaml = self.seed_yaml()  # what the seed's run trained
             return TrainJob(
                 **common,
                 chain=self.plan.chain(rung),
@@ -126,6 +134,8 @@ def trained_form(spec_yaml: str) -> tuple[str, int | None]:
     from roadmap.spec import deep_supervised, load_spec
     from roadmap.transforms.prune import unpruned
 
+    if "deep_supervision" not in spec_yaml:  # the common case needs no YAML parse (one per candidate)
+        return spec_yaml, None
     spec = load_spec(spec_yaml)
     if not deep_supervised(spec):
         return spec_yaml, None
