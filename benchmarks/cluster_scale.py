@@ -1,6 +1,7 @@
 """Does the search keep a Ray cluster busy, and does its driver keep up as the budget grows?
 
-    python benchmarks/cluster_scale.py [--budgets 50,200,1000] [--slots 2,8,32] [--seed-seconds 0.5]
+    python benchmarks/cluster_scale.py [--budgets 50,200,1000] [--slots 2,8,32]
+                                       [--seed-seconds 0.5 | --seconds-per-slot 4]
                                        [--extra BUDGET:SLOTS:SEED_SECONDS ...]
 
 For each slot count, a Ray cluster of several nodes starts on this machine (`ray_cluster.py`):
@@ -12,7 +13,8 @@ CPU per trial). Logical CPUs may exceed the machine's: the trainings only sleep.
 knee confirmed) runs with `FakeEvaluator` trainings that sleep their simulated cost: the
 iterations a job trains times its step's cost relative to the seed's (`step_cost`: a fixed
 share plus the rest in proportion to the MACs), the seed's whole training (1350 iterations)
-lasting ``--seed-seconds`` (a screen about a tenth of it). Each
+lasting ``--seed-seconds`` (a screen about a tenth of it), or ``--seconds-per-slot`` times the
+slots: then every cell asks the driver for new candidates at the same rate. Each
 ``--extra`` cell runs one budget on one slot count with its own time scale (long trainings:
 a cluster's case, where the driver is not what limits it).
 
@@ -20,7 +22,9 @@ Per cell:
 
 * driver CPU per candidate: the driver process's CPU seconds (every thread: Tune, Ray's
   core worker, the scheduler, Optuna, SQLite) from the scheduler's start to its end, over the
-  budget; the target is that it does not grow with the budget;
+  budget; ``sampler``: the part spent in the sampler's own calls (TPE models every trial so
+  far, so its share grows with the budget: the algorithm's cost, not the driver's); ``rest``:
+  the driver's overhead besides it, the target being that it does not grow with the budget;
 * utilisation: busy slot-seconds (every job's time in its worker) / (slots x wall); explore
   utilisation: the same from the first screen handed out to the last, while the plan had a
   screen waiting for every free slot (only the driver and Ray can leave a slot idle there);
@@ -83,12 +87,41 @@ def recording_scheduler():
     return Recording
 
 
+class SamplerClock:
+    """The driver's CPU seconds inside the sampler (its model of the trials so far: TPE's grows
+    with them), counted from the outermost of its calls."""
+
+    CALLS = ("infer_relative_search_space", "sample_relative", "sample_independent", "before_trial", "after_trial")
+
+    def __init__(self):
+        self.seconds, self.depth = 0.0, 0
+
+    def wrap(self, sampler):
+        for name in self.CALLS:
+            setattr(sampler, name, self._timed(getattr(sampler, name)))
+        return sampler
+
+    def _timed(self, call):
+        def timed(*args, **kwargs):
+            self.depth += 1
+            t0 = time.process_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if not self.depth:
+                    self.seconds += time.process_time() - t0
+
+        return timed
+
+
 def run_cell(
     address: str, budget: int, slots: int, seed_seconds: float, folder: Path, profile_to: str | None = None
 ) -> dict:
     """One search on the cluster at ``address``; its figures (see the module docstring).
     ``profile_to``: write the driver's cProfile to ``<profile_to>-b<budget>-s<slots>.prof``."""
     import roadmap.search.engine as engine
+    import roadmap.search.samplers as samplers
     from roadmap.search import resolve_settings, run_search
     from roadmap.search.progress import Progress
     from roadmap.search.testing import FakeEvaluator
@@ -98,6 +131,8 @@ def run_cell(
     evaluator = FakeEvaluator(seconds_per_iteration=seed_seconds / SEED_ITERATIONS)  # the seed's step costs 1
     recording, plain = recording_scheduler(), engine.Scheduler
     engine.Scheduler = recording
+    clock, make_sampler = SamplerClock(), samplers.make_sampler
+    samplers.make_sampler = lambda *args: clock.wrap(make_sampler(*args))
     schedulers = []
     recording.prepare = _keep(recording.prepare, schedulers)
     profile = cProfile.Profile() if profile_to else None
@@ -106,11 +141,15 @@ def run_cell(
             profile.enable()
         summary = run_search(settings, evaluator, Progress(budget, stream=io.StringIO()))
     finally:
-        engine.Scheduler = plain
+        engine.Scheduler, samplers.make_sampler = plain, make_sampler
         if profile:
             profile.disable()
             profile.dump_stats(f"{profile_to}-b{budget}-s{slots}.prof")
-    return figures(schedulers[0], study, evaluator, budget, slots, summary)
+    return {
+        **figures(schedulers[0], study, evaluator, budget, slots, summary),
+        "sampler_cpu_s": clock.seconds,
+        "overhead_cpu_per_candidate_s": (schedulers[0].cpu - clock.seconds) / budget,
+    }
 
 
 def _keep(prepare, into: list):
@@ -202,6 +241,8 @@ def print_table(rows: list[dict]) -> None:
                     r["slots"],
                     f"{r['seed_seconds']:g}",
                     f"{1000 * r['driver_cpu_per_candidate_s']:.0f}",
+                    f"{1000 * r['sampler_cpu_s'] / r['budget']:.0f}",
+                    f"{1000 * r['overhead_cpu_per_candidate_s']:.0f}",
                     f"{100 * r['utilisation']:.0f} %",
                     "-" if r["explore_utilisation"] is None else f"{100 * r['explore_utilisation']:.0f} %",
                     f"{r['wall_s']:.0f}",
@@ -217,6 +258,8 @@ def print_table(rows: list[dict]) -> None:
                 "slots",
                 "seed s",
                 "driver ms/cand",
+                "sampler",
+                "rest",
                 "utilisation",
                 "explore util",
                 "wall s",
@@ -235,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slots", default="2,8,32", help=f"slot counts, each of {', '.join(map(str, NODES))}")
     p.add_argument("--seed-seconds", type=float, default=0.5, help="simulated seconds of the seed's whole training")
     p.add_argument(
+        "--seconds-per-slot",
+        type=float,
+        help="instead: the seed's whole training lasts this times the slots (every cell asks the driver for "
+        "candidates at the same rate)",
+    )
+    p.add_argument(
         "--extra",
         action="append",
         default=[],
@@ -248,9 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         help="write each cell's driver profile (cProfile) to PREFIX-b<budget>-s<slots>.prof",
     )
     args = p.parse_args(argv)
-    cells = [
-        (b, s, args.seed_seconds) for s in map(int, args.slots.split(",")) for b in map(int, args.budgets.split(","))
-    ]
+    scale = (lambda slots: args.seconds_per_slot * slots) if args.seconds_per_slot else (lambda _: args.seed_seconds)
+    cells = [(b, s, scale(s)) for s in map(int, args.slots.split(",")) for b in map(int, args.budgets.split(","))]
     try:
         cells += [(int(b), int(s), float(t)) for b, s, t in (e.split(":") for e in args.extra)]
     except ValueError:
@@ -288,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_row_line(r: dict) -> None:
     print(
-        f"budget {r['budget']}, {r['slots']} slots: driver {1000 * r['driver_cpu_per_candidate_s']:.0f} ms/candidate, "
+        f"budget {r['budget']}, {r['slots']} slots: driver {1000 * r['driver_cpu_per_candidate_s']:.0f} ms/candidate "
+        f"({1000 * r['overhead_cpu_per_candidate_s']:.0f} besides the sampler), "
         f"utilisation {100 * r['utilisation']:.0f} %, wall {r['wall_s']:.0f} s (ideal {r['ideal_s']:.0f} s, plan "
         f"bound {r['plan_bound_s']:.0f} s)",
         file=sys.stderr,
