@@ -25,6 +25,9 @@ Per cell:
   budget; ``sampler``: the part spent in the sampler's own calls (TPE models every trial so
   far, so its share grows with the budget: the algorithm's cost, not the driver's); ``rest``:
   the driver's overhead besides it, the target being that it does not grow with the budget;
+  ``asked/cand``: trials asked of the sampler per candidate (with the reference points and the
+  duplicates it proposes, rejected: more as the space fills), ``rest/asked`` the overhead per
+  trial asked;
 * utilisation: busy slot-seconds (every job's time in its worker) / (slots x wall); explore
   utilisation: the same from the first screen handed out to the last, while the plan had a
   screen waiting for every free slot (only the driver and Ray can leave a slot idle there);
@@ -135,7 +138,7 @@ def run_cell(
     samplers.make_sampler = lambda *args: clock.wrap(make_sampler(*args))
     schedulers = []
     recording.prepare = _keep(recording.prepare, schedulers)
-    profile = cProfile.Profile() if profile_to else None
+    profile = cProfile.Profile(time.thread_time) if profile_to else None  # the main thread's CPU
     try:  # as `roadmap search > log` runs it: the progress line written at every training's end
         if profile:
             profile.enable()
@@ -145,10 +148,13 @@ def run_cell(
         if profile:
             profile.disable()
             profile.dump_stats(f"{profile_to}-b{budget}-s{slots}.prof")
+    row = figures(schedulers[0], study, evaluator, budget, slots, summary)
+    rest = schedulers[0].cpu - clock.seconds
     return {
-        **figures(schedulers[0], study, evaluator, budget, slots, summary),
+        **row,
         "sampler_cpu_s": clock.seconds,
-        "overhead_cpu_per_candidate_s": (schedulers[0].cpu - clock.seconds) / budget,
+        "overhead_cpu_per_candidate_s": rest / budget,
+        "overhead_cpu_per_asked_s": rest / row["asked"],
     }
 
 
@@ -163,11 +169,12 @@ def _keep(prepare, into: list):
 def figures(scheduler, study: Path, evaluator, budget: int, slots: int, summary) -> dict:
     """Driver CPU, utilisation, ideal and plan bound of one finished search."""
     from roadmap.search.results import load_candidates
-    from roadmap.search.study import open_study, read_evaluations
+    from roadmap.search.study import count_trials, open_study, read_evaluations
     from roadmap.search.testing import step_cost
     from roadmap.spec import load_spec
 
     s = open_study(study)
+    counts = count_trials(s)
     records, specs = read_evaluations(s), {c.number: c.spec_yaml for c in load_candidates(s)}
     relative = {n: step_cost(load_spec(y)) for n, y in specs.items() if y}
     cost = {k: evaluator.seconds_per_iteration * rec["job_iterations"] * relative[k[0]] for k, rec in records.items()}
@@ -181,6 +188,8 @@ def figures(scheduler, study: Path, evaluator, budget: int, slots: int, summary)
         "slots": slots,
         "seed_seconds": evaluator.seconds_per_iteration * SEED_ITERATIONS,
         "candidates": summary.done,
+        # trials asked of the sampler: the candidates, the reference points and the rejected (duplicates)
+        "asked": counts["complete"] + counts["failed"] + counts["pruned"],
         "jobs": len(records),
         "driver_cpu_s": scheduler.cpu,
         "driver_cpu_per_candidate_s": scheduler.cpu / budget,
@@ -243,6 +252,8 @@ def print_table(rows: list[dict]) -> None:
                     f"{1000 * r['driver_cpu_per_candidate_s']:.0f}",
                     f"{1000 * r['sampler_cpu_s'] / r['budget']:.0f}",
                     f"{1000 * r['overhead_cpu_per_candidate_s']:.0f}",
+                    f"{r['asked'] / r['budget']:.2f}",
+                    f"{1000 * r['overhead_cpu_per_asked_s']:.0f}",
                     f"{100 * r['utilisation']:.0f} %",
                     "-" if r["explore_utilisation"] is None else f"{100 * r['explore_utilisation']:.0f} %",
                     f"{r['wall_s']:.0f}",
@@ -260,6 +271,8 @@ def print_table(rows: list[dict]) -> None:
                 "driver ms/cand",
                 "sampler",
                 "rest",
+                "asked/cand",
+                "rest/asked",
                 "utilisation",
                 "explore util",
                 "wall s",

@@ -49,10 +49,10 @@ from roadmap.search.rung_plan import Key, Phase, RungPlan
 __all__ = ["Progress", "format_seconds", "eta_seconds", "remaining_seconds", "TrainingTime"]
 
 LOG_EVERY_S = 30.0
-# The ETA is worked out again at most this often: it reads every evaluation of the study, and
-# the line is drawn at every training's end (and, on a terminal, every event); in between it
-# counts down from the last estimate.
-ETA_EVERY_S = 5.0
+# The front and the ETA are worked out again at most this often: they read every candidate and
+# evaluation of the study, and the line is drawn at every training's end (on a terminal, at
+# every event); in between the ETA counts down from the last estimate.
+STUDY_FIGURES_EVERY_S = 5.0
 
 
 def format_seconds(seconds: float) -> str:
@@ -76,28 +76,30 @@ class Progress:
         self._last_text = ""
         self._last_log = -math.inf
         self._drawn = False
-        self._estimate: tuple[float, float | None] | None = None  # (when, ETA seconds) last worked out
+        self._study: tuple[float, tuple[int | None, int], float | None] | None = None  # `_whole_study`
 
     def line(self, scheduler: Any) -> str:
         counts = scheduler.counts()
         extra = f"{counts['failed']} failed" + (f", {counts['pruned']} rejected" if counts["pruned"] else "")
         parts = [f"[search] {counts['budget_used']}/{self.budget} candidates ({extra})"]
-        rung, size = _front(scheduler)
+        now = time.perf_counter()
+        at, (rung, size), eta = self._whole_study(scheduler, now)
         if rung is not None:
             top = rung == scheduler.top_rung and scheduler.plan().retimes_top  # the top after other phases
             parts.append(f"front {size} at rung {rung}" + (" (top)" if top else ""))
-        elapsed = time.perf_counter() - self.t0
-        parts += [format_seconds(elapsed), f"ETA ~{self._eta(scheduler, elapsed)}"]
+        elapsed = now - self.t0
+        # no ETA before this run trained something: no throughput to go by
+        left = "?" if eta is None or elapsed <= 0 else format_seconds(max(0.0, eta - (now - at)))
+        parts += [format_seconds(elapsed), f"ETA ~{left}"]
         return " | ".join(parts)
 
-    def _eta(self, scheduler: Any, elapsed: float) -> str:
-        if scheduler.iterations_this_run <= 0 or elapsed <= 0:
-            return "?"  # nothing trained in this run yet: no throughput to go by
-        now = time.perf_counter()
-        if self._estimate is None or now - self._estimate[0] >= ETA_EVERY_S:
-            self._estimate = (now, eta_seconds(scheduler, now))
-        at, eta = self._estimate
-        return "?" if eta is None else format_seconds(max(0.0, eta - (now - at)))
+    def _whole_study(self, scheduler: Any, now: float) -> tuple[float, tuple[int | None, int], float | None]:
+        """``(when, (front's rung, its size), ETA seconds)``: the figures that read every candidate,
+        worked out again once `STUDY_FIGURES_EVERY_S` have passed."""
+        if self._study is None or now - self._study[0] >= STUDY_FIGURES_EVERY_S:
+            eta = eta_seconds(scheduler, now) if scheduler.iterations_this_run > 0 else None
+            self._study = (now, _front(scheduler), eta)
+        return self._study
 
     def update(self, scheduler: Any, finished: bool = False) -> None:
         if not self.enabled:

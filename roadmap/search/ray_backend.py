@@ -55,8 +55,11 @@ from roadmap.search.executors import JobSource
 
 __all__ = ["RayRuntime", "SlotPlanner", "BatchSearcher", "run_on_ray", "check_address"]
 
-# Quiet Tune: no console reporter, no result loggers, no SIGINT handler of its own.
+# Quiet Tune: no console reporter, no result loggers, no SIGINT handler of its own; no periodic
+# snapshot of its experiment (every trial so far, pickled: a cost per trial that grows with the
+# trials), since a search resumes from its study, never from Tune's folder (a temporary one).
 _TUNE_ENV = {
+    "TUNE_GLOBAL_CHECKPOINT_S": str(10**9),
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "RAY_AIR_NEW_OUTPUT": "0",

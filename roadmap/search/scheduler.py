@@ -44,6 +44,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from roadmap import pareto
@@ -100,7 +101,7 @@ class Scheduler:
         self.promoted: dict[int, list[int]] = {}
         self.running: dict[tuple[int, int, int], tuple[TrainJob, float]] = {}
         self._results: dict[int, tuple[int, res.StudyResults]] = {}  # rung -> (view version, results)
-        self._promotions: dict[int, tuple[tuple, list[res.Candidate]]] = {}  # rung -> (inputs, promoted)
+        self._kept: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}  # `_since`: key -> (inputs, value)
 
     # ------------------------------------------------------------------ state
 
@@ -310,16 +311,19 @@ class Scheduler:
         """Every candidate whose latency CV is over `REMEASURE_CV` (timed while the machine was
         busy, e.g. the seed while Ray started) is timed again once, now that nothing trains;
         whether none is left unsteady (``measure`` False: none is timed now)."""
-        unsteady = [
+        unsteady = self._since(("unsteady",), self._rung_inputs(0), self._unsteady)
+        for c in unsteady if measure else []:
+            self.factory.remeasure_latency(c)
+        return measure or not unsteady
+
+    def _unsteady(self) -> list[res.Candidate]:
+        return [
             c
             for c in self.results(0).finished()
             if c.spec_yaml
             and "latency_how" not in c.metrics
             and (res.finite_or_none(c.metrics.get("latency_cv")) or 0.0) > REMEASURE_CV
         ]
-        for c in unsteady if measure else []:
-            self.factory.remeasure_latency(c)
-        return measure or not unsteady
 
     def _side_by_side_latencies(self) -> None:
         """Once the top rung is decided (more than one rung), its candidates are timed again
@@ -355,14 +359,26 @@ class Scheduler:
         return []
 
     def _promoted_to(self, rung: int) -> list[res.Candidate]:
-        """The candidates promoted to ``rung``, sorted out again only when what decides it
-        changed (rung ``rung - 1``'s evaluations, a latency, a trial), not at every batch."""
+        """The candidates promoted to ``rung``, sorted out again only when rung ``rung - 1``
+        changed, not at every batch."""
+        return self._since(
+            ("promoted", rung),
+            self._rung_inputs(rung - 1),
+            lambda: self._promoted(self.results(rung - 1).finished(), rung - 1),
+        )
+
+    def _rung_inputs(self, rung: int) -> tuple[int, int, int]:
+        """What a decision on rung ``rung``'s candidates depends on: the view's count of changes
+        to its evaluations, to latencies and to trials."""
         changes = self.store.view.changes
-        inputs = (changes[("eval", rung - 1)], changes["latency"], changes["trial"])
-        kept = self._promotions.get(rung)
+        return changes[("eval", rung)], changes["latency"], changes["trial"]
+
+    def _since(self, key: tuple[Any, ...], inputs: tuple[int, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, worked out again only once ``inputs`` moved on (a refill asks often,
+        and reading every candidate each time would cost in proportion to the budget)."""
+        kept = self._kept.get(key)
         if kept is None or kept[0] != inputs:
-            kept = (inputs, self._promoted(self.results(rung - 1).finished(), rung - 1))
-            self._promotions[rung] = kept
+            kept = self._kept[key] = (inputs, compute())
         return kept[1]
 
     def _promoted(self, candidates: list[res.Candidate], rung: int) -> list[res.Candidate]:

@@ -35,7 +35,8 @@ class WriterCache(BaseStorage):
     def __init__(self, backend: RDBStorage):
         self.backend = backend
         self._trials: dict[int, FrozenTrial] = {}  # trial id -> the trial as the database holds it
-        self._ids: dict[tuple[int, int], int] = {}  # (study id, trial number) -> trial id
+        # study id -> {trial number: trial id}, in the order of the numbers (trials are made in it)
+        self._numbers: dict[int, dict[int, int]] = {}
         self._study_of: dict[int, int] = {}  # trial id -> study id
         self._loaded: set[int] = set()
         # (study id, parameter) -> its distribution in an earlier trial: what a new one must match
@@ -82,13 +83,14 @@ class WriterCache(BaseStorage):
         self._trials[trial._trial_id] = trial
         for name, distribution in trial.distributions.items():
             self._distributions.setdefault((study_id, name), distribution)
-        self._ids[(study_id, trial.number)] = trial._trial_id
+        self._numbers.setdefault(study_id, {})[trial.number] = trial._trial_id
         self._study_of[trial._trial_id] = study_id
 
     def _load(self, study_id: int) -> None:
         if study_id not in self._loaded:
             for trial in self.backend.get_all_trials(study_id, deepcopy=False):
                 self._keep(trial, study_id)
+            self._numbers[study_id] = dict(sorted(self._numbers.get(study_id, {}).items()))
             self._loaded.add(study_id)
 
     def _reread(self, trial_id: int) -> None:
@@ -153,9 +155,9 @@ class WriterCache(BaseStorage):
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         self._load(study_id)
-        if (study_id, trial_number) not in self._ids:
+        if trial_number not in self._numbers.get(study_id, {}):
             return self.backend.get_trial_id_from_study_id_trial_number(study_id, trial_number)
-        return self._ids[(study_id, trial_number)]
+        return self._numbers[study_id][trial_number]
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         if trial_id not in self._trials:  # a trial of a study this process has not read: the database's
@@ -166,12 +168,6 @@ class WriterCache(BaseStorage):
         self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         self._load(study_id)
-        trials = sorted(
-            (
-                t
-                for i, t in self._trials.items()
-                if self._study_of[i] == study_id and (states is None or t.state in states)
-            ),
-            key=lambda t: t.number,
-        )
+        kept = (self._trials[i] for i in self._numbers.get(study_id, {}).values())
+        trials = [t for t in kept if states is None or t.state in states]  # by number, as Optuna gives them
         return copy.deepcopy(trials) if deepcopy else trials

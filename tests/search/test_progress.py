@@ -180,17 +180,17 @@ def test_the_progress_line_shows_the_eta(monkeypatch):
 
 
 def test_the_eta_counts_down_between_estimates(monkeypatch):
-    from roadmap.search.progress import ETA_EVERY_S
+    from roadmap.search.progress import STUDY_FIGURES_EVERY_S
 
     monkeypatch.setattr(time, "perf_counter", lambda: 0.0)
     progress, known = Progress(8, stream=io.StringIO()), _Known()
     monkeypatch.setattr(time, "perf_counter", lambda: 136.0)
     assert progress.line(known).endswith("ETA ~5m29s")  # 329.1 s, worked out
     known.records[(4, 0, 0)] = record(150, 4, 126.0)  # a screen ends: the estimate would change
-    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + ETA_EVERY_S / 2)
-    assert progress.line(known).endswith(f"ETA ~{format_seconds(329.125 - ETA_EVERY_S / 2)}")  # counted down
-    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + ETA_EVERY_S)
-    worked_out = eta_seconds(known, now=136.0 + ETA_EVERY_S)
+    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + STUDY_FIGURES_EVERY_S / 2)
+    assert progress.line(known).endswith(f"ETA ~{format_seconds(329.125 - STUDY_FIGURES_EVERY_S / 2)}")  # counted down
+    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + STUDY_FIGURES_EVERY_S)
+    worked_out = eta_seconds(known, now=136.0 + STUDY_FIGURES_EVERY_S)
     assert progress.line(known).endswith(f"ETA ~{format_seconds(worked_out)}")  # worked out again
 
 
