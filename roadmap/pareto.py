@@ -150,7 +150,9 @@ def is_non_dominated(loss: np.ndarray) -> np.ndarray:
     if loss.shape[0] == 0:
         return np.zeros(0, dtype=bool)
     loss = _checked(loss)
-    return (_ranks_2d(loss) if loss.shape[1] == 2 else _ranks_nd(loss, front_only=True)) == 0
+    ranks = _ranks_2d(loss) if loss.shape[1] == 2 else _ranks_nd(loss, front_only=True)
+    front: np.ndarray = ranks == 0
+    return front
 
 
 def non_dominated_indices(loss: np.ndarray) -> np.ndarray:

@@ -123,7 +123,7 @@ class RayRuntime:
         """Whether no trial fits on the node this driver runs on (a head started with
         ``--num-cpus 0``): the driver then measures candidates on a machine nothing trains on."""
         here = ray.get_runtime_context().get_node_id()
-        for node in ray.nodes():
+        for node in ray.nodes():  # type: ignore[no-untyped-call]  # unannotated in Ray
             if node.get("NodeID") == here:
                 have = node.get("Resources") or {}
                 return have.get("CPU", 0.0) < cpus_per_trial or (

@@ -255,10 +255,10 @@ def _evaluation(rung: int, seed: int, rec: dict[str, Any]) -> Evaluation:
 def candidate_from(
     number: int,
     state: str,
-    attrs: dict,
-    values: list | None,
-    records: dict[tuple[int, int], dict],
-    latency: dict | None = None,
+    attrs: dict[str, Any],
+    values: list[float] | None,
+    records: dict[tuple[int, int], dict[str, Any]],
+    latency: dict[str, Any] | None = None,
     interrupted: Any = None,
 ) -> Candidate:
     """One trial as a `Candidate`: its state name, user attributes and values, its evaluation
@@ -303,7 +303,7 @@ def load_candidates(study: Any) -> list[Candidate]:
     from roadmap.search.study import split_study_attrs
 
     evaluations, latencies, interrupted = split_study_attrs(study.user_attrs)
-    by_trial: dict[int, dict[tuple[int, int], dict]] = {}
+    by_trial: dict[int, dict[tuple[int, int], dict[str, Any]]] = {}
     for (number, rung, seed), record in evaluations.items():
         by_trial.setdefault(number, {})[(rung, seed)] = record
     out = [

@@ -101,7 +101,9 @@ class Scheduler:
         self.promoted: dict[int, list[int]] = {}
         self.running: dict[tuple[int, int, int], tuple[TrainJob, float]] = {}
         self._results: dict[int, tuple[int, res.StudyResults]] = {}  # rung -> (view version, results)
-        self._kept: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}  # `_since`: key -> (inputs, value)
+        self._kept: dict[
+            tuple[Any, ...], tuple[tuple[int, ...], list[res.Candidate]]
+        ] = {}  # `_since`: key -> (inputs, value)
 
     # ------------------------------------------------------------------ state
 
@@ -373,7 +375,9 @@ class Scheduler:
         changes = self.store.view.changes
         return changes[("eval", rung)], changes["latency"], changes["trial"]
 
-    def _since(self, key: tuple[Any, ...], inputs: tuple[int, ...], compute: Callable[[], Any]) -> Any:
+    def _since(
+        self, key: tuple[Any, ...], inputs: tuple[int, ...], compute: Callable[[], list[res.Candidate]]
+    ) -> list[res.Candidate]:
         """``compute()``, worked out again only once ``inputs`` moved on (a refill asks often,
         and reading every candidate each time would cost in proportion to the budget)."""
         kept = self._kept.get(key)

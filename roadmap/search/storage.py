@@ -71,7 +71,7 @@ class WriterCache(BaseStorage):
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
         return self.backend.get_study_system_attrs(study_id)
 
-    def get_all_studies(self) -> list:
+    def get_all_studies(self) -> list[Any]:  # FrozenStudy, which optuna.study does not export
         return self.backend.get_all_studies()
 
     def remove_session(self) -> None:
@@ -98,7 +98,7 @@ class WriterCache(BaseStorage):
         if trial_id in self._study_of:
             self._keep(self.backend.get_trial(trial_id), self._study_of[trial_id])
 
-    def _changed(self, trial_id: int, **fields: dict) -> None:
+    def _changed(self, trial_id: int, **fields: Any) -> None:
         """The kept trial with new ``params`` / ``distributions`` / ``user_attrs`` /
         ``system_attrs`` (a copy: a trial handed out earlier does not change under its holder)."""
         if trial_id not in self._trials:

@@ -395,7 +395,7 @@ class StudyStore:
         frozen = self.study.tell(trial, values, state=state, skip_if_finished=skip_if_finished)
         self.view.set_trial(frozen.number, frozen.state.name, frozen.user_attrs, frozen.values, stored=True)
 
-    def enqueue(self, params: dict, user_attrs: dict) -> None:
+    def enqueue(self, params: dict[str, Any], user_attrs: dict[str, Any]) -> None:
         """Queue a trial with these parameters (the next `ask` returns it)."""
         from optuna.trial import TrialState
 

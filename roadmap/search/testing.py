@@ -150,7 +150,7 @@ class FakeEvaluator:
 
         if not self.seconds_per_iteration:
             return 0.0
-        return self.seconds_per_iteration * job.job_iterations * step_cost(load_spec(job.spec_yaml))
+        return float(self.seconds_per_iteration * job.job_iterations * step_cost(load_spec(job.spec_yaml)))
 
     def train(self, job: Any) -> dict[str, Any]:
         from roadmap.spec import load_spec
@@ -218,7 +218,7 @@ class SimulatedSlots:
 
         from roadmap.search.evaluator import run_job
 
-        ends: list[tuple[float, int, Any, dict]] = []  # (end, order, job, result)
+        ends: list[tuple[float, int, Any, dict[str, Any]]] = []  # (end, order, job, result)
         while True:
             idle = not ends
             if idle or (self.refill and getattr(source, "refills", False) and len(ends) < self.slots):

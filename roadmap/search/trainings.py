@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,9 @@ class Trainings:
         keep = number == self.seed_number and self.plan.keeps_base(seed)
         return TrainJob(**common, chain=self.plan.chain(rung), save_weights=str(base) if keep else None)
 
-    def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict[str, Any]]) -> dict[str, Any] | None:
+    def shared_result(
+        self, job: TrainJob, done: Mapping[tuple[int, int, int], dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
         network trained at the same rung with the same random seed; ``None`` when there is none
         (the job has to train)."""

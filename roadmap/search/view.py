@@ -21,7 +21,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from roadmap.search.results import Candidate
 
 __all__ = ["CandidateView", "TrialRow", "tally"]
 
@@ -34,8 +37,8 @@ class TrialRow:
 
     number: int
     state: str
-    attrs: dict
-    values: list | None = None
+    attrs: dict[str, Any]
+    values: list[float] | None = None
 
 
 def tally(rows: Any) -> dict[str, int]:
@@ -53,7 +56,7 @@ def _contribution(state: str, reference: Any) -> dict[str, int]:
     return out
 
 
-def _with_budget(counts: Counter) -> dict[str, int]:
+def _with_budget(counts: Counter[str]) -> dict[str, int]:
     out = {k: counts[k] for k in (*_COUNTED.values(), "references")}
     out["budget_used"] = out["complete"] + out["failed"] - out["references"]
     return out
@@ -73,16 +76,16 @@ class CandidateView:
         from roadmap.search.study import split_study_attrs
 
         self.rows: dict[int, TrialRow] = {}
-        self.evaluations: dict[tuple[int, int, int], dict] = {}
-        self.by_trial: dict[int, dict[tuple[int, int], dict]] = {}
-        self.latencies: dict[int, dict] = {}
+        self.evaluations: dict[tuple[int, int, int], dict[str, Any]] = {}
+        self.by_trial: dict[int, dict[tuple[int, int], dict[str, Any]]] = {}
+        self.latencies: dict[int, dict[str, Any]] = {}
         self.interrupted: dict[int, Any] = {}
-        self._counts: Counter = Counter()
-        self._built: dict[int, Any] = {}
+        self._counts: Counter[str] = Counter()
+        self._built: dict[int, Candidate] = {}
         self._dirty: set[int] = set()
-        self._list: list | None = None
+        self._list: list[Candidate] | None = None
         self.version = 0
-        self.changes: Counter = Counter()  # kind -> writes: "trial", ("eval", rung), "latency", "note"
+        self.changes: Counter[Any] = Counter()  # kind -> writes: "trial", ("eval", rung), "latency", "note"
         evaluations, self.latencies, self.interrupted = split_study_attrs(study.user_attrs)
         for key, record in evaluations.items():
             self._add_evaluation(key, record)
@@ -91,7 +94,9 @@ class CandidateView:
 
     # ------------------------------------------------------------------ updates
 
-    def set_trial(self, number: int, state: str, attrs: dict, values: list | None = None, stored: bool = False) -> None:
+    def set_trial(
+        self, number: int, state: str, attrs: dict[str, Any], values: list[float] | None = None, stored: bool = False
+    ) -> None:
         """Trial ``number`` as it now is (``stored``: the values came from the study already)."""
         old = self.rows.get(number)
         if old is not None:
@@ -110,11 +115,11 @@ class CandidateView:
         self._counts.update(_contribution(row.state, row.attrs.get("reference")))
         self._touch(number, "trial")
 
-    def add_evaluation(self, number: int, rung: int, random_seed: int, record: dict) -> None:
+    def add_evaluation(self, number: int, rung: int, random_seed: int, record: dict[str, Any]) -> None:
         self._add_evaluation((number, rung, random_seed), _stored(record))
         self._touch(number, ("eval", rung))
 
-    def set_latency(self, number: int, figures: dict) -> None:
+    def set_latency(self, number: int, figures: dict[str, Any]) -> None:
         self.latencies[number] = _stored(figures)
         self._touch(number, "latency")
 
@@ -122,7 +127,7 @@ class CandidateView:
         self.interrupted[number] = text
         self._touch(number, "note")
 
-    def _add_evaluation(self, key: tuple[int, int, int], record: dict) -> None:
+    def _add_evaluation(self, key: tuple[int, int, int], record: dict[str, Any]) -> None:
         self.evaluations[key] = record
         self.by_trial.setdefault(key[0], {})[key[1:]] = record
 
@@ -134,7 +139,7 @@ class CandidateView:
 
     # ------------------------------------------------------------------ reads
 
-    def candidates(self) -> list:
+    def candidates(self) -> list[Candidate]:
         """Every trial as a `Candidate`, by trial number (only changed trials are rebuilt)."""
         from roadmap.search.results import candidate_from
 
@@ -160,6 +165,6 @@ class CandidateView:
         """`roadmap.search.study.count_trials` of the study, kept as the states change."""
         return _with_budget(self._counts)
 
-    def evaluation_records(self) -> Mapping[tuple[int, int, int], dict]:
+    def evaluation_records(self) -> Mapping[tuple[int, int, int], dict[str, Any]]:
         """``(trial, rung, random seed) -> record`` of every evaluation (read-only)."""
         return MappingProxyType(self.evaluations)
