@@ -212,10 +212,24 @@ class Scheduler:
         if not self._steady_latencies(may_measure):
             return []  # a latency to time again first, while nothing trains
         jobs = self._promotion_jobs()
-        if jobs or busy:
+        if jobs or (busy and not self._replicating()):
             return jobs
         self._side_by_side_latencies()
         return self._replicate_jobs()
+
+    def _replicating(self) -> bool:
+        """Whether the replicate phase of a plan that replicates every top-rung candidate has
+        begun (a candidate's replicate, not only the seed's, in flight; the top rung was timed
+        side by side before it) and only replicates train: their results change no other
+        replicate, so free slots take the next ones."""
+        replicates = [
+            j for j in self.in_flight.values() if j.rung == self.top_rung and j.random_seed == self.replicate_seed
+        ]
+        return (
+            self.trainings.plan.replicates_all
+            and len(replicates) == len(self.in_flight)
+            and any(j.number != self.trainings.seed_number for j in replicates)
+        )
 
     def _share(self, jobs: list[TrainJob]) -> tuple[list[TrainJob], int]:
         """``(the jobs that must train, how many were recorded)``: a job whose network a sibling

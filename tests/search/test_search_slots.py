@@ -53,7 +53,7 @@ def busy_share(slots: SimulatedSlots) -> float:
     return sum(b - a for a, b in slots.intervals) / (slots.slots * max(b for _, b in slots.intervals))
 
 
-@pytest.mark.parametrize("fidelity", ["default", "inherited", "rungs3"])
+@pytest.mark.parametrize("fidelity", ["default", "inherited", "rungs3", "replicated"])
 def test_refilled_slots_train_the_same_jobs_sooner_and_measure_only_when_idle(tmp_path, rungs3, fidelity):
     fid = rungs3 if fidelity == "rungs3" else fidelity  # screens promoted, front on the screens, a chain
     batched, _ = simulate(tmp_path / "batched", refill=False, fidelity=fid)
@@ -73,6 +73,9 @@ def test_refilled_slots_train_the_same_jobs_sooner_and_measure_only_when_idle(tm
         assert started_beside
     # every candidate was measured on an idle machine
     assert running and set(running) == {0}
+    if fidelity == "replicated":  # every top-rung candidate twice, replicates refilling the slots
+        evals = evaluations(tmp_path / "filled")
+        assert {n for n, r, s in evals if r == 1 and s == 0} == {n for n, r, s in evals if r == 1 and s == 1}
 
 
 def test_measuring_beside_trainings_when_no_trial_shares_the_machine(tmp_path):
