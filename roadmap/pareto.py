@@ -72,14 +72,87 @@ def to_loss(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[b
     return arr
 
 
-def _dominated_by_any(loss: np.ndarray, row: np.ndarray) -> bool:
-    return bool(np.any(np.all(loss <= row, axis=1) & np.any(loss < row, axis=1)))
+_BLOCK = 128  # rows compared at once: an (earlier rows x block x k) comparison stays a few MB
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[i, j]``: row ``a[i]`` dominates row ``b[j]`` (every pair at once, column by column:
+    no ``(len(a), len(b), k)`` temporaries)."""
+    le = np.ones((len(a), len(b)), dtype=bool)
+    lt = np.zeros((len(a), len(b)), dtype=bool)
+    for col in range(a.shape[1]):
+        x, y = a[:, col, None], b[None, :, col]
+        le &= x <= y
+        lt |= x < y
+    return le & lt
+
+
+def _ranks_2d(loss: np.ndarray) -> np.ndarray:
+    """Front numbers of two objectives in O(n log n). In lexicographic order only an earlier row
+    can dominate a later one; front ``f`` is summed up by its member of least ``(y, x)``, and
+    those keys increase with ``f`` (each member of ``f + 1`` has a dominator in ``f``), so a row
+    joins the first front whose key is not below its own ``(y, x)`` (a binary search)."""
+    import bisect
+
+    order = np.lexsort((loss[:, 1], loss[:, 0]))
+    keys: list[tuple[float, float]] = []  # (least y, its x) of each front so far
+    ranks = np.empty(loss.shape[0], dtype=int)
+    for i in order.tolist():
+        key = (float(loss[i, 1]), float(loss[i, 0]))
+        # a key below ours: a y below ours, or ours at a smaller x -> that front dominates the row
+        f = bisect.bisect_left(keys, key)
+        keys[f : f + 1] = [key]
+        ranks[i] = f
+    return ranks
+
+
+def _ranks_nd(loss: np.ndarray, front_only: bool) -> np.ndarray:
+    """Front numbers of any number of objectives, vectorised: in lexicographic order, block by
+    block, a row's front is one more than the highest front among the earlier rows that
+    dominate it (NSGA-II's peeling gives the same numbers). ``front_only``: 0 on the front, 1
+    elsewhere, comparing each block with the front found so far only (a row dominated by a
+    dominated row is dominated by that row's dominator too)."""
+    order = np.lexsort(loss.T[::-1])
+    rows = loss[order]
+    ranks = np.zeros(len(rows), dtype=int)
+    for start in range(0, len(rows), _BLOCK):
+        block = rows[start : start + _BLOCK]
+        # the earlier rows, highest front first: a block row's first dominator has the highest front
+        earlier = np.flatnonzero(ranks[:start] == 0) if front_only else np.argsort(-ranks[:start], kind="stable")
+        rank = np.zeros(len(block), dtype=int)
+        if len(earlier):
+            by_earlier = _dominates(rows[earlier], block)
+            first = by_earlier.argmax(axis=0)
+            rank = np.where(by_earlier[first, np.arange(len(block))], ranks[earlier][first] + 1, 0)
+        within = _dominates(block, block)  # only an earlier row of the block can be a dominator
+        if front_only:
+            rank = (rank > 0) | within.any(axis=0)
+        else:
+            for j in np.flatnonzero(within.any(axis=0)).tolist():
+                rank[j] = max(rank[j], rank[:j][within[:j, j]].max() + 1)
+        ranks[start : start + _BLOCK] = rank
+    out = np.empty_like(ranks)
+    out[order] = ranks
+    return out
+
+
+def _checked(loss: np.ndarray) -> np.ndarray:
+    loss = np.asarray(loss, dtype=float)
+    if loss.ndim != 2 or np.isnan(loss).any():
+        raise ValueError("a non-dominated sort needs an (n, k) array without NaN (to_loss makes a missing value inf)")
+    return loss
 
 
 def is_non_dominated(loss: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows of ``loss`` that no other row dominates (copies all kept)."""
+    """Boolean mask of the rows of ``loss`` that no other row dominates (copies all kept):
+    front 0 of :func:`non_dominated_ranks`, computed against the front alone."""
     loss = np.asarray(loss, dtype=float)
-    return np.array([not _dominated_by_any(loss, row) for row in loss], dtype=bool)
+    if loss.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    loss = _checked(loss)
+    ranks = _ranks_2d(loss) if loss.shape[1] == 2 else _ranks_nd(loss, front_only=True)
+    front: np.ndarray = ranks == 0
+    return front
 
 
 def non_dominated_indices(loss: np.ndarray) -> np.ndarray:
@@ -89,15 +162,13 @@ def non_dominated_indices(loss: np.ndarray) -> np.ndarray:
 
 def non_dominated_ranks(loss: np.ndarray) -> np.ndarray:
     """Front number of every row: 0 for the non-dominated rows, 1 for those that only rows of
-    front 0 dominate, and so on (NSGA-II's non-dominated sorting)."""
+    front 0 dominate, and so on (NSGA-II's non-dominated sorting). Two objectives take
+    O(n log n); more, a vectorised O(n^2) comparison in blocks."""
     loss = np.asarray(loss, dtype=float)
-    ranks = np.full(loss.shape[0], -1)
-    rank = 0
-    while np.any(ranks < 0):
-        left = np.flatnonzero(ranks < 0)
-        ranks[left[is_non_dominated(loss[left])]] = rank
-        rank += 1
-    return ranks
+    if loss.shape[0] == 0:
+        return np.zeros(0, dtype=int)
+    loss = _checked(loss)
+    return _ranks_2d(loss) if loss.shape[1] == 2 else _ranks_nd(loss, front_only=False)
 
 
 def crowding_distance(loss: np.ndarray) -> np.ndarray:

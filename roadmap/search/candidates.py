@@ -82,7 +82,7 @@ class CandidateFactory:
                 params = params_for_steps(self.settings.space, self.references[name])
                 if params is None:  # not a point of the space: switch every optional step off
                     params = {s.name: False for s in self.settings.space.steps if s.optional}
-                self.store.study.enqueue_trial(params, user_attrs={"reference": name}, skip_if_exists=False)
+                self.store.enqueue(params, {"reference": name})
 
     def propose(self) -> Proposal | None:
         """One new trial made into a measured proposal; ``None`` when it failed or was rejected
@@ -95,12 +95,12 @@ class CandidateFactory:
                 "loosen the constraints or widen the space"
             )
             return None
-        trial = self.store.study.ask()
+        trial = self.store.ask()
         spec = self._spec(trial)
         if spec is None:
             return None
         spec_yaml = spec.to_yaml()
-        trial.set_user_attr("spec_yaml", spec_yaml)
+        self.store.set_trial_attr(trial, "spec_yaml", spec_yaml)
         st.write_text_atomic(st.trial_dir(self.store.directory, trial.number) / "spec.yaml", spec_yaml)
         measured = self._checked_measurements(trial, spec)
         if measured is None:
@@ -116,7 +116,8 @@ class CandidateFactory:
 
         from roadmap.search.results import against_limits, study_results
 
-        figures = against_limits(study_results(self.store.study, 0), asdict(self.settings.constraints))
+        results = study_results(self.store.study, 0, candidates=self.store.view.candidates())
+        figures = against_limits(results, asdict(self.settings.constraints))
         return f" (best so far: {'; '.join(text for _, text in figures)})" if figures else ""
 
     def _spec(self, trial: Any) -> Any:
@@ -131,10 +132,10 @@ class CandidateFactory:
         except SpecError as exc:
             self.fail(trial, f"invalid spec: {exc}", {"transforms": steps})
             return None
-        trial.set_user_attr("transforms", steps)
-        trial.set_user_attr("reference", reference)
+        self.store.set_trial_attr(trial, "transforms", steps)
+        self.store.set_trial_attr(trial, "reference", reference)
         if skipped:
-            trial.set_user_attr("skipped_steps", skipped)
+            self.store.set_trial_attr(trial, "skipped_steps", skipped)
         key = architecture_key(spec)
         if key in self.seen:
             self.reject(trial, f"duplicate of trial {self.seen[key]}", {})
@@ -236,15 +237,15 @@ class CandidateFactory:
     def _close(self, trial: Any, state: str, reason: str, metrics: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("failure_reason", reason)
+        self.store.set_trial_attr(trial, "metrics", metrics)
+        self.store.set_trial_attr(trial, "failure_reason", reason)
         st.write_json_atomic(st.trial_dir(self.store.directory, trial.number) / "metrics.json", metrics)
-        self.store.study.tell(trial, state=getattr(TrialState, state))
+        self.store.tell(trial, state=getattr(TrialState, state))
 
     def fail(self, trial: Any, reason: str, extra: dict[str, Any]) -> None:
         """A candidate that counts against the budget without a result."""
         if "transforms" in extra:
-            trial.set_user_attr("transforms", extra.pop("transforms"))
+            self.store.set_trial_attr(trial, "transforms", extra.pop("transforms"))
         self._close(trial, "FAIL", reason, {"status": "failed", "reason": reason, **extra})
 
     def reject(self, trial: Any, reason: str, measured: dict[str, Any]) -> None:

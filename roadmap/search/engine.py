@@ -241,7 +241,10 @@ def run_search(settings: SearchSettings, evaluator: Evaluator, progress: Any = N
         runtime, concurrency = _executor(settings, stack)
         store = _open_store(settings, stored, stack)
         factory = CandidateFactory(settings, store, evaluator, refs)
-        scheduler = Scheduler(settings, store, factory, concurrency, progress)
+        apart = runtime is not None and runtime.trials_avoid_driver(
+            settings.execution.cpus_per_trial, settings.execution.gpus_per_trial
+        )
+        scheduler = Scheduler(settings, store, factory, concurrency, progress, measure_while_training=apart)
         scheduler.prepare(new_study=stored is None)
         if stored is None and notes:
             store.study.set_user_attr("reference_notes", notes)
@@ -267,6 +270,8 @@ def run_search(settings: SearchSettings, evaluator: Evaluator, progress: Any = N
 def _start_line(settings: SearchSettings, new: bool, scheduler: Scheduler, concurrency: int) -> str:
     ex = settings.execution
     where = "in process" if ex.backend == "local" else (f"Ray at {ex.address}" if ex.address else "local Ray")
+    if scheduler.measure_while_training:
+        where += "; no trial runs on this node, so it measures new candidates while others train"
     plan = RungPlan.of(settings, len(scheduler.factory.references), concurrency)
     return (
         f"roadmap search: {'new' if new else 'resuming'} study {settings.study_dir} "

@@ -3,8 +3,10 @@
 
 An executor pulls batches from a `JobSource` (the search's `Scheduler`) until it returns
 ``None``, trains each job with :func:`roadmap.search.evaluator.run_job`, and hands every
-result back. It asks for the next batch only when the whole batch is done, so the source can
-measure new candidates while nothing trains.
+result back. It asks for the next batch when the whole batch is done, so the source can
+measure new candidates while nothing trains; an executor with slots that run side by side
+(Ray) also asks a source that ``refills`` whenever a slot frees, and the source answers with
+what may start beside the jobs still training (maybe nothing).
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ __all__ = ["JobSource", "run_local"]
 
 
 class JobSource(Protocol):
+    """What an executor pulls its jobs from and hands their results to (the search's `Scheduler`)."""
+
     stop_requested: bool
+    refills: bool  # may be asked for jobs while jobs it handed out still train (optional, default False)
 
     def next_batch(self) -> list[TrainJob] | None:
-        """Jobs to train side by side now; ``None`` when the search is over."""
+        """Jobs to train side by side now; ``None`` when the search is over (with jobs still
+        training, a source that ``refills`` answers a list, maybe empty)."""
 
     def started(self, job: TrainJob) -> None:
         """A job begins training."""

@@ -20,21 +20,22 @@ fitted by least squares (`TrainingTime`)::
 seconds, or that over ``a + b`` (the seed's seconds per step) in *seed steps*. Then::
 
     ETA = what the running jobs have left (their estimate minus their age)
-          + sum over the phases, in order, of their batches' longest job
+          + sum over the phases, in order, of the time their jobs take on the slots
           + the gaps between trainings: a new candidate's, any other's (`Overheads`)
           + the top rung's side-by-side re-timing, while it is to come
 
-Batches are synchronous (`roadmap.search.scheduler`): ``slots`` jobs train side by side (the
-concurrency on Ray; one at a time in process) and a batch lasts as long as its longest job,
-the longest taken first as the scheduler does. The gaps are this run's mean gap before a new
-candidate's training (sampler, measurement, bookkeeping) and before any other (bookkeeping).
-Not foreseen: a knee that moves once confirmed (one more confirmation), references among the
-best of a rung (the count of a promotion not decided yet is then high by them), a Ray cluster
-whose slots differ in speed.
+``slots`` jobs train side by side (the concurrency on Ray; one at a time in process), a phase's
+longest first, each on the slot that frees first, as the scheduler refills a freed slot
+(`roadmap.search.scheduler`); a phase starts when the one before it has ended. The gaps are
+this run's mean gap before a new candidate's training (sampler, measurement, bookkeeping) and
+before any other (bookkeeping). Not foreseen: a knee that moves once confirmed (one more
+confirmation), references among the best of a rung (the count of a promotion not decided yet
+is then high by them), a Ray cluster whose slots differ in speed.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 import time
@@ -48,6 +49,10 @@ from roadmap.search.rung_plan import Key, Phase, RungPlan
 __all__ = ["Progress", "format_seconds", "eta_seconds", "remaining_seconds", "TrainingTime"]
 
 LOG_EVERY_S = 30.0
+# The front and the ETA are worked out again at most this often: they read every candidate and
+# evaluation of the study, and the line is drawn at every training's end (on a terminal, at
+# every event); in between the ETA counts down from the last estimate.
+STUDY_FIGURES_EVERY_S = 5.0
 
 
 def format_seconds(seconds: float) -> str:
@@ -60,6 +65,8 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
+    """The progress line of a running search, written to ``stream`` (see the module docstring)."""
+
     def __init__(self, budget: int, stream: TextIO | None = None, enabled: bool = True):
         self.budget = budget
         self.stream = stream or sys.stderr
@@ -69,18 +76,30 @@ class Progress:
         self._last_text = ""
         self._last_log = -math.inf
         self._drawn = False
+        self._study: tuple[float, tuple[int | None, int], float | None] | None = None  # `_whole_study`
 
     def line(self, scheduler: Any) -> str:
         counts = scheduler.counts()
         extra = f"{counts['failed']} failed" + (f", {counts['pruned']} rejected" if counts["pruned"] else "")
         parts = [f"[search] {counts['budget_used']}/{self.budget} candidates ({extra})"]
-        rung, size = _front(scheduler)
+        now = time.perf_counter()
+        at, (rung, size), eta = self._whole_study(scheduler, now)
         if rung is not None:
             top = rung == scheduler.top_rung and scheduler.plan().retimes_top  # the top after other phases
             parts.append(f"front {size} at rung {rung}" + (" (top)" if top else ""))
-        elapsed = time.perf_counter() - self.t0
-        parts += [format_seconds(elapsed), f"ETA ~{_eta(scheduler, elapsed)}"]
+        elapsed = now - self.t0
+        # no ETA before this run trained something: no throughput to go by
+        left = "?" if eta is None or elapsed <= 0 else format_seconds(max(0.0, eta - (now - at)))
+        parts += [format_seconds(elapsed), f"ETA ~{left}"]
         return " | ".join(parts)
+
+    def _whole_study(self, scheduler: Any, now: float) -> tuple[float, tuple[int | None, int], float | None]:
+        """``(when, (front's rung, its size), ETA seconds)``: the figures that read every candidate,
+        worked out again once `STUDY_FIGURES_EVERY_S` have passed."""
+        if self._study is None or now - self._study[0] >= STUDY_FIGURES_EVERY_S:
+            eta = eta_seconds(scheduler, now) if scheduler.iterations_this_run > 0 else None
+            self._study = (now, _front(scheduler), eta)
+        return self._study
 
     def update(self, scheduler: Any, finished: bool = False) -> None:
         if not self.enabled:
@@ -121,13 +140,6 @@ def _front(scheduler: Any) -> tuple[int | None, int]:
         if results.finished():
             return rung, len(results.front())
     return None, 0
-
-
-def _eta(scheduler: Any, elapsed: float) -> str:
-    if scheduler.iterations_this_run <= 0 or elapsed <= 0:
-        return "?"  # nothing trained in this run yet: no throughput to go by
-    eta = eta_seconds(scheduler)
-    return "?" if eta is None else format_seconds(eta)
 
 
 def eta_seconds(scheduler: Any, now: float | None = None) -> float | None:
@@ -253,12 +265,14 @@ class Overheads:
 
 def remaining_seconds(phases: list[Phase], jobs: list[list[float]], model: TrainingTime, slots: int) -> float:
     """The seconds the remaining trainings take: ``jobs[i]`` are the weights (MACs relative to
-    the seed's) of the trainings ``phases[i]`` has left, each taking ``model.seconds``; batches
-    of ``slots`` jobs, each as long as its longest job."""
+    the seed's) of the trainings ``phases[i]`` has left, each taking ``model.seconds``; a phase's
+    longest first, each on the first of ``slots`` slots to free."""
     total = 0.0
     for phase, weights in zip(phases, jobs, strict=False):
-        seconds = sorted((model.seconds(phase.iterations, w) for w in weights), reverse=True)
-        total += sum(seconds[:: max(slots, 1)])  # every batch's longest job
+        ends = [0.0] * max(slots, 1)  # a heap: when each slot frees
+        for seconds in sorted((model.seconds(phase.iterations, w) for w in weights), reverse=True):
+            heapq.heapreplace(ends, ends[0] + seconds)
+        total += max(ends)
     return total
 
 

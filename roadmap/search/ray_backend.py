@@ -9,12 +9,16 @@ How a search runs on Tune
 
     * when Tune asks for a trial and a batch is queued, the next job is handed out as the
       trial's config;
-    * while jobs of the batch still train, a freed Tune slot is taken by a *slot-holding*
-      trial that waits on an epoch counter (a tiny Ray actor), so Tune keeps that trial
-      process for reuse instead of shutting it down;
+    * when a job ends while others train, the planner asks the job source (one that
+      ``refills``) for jobs to start beside them: the rest of a rung, the candidates waiting
+      to be explored; the source answers none when the next decision needs the running
+      results (a promotion) or an idle machine (a measurement);
+    * a freed Tune slot that gets no job is taken by a *slot-holding* trial that waits on an
+      epoch counter (a tiny Ray actor), so Tune keeps that trial process for reuse instead
+      of shutting it down;
     * when nothing trains any more, the planner asks the job source for the next batch --
       the source measures new candidates right then, on an idle machine -- and opens the
-      epoch so the slot-holding trials end.
+      epoch so the slot-holding trials end (so does a refill that finds jobs).
 
     Each Tune trial trains one job (:func:`roadmap.search.evaluator.run_job`) with the
     evaluator that ``tune.with_parameters`` ships to the workers, and reports its result
@@ -51,8 +55,11 @@ from roadmap.search.executors import JobSource
 
 __all__ = ["RayRuntime", "SlotPlanner", "BatchSearcher", "run_on_ray", "check_address"]
 
-# Quiet Tune: no console reporter, no result loggers, no SIGINT handler of its own.
+# Quiet Tune: no console reporter, no result loggers, no SIGINT handler of its own; no periodic
+# snapshot of its experiment (every trial so far, pickled: a cost per trial that grows with the
+# trials), since a search resumes from its study, never from Tune's folder (a temporary one).
 _TUNE_ENV = {
+    "TUNE_GLOBAL_CHECKPOINT_S": str(10**9),
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -112,6 +119,18 @@ class RayRuntime:
     def resources(self) -> dict[str, Any]:
         return dict(ray.cluster_resources())  # type: ignore[no-untyped-call]  # unannotated in Ray
 
+    def trials_avoid_driver(self, cpus_per_trial: float, gpus_per_trial: float) -> bool:
+        """Whether no trial fits on the node this driver runs on (a head started with
+        ``--num-cpus 0``): the driver then measures candidates on a machine nothing trains on."""
+        here = ray.get_runtime_context().get_node_id()
+        for node in ray.nodes():  # type: ignore[no-untyped-call]  # unannotated in Ray
+            if node.get("NodeID") == here:
+                have = node.get("Resources") or {}
+                return have.get("CPU", 0.0) < cpus_per_trial or (
+                    gpus_per_trial > 0 and have.get("GPU", 0.0) < gpus_per_trial
+                )
+        return False
+
     def __exit__(self, *exc: Any) -> None:
         if ray.is_initialized():
             ray.shutdown()
@@ -138,11 +157,14 @@ class SlotPlanner:
         self.holds: set[str] = set()
         self.done = False
         self.error: BaseException | None = None
+        self.refill_asked = False  # the source was asked for jobs since the last job ended
 
     def suggest(self, trial_id: str) -> tuple[str, Any]:
         if self.done:
             return ("done", None)
         self._flush_errors()
+        if not self.queue and self.in_flight:
+            self._refill()
         if not self.queue:
             if self.in_flight:
                 if len(self.in_flight) + len(self.holds) < self.concurrency and not self.source.stop_requested:
@@ -163,6 +185,25 @@ class SlotPlanner:
         self.source.started(job)
         return ("job", job)
 
+    def _refill(self) -> None:
+        """A free slot while jobs train: a source that `refills` is asked for jobs to start beside
+        them, once per job that ended (asking again before then would give the same answer)."""
+        if (
+            not getattr(self.source, "refills", False)
+            or self.refill_asked
+            or self.source.stop_requested
+            or len(self.in_flight) >= self.concurrency
+        ):
+            return
+        self.refill_asked = True
+        batch = self._next_batch() or []
+        if self.error is not None:  # the source failed: hand out nothing more, let the running jobs end
+            self.done = True
+        if batch:
+            self.queue = list(batch)
+            if self.holds:  # the held slots take jobs now
+                self.epoch = self.open_holds()
+
     def _next_batch(self) -> list[TrainJob] | None:
         try:
             return self.source.next_batch()  # nothing trains now: exclusive measurement
@@ -178,6 +219,7 @@ class SlotPlanner:
         job = self.in_flight.pop(trial_id, None)
         if job is None:
             return
+        self.refill_asked = False
         if result is None:
             self.errored[trial_id] = job  # the error callback adds the text
             return

@@ -36,6 +36,7 @@ __all__ = [
     "Noise",
     "Comparison",
     "StudyResults",
+    "candidate_from",
     "load_candidates",
     "study_results",
     "compare",
@@ -251,51 +252,72 @@ def _evaluation(rung: int, seed: int, rec: dict[str, Any]) -> Evaluation:
     )
 
 
+def candidate_from(
+    number: int,
+    state: str,
+    attrs: dict[str, Any],
+    values: list[float] | None,
+    records: dict[tuple[int, int], dict[str, Any]],
+    latency: dict[str, Any] | None = None,
+    interrupted: Any = None,
+) -> Candidate:
+    """One trial as a `Candidate`: its state name, user attributes and values, its evaluation
+    records (``(rung, random seed) -> record``), the latency it keeps after a second measurement
+    and the note of its interruption. `load_candidates` and a running search's view
+    (`roadmap.search.view`) both build candidates here."""
+    reason = attrs.get("failure_reason") or interrupted
+    # A PRUNED trial was never counted; a record it left (killed between storing its result and
+    # telling Optuna) belongs to the re-queued copy, which trains again.
+    evals = (
+        []
+        if state == "PRUNED"
+        else sorted((_evaluation(r, s, rec) for (r, s), rec in records.items()), key=lambda e: (e.rung, e.random_seed))
+    )
+    if not evals and state == "COMPLETE" and values:  # a study from before rungs
+        metrics = attrs.get("metrics") or {}
+        evals = [
+            Evaluation(
+                0,
+                0,
+                str(metrics.get("status", "ok")),
+                finite_or_none(values[0]),
+                finite_or_none(metrics.get("ssim")),
+                reason=metrics.get("reason"),
+                **_scores(metrics),
+            )
+        ]
+    return Candidate(
+        number,
+        state,
+        attrs.get("reference"),
+        list(attrs.get("transforms") or []),
+        attrs.get("spec_yaml"),
+        {**(attrs.get("metrics") or {}), **(latency or {})},
+        evals,
+        reason,
+    )
+
+
 def load_candidates(study: Any) -> list[Candidate]:
     """Every trial of ``study`` as a `Candidate` with its evaluations, by trial number."""
-    from roadmap.search.study import INTERRUPTED_PREFIX, read_evaluations, read_latencies
+    from roadmap.search.study import split_study_attrs
 
-    evaluations, latencies = read_evaluations(study), read_latencies(study)
-    notes = study.user_attrs
-    out = []
-    for t in study.get_trials(deepcopy=False):
-        attrs = t.user_attrs
-        reason = attrs.get("failure_reason") or notes.get(f"{INTERRUPTED_PREFIX}{t.number}")
-        # A PRUNED trial was never counted; a record it left (killed between storing its
-        # result and telling Optuna) belongs to the re-queued copy, which trains again.
-        evals = (
-            []
-            if t.state.name == "PRUNED"
-            else sorted(
-                (_evaluation(r, s, rec) for (n, r, s), rec in evaluations.items() if n == t.number),
-                key=lambda e: (e.rung, e.random_seed),
-            )
+    evaluations, latencies, interrupted = split_study_attrs(study.user_attrs)
+    by_trial: dict[int, dict[tuple[int, int], dict[str, Any]]] = {}
+    for (number, rung, seed), record in evaluations.items():
+        by_trial.setdefault(number, {})[(rung, seed)] = record
+    out = [
+        candidate_from(
+            t.number,
+            t.state.name,
+            t.user_attrs,
+            t.values,
+            by_trial.get(t.number, {}),
+            latencies.get(t.number),
+            interrupted.get(t.number),
         )
-        if not evals and t.state.name == "COMPLETE" and t.values:  # a study from before rungs
-            metrics = attrs.get("metrics") or {}
-            evals = [
-                Evaluation(
-                    0,
-                    0,
-                    str(metrics.get("status", "ok")),
-                    finite_or_none(t.values[0]),
-                    finite_or_none(metrics.get("ssim")),
-                    reason=metrics.get("reason"),
-                    **_scores(metrics),
-                )
-            ]
-        out.append(
-            Candidate(
-                t.number,
-                t.state.name,
-                attrs.get("reference"),
-                list(attrs.get("transforms") or []),
-                attrs.get("spec_yaml"),
-                {**(attrs.get("metrics") or {}), **latencies.get(t.number, {})},
-                evals,
-                reason,
-            )
-        )
+        for t in study.get_trials(deepcopy=False)
+    ]
     return sorted(out, key=lambda c: c.number)
 
 
@@ -599,10 +621,15 @@ def no_feasible_reason(results: StudyResults, limits: dict[str, float | None]) -
 
 
 def study_results(
-    study: Any, top_rung: int, min_psnr: float | None = None, prior: NoisePrior | None = None
+    study: Any,
+    top_rung: int,
+    min_psnr: float | None = None,
+    prior: NoisePrior | None = None,
+    candidates: list[Candidate] | None = None,
 ) -> StudyResults:
     """The `StudyResults` of an Optuna study written by ``roadmap search``; ``prior``: the noise
     prior of its fidelity and task (`roadmap.evaluation.fidelity.noise_prior`), pooled with its
-    replicated candidates."""
-    candidates = load_candidates(study)
+    replicated candidates; ``candidates``: its candidates when the caller holds them already (a
+    running search's view), else loaded."""
+    candidates = load_candidates(study) if candidates is None else candidates
     return StudyResults(candidates, top_rung, noise_floor(candidates, top_rung, prior), min_psnr)

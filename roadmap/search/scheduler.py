@@ -1,7 +1,13 @@
 """What to train next: the search's phases, as batches of `TrainJob`s for an executor.
 
-Batches are synchronous: the executor asks for the next batch only when nothing trains, so
-the candidates of a new batch are measured (latency, memory) on an idle machine. Phases:
+An executor asks for the next batch when nothing trains; one with slots side by side (Ray) also
+asks whenever a slot frees (`next_batch` with jobs in flight), and gets what may start beside
+the running jobs without waiting for their results: the rest of the base runs, candidates
+already measured, the rest of the rung being promoted to. A decision that needs the running
+results (a promotion, the knee) waits until they are in. New candidates are measured (latency,
+memory) while nothing trains -- unless no trial can run on the machine that measures
+(`measure_while_training`: a Ray head without CPUs for trials), where measuring beside the
+trainings keeps the exploration's slots full. Phases:
 
 0. **Base** (screening fidelities only, `roadmap.search.trainings`) -- the seed trains through
    every rung first, with its replicate beside it: every candidate's screen starts from the
@@ -15,7 +21,7 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
    ``ceil(n / eta)`` of the ``n`` candidates with a rung ``k - 1`` result, by non-dominated
    sorting on (PSNR at rung ``k - 1``, latency, memory) and crowding distance, plus every
    reference point (seed, mofa, unet--), train to rung ``k`` (see `Trainings` for how),
-   the costliest first so that jobs of like length share a batch.
+   the costliest first (refilled slots then end a rung with its shortest jobs).
 3. **Replicate** -- at the top rung, the seed and then the knee of the front are trained again
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
@@ -23,8 +29,9 @@ the candidates of a new batch are measured (latency, memory) on an idle machine.
    so that the front's latencies compare. A slot the knee leaves free confirms the runner-up
    (the front point next nearest the ideal) at the same time, which is where a knee usually moves once replicated.
 
-Everything a phase decides is recomputed from the stored evaluations, so a study killed in
-the middle of a rung resumes with the jobs it had not finished; no finished rung is lost.
+Everything a phase decides is recomputed from the stored evaluations (the study as the store
+keeps it in memory, `roadmap.search.view`), so a study killed in the middle of a rung resumes
+with the jobs it had not finished; no finished rung is lost.
 
 Deep-supervised UNet++ candidates that differ only in their depth share one training
 (`roadmap.search.trainings`): before a batch is handed out, a job whose network a sibling
@@ -34,8 +41,10 @@ and of two siblings in one batch only the first trains (the other is scored afte
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from roadmap import pareto
@@ -57,6 +66,8 @@ INTERRUPTED = "interrupted before it finished; queued again"
 class Scheduler:
     """The executor's job source for one run of a search (see the module docstring)."""
 
+    refills = True  # an executor may ask for jobs while others train (`next_batch`)
+
     def __init__(
         self,
         settings: SearchSettings,
@@ -64,9 +75,14 @@ class Scheduler:
         factory: CandidateFactory,
         concurrency: int = 1,
         progress: Any = None,
+        measure_while_training: bool = False,
     ):
         self.settings, self.store, self.factory, self.progress = settings, store, factory, progress
         self.concurrency = concurrency
+        # no training shares the machine that measures (a Ray head without CPUs for trials), so
+        # new candidates may be measured while others train
+        self.measure_while_training = measure_while_training
+        self.in_flight: dict[tuple[int, int, int], TrainJob] = {}  # handed out, not finished
         self.trainings = Trainings(settings, store)
         self.pending: list[Proposal] = []  # asked and measured, rung-0 job not handed out yet
         self.stop_requested = False
@@ -78,13 +94,16 @@ class Scheduler:
         self.train_seconds = 0.0
         self.busy: list[tuple[float, float]] = []
         self.t0 = time.perf_counter()
-        counts = st.count_trials(store.study)
-        self.used_at_start = counts["budget_used"]
+        self.used_at_start = store.counts()["budget_used"]
         # what the progress line's ETA reads (`roadmap.search.rung_plan`): the trainings of earlier
         # runs, the promotions decided (rung -> trial numbers), the jobs training now (key -> start)
         self.done_at_start = set(store.evaluations())
         self.promoted: dict[int, list[int]] = {}
         self.running: dict[tuple[int, int, int], tuple[TrainJob, float]] = {}
+        self._results: dict[int, tuple[int, res.StudyResults]] = {}  # rung -> (view version, results)
+        self._kept: dict[
+            tuple[Any, ...], tuple[tuple[int, ...], list[res.Candidate]]
+        ] = {}  # `_since`: key -> (inputs, value)
 
     # ------------------------------------------------------------------ state
 
@@ -101,15 +120,25 @@ class Scheduler:
         return self.settings.random_seed + 1
 
     def counts(self) -> dict[str, int]:
-        return st.count_trials(self.store.study)
+        return self.store.counts()
 
     def results(self, rung: int | None = None) -> res.StudyResults:
-        """The study's candidates judged at ``rung`` (default the top rung). At the top rung the
-        noise pools the fidelity's calibrated prior, so that the knee the search confirms is the
-        one its summary and ``roadmap pareto`` name; the prior says nothing of lower rungs."""
+        """The study's candidates judged at ``rung`` (default the top rung), from the store's
+        view; kept until the study changes (a batch asks for them several times). At the top
+        rung the noise pools the fidelity's calibrated prior, so that the knee the search
+        confirms is the one its summary and ``roadmap pareto`` name; the prior says nothing of
+        lower rungs."""
         rung = self.top_rung if rung is None else rung
-        prior = noise_prior(self.settings.fidelity, self.settings.task.name) if rung == self.top_rung else None
-        return res.study_results(self.store.study, rung, self.settings.constraints.min_psnr, prior)
+        version = self.store.view.version
+        kept = self._results.get(rung)
+        if kept is None or kept[0] != version:
+            prior = noise_prior(self.settings.fidelity, self.settings.task.name) if rung == self.top_rung else None
+            candidates = self.store.view.candidates()
+            results = res.study_results(
+                self.store.study, rung, self.settings.constraints.min_psnr, prior, candidates=candidates
+            )
+            kept = self._results[rung] = (version, results)
+        return kept[1]
 
     def prepare(self, new_study: bool) -> None:
         """Queue again what a killed run left running; remember every candidate (duplicates);
@@ -129,10 +158,10 @@ class Scheduler:
         """An interrupted rung-0 trial: PRUNED (never counted) and its candidate queued again."""
         from optuna.trial import TrialState
 
-        self.store.study.set_user_attr(f"{st.INTERRUPTED_PREFIX}{number}", INTERRUPTED)
-        self.store.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        self.store.note_interrupted(number, INTERRUPTED)
+        self.store.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
         extra = {"requeued_from": number, **({"reference": attrs["reference"]} if attrs.get("reference") else {})}
-        self.store.study.enqueue_trial(dict(params), user_attrs=extra, skip_if_exists=False)
+        self.store.enqueue(dict(params), extra)
         st.write_json_atomic(
             st.trial_dir(self.store.directory, number) / "metrics.json",
             {"status": "interrupted", "reason": INTERRUPTED},
@@ -141,51 +170,89 @@ class Scheduler:
     # ------------------------------------------------------------------ batches
 
     def next_batch(self) -> list[TrainJob] | None:
-        """Up to ``concurrency`` jobs to train side by side; ``None`` when the search is done
-        or stopped. Jobs a sibling's training already scores are recorded on the way."""
+        """Jobs to start now, at most the free slots (``concurrency`` less the jobs training).
+        With nothing training: the next jobs of the search, ``None`` once it is done or stopped.
+        With jobs training (an executor that keeps its slots full, `refills`): the jobs that may
+        start beside them, maybe none (see the module docstring). Jobs a sibling's training
+        already scores are recorded on the way."""
         while True:
             jobs = self._candidate_jobs()
             if self.stop_requested:
                 self.abandon(jobs)
-                return None
-            trainable = self._share(jobs)
-            if trainable or not jobs:  # all shared: their records move the phases on, ask again
+                return [] if self.in_flight else None
+            trainable, recorded = self._share(jobs)
+            if trainable or not recorded:  # all shared: their records move the phases on, ask again
                 break
+        self.in_flight.update((_key(j), j) for j in trainable)
         if trainable:
             self.batches += 1
-        return trainable or None
+        return trainable if trainable or self.in_flight else None
 
     def _candidate_jobs(self) -> list[TrainJob]:
-        """The next jobs of the current phase, at most ``concurrency``."""
-        jobs = [] if self.stop_requested else (self._base_jobs() or self._explore_batch())
-        if not jobs and not self.stop_requested:
-            self._steady_latencies()
-            jobs = self._promotion_jobs()
-            if not jobs:
-                self._side_by_side_latencies()
-                jobs = self._replicate_jobs()
-        jobs = jobs[: self.concurrency]
-        if 0 < len(jobs) < self.concurrency:  # a free slot: the seed's replicate needs nobody
-            jobs += [j for j in self._seed_replicate() if j.number not in {x.number for x in jobs}][:1]
+        """The next jobs of the current phase, at most the free slots."""
+        room = self.concurrency - len(self.in_flight)
+        if self.stop_requested or room <= 0:
+            return []
+        jobs = [j for j in self._phase_jobs(room) if _key(j) not in self.in_flight][:room]
+        if 0 < len(jobs) < room:  # a free slot: the seed's replicate needs nobody
+            taken = {x.number for x in jobs}
+            jobs += [j for j in self._seed_replicate() if j.number not in taken and _key(j) not in self.in_flight][:1]
         return jobs
 
-    def _share(self, jobs: list[TrainJob]) -> list[TrainJob]:
-        """The jobs that must train: a job whose network a sibling already trained (same rung and
-        random seed) is recorded now from the sibling's scores; of siblings in ``jobs`` only the
-        first trains, the others wait for its result (see the module docstring)."""
+    def _phase_jobs(self, room: int) -> list[TrainJob]:
+        """The jobs of the current phase. Beside jobs still training, only what their results
+        cannot change: the rest of the base runs, candidates of the exploration (new ones only
+        when measuring may overlap trainings: `measure_while_training`), the rest of the rung
+        being promoted to; every later decision waits for the rung below to finish."""
+        busy = bool(self.in_flight)
+        may_measure = not busy or self.measure_while_training
+        jobs = self._base_jobs() or self._explore_batch(room, may_measure)
+        if jobs or (busy and (self._remaining() > 0 or any(j.rung == 0 for j in self.in_flight.values()))):
+            return jobs  # exploring: promotions wait for every rung-0 result
+        if not self._steady_latencies(may_measure):
+            return []  # a latency to time again first, while nothing trains
+        jobs = self._promotion_jobs()
+        if jobs or (busy and not self._replicating()):
+            return jobs
+        self._side_by_side_latencies()
+        return self._replicate_jobs()
+
+    def _replicating(self) -> bool:
+        """Whether the replicate phase of a plan that replicates every top-rung candidate has
+        begun (a candidate's replicate, not only the seed's, in flight; the top rung was timed
+        side by side before it) and only replicates train: their results change no other
+        replicate, so free slots take the next ones."""
+        replicates = [
+            j for j in self.in_flight.values() if j.rung == self.top_rung and j.random_seed == self.replicate_seed
+        ]
+        return (
+            self.trainings.plan.replicates_all
+            and len(replicates) == len(self.in_flight)
+            and any(j.number != self.trainings.seed_number for j in replicates)
+        )
+
+    def _share(self, jobs: list[TrainJob]) -> tuple[list[TrainJob], int]:
+        """``(the jobs that must train, how many were recorded)``: a job whose network a sibling
+        already trained (same rung and random seed) is recorded now from the sibling's scores; of
+        siblings in ``jobs`` or training only the first trains, the others wait for its result
+        (see the module docstring)."""
         done = self.store.evaluations() if any(j.score_depth is not None for j in jobs) else {}
-        trainable, training = [], set()
+        training = {
+            (training_key(j), j.rung, j.random_seed) for j in self.in_flight.values() if training_key(j) is not None
+        }
+        trainable, recorded = [], 0
         for job in jobs:
             key = training_key(job)
             shared = self.trainings.shared_result(job, done) if key is not None else None
             if shared is not None:
                 self.finished(job, shared)
+                recorded += 1
             elif key is not None and (key, job.rung, job.random_seed) in training:
                 self._defer(job)
             else:
                 training.add((key, job.rung, job.random_seed))
                 trainable.append(job)
-        return trainable
+        return trainable, recorded
 
     def _defer(self, job: TrainJob) -> None:
         """A job left for a later batch: a new candidate's first job goes back to the front of the
@@ -211,14 +278,16 @@ class Scheduler:
 
     def _seed_trial(self) -> tuple[int, str] | None:
         """(number, spec YAML) of the seed's trial; a new study asks it now (it is queued first)."""
-        for trial in self.store.study.get_trials(deepcopy=False):
+        rows = self.store.view.rows
+        known = self.trainings.seed_number
+        for row in itertools.chain([rows[known]] if known in rows else [], rows.values()):  # the known seed first
             if (
-                trial.user_attrs.get("reference") == "seed"
-                and trial.user_attrs.get("spec_yaml")
-                and (trial.state.name in ("COMPLETE", "FAIL") or trial.number in self.asked)
+                row.attrs.get("reference") == "seed"
+                and row.attrs.get("spec_yaml")
+                and (row.state in ("COMPLETE", "FAIL") or row.number in self.asked)
             ):
-                self.trainings.seed_number = trial.number
-                return trial.number, trial.user_attrs["spec_yaml"]
+                self.trainings.seed_number = row.number
+                return row.number, row.attrs["spec_yaml"]
         if self.stop_requested or self._remaining() <= 0:
             return None
         proposal = self.factory.propose()
@@ -235,13 +304,15 @@ class Scheduler:
         self.proposals[proposal.trial.number] = proposal
         self.pending.append(proposal)
 
-    def _explore_batch(self) -> list[TrainJob]:
-        while not self.stop_requested and len(self.pending) < self.concurrency and self._remaining() > 0:
+    def _explore_batch(self, room: int, measure: bool = True) -> list[TrainJob]:
+        """Rung-0 jobs of up to ``room`` candidates, the measured ones waiting first; new ones
+        are asked for (and measured) only when ``measure``."""
+        while measure and not self.stop_requested and len(self.pending) < room and self._remaining() > 0:
             proposal = self.factory.propose()
             self._show()
             if proposal is not None:
                 self._hold(proposal)
-        batch, self.pending = self.pending[: self.concurrency], self.pending[self.concurrency :]
+        batch, self.pending = self.pending[:room], self.pending[room:]
         return [self.trainings.job(p.trial.number, p.spec_yaml, 0, self.settings.random_seed) for p in batch]
 
     def _remaining(self) -> int:
@@ -252,13 +323,23 @@ class Scheduler:
         asked = sum(1 for trial in self.asked.values() if not trial.user_attrs.get("reference"))
         return max(0, self.settings.budget - self.counts()["budget_used"] - asked)
 
-    def _steady_latencies(self) -> None:
+    def _steady_latencies(self, measure: bool = True) -> bool:
         """Every candidate whose latency CV is over `REMEASURE_CV` (timed while the machine was
-        busy, e.g. the seed while Ray started) is timed again once, now that nothing trains."""
-        for c in self.results(0).finished():
-            cv = res.finite_or_none(c.metrics.get("latency_cv"))
-            if cv is not None and cv > REMEASURE_CV and "latency_how" not in c.metrics and c.spec_yaml:
-                self.factory.remeasure_latency(c)
+        busy, e.g. the seed while Ray started) is timed again once, now that nothing trains;
+        whether none is left unsteady (``measure`` False: none is timed now)."""
+        unsteady = self._since(("unsteady",), self._rung_inputs(0), self._unsteady)
+        for c in unsteady if measure else []:
+            self.factory.remeasure_latency(c)
+        return measure or not unsteady
+
+    def _unsteady(self) -> list[res.Candidate]:
+        return [
+            c
+            for c in self.results(0).finished()
+            if c.spec_yaml
+            and "latency_how" not in c.metrics
+            and (res.finite_or_none(c.metrics.get("latency_cv")) or 0.0) > REMEASURE_CV
+        ]
 
     def _side_by_side_latencies(self) -> None:
         """Once the top rung is decided (more than one rung), its candidates are timed again
@@ -271,21 +352,52 @@ class Scheduler:
     def _promotion_jobs(self) -> list[TrainJob]:
         seed = self.settings.random_seed
         for rung in range(1, self.top_rung + 1):
-            below = list(self.results(rung - 1).finished())
-            chosen = self._promoted(below, rung - 1)
+            done = self.store.evaluations()
+            chosen = self._promoted_to(rung)
             self.promoted[rung] = [c.number for c in chosen]
-            done = {
-                c.number
-                for c in self.results(rung).candidates
-                if any(e.rung == rung and e.random_seed == seed for e in c.evaluations)
-            }
-            # longest first: batches wait for their slowest job, so like costs train side by side
-            todo = sorted((c for c in chosen if c.number not in done), key=_screen_seconds, reverse=True)
-            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in todo]
+            # longest first: a batch waits for its slowest job, and refilled slots end on short ones
+            todo = sorted(
+                (
+                    c
+                    for c in chosen
+                    if (c.number, rung, seed) not in done and (c.number, rung, seed) not in self.in_flight
+                ),
+                key=_screen_seconds,
+                reverse=True,
+            )
+            # the first ones only: a batch takes no more, and the rest are found again next time
+            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in todo[: self.concurrency]]
             if jobs:
                 return jobs
+            if any(j.rung <= rung for j in self.in_flight.values()):
+                return []  # the rung still trains: not decided yet, and its jobs may resume from rung - 1
             self.store.remove_weights(rung - 1)  # the rung is decided: nobody resumes from it
         return []
+
+    def _promoted_to(self, rung: int) -> list[res.Candidate]:
+        """The candidates promoted to ``rung``, sorted out again only when rung ``rung - 1``
+        changed, not at every batch."""
+        return self._since(
+            ("promoted", rung),
+            self._rung_inputs(rung - 1),
+            lambda: self._promoted(self.results(rung - 1).finished(), rung - 1),
+        )
+
+    def _rung_inputs(self, rung: int) -> tuple[int, int, int]:
+        """What a decision on rung ``rung``'s candidates depends on: the view's count of changes
+        to its evaluations, to latencies and to trials."""
+        changes = self.store.view.changes
+        return changes[("eval", rung)], changes["latency"], changes["trial"]
+
+    def _since(
+        self, key: tuple[Any, ...], inputs: tuple[int, ...], compute: Callable[[], list[res.Candidate]]
+    ) -> list[res.Candidate]:
+        """``compute()``, worked out again only once ``inputs`` moved on (a refill asks often,
+        and reading every candidate each time would cost in proportion to the budget)."""
+        kept = self._kept.get(key)
+        if kept is None or kept[0] != inputs:
+            kept = self._kept[key] = (inputs, compute())
+        return kept[1]
 
     def _promoted(self, candidates: list[res.Candidate], rung: int) -> list[res.Candidate]:
         """The best ``ceil(n / eta)`` by non-dominated sorting, plus the reference points."""
@@ -298,7 +410,7 @@ class Scheduler:
 
     def _seed_replicate(self) -> list[TrainJob]:
         """The seed at the top rung with the second random seed, once the seed is measured."""
-        seed = self.results().reference("seed")
+        seed = next((c for c in self.store.view.candidates() if c.reference == "seed"), None)  # trial 0, mostly
         if seed is None or seed.state != "COMPLETE" or self._replicate_tried(seed):
             return []
         return [self.trainings.job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
@@ -342,6 +454,7 @@ class Scheduler:
         """Store one trained job; a rung-0 job also tells Optuna (COMPLETE or FAIL). A job that
         could not write its files (``write_fault``: a full disk) is not the candidate's failure:
         it is queued again and the search stops (`write_fault`; `run_search` says why)."""
+        self.in_flight.pop(_key(job), None)
         self.running.pop(_key(job), None)
         if result.get("write_fault"):
             self.write_fault = self.write_fault or str(result.get("reason"))
@@ -388,25 +501,26 @@ class Scheduler:
             "fidelity": self.settings.fidelity.name,
             "device": self.settings.device,
         }
-        trial.set_user_attr("metrics", metrics)
+        self.store.set_trial_attr(trial, "metrics", metrics)
         st.write_json_atomic(
             st.trial_dir(self.store.directory, trial.number) / "metrics.json",
             {**metrics, "evaluations": {f"rung 0, seed {self.settings.random_seed}": record}},
         )
         values = [record.get("psnr"), metrics.get("latency_ms"), metrics.get("peak_memory_measured_bytes")]
         if record["status"] == "ok" and all(res.finite_or_none(v) is not None for v in values):
-            self.store.study.tell(trial, [float(v) for v in values])
+            self.store.tell(trial, [float(v) for v in values])
             return
         reason = record.get("reason") or record["status"]
-        trial.set_user_attr(
-            "failure_reason", reason if record["status"] == "failed" else f"{record['status']}: {reason}"
+        self.store.set_trial_attr(
+            trial, "failure_reason", reason if record["status"] == "failed" else f"{record['status']}: {reason}"
         )
-        self.store.study.tell(trial, state=TrialState.FAIL)
+        self.store.tell(trial, state=TrialState.FAIL)
 
     def abandon(self, jobs: list[TrainJob]) -> None:
         """Jobs handed out but not finished (Ctrl-C): rung-0 trials are queued again; later
         rungs are recomputed by the next run."""
         for job in jobs:
+            self.in_flight.pop(_key(job), None)
             self.running.pop(_key(job), None)
             if job.rung != 0 or job.random_seed != self.settings.random_seed:
                 continue  # a later rung or a replicate: the next run recomputes it

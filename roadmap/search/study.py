@@ -38,6 +38,7 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,12 +52,14 @@ if TYPE_CHECKING:  # optuna is imported where it is used: the CLI starts faster
 __all__ = [
     "StudyStore",
     "read_evaluations",
+    "read_latencies",
     "STUDY_NAME",
     "OBJECTIVES",
     "DIRECTIONS",
     "BINDING_SETTINGS",
     "default_study_dir",
     "read_settings",
+    "split_study_attrs",
     "study_task",
     "check_settings",
     "write_settings",
@@ -332,7 +335,12 @@ def _initialised(db: Path) -> bool:
 class StudyStore:
     """The study a search writes: the Optuna study (sampler state, first-rung values), the
     evaluation records and the per-trial files. ``close()`` folds SQLite's write-ahead log into
-    ``study.db`` so the folder holds one self-contained file afterwards."""
+    ``study.db`` so the folder holds one self-contained file afterwards.
+
+    Every write of the search to the study goes through the store (`ask`, `tell`,
+    `set_trial_attr`, `enqueue`, `note_interrupted`, `record`, `record_latency`), which applies
+    it to ``view`` too: the study's candidates in memory (`roadmap.search.view`), read from
+    the study once, here."""
 
     def __init__(self, directory: Path, sampler: Any):
         import optuna
@@ -349,9 +357,12 @@ class StudyStore:
         except IntegrityError:  # another process (a reader) stamped the new schema first
             self.storage = RDBStorage(url, engine_kwargs=kwargs)
         _fast_sqlite(self.storage.engine)
+        from roadmap.search.storage import WriterCache
+
+        # this process alone writes the study (StudyLock): its trials are served from memory
         self.study = optuna.create_study(
             study_name=STUDY_NAME,
-            storage=self.storage,
+            storage=WriterCache(self.storage),
             sampler=sampler,
             directions=list(DIRECTIONS),
             load_if_exists=True,
@@ -360,10 +371,54 @@ class StudyStore:
             with warnings.catch_warnings():  # "experimental" since Optuna 3.2, stable in use
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.study.set_metric_names(list(OBJECTIVES))
+        from roadmap.search.view import CandidateView
+
+        self.view = CandidateView(self.study)
+
+    # ------------------------------------------------------------------ trials (and the view)
+
+    def ask(self) -> Any:
+        """A new Optuna trial (the next queued one first), RUNNING."""
+        trial = self.study.ask()
+        self.view.set_trial(trial.number, "RUNNING", trial.user_attrs, stored=True)
+        return trial
+
+    def set_trial_attr(self, trial: Any, key: str, value: Any) -> None:
+        """One user attribute of a trial being asked or trained."""
+        trial.set_user_attr(key, value)
+        self.view.set_attr(trial.number, key, value)
+
+    def tell(
+        self, trial: Any, values: list[float] | None = None, state: Any = None, skip_if_finished: bool = False
+    ) -> None:
+        """End a trial (``trial``: an Optuna trial or its number), as ``optuna.Study.tell``."""
+        frozen = self.study.tell(trial, values, state=state, skip_if_finished=skip_if_finished)
+        self.view.set_trial(frozen.number, frozen.state.name, frozen.user_attrs, frozen.values, stored=True)
+
+    def enqueue(self, params: dict[str, Any], user_attrs: dict[str, Any]) -> None:
+        """Queue a trial with these parameters (the next `ask` returns it)."""
+        from optuna.trial import TrialState
+
+        self.study.enqueue_trial(params, user_attrs=user_attrs, skip_if_exists=False)
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if t.number not in self.view.rows:
+                self.view.set_trial(t.number, t.state.name, t.user_attrs, t.values, stored=True)
+
+    def note_interrupted(self, number: int, text: str) -> None:
+        """Why trial ``number`` ended without a result (study attribute ``interrupted:<n>``)."""
+        self.study.set_user_attr(f"{INTERRUPTED_PREFIX}{number}", text)
+        self.view.set_interrupted(number, text)
+
+    def counts(self) -> dict[str, int]:
+        """`count_trials` of the study, from the view."""
+        return self.view.counts()
+
+    # ------------------------------------------------------------------ evaluations and files
 
     def record(self, number: int, rung: int, random_seed: int, record: dict[str, Any]) -> None:
         """Store one evaluation (study attribute and ``trials/<n>/metrics.json``)."""
         self.study.set_user_attr(f"{EVAL_PREFIX}{number}:{rung}:{random_seed}", record)
+        self.view.add_evaluation(number, rung, random_seed, record)
         path = trial_dir(self.directory, number) / "metrics.json"
         try:
             data = json.loads(path.read_text()) if path.is_file() else {}
@@ -373,13 +428,15 @@ class StudyStore:
         data.setdefault("evaluations", {})[f"rung {rung}, seed {random_seed}"] = record
         write_json_atomic(path, data)
 
-    def evaluations(self) -> dict[tuple[int, int, int], dict[str, Any]]:
-        return read_evaluations(self.study)
+    def evaluations(self) -> Mapping[tuple[int, int, int], dict[str, Any]]:
+        """``(trial, rung, random seed) -> record`` of every evaluation (read-only, from the view)."""
+        return self.view.evaluation_records()
 
     def record_latency(self, number: int, figures: dict[str, Any]) -> None:
         """The latency trial ``number`` keeps after it was timed again (study attribute, and
         ``latency_remeasured`` in ``trials/<n>/metrics.json``); it replaces the first one."""
         self.study.set_user_attr(f"{LATENCY_PREFIX}{number}", figures)
+        self.view.set_latency(number, figures)
         path = trial_dir(self.directory, number) / "metrics.json"
         try:
             data = json.loads(path.read_text()) if path.is_file() else {}
@@ -407,23 +464,34 @@ class StudyStore:
             pass
 
 
+def split_study_attrs(
+    attrs: dict[str, Any],
+) -> tuple[dict[tuple[int, int, int], dict[str, Any]], dict[int, dict[str, Any]], dict[int, Any]]:
+    """The study attributes the candidates are built from: ``(evaluations, latencies,
+    interrupted)``, i.e. ``(trial, rung, random seed) -> record``, trial -> the latency it keeps
+    after a second measurement, trial -> why it was interrupted."""
+    evaluations: dict[tuple[int, int, int], dict[str, Any]] = {}
+    latencies: dict[int, dict[str, Any]] = {}
+    interrupted: dict[int, Any] = {}
+    for key, value in attrs.items():
+        if key.startswith(EVAL_PREFIX) and isinstance(value, dict):
+            number, rung, seed = (int(x) for x in key[len(EVAL_PREFIX) :].split(":"))
+            evaluations[(number, rung, seed)] = value
+        elif key.startswith(LATENCY_PREFIX) and isinstance(value, dict):
+            latencies[int(key[len(LATENCY_PREFIX) :])] = value
+        elif key.startswith(INTERRUPTED_PREFIX) and key[len(INTERRUPTED_PREFIX) :].isdigit():
+            interrupted[int(key[len(INTERRUPTED_PREFIX) :])] = value
+    return evaluations, latencies, interrupted
+
+
 def read_latencies(study: Any) -> dict[int, dict[str, Any]]:
     """Trial number -> the latency figures it keeps after a second measurement."""
-    return {
-        int(key[len(LATENCY_PREFIX) :]): value
-        for key, value in study.user_attrs.items()
-        if key.startswith(LATENCY_PREFIX) and isinstance(value, dict)
-    }
+    return split_study_attrs(study.user_attrs)[1]
 
 
 def read_evaluations(study: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
     """Every evaluation of ``study``: ``(trial, rung, random seed) -> record``."""
-    out = {}
-    for key, value in study.user_attrs.items():
-        if key.startswith(EVAL_PREFIX) and isinstance(value, dict):
-            number, rung, seed = (int(x) for x in key[len(EVAL_PREFIX) :].split(":"))
-            out[(number, rung, seed)] = value
-    return out
+    return split_study_attrs(study.user_attrs)[0]
 
 
 def _fast_sqlite(engine: Any) -> None:
@@ -555,19 +623,6 @@ def count_trials(study: Any) -> dict[str, int]:
     """``complete``, ``failed``, ``pruned`` (rejected / interrupted), ``running``, ``waiting``,
     ``references`` (the reference points among complete + failed) and ``budget_used`` (= complete
     + failed - references: the reference points are trained besides the budget)."""
-    from optuna.trial import TrialState
+    from roadmap.search.view import tally
 
-    counts = {"complete": 0, "failed": 0, "pruned": 0, "running": 0, "waiting": 0, "references": 0}
-    key = {
-        TrialState.COMPLETE: "complete",
-        TrialState.FAIL: "failed",
-        TrialState.PRUNED: "pruned",
-        TrialState.RUNNING: "running",
-        TrialState.WAITING: "waiting",
-    }
-    for t in study.get_trials(deepcopy=False):
-        counts[key[t.state]] += 1
-        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and t.user_attrs.get("reference"):
-            counts["references"] += 1
-    counts["budget_used"] = counts["complete"] + counts["failed"] - counts["references"]
-    return counts
+    return tally((t.state.name, t.user_attrs.get("reference")) for t in study.get_trials(deepcopy=False))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeEvaluator", "step_cost"]
+__all__ = ["FakeEvaluator", "step_cost", "SimulatedSlots"]
 
 
 def _stages(spec: Any) -> list[tuple[Any, int]]:
@@ -89,7 +89,7 @@ class FakeEvaluator:
     weights are worth (a screen without them starts from scratch); ``unsteady_first``: the
     first time a spec is timed, its latency reads 30 % high with a CV of 20 % (a busy machine);
     ``seconds_per_iteration``: a training also sleeps that long per step it trains, times the
-    spec's cost relative to the nafnet seed's (`step_cost`)."""
+    spec's cost relative to the nafnet seed's (`step_cost`; `job_cost` says how long)."""
 
     train_seconds: float = 0.0
     measure_seconds: float = 0.0
@@ -144,14 +144,20 @@ class FakeEvaluator:
         noise = (digest[0] / 255.0 - 0.5) * 2 * self.noise_db
         return 26.0 + 4.0 * capacity / (capacity + 2000.0) - 2.0 * math.exp(-iterations / 50.0) + noise
 
+    def job_cost(self, job: Any) -> float:
+        """The seconds ``job`` sleeps for its steps (``seconds_per_iteration``, `step_cost`)."""
+        from roadmap.spec import load_spec
+
+        if not self.seconds_per_iteration:
+            return 0.0
+        return float(self.seconds_per_iteration * job.job_iterations * step_cost(load_spec(job.spec_yaml)))
+
     def train(self, job: Any) -> dict[str, Any]:
         from roadmap.spec import load_spec
 
         t0 = time.perf_counter()
-        if self.train_seconds:
-            time.sleep(self.train_seconds)
-        if self.seconds_per_iteration:
-            time.sleep(self.seconds_per_iteration * job.job_iterations * step_cost(load_spec(job.spec_yaml)))
+        if self.train_seconds or self.seconds_per_iteration:
+            time.sleep(self.train_seconds + self.job_cost(job))
         if job.number in self.fail_numbers:
             raise RuntimeError(f"injected failure for trial {job.number}")
         steps = job.iterations
@@ -188,3 +194,46 @@ class FakeEvaluator:
 
         by_depth = {d: self.psnr(at_depth(spec, d), steps, random_seed) for d in range(1, spec.built_levels + 1)}
         return {"psnr_by_depth": by_depth, "ssim_by_depth": {d: min(0.99, p / 40.0) for d, p in by_depth.items()}}
+
+
+class SimulatedSlots:
+    """An executor on ``slots`` slots in simulated time: a job takes ``seconds(job)`` and nothing
+    sleeps, so a test (or a benchmark's bound) sees the schedule a search makes with no driver
+    overhead. Like the Ray executor, a freed slot asks a source that ``refills`` for jobs to
+    start beside the running ones (``refill=False``: only when nothing runs), and an idle
+    executor asks for the next batch. A job's result records its simulated seconds as its
+    ``job_seconds`` (the search orders a rung's jobs by them), so a schedule does not depend on
+    the machine. ``running`` is the number of jobs training now; ``intervals`` the ``(start,
+    end)`` of every job trained."""
+
+    def __init__(self, slots: int, seconds: Any, refill: bool = True):
+        self.slots, self.seconds, self.refill = slots, seconds, refill
+        self.now = 0.0
+        self.running = 0
+        self.intervals: list[tuple[float, float]] = []
+
+    def run(self, source: Any, evaluator: Any) -> None:
+        """Train every job the source hands out until it returns ``None``."""
+        import heapq
+
+        from roadmap.search.evaluator import run_job
+
+        ends: list[tuple[float, int, Any, dict[str, Any]]] = []  # (end, order, job, result)
+        while True:
+            idle = not ends
+            if idle or (self.refill and getattr(source, "refills", False) and len(ends) < self.slots):
+                batch = source.next_batch()
+                if batch is None and idle:
+                    return
+                for job in batch or []:
+                    source.started(job)
+                    took = float(self.seconds(job))
+                    result = {**run_job(evaluator, job), "job_seconds": took}
+                    heapq.heappush(ends, (self.now + took, len(self.intervals), job, result))
+                    self.intervals.append((self.now, self.now + took))
+                self.running = len(ends)
+            if not ends:
+                return  # nothing handed out although nothing runs: the source is done
+            self.now, _, job, result = heapq.heappop(ends)
+            self.running = len(ends)
+            source.finished(job, result)

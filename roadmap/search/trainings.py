@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class Trainings:
         self.fidelity = settings.fidelity
         self.plan = RungPlan.of_fidelity(settings.fidelity, settings.random_seed)
         self.seed_number: int | None = None  # the seed's trial, once known
+        self._seed_yaml: str | None = None
 
     def base_weights(self, random_seed: int | None = None) -> Path | None:
         """The trained seed's weights the screens of ``random_seed`` (default the main one) start
@@ -56,6 +58,13 @@ class Trainings:
             return None
         seed = self.plan.base_seed(self.settings.random_seed if random_seed is None else random_seed)
         return self.store.weights_path(self.seed_number, self.plan.base_rung, seed)
+
+    def seed_yaml(self) -> str:
+        """The YAML of the network the seed's runs train (every screen inherits its weights);
+        made once: building the seed's spec parses YAML."""
+        if self._seed_yaml is None:
+            self._seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]
+        return self._seed_yaml
 
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
@@ -86,7 +95,7 @@ class Trainings:
         base = self.base_weights(seed)
         if self.plan.is_screen(rung):
             usable = base is not None and base.is_file()  # a seed that failed to train gives nothing
-            seed_yaml = trained_form(self.settings.seed_spec().to_yaml())[0]  # what the seed's run trained
+            seed_yaml = self.seed_yaml()  # what the seed's run trained
             return TrainJob(
                 **common,
                 chain=self.plan.chain(rung),
@@ -96,7 +105,9 @@ class Trainings:
         keep = number == self.seed_number and self.plan.keeps_base(seed)
         return TrainJob(**common, chain=self.plan.chain(rung), save_weights=str(base) if keep else None)
 
-    def shared_result(self, job: TrainJob, done: dict[tuple[int, int, int], dict[str, Any]]) -> dict[str, Any] | None:
+    def shared_result(
+        self, job: TrainJob, done: Mapping[tuple[int, int, int], dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
         network trained at the same rung with the same random seed; ``None`` when there is none
         (the job has to train)."""
@@ -126,6 +137,8 @@ def trained_form(spec_yaml: str) -> tuple[str, int | None]:
     from roadmap.spec import deep_supervised, load_spec
     from roadmap.transforms.prune import unpruned
 
+    if "deep_supervision" not in spec_yaml:  # the common case needs no YAML parse (one per candidate)
+        return spec_yaml, None
     spec = load_spec(spec_yaml)
     if not deep_supervised(spec):
         return spec_yaml, None

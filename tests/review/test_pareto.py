@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from roadmap import pareto
 
@@ -31,6 +34,44 @@ def test_non_dominated_matches_brute_force(seed):
     expected = brute_front(loss)
     assert pareto.is_non_dominated(loss).tolist() == expected.tolist()
     assert pareto.non_dominated_indices(loss).tolist() == np.flatnonzero(expected).tolist()
+
+
+def brute_ranks(loss):
+    """NSGA-II's peeling, by the brute-force front."""
+    ranks, rank = np.full(len(loss), -1), 0
+    while np.any(ranks < 0):
+        left = np.flatnonzero(ranks < 0)
+        ranks[left[brute_front(loss[left])]] = rank
+        rank += 1
+    return ranks
+
+
+@st.composite
+def loss_arrays(draw):
+    """1 to 4 objectives, up to 40 rows of few distinct values (ties and duplicates), inf included."""
+    k, n = draw(st.integers(1, 4)), draw(st.integers(0, 40))
+    return draw(arrays(float, (n, k), elements=st.sampled_from([0.0, 0.5, 1.0, 2.0, np.inf])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(loss_arrays())
+def test_non_dominated_sort_matches_brute_force_on_ties_and_duplicates(loss):
+    assert pareto.is_non_dominated(loss).tolist() == brute_front(loss).tolist()
+    assert pareto.non_dominated_ranks(loss).tolist() == brute_ranks(loss).tolist()
+
+
+@pytest.mark.parametrize("n", [127, 128, 129, 300])
+@pytest.mark.parametrize("k", [2, 3])
+def test_non_dominated_sort_across_blocks(n, k):
+    rng = np.random.default_rng(n * k)
+    for loss in (rng.integers(0, 6, size=(n, k)).astype(float), rng.random((n, k))):  # ties, then none
+        assert pareto.is_non_dominated(loss).tolist() == brute_front(loss).tolist()
+        assert pareto.non_dominated_ranks(loss).tolist() == brute_ranks(loss).tolist()
+
+
+def test_a_nan_loss_is_refused():
+    with pytest.raises(ValueError, match="without NaN"):
+        pareto.is_non_dominated(np.array([[1.0, np.nan]]))
 
 
 def test_non_dominated_keeps_duplicates_and_handles_empty():

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from roadmap.search import run_search
-from roadmap.search.progress import LOG_EVERY_S, Progress
+from roadmap.search.progress import LOG_EVERY_S, Progress, eta_seconds, format_seconds
 from roadmap.search.testing import FakeEvaluator
 from tests.search.helpers import evaluations, settings
 
@@ -177,3 +177,29 @@ def test_the_progress_line_shows_the_eta(monkeypatch):
     progress = Progress(8, stream=io.StringIO())
     monkeypatch.setattr(time, "perf_counter", lambda: 136.0)  # the state's time
     assert progress.line(_Known()).endswith("| 2m16s | ETA ~5m29s")  # 329.1 s
+
+
+def test_the_eta_counts_down_between_estimates(monkeypatch):
+    from roadmap.search.progress import STUDY_FIGURES_EVERY_S
+
+    monkeypatch.setattr(time, "perf_counter", lambda: 0.0)
+    progress, known = Progress(8, stream=io.StringIO()), _Known()
+    monkeypatch.setattr(time, "perf_counter", lambda: 136.0)
+    assert progress.line(known).endswith("ETA ~5m29s")  # 329.1 s, worked out
+    known.records[(4, 0, 0)] = record(150, 4, 126.0)  # a screen ends: the estimate would change
+    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + STUDY_FIGURES_EVERY_S / 2)
+    assert progress.line(known).endswith(f"ETA ~{format_seconds(329.125 - STUDY_FIGURES_EVERY_S / 2)}")  # counted down
+    monkeypatch.setattr(time, "perf_counter", lambda: 136.0 + STUDY_FIGURES_EVERY_S)
+    worked_out = eta_seconds(known, now=136.0 + STUDY_FIGURES_EVERY_S)
+    assert progress.line(known).endswith(f"ETA ~{format_seconds(worked_out)}")  # worked out again
+
+
+def test_a_phase_on_refilled_slots_takes_its_longest_first_each_on_the_first_free_slot():
+    from roadmap.search.progress import TrainingTime, remaining_seconds
+    from roadmap.search.rung_plan import Phase
+
+    model = TrainingTime(per_training=0.0, per_step=0.0, per_step_macs=1.0)  # a training lasts its weight
+    phase = Phase("rung 1", 1, iterations=1, total=3, done=0)
+    # 3 on one slot, 2 and 2 on the other: 4 s (batches of two would take 3 + 2)
+    assert remaining_seconds([phase], [[2.0, 3.0, 2.0]], model, slots=2) == pytest.approx(4.0)
+    assert remaining_seconds([phase], [[2.0, 3.0, 2.0]], model, slots=1) == pytest.approx(7.0)

@@ -137,3 +137,51 @@ def test_an_error_in_next_batch_ends_the_plan_and_is_kept():
     planner = SlotPlanner(Broken(), 2, holds)
     assert planner.suggest("t1") == ("done", None)
     assert isinstance(planner.error, RuntimeError) and holds.calls == 1
+
+
+class Refilling(Source):
+    """A source that `refills`: asked while jobs train, it answers the next of ``refills`` (a list
+    per call, maybe empty); asked with nothing training, its batches as `Source` does."""
+
+    refills = True
+
+    def __init__(self, *batches: list[TrainJob], refills: list[list[TrainJob]]):
+        super().__init__(*batches)
+        self.refills_left = list(refills)
+        self.refilled = 0
+
+    def next_batch(self) -> list[TrainJob] | None:
+        if set(self.started_numbers) - set(self.results):
+            self.refilled += 1
+            return self.refills_left.pop(0) if self.refills_left else []
+        return super().next_batch()
+
+
+def test_a_freed_slot_takes_a_refill_once_per_ended_job():
+    source, holds = Refilling([job(1), job(2)], refills=[[job(3)], [], [job(4), job(5)]]), Holds()
+    planner = SlotPlanner(source, 2, holds)
+    assert planner.suggest("t1") == ("job", job(1)) and planner.suggest("t2") == ("job", job(2))
+    assert planner.suggest("t3") == ("wait", None) and source.refilled == 0  # no free slot yet
+    planner.complete("t1", OK)  # job 2 still trains: the source is asked what may start beside it
+    assert planner.suggest("t3") == ("job", job(3)) and source.refilled == 1
+    planner.complete("t2", OK)  # job 3 trains: asked again, nothing may start: the slot is held
+    assert planner.suggest("t4") == ("hold", 0) and source.refilled == 2
+    assert planner.suggest("t5") == ("wait", None) and source.refilled == 2  # not asked again before a job ends
+    planner.complete("t3", OK)  # nothing trains: the next batch as before (none left), and the hold opens
+    assert planner.suggest("t6") == ("done", None) and holds.calls == 1
+    assert source.refills_left == [[job(4), job(5)]] and source.asked == 2 and source.refilled == 2
+    assert source.started_numbers == [1, 2, 3] and set(source.results) == {1, 2, 3}
+
+
+def test_a_refill_opens_the_held_slots():
+    source, holds = Refilling([job(1), job(2), job(3)], refills=[[], [job(4), job(5)]]), Holds()
+    planner = SlotPlanner(source, 3, holds)
+    for t in ("t1", "t2", "t3"):
+        planner.suggest(t)
+    planner.complete("t1", OK)
+    assert planner.suggest("h1") == ("hold", 0)  # asked, nothing yet
+    planner.complete("t2", OK)
+    assert planner.suggest("t4") == ("job", job(4)) and holds.calls == 1 and planner.epoch == 1
+    planner.complete("h1", {"hold": 1})  # the held slot ends and takes the next job
+    assert planner.suggest("t5") == ("job", job(5))
+    assert source.started_numbers == [1, 2, 3, 4, 5] and source.asked == 1

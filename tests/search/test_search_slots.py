@@ -1,0 +1,87 @@
+"""Slots kept full: a freed slot takes what may start beside the running jobs (the rest of a rung,
+candidates already measured), and nothing a running result could change. Searches run on
+`SimulatedSlots` (simulated time, trainings that cost what their iterations and MACs say), so
+the test sees the schedule itself: the same trainings as batch by batch, in less time, and
+measurements only while nothing trains unless no trial shares the measuring machine."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from roadmap.search.candidates import CandidateFactory
+from roadmap.search.engine import _open_store, check_search
+from roadmap.search.scheduler import Scheduler
+from roadmap.search.testing import FakeEvaluator, SimulatedSlots
+from tests.search.helpers import check_promotion_plan, evaluations, settings
+
+SLOTS = 4
+BUDGET = 24
+
+
+class Watched(FakeEvaluator):
+    """The fake evaluator, noting how many jobs trained whenever a candidate was measured."""
+
+    def measure(self, spec, device):
+        self.timed.setdefault("running at measure", []).append(self.timed["slots"].running)
+        return super().measure(spec, device)
+
+
+def simulate(study, refill: bool, measure_while_training: bool = False, **options) -> tuple[SimulatedSlots, list]:
+    """One search of ``study`` on simulated slots: (the slots, the number of jobs training at each
+    measurement). Builds what `run_search` builds, with the simulated executor."""
+    s = settings(study, budget=BUDGET, sampler="random", concurrency=SLOTS, **options)
+    cost = FakeEvaluator(seconds_per_iteration=0.01)
+    slots = SimulatedSlots(SLOTS, cost.job_cost, refill=refill)
+    evaluator = Watched()
+    evaluator.timed["slots"] = slots
+    stored, refs, _ = check_search(s, evaluator)
+    with contextlib.ExitStack() as stack:
+        store = _open_store(s, stored, stack)
+        scheduler = Scheduler(
+            s, store, CandidateFactory(s, store, evaluator, refs), SLOTS, measure_while_training=measure_while_training
+        )
+        scheduler.prepare(new_study=stored is None)
+        slots.run(scheduler, evaluator)
+        scheduler.close()
+    return slots, evaluator.timed["running at measure"]
+
+
+def busy_share(slots: SimulatedSlots) -> float:
+    """Busy slot-seconds over slots x the makespan."""
+    return sum(b - a for a, b in slots.intervals) / (slots.slots * max(b for _, b in slots.intervals))
+
+
+@pytest.mark.parametrize("fidelity", ["default", "inherited", "rungs3", "replicated"])
+def test_refilled_slots_train_the_same_jobs_sooner_and_measure_only_when_idle(tmp_path, rungs3, fidelity):
+    fid = rungs3 if fidelity == "rungs3" else fidelity  # screens promoted, front on the screens, a chain
+    batched, _ = simulate(tmp_path / "batched", refill=False, fidelity=fid)
+    filled, running = simulate(tmp_path / "filled", refill=True, fidelity=fid)
+    # the same trainings (a random sampler proposes the same candidates whatever the timing) ...
+    assert set(evaluations(tmp_path / "filled")) == set(evaluations(tmp_path / "batched"))
+    check_promotion_plan(tmp_path / "filled")
+    # ... in less time, with the slots busier: a promotion's jobs no longer wait for the slowest
+    # of a batch. Front on the screens has no promotion, and its screens are measured a batch at
+    # a time while nothing trains: its schedule gains nothing, and loses nothing.
+    makespan = {name: max(b for _, b in s.intervals) for name, s in (("filled", filled), ("batched", batched))}
+    started_beside = any(a < start < b for start, _ in filled.intervals for a, b in filled.intervals)
+    if fidelity == "inherited":
+        assert makespan["filled"] <= makespan["batched"]
+    else:
+        assert makespan["filled"] < makespan["batched"] and busy_share(filled) > busy_share(batched)
+        assert started_beside
+    # every candidate was measured on an idle machine
+    assert running and set(running) == {0}
+    if fidelity == "replicated":  # every top-rung candidate twice, replicates refilling the slots
+        evals = evaluations(tmp_path / "filled")
+        assert {n for n, r, s in evals if r == 1 and s == 0} == {n for n, r, s in evals if r == 1 and s == 1}
+
+
+def test_measuring_beside_trainings_when_no_trial_shares_the_machine(tmp_path):
+    filled, _ = simulate(tmp_path / "filled", refill=True)
+    apart, running = simulate(tmp_path / "apart", refill=True, measure_while_training=True)
+    assert set(evaluations(tmp_path / "apart")) == set(evaluations(tmp_path / "filled"))
+    check_promotion_plan(tmp_path / "apart")
+    assert max(running) > 0  # new candidates were measured while others trained ...
+    assert busy_share(apart) > busy_share(filled)  # ... so exploring left no slot idle
