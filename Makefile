@@ -1,8 +1,8 @@
 # Entry points, each doing all set-up on a fresh machine (a venv in .venv with the CPU torch pin):
 #   make search   -- the main job: roadmap search --seed nafnet --budget 50 on the embedded photos
 #   make test     -- the test suite
-#   make lint     -- ruff (lint, format), configured in pyproject.toml
-#   make types    -- mypy, configured in pyproject.toml (not a CI gate yet: 24 errors left in roadmap/search)
+#   make lint     -- ruff (lint, format) and mypy, configured in pyproject.toml (CI runs it)
+#   make types    -- mypy alone
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -26,6 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 types: $(STAMP)
 	$(VENV)/bin/mypy

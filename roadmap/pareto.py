@@ -60,7 +60,7 @@ class HypervolumeResult(NamedTuple):
     ideal_point: np.ndarray  # loss form, the "0" of every objective
 
 
-def to_loss(values: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool]) -> np.ndarray:
+def to_loss(values: np.ndarray | Sequence[Sequence[float | None]], maximize: Sequence[bool]) -> np.ndarray:
     """``values`` (n, k) as floats with the maximised columns negated; None/NaN become +inf."""
     arr = np.array(values, dtype=float)
     if arr.ndim == 1:

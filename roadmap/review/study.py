@@ -307,7 +307,9 @@ def load_study_dir(directory: str | Path, *, allow_empty: bool = False) -> Study
         RoadmapError: the directory or its ``study.db`` does not exist, the storage has no
             ``roadmap`` study, or no trial finished (unless ``allow_empty``).
     """
-    from roadmap.search.study import is_locked, open_study, read_settings, study_task
+    from roadmap.search.settings_file import read_settings, study_task
+    from roadmap.search.study import open_study
+    from roadmap.search.study_lock import is_locked
 
     directory = Path(directory)
     if not directory.is_dir():

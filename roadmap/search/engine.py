@@ -20,6 +20,7 @@ from typing import Any
 
 from roadmap import files, pareto
 from roadmap.errors import RoadmapError
+from roadmap.search import settings_file, study_lock
 from roadmap.search import study as st
 from roadmap.search.candidates import CandidateFactory
 from roadmap.search.cost import study_cost
@@ -124,14 +125,14 @@ def check_search(
     notes: list[str] = []
     refs = _reference_steps(settings.seed_spec(), notes)
     _check_feasible(settings, evaluator, refs)  # an impossible limit says so, new study or not
-    stored = st.read_settings(directory) if directory.is_dir() else None
+    stored = settings_file.read_settings(directory) if directory.is_dir() else None
     if stored is not None:
-        st.check_settings(directory, stored, settings.binding())
+        settings_file.check_settings(directory, stored, settings.binding())
     if (directory / "study.db").exists():
         from roadmap.search.resume_point import check_database
 
         check_database(directory)  # a damaged study is refused, never opened (Optuna would fail half-way)
-    st.check_unlocked(directory)
+    study_lock.check_unlocked(directory)
     return stored, refs, notes
 
 
@@ -178,12 +179,12 @@ def _open_store(settings: SearchSettings, stored: dict[str, Any] | None, stack: 
     from roadmap.search.samplers import make_sampler
 
     settings.study_dir.mkdir(parents=True, exist_ok=True)
-    stack.enter_context(st.StudyLock(settings.study_dir))
+    stack.enter_context(study_lock.StudyLock(settings.study_dir))
     if stored is not None:
         save_resume_point(settings.study_dir)  # the study as this run found it (checked good)
     stack.callback(_final_resume_point, settings.study_dir)  # after store.close (callbacks run last-in first)
     budget = max(settings.budget, (stored or {}).get("budget", 0))
-    st.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
+    settings_file.write_settings(settings.study_dir, {**(stored or settings.binding()), "budget": budget})
     store = st.StudyStore(
         settings.study_dir, make_sampler(settings.sampler, settings.random_seed, settings.population_size)
     )
@@ -357,9 +358,10 @@ def point_summary(results: StudyResults, point: Any) -> dict[str, Any] | None:
         "versus_seed": None,
         "verdict": None,
     }
-    if versus is not None:
+    seed_latency, seed_memory = (seed.latency_ms, seed.memory_bytes) if seed is not None else (None, None)
+    if versus is not None and seed_latency is not None and seed_memory is not None:  # a seed trained and measured
         summary["versus_seed"] = {"overall": overall(versus), **{k: asdict(c) for k, c in versus.items()}}
-        summary["verdict"] = describe_versus_seed(summary["versus_seed"], seed.latency_ms, seed.memory_bytes)
+        summary["verdict"] = describe_versus_seed(summary["versus_seed"], seed_latency, seed_memory)
     return summary
 
 
@@ -399,7 +401,7 @@ def _failure_reasons(results: StudyResults) -> list[tuple[str, int]]:
     where, e.g. the iteration a loss became nan)."""
     from collections import Counter
 
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for c in results.candidates:
         if c.state == "FAIL":
             reasons[str(c.failure_reason or "failed")] += 1

@@ -218,6 +218,11 @@ class Comparison:
     verdict: str
 
 
+def _at_least(value: float | None, limit: float) -> bool:
+    """``value >= limit``; a missing value is not."""
+    return value is not None and value >= limit
+
+
 def finite_or_none(x: Any) -> float | None:
     """``x`` as a float when it is a finite number, else None."""
     try:
@@ -328,7 +333,7 @@ def noise_floor(candidates: list[Candidate], rung: int, prior: NoisePrior | None
     over that many degrees of freedom (see the module docstring)."""
     sum_sq, study_dof, pairs, runs = 0.0, 0, 0, 0
     for c in candidates:
-        values = [e.psnr for e in c.runs(rung)]
+        values = [e.psnr for e in c.runs(rung) if e.psnr is not None]  # every run has one
         runs += len(values)
         if len(values) >= 2:
             pairs += 1
@@ -488,7 +493,8 @@ class StudyResults:
         return [
             c
             for c in self.finished()
-            if not c.metrics.get("violations") and (self.min_psnr is None or c.psnr(self.top_rung) >= self.min_psnr)
+            if not c.metrics.get("violations")
+            and (self.min_psnr is None or _at_least(c.psnr(self.top_rung), self.min_psnr))
         ]
 
     def loss(self, candidates: list[Candidate]) -> np.ndarray:
@@ -574,7 +580,7 @@ def _best_against(limit: str, value: float, results: StudyResults) -> tuple[bool
     """(whether the best candidate breaks ``limit``, the best figure in words), None without one."""
     pool = results.candidates
     if limit == "min_psnr":
-        psnrs = [c.psnr(results.top_rung) for c in results.finished()]
+        psnrs = [p for p in (c.psnr(results.top_rung) for c in results.finished()) if p is not None]
         best = max(psnrs, default=None)
         return None if best is None else (best < value, f"the best PSNR is {best:.2f} dB, {value - best:.2f} dB short")
     if limit == "max_latency_ms":
@@ -598,11 +604,12 @@ def against_limits(results: StudyResults, limits: dict[str, float | None]) -> li
     candidate took 183.2 ms, 12.2x the limit)``)."""
     out = []
     for key, flag in LIMIT_FLAGS.items():
-        if limits.get(key) is None:
+        limit = limits.get(key)
+        if limit is None:
             continue
-        best = _best_against(key, float(limits[key]), results)
+        best = _best_against(key, float(limit), results)
         if best is not None:
-            out.append((best[0], f"{flag} {limits[key]:g} ({best[1]})"))
+            out.append((best[0], f"{flag} {limit:g} ({best[1]})"))
     return out
 
 

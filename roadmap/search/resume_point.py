@@ -123,7 +123,7 @@ def restore(directory: Path, force: bool = False) -> str:
     directory = Path(directory)
     if not (directory / DB).exists() and not (directory / RESUME_POINT).is_dir():
         raise RoadmapError(f"study {directory}: not a study folder (no {DB}, no {RESUME_POINT}/)")
-    from roadmap.search.study import check_unlocked
+    from roadmap.search.study_lock import check_unlocked
 
     check_unlocked(directory)  # a running search owns the files
     copy = resume_point_text(directory)

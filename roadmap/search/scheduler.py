@@ -366,7 +366,7 @@ class Scheduler:
                 reverse=True,
             )
             # the first ones only: a batch takes no more, and the rest are found again next time
-            jobs = [self.trainings.job(c.number, c.spec_yaml, rung, seed) for c in todo[: self.concurrency]]
+            jobs = [self._job(c, rung, seed) for c in todo[: self.concurrency]]
             if jobs:
                 return jobs
             if any(j.rung <= rung for j in self.in_flight.values()):
@@ -413,7 +413,7 @@ class Scheduler:
         seed = next((c for c in self.store.view.candidates() if c.reference == "seed"), None)  # trial 0, mostly
         if seed is None or seed.state != "COMPLETE" or self._replicate_tried(seed):
             return []
-        return [self.trainings.job(seed.number, seed.spec_yaml, self.top_rung, self.replicate_seed)]
+        return [self._job(seed, self.top_rung, self.replicate_seed)]
 
     def _replicate_jobs(self) -> list[TrainJob]:
         """The seed's replicate, then the knee's; a slot the knee leaves free confirms the next
@@ -424,14 +424,14 @@ class Scheduler:
         jobs = self._seed_replicate()
         if self.trainings.plan.replicates_all:
             todo = self._unreplicated(top)[: max(self.concurrency - len(jobs), 1)]
-            return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
+            return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
         confirmed = [c for c in top.finished() if len(c.runs(self.top_rung)) >= 2 and c.reference != "seed"]
         ranked = top.knee_ranked()
         if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
             return jobs  # the knee is the seed, or its replicate is done (or failed)
         room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
         todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][: max(room, 0)]
-        return jobs + [self.trainings.job(c.number, c.spec_yaml, self.top_rung, self.replicate_seed) for c in todo]
+        return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
 
     def _unreplicated(self, top: res.StudyResults) -> list[res.Candidate]:
         """The top rung's finished candidates but the seed that have no second run yet, the
@@ -440,6 +440,12 @@ class Scheduler:
         on_front = {c.number for c in front}
         order = front + [c for c in top.finished() if c.number not in on_front]
         return [c for c in order if c.reference != "seed" and not self._replicate_tried(c)]
+
+    def _job(self, candidate: res.Candidate, rung: int, seed: int) -> TrainJob:
+        """The training of a candidate already asked for (it has its spec) at ``rung``."""
+        if candidate.spec_yaml is None:
+            raise RuntimeError(f"trial {candidate.number} has no spec to train")  # a bug, not a user's error
+        return self.trainings.job(candidate.number, candidate.spec_yaml, rung, seed)
 
     def _replicate_tried(self, candidate: res.Candidate) -> bool:
         return any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in candidate.evaluations)
@@ -475,7 +481,7 @@ class Scheduler:
             status=result.get("status") or "failed",
         )
         shared = result.get("shared_from")
-        if training_key(job) is not None:  # a UNet++ depth: its head's scores, its network's key
+        if job.score_depth is not None:  # a UNet++ depth: its head's scores, its network's key
             record.update(score_at_depth(record, job.score_depth), training=training_key(job), depth=job.score_depth)
             if shared is not None:
                 record["shared_from"] = shared
@@ -508,7 +514,7 @@ class Scheduler:
         )
         values = [record.get("psnr"), metrics.get("latency_ms"), metrics.get("peak_memory_measured_bytes")]
         if record["status"] == "ok" and all(res.finite_or_none(v) is not None for v in values):
-            self.store.tell(trial, [float(v) for v in values])
+            self.store.tell(trial, [float(v) for v in values if v is not None])  # all finite, checked above
             return
         reason = record.get("reason") or record["status"]
         self.store.set_trial_attr(

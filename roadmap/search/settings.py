@@ -292,7 +292,7 @@ def _task(options: dict[str, Any], stored: dict[str, Any] | None, seed_yaml: str
     """--task and its options given, else the study's: a task option left out keeps the study's
     value when the task is the study's, its default otherwise. A new study of a
     super-resolution spec file with no task option is super-resolution at the spec's scale."""
-    from roadmap.search.study import study_task  # the one reader of a stored task
+    from roadmap.search.settings_file import study_task  # the one reader of a stored task
 
     base = study_task(stored, stored_dir) if stored else None
     if base is None and seed_yaml is not None:
@@ -344,7 +344,7 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str,
     """Typed settings from the command's ``options`` (``None`` = not given) and the study's
     ``stored`` settings (``None`` for a new study). Raises `RoadmapError` naming the option."""
     if stored and options.get("seed") is not None:
-        from roadmap.search.study import check_settings
+        from roadmap.search.settings_file import check_settings
 
         # another seed than the study's: say so first, before its settings are read for this one
         check_settings(study_dir, {"seed": stored.get("seed")}, {"seed": options["seed"]})
@@ -381,13 +381,14 @@ def resolve_search(options: dict[str, Any]) -> SearchSettings:
     """`resolve_settings` with the study found from the options: ``--study``, else the default
     folder of the seed, variant and task (`default_study_dir`); a folder holding a study gives
     its stored settings. Reads the options of `option_keys` (``None`` = not given) and no others."""
-    from roadmap.search import study as st
+    from roadmap.search.settings_file import read_settings
+    from roadmap.search.study import default_study_dir
 
     options = {key: options.get(key) for key in option_keys(SearchSettings)}
     study_dir = Path(options["study"]) if options["study"] else None
     if study_dir is None:
-        study_dir = st.default_study_dir(
+        study_dir = default_study_dir(
             options["seed"] or "nafnet", options["variant"], options["task"], options["scale"]
         )
-    stored = st.read_settings(study_dir) if study_dir.is_dir() else None
+    stored = read_settings(study_dir) if study_dir.is_dir() else None
     return resolve_settings(options, study_dir, stored)

@@ -69,7 +69,7 @@ class Trainings:
     def job(self, number: int, spec_yaml: str, rung: int, seed: int) -> TrainJob:
         """The training of trial ``number`` at search rung ``rung`` with random seed ``seed``."""
         spec_yaml, depth = trained_form(spec_yaml)
-        common = {
+        common: dict[str, Any] = {
             "number": number,
             "rung": rung,
             "random_seed": seed,
@@ -111,16 +111,16 @@ class Trainings:
         """``job``'s result read off an evaluation in ``done`` (``store.evaluations()``) of the same
         network trained at the same rung with the same random seed; ``None`` when there is none
         (the job has to train)."""
-        key = training_key(job)
-        if key is None:
+        key, depth = training_key(job), job.score_depth
+        if key is None or depth is None:  # not shareable (the key is None without a depth)
             return None
         for (number, rung, seed), record in sorted(done.items()):
             if (rung, seed) == (job.rung, job.random_seed) and number != job.number and record.get("training") == key:
-                if record.get("status") == "ok" and str(job.score_depth) not in (record.get("psnr_by_depth") or {}):
+                if record.get("status") == "ok" and str(depth) not in (record.get("psnr_by_depth") or {}):
                     continue  # a record without this depth's score (cannot happen with one network)
                 result = {k: record[k] for k in TRAIN_KEYS if k in record}
                 result.update(
-                    score_at_depth(record, job.score_depth),
+                    score_at_depth(record, depth),
                     train_seconds=0.0,
                     job_seconds=0.0,
                     shared_from=record.get("shared_from", number),
@@ -170,7 +170,7 @@ def score_at_depth(record: dict[str, Any], depth: int) -> dict[str, Any]:
     ``test_psnr`` and ``psnr_rgb`` were scored on the whole network's own (deepest) head only:
     for a shallower depth they are ``None`` (not recorded) rather than another head's figures.
     The inputs' PSNRs do not depend on the depth and stay."""
-    out = {}
+    out: dict[str, Any] = {}
     for key in ("psnr", "ssim"):
         by_depth = record.get(f"{key}_by_depth")
         if isinstance(by_depth, dict):

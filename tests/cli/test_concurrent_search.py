@@ -79,7 +79,7 @@ def test_two_searches_started_at_once_one_runs_the_other_names_it(tmp_path):
 
 @pytest.mark.slow
 def test_a_search_started_during_another_names_it_and_leaves_the_study_alone(tmp_path):
-    from roadmap.search.study import is_locked, lock_holder
+    from roadmap.search.study_lock import is_locked, lock_holder
 
     study = tmp_path / "study"
     first = start_search(study, budget=BUDGET)

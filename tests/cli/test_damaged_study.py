@@ -25,7 +25,7 @@ def fake_search(study: Path, budget: int):
 
     stored = None
     if (study / "settings.json").exists():
-        from roadmap.search.study import read_settings
+        from roadmap.search.settings_file import read_settings
 
         stored = read_settings(study)
     options = {"budget": budget, "fidelity": "smoke", "backend": "local"}

@@ -211,7 +211,8 @@ def test_search_failing_command_is_a_failed_trial_and_the_study_goes_on(tmp_path
         ]
     )
     _out, _err = capsys.readouterr()
-    from roadmap.search.study import open_study, read_settings
+    from roadmap.search.settings_file import read_settings
+    from roadmap.search.study import open_study
 
     trials = {t.number: t for t in open_study(study).get_trials(deepcopy=False)}
     assert trials[0].state.name == "FAIL"
@@ -225,7 +226,8 @@ def test_search_failing_command_is_a_failed_trial_and_the_study_goes_on(tmp_path
 
 
 def test_search_on_onnxruntime_runs_and_resumes(tmp_path, capsys):
-    from roadmap.search.study import open_study, read_settings
+    from roadmap.search.settings_file import read_settings
+    from roadmap.search.study import open_study
 
     study = tmp_path / "study"
     args = [
@@ -268,7 +270,7 @@ def test_search_resume_with_another_backend_is_refused(tmp_path, capsys):
 
 
 def test_a_study_from_before_latency_backends_resumes_as_torch(tmp_path):
-    from roadmap.search.study import check_settings
+    from roadmap.search.settings_file import check_settings
 
     old = {"seed": "nafnet", "device": "cpu"}
     check_settings(tmp_path, old, {**old, "latency_backend": "torch", "latency_command": None})

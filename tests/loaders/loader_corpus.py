@@ -40,8 +40,8 @@ def load(kind: str, path: Path):
     """Feed ``path`` to the loader of ``kind``; returns what it loaded."""
     from roadmap.evaluation.fidelity import load_fidelity
     from roadmap.roadmaps import get_roadmap
+    from roadmap.search.settings_file import read_settings
     from roadmap.search.space import load_space
-    from roadmap.search.study import read_settings
     from roadmap.seeds import get_seed
     from roadmap.spec import load_spec
 

@@ -244,6 +244,6 @@ def yaml_dump(data) -> str:
 
 def test_every_setting_a_study_stores_has_a_type():
     """read_settings refuses unknown keys: a new binding setting needs its entry in SETTINGS_TYPES."""
-    from roadmap.search.study import BINDING_SETTINGS, SETTINGS_TYPES
+    from roadmap.search.settings_file import BINDING_SETTINGS, SETTINGS_TYPES
 
     assert set(BINDING_SETTINGS) | {"budget", "created"} <= set(SETTINGS_TYPES)

@@ -48,7 +48,7 @@ def test_pruned_running_and_diverged_trials(tmp_path):
     }
     with pytest.raises(RoadmapError, match=r"trial 2 did not finish .rejected: duplicate"):
         review.trial(2)
-    from roadmap.search.study import StudyLock
+    from roadmap.search.study_lock import StudyLock
 
     with StudyLock(d):  # a search holds the study: its RUNNING trial trains now
         assert load_study_dir(d).unfinished[3] == "running: a search trains it now"

@@ -32,7 +32,7 @@ def settings(study: Path, **options):
     """`SearchSettings` for ``study`` as ``roadmap search --backend local`` resolves them
     (options left out take the study's settings)."""
     from roadmap.search import resolve_settings
-    from roadmap.search.study import read_settings
+    from roadmap.search.settings_file import read_settings
 
     stored = read_settings(study) if Path(study).is_dir() else None
     return resolve_settings({"backend": "local", **options}, Path(study), stored)
@@ -181,7 +181,8 @@ def check_promotion_plan(study_dir: Path) -> dict[int, dict]:
     from roadmap import pareto
     from roadmap.evaluation.fidelity import Fidelity
     from roadmap.search.results import load_candidates
-    from roadmap.search.study import open_study, read_evaluations, read_settings
+    from roadmap.search.settings_file import read_settings
+    from roadmap.search.study import open_study, read_evaluations
 
     stored = read_settings(study_dir)
     fidelity, seed = Fidelity.from_dict(stored["fidelity"]), stored["random_seed"]

@@ -59,7 +59,7 @@ def test_the_summary_names_both_recommendations_or_why_the_second_is_missing():
 
 
 def test_a_replicated_fidelity_declares_the_front_on_two_runs_of_every_candidate(tmp_path):
-    from roadmap.search.study import read_settings
+    from roadmap.search.settings_file import read_settings
     from tests.search.helpers import RUNGS3, evaluations
 
     fidelity = tmp_path / "f.yaml"

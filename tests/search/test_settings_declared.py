@@ -14,6 +14,7 @@ import pytest
 from roadmap.cli import build_parser
 from roadmap.cli.search_cmd import add_setting_flags
 from roadmap.search.settings import Constraints, SearchSettings, _picked, resolve_search, resolve_settings
+from roadmap.search.settings_file import BINDING_DEFAULTS, BINDING_SETTINGS, SETTINGS_TYPES
 from roadmap.search.settings_schema import (
     NUMBER,
     Arg,
@@ -25,7 +26,6 @@ from roadmap.search.settings_schema import (
     settings_of,
     stored_types,
 )
-from roadmap.search.study import BINDING_DEFAULTS, BINDING_SETTINGS, SETTINGS_TYPES
 
 OPTIONS = {"backend": "local", "fidelity": "smoke"}
 
