@@ -129,7 +129,8 @@ def run_cell(
     from roadmap.search.progress import Progress
     from roadmap.search.testing import FakeEvaluator
 
-    study = folder / f"b{budget}-s{slots}"
+    # one study per cell: an --extra cell may share its budget and slots with a grid cell
+    study = folder / f"b{budget}-s{slots}-t{seed_seconds:g}"
     settings = resolve_settings({"backend": "ray", "address": address, "budget": budget, "seed": "nafnet"}, study, None)
     evaluator = FakeEvaluator(seconds_per_iteration=seed_seconds / SEED_ITERATIONS)  # the seed's step costs 1
     recording, plain = recording_scheduler(), engine.Scheduler
@@ -330,21 +331,24 @@ def main(argv: list[str] | None = None) -> int:
                 for budget, _, seed_seconds in (c for c in cells if c[1] == slots):
                     rows.append(run_cell(cluster.address, budget, slots, seed_seconds, Path(tmp), args.profile))
                     print_row_line(rows[-1])
+                    path = write_report(args.out, rows, commands, time.perf_counter() - t0)  # a cell at a time
     print_table(rows)
-    total = time.perf_counter() - t0
-    path = write_json(
-        args.out,
+    print(f"{time.perf_counter() - t0:.0f} s in all; wrote {path}")
+    return 0
+
+
+def write_report(out: str, rows: list[dict], commands: dict, seconds: float) -> Path:
+    return write_json(
+        out,
         {
             "rows": rows,
             "nodes": NODES,
             "commands": commands,
-            "total_seconds": total,
+            "total_seconds": seconds,
             "machine": {"cpus": os.cpu_count()},
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
-    print(f"{total:.0f} s in all; wrote {path}")
-    return 0
 
 
 def print_row_line(r: dict) -> None:
