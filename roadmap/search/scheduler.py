@@ -418,8 +418,8 @@ class Scheduler:
     def _replicate_jobs(self) -> list[TrainJob]:
         """The seed's replicate, then the knee's; a slot the knee leaves free confirms the next
         candidate nearest the ideal point (the knee often moves there once replicated). A plan
-        that replicates every top-rung candidate (``top_seeds`` 2) confirms them all, the front
-        first."""
+        that replicates every top-rung candidate (``top_seeds`` 2) confirms them all, the knee
+        first, then the longest (`_unreplicated`)."""
         top = self.results()
         jobs = self._seed_replicate()
         if self.trainings.plan.replicates_all:
@@ -434,12 +434,19 @@ class Scheduler:
         return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
 
     def _unreplicated(self, top: res.StudyResults) -> list[res.Candidate]:
-        """The top rung's finished candidates but the seed that have no second run yet, the
-        front first (knee order), so a stopped search has replicated what its verdicts name."""
-        front = top.knee_ranked()
-        on_front = {c.number for c in front}
-        order = front + [c for c in top.finished() if c.number not in on_front]
-        return [c for c in order if c.reference != "seed" and not self._replicate_tried(c)]
+        """The top rung's finished candidates but the seed that have no second run yet: the knee
+        first (a stopped search has replicated what it recommends), then the longest first (by
+        its top-rung run's seconds), so that the last replicates to start are short ones: a long
+        one started last would train on while every other slot idles."""
+        knee = top.knee_ranked()[:1]
+        first = {c.number for c in knee}
+        evaluations, main = self.store.evaluations(), (self.top_rung, self.settings.random_seed)
+
+        def seconds(c: res.Candidate) -> float:
+            return float(evaluations.get((c.number, *main), {}).get("job_seconds") or 0.0)
+
+        rest = sorted((c for c in top.finished() if c.number not in first), key=seconds, reverse=True)
+        return [c for c in knee + rest if c.reference != "seed" and not self._replicate_tried(c)]
 
     def _job(self, candidate: res.Candidate, rung: int, seed: int) -> TrainJob:
         """The training of a candidate already asked for (it has its spec) at ``rung``."""

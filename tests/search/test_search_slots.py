@@ -85,3 +85,23 @@ def test_measuring_beside_trainings_when_no_trial_shares_the_machine(tmp_path):
     check_promotion_plan(tmp_path / "apart")
     assert max(running) > 0  # new candidates were measured while others trained ...
     assert busy_share(apart) > busy_share(filled)  # ... so exploring left no slot idle
+
+
+def test_replicates_start_with_the_knee_then_the_longest_first():
+    """Every top-rung candidate replicated (``top_seeds`` 2): the knee first (what a stopped search
+    recommends), then the others by their top-rung run's seconds, longest first, so that the last
+    replicates to start are short ones."""
+    from types import SimpleNamespace as NS
+
+    scheduler = Scheduler.__new__(Scheduler)  # only the ordering: no study, no executor
+    scheduler.settings, scheduler.trainings = NS(random_seed=0), NS(plan=NS(top_rung=1))
+    seconds = {1: 5.0, 2: 9.0, 3: 1.0, 4: 7.0, 5: 3.0, 6: 8.0, 7: 20.0}
+    scheduler.store = NS(evaluations=lambda: {(n, 1, 0): {"job_seconds": s} for n, s in seconds.items()})
+    done = NS(rung=1, random_seed=1)  # trial 7's replicate has trained already
+
+    def candidate(n, reference=None):
+        return NS(number=n, reference=reference, evaluations=[done] if n == 7 else [])
+
+    c, seed = {n: candidate(n) for n in seconds}, candidate(0, "seed")
+    top = NS(knee_ranked=lambda: [c[3], c[1], seed, c[2]], finished=lambda: [seed, *c.values()])
+    assert [x.number for x in scheduler._unreplicated(top)] == [3, 2, 6, 4, 1, 5]
