@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(out: str, rows: list[dict], commands: dict, seconds: float) -> Path:
+    """The cells measured so far to ``benchmarks/results/<out>``."""
     return write_json(
         out,
         {

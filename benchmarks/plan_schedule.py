@@ -21,7 +21,6 @@ cell at budget 1000 (the sampler and the study's bookkeeping are real).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -36,37 +35,16 @@ from benchmarks._common import table, write_json
 def simulate(budget: int, slots: int, fidelity: str, folder: Path) -> dict:
     """One search of ``budget`` candidates at ``fidelity`` on ``slots`` simulated slots."""
     from roadmap.search import resolve_settings
-    from roadmap.search.candidates import CandidateFactory
-    from roadmap.search.engine import _open_store, check_search
-    from roadmap.search.scheduler import Scheduler
-    from roadmap.search.testing import FakeEvaluator, SimulatedSlots
+    from roadmap.search.testing import FakeEvaluator, SimulatedSlots, search_on_slots
 
     options = {"budget": budget, "seed": "nafnet", "fidelity": fidelity, "concurrency": slots, "backend": "local"}
     settings = resolve_settings(options, folder / f"{fidelity}-b{budget}-s{slots}", None)
     unit = FakeEvaluator(seconds_per_iteration=1.0 / settings.fidelity.iterations)  # the seed's T is 1
-    executor, evaluator = SimulatedSlots(slots, unit.job_cost), FakeEvaluator()
-    stored, references, _ = check_search(settings, evaluator)
+    executor = SimulatedSlots(slots, unit.job_cost)
+    scheduler = search_on_slots(settings, FakeEvaluator(), executor, measure_while_training=True)
     phases: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with contextlib.ExitStack() as stack:
-        store = _open_store(settings, stored, stack)
-        factory = CandidateFactory(settings, store, evaluator, references)
-        scheduler = Scheduler(settings, store, factory, slots, measure_while_training=True)
-        scheduler.prepare(new_study=True)
-        starts: dict[tuple[int, int, int], float] = {}
-        started, finished = scheduler.started, scheduler.finished
-
-        def on_start(job):
-            starts[(job.number, job.rung, job.random_seed)] = executor.now
-            started(job)
-
-        def on_end(job, result):
-            start = starts.pop((job.number, job.rung, job.random_seed))
-            phases[_phase(scheduler, job)].append((start, executor.now))
-            finished(job, result)
-
-        scheduler.started, scheduler.finished = on_start, on_end
-        executor.run(scheduler, evaluator)
-        scheduler.close()
+    for job, start, end in executor.trained:
+        phases[_phase(scheduler, job)].append((start, end))
     work = sum(b - a for a, b in executor.intervals)
     makespan = max(b for _, b in executor.intervals)
     return {

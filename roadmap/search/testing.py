@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeEvaluator", "step_cost", "SimulatedSlots"]
+__all__ = ["FakeEvaluator", "step_cost", "SimulatedSlots", "search_on_slots"]
 
 
 def _stages(spec: Any) -> list[tuple[Any, int]]:
@@ -203,14 +203,18 @@ class SimulatedSlots:
     start beside the running ones (``refill=False``: only when nothing runs), and an idle
     executor asks for the next batch. A job's result records its simulated seconds as its
     ``job_seconds`` (the search orders a rung's jobs by them), so a schedule does not depend on
-    the machine. ``running`` is the number of jobs training now; ``intervals`` the ``(start,
-    end)`` of every job trained."""
+    the machine. ``running`` is the number of jobs training now; ``trained`` every job trained
+    with its ``(job, start, end)``, ``intervals`` their ``(start, end)``."""
 
     def __init__(self, slots: int, seconds: Any, refill: bool = True):
         self.slots, self.seconds, self.refill = slots, seconds, refill
         self.now = 0.0
         self.running = 0
-        self.intervals: list[tuple[float, float]] = []
+        self.trained: list[tuple[Any, float, float]] = []
+
+    @property
+    def intervals(self) -> list[tuple[float, float]]:
+        return [(start, end) for _, start, end in self.trained]
 
     def run(self, source: Any, evaluator: Any) -> None:
         """Train every job the source hands out until it returns ``None``."""
@@ -229,11 +233,32 @@ class SimulatedSlots:
                     source.started(job)
                     took = float(self.seconds(job))
                     result = {**run_job(evaluator, job), "job_seconds": took}
-                    heapq.heappush(ends, (self.now + took, len(self.intervals), job, result))
-                    self.intervals.append((self.now, self.now + took))
+                    heapq.heappush(ends, (self.now + took, len(self.trained), job, result))
+                    self.trained.append((job, self.now, self.now + took))
                 self.running = len(ends)
             if not ends:
                 return  # nothing handed out although nothing runs: the source is done
             self.now, _, job, result = heapq.heappop(ends)
             self.running = len(ends)
             source.finished(job, result)
+
+
+def search_on_slots(settings: Any, evaluator: Any, slots: SimulatedSlots, measure_while_training: bool = False) -> Any:
+    """One search of `SearchSettings` ``settings`` built as `run_search` builds it (checks, the
+    study's store, the candidate factory), trained on the simulated ``slots``; its `Scheduler`,
+    closed (``slots.trained`` holds the schedule)."""
+    import contextlib
+
+    from roadmap.search.candidates import CandidateFactory
+    from roadmap.search.engine import _open_store, check_search
+    from roadmap.search.scheduler import Scheduler
+
+    stored, references, _ = check_search(settings, evaluator)
+    with contextlib.ExitStack() as stack:
+        store = _open_store(settings, stored, stack)
+        factory = CandidateFactory(settings, store, evaluator, references)
+        scheduler = Scheduler(settings, store, factory, slots.slots, measure_while_training=measure_while_training)
+        scheduler.prepare(new_study=stored is None)
+        slots.run(scheduler, evaluator)
+        scheduler.close()
+    return scheduler

@@ -6,14 +6,10 @@ measurements only while nothing trains unless no trial shares the measuring mach
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
-from roadmap.search.candidates import CandidateFactory
-from roadmap.search.engine import _open_store, check_search
 from roadmap.search.scheduler import Scheduler
-from roadmap.search.testing import FakeEvaluator, SimulatedSlots
+from roadmap.search.testing import FakeEvaluator, SimulatedSlots, search_on_slots
 from tests.search.helpers import check_promotion_plan, evaluations, settings
 
 SLOTS = 4
@@ -36,15 +32,7 @@ def simulate(study, refill: bool, measure_while_training: bool = False, **option
     slots = SimulatedSlots(SLOTS, cost.job_cost, refill=refill)
     evaluator = Watched()
     evaluator.timed["slots"] = slots
-    stored, refs, _ = check_search(s, evaluator)
-    with contextlib.ExitStack() as stack:
-        store = _open_store(s, stored, stack)
-        scheduler = Scheduler(
-            s, store, CandidateFactory(s, store, evaluator, refs), SLOTS, measure_while_training=measure_while_training
-        )
-        scheduler.prepare(new_study=stored is None)
-        slots.run(scheduler, evaluator)
-        scheduler.close()
+    search_on_slots(s, evaluator, slots, measure_while_training)
     return slots, evaluator.timed["running at measure"]
 
 
