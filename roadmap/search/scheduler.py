@@ -430,7 +430,7 @@ class Scheduler:
         if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
             return jobs  # the knee is the seed, or its replicate is done (or failed)
         room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
-        todo = [c for c in ranked if c.reference != "seed" and not self._replicate_tried(c)][: max(room, 0)]
+        todo = [c for c in ranked if self._awaits_replicate(c)][: max(room, 0)]
         return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
 
     def _unreplicated(self, top: res.StudyResults) -> list[res.Candidate]:
@@ -446,13 +446,18 @@ class Scheduler:
             return float(evaluations.get((c.number, *main), {}).get("job_seconds") or 0.0)
 
         rest = sorted((c for c in top.finished() if c.number not in first), key=seconds, reverse=True)
-        return [c for c in knee + rest if c.reference != "seed" and not self._replicate_tried(c)]
+        return [c for c in knee + rest if self._awaits_replicate(c)]
 
     def _job(self, candidate: res.Candidate, rung: int, seed: int) -> TrainJob:
         """The training of a candidate already asked for (it has its spec) at ``rung``."""
         if candidate.spec_yaml is None:
             raise RuntimeError(f"trial {candidate.number} has no spec to train")  # a bug, not a user's error
         return self.trainings.job(candidate.number, candidate.spec_yaml, rung, seed)
+
+    def _awaits_replicate(self, candidate: res.Candidate) -> bool:
+        """Whether a candidate (not the seed, whose replicate `_seed_replicate` hands out) has no
+        top-rung run with the second random seed yet (nor a failed one)."""
+        return candidate.reference != "seed" and not self._replicate_tried(candidate)
 
     def _replicate_tried(self, candidate: res.Candidate) -> bool:
         return any(e.rung == self.top_rung and e.random_seed == self.replicate_seed for e in candidate.evaluations)
