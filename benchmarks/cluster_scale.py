@@ -2,7 +2,7 @@
 
     python benchmarks/cluster_scale.py [--budgets 50,200,1000] [--slots 2,8,32]
                                        [--seed-seconds 0.5 | --seconds-per-slot 4]
-                                       [--extra BUDGET:SLOTS:SEED_SECONDS ...]
+                                       [--extra BUDGET:SLOTS:SEED_SECONDS ...] [--fidelity replicated]
 
 For each slot count, a Ray cluster of several nodes starts on this machine (`ray_cluster.py`):
 a head that trains nothing (``ray start --head --num-cpus 0``: the driver runs there and may
@@ -10,11 +10,13 @@ measure candidates while trials train) and worker nodes with their own CPU count
 (``ray start --address HEAD --num-cpus K``; 2 = 1 + 1, 8 = 4 + 2 + 2, 32 = 16 + 8 + 8 slots of one
 CPU per trial). Logical CPUs may exceed the machine's: the trainings only sleep. On it,
 ``run_search`` (default fidelity and plan: the seed trained first, screens, one promotion, the
-knee confirmed) runs with `FakeEvaluator` trainings that sleep their simulated cost: the
-iterations a job trains times its step's cost relative to the seed's (`step_cost`: a fixed
-share plus the rest in proportion to the MACs), the seed's whole training (1350 iterations)
-lasting ``--seed-seconds`` (a screen about a tenth of it), or ``--seconds-per-slot`` times the
-slots: then every cell asks the driver for new candidates at the same rate. Each
+knee confirmed; ``--fidelity`` another preset, e.g. ``replicated``: every top-rung candidate
+trained with a second random seed, no confirmation rounds) runs with `FakeEvaluator` trainings
+that sleep their simulated cost: the iterations a job trains times its step's cost relative
+to the seed's (`step_cost`: a fixed share plus the rest in proportion to the MACs), the seed's
+whole training (1350 iterations) lasting ``--seed-seconds`` (a screen about a tenth of it), or
+``--seconds-per-slot`` times the slots: then every cell asks the driver for new candidates at
+the same rate. Each
 ``--extra`` cell runs one budget on one slot count with its own time scale (long trainings:
 a cluster's case, where the driver is not what limits it).
 
@@ -33,7 +35,7 @@ Per cell:
   screen waiting for every free slot (only the driver and Ray can leave a slot idle there);
 * ideal: total simulated work / slots; plan bound: the least wall time any executor needs for
   the same jobs with the plan's barriers (the seed's run before the screens, every rung before
-  the next, each confirmation of the knee after the last): the sum over the phases of
+  the next, each round of second-seed runs after the last): the sum over the phases of
   max(work / slots, longest job); bound util = work / (slots x bound), the most the plan
   allows. ``wall / bound`` is what the driver and Ray add.
 
@@ -119,10 +121,17 @@ class SamplerClock:
 
 
 def run_cell(
-    address: str, budget: int, slots: int, seed_seconds: float, folder: Path, profile_to: str | None = None
+    address: str,
+    budget: int,
+    slots: int,
+    seed_seconds: float,
+    folder: Path,
+    fidelity: str = "default",
+    profile_to: str | None = None,
 ) -> dict:
-    """One search on the cluster at ``address``; its figures (see the module docstring).
-    ``profile_to``: write the driver's cProfile to ``<profile_to>-b<budget>-s<slots>.prof``."""
+    """One search on the cluster at ``address`` with the ``fidelity`` preset; its figures (see
+    the module docstring). ``profile_to``: write the driver's cProfile to
+    ``<profile_to>-b<budget>-s<slots>.prof``."""
     import roadmap.search.engine as engine
     import roadmap.search.samplers as samplers
     from roadmap.search import resolve_settings, run_search
@@ -130,8 +139,9 @@ def run_cell(
     from roadmap.search.testing import FakeEvaluator
 
     # one study per cell: an --extra cell may share its budget and slots with a grid cell
-    study = folder / f"b{budget}-s{slots}-t{seed_seconds:g}"
-    settings = resolve_settings({"backend": "ray", "address": address, "budget": budget, "seed": "nafnet"}, study, None)
+    study = folder / f"b{budget}-s{slots}-t{seed_seconds:g}-{fidelity}"
+    options = {"backend": "ray", "address": address, "budget": budget, "seed": "nafnet", "fidelity": fidelity}
+    settings = resolve_settings(options, study, None)
     evaluator = FakeEvaluator(seconds_per_iteration=seed_seconds / SEED_ITERATIONS)  # the seed's step costs 1
     recording, plain = recording_scheduler(), engine.Scheduler
     engine.Scheduler = recording
@@ -153,6 +163,7 @@ def run_cell(
     rest = schedulers[0].cpu - clock.seconds
     return {
         **row,
+        "fidelity": fidelity,
         "sampler_cpu_s": clock.seconds,
         "overhead_cpu_per_candidate_s": rest / budget,
         "overhead_cpu_per_asked_s": rest / row["asked"],
@@ -228,7 +239,7 @@ def plan_bound(jobs: list[tuple], slots: int, main_seed: int) -> float:
     whose times overlap) after the last. ``jobs``: (trial, rung, seed, start, end, cost)."""
     first_screen = min((a for _, r, _, a, _, _ in jobs if r == 0), default=0.0)
     phases: dict[object, list[float]] = {}
-    rounds: list[list[tuple]] = []
+    rounds: list[list[tuple]] = []  # jobs with the second seed whose times overlap
     for n, r, sd, a, b, c in sorted(jobs, key=lambda j: j[3]):
         if a < first_screen:
             phases.setdefault("base", []).append(c)
@@ -238,8 +249,8 @@ def plan_bound(jobs: list[tuple], slots: int, main_seed: int) -> float:
             rounds[-1].append((n, r, sd, a, b, c))
         else:
             rounds.append([(n, r, sd, a, b, c)])
-    bound = sum(max(sum(costs) / slots, max(costs)) for costs in phases.values())
-    return bound + sum(max(j[5] for j in group) for group in rounds)
+    groups = [*phases.values(), *([j[5] for j in group] for group in rounds)]
+    return sum(max(sum(costs) / slots, max(costs)) for costs in groups)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -247,6 +258,7 @@ def print_table(rows: list[dict]) -> None:
         table(
             [
                 [
+                    r.get("fidelity", "default"),
                     r["budget"],
                     r["slots"],
                     f"{r['seed_seconds']:g}",
@@ -266,6 +278,7 @@ def print_table(rows: list[dict]) -> None:
                 for r in rows
             ],
             [
+                "fidelity",
                 "budget",
                 "slots",
                 "seed s",
@@ -304,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="BUDGET:SLOTS:SEED_SECONDS",
         help="one more cell with its own time scale (repeatable)",
     )
+    p.add_argument("--fidelity", default="default", help="the search's fidelity preset in every cell")
     p.add_argument("--out", default="cluster_scale.json")
     p.add_argument(
         "--profile",
@@ -329,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["HOME"] = cluster.env()["HOME"]  # where its authentication token is
                 commands[slots] = cluster.commands
                 for budget, _, seed_seconds in (c for c in cells if c[1] == slots):
-                    rows.append(run_cell(cluster.address, budget, slots, seed_seconds, Path(tmp), args.profile))
+                    rows.append(
+                        run_cell(cluster.address, budget, slots, seed_seconds, Path(tmp), args.fidelity, args.profile)
+                    )
                     print_row_line(rows[-1])
                     path = write_report(args.out, rows, commands, time.perf_counter() - t0)  # a cell at a time
     print_table(rows)

@@ -31,8 +31,10 @@ the promotion to rung ``k`` (``promoted``: rung -> the trial numbers it chose); 
 the count is exact. The estimate counts every reference point besides the best ``1 / eta``, so
 it is high by the references that are among the best. Confirmations: the knee, and runners-up
 in the slots a batch leaves free: ``min(MAX_CONFIRMATIONS, concurrency)`` (one slot less in the
-chain plan, where the seed's replicate shares the batch), at least one; with ``top_seeds`` 2,
-every top-rung candidate but the seed (``n_top - 1``). A knee that moves once
+chain plan, where the seed's replicate shares the batch), at least one; with more free slots
+than `MAX_CONFIRMATIONS` (a cluster) at most one per free slot and top-rung candidate, as many as
+the scheduler finds worth confirming in that round (high by the ones it leaves out); with
+``top_seeds`` 2, every top-rung candidate but the seed (``n_top - 1``). A knee that moves once
 confirmed adds one more (up to `MAX_CONFIRMATIONS`), which no plan can foresee. Trainings a
 UNet++ sibling shares (`roadmap.search.trainings`) are planned like any other.
 """
@@ -227,11 +229,15 @@ class RungPlan:
 
     def confirmations(self, promoted: dict[int, list[int]] | None = None) -> int:
         """Candidates (not the seed) the plan confirms at the top rung with the second seed: all
-        of them when it :attr:`replicates_all`."""
+        of them when it :attr:`replicates_all`; on more free slots than `MAX_CONFIRMATIONS`, at
+        most one per slot and top-rung candidate."""
+        others = self.counts(promoted)[self.top_rung] - 1
         if self.replicates_all:
-            return self.counts(promoted)[self.top_rung] - 1
+            return others
         free = self.concurrency - (0 if self.base_is_top else 1)  # the seed's own replicate takes a slot
-        return min(MAX_CONFIRMATIONS, max(free, 1))
+        if free > MAX_CONFIRMATIONS:
+            return max(1, min(free, others))
+        return max(free, 1)
 
     def phases(
         self,

@@ -26,8 +26,11 @@ trainings keeps the exploration's slots full. Phases:
    with a second random seed: the seed pair measures the noise floor, the knee's pair confirms
    the PSNR the review recommends (re-done if the knee moves, at most `MAX_CONFIRMATIONS`).
    Before it, the top rung's candidates are timed again side by side (one interleaved run),
-   so that the front's latencies compare. A slot the knee leaves free confirms the runner-up
-   (the front point next nearest the ideal) at the same time, which is where a knee usually moves once replicated.
+   so that the front's latencies compare. Slots the knee leaves free confirm the runners-up
+   (the front points next nearest the ideal, where a knee usually moves once replicated) at the
+   same time; on a cluster the slots still free then confirm the fastest candidates that lose
+   nothing against the seed and the rest of the front, those no longer to train than the
+   longest of the knee's round: more of the front confirmed, in no more wall time.
 
 Everything a phase decides is recomputed from the stored evaluations (the study as the store
 keeps it in memory, `roadmap.search.view`), so a study killed in the middle of a rung resumes
@@ -416,22 +419,45 @@ class Scheduler:
         return [self._job(seed, self.top_rung, self.replicate_seed)]
 
     def _replicate_jobs(self) -> list[TrainJob]:
-        """The seed's replicate, then the knee's; a slot the knee leaves free confirms the next
-        candidate nearest the ideal point (the knee often moves there once replicated). A plan
-        that replicates every top-rung candidate (``top_seeds`` 2) confirms them all, the knee
-        first, then the longest (`_unreplicated`)."""
+        """The seed's replicate, then the knee's, with its runners-up and, on a cluster, more in
+        the slots still free (`_confirmations`): at most `MAX_CONFIRMATIONS` in all, or the free
+        slots where there are more (a wider round costs no wall time). A plan that replicates
+        every top-rung candidate (``top_seeds`` 2) confirms them all, the knee first, then the
+        longest (`_unreplicated`)."""
         top = self.results()
         jobs = self._seed_replicate()
+        free = max(self.concurrency - len(jobs), 1)
         if self.trainings.plan.replicates_all:
-            todo = self._unreplicated(top)[: max(self.concurrency - len(jobs), 1)]
+            todo = self._unreplicated(top)[:free]
             return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
         confirmed = [c for c in top.finished() if len(c.runs(self.top_rung)) >= 2 and c.reference != "seed"]
         ranked = top.knee_ranked()
         if not ranked or ranked[0].reference == "seed" or self._replicate_tried(ranked[0]):
             return jobs  # the knee is the seed, or its replicate is done (or failed)
-        room = min(MAX_CONFIRMATIONS - len(confirmed), max(self.concurrency - len(jobs), 1))
-        todo = [c for c in ranked if self._awaits_replicate(c)][: max(room, 0)]
+        room = min(max(MAX_CONFIRMATIONS, free) - len(confirmed), free)
+        todo = self._confirmations(top, ranked)[: max(room, 0)]
         return jobs + [self._job(c, self.top_rung, self.replicate_seed) for c in todo]
+
+    def _confirmations(self, top: res.StudyResults, ranked: list[res.Candidate]) -> list[res.Candidate]:
+        """The candidates to confirm, in order: the knee and its runners-up (``ranked``, the front
+        in knee order; `MAX_CONFIRMATIONS` of them), then the fastest that lose nothing against
+        the seed (the other recommendation) and the rest of the front -- of those, only the ones
+        whose top-rung run took no longer than the longest of the first: in slots the knee's
+        round leaves free they end before it does."""
+        first = [c for c in ranked if self._awaits_replicate(c)][:MAX_CONFIRMATIONS]
+        longest = max(map(self._top_seconds, first), default=0.0)
+        chosen = {c.number for c in first}
+        more = []
+        for c in [*top.no_loss_ranked(), *ranked]:
+            if c.number not in chosen and self._awaits_replicate(c) and self._top_seconds(c) <= longest:
+                chosen.add(c.number)
+                more.append(c)
+        return first + more
+
+    def _top_seconds(self, candidate: res.Candidate) -> float:
+        """The seconds of ``candidate``'s top-rung run with the main random seed (0 if unknown)."""
+        record = self.store.evaluations().get((candidate.number, self.top_rung, self.settings.random_seed), {})
+        return float(record.get("job_seconds") or 0.0)
 
     def _unreplicated(self, top: res.StudyResults) -> list[res.Candidate]:
         """The top rung's finished candidates but the seed that have no second run yet: the knee
@@ -440,12 +466,7 @@ class Scheduler:
         one started last would train on while every other slot idles."""
         knee = top.knee_ranked()[:1]
         first = {c.number for c in knee}
-        evaluations, main = self.store.evaluations(), (self.top_rung, self.settings.random_seed)
-
-        def seconds(c: res.Candidate) -> float:
-            return float(evaluations.get((c.number, *main), {}).get("job_seconds") or 0.0)
-
-        rest = sorted((c for c in top.finished() if c.number not in first), key=seconds, reverse=True)
+        rest = sorted((c for c in top.finished() if c.number not in first), key=self._top_seconds, reverse=True)
         return [c for c in knee + rest if self._awaits_replicate(c)]
 
     def _job(self, candidate: res.Candidate, rung: int, seed: int) -> TrainJob:

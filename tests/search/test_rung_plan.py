@@ -60,7 +60,10 @@ def test_a_one_rung_plan_and_the_confirmations_a_wider_batch_allows():
     plan = RungPlan(get_fidelity("smoke"), budget=8, references=3, concurrency=1)
     assert [(p.name, p.iterations, p.total) for p in plan.phases()] == [("rung 0", 3, 11), ("replicate", 3, 2)]
     assert RungPlan(get_fidelity("default"), 8, concurrency=1).confirmations() == 1
-    assert RungPlan(get_fidelity("default"), 8, concurrency=8).confirmations() == MAX_CONFIRMATIONS
+    assert RungPlan(get_fidelity("default"), 8, concurrency=3).confirmations() == MAX_CONFIRMATIONS
+    # more free slots than MAX_CONFIRMATIONS: one per slot, at most the top rung's 6 candidates but the seed
+    assert RungPlan(get_fidelity("default"), 8, concurrency=8).confirmations() == 5
+    assert RungPlan(get_fidelity("default"), 50, concurrency=8).confirmations() == 8
     assert RungPlan(get_fidelity("smoke"), 8, concurrency=3).confirmations() == 2  # the seed's replicate takes a slot
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from roadmap.search.rung_plan import RungPlan
 from roadmap.search.scheduler import Scheduler
 from roadmap.search.testing import FakeEvaluator, SimulatedSlots, search_on_slots
 from tests.search.helpers import check_promotion_plan, evaluations, settings
@@ -93,3 +94,46 @@ def test_replicates_start_with_the_knee_then_the_longest_first():
     c, seed = {n: candidate(n) for n in seconds}, candidate(0, "seed")
     top = NS(knee_ranked=lambda: [c[3], c[1], seed, c[2]], finished=lambda: [seed, *c.values()])
     assert [x.number for x in scheduler._unreplicated(top)] == [3, 2, 6, 4, 1, 5]
+
+
+def test_free_slots_confirm_the_no_loss_pick_and_the_front_no_longer_than_the_knees_round():
+    """The knee and its two runners-up first; then the fastest that lose nothing and the rest of
+    the front, only those that train no longer than the longest of the first three."""
+    from types import SimpleNamespace as NS
+
+    scheduler = Scheduler.__new__(Scheduler)  # only the choice: no study, no executor
+    scheduler.settings, scheduler.trainings = NS(random_seed=0), NS(plan=NS(top_rung=1))
+    seconds = {1: 5.0, 2: 9.0, 3: 1.0, 4: 7.0, 5: 3.0, 6: 8.0, 7: 2.0, 8: 4.0}
+    scheduler.store = NS(evaluations=lambda: {(n, 1, 0): {"job_seconds": s} for n, s in seconds.items()})
+    done = NS(rung=1, random_seed=1)  # trial 4's replicate has trained already
+    c = {n: NS(number=n, reference=None, evaluations=[done] if n == 4 else []) for n in seconds}
+    ranked = [c[3], c[4], c[1], c[2], c[6], c[7]]  # the front in knee order
+    top = NS(no_loss_ranked=lambda: [c[8], c[6], c[5]])
+    # first: 3, 1, 2 (4 is confirmed); then no longer than 9 s: 8, 6, 5, then 7
+    assert [x.number for x in scheduler._confirmations(top, ranked)] == [3, 1, 2, 8, 6, 5, 7]
+    seconds[2] = 4.5  # the first three's longest is now 5 s: 6 (8 s) waits
+    assert [x.number for x in scheduler._confirmations(top, ranked)] == [3, 1, 2, 8, 5, 7]
+
+
+def test_a_cluster_confirms_more_of_the_front_in_the_knees_round(tmp_path):
+    """With more slots than `MAX_CONFIRMATIONS` the round that confirms the knee fills its free
+    slots, and lasts no longer than its knee-ranked jobs."""
+    from roadmap.search.scheduler import MAX_CONFIRMATIONS
+
+    s = settings(tmp_path / "s", budget=BUDGET, sampler="random", concurrency=12)
+    cost = FakeEvaluator(seconds_per_iteration=0.01)
+    slots = SimulatedSlots(12, cost.job_cost)
+    scheduler = search_on_slots(s, FakeEvaluator(), slots)
+    top = scheduler.top_rung
+    seed = scheduler.trainings.seed_number
+    confirmations = [
+        (j, a, b) for j, a, b in slots.trained if j.rung == top and j.random_seed == 1 and j.number != seed
+    ]
+    first = min(a for _, a, _ in confirmations)
+    round_one = [(j, a, b) for j, a, b in confirmations if a == first]
+    assert len(round_one) > MAX_CONFIRMATIONS
+    assert len(round_one) <= RungPlan.of(s, 3, 12).confirmations()
+    knees_jobs = round_one[:MAX_CONFIRMATIONS]  # handed out first, in the order chosen
+    assert max(b - a for _, a, b in round_one) == max(b - a for _, a, b in knees_jobs)
+    knee_ranked = scheduler.results().knee_ranked()
+    assert knee_ranked[0].number in {j.number for j, _, _ in confirmations}  # the knee is confirmed
