@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import table, task_of, write_json
 from benchmarks.proxy.candidates import TASK_SUBSET, load_candidates
-from benchmarks.proxy.methods import REFERENCE, for_task
+from benchmarks.proxy.methods import REFERENCE, for_task, on_device
 from benchmarks.proxy.runs import CACHE_FILE, RunCache
 from benchmarks.proxy_fidelity import _get, _rung, task_suffix, top_rung_run
 from roadmap.evaluation.fidelity import default_preset
@@ -59,11 +59,11 @@ SCENARIOS = ("replicated", "one run")
 DIFFERENT = ("better", "worse")
 
 
-def cached_runs(cache: RunCache, cands: dict[str, list], task) -> tuple[dict, dict]:
+def cached_runs(cache: RunCache, cands: dict[str, list], task, device: str = "cpu") -> tuple[dict, dict]:
     """(top-rung PSNRs, reference PSNRs) per candidate label: the finished runs of random seeds
-    0 and 1, in that order, of the task's methods."""
+    0 and 1, in that order, of the task's methods on ``device``."""
     method, top_rung = top_rung_run(default_preset(task.name))
-    rungs, reference = for_task(method, task), for_task(REFERENCE, task)
+    rungs, reference = (on_device(for_task(m, task), device) for m in (method, REFERENCE))
     top, ref = {}, {}
     for label, steps in cands.items():
         runs = [_rung(_get(cache, rungs, steps, s), top_rung) for s in (0, 1)]
@@ -198,13 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cache", type=Path, default=CACHE_FILE, help="the proxy benchmark's run cache")
     p.add_argument("--without-prior", action="store_true", help="judge with the study's pairs alone")
+    p.add_argument("--device", default="cpu", help="the runs of this device (benchmarks/device_ranking.py)")
     add_task_arguments(p)
     args = p.parse_args(argv)
     task = task_of(args)
     cands = load_candidates()
     if task != DEFAULT_TASK:
         cands = {c: cands[c] for c in TASK_SUBSET}
-    top, ref = cached_runs(RunCache(args.cache), cands, task)
+    top, ref = cached_runs(RunCache(args.cache), cands, task, args.device)
     if sum(1 for label in cands if top[label] and len(ref[label]) == 2) < 2:
         print(
             f"no calibration runs cached: run benchmarks/proxy_fidelity.py {_task_flags(task)} first ({args.cache})",
@@ -226,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             "random seed)"
         )
     path = write_json(
-        f"verdicts{task_suffix(task)}{'-without-prior' if args.without_prior else ''}.json",
+        f"verdicts{task_suffix(task)}{'' if args.device == 'cpu' else '-' + args.device}"
+        f"{'-without-prior' if args.without_prior else ''}.json",
         {
             "task": task.to_dict(),
+            "device": args.device,
             "prior": None if prior is None else asdict(prior),
             "targets": {
                 "contradicted_at_most": CONTRADICTED_TARGET,

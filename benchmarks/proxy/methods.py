@@ -8,6 +8,9 @@ Kinds
                cosine cycle (``continue``), and records the validation PSNR after each rung.
                ``init: seed`` starts from the seed network's weights carried through the
                candidate's steps (weight inheritance) after ``seed_iterations`` of training.
+
+A method with a ``device`` (`on_device`) trains there; without one, on the CPU (the cache keys
+of the CPU runs stay what they were).
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ SCORES = ("psnr", "input_psnr", "test_psnr", "test_input_psnr")
 def for_task(method: dict, task) -> dict:
     """``method`` for ``task`` (its cache key then names the task)."""
     return {**method, "task": task.to_dict()}
+
+
+def on_device(method: dict, device: str) -> dict:
+    """``method`` trained on ``device`` (its cache key then names the device; ``cpu`` keeps it)."""
+    return method if device == "cpu" else {**method, "device": device}
+
+
+def _device(method: dict) -> str:
+    return str(method.get("device", "cpu"))
 
 
 def _task(method: dict):
@@ -54,7 +66,9 @@ def run_method(method: dict, steps: list[dict], seed: int) -> dict:
 def _train(method: dict, steps: list[dict], seed: int) -> dict:
     from roadmap.evaluation import evaluate_spec
 
-    out = evaluate_spec(build(steps), method["fidelity"], None, random_seed=seed, measure=False, task=_task(method))
+    out = evaluate_spec(
+        build(steps), method["fidelity"], None, _device(method), random_seed=seed, measure=False, task=_task(method)
+    )
     return {k: out[k] for k in (*SCORES, "ssim", "status", "train_seconds", "params", "macs")} | (
         {"reason": out["reason"]} if out.get("reason") else {}
     )
@@ -99,8 +113,8 @@ def _seed_state(method: dict, seed: int) -> dict:
         data = _data(method, fid)
         torch.manual_seed(seed)
         model = build_model(seed_spec())
-        train(model, data, fid, seed)
-        _SEED_STATES[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        train(model, data, fid, seed, _device(method))
+        _SEED_STATES[key] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return _SEED_STATES[key]
 
 
@@ -113,15 +127,16 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
     data = _data(method, _fidelity(method, method["rungs"][0]))
     model = _initial_model(method, steps, seed)
     out: dict = {"rungs": [], "status": "ok"}
-    done = 0
+    done, device = 0, _device(method)
     for k, total in enumerate(method["rungs"]):
         losses: list[float] = []
-        t0 = time.process_time()
+        t0, wall0 = time.process_time(), time.perf_counter()
         result = train(
             model,
             data,
             _fidelity(method, total - done),
             seed + 1000 * k,
+            device,
             progress=lambda i, n, loss, s: losses.append(loss),  # noqa: B023 - train() calls it before returning
             progress_every=1,
         )
@@ -132,8 +147,8 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
         import torch
 
         with torch.no_grad():
-            scores = evaluate_quality(model, data.val_input, data.val_clean, task=data.task)
-            test = evaluate_quality(model, data.test_input, data.test_clean, task=data.task)
+            scores = evaluate_quality(model, data.val_input.to(device), data.val_clean.to(device), task=data.task)
+            test = evaluate_quality(model, data.test_input.to(device), data.test_clean.to(device), task=data.task)
         out["rungs"].append(
             {
                 "iterations": total,
@@ -142,6 +157,7 @@ def _rungs(method: dict, steps: list[dict], seed: int) -> dict:
                 "test_psnr": test["psnr"],
                 "test_input_psnr": test["input_psnr"],
                 "cpu_seconds": time.process_time() - t0,
+                "wall_seconds": time.perf_counter() - wall0,
                 "mean_loss": sum(losses) / len(losses),
                 "last_loss": sum(losses[-20:]) / len(losses[-20:]),
             }

@@ -126,7 +126,11 @@ def _execution(p: Any) -> None:
     g.add_argument("--concurrency", type=int, help="trials training at once (default: CPUs / --cpus-per-trial)")
     g.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="CPUs per trial, > 0 (default 1)")
     g.add_argument(
-        "--gpus-per-trial", type=nonnegative_float, default=0.0, help="GPUs per trial, fractions allowed (default 0)"
+        "--gpus-per-trial",
+        type=nonnegative_float,
+        default=0.0,
+        help="GPUs per trial, fractions allowed (default 0; 0.25 with --device cuda on Ray: a trial that reserves "
+        "none sees no GPU)",
     )
     add_threads_argument(g, "each trial's training, latency and memory (binding: part of the study's fidelity)")
     add_device_argument(

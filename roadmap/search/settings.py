@@ -17,7 +17,7 @@ settings and the defaults.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,6 +51,9 @@ DEFAULT_BUDGET = 50
 # on this 2-core machine; more is a typo (10**9 was stored and promised an ETA of 2.9M hours).
 MAX_BUDGET = 10_000
 BACKENDS = ("ray", "local")
+# GPUs a trial reserves on Ray with --device cuda and no --gpus-per-trial: four small proxy
+# trainings share one GPU (none of them fills it)
+GPU_SHARE = 0.25
 # --task and the options of each task: one per field of `Task` (its name is --task)
 TASK_OPTION_KEYS = ("task", *TASK_OPTIONS)  # the task's name, then its options
 
@@ -334,6 +337,15 @@ def _execution(options: dict[str, Any]) -> Execution:
     )
 
 
+def _gpu_share(execution: Execution, device: str) -> Execution:
+    """``execution`` with `GPU_SHARE` GPUs per trial when trials on Ray train on ``cuda`` and
+    ``--gpus-per-trial`` was not given: Ray hides the GPUs from a trial that reserves none
+    (an empty ``CUDA_VISIBLE_DEVICES``), so every training would fail."""
+    if execution.backend != "ray" or execution.gpus_per_trial or not device.startswith("cuda"):
+        return execution
+    return replace(execution, gpus_per_trial=GPU_SHARE)
+
+
 def _check_budget(budget: int, given: bool, study_dir: Path) -> None:
     if not 1 <= budget <= MAX_BUDGET:
         where = "--budget" if given else f"study settings {Path(study_dir) / 'settings.json'}: budget (give --budget N)"
@@ -367,11 +379,11 @@ def resolve_settings(options: dict[str, Any], study_dir: Path, stored: dict[str,
         "data": _data(picked["data"]),
         "device": _device(_pick(options, stored, "device", default_device), execution),
         "constraints": Constraints(**_picked(options, stored, Constraints)),
-        "execution": execution,
         "seed_yaml": seed_yaml,
         "latency": _latency(options, stored),
         "task": task,
     }
+    resolved["execution"] = _gpu_share(execution, str(resolved["device"]))
     settings = SearchSettings(**{**picked, **resolved})
     check_space(settings.space, settings.seed_spec())  # every domain value, before the study exists
     return settings

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks folder is not installed
 
 from benchmarks import _common, verdicts
-from benchmarks.proxy.methods import REFERENCE, for_task
+from benchmarks.proxy.methods import REFERENCE, for_task, on_device
 from benchmarks.proxy.runs import RunCache
 from benchmarks.proxy_fidelity import top_rung_run
 from roadmap.evaluation.fidelity import NoisePrior
@@ -65,12 +65,13 @@ def test_without_any_degree_of_freedom_nothing_is_called():
     assert (r["unknown"], r["called_different"], r["contradicted_share"], r["power"]) == (10, 0, None, 0.0)
 
 
-def _cache(path: Path) -> dict[str, list]:
-    """A run cache with MEANS as proxy_fidelity.py keys its runs; the candidates' steps."""
+def _cache(path: Path, device: str = "cpu") -> dict[str, list]:
+    """A run cache with MEANS as proxy_fidelity.py (device_ranking.py on another device) keys
+    its runs; the candidates' steps."""
     cands = {label: [] if label == "seed" else [{"transform": "test", "params": {"label": label}}] for label in MEANS}
     cache = RunCache(path)
     method, _ = top_rung_run("default")  # the default task's top rung: the `default` preset's rung 2
-    rungs, reference = for_task(method, DEFAULT_TASK), for_task(REFERENCE, DEFAULT_TASK)
+    rungs, reference = (on_device(for_task(m, DEFAULT_TASK), device) for m in (method, REFERENCE))
     top, ref = runs()
     for label, steps in cands.items():
         for seed in (0, 1):
@@ -104,3 +105,14 @@ def test_an_empty_cache_says_what_to_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("no calibration runs cached: run benchmarks/proxy_fidelity.py --task sr --scale 2 first")
     assert err.count("\n") == 1
+
+
+def test_the_runs_of_another_device_are_judged_apart(tmp_path, monkeypatch, capsys):
+    cands = _cache(tmp_path / "runs.json", device="cuda")
+    monkeypatch.setattr(verdicts, "load_candidates", lambda: cands)
+    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
+    assert verdicts.main(["--cache", str(tmp_path / "runs.json")]) == 1  # no CPU run cached
+    assert verdicts.main(["--cache", str(tmp_path / "runs.json"), "--device", "cuda"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("replicated"))
+    assert "1/8 (12.5 %)" in row
+    assert (tmp_path / "results" / "verdicts-cuda.json").is_file()

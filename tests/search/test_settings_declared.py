@@ -141,3 +141,17 @@ def test_a_new_setting_is_stored_bound_resolved_and_a_flag():
     add_setting_flags(parser.add_argument_group("constraints"), "constraints", Extended)
     args = parser.parse_args(["--max-params-m", "3", "--min-psnr", "20"])
     assert args.max_params_m == 3.0 and args.min_psnr == 20.0 and args.max_latency_ms is None
+
+
+def test_cuda_trials_on_ray_reserve_a_share_of_a_gpu_unless_told():
+    """Ray gives a trial that reserves no GPU an empty ``CUDA_VISIBLE_DEVICES``: ``--device cuda``
+    alone once meant every training failed there. (``--address``: the device is not checked on
+    this CPU-only machine.)"""
+    ray = {"fidelity": "smoke", "backend": "ray", "address": "10.0.0.1:6379"}
+    cuda = resolve_settings({**ray, "device": "cuda"}, Path("unused"), None)
+    assert cuda.execution.gpus_per_trial == 0.25
+    told = resolve_settings({**ray, "device": "cuda", "gpus_per_trial": 1.0}, Path("unused"), None)
+    assert told.execution.gpus_per_trial == 1.0
+    assert resolve_settings(ray, Path("unused"), None).execution.gpus_per_trial == 0.0  # cpu
+    local = resolve_settings({"fidelity": "smoke", "backend": "local"}, Path("unused"), None)
+    assert local.execution.gpus_per_trial == 0.0
