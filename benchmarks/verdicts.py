@@ -207,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         cands = {c: cands[c] for c in TASK_SUBSET}
     top, ref = cached_runs(RunCache(args.cache), cands, task, args.device)
     if sum(1 for label in cands if top[label] and len(ref[label]) == 2) < 2:
-        print(
-            f"no calibration runs cached: run benchmarks/proxy_fidelity.py {_task_flags(task)} first ({args.cache})",
-            file=sys.stderr,
+        run = (
+            f"benchmarks/proxy_fidelity.py {_task_flags(task)}"
+            if args.device == "cpu"
+            else f"benchmarks/device_ranking.py --device {args.device} --seeds 0 1 --reference"
         )
+        print(f"no calibration runs cached: run {run} first ({args.cache})", file=sys.stderr)
         return 1
     prior = None if args.without_prior else noise_prior(PRESETS[default_preset(task.name)], task.name)
     results = {scenario: judge_pairs(top, ref, prior, scenario) for scenario in SCENARIOS}

@@ -112,6 +112,10 @@ def test_the_runs_of_another_device_are_judged_apart(tmp_path, monkeypatch, caps
     monkeypatch.setattr(verdicts, "load_candidates", lambda: cands)
     monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
     assert verdicts.main(["--cache", str(tmp_path / "runs.json")]) == 1  # no CPU run cached
+    assert "run benchmarks/proxy_fidelity.py --task denoise first" in capsys.readouterr().err
+    assert verdicts.main(["--cache", str(tmp_path / "none.json"), "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("no calibration runs cached: run benchmarks/device_ranking.py --device cuda --seeds 0 1")
     assert verdicts.main(["--cache", str(tmp_path / "runs.json"), "--device", "cuda"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("replicated"))
     assert "1/8 (12.5 %)" in row
