@@ -13,6 +13,7 @@ import pytest
 
 from roadmap.cli import build_parser
 from roadmap.cli.search_cmd import add_setting_flags
+from roadmap.errors import RoadmapError
 from roadmap.search.settings import Constraints, SearchSettings, _picked, resolve_search, resolve_settings
 from roadmap.search.settings_file import BINDING_DEFAULTS, BINDING_SETTINGS, SETTINGS_TYPES
 from roadmap.search.settings_schema import (
@@ -155,3 +156,5 @@ def test_cuda_trials_on_ray_reserve_a_share_of_a_gpu_unless_told():
     assert resolve_settings(ray, Path("unused"), None).execution.gpus_per_trial == 0.0  # cpu
     local = resolve_settings({"fidelity": "smoke", "backend": "local"}, Path("unused"), None)
     assert local.execution.gpus_per_trial == 0.0
+    with pytest.raises(RoadmapError, match=r"^--device cuda:1: on Ray a trial sees only the GPU Ray gives it"):
+        resolve_settings({**ray, "device": "cuda:1"}, Path("unused"), None)
