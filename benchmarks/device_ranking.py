@@ -30,17 +30,22 @@ from benchmarks.proxy import stats
 from benchmarks.proxy.candidates import load_candidates
 from benchmarks.proxy.methods import REFERENCE, for_task, on_device
 from benchmarks.proxy.runs import RunCache, run_all
-from benchmarks.proxy_fidelity import RUNGS, _get, _rung
+from benchmarks.proxy_fidelity import _get, _rung, top_rung_run
 from roadmap.evaluation.tasks import DEFAULT_TASK
 
-TOP = 2  # the rung index of RUNGS that is the `default` fidelity's top rung (1350 iterations)
+TOP_METHOD, TOP = top_rung_run("default")  # the proxy runs of the `default` fidelity's top rung
 DEVICES = ("cpu", "cuda")
 HEADER = ["device", "runs seed 0/1", "wall s/run", "tau vs CPU", "mean diff", "SD diff", "tau seed 0/1", "sigma"]
 
 
+def top_rung_method(device: str) -> dict:
+    """The cached method of the denoising top rung on ``device``."""
+    return on_device(for_task(TOP_METHOD, DEFAULT_TASK), device)
+
+
 def top_rung(cache: RunCache, cands: dict[str, list], device: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(top-rung PSNR, wall seconds of the run) per candidate; nan where not cached."""
-    method = on_device(for_task(RUNGS, DEFAULT_TASK), device)
+    method = top_rung_method(device)
     runs = [_get(cache, method, steps, seed) for steps in cands.values()]
     walls = [sum(r.get("wall_seconds", math.nan) for r in (run or {}).get("rungs", [])) or math.nan for run in runs]
     return np.array([_rung(run, TOP) for run in runs]), np.array(walls, dtype=float)
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cands, cache = load_candidates(), RunCache()
     if not args.only_table:
-        rungs = on_device(for_task(RUNGS, DEFAULT_TASK), args.device)
+        rungs = top_rung_method(args.device)
         todo = [(c, rungs, steps, s) for s in args.seeds for c, steps in cands.items()]
         if args.reference:
             reference = on_device(for_task(REFERENCE, DEFAULT_TASK), args.device)

@@ -276,9 +276,16 @@ def _data(value: str | None) -> str | None:
 
 
 def _device(value: str, execution: Execution) -> str:
+    """``value`` checked (`check_device`); on Ray a trial sees only the GPU Ray gives it, as
+    ``cuda:0``, so another index is refused."""
     from roadmap.evaluation.device import check_device
 
-    return check_device(value, remote=bool(execution.address))
+    device = check_device(value, remote=bool(execution.address))
+    if execution.backend == "ray" and device.startswith("cuda") and device not in ("cuda", "cuda:0"):
+        raise RoadmapError(
+            f"--device {device}: on Ray a trial sees only the GPU Ray gives it (as cuda); use --device cuda"
+        )
+    return device
 
 
 def _latency(options: dict[str, Any], stored: dict[str, Any] | None) -> LatencyConfig:
@@ -340,15 +347,10 @@ def _execution(options: dict[str, Any]) -> Execution:
 def _gpu_share(execution: Execution, device: str) -> Execution:
     """``execution`` with `GPU_SHARE` GPUs per trial when trials on Ray train on ``cuda`` and
     ``--gpus-per-trial`` was not given: Ray hides the GPUs from a trial that reserves none
-    (an empty ``CUDA_VISIBLE_DEVICES``), so every training would fail. For the same reason a
-    trial sees only the GPU Ray gave it, as ``cuda:0``: another index is refused."""
-    if execution.backend != "ray" or not device.startswith("cuda"):
+    (an empty ``CUDA_VISIBLE_DEVICES``), so every training would fail."""
+    if execution.backend != "ray" or execution.gpus_per_trial or not device.startswith("cuda"):
         return execution
-    if device not in ("cuda", "cuda:0"):
-        raise RoadmapError(
-            f"--device {device}: on Ray a trial sees only the GPU Ray gives it (as cuda); use --device cuda"
-        )
-    return execution if execution.gpus_per_trial else replace(execution, gpus_per_trial=GPU_SHARE)
+    return replace(execution, gpus_per_trial=GPU_SHARE)
 
 
 def _check_budget(budget: int, given: bool, study_dir: Path) -> None:
