@@ -30,7 +30,10 @@ Per cell:
   ``asked/cand``: trials asked of the sampler per candidate (with the reference points and the
   duplicates it proposes, rejected: more as the space fills), ``rest/asked`` the overhead per
   trial asked;
-* utilisation: busy slot-seconds (every job's time in its worker) / (slots x wall); explore
+* utilisation: busy slot-seconds (every job's time in its worker) / (slots x wall); ``start-up``:
+  from the first job handed out to the first training's start in its worker (Ray starting the
+  trial processes: on this machine all of them import torch on its 2 cores, where a cluster's
+  nodes start theirs on their own), and the utilisation after it (wall less the start-up); explore
   utilisation: the same from the first screen handed out to the last, while the plan had a
   screen waiting for every free slot (only the driver and Ray can leave a slot idle there);
 * ideal: total simulated work / slots; plan bound: the least wall time any executor needs for
@@ -195,6 +198,7 @@ def figures(scheduler, study: Path, evaluator, budget: int, slots: int, summary)
     jobs = [(n, r, sd, a, b, cost[(n, r, sd)]) for n, r, sd, a, b in scheduler.jobs]
     bound = plan_bound(jobs, slots, main_seed=0)
     working = [(b - (records[(n, r, sd)].get("job_seconds") or 0.0), b) for n, r, sd, _, b, _ in jobs]
+    startup = min(a for a, _ in working) - min(j[3] for j in jobs)
     return {
         "budget": budget,
         "slots": slots,
@@ -211,6 +215,8 @@ def figures(scheduler, study: Path, evaluator, budget: int, slots: int, summary)
         "ideal_s": work / slots,
         "plan_bound_s": bound,
         "utilisation": busy / (slots * scheduler.wall),
+        "startup_s": startup,
+        "utilisation_after_startup": busy / (slots * (scheduler.wall - startup)),
         "explore_utilisation": fed_utilisation(jobs, working, slots),
         "bound_utilisation": work / (slots * bound),
         "wall_over_ideal": scheduler.wall * slots / work,
@@ -268,6 +274,7 @@ def print_table(rows: list[dict]) -> None:
                     f"{r['asked'] / r['budget']:.2f}",
                     f"{1000 * r['overhead_cpu_per_asked_s']:.0f}",
                     f"{100 * r['utilisation']:.0f} %",
+                    _after_startup(r),
                     "-" if r["explore_utilisation"] is None else f"{100 * r['explore_utilisation']:.0f} %",
                     f"{r['wall_s']:.0f}",
                     f"{r['ideal_s']:.0f}",
@@ -288,6 +295,7 @@ def print_table(rows: list[dict]) -> None:
                 "asked/cand",
                 "rest/asked",
                 "utilisation",
+                "start-up s: after",
                 "explore util",
                 "wall s",
                 "ideal s",
@@ -366,6 +374,13 @@ def write_report(out: str, rows: list[dict], commands: dict, seconds: float) -> 
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
+
+
+def _after_startup(row: dict) -> str:
+    """``start-up s: utilisation after it``; "-" for a row of a run before they were recorded."""
+    if "startup_s" not in row:
+        return "-"
+    return f"{row['startup_s']:.0f}: {100 * row['utilisation_after_startup']:.1f} %"
 
 
 def print_row_line(r: dict) -> None:
