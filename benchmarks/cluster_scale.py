@@ -274,7 +274,7 @@ def print_table(rows: list[dict]) -> None:
                     f"{r['asked'] / r['budget']:.2f}",
                     f"{1000 * r['overhead_cpu_per_asked_s']:.0f}",
                     f"{100 * r['utilisation']:.0f} %",
-                    _after_startup(r),
+                    f"{r['startup_s']:.0f}: {100 * r['utilisation_after_startup']:.1f} %",
                     "-" if r["explore_utilisation"] is None else f"{100 * r['explore_utilisation']:.0f} %",
                     f"{r['wall_s']:.0f}",
                     f"{r['ideal_s']:.0f}",
@@ -374,13 +374,6 @@ def write_report(out: str, rows: list[dict], commands: dict, seconds: float) -> 
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
-
-
-def _after_startup(row: dict) -> str:
-    """``start-up s: utilisation after it``; "-" for a row of a run before they were recorded."""
-    if "startup_s" not in row:
-        return "-"
-    return f"{row['startup_s']:.0f}: {100 * row['utilisation_after_startup']:.1f} %"
 
 
 def print_row_line(r: dict) -> None:
