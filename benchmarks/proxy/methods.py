@@ -101,13 +101,14 @@ _SEED_STATES: dict = {}
 
 
 def _seed_state(method: dict, seed: int) -> dict:
-    """The seed network trained for ``seed_iterations`` (kept per worker process)."""
+    """The seed network trained for ``seed_iterations`` on the method's device (kept per worker
+    process, per device: a GPU method must not start from weights the CPU trained)."""
     import torch
 
     from roadmap.build import build_model
     from roadmap.evaluation.training import train
 
-    key = (method["seed_iterations"], seed, repr(method.get("overrides")), repr(method.get("task")))
+    key = (method["seed_iterations"], seed, repr(method.get("overrides")), repr(method.get("task")), _device(method))
     if key not in _SEED_STATES:
         fid = _fidelity(method, method["seed_iterations"])
         data = _data(method, fid)
